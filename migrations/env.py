@@ -1,0 +1,37 @@
+"""Alembic environment: the URL comes from the caller (`tactful migrate`) or TACTFUL_DATABASE_URL."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from tactful.config import load_settings
+from tactful.db import Base, make_engine
+from tactful.schema import import_all_models
+
+import_all_models()
+config = context.config
+url = config.attributes.get("url") or load_settings().database_url
+
+
+def run_migrations() -> None:
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+run_migrations()

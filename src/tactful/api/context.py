@@ -1,0 +1,45 @@
+"""What every request handler may reach: settings, the databases, the keystore, the catalog, Redis.
+
+`main.create_app` builds one `AppContext` per process and keeps it on `app.state`; handlers receive it
+through the `get_context` dependency, never from a global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis import Redis
+from sqlalchemy.orm import Session
+
+from tactful.catalog.model import Catalog
+from tactful.config import Settings
+from tactful.crypto import Keystore
+from tactful.db import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    keystore: Keystore
+    catalog: Catalog
+    redis: Redis | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block ends normally, before any response is sent."""
+        with self.db.session() as session:
+            yield session
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,48 @@
+"""Operations: liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from tactful.api.context import Context
+from tactful.db import schema_status
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and its migrations are current",
+    responses={503: {"description": "Database unreachable or behind the code's migrations"}},
+)
+def readyz(context: Context) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        with context.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        current, head = schema_status(context.db.engine)
+        checks["migrations"] = "ok" if current == head else f"at {current or 'none'}, code needs {head}"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+    try:
+        with context.keystore.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["keystore"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["keystore"] = f"unreachable: {type(exc).__name__}"
+    if context.redis is not None:
+        try:
+            context.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)

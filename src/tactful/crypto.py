@@ -1,0 +1,273 @@
+"""Per-subject data keys, in a keystore database kept apart from the main one.
+
+    TACTFUL_SECRET_KEY ──HKDF──▶ key-encryption key (KEK), never stored
+                                   │ wraps (AES-GCM)
+            keystore database ─────┼── subject_keys: one data key + one salt per subject
+                                   ├── system_keys:  the blind-index key
+                                   └── blind_index:  keyed digests of e-mail addresses → subject
+
+A subject's identifiers are encrypted with its data key; its audit references are keyed with its
+salt. Erasure deletes the subject's row here, so a copy of the main database, even with the KEK,
+can no longer decrypt or link anything (DESIGN §5, invariants 11 and 13). Backups of the main
+database leave this database out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Column, LargeBinary, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import Uuid
+
+from tactful.db import UTCDateTime, make_engine
+from tactful.errors import ConfigurationError, KeyDestroyed
+from tactful.types import utcnow
+
+_VERSION = b"\x01"
+_NONCE = 12
+_KEY = 32
+_INDEX_KEY_NAME = "blind-index"
+
+keystore_metadata = MetaData()
+
+subject_keys = Table(
+    "subject_keys",
+    keystore_metadata,
+    Column("subject_id", Uuid(), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("kek_id", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+system_keys = Table(
+    "system_keys",
+    keystore_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("kek_id", String(16), nullable=False),
+)
+blind_index = Table(
+    "blind_index",
+    keystore_metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("subject_id", Uuid(), nullable=False, index=True),
+)
+
+
+def derive_kek(secret: str) -> bytes:
+    """The key-encryption key: HKDF-SHA256 over the configured secret."""
+    return HKDF(algorithm=hashes.SHA256(), length=_KEY, salt=b"tactful-kek-v1", info=b"kek").derive(
+        secret.encode()
+    )
+
+
+def _kek_id(kek: bytes) -> str:
+    return hashlib.sha256(b"kek-id" + kek).hexdigest()[:16]
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return _VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, token: bytes, aad: bytes) -> bytes:
+    if token[:1] != _VERSION or len(token) < 1 + _NONCE + 16:
+        raise ValueError("not a Tactful ciphertext")
+    return AESGCM(key).decrypt(token[1 : 1 + _NONCE], token[1 + _NONCE :], aad)
+
+
+class Keystore:
+    """Subject data keys and salts, wrapped by the KEK, in their own database."""
+
+    def __init__(self, url: str, *, secret_key: str) -> None:
+        self.engine = make_engine(url)
+        self._kek = derive_kek(secret_key)
+        self._kek_id = _kek_id(self._kek)
+        self._index_key: bytes | None = None
+
+    def create_schema(self) -> None:
+        keystore_metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- system keys -------------------------------------------------------------------------
+
+    def _unwrap(self, wrapped: bytes, kek_id: str, aad: bytes) -> bytes:
+        if kek_id != self._kek_id:
+            raise ConfigurationError(
+                "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was "
+                "created with (or the one `tactful secret rotate` moved it to)"
+            )
+        try:
+            return _open(self._kek, wrapped, aad)
+        except (InvalidTag, ValueError) as exc:
+            raise ConfigurationError("a keystore entry failed authentication: it was altered") from exc
+
+    def index_key(self) -> bytes:
+        """The blind-index key (created on first use; it is never destroyed, so it may be cached)."""
+        if self._index_key is not None:
+            return self._index_key
+        aad = _INDEX_KEY_NAME.encode()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(system_keys.c.wrapped, system_keys.c.kek_id).where(system_keys.c.name == _INDEX_KEY_NAME)
+            ).first()
+            if row is None:
+                key = os.urandom(_KEY)
+                conn.execute(
+                    insert(system_keys).values(
+                        name=_INDEX_KEY_NAME, wrapped=_seal(self._kek, key, aad), kek_id=self._kek_id
+                    )
+                )
+            else:
+                key = self._unwrap(row.wrapped, row.kek_id, aad)
+        self._index_key = key
+        return key
+
+    def digest(self, kind: str, value: str) -> str:
+        """A keyed, deterministic digest of an identifier, for lookups without storing the value."""
+        mac = hmac.new(self.index_key(), f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        return f"{kind}:{mac}"
+
+    # -- subject keys ------------------------------------------------------------------------
+
+    def _subject_material(self, subject_id: uuid.UUID, *, create: bool) -> tuple[bytes, bytes]:
+        aad = subject_id.bytes
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(
+                    subject_keys.c.subject_id == subject_id
+                )
+            ).first()
+        if row is not None:
+            material = self._unwrap(row.wrapped, row.kek_id, aad)
+            return material[:_KEY], material[_KEY:]
+        if not create:
+            raise KeyDestroyed(f"no data key for subject {subject_id}: it was erased or never existed")
+        material = os.urandom(2 * _KEY)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(subject_keys).values(
+                        subject_id=subject_id,
+                        wrapped=_seal(self._kek, material, aad),
+                        kek_id=self._kek_id,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return self._subject_material(subject_id, create=False)  # another process won the race
+        return material[:_KEY], material[_KEY:]
+
+    def ensure_subject(self, subject_id: uuid.UUID) -> None:
+        self._subject_material(subject_id, create=True)
+
+    def has_subject(self, subject_id: uuid.UUID) -> bool:
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(select(subject_keys.c.subject_id).where(subject_keys.c.subject_id == subject_id)).first()
+                is not None
+            )
+
+    def encrypt(self, subject_id: uuid.UUID, plaintext: str, *, context: str) -> bytes:
+        """Encrypt `plaintext` with the subject's data key, bound to the subject and `context`."""
+        dek, _ = self._subject_material(subject_id, create=True)
+        return _seal(dek, plaintext.encode(), subject_id.bytes + context.encode())
+
+    def decrypt(self, subject_id: uuid.UUID, token: bytes, *, context: str) -> str:
+        dek, _ = self._subject_material(subject_id, create=False)
+        try:
+            return _open(dek, token, subject_id.bytes + context.encode()).decode()
+        except (InvalidTag, ValueError) as exc:
+            raise KeyDestroyed("the value does not decrypt under this subject's key") from exc
+
+    def subject_ref(self, subject_id: uuid.UUID, *, domain: str = "audit") -> str:
+        """A keyed hash of the subject under its own salt: unlinkable once the salt is destroyed."""
+        _, salt = self._subject_material(subject_id, create=True)
+        return hmac.new(salt, f"{domain}\x00{subject_id}".encode(), hashlib.sha256).hexdigest()
+
+    # -- blind index ------------------------------------------------------------------------
+
+    def put_index(self, subject_id: uuid.UUID, *, kind: str, value: str) -> None:
+        digest = self.digest(kind, value)
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(blind_index).where(blind_index.c.digest == digest).values(subject_id=subject_id)
+            ).rowcount
+            if not updated:
+                conn.execute(insert(blind_index).values(digest=digest, subject_id=subject_id))
+
+    def lookup_index(self, *, kind: str, value: str) -> uuid.UUID | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(blind_index.c.subject_id).where(blind_index.c.digest == self.digest(kind, value))
+            ).first()
+        return None if row is None else row.subject_id
+
+    def reassign(self, *, from_subject: uuid.UUID, to_subject: uuid.UUID) -> None:
+        """Point a merged subject's index entries at the surviving subject."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(blind_index).where(blind_index.c.subject_id == from_subject).values(subject_id=to_subject)
+            )
+
+    # -- erasure and rotation ---------------------------------------------------------------
+
+    def destroy(self, subject_id: uuid.UUID) -> bool:
+        """Forget the subject's key, salt and index entries. True when a key existed."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(blind_index).where(blind_index.c.subject_id == subject_id))
+            return bool(conn.execute(delete(subject_keys).where(subject_keys.c.subject_id == subject_id)).rowcount)
+
+    def created_at(self, subject_id: uuid.UUID) -> datetime | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(subject_keys.c.created_at).where(subject_keys.c.subject_id == subject_id)
+            ).first()
+        return None if row is None else row.created_at
+
+    def rotate(self, new_secret: str, *, progress: Callable[[int, int], None] | None = None) -> int:
+        """Re-wrap every key under the KEK of `new_secret` in one transaction. Returns the count."""
+        new_kek = derive_kek(new_secret)
+        new_id = _kek_id(new_kek)
+        done = 0
+        with self.engine.begin() as conn:
+            systems = conn.execute(select(system_keys)).all()
+            total = conn.execute(select(subject_keys.c.subject_id)).all()
+            count = len(systems) + len(total)
+            for row in systems:
+                aad = row.name.encode()
+                key = self._unwrap(row.wrapped, row.kek_id, aad)
+                conn.execute(
+                    update(system_keys)
+                    .where(system_keys.c.name == row.name)
+                    .values(wrapped=_seal(new_kek, key, aad), kek_id=new_id)
+                )
+                done += 1
+                if progress:
+                    progress(done, count)
+            for (subject_id,) in total:
+                wrapped, kek_id = conn.execute(
+                    select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(subject_keys.c.subject_id == subject_id)
+                ).one()
+                material = self._unwrap(wrapped, kek_id, subject_id.bytes)
+                conn.execute(
+                    update(subject_keys)
+                    .where(subject_keys.c.subject_id == subject_id)
+                    .values(wrapped=_seal(new_kek, material, subject_id.bytes), kek_id=new_id)
+                )
+                done += 1
+                if progress:
+                    progress(done, count)
+        self._kek, self._kek_id = new_kek, new_id
+        return done

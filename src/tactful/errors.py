@@ -1,0 +1,88 @@
+"""One error tree for the whole engine. No web imports here: `main.py` maps it to HTTP in one place.
+
+    TactfulError
+    ├── ConfigurationError        the deployment is misconfigured (refuse to start)
+    │   └── CatalogError          the catalog file is invalid (carries every problem)
+    ├── InvalidInput              422: the caller sent something we cannot accept
+    │   └── PayloadTooLarge       413
+    ├── NotAuthenticated          401: no key, unknown key, wrong key (one answer for all)
+    ├── PermissionDenied          403: a valid key without the scope
+    ├── NotFound                  404
+    ├── Conflict                  409
+    ├── KeyDestroyed              a subject's data key was destroyed by erasure
+    └── ServiceUnavailable        503
+        └── DatabaseNotMigrated   the schema is behind the code: run `tactful migrate`
+
+Expected outcomes of the engine (a refused purpose, a quarantined event) are results with reasons,
+not exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class TactfulError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ConfigurationError(TactfulError):
+    code = "configuration"
+
+
+class CatalogError(ConfigurationError):
+    code = "catalog_invalid"
+
+    def __init__(self, message: str, *, problems: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class InvalidInput(TactfulError):
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class NotAuthenticated(TactfulError):
+    code = "not_authenticated"
+
+
+class PermissionDenied(TactfulError):
+    code = "permission_denied"
+
+
+class NotFound(TactfulError):
+    code = "not_found"
+
+
+class Conflict(TactfulError):
+    code = "conflict"
+
+
+class ServiceUnavailable(TactfulError):
+    code = "unavailable"
+
+
+class DatabaseNotMigrated(ServiceUnavailable):
+    code = "database_not_migrated"
+
+
+class KeyDestroyed(TactfulError):
+    """A subject's data key is gone (erased): its encrypted values can no longer be read."""
+
+    code = "key_destroyed"

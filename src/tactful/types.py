@@ -1,0 +1,71 @@
+"""Shared vocabulary: pyramid levels, purposes, time and identifiers.
+
+These live in the foundation because the catalog (below `policy`) declares them for every atom; the
+rules that combine them (ceilings, allowances) live in `tactful.policy`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import total_ordering
+
+
+@total_ordering
+class Level(StrEnum):
+    """A level of the personalization pyramid, ordered from `1:all` (0) to `1:1` (4)."""
+
+    ALL = "1:all"
+    MANY = "1:many"
+    SOME = "1:some"
+    FEW = "1:few"
+    ONE = "1:1"
+
+    @property
+    def rank(self) -> int:
+        return _LEVEL_ORDER.index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Level):
+            return NotImplemented
+        return self.rank < other.rank
+
+    @classmethod
+    def from_rank(cls, rank: int) -> Level:
+        return _LEVEL_ORDER[rank]
+
+
+_LEVEL_ORDER: tuple[Level, ...] = (Level.ALL, Level.MANY, Level.SOME, Level.FEW, Level.ONE)
+
+
+class Purpose(StrEnum):
+    """Why data is processed (DESIGN §1)."""
+
+    ESSENTIAL = "essential"
+    ANALYTICS = "analytics"
+    SEGMENTS = "personalization.segments"
+    BEHAVIORAL = "personalization.behavioral"
+    PREDICTIVE = "personalization.predictive"
+    INDIVIDUAL = "personalization.individual"
+    MARKETING_EMAIL = "marketing.email"
+    SALE_OR_SHARE = "sale_or_share"
+
+
+LEVEL_PURPOSE: dict[Level, Purpose] = {
+    Level.MANY: Purpose.SEGMENTS,
+    Level.SOME: Purpose.BEHAVIORAL,
+    Level.FEW: Purpose.PREDICTIVE,
+    Level.ONE: Purpose.INDIVIDUAL,
+}
+"""The purpose that each level above `1:all` needs (levels are cumulative)."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC. Services take time as a parameter; this is the default."""
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """A random, unguessable identifier."""
+    return uuid.uuid4()
