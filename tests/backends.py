@@ -31,7 +31,9 @@ def _with_search_path(url: str, schema: str) -> str:
 
 
 @contextmanager
-def fresh_database(backend: str, tmp_dir: Path, *, migrated: bool = True, name: str = "main") -> Iterator[str]:
+def fresh_database(
+    backend: str, tmp_dir: Path, *, migrated: bool = True, name: str = "main"
+) -> Iterator[str]:
     """Yield the URL of an empty database (migrated unless told otherwise); drop it afterwards."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_dir / f'{name}-{uuid.uuid4().hex[:8]}.db'}"

@@ -120,7 +120,9 @@ class Keystore:
         aad = _INDEX_KEY_NAME.encode()
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(system_keys.c.wrapped, system_keys.c.kek_id).where(system_keys.c.name == _INDEX_KEY_NAME)
+                select(system_keys.c.wrapped, system_keys.c.kek_id).where(
+                    system_keys.c.name == _INDEX_KEY_NAME
+                )
             ).first()
             if row is None:
                 key = os.urandom(_KEY)
@@ -175,7 +177,9 @@ class Keystore:
     def has_subject(self, subject_id: uuid.UUID) -> bool:
         with self.engine.begin() as conn:
             return (
-                conn.execute(select(subject_keys.c.subject_id).where(subject_keys.c.subject_id == subject_id)).first()
+                conn.execute(
+                    select(subject_keys.c.subject_id).where(subject_keys.c.subject_id == subject_id)
+                ).first()
                 is not None
             )
 
@@ -218,7 +222,9 @@ class Keystore:
         """Point a merged subject's index entries at the surviving subject."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(blind_index).where(blind_index.c.subject_id == from_subject).values(subject_id=to_subject)
+                update(blind_index)
+                .where(blind_index.c.subject_id == from_subject)
+                .values(subject_id=to_subject)
             )
 
     # -- erasure and rotation ---------------------------------------------------------------
@@ -227,7 +233,9 @@ class Keystore:
         """Forget the subject's key, salt and index entries. True when a key existed."""
         with self.engine.begin() as conn:
             conn.execute(delete(blind_index).where(blind_index.c.subject_id == subject_id))
-            return bool(conn.execute(delete(subject_keys).where(subject_keys.c.subject_id == subject_id)).rowcount)
+            return bool(
+                conn.execute(delete(subject_keys).where(subject_keys.c.subject_id == subject_id)).rowcount
+            )
 
     def created_at(self, subject_id: uuid.UUID) -> datetime | None:
         with self.engine.begin() as conn:
@@ -258,7 +266,9 @@ class Keystore:
                     progress(done, count)
             for (subject_id,) in total:
                 wrapped, kek_id = conn.execute(
-                    select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(subject_keys.c.subject_id == subject_id)
+                    select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(
+                        subject_keys.c.subject_id == subject_id
+                    )
                 ).one()
                 material = self._unwrap(wrapped, kek_id, subject_id.bytes)
                 conn.execute(

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tactful.crypto import Keystore
+from tactful.errors import ConfigurationError, KeyDestroyed
+
+SECRET = "a-test-secret-that-is-long-enough-0001"
+
+
+def _store(path: Path, secret: str = SECRET) -> Keystore:
+    store = Keystore(f"sqlite:///{path}", secret_key=secret)
+    store.create_schema()
+    return store
+
+
+def test_round_trip_is_bound_to_subject_and_context(keystore: Keystore) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    token = keystore.encrypt(alice, "alice@example.com", context="traits.email")
+    assert b"alice" not in token
+    assert keystore.decrypt(alice, token, context="traits.email") == "alice@example.com"
+    keystore.ensure_subject(bob)
+    with pytest.raises(KeyDestroyed):
+        keystore.decrypt(bob, token, context="traits.email")
+    with pytest.raises(KeyDestroyed):
+        keystore.decrypt(alice, token, context="traits.phone")
+
+
+def test_subject_refs_and_digests(keystore: Keystore) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    assert keystore.subject_ref(alice) == keystore.subject_ref(alice)
+    assert keystore.subject_ref(alice) != keystore.subject_ref(bob)
+    assert keystore.digest("user_id", "u1") == keystore.digest("user_id", "u1")
+    assert keystore.digest("user_id", "u1") != keystore.digest("anonymous_id", "u1")
+
+
+def test_blind_index_is_destroyed_with_the_subject(keystore: Keystore) -> None:
+    alice = uuid.uuid4()
+    keystore.ensure_subject(alice)
+    keystore.put_index(alice, kind="email", value="alice@example.com")
+    assert keystore.lookup_index(kind="email", value="alice@example.com") == alice
+    assert keystore.destroy(alice)
+    assert keystore.lookup_index(kind="email", value="alice@example.com") is None
+    assert not keystore.destroy(alice)
+
+
+def test_database_copy_with_the_kek_cannot_decrypt_after_key_removal(tmp_path: Path) -> None:
+    """A backup of the main data plus the KEK is not enough once the subject's key is gone."""
+    store = _store(tmp_path / "keys.db")
+    subject = uuid.uuid4()
+    token = store.encrypt(subject, "+44 20 7946 0000", context="traits.phone")
+    backup = tmp_path / "main-backup.bin"
+    backup.write_bytes(token)  # what a copy of the main database holds
+    shutil.copy(tmp_path / "keys.db", tmp_path / "keys-before-erasure.db")
+    store.destroy(subject)
+    store.dispose()
+    reopened = _store(tmp_path / "keys.db")
+    with pytest.raises(KeyDestroyed):
+        reopened.decrypt(subject, backup.read_bytes(), context="traits.phone")
+    reopened.dispose()
+
+
+def test_rotation_rewraps_every_key(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    subjects = [uuid.uuid4() for _ in range(5)]
+    tokens = {s: store.encrypt(s, f"value-{s}", context="c") for s in subjects}
+    digest = store.digest("user_id", "u1")
+    seen: list[tuple[int, int]] = []
+    assert (
+        store.rotate("a-brand-new-secret-that-is-long-enough", progress=lambda d, t: seen.append((d, t))) == 6
+    )
+    assert seen[-1] == (6, 6)
+    store.dispose()
+    with pytest.raises(ConfigurationError, match="another TACTFUL_SECRET_KEY"):
+        _store(tmp_path / "keys.db").decrypt(subjects[0], tokens[subjects[0]], context="c")
+    rotated = _store(tmp_path / "keys.db", "a-brand-new-secret-that-is-long-enough")
+    for subject, token in tokens.items():
+        assert rotated.decrypt(subject, token, context="c") == f"value-{subject}"
+    assert rotated.digest("user_id", "u1") == digest
+    rotated.dispose()
+
+
+def test_tampered_wrapped_key_is_refused(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    subject = uuid.uuid4()
+    token = store.encrypt(subject, "x", context="c")
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE subject_keys SET wrapped = :w"), {"w": b"\x01" + b"\x00" * 90})
+    with pytest.raises(ConfigurationError, match="altered"):
+        store.decrypt(subject, token, context="c")
+    store.dispose()
