@@ -1,1 +1,19 @@
-"""audit."""
+"""The audit log: an append-only, hash-chained record of what the engine and its operators did.
+
+    service.append(action, actor, at, subject_id?, details?)
+        │  details: flat scalars only (no nested data, so no personal data rides along)
+        │  subject_id ──keystore.subject_ref──▶ keyed hash under the subject's own salt
+        ▼
+    lock the head (pg_advisory_xact_lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises)
+        ▼
+    audit_log row n:  seq n · at · actor · action · subject_ref · details · prev_hash = hash(n-1)
+                      hash = SHA-256(canonical JSON of those fields)
+        ▼
+    service.verify() walks the chain in sequence order and names the first entry that was
+    edited, deleted or reordered (DESIGN invariant 13)
+
+The table deliberately has no `subject_id` column: entries are pseudonymised. Erasure destroys the
+subject's salt in the keystore, after which no `subject_ref` can be recomputed or linked back, while
+the chain itself stays verifiable. A hash chain cannot reveal that its newest entries were cut off:
+`ChainReport.head_hash` is what an operator copies elsewhere to anchor it.
+"""
