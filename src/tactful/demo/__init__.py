@@ -1,1 +1,17 @@
-"""demo."""
+"""The demo shop: synthetic products, customers and traffic, and seeding a fresh database with them.
+
+    DemoConfig(seed, customers, days) + now
+        │
+        ├── shop.make_products      ~120 products in 7 categories (invented brands)
+        ├── people.make_customer    one invented person per index: market, regime, age, consent, GPC
+        ├── traffic.plan_visits     when each customer comes back (sign-up visit, newsletters)
+        └── traffic.VisitWalker     what they do there ──▶ messages.Writer ──▶ Segment-spec messages
+                                                                                │
+    generate.DemoShop.batches(500) ◀────────── lazily, visit by visit, in time order
+        │
+        ▼
+    seed.seed(context, now=...)     keys of each scope, then collect.service.ingest per batch, once
+
+Everything is deterministic from the seed and `now`; nothing describes a real person (`example.com`
+addresses, documentation IP ranges, the fictional 555-01xx phone block).
+"""
