@@ -52,10 +52,10 @@ class ChainProblem(StrEnum):
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of `verify`: sound up to `entries_checked`, and the first broken link if any."""
+    """The outcome of `verify`: sound up to `checked`, and the first broken link if any."""
 
     ok: bool
-    entries_checked: int
+    checked: int
     head_seq: int | None
     head_hash: str | None
     first_bad_seq: int | None = None
@@ -66,9 +66,9 @@ class ChainReport:
 # -- validation ---------------------------------------------------------------------------------
 
 
-def _text(value: str, *, what: str, limit: int) -> str:
-    if not value or len(value) > limit:
-        raise InvalidInput(f"audit {what} must be 1 to {limit} characters", code="audit_invalid")
+def _text(value: str, *, what: str, limit: int, minimum: int = 1) -> str:
+    if not minimum <= len(value) <= limit:
+        raise InvalidInput(f"audit {what} must be {minimum} to {limit} characters", code="audit_invalid")
     if "\x00" in value:
         raise InvalidInput(f"audit {what} must not contain NUL characters", code="audit_invalid")
     try:
@@ -82,7 +82,7 @@ def _scalar(key: str, value: object) -> Scalar:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return _text(value, what=f"detail {key!r}", limit=MAX_TEXT)
+        return _text(value, what=f"detail {key!r}", limit=MAX_TEXT, minimum=0)
     if isinstance(value, int):
         if not -_INT_BOUND <= value < _INT_BOUND:
             raise InvalidInput(f"audit detail {key!r} is out of the 64-bit range", code="audit_invalid")
@@ -232,29 +232,33 @@ def verify(session: Session, *, batch_size: int = 1000) -> ChainReport:
     statement = select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=batch_size)
     checked, prev_seq, prev_hash = 0, 0, GENESIS
     broken: tuple[int, ChainProblem | None, str] | None = None
-    for row in session.execute(statement):
-        recomputed = compute_hash(
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            subject_ref=row.subject_ref,
-            details=row.details,
-            prev_hash=row.prev_hash,
-        )
-        if recomputed != row.hash:
-            broken = (row.seq, ChainProblem.EDITED, "the entry no longer matches its hash")
-            break
-        if row.prev_hash != prev_hash:
-            broken = (row.seq, None, row.prev_hash)  # classified below, once the cursor is closed
-            break
-        if row.seq != prev_seq + 1:
-            broken = (row.seq, ChainProblem.DELETED, f"the sequence jumps from {prev_seq} to {row.seq}")
-            break
-        checked, prev_seq, prev_hash = checked + 1, row.seq, row.hash
+    result = session.execute(statement)
+    try:
+        for row in result:
+            recomputed = compute_hash(
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                subject_ref=row.subject_ref,
+                details=row.details,
+                prev_hash=row.prev_hash,
+            )
+            if recomputed != row.hash:
+                broken = (row.seq, ChainProblem.EDITED, "the entry no longer matches its hash")
+                break
+            if row.prev_hash != prev_hash:
+                broken = (row.seq, None, row.prev_hash)  # classified below, once the cursor is closed
+                break
+            if row.seq != prev_seq + 1:
+                broken = (row.seq, ChainProblem.DELETED, f"the sequence jumps from {prev_seq} to {row.seq}")
+                break
+            checked, prev_seq, prev_hash = checked + 1, row.seq, row.hash
+    finally:
+        result.close()  # a server-side cursor on PostgreSQL: release it before the next query
     current = head(session)
     head_seq, head_hash = (None, None) if current is None else current
     if broken is None:
-        return ChainReport(ok=True, entries_checked=checked, head_seq=head_seq, head_hash=head_hash)
+        return ChainReport(ok=True, checked=checked, head_seq=head_seq, head_hash=head_hash)
     seq, problem, detail = broken
     if problem is None:
         predecessor = session.execute(select(AuditEntry.seq).where(AuditEntry.hash == detail)).scalar()
@@ -266,7 +270,7 @@ def verify(session: Session, *, batch_size: int = 1000) -> ChainReport:
             detail = "the entry it follows is missing"
     return ChainReport(
         ok=False,
-        entries_checked=checked,
+        checked=checked,
         head_seq=head_seq,
         head_hash=head_hash,
         first_bad_seq=seq,
