@@ -1,0 +1,264 @@
+"""Computed atoms, maintained incrementally from each stored event and combined when profiles merge.
+
+Each aggregate keeps a `state` from which its `value` follows, chosen so that adding events one by
+one, in any order and across merges, gives the same result as recomputing from the whole list:
+per-category counts rather than only their argmax, and an exact decimal sum rather than a float.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tactful.profiles.models import Computed
+from tactful.profiles.schemas import CatalogView
+
+LAST_SEEN = "computed.last_seen"
+EVENT_COUNTS = "computed.event_counts"
+FAVORITE_CATEGORY = "computed.favorite_category"
+LIFETIME_VALUE = "computed.lifetime_value"
+
+CATEGORY_EVENTS = frozenset(
+    {
+        "Product Viewed",
+        "Product Clicked",
+        "Product Added",
+        "Product Added to Wishlist",
+        "Product List Viewed",
+        "Cart Viewed",
+        "Checkout Started",
+        "Order Completed",
+    }
+)
+"""Events that show interest in a category. Removals and refunds are left out on purpose."""
+
+ORDER_EVENT = "Order Completed"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What one event contributes to the computed atoms."""
+
+    key: str | None
+    seen_at: datetime
+    categories: tuple[str, ...] = ()
+    revenue: Decimal | None = None
+
+
+def _timestamp(raw: object, default: datetime) -> datetime:
+    if isinstance(raw, datetime):
+        return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return default
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return default
+
+
+def _amount(raw: object) -> Decimal | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        return None
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:  # pragma: no cover - str() of a finite number always parses
+        return None
+
+
+def _category(raw: object) -> str | None:
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip()
+    return None
+
+
+def read_signal(message: Mapping[str, object], at: datetime) -> Signal:
+    """Extract what the computed atoms need from one stored Segment message."""
+    kind = message.get("type")
+    name = message.get("event")
+    key = name if kind == "track" and isinstance(name, str) else kind if isinstance(kind, str) else None
+    seen_at = _timestamp(message.get("timestamp"), at)
+    properties = message.get("properties")
+    if kind != "track" or not isinstance(properties, Mapping):
+        return Signal(key=key, seen_at=seen_at)
+    categories: list[str] = []
+    if name in CATEGORY_EVENTS:
+        own = _category(properties.get("category"))
+        if own:
+            categories.append(own)
+        products = properties.get("products")
+        if isinstance(products, list):
+            for product in products:
+                found = _category(product.get("category")) if isinstance(product, Mapping) else None
+                if found:
+                    categories.append(found)
+    revenue = None
+    if name == ORDER_EVENT:
+        revenue = _amount(properties.get("revenue"))
+        if revenue is None:
+            revenue = _amount(properties.get("total"))
+    return Signal(key=key, seen_at=seen_at, categories=tuple(categories), revenue=revenue)
+
+
+# -- aggregates: (value, state) pairs -------------------------------------------------------------
+
+Pair = tuple[object, object]
+
+
+def favorite(counts: Mapping[str, int]) -> str | None:
+    """The most frequent category; ties go to the alphabetically first, so the answer is stable."""
+    if not counts:
+        return None
+    return min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
+
+
+def _add_counts(a: object, b: Mapping[str, int]) -> dict[str, int]:
+    merged = dict(a) if isinstance(a, Mapping) else {}
+    for name, count in b.items():
+        merged[name] = int(merged.get(name, 0)) + count
+    return merged
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _later(a: object, b: object) -> object:
+    if not isinstance(a, str):
+        return b
+    if not isinstance(b, str):
+        return a
+    return a if _timestamp(a, _EPOCH) >= _timestamp(b, _EPOCH) else b
+
+
+def _decimal(state: object) -> Decimal:
+    if isinstance(state, Mapping) and isinstance(state.get("sum"), str):
+        return Decimal(state["sum"])
+    return Decimal(0)
+
+
+def _ltv(total: Decimal) -> Pair:
+    return float(total), {"sum": str(total)}
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """How one computed atom takes an event in and how two profiles' values combine."""
+
+    applies: Callable[[Signal], bool]
+    add: Callable[[Pair | None, Signal], Pair]
+    combine: Callable[[Pair, Pair], Pair]
+
+
+def _counts_of(pair: Pair | None) -> Mapping[str, int]:
+    if pair is None:
+        return {}
+    state = pair[1]
+    return state if isinstance(state, Mapping) else {}
+
+
+AGGREGATES: Mapping[str, Aggregate] = {
+    LAST_SEEN: Aggregate(
+        applies=lambda s: True,
+        add=lambda pair, s: (_later(None if pair is None else pair[0], _iso(s.seen_at)), None),
+        combine=lambda a, b: (_later(a[0], b[0]), None),
+    ),
+    EVENT_COUNTS: Aggregate(
+        applies=lambda s: s.key is not None,
+        add=lambda pair, s: (_add_counts(None if pair is None else pair[0], {str(s.key): 1}), None),
+        combine=lambda a, b: (_add_counts(a[0], b[0] if isinstance(b[0], Mapping) else {}), None),
+    ),
+    FAVORITE_CATEGORY: Aggregate(
+        applies=lambda s: bool(s.categories),
+        add=lambda pair, s: _with_favorite(_add_counts(_counts_of(pair), _tally(s.categories))),
+        combine=lambda a, b: _with_favorite(_add_counts(_counts_of(a), _counts_of(b))),
+    ),
+    LIFETIME_VALUE: Aggregate(
+        applies=lambda s: s.revenue is not None,
+        add=lambda pair, s: _ltv(_decimal(None if pair is None else pair[1]) + (s.revenue or Decimal(0))),
+        combine=lambda a, b: _ltv(_decimal(a[1]) + _decimal(b[1])),
+    ),
+}
+
+
+def _tally(categories: tuple[str, ...]) -> dict[str, int]:
+    tally: dict[str, int] = {}
+    for name in categories:
+        tally[name] = tally.get(name, 0) + 1
+    return tally
+
+
+def _with_favorite(counts: dict[str, int]) -> Pair:
+    return favorite(counts), counts
+
+
+# -- storage --------------------------------------------------------------------------------------
+
+
+def record_event(
+    session: Session,
+    *,
+    catalog: CatalogView,
+    subject_id: uuid.UUID,
+    message: Mapping[str, object],
+    at: datetime,
+) -> None:
+    """Fold one stored event into the subject's computed atoms: one read, then one write per atom.
+
+    Only atoms the catalog declares are kept (data minimisation); an expired aggregate starts over.
+    """
+    signal = read_signal(message, at)
+    wanted = {
+        name: (aggregate, catalog.atoms[name])
+        for name, aggregate in AGGREGATES.items()
+        if name in catalog.atoms and aggregate.applies(signal)
+    }
+    if not wanted:
+        return
+    rows = {
+        row.atom: row
+        for row in session.scalars(
+            select(Computed).where(Computed.subject_id == subject_id, Computed.atom.in_(wanted))
+        )
+    }
+    for name, (aggregate, atom) in wanted.items():
+        row = rows.get(name)
+        current: Pair | None = None if row is None or row.expires_at <= at else (row.value, row.state)
+        value, state = aggregate.add(current, signal)
+        if row is None:
+            session.add(
+                Computed(
+                    subject_id=subject_id,
+                    atom=name,
+                    value=value,
+                    state=state,
+                    updated_at=at,
+                    expires_at=at + atom.retention,
+                )
+            )
+        else:
+            row.value, row.state, row.updated_at, row.expires_at = value, state, at, at + atom.retention
+
+
+def combine_rows(source: Computed, target: Computed) -> None:
+    """Fold `source`'s aggregate into `target` (a merge). Atoms without a rule keep the newer row."""
+    aggregate = AGGREGATES.get(target.atom)
+    if aggregate is None:
+        if source.updated_at > target.updated_at:
+            target.value, target.state = source.value, source.state
+    else:
+        target.value, target.state = aggregate.combine(
+            (target.value, target.state), (source.value, source.state)
+        )
+    target.updated_at = max(target.updated_at, source.updated_at)
+    target.expires_at = max(target.expires_at, source.expires_at)
