@@ -1,0 +1,11 @@
+"""Benchmarks, run with `python -m bench` (or `make bench`) from the repository root.
+
+    python -m bench ──▶ ingest.run()  floor · in_process · http (+ latency at 70 % of peak)
+                            │
+                            ▼
+                     report.merge()  ──▶  bench/results/latest.json  {"sections": {...}, "machine", "at"}
+                     report.table()  ──▶  a Rich table with PASS/MISS against each target
+
+Each benchmark module owns one section of the results file; later benchmarks add their section
+without touching the others.
+"""
