@@ -1,0 +1,394 @@
+"""Ingestion: every received message is stored, deduplicated, quarantined or suppressed, and counted,
+inside the caller's transaction (the HTTP layer commits before it answers).
+
+The order of work for a request keeps the database round trips per batch, not per event:
+validate all → one dedup lookup → resolve identities (merges move our rows) → reserve new message ids
+(one statement; a lost race turns into a duplicate) → profile updates → bulk inserts → counters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from tactful.collect import store
+from tactful.collect.message import MessageType, canonical, for_catalog, raw_text
+from tactful.collect.models import Event, MessageId, Quarantine
+from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
+from tactful.collect.validate import Reason, Rejection, ValidEvent, read_identity, validate
+from tactful.config import Limits
+from tactful.crypto import Keystore
+from tactful.profiles import service as profiles_service
+from tactful.types import new_id
+
+DERIVED_PREFIX = "tfd-"
+_QUARANTINE_DETAIL = 500
+
+
+@dataclass
+class _Plan:
+    """One message on its way through a request (internal, mutable while the request runs)."""
+
+    index: int
+    message: object
+    status: Status | None = None
+    reason: Reason | None = None
+    detail: str | None = None
+    event: ValidEvent | None = None
+    message_id: str | None = None
+    digest: str | None = None
+    fingerprint: str | None = None
+    subject_id: uuid.UUID | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+    def quarantine(self, reason: Reason, detail: str) -> None:
+        self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail
+
+    def result(self) -> EventResult:
+        assert self.status is not None
+        return EventResult(self.message_id, self.status, self.reason, self.detail)
+
+
+class _Subjects:
+    """Identity resolution for one request: caches plain lookups, follows merges, moves our rows."""
+
+    def __init__(self, session: Session, keystore: Keystore, at: datetime) -> None:
+        self.session, self.keystore, self.at = session, keystore, at
+        self._cache: dict[tuple[str | None, str | None], uuid.UUID] = {}
+        self._merged: dict[uuid.UUID, uuid.UUID] = {}
+
+    def resolve(
+        self, *, user_id: str | None, anonymous_id: str | None, previous_id: str | None = None
+    ) -> uuid.UUID:
+        key = (user_id, anonymous_id)
+        if previous_id is None and key in self._cache:
+            return self.current(self._cache[key])
+        resolution = profiles_service.resolve(
+            self.session,
+            keystore=self.keystore,
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            at=self.at,
+            previous_id=previous_id,
+        )
+        for merge in resolution.merges:
+            self._merged[merge.source] = merge.target
+            store.move_subject(self.session, source=merge.source, target=merge.target)
+        self._cache[key] = resolution.subject_id
+        return self.current(resolution.subject_id)
+
+    def current(self, subject_id: uuid.UUID) -> uuid.UUID:
+        seen = {subject_id}
+        while subject_id in self._merged:
+            subject_id = self._merged[subject_id]
+            if subject_id in seen:  # a cycle would be a profiles bug; stop rather than spin
+                break
+            seen.add(subject_id)
+        return subject_id
+
+
+def _message_id_of(message: object) -> str | None:
+    value = message.get("messageId") if isinstance(message, Mapping) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable() else None
+
+
+def _check(plans: list[_Plan], *, keystore: Keystore, source: Source, at: datetime, limits: Limits) -> None:
+    scope = str(source.write_key_id or "")
+    for plan in plans:
+        checked = validate(plan.message, at=at, max_event_bytes=limits.max_event_bytes)
+        if isinstance(checked, Rejection):
+            plan.message_id = _message_id_of(plan.message)
+            plan.quarantine(checked.reason, checked.detail)
+            continue
+        assert isinstance(plan.message, dict)
+        plan.event = checked
+        plan.fingerprint = keystore.digest("event_content", canonical(plan.message))
+        plan.message_id = checked.message_id or DERIVED_PREFIX + plan.fingerprint.rsplit(":", 1)[-1][:32]
+        plan.digest = keystore.digest("message_id", f"{scope}\x00{plan.message_id}")
+
+
+def _classify(
+    plans: list[_Plan], seen: Mapping[str, store.SeenMessage], fresh: dict[str, str | None]
+) -> None:
+    """Mark duplicates, conflicts and replays of erased subjects; collect first sightings in `fresh`."""
+    for plan in plans:
+        if plan.status is not None or plan.digest is None:
+            continue
+        if plan.digest in fresh:
+            earlier: store.SeenMessage | None = store.SeenMessage(fresh[plan.digest], erased=False)
+        else:
+            earlier = seen.get(plan.digest)
+        if earlier is None:
+            fresh[plan.digest] = plan.fingerprint
+        elif earlier.erased:
+            plan.status, plan.reason = Status.SUPPRESSED, Reason.ERASED_SUBJECT
+        elif earlier.fingerprint == plan.fingerprint:
+            plan.status = Status.DUPLICATE
+        else:
+            plan.quarantine(
+                Reason.DUPLICATE_CONFLICT, "this messageId was first received with another payload"
+            )
+
+
+def _resolve(plan: _Plan, subjects: _Subjects) -> None:
+    if plan.status is Status.QUARANTINED:
+        identity = read_identity(plan.message)
+        if identity is not None:
+            plan.subject_id = subjects.resolve(user_id=identity.user_id, anonymous_id=identity.anonymous_id)
+        return
+    event = plan.event
+    assert event is not None
+    plan.subject_id = subjects.resolve(
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        previous_id=event.previous_id if event.type is MessageType.ALIAS else None,
+    )
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _store(
+    plan: _Plan,
+    *,
+    session: Session,
+    keystore: Keystore,
+    catalog: CollectCatalog,
+    source: Source,
+    at: datetime,
+    dropped: Counter[str],
+) -> None:
+    event, subject_id = plan.event, plan.subject_id
+    assert event is not None
+    assert subject_id is not None
+    assert plan.message_id is not None
+    assert isinstance(plan.message, dict)
+    filtered = catalog.filter_message(for_catalog(plan.message))
+    dropped.update(filtered.dropped)
+    kept = filtered.kept
+    traits = _object(kept.get("traits"))
+    if event.type is MessageType.IDENTIFY and traits:
+        profiles_service.apply_traits(
+            session,
+            keystore=keystore,
+            catalog=catalog,
+            subject_id=subject_id,
+            traits=traits,
+            at=event.timestamp,
+        )
+    stored = {
+        **kept,
+        "type": event.type.value,
+        "messageId": plan.message_id,
+        "timestamp": event.timestamp.isoformat(),
+    }
+    profiles_service.record_event(
+        session, catalog=catalog, subject_id=subject_id, message=stored, at=event.timestamp
+    )
+    plan.status = Status.STORED
+    plan.row = {
+        "id": new_id(),
+        "subject_id": subject_id,
+        "message_id": plan.message_id,
+        "type": event.type.value,
+        "event": event.name,
+        "group_id": event.group_id,
+        "timestamp": event.timestamp,
+        "original_timestamp": event.original_timestamp,
+        "received_at": at,
+        "properties": _object(kept.get("properties")),
+        "traits": traits,
+        "context": _object(kept.get("context")),
+        "consent": event.consent,
+        "gpc": True if source.gpc else event.gpc,
+        "write_key_id": source.write_key_id,
+        "request_id": source.request_id,
+    }
+
+
+def _quarantine_row(plan: _Plan, *, source: Source, at: datetime, limit: int) -> dict[str, Any]:
+    raw = raw_text(plan.message)
+    kind = plan.message.get("type") if isinstance(plan.message, dict) else None
+    return {
+        "id": new_id(),
+        "subject_id": plan.subject_id,
+        "reason": str(plan.reason),
+        "detail": (plan.detail or "")[:_QUARANTINE_DETAIL],
+        "message_id": plan.message_id,
+        "type": kind if isinstance(kind, str) and kind in MessageType.__members__.values() else None,
+        "raw": raw[:limit],
+        "truncated": len(raw) > limit,
+        "received_at": at,
+        "write_key_id": source.write_key_id,
+        "request_id": source.request_id,
+    }
+
+
+def ingest(
+    session: Session,
+    *,
+    keystore: Keystore,
+    catalog: CollectCatalog,
+    messages: Sequence[object],
+    source: Source,
+    at: datetime,
+    limits: Limits | None = None,
+) -> list[EventResult]:
+    """Ingest `messages` received at `at`; one result per message, in order. The caller commits."""
+    limits = limits or Limits()
+    plans = [
+        _Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
+        for i, m in enumerate(messages)
+    ]
+    _check(plans, keystore=keystore, source=source, at=at, limits=limits)
+    fresh: dict[str, str | None] = {}
+    _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
+
+    subjects = _Subjects(session, keystore, at)
+    for plan in plans:
+        if plan.status in (None, Status.QUARANTINED):
+            _resolve(plan, subjects)
+    new = [p for p in plans if p.status is None]
+    reservations = [
+        {
+            "digest": p.digest,
+            "fingerprint": p.fingerprint,
+            "subject_id": subjects.current(p.subject_id) if p.subject_id else None,
+            "first_seen_at": at,
+        }
+        for p in new
+    ]
+    won = store.reserve_messages(session, reservations)
+    lost = [p for p in new if p.digest not in won]
+    if lost:  # another transaction reserved these ids first: they are repeats after all
+        for p in lost:
+            assert p.digest is not None
+            fresh.pop(p.digest, None)
+        _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
+
+    dropped: Counter[str] = Counter()
+    for plan in plans:
+        if plan.subject_id is not None:
+            plan.subject_id = subjects.current(plan.subject_id)
+        if plan.status is None:
+            _store(
+                plan,
+                session=session,
+                keystore=keystore,
+                catalog=catalog,
+                source=source,
+                at=at,
+                dropped=dropped,
+            )
+    _write(session, plans, source=source, at=at, limits=limits, dropped=dropped)
+    return [plan.result() for plan in plans]
+
+
+def _write(
+    session: Session,
+    plans: list[_Plan],
+    *,
+    source: Source,
+    at: datetime,
+    limits: Limits,
+    dropped: Counter[str],
+) -> None:
+    events = [p.row for p in plans if p.status is Status.STORED]
+    quarantined = [
+        _quarantine_row(p, source=source, at=at, limit=limits.max_event_bytes)
+        for p in plans
+        if p.status is Status.QUARANTINED
+    ]
+    if events:
+        session.execute(insert(Event), events)
+    if quarantined:
+        session.execute(insert(Quarantine), quarantined)
+    counts: Counter[str] = Counter(received=len(plans))
+    for plan in plans:
+        assert plan.status is not None
+        name = {Status.STORED: "stored", Status.DUPLICATE: "deduplicated"}.get(plan.status, str(plan.status))
+        counts[name] += 1
+        if plan.reason is not None:
+            counts[f"{name}:{plan.reason}"] += 1
+    store.add_counts(session, counts, dropped)
+
+
+# -- reading, moving, exporting, erasing ------------------------------------------------------
+
+
+def ingest_stats(session: Session) -> IngestStats:
+    """The running totals of every ingestion so far."""
+    counters, dropped = store.totals(session)
+
+    def by_prefix(prefix: str) -> dict[str, int]:
+        return {name[len(prefix) :]: n for name, n in counters.items() if name.startswith(prefix)}
+
+    return IngestStats(
+        received=counters.get("received", 0),
+        stored=counters.get("stored", 0),
+        deduplicated=counters.get("deduplicated", 0),
+        quarantined=counters.get("quarantined", 0),
+        suppressed=counters.get("suppressed", 0),
+        quarantined_by_reason=by_prefix("quarantined:"),
+        suppressed_by_reason=by_prefix("suppressed:"),
+        dropped_fields=dropped,
+    )
+
+
+def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:
+    """Move collection's rows of `source` to `target` (after profiles merged them)."""
+    return store.move_subject(session, source=source, target=target)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]:
+    """Everything collection holds about a subject: its events and quarantined messages."""
+    events = session.execute(
+        select(Event).where(Event.subject_id == subject_id).order_by(Event.timestamp)
+    ).scalars()
+    held = session.execute(
+        select(Quarantine).where(Quarantine.subject_id == subject_id).order_by(Quarantine.received_at)
+    ).scalars()
+    columns = [c.key for c in Event.__table__.columns if c.key != "subject_id"]
+    quarantine_columns = [c.key for c in Quarantine.__table__.columns if c.key != "subject_id"]
+    return {
+        "events": [{c: _jsonable(getattr(e, c)) for c in columns} for e in events],
+        "quarantine": [{c: _jsonable(getattr(q, c)) for c in quarantine_columns} for q in held],
+    }
+
+
+def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
+    """Delete a subject's events and quarantined messages. Its message ids stay as bare keyed digests
+    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again."""
+    removed = 0
+    for model in (Event, Quarantine):
+        result = session.execute(delete(model).where(model.subject_id == subject_id))
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    result = session.execute(
+        update(MessageId)
+        .where(MessageId.subject_id == subject_id)
+        .values(subject_id=None, fingerprint=None, erased=True),
+        execution_options={"synchronize_session": False},
+    )
+    return removed + int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_message_ids(session: Session, *, before: datetime) -> int:
+    """Forget dedup entries first seen before `before` (settings.dedup_retention_days ago)."""
+    result = session.execute(delete(MessageId).where(MessageId.first_seen_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

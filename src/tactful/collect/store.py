@@ -1,0 +1,115 @@
+"""Set-based database work for collection: dedup lookups and reservations, counters, subject moves.
+
+Each helper is one or a few statements for a whole batch, never one per event. Rows that many
+transactions touch (dedup keys, counters) are written in sorted key order, so that concurrent
+transactions on PostgreSQL wait for each other instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
+
+CHUNK = 500
+COUNTER_SHARDS = 8
+MAX_FIELD_NAME = 255
+
+
+@dataclass(frozen=True)
+class SeenMessage:
+    fingerprint: str | None
+    erased: bool
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"collection supports SQLite and PostgreSQL, not {dialect}")
+
+
+def seen_messages(session: Session, digests: Iterable[str]) -> dict[str, SeenMessage]:
+    """The dedup entries among `digests`, in one query per chunk."""
+    wanted = sorted(set(digests))
+    found: dict[str, SeenMessage] = {}
+    for chunk in _chunks(wanted):
+        rows = session.execute(
+            select(MessageId.digest, MessageId.fingerprint, MessageId.erased).where(
+                MessageId.digest.in_(chunk)
+            )
+        )
+        found.update((row.digest, SeenMessage(row.fingerprint, bool(row.erased))) for row in rows)
+    return found
+
+
+def reserve_messages(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Insert dedup entries; return the digests inserted here (the others lost a race to another
+    transaction that inserted the same digest first)."""
+    table = MessageId.__table__
+    assert isinstance(table, Table)
+    inserted: set[str] = set()
+    for chunk in _chunks(sorted(rows, key=lambda row: str(row["digest"]))):
+        statement = (
+            _insert(session, table).values(list(chunk)).on_conflict_do_nothing(index_elements=["digest"])
+        )
+        inserted.update(session.execute(statement.returning(table.c.digest)).scalars())
+    return inserted
+
+
+def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str, int]) -> None:
+    """Add to the running totals, in this transaction, on one random shard per row."""
+    shard = random.randrange(COUNTER_SHARDS)
+    _upsert(session, IngestCounter.__table__, "name", "value", counts, shard)
+    _upsert(session, DroppedField.__table__, "field", "count", dropped, shard)
+
+
+def _upsert(
+    session: Session, table: Any, key: str, column: str, counts: Mapping[str, int], shard: int
+) -> None:
+    rows = [
+        {key: name[:MAX_FIELD_NAME], "shard": shard, column: n} for name, n in sorted(counts.items()) if n
+    ]
+    for chunk in _chunks(rows):
+        statement = _insert(session, table).values(list(chunk))
+        statement = statement.on_conflict_do_update(
+            index_elements=[key, "shard"], set_={column: table.c[column] + statement.excluded[column]}
+        )
+        session.execute(statement)
+
+
+def totals(session: Session) -> tuple[dict[str, int], dict[str, int]]:
+    counters = session.execute(
+        select(IngestCounter.name, func.sum(IngestCounter.value)).group_by(IngestCounter.name)
+    )
+    dropped = session.execute(
+        select(DroppedField.field, func.sum(DroppedField.count)).group_by(DroppedField.field)
+    )
+    return {name: int(n) for name, n in counters}, {name: int(n) for name, n in dropped}
+
+
+def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:
+    """Point collection's rows of a merged subject at the survivor."""
+    moved = 0
+    for model in (Event, Quarantine, MessageId):
+        result = session.execute(
+            update(model).where(model.subject_id == source).values(subject_id=target),
+            execution_options={"synchronize_session": False},
+        )
+        moved += int(getattr(result, "rowcount", 0) or 0)
+    return moved
