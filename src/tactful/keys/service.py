@@ -44,7 +44,8 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _info(row: ApiKey) -> KeyInfo:
+def key_info(row: ApiKey) -> KeyInfo:
+    """What may be shown of a key: everything but its hash."""
     return KeyInfo(
         id=row.id,
         name=row.name,
@@ -102,12 +103,12 @@ def list_keys(session: Session, *, include_revoked: bool = True) -> list[KeyInfo
     statement = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if not include_revoked:
         statement = statement.where(ApiKey.revoked_at.is_(None))
-    return [_info(row) for row in session.scalars(statement)]
+    return [key_info(row) for row in session.scalars(statement)]
 
 
 def get_key(session: Session, *, key_id: uuid.UUID) -> KeyInfo | None:
     row = session.get(ApiKey, key_id, populate_existing=True)
-    return None if row is None else _info(row)
+    return None if row is None else key_info(row)
 
 
 def revoke_key(
@@ -130,7 +131,7 @@ def revoke_key(
             at=at,
             details={"key_id": str(row.id), "scope": row.scope},
         )
-    return _info(row)
+    return key_info(row)
 
 
 def key_id_of(text: str) -> uuid.UUID:

@@ -1,0 +1,176 @@
+"""Who is calling: API keys read from the request, and the scope each route requires.
+
+    Authorization: Basic base64("<key>:")   Segment and RudderStack clients: the key as user name
+    Authorization: Bearer <key>
+    "writeKey" in the body                   analytics.js; collection reads it and calls
+        │                                    `authenticate_token` itself
+        ▼
+    keys_service.authenticate (one primary-key lookup per request: revocation holds at once)
+        ▼
+    Principal ──scope allows the route's?──▶ the handler
+        401 NotAuthenticated: missing, malformed, unknown, wrong or revoked key (one answer for all)
+        403 PermissionDenied: a valid key without the scope
+
+A route declares its scope with `require_write` / `require_server` / `require_admin` as a parameter,
+or, when it reads the key itself, with `dependencies=[declare_scope(...)]`. `required_scope(route)`
+reads the declaration back; the scope-matrix test walks every route with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.models import HTTPBase as HTTPSchemeModel
+from fastapi.security.base import SecurityBase
+from pydantic import BaseModel
+
+from tactful.api.context import AppContext, Context
+from tactful.errors import PermissionDenied
+from tactful.keys import service as keys_service
+from tactful.keys.schemas import Principal, Scope
+from tactful.types import utcnow
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem response, as `tactful.main` writes every error."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, malformed, unknown, wrong or revoked API key"},
+    403: {"model": Problem, "description": "The key is valid but its scope does not allow this"},
+}
+"""Error responses of every route that takes a key, for the OpenAPI schema."""
+
+
+# -- reading the key ----------------------------------------------------------------------------
+
+
+def _from_authorization(header: str | None, scheme: str) -> str | None:
+    if not header:
+        return None
+    given, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if given.lower() != scheme or not value:
+        return None
+    if scheme == "bearer":
+        return value
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, _, _password = decoded.partition(":")  # the password is empty by convention and ignored
+    return user or None
+
+
+def header_token(request: Request) -> str | None:
+    """The key in the Authorization header (Basic user name or Bearer token), or None."""
+    header = request.headers.get("authorization")
+    return _from_authorization(header, "bearer") or _from_authorization(header, "basic")
+
+
+class _KeyScheme(SecurityBase):
+    """One way to present a key, for the OpenAPI schema. It never refuses a request itself, so that
+    every failure reaches `keys_service.authenticate` and gets the same answer."""
+
+    def __init__(self, scheme: str, name: str, description: str) -> None:
+        self.model = HTTPSchemeModel(scheme=scheme, description=description)
+        self.scheme_name = name
+        self._scheme = scheme
+
+    async def __call__(self, request: Request) -> str | None:
+        return _from_authorization(request.headers.get("authorization"), self._scheme)
+
+
+basic_key = _KeyScheme("basic", "keyAsBasicUser", "The API key as the HTTP Basic user name, password empty")
+bearer_key = _KeyScheme("bearer", "bearerKey", "The API key as a Bearer token")
+
+
+# -- checking it --------------------------------------------------------------------------------
+
+
+def authenticate_token(context: AppContext, token: str | None, *, required: Scope | None = None) -> Principal:
+    """The principal of `token`, checked against the database now; with `required`, also its scope.
+
+    For routes that find the key somewhere else than the headers (collection's `writeKey`).
+    """
+    with context.session() as session:
+        principal = keys_service.authenticate(session, token=token, at=utcnow())
+    if required is not None and not principal.scope.allows(required):
+        raise PermissionDenied(f"this needs a key with the {required} scope")
+    return principal
+
+
+def principal(context: Context, request: Request) -> Principal:
+    """The caller's principal from the Authorization header, whatever its scope."""
+    return authenticate_token(context, header_token(request))
+
+
+KeyFromBasic = Annotated[str | None, Security(basic_key)]
+KeyFromBearer = Annotated[str | None, Security(bearer_key)]
+
+
+class RequireScope:
+    """A dependency that lets through keys whose scope includes `scope`."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def __call__(self, context: Context, basic: KeyFromBasic, bearer: KeyFromBearer) -> Principal:
+        return authenticate_token(context, bearer or basic, required=self.scope)
+
+    def __repr__(self) -> str:
+        return f"RequireScope({self.scope})"
+
+
+class ScopeDeclaration:
+    """A declared scope for a route that authenticates inside its handler (see `declare_scope`)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, basic: KeyFromBasic, bearer: KeyFromBearer) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"ScopeDeclaration({self.scope})"
+
+
+def declare_scope(scope: Scope) -> Any:
+    """`dependencies=[declare_scope(Scope.WRITE)]` for a route that reads the key itself (from the body)
+    and calls `authenticate_token(context, token, required=scope)`: documents the key schemes and
+    tells `required_scope` (and so the scope-matrix test) what the route demands."""
+    return Depends(ScopeDeclaration(scope))
+
+
+require_write = Annotated[Principal, Depends(RequireScope(Scope.WRITE))]
+require_server = Annotated[Principal, Depends(RequireScope(Scope.SERVER))]
+require_admin = Annotated[Principal, Depends(RequireScope(Scope.ADMIN))]
+
+
+class Routed(Protocol):
+    """An `APIRoute`, or the effective view of one that an app's included routers give."""
+
+    @property
+    def dependant(self) -> Dependant: ...
+
+
+def required_scope(route: Routed) -> Scope | None:
+    """The strictest scope a route's dependencies require, or None for a public route."""
+    found: list[Scope] = []
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, RequireScope | ScopeDeclaration):
+            found.append(dependant.call.scope)
+        pending.extend(dependant.dependencies)
+    return max(found, key=lambda scope: scope.rank, default=None)
