@@ -263,3 +263,13 @@ def test_erasing_the_salt_unlinks_the_entries(session: Session, keystore: Keysto
     ).all()
     assert matching == []
     assert audit_service.verify(session).ok
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7])
+def test_verification_reads_across_batches(session: Session, keystore: Keystore, batch_size: int) -> None:
+    _append_many(session, keystore, 10)
+    assert audit_service.verify(session, batch_size=batch_size).checked == 10
+
+    _swap(session, 6, 8)
+    report = audit_service.verify(session, batch_size=batch_size)
+    assert (report.checked, report.first_bad_seq, report.problem) == (5, 6, ChainProblem.REORDERED)
