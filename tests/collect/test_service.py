@@ -48,7 +48,9 @@ def events_of(session: Session, message_id: str) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.message_id == message_id)))
 
 
-def test_a_valid_track_is_stored_filtered_and_attached_to_its_subject(session: Session, keystore: Keystore) -> None:
+def test_a_valid_track_is_stored_filtered_and_attached_to_its_subject(
+    session: Session, keystore: Keystore
+) -> None:
     message = track(properties={"product_id": "p-9", "category": "books", "color": "red"})
     message["context"] = {"locale": "de-DE", "ip": "203.0.113.9", "library": {"name": "analytics-python"}}
     [result] = ingest(session, keystore, [message])
@@ -84,7 +86,11 @@ def test_same_id_same_payload_is_a_duplicate_even_with_new_transport_fields(
     session: Session, keystore: Keystore
 ) -> None:
     message = track()
-    retry = {**message, "sentAt": "2026-03-01T12:00:05Z", "context": {"library": {"name": "x", "version": "9"}}}
+    retry = {
+        **message,
+        "sentAt": "2026-03-01T12:00:05Z",
+        "context": {"library": {"name": "x", "version": "9"}},
+    }
     first = ingest(session, keystore, [message])
     second = ingest(session, keystore, [retry, message])
     assert statuses(first) == [(Status.STORED, None)]
@@ -129,7 +135,8 @@ def test_a_message_without_id_gets_one_derived_from_its_content(session: Session
     first, again = ingest(session, keystore, [message, dict(message)])
     [other] = ingest(session, keystore, [{**message, "event": "Product Added"}])
     assert first.status is Status.STORED
-    assert first.message_id is not None and first.message_id.startswith("tfd-")
+    assert first.message_id is not None
+    assert first.message_id.startswith("tfd-")
     assert again == EventResult(first.message_id, Status.DUPLICATE)
     assert other.status is Status.STORED
     assert other.message_id != first.message_id
@@ -152,12 +159,16 @@ def test_an_oversize_event_inside_a_valid_batch_is_quarantined_and_the_rest_stor
     assert held.subject_id is not None
 
 
-def test_unstorable_values_are_quarantined_with_the_payload_escaped(session: Session, keystore: Keystore) -> None:
+def test_unstorable_values_are_quarantined_with_the_payload_escaped(
+    session: Session, keystore: Keystore
+) -> None:
     nul = track(properties={"product_id": "p\u0000"})
     lone = track(properties={"product_id": "\ud83d"})
     results = ingest(session, keystore, [nul, lone])
     assert statuses(results) == [(Status.QUARANTINED, Reason.UNSTORABLE_VALUE)] * 2
-    held = {q.message_id: q for q in session.scalars(select(Quarantine).where(Quarantine.request_id == "req-1"))}
+    held = {
+        q.message_id: q for q in session.scalars(select(Quarantine).where(Quarantine.request_id == "req-1"))
+    }
     assert "p\\u0000" in held[nul["messageId"]].raw
     assert "\\ud83d" in held[lone["messageId"]].raw
 
@@ -219,7 +230,13 @@ def test_counters_balance_and_count_reasons(session: Session, keystore: Keystore
     message = track()
     ingest(session, keystore, [message, message, {**message, "event": "x"}, 1, track()])
     stats = collect_service.ingest_stats(session)
-    assert (stats.received, stats.stored, stats.deduplicated, stats.quarantined, stats.suppressed) == (5, 2, 1, 2, 0)
+    assert (stats.received, stats.stored, stats.deduplicated, stats.quarantined, stats.suppressed) == (
+        5,
+        2,
+        1,
+        2,
+        0,
+    )
     assert stats.quarantined_by_reason == {"duplicate_conflict": 1, "invalid_type": 1}
     assert stats.balanced
 
@@ -239,7 +256,9 @@ def test_alias_merges_subjects_and_moves_collected_rows(session: Session, keysto
     assert after == {survivor}
 
 
-def test_merges_inside_one_batch_attach_every_event_to_the_survivor(session: Session, keystore: Keystore) -> None:
+def test_merges_inside_one_batch_attach_every_event_to_the_survivor(
+    session: Session, keystore: Keystore
+) -> None:
     anonymous, user = uid("anon"), uid("user")
     batch = [
         track(anonymousId=anonymous),
@@ -263,7 +282,10 @@ def test_export_and_erase_a_subject(session: Session, keystore: Keystore) -> Non
     assert [q["reason"] for q in exported["quarantine"]] == ["invalid_field"]
     assert collect_service.erase_subject(session, subject_id=subject) == 3  # event, quarantine, dedup entry
     assert collect_service.export_subject(session, subject_id=subject) == {"events": [], "quarantine": []}
-    assert session.scalar(select(func.count()).select_from(MessageId).where(MessageId.subject_id == subject)) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(MessageId).where(MessageId.subject_id == subject))
+        == 0
+    )
     # A replay of the erased subject's message does not bring it back.
     [replay] = ingest(session, keystore, [stored])
     assert replay == EventResult(stored["messageId"], Status.SUPPRESSED, Reason.ERASED_SUBJECT)

@@ -1,0 +1,244 @@
+"""Collection over HTTP, compatible with the Segment HTTP Tracking API and analytics.js.
+
+    POST /v1/{identify,track,page,screen,group,alias,batch}   server libraries (JSON, HTTP Basic)
+    POST /v1/{i,t,p,s,g,a,b}                                   analytics.js (text/plain, writeKey in body)
+
+The body is read as a stream and refused with 413 as soon as it passes the request limit (declared
+length first, then counted bytes, inflated bytes for gzip). The key is checked and the events are
+ingested in one transaction, committed before the response is sent.
+"""
+
+# ruff: noqa: N815 - the shapes use Segment's field names (messageId, userId, ...)
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Literal, NoReturn
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from tactful.api.context import AppContext, Context
+from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
+from tactful.collect import service as collect_service
+from tactful.collect.limits import BodyReader, check_content_length, parse_json
+from tactful.collect.message import MessageType, unpack
+from tactful.collect.schemas import EventResult, Source
+from tactful.config import Limits
+from tactful.errors import InvalidInput, NotAuthenticated, PayloadTooLarge, PermissionDenied
+from tactful.keys import service as keys_service
+from tactful.keys.schemas import Scope
+from tactful.types import utcnow
+
+router = APIRouter(tags=["collection"])
+
+
+# -- documented shapes -------------------------------------------------------------------------
+
+
+class SegmentMessage(BaseModel):
+    """A Segment-spec message (https://segment.com/docs/connections/spec/); other fields are allowed
+    and dropped unless the catalog declares them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["identify", "track", "page", "screen", "group", "alias"] | None = None
+    messageId: str | None = None
+    userId: str | None = None
+    anonymousId: str | None = None
+    previousId: str | None = None
+    groupId: str | None = None
+    event: str | None = None
+    name: str | None = None
+    timestamp: str | None = None
+    sentAt: str | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    writeKey: str | None = Field(
+        None, description="The write key, when not sent as HTTP Basic user or Bearer"
+    )
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    batch: list[SegmentMessage]
+    context: dict[str, Any] | None = Field(None, description="Applies to every message that lacks the field")
+    sentAt: str | None = None
+    writeKey: str | None = None
+
+
+class EventOutcome(BaseModel):
+    messageId: str | None = Field(description="The message id, or the one derived from the content")
+    status: Literal["stored", "duplicate", "quarantined", "suppressed"]
+    reason: str | None = Field(None, description="Why the event was quarantined or suppressed")
+    detail: str | None = None
+
+
+class IngestResponse(BaseModel):
+    success: bool = True
+    results: list[EventOutcome]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    413: {"model": Problem, "description": "The request body or the batch exceeds the configured limits"},
+    422: {
+        "model": Problem,
+        "description": "Malformed body: invalid JSON or gzip, NaN/Infinity, nesting too deep, too many keys",
+    },
+}
+
+
+def _inline(node: object, defs: dict[str, Any]) -> Any:
+    """Resolve local `$defs` references: the schema sits inline in the OpenAPI document."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(value, defs) for value in node]
+    return node
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    content = {"schema": _inline(schema, schema.pop("$defs", {}))}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": content, "text/plain": content},
+        }
+    }
+
+
+# -- request handling --------------------------------------------------------------------------
+
+
+def _request_id(header: str | None) -> str:
+    if header and len(header) <= 64 and header.isascii() and header.isprintable():
+        return header
+    return uuid.uuid4().hex
+
+
+def _ingest(
+    context: AppContext, token: str | None, messages: list[object], source: Source
+) -> list[EventResult]:
+    at = utcnow()
+    with context.session() as session:
+        # The key is checked in the ingestion transaction itself: one transaction per request.
+        if token is None:
+            raise NotAuthenticated(keys_service.INVALID_KEY)
+        principal = keys_service.authenticate(session, token=token, at=at)
+        if not principal.scope.allows(Scope.WRITE):
+            raise PermissionDenied(f"this needs a key with the {Scope.WRITE} scope")
+        return collect_service.ingest(
+            session,
+            keystore=context.keystore,
+            catalog=context.catalog,
+            messages=messages,
+            source=Source(write_key_id=principal.key_id, gpc=source.gpc, request_id=source.request_id),
+            at=at,
+            limits=context.settings.limits,
+        )
+
+
+async def _read_json(request: Request, limits: Limits) -> object:
+    check_content_length(request.headers.get("content-length"), limit=limits.max_request_bytes)
+    reader = BodyReader(
+        limit=limits.max_request_bytes, content_encoding=request.headers.get("content-encoding")
+    )
+    async for chunk in request.stream():
+        reader.feed(chunk)
+    return parse_json(reader.finish(), limits=limits)
+
+
+async def _refuse(context: AppContext, token: str | None, error: InvalidInput) -> NoReturn:
+    """Raise `error`, unless the caller has no valid key: then 401 comes first, so that a caller
+    without a key learns nothing about how bodies are read. Size refusals need no key."""
+    if not isinstance(error, PayloadTooLarge):
+        await run_in_threadpool(partial(authenticate_token, context, token, required=Scope.WRITE))
+    raise error
+
+
+async def _collect(request: Request, context: AppContext, kind: MessageType | None) -> IngestResponse:
+    limits = context.settings.limits
+    try:
+        body = await _read_json(request, limits)
+    except InvalidInput as error:
+        await _refuse(context, header_token(request), error)
+    try:
+        envelope = unpack(body, kind=kind, limits=limits)
+    except InvalidInput as error:
+        body_key = body.get("writeKey") if isinstance(body, dict) else None
+        await _refuse(
+            context, header_token(request) or (body_key if isinstance(body_key, str) else None), error
+        )
+    source = Source(
+        gpc=request.headers.get("sec-gpc", "").strip() == "1",
+        request_id=_request_id(request.headers.get("x-request-id")),
+    )
+    token = header_token(request) or envelope.write_key
+    results = await run_in_threadpool(_ingest, context, token, envelope.messages, source)
+    return IngestResponse(
+        results=[
+            EventOutcome(
+                messageId=r.message_id,
+                status=r.status.value,
+                reason=None if r.reason is None else r.reason.value,
+                detail=r.detail,
+            )
+            for r in results
+        ]
+    )
+
+
+def _handler(kind: MessageType | None) -> Callable[[Request, AppContext], Awaitable[IngestResponse]]:
+    async def handle(request: Request, context: Context) -> IngestResponse:
+        return await _collect(request, context, kind)
+
+    return handle
+
+
+ROUTES: tuple[tuple[str, MessageType | None, str], ...] = (
+    ("identify", MessageType.IDENTIFY, "Identify a user and record their traits"),
+    ("track", MessageType.TRACK, "Record an action the user performed"),
+    ("page", MessageType.PAGE, "Record a page view"),
+    ("screen", MessageType.SCREEN, "Record a screen view in an app"),
+    ("group", MessageType.GROUP, "Associate the user with a group"),
+    ("alias", MessageType.ALIAS, "Link a previous identity to a user id"),
+    ("batch", None, "Send up to the batch limit of messages in one request"),
+)
+SHORT_PATHS = {
+    "identify": "i",
+    "track": "t",
+    "page": "p",
+    "screen": "s",
+    "group": "g",
+    "alias": "a",
+    "batch": "b",
+}
+
+for _name, _kind, _summary in ROUTES:
+    for _path, _suffix in ((_name, ""), (SHORT_PATHS[_name], " (analytics.js short path)")):
+        router.add_api_route(
+            f"/v1/{_path}",
+            _handler(_kind),
+            methods=["POST"],
+            summary=_summary + _suffix,
+            operation_id=f"collect_{_path}",
+            response_model=IngestResponse,
+            responses=ERRORS,
+            dependencies=[declare_scope(Scope.WRITE)],
+            openapi_extra=_request_body(BatchBody if _kind is None else SegmentMessage),
+            description=(
+                "Segment HTTP Tracking API compatible. The write key is read from HTTP Basic (user name), "
+                "a Bearer token, or `writeKey` in the body. Bodies may be `application/json` or "
+                "`text/plain`, optionally gzip-compressed. Answers 200 with one result per message."
+            ),
+        )
