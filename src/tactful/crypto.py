@@ -212,10 +212,11 @@ class Keystore:
                 conn.execute(insert(blind_index).values(digest=digest, subject_id=subject_id))
 
     def lookup_index(self, *, kind: str, value: str) -> uuid.UUID | None:
+        # Digest first: on first use it opens its own transaction for the index key, which on SQLite
+        # would wait forever behind this one's write lock.
+        digest = self.digest(kind, value)
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(blind_index.c.subject_id).where(blind_index.c.digest == self.digest(kind, value))
-            ).first()
+            row = conn.execute(select(blind_index.c.subject_id).where(blind_index.c.digest == digest)).first()
         return None if row is None else row.subject_id
 
     def reassign(self, *, from_subject: uuid.UUID, to_subject: uuid.UUID) -> None:
