@@ -1,4 +1,5 @@
-"""A TC string encoder for the tests, written from the IAB specification on its own.
+"""A TC string encoder for the tests, written from the IAB specification on its own, with the
+builders and hypothesis strategies that feed it.
 
 It shares nothing with the decoder: it builds bits as text, pads them to whole bytes and lets
 `base64.urlsafe_b64encode` produce the characters (a decoder must ignore the zero bits that follow
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from tactful.consent.tcf import PublisherRestriction, PublisherTC, SegmentType, TCString
+from hypothesis import strategies as st
+
+from tactful.consent.tcf import PublisherRestriction, PublisherTC, RestrictionType, SegmentType, TCString
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -152,3 +156,108 @@ def encode_tc_string(
         elif kind is SegmentType.PUBLISHER_TC and tc.publisher_tc is not None:
             segments.append(publisher_segment(tc.publisher_tc))
     return ".".join(segments)
+
+
+# ---- builders ------------------------------------------------------------------------------------
+
+DAY = datetime(2024, 3, 18, tzinfo=UTC)
+
+
+def tc_string(**changes: object) -> TCString:
+    """A plausible v2.2 string: day-precise timestamps, a CMP, consent to nothing."""
+    base = TCString(
+        version=2,
+        created=DAY,
+        last_updated=DAY,
+        cmp_id=300,
+        cmp_version=4,
+        consent_screen=1,
+        consent_language="EN",
+        vendor_list_version=61,
+        tcf_policy_version=4,
+        is_service_specific=True,
+        use_non_standard_texts=False,
+        special_feature_optins=frozenset(),
+        purposes_consent=frozenset(),
+        purposes_li_transparency=frozenset(),
+        purpose_one_treatment=False,
+        publisher_cc="DE",
+        vendor_consents=frozenset(),
+        vendor_legitimate_interests=frozenset(),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def publisher(consent: set[int], interests: set[int] | None = None) -> PublisherTC:
+    return PublisherTC(
+        pub_purposes_consent=frozenset(consent),
+        pub_purposes_li_transparency=frozenset(interests or ()),
+        num_custom_purposes=0,
+        custom_purposes_consent=frozenset(),
+        custom_purposes_li_transparency=frozenset(),
+    )
+
+
+# ---- strategies ----------------------------------------------------------------------------------
+
+letters = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2)
+moments = st.integers(0, (1 << 36) - 1).map(lambda ds: EPOCH + timedelta(milliseconds=100 * ds))
+
+
+def ids(top: int, max_size: int = 12) -> st.SearchStrategy[frozenset[int]]:
+    return st.frozensets(st.integers(1, top), max_size=max_size)
+
+
+# Vendor sets mix scattered ids with contiguous blocks so that range entries of both kinds occur.
+blocks = st.tuples(st.integers(1, 3000), st.integers(0, 300)).map(lambda b: set(range(b[0], b[0] + b[1] + 1)))
+vendor_sets = st.tuples(ids(5000, 20), st.lists(blocks, max_size=3)).map(
+    lambda parts: frozenset(parts[0].union(*parts[1])) if parts[1] else parts[0]
+)
+restrictions = st.builds(
+    PublisherRestriction,
+    purpose_id=st.integers(1, 24),
+    restriction_type=st.sampled_from(RestrictionType),
+    vendor_ranges=vendor_sets.map(lambda vendors: tuple(runs(vendors))),
+)
+
+
+@st.composite
+def publisher_segments(draw: st.DrawFn) -> PublisherTC:
+    custom = draw(st.integers(0, 63))
+    return PublisherTC(
+        pub_purposes_consent=draw(ids(24)),
+        pub_purposes_li_transparency=draw(ids(24)),
+        num_custom_purposes=custom,
+        custom_purposes_consent=draw(ids(custom)) if custom else frozenset(),
+        custom_purposes_li_transparency=draw(ids(custom)) if custom else frozenset(),
+    )
+
+
+tc_strings = st.builds(
+    TCString,
+    version=st.just(2),
+    created=moments,
+    last_updated=moments,
+    cmp_id=st.integers(0, 4095),
+    cmp_version=st.integers(0, 4095),
+    consent_screen=st.integers(0, 63),
+    consent_language=letters,
+    vendor_list_version=st.integers(0, 4095),
+    tcf_policy_version=st.integers(0, 63),
+    is_service_specific=st.booleans(),
+    use_non_standard_texts=st.booleans(),
+    special_feature_optins=ids(12),
+    purposes_consent=ids(24),
+    purposes_li_transparency=ids(24),
+    purpose_one_treatment=st.booleans(),
+    publisher_cc=letters,
+    vendor_consents=vendor_sets,
+    vendor_legitimate_interests=vendor_sets,
+    publisher_restrictions=st.lists(restrictions, max_size=4).map(tuple),
+    disclosed_vendors=st.none() | vendor_sets,
+    allowed_vendors=st.none() | vendor_sets,
+    publisher_tc=st.none() | publisher_segments(),
+)
+optional_orders = st.permutations(
+    [SegmentType.DISCLOSED_VENDORS, SegmentType.ALLOWED_VENDORS, SegmentType.PUBLISHER_TC]
+)
