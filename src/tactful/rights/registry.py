@@ -1,0 +1,149 @@
+"""The registry of every store that holds personal data: one explicit tuple, `STORES`.
+
+Export and erasure walk this tuple and nothing else, so a store missing from it would be silently
+left out of both. `tests/rights/test_registry.py` therefore fails for any table with a `subject_id`
+column (in the main database or the keystore) that no store here names (invariant 11).
+
+Order matters: the keystore comes last, because until then other stores may still need the
+subject's key to decrypt what they export, and destroying it is what makes backups unreadable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis import Redis
+from sqlalchemy.orm import Session
+
+from tactful.config import Settings
+from tactful.crypto import Keystore
+from tactful.profiles import service as profiles_service
+from tactful.profiles.counters import RealtimeCounters, RedisCounters
+
+
+class StoreKind(StrEnum):
+    TABLE = "table"
+    KEYSTORE = "keystore"
+    REDIS = "redis"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class RightsContext:
+    """What a store's handlers may reach. `counters` overrides the Redis counters (single-process
+    mode keeps them in memory, where only the running process can reach them)."""
+
+    session: Session
+    keystore: Keystore
+    settings: Settings
+    redis: Redis | None = None
+    counters: RealtimeCounters | None = None
+
+    def realtime(self) -> RealtimeCounters | None:
+        if self.counters is not None:
+            return self.counters
+        if self.redis is not None:
+            return RedisCounters(self.redis, prefix=self.settings.redis_prefix)
+        return None
+
+
+ExportHandler = Callable[[RightsContext, uuid.UUID], Mapping[str, object]]
+EraseHandler = Callable[[RightsContext, uuid.UUID], int]
+
+
+@dataclass(frozen=True)
+class Store:
+    """One store of personal data and its two handlers, both called once per subject id."""
+
+    name: str
+    kind: StoreKind
+    tables: tuple[str, ...]
+    export: ExportHandler
+    erase: EraseHandler
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+def _export_profile(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return profiles_service.export_subject(ctx.session, keystore=ctx.keystore, subject_id=subject_id)
+
+
+def _erase_profile(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    return profiles_service.erase_subject(ctx.session, keystore=ctx.keystore, subject_id=subject_id)
+
+
+def _export_counters(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    counters = ctx.realtime()
+    return {} if counters is None else counters.export(subject_id)
+
+
+def _erase_counters(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    counters = ctx.realtime()
+    return 0 if counters is None else counters.erase(subject_id)
+
+
+def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    # Only when the key was made: the key itself is never exported.
+    created = ctx.keystore.created_at(subject_id)
+    return {} if created is None else {"key_created_at": created.isoformat()}
+
+
+def _erase_key(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # Anything the session failed to delete must fail now, before the key is irreversibly gone.
+    ctx.session.flush()
+    return int(ctx.keystore.destroy(subject_id))
+
+
+STORES: tuple[Store, ...] = (
+    Store(
+        name="profiles",
+        kind=StoreKind.TABLE,
+        tables=("subjects", "identities", "traits", "computed"),
+        export=_export_profile,
+        erase=_erase_profile,
+    ),
+    # -- collection's stores (events, quarantine, the dedup store) go here, wired to
+    # -- `tactful.collect.service.export_subject` / `erase_subject`: added by the lead at integration.
+    Store(
+        name="realtime_counters",
+        kind=StoreKind.REDIS,
+        tables=(),
+        export=_export_counters,
+        erase=_erase_counters,
+    ),
+    # Last, always: see the module docstring.
+    Store(
+        name="keystore",
+        kind=StoreKind.KEYSTORE,
+        tables=("subject_keys", "blind_index"),
+        export=_export_key,
+        erase=_erase_key,
+    ),
+)
+
+
+def _subject_ids(ctx: RightsContext, subject_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    # The survivor and every profile merged into it: a merged profile's key and counters are the
+    # same person's data. An id without a profile still gets every store run (stray rows, keys).
+    return profiles_service.family(ctx.session, subject_id) or (subject_id,)
+
+
+def export_all(ctx: RightsContext, subject_id: uuid.UUID) -> dict[str, object]:
+    """Everything every store holds about the subject, by store name; merged profiles under `merged`."""
+    survivor, *merged = _subject_ids(ctx, subject_id)
+    exported: dict[str, object] = {store.name: dict(store.export(ctx, survivor)) for store in STORES}
+    if merged:
+        exported["merged"] = [
+            {store.name: dict(store.export(ctx, sid)) for store in STORES} for sid in merged
+        ]
+    return exported
+
+
+def erase_all(ctx: RightsContext, subject_id: uuid.UUID) -> dict[str, int]:
+    """Erase the subject from every store, in order; returns what each store removed."""
+    ids = _subject_ids(ctx, subject_id)
+    return {store.name: sum(store.erase(ctx, sid) for sid in ids) for store in STORES}
