@@ -1,0 +1,183 @@
+"""Invariant 10 as a property: over random mixes of good, repeated, conflicting and bad events split
+into random requests, `received == stored + deduplicated + quarantined + suppressed` exactly, and
+each event's result says where it went (and it went there)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from tactful.collect import service as collect_service
+from tactful.collect.models import Event, Quarantine
+from tactful.collect.schemas import IngestStats, Source
+from tactful.crypto import Keystore
+from tactful.db import Database
+from tests.collect.builders import T0, StandInCatalog
+
+BAD = {
+    "missing_identity": lambda: {"type": "track", "event": "x"},
+    "invalid_type": lambda: {"type": "purchase", "userId": "u"},
+    "not_an_object": lambda: ["track"],
+    "invalid_field": lambda: {"type": "track", "userId": "u", "properties": "nope"},
+    "event_too_large": lambda: {
+        "type": "track",
+        "event": "x",
+        "userId": "u",
+        "properties": {"b": "x" * 33_000},
+    },
+    "timestamp_out_of_range": lambda: {"type": "page", "userId": "u", "timestamp": "2999-01-01T00:00:00Z"},
+    "nul": lambda: {"type": "track", "event": "x", "anonymousId": "a", "properties": {"q": "\u0000"}},
+    "surrogate": lambda: {"type": "identify", "userId": "u", "traits": {"first_name": "\udc80"}},
+}
+EXPECTED_REASON = {
+    "not_an_object": "invalid_type",
+    "nul": "unstorable_value",
+    "surrogate": "unstorable_value",
+}
+
+ops = st.one_of(
+    st.tuples(
+        st.just("good"), st.sampled_from(["track", "identify", "page", "alias", "group"]), st.integers(0, 3)
+    ),
+    st.tuples(st.just("repeat"), st.integers(0, 50), st.just(0)),
+    st.tuples(st.just("retry"), st.integers(0, 50), st.just(0)),
+    st.tuples(st.just("conflict"), st.integers(0, 50), st.just(0)),
+    st.tuples(st.just("bad"), st.sampled_from(sorted(BAD)), st.just(0)),
+)
+
+
+@dataclass
+class Sent:
+    message: object
+    message_id: str | None = None
+    version: int = 0
+
+
+def _good(kind: str, who: int, run: str, n: int) -> dict[str, Any]:
+    user, anonymous = f"{run}-user-{who}", f"{run}-anon-{who}"
+    message: dict[str, Any] = {"type": kind, "messageId": f"{run}-m{n}", "timestamp": T0.isoformat()}
+    if kind == "alias":
+        message |= {"userId": user, "previousId": anonymous}
+    elif kind == "identify":
+        message |= {"userId": user, "anonymousId": anonymous, "traits": {"first_name": f"N{who}"}}
+    else:
+        message |= {"anonymousId": anonymous, "properties": {"product_id": f"p{n}", "color": "red"}}
+    if kind == "track":
+        message["event"] = "Product Viewed"
+    if kind == "group":
+        message["groupId"] = "g1"
+    return message
+
+
+def build(plan: list[tuple[str, Any, int]], run: str) -> tuple[list[Sent], list[tuple[str, str | None]]]:
+    """The messages to send, and the outcome an independent model expects for each."""
+    sent: list[Sent] = []
+    goods: list[Sent] = []
+    first_version: dict[str, int] = {}
+    expected: list[tuple[str, str | None]] = []
+    for n, (op, arg, who) in enumerate(plan):
+        if op == "bad":
+            message = BAD[arg]()
+            if isinstance(message, dict):
+                message["messageId"] = f"{run}-bad{n}"
+            sent.append(Sent(message))
+            expected.append(("quarantined", EXPECTED_REASON.get(arg, arg)))
+            continue
+        if op == "good" or not goods:
+            item = Sent(_good(arg if op == "good" else "track", who, run, n), f"{run}-m{n}", n)
+        else:
+            base = goods[arg % len(goods)]
+            assert isinstance(base.message, dict)
+            if op == "repeat":
+                item = Sent(dict(base.message), base.message_id, base.version)
+            elif op == "retry":  # only transport fields change
+                message = {**base.message, "sentAt": (T0 + timedelta(seconds=n)).isoformat()}
+                message["context"] = {"library": {"name": "analytics-python", "version": str(n)}}
+                item = Sent(message, base.message_id, base.version)
+            else:
+                item = Sent(
+                    {**base.message, "properties": {"product_id": f"changed-{n}"}}, base.message_id, n
+                )
+        assert item.message_id is not None
+        seen = first_version.setdefault(item.message_id, item.version)
+        if seen != item.version:
+            expected.append(("quarantined", "duplicate_conflict"))
+        elif sum(1 for s in sent if s.message_id == item.message_id) == 0:
+            expected.append(("stored", None))
+        else:
+            expected.append(("duplicate", None))
+        sent.append(item)
+        goods.append(item)
+    return sent, expected
+
+
+def totals(db: Database) -> IngestStats:
+    with db.session() as session:
+        return collect_service.ingest_stats(session)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
+@given(plan=st.lists(ops, min_size=1, max_size=30), cuts=st.lists(st.integers(1, 8), min_size=1, max_size=10))
+def test_every_received_event_is_accounted_for_exactly(
+    fresh_db: Database, keystore: Keystore, plan: list[tuple[str, Any, int]], cuts: list[int]
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    sent, expected = build(plan, run)
+    before = totals(fresh_db)
+    results: list[tuple[str, str | None]] = []
+    requests: list[tuple[str, slice]] = []
+    start, turn = 0, 0
+    while start < len(sent):
+        end = start + cuts[turn % len(cuts)]
+        request_id = f"{run}-r{turn}"
+        with fresh_db.session() as session:
+            answers = collect_service.ingest(
+                session,
+                keystore=keystore,
+                catalog=StandInCatalog(),
+                messages=[s.message for s in sent[start:end]],
+                source=Source(write_key_id=uuid.UUID(int=7), request_id=request_id),
+                at=T0,
+            )
+        results += [(str(a.status), None if a.reason is None else str(a.reason)) for a in answers]
+        requests.append((request_id, slice(start, end)))
+        start, turn = end, turn + 1
+
+    assert results == expected
+
+    after = totals(fresh_db)
+    outcomes = Counter(status for status, _ in results)
+    delta = {
+        "received": after.received - before.received,
+        "stored": after.stored - before.stored,
+        "deduplicated": after.deduplicated - before.deduplicated,
+        "quarantined": after.quarantined - before.quarantined,
+        "suppressed": after.suppressed - before.suppressed,
+    }
+    assert delta == {
+        "received": len(sent),
+        "stored": outcomes["stored"],
+        "deduplicated": outcomes["duplicate"],
+        "quarantined": outcomes["quarantined"],
+        "suppressed": 0,
+    }
+    assert after.balanced
+    reasons = Counter(reason for status, reason in results if status == "quarantined")
+    assert {
+        r: after.quarantined_by_reason.get(r, 0) - before.quarantined_by_reason.get(r, 0) for r in reasons
+    } == (dict(reasons))
+
+    with fresh_db.session() as session:
+        for request_id, part in requests:
+            rows = session.scalars(select(Event.message_id).where(Event.request_id == request_id)).all()
+            held = session.scalars(select(Quarantine.reason).where(Quarantine.request_id == request_id)).all()
+            mine = list(zip(sent[part], results[part], strict=True))
+            assert sorted(rows) == sorted(str(s.message_id) for s, (status, _) in mine if status == "stored")
+            assert Counter(held) == Counter(reason for _, (status, reason) in mine if status == "quarantined")
