@@ -198,3 +198,21 @@ def test_recording_an_event_is_one_read_and_one_write_per_atom(session: Session,
     assert seen.count("SELECT") == 1
     assert seen.count("UPDATE") <= 4
     assert len(seen) <= 5
+
+
+def test_clients_cannot_grow_a_profile_without_bound(session: Session, keystore: Keystore) -> None:
+    subject_id = profiles_service.resolve(
+        session, keystore=keystore, anonymous_id=unique("anon"), user_id=None, at=T0
+    ).subject_id
+    cat = catalog()
+    for n in range(computed.MAX_KEYS + 5):
+        message = track(f"Event {n}")
+        profiles_service.record_event(session, catalog=cat, subject_id=subject_id, message=message, at=T0)
+    profiles_service.record_event(
+        session, catalog=cat, subject_id=subject_id, message=track("Event 0"), at=T0
+    )
+    row = session.get(Computed, (subject_id, computed.EVENT_COUNTS))
+    assert row is not None
+    assert len(row.value) == computed.MAX_KEYS
+    assert row.value["Event 0"] == 2
+    assert "Event 504" not in row.value

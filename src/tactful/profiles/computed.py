@@ -119,10 +119,16 @@ def favorite(counts: Mapping[str, int]) -> str | None:
     return min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
 
 
+MAX_KEYS = 500
+"""Distinct event names or categories one profile counts: clients choose these strings, so a row must
+not grow without bound. Past the cap, new names are not counted (known ones still are)."""
+
+
 def _add_counts(a: object, b: Mapping[str, int]) -> dict[str, int]:
     merged = dict(a) if isinstance(a, Mapping) else {}
     for name, count in b.items():
-        merged[name] = int(merged.get(name, 0)) + count
+        if name in merged or len(merged) < MAX_KEYS:
+            merged[name] = int(merged.get(name, 0)) + count
     return merged
 
 
