@@ -31,7 +31,7 @@ def _catalog_placeholder_modules() -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if not (exc.name or "").startswith("tactful.catalog"):
                 raise
             module = types.ModuleType(name)
             setattr(module, attribute, type(attribute, (), {}))

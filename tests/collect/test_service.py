@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from tactful.collect.schemas import EventResult, Source, Status
 from tactful.collect.validate import Reason
 from tactful.config import Limits
 from tactful.crypto import Keystore
+from tactful.db import Database
 from tactful.profiles import service as profiles_service
 from tests.collect.builders import T0, StandInCatalog, identify, track, uid
 
@@ -300,3 +303,24 @@ def test_old_message_ids_are_purged_after_retention(session: Session, keystore: 
     assert collect_service.purge_message_ids(session, before=T0 + timedelta(days=31)) >= 1
     [again] = ingest(session, keystore, [message])
     assert again.status is Status.STORED
+
+
+def test_a_message_racing_another_transaction_is_stored_once(fresh_db: Database, keystore: Keystore) -> None:
+    """The second transaction cannot see the first's uncommitted dedup entry; its reservation waits
+    for the first to commit, loses, and turns the event into a duplicate."""
+    message = track()
+
+    def send() -> list[EventResult]:
+        with fresh_db.session() as session:
+            return ingest(session, keystore, [message])
+
+    with fresh_db.session() as session, ThreadPoolExecutor(1) as pool:
+        first = ingest(session, keystore, [message])
+        second = pool.submit(send)
+        time.sleep(0.3)  # let the second transaction reach its lookup while the first is open
+        session.commit()
+    assert statuses(first) == [(Status.STORED, None)]
+    assert statuses(second.result(timeout=30)) == [(Status.DUPLICATE, None)]
+    with fresh_db.session() as session:
+        assert len(events_of(session, message["messageId"])) == 1
+        assert collect_service.ingest_stats(session).balanced

@@ -61,15 +61,15 @@ def seen_messages(session: Session, digests: Iterable[str]) -> dict[str, SeenMes
 def reserve_messages(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert dedup entries; return the digests inserted here (the others lost a race to another
     transaction that inserted the same digest first)."""
+    if not rows:
+        return set()
     table = MessageId.__table__
-    assert isinstance(table, Table)
-    inserted: set[str] = set()
-    for chunk in _chunks(sorted(rows, key=lambda row: str(row["digest"]))):
-        statement = (
-            _insert(session, table).values(list(chunk)).on_conflict_do_nothing(index_elements=["digest"])
-        )
-        inserted.update(session.execute(statement.returning(table.c.digest)).scalars())
-    return inserted
+    # One statement shape for every batch size (executemany), so SQLAlchemy compiles it once.
+    statement = (
+        _insert(session, table).on_conflict_do_nothing(index_elements=["digest"]).returning(table.c.digest)
+    )
+    ordered = sorted(rows, key=lambda row: str(row["digest"]))
+    return set(session.execute(statement, ordered).scalars())
 
 
 def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str, int]) -> None:
@@ -82,15 +82,17 @@ def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str
 def _upsert(
     session: Session, table: Any, key: str, column: str, counts: Mapping[str, int], shard: int
 ) -> None:
-    rows = [
-        {key: name[:MAX_FIELD_NAME], "shard": shard, column: n} for name, n in sorted(counts.items()) if n
-    ]
-    for chunk in _chunks(rows):
-        statement = _insert(session, table).values(list(chunk))
-        statement = statement.on_conflict_do_update(
-            index_elements=[key, "shard"], set_={column: table.c[column] + statement.excluded[column]}
-        )
-        session.execute(statement)
+    totals: dict[str, int] = {}
+    for name, n in counts.items():
+        if n:
+            totals[name[:MAX_FIELD_NAME]] = totals.get(name[:MAX_FIELD_NAME], 0) + n
+    if not totals:
+        return
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key, "shard"], set_={column: table.c[column] + statement.excluded[column]}
+    )
+    session.execute(statement, [{key: name, "shard": shard, column: n} for name, n in sorted(totals.items())])
 
 
 def totals(session: Session) -> tuple[dict[str, int], dict[str, int]]:
