@@ -7,11 +7,6 @@ touching this file. A `/v1/` route must declare its scope (`tactful.api.deps`) o
 
 from __future__ import annotations
 
-# isort: off
-# First, so that its stand-in for a not yet written catalog is in place before the api imports.
-from tests.keys.builders import AppContext, TestClient, app, app_context, bearer, issue
-
-# isort: on
 import re
 import uuid
 from collections.abc import Iterator
@@ -27,6 +22,7 @@ from tactful.api.context import Context
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Principal, Scope
 from tests.audit.builders import created_database
+from tests.keys.builders import AppContext, TestClient, app, app_context, bearer, issue
 
 PUBLIC: frozenset[tuple[str, str]] = frozenset()
 """(method, path) of `/v1/` routes that take no key at all. Adding one is a deliberate decision."""

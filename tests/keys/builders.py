@@ -3,9 +3,6 @@ client, and keys of each scope."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 import warnings
 from datetime import UTC, datetime
 
@@ -17,40 +14,23 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from tactful import main
+from tactful.api import keys as keys_api
+from tactful.api.context import AppContext
+from tactful.catalog.loader import load_catalog
 from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.errors import CatalogError
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 
 
-def _catalog_placeholder_modules() -> None:
-    # The catalog package is written in parallel; until it exists, `tactful.api.context` and
-    # `tactful.main` would fail to import. Stand in only for modules that are genuinely absent.
-    for name, attribute in (("tactful.catalog.model", "Catalog"), ("tactful.catalog.loader", "load_catalog")):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            module = types.ModuleType(name)
-            setattr(module, attribute, type(attribute, (), {}))
-            sys.modules[name] = module
-
-
-_catalog_placeholder_modules()
-
-from tactful import main  # noqa: E402
-from tactful.api import keys as keys_api  # noqa: E402
-from tactful.api.context import AppContext  # noqa: E402
-
-
 def _catalog() -> object:
-    """The demo catalog when the catalog package can load it, else a placeholder object."""
+    """The demo catalog, or a placeholder while its data file is not there (key routes never read it)."""
     try:
-        loader = importlib.import_module("tactful.catalog.loader")
-        return loader.load_catalog(main.default_catalog_path())
-    except Exception:  # any failure to load means: not available yet
+        return load_catalog(main.default_catalog_path())
+    except CatalogError:
         return object()
 
 
