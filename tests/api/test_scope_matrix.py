@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Body, FastAPI
+from fastapi import APIRouter, Body, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from tactful.api import deps
@@ -143,7 +143,7 @@ def _extra_routes() -> APIRouter:
         return str(principal.scope)
 
     @router.get("/v1/probe/any-key")
-    def any_key(principal: Annotated[Principal, deps.Depends(deps.principal)]) -> str:
+    def any_key(principal: Annotated[Principal, Depends(deps.principal)]) -> str:
         return str(principal.scope)
 
     return router
