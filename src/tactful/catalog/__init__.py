@@ -1,1 +1,65 @@
-"""catalog."""
+"""The data catalog: which data points (atoms) Tactful may hold about a person, why, for how long,
+and at which level of the personalization pyramid (DESIGN §1, §2).
+
+    catalog.yaml ──loader.load_catalog──► schemas (shapes) ──assemble + inherit (rules)──► Catalog
+                  └─check_catalog_file──► [CatalogProblem, ...]   (file, line, atom, what, fix)
+
+    Catalog ──filter_message(segment message)──► FilterResult(kept, dropped, transient, atom)
+            ──records_of_processing / render_records_markdown──► GDPR Art. 30 records
+
+Everything here is pure apart from reading the file: collection calls `filter_message` on the hot
+path, and the policy gate, profiles and rendering read atoms.
+
+The file format
+---------------
+    version: 1
+    controller: {name, contact, establishment: "DE", dpo?, representative?}
+    data_subjects: [{name, description?}, ...]
+    recipients:                     # who receives data; outside the EEA a safeguard is required
+      email_provider: {name, role: processor|controller|internal, country: "US", safeguard, description}
+    categories:                     # optional additions below a built-in category (categories.py)
+      user.behavior.wishlist: {parent: user.behavior, description}
+    atoms:
+      traits.email:                 # the prefix is the source: context. traits. events. computed.
+        category: user.contact.email
+        purposes: [essential, marketing.email]
+        retention: 3y               # 36h, 30d, 26w, 13mo, 2y, P30D, or `request` (context only)
+        identifier: true            # a direct identifier: encrypted at rest
+        copy_forbidden: true        # never rendered into copy
+        recipients: [email_provider]
+        device_identifier: false    # true when collecting it reads a cookie or device id
+        explicit_consent: false     # required for special categories used for targeting
+        level: "1:1"                # optional override of the derived level; quote it
+        description: ...
+      events.order_completed:       # track "Order Completed"; page → events.page_viewed,
+        category: user.behavior.purchase   # screen → events.screen_viewed, group → events.group
+        essential: true             # needed to deliver the service
+        event: Order Completed      # optional: the Segment name, when not the title-cased key
+        properties:                 # a list of names, or name → {category, description}
+          order_id:
+          products[].category:      # `[]` marks an array of objects
+      computed.favorite_category:
+        category: user.derived.inference   # optional: defaults to the strictest input's
+        inputs: [events.product_viewed.category, events.order_completed.products[].category]
+
+A context atom's value is read from the request; with `retention: request` it is used for that
+request only and never stored, otherwise it is stored with the event it arrived on. An identify
+message's `traits` are filtered by the `traits.*` atoms, a group call's `traits` by the properties of
+`events.group`, and a page or screen call's top-level `name` and `category` by the page or screen
+atom's properties. Fields not declared are dropped and named; system fields are always kept
+(`filtering.SYSTEM_PATHS`).
+
+Levels
+------
+An atom's level is derived from its source and category (`levels.py` holds the table): request
+context such as coarse location, language or device type is `1:many`; a stored age range is
+`1:many`; in-session behaviour (events) is `1:some`; computed, cross-session profile atoms are at
+least `1:few`; identified traits (name, contact), purchase history and special categories are `1:1`.
+A computed atom inherits at least the strictest category, level and retention of its inputs and may
+declare a stricter category (`inherit.py`).
+"""
+
+from tactful.catalog.filtering import FilterResult
+from tactful.catalog.model import Atom, AtomInput, Catalog, CatalogProblem, Property, Source
+
+__all__ = ["Atom", "AtomInput", "Catalog", "CatalogProblem", "FilterResult", "Property", "Source"]

@@ -1,0 +1,248 @@
+"""The field filter that collection runs on every message: keep what the catalog declares, name
+what it drops. Pure and on the hot path, so the catalog is compiled once into nested lookup tables
+(`Shape`: key → `Rule`) and a message is walked once, without building any path it keeps.
+
+Paths are written as in the catalog: `context.location.country`, `properties.products[].sku`
+(`[]` marks an array of objects, each filtered alike). A declared leaf keeps a scalar or an array of
+scalars; an object is kept only through the fields declared inside it, so nothing nested rides in
+unannounced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "messageId", "type", "event", "userId", "anonymousId", "previousId", "groupId", "timestamp",
+)  # fmt: skip
+"""Top-level fields every message keeps: they say what happened and to whom."""
+
+CONSENT_FIELDS: tuple[str, ...] = ("consent", "consentManagement", "gpc")
+"""Context fields the consent ledger reads; always kept."""
+
+DECISION_ID = "decision_id"
+"""`properties.decision_id` links an outcome to the decision it follows; always kept."""
+
+SYSTEM_PATHS: frozenset[str] = frozenset(
+    (*SYSTEM_FIELDS, f"properties.{DECISION_ID}", *(f"context.{name}" for name in CONSENT_FIELDS))
+)
+
+TYPE_EVENTS: Mapping[str, str] = MappingProxyType(
+    {"page": "events.page_viewed", "screen": "events.screen_viewed", "group": "events.group"}
+)
+"""The event atom of each message type that is not a named track event."""
+
+_MAX_NAMED_DEPTH = 8  # how deep an undeclared object is walked to name its leaves
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What to do with the value under one key."""
+
+    leaf: bool = False
+    """Keep a scalar or an array of scalars."""
+    verbatim: bool = False
+    """Keep the value whatever it is (system fields)."""
+    transient: bool = False
+    """Declared, read for the request only: never kept in the stored message."""
+    fields: Shape | None = None
+    """The value is an object: keep these of its keys."""
+    elements: Shape | None = None
+    """The value is an array of objects: keep these keys of each."""
+
+
+Shape = Mapping[str, Rule]
+
+VERBATIM = Rule(verbatim=True)
+LEAF = Rule(leaf=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """The message as it may be stored, and what was taken out of it."""
+
+    kept: dict[str, Any]
+    dropped: tuple[str, ...] = ()
+    """Paths of fields the catalog does not declare (`properties.color`, `products[].size`)."""
+    transient: tuple[str, ...] = ()
+    """Paths of declared fields used for this request only and not stored (`context.ip`)."""
+    atom: str | None = None
+    """The event atom the message belongs to, if it is declared."""
+
+
+@dataclass
+class _Node:
+    leaf: bool = False
+    transient: bool = False
+    fields: dict[str, _Node] = field(default_factory=dict)
+    elements: dict[str, _Node] = field(default_factory=dict)
+
+    def freeze(self) -> Rule:
+        return Rule(
+            leaf=self.leaf,
+            transient=self.transient,
+            fields=_freeze(self.fields) if self.fields else None,
+            elements=_freeze(self.elements) if self.elements else None,
+        )
+
+
+def _freeze(nodes: Mapping[str, _Node]) -> Shape:
+    return MappingProxyType({key: node.freeze() for key, node in nodes.items()})
+
+
+def build_shape(paths: Mapping[str, bool]) -> dict[str, Rule]:
+    """The shape that keeps `paths` (path → transient?), e.g. `{"products[].sku": False}`."""
+    root: dict[str, _Node] = {}
+    for path, transient in paths.items():
+        level = root
+        parts = path.split(".")
+        for index, part in enumerate(parts):
+            array = part.endswith("[]")
+            key = part[:-2] if array else part
+            node = level.setdefault(key, _Node())
+            if index == len(parts) - 1:
+                node.leaf, node.transient = True, transient
+            else:
+                level = node.elements if array else node.fields
+    return {key: node.freeze() for key, node in root.items()}
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """`Product Viewed`, `product-viewed` and `productViewed` all become `product_viewed`."""
+    return _NOT_WORD.sub("_", _CAMEL_BOUNDARY.sub("_", name).lower()).strip("_")
+
+
+def event_atom_name(kind: object, event: object = None) -> str | None:
+    """The event atom a message maps to: `events.<snake_case of event>` for track calls,
+    `events.page_viewed`, `events.screen_viewed` and `events.group` for the other calls."""
+    if kind == "track":
+        if isinstance(event, str) and (snake := snake_case(event)):
+            return f"events.{snake}"
+        return None
+    return TYPE_EVENTS.get(kind) if isinstance(kind, str) else None
+
+
+class MessageFilter:
+    """The compiled filter of one catalog. Build with `compile_filter`."""
+
+    __slots__ = ("_by_type", "_events", "_undeclared_track")
+
+    def __init__(
+        self, by_type: Mapping[str, Shape], events: Mapping[str, Shape], undeclared_track: Shape
+    ) -> None:
+        self._by_type = by_type
+        self._events = events
+        self._undeclared_track = undeclared_track
+
+    def filter(self, message: Mapping[str, Any]) -> FilterResult:
+        kind = message.get("type")
+        atom = event_atom_name(kind, message.get("event"))
+        if kind == "track":
+            shape = self._events.get(atom, self._undeclared_track) if atom else self._undeclared_track
+        else:
+            shape = self._by_type.get(kind, self._by_type[""]) if isinstance(kind, str) else self._by_type[""]
+        dropped: list[str] = []
+        transient: list[str] = []
+        kept = _filter_object(message, shape, "", dropped, transient)
+        declared = atom if atom is not None and atom in self._events else None
+        return FilterResult(kept, tuple(dict.fromkeys(dropped)), tuple(transient), declared)
+
+
+def compile_filter(
+    *,
+    context: Mapping[str, bool],
+    traits: Iterable[str],
+    events: Mapping[str, Iterable[str]],
+) -> MessageFilter:
+    """Compile the declared paths: `context` (path below `context.` → transient?), `traits` (paths
+    below `traits.`) and `events` (event atom name → its property paths)."""
+    context_shape = build_shape(context) | dict.fromkeys(CONSENT_FIELDS, VERBATIM)
+    base: dict[str, Rule] = dict.fromkeys(SYSTEM_FIELDS, VERBATIM)
+    base["context"] = Rule(fields=MappingProxyType(context_shape))
+
+    def with_properties(properties: Iterable[str], container: str = "properties") -> Shape:
+        shape = build_shape(dict.fromkeys(properties, False))
+        if container == "properties":
+            shape[DECISION_ID] = VERBATIM
+        top = dict(base)
+        top[container] = Rule(fields=MappingProxyType(shape))
+        return MappingProxyType(top)
+
+    event_shapes = {name: with_properties(props) for name, props in events.items()}
+    by_type: dict[str, Shape] = {"": MappingProxyType(dict(base)), "alias": MappingProxyType(dict(base))}
+    by_type["identify"] = with_properties(traits, "traits")
+    group = events.get(TYPE_EVENTS["group"], ())
+    by_type["group"] = with_properties(group, "traits")
+    for kind in ("page", "screen"):
+        props = tuple(events.get(TYPE_EVENTS[kind], ()))
+        shape = dict(with_properties(props))
+        # Segment repeats a page's name and category at the top level of the message.
+        shape.update({name: LEAF for name in ("name", "category") if name in props})
+        by_type[kind] = MappingProxyType(shape)
+    return MessageFilter(MappingProxyType(by_type), MappingProxyType(event_shapes), with_properties(()))
+
+
+def _filter_object(
+    value: Mapping[str, Any], shape: Shape, prefix: str, dropped: list[str], transient: list[str]
+) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        rule = shape.get(key)
+        if rule is None:
+            _name(f"{prefix}{key}", item, dropped, 0)
+        elif rule.verbatim:
+            kept[key] = item
+        elif rule.transient:
+            transient.append(f"{prefix}{key}")
+        elif isinstance(item, dict):
+            if rule.fields is None:
+                _name(f"{prefix}{key}", item, dropped, 0)
+            else:
+                kept[key] = _filter_object(item, rule.fields, f"{prefix}{key}.", dropped, transient)
+        elif isinstance(item, list):
+            kept[key] = _filter_list(item, rule, f"{prefix}{key}", dropped, transient)
+        elif rule.leaf:
+            kept[key] = item
+        else:
+            dropped.append(f"{prefix}{key}")
+    return kept
+
+
+def _filter_list(
+    items: list[Any], rule: Rule, path: str, dropped: list[str], transient: list[str]
+) -> list[Any]:
+    kept: list[Any] = []
+    for item in items:
+        if isinstance(item, dict) and rule.elements is not None:
+            kept.append(_filter_object(item, rule.elements, f"{path}[].", dropped, transient))
+        elif rule.leaf and not isinstance(item, dict | list):
+            kept.append(item)
+        else:
+            _name(f"{path}[]", item, dropped, 0)
+    return kept
+
+
+def _name(path: str, value: object, dropped: list[str], depth: int) -> None:
+    """Name the leaves of a dropped value, so that counts say which field was undeclared."""
+    if depth < _MAX_NAMED_DEPTH and isinstance(value, dict) and value:
+        for key, item in value.items():
+            _name(f"{path}.{key}", item, dropped, depth + 1)
+    elif (
+        depth < _MAX_NAMED_DEPTH
+        and isinstance(value, list)
+        and any(isinstance(i, dict | list) for i in value)
+    ):
+        for item in value:
+            _name(f"{path}[]", item, dropped, depth + 1)
+    else:
+        dropped.append(path)

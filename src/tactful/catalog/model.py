@@ -1,0 +1,268 @@
+"""The loaded, validated catalog: engine types the rest of Tactful reads. Build one with
+`tactful.catalog.loader.load_catalog`; nothing here parses YAML or checks rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from tactful.catalog.categories import Category
+from tactful.catalog.filtering import FilterResult, MessageFilter, compile_filter, event_atom_name
+from tactful.catalog.retention import REQUEST_ONLY
+from tactful.types import Level, Purpose
+
+
+class Source(StrEnum):
+    """Where an atom's values come from; the prefix of its name says which."""
+
+    CONTEXT = "context"
+    """The request's context: used for this request, stored only with an event if its retention says so."""
+    TRAIT = "trait"
+    """An identify trait, stored in the profile."""
+    EVENT = "event"
+    """A track, page, screen or group call and the properties it carries."""
+    COMPUTED = "computed"
+    """Derived by the engine from other atoms (its `inputs`)."""
+
+
+SOURCE_PREFIX: Mapping[str, Source] = MappingProxyType(
+    {"context": Source.CONTEXT, "traits": Source.TRAIT, "events": Source.EVENT, "computed": Source.COMPUTED}
+)
+
+TARGETING_PURPOSES: frozenset[Purpose] = frozenset(
+    {
+        Purpose.SEGMENTS,
+        Purpose.BEHAVIORAL,
+        Purpose.PREDICTIVE,
+        Purpose.INDIVIDUAL,
+        Purpose.MARKETING_EMAIL,
+        Purpose.SALE_OR_SHARE,
+    }
+)
+"""Purposes that single a person out for different treatment (Invariant 6 guards them)."""
+
+EEA: frozenset[str] = frozenset(
+    {
+        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+        "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+    }
+)  # fmt: skip
+"""The European Economic Area: a recipient elsewhere means a transfer (GDPR Chapter V)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """One property an event atom carries (`products[].sku`), with its own category."""
+
+    name: str
+    category: Category
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AtomInput:
+    """One input of a computed atom: an atom, or one property of an event atom."""
+
+    atom: str
+    property: str | None = None
+
+    def __str__(self) -> str:
+        return self.atom if self.property is None else f"{self.atom}.{self.property}"
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """One kind of data point about a subject (DESIGN §1)."""
+
+    name: str
+    source: Source
+    category_info: Category
+    level: Level
+    purposes: frozenset[Purpose]
+    retention: timedelta
+    description: str = ""
+    identifier: bool = False
+    device_identifier: bool = False
+    recipients: tuple[str, ...] = ()
+    explicit_consent: bool = False
+    copy_forbidden: bool = False
+    inputs: tuple[AtomInput, ...] = ()
+    properties: tuple[Property, ...] = ()
+    essential: bool = False
+    event: str | None = None
+    """For event atoms, the Segment event name (`Order Completed`) or call type (`page`)."""
+
+    @property
+    def category(self) -> str:
+        return self.category_info.name
+
+    @property
+    def path(self) -> str:
+        """Where the value sits in a message: `context.location.country`, `traits.email`."""
+        return self.name
+
+    @property
+    def key(self) -> str:
+        """The name without its source prefix: `first_name` for `traits.first_name`."""
+        return self.name.partition(".")[2]
+
+    @property
+    def special(self) -> bool:
+        return any(c.special for c in self.categories)
+
+    @property
+    def stored(self) -> bool:
+        return self.retention > REQUEST_ONLY
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        """The atom's category and those of its properties, without repeats."""
+        found = {self.category_info.name: self.category_info}
+        for prop in self.properties:
+            found.setdefault(prop.category.name, prop.category)
+        return tuple(found.values())
+
+    def find_property(self, name: str) -> Property | None:
+        return next((p for p in self.properties if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    name: str
+    contact: str
+    establishment: str
+    """ISO 3166-1 alpha-2 country of the main establishment."""
+    dpo: str | None = None
+    representative: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataSubjectGroup:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    key: str
+    name: str
+    role: str
+    country: str | None = None
+    safeguard: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProblem:
+    """One thing wrong with a catalog file: where, which atom, what, and how to fix it."""
+
+    file: str
+    message: str
+    fix: str = ""
+    atom: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        subject = f" atom '{self.atom}':" if self.atom else ""
+        fix = f"; {self.fix}" if self.fix else ""
+        return f"{where}:{subject} {self.message}{fix}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The data map: every atom, the controller, and the compiled field filter."""
+
+    atom_list: tuple[Atom, ...]
+    controller: Controller
+    data_subjects: tuple[DataSubjectGroup, ...] = ()
+    recipients: Mapping[str, Recipient] = field(default_factory=dict)
+    source: str = ""
+    """The file the catalog was loaded from, for messages."""
+    _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
+    _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
+    _filter: MessageFilter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        atoms = MappingProxyType({a.name: a for a in self.atom_list})
+        traits = MappingProxyType({a.key: a for a in self.atom_list if a.source is Source.TRAIT})
+        compiled = compile_filter(
+            context={a.key: not a.stored for a in self.atom_list if a.source is Source.CONTEXT},
+            traits=traits.keys(),
+            events={
+                a.name: tuple(p.name for p in a.properties)
+                for a in self.atom_list
+                if a.source is Source.EVENT
+            },
+        )
+        object.__setattr__(self, "_atoms", atoms)
+        object.__setattr__(self, "_traits", traits)
+        object.__setattr__(self, "_filter", compiled)
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    @property
+    def atoms(self) -> Mapping[str, Atom]:
+        """Every atom by name (`traits.email`, `events.order_completed`, ...)."""
+        return self._atoms
+
+    def atom(self, name: str) -> Atom:
+        """The atom called `name`; `KeyError` if the catalog does not declare it."""
+        try:
+            return self._atoms[name]
+        except KeyError:
+            raise KeyError(f"the catalog declares no atom {name!r}") from None
+
+    @property
+    def trait_atoms(self) -> Mapping[str, Atom]:
+        """Identify traits by their name in the message (`first_name` → `traits.first_name`)."""
+        return self._traits
+
+    @property
+    def identifier_traits(self) -> frozenset[str]:
+        """Trait names whose values are direct identifiers (encrypted at rest)."""
+        return frozenset(key for key, atom in self._traits.items() if atom.identifier)
+
+    @property
+    def essential_events(self) -> frozenset[str]:
+        """Names of the event atoms needed to deliver the service (`events.order_completed`)."""
+        return frozenset(a.name for a in self.atom_list if a.essential)
+
+    @property
+    def copy_forbidden(self) -> frozenset[str]:
+        """Atoms that must never appear in rendered copy."""
+        return frozenset(a.name for a in self.atom_list if a.copy_forbidden)
+
+    @property
+    def purposes(self) -> frozenset[Purpose]:
+        return frozenset(p for a in self.atom_list for p in a.purposes)
+
+    def by_source(self, source: Source) -> tuple[Atom, ...]:
+        return tuple(a for a in self.atom_list if a.source is source)
+
+    def for_purpose(self, purpose: Purpose) -> tuple[Atom, ...]:
+        return tuple(a for a in self.atom_list if purpose in a.purposes)
+
+    def inputs_of(self, name: str) -> tuple[AtomInput, ...]:
+        """What a computed atom is derived from (`computed.favorite_category` → product events)."""
+        return self.atom(name).inputs
+
+    def input_events(self, name: str) -> frozenset[str]:
+        """The Segment event names whose messages feed a computed atom (`Order Completed`, ...)."""
+        found = (self._atoms.get(i.atom) for i in self.inputs_of(name))
+        return frozenset(a.event for a in found if a is not None and a.event is not None)
+
+    def event_atom(self, message: Mapping[str, Any]) -> Atom | None:
+        """The declared event atom a Segment message belongs to, if any."""
+        name = event_atom_name(message.get("type"), message.get("event"))
+        return self._atoms.get(name) if name is not None else None
+
+    # -- the hot path ----------------------------------------------------------------------------
+
+    def filter_message(self, message: Mapping[str, Any]) -> FilterResult:
+        """Keep the declared and system fields of one Segment message; name what was dropped."""
+        return self._filter.filter(message)
