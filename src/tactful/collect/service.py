@@ -307,10 +307,11 @@ def _write(
         for p in plans
         if p.status is Status.QUARANTINED
     ]
+    # Core inserts (executemany): the rows are plain dicts, the ORM's bulk machinery adds nothing.
     if events:
-        session.execute(insert(Event), events)
+        session.execute(insert(store.table_of(Event)), events)
     if quarantined:
-        session.execute(insert(Quarantine), quarantined)
+        session.execute(insert(store.table_of(Quarantine)), quarantined)
     counts: Counter[str] = Counter(received=len(plans))
     for plan in plans:
         assert plan.status is not None

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
+from tactful.db import Base
 
 CHUNK = 500
 COUNTER_SHARDS = 8
@@ -33,6 +34,12 @@ class SeenMessage:
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def table_of(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -63,7 +70,7 @@ def reserve_messages(session: Session, rows: Sequence[Mapping[str, Any]]) -> set
     transaction that inserted the same digest first)."""
     if not rows:
         return set()
-    table = MessageId.__table__
+    table = table_of(MessageId)
     # One statement shape for every batch size (executemany), so SQLAlchemy compiles it once.
     statement = (
         _insert(session, table).on_conflict_do_nothing(index_elements=["digest"]).returning(table.c.digest)
@@ -75,12 +82,12 @@ def reserve_messages(session: Session, rows: Sequence[Mapping[str, Any]]) -> set
 def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str, int]) -> None:
     """Add to the running totals, in this transaction, on one random shard per row."""
     shard = random.randrange(COUNTER_SHARDS)
-    _upsert(session, IngestCounter.__table__, "name", "value", counts, shard)
-    _upsert(session, DroppedField.__table__, "field", "count", dropped, shard)
+    _upsert(session, table_of(IngestCounter), "name", "value", counts, shard)
+    _upsert(session, table_of(DroppedField), "field", "count", dropped, shard)
 
 
 def _upsert(
-    session: Session, table: Any, key: str, column: str, counts: Mapping[str, int], shard: int
+    session: Session, table: Table, key: str, column: str, counts: Mapping[str, int], shard: int
 ) -> None:
     totals: dict[str, int] = {}
     for name, n in counts.items():

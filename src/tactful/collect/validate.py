@@ -22,6 +22,8 @@ MAX_NAME_LENGTH = 255
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SUSPECT = re.compile("\\\\u0000|[\ud800-\udfff]")
+"""In JSON text: a NUL (always escaped by the encoder) or a lone surrogate (left raw without ASCII)."""
 
 
 class Reason(StrEnum):
@@ -155,12 +157,14 @@ def _unstorable_field(message: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _encoded(message: object) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def encoded_size(message: object) -> int:
-    return len(
-        json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str).encode(
-            "utf-8", "surrogatepass"
-        )
-    )
+    """The size of the message as compact UTF-8 JSON."""
+    text = _encoded(message)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 # -- the message ------------------------------------------------------------------------------
@@ -242,12 +246,14 @@ def validate(message: object, *, at: datetime, max_event_bytes: int) -> ValidEve
     """Check one message received at `at`."""
     if not isinstance(message, dict):
         return Rejection(Reason.INVALID_TYPE, "a message must be a JSON object")
-    size = encoded_size(message)
+    text = _encoded(message)
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     if size > max_event_bytes:
         return Rejection(
             Reason.EVENT_TOO_LARGE, f"the event has {size} bytes; the limit is {max_event_bytes}"
         )
-    where = _unstorable_field(message)
+    # One scan of the encoded text; the walk that names the field runs only on a suspect.
+    where = _unstorable_field(message) if _SUSPECT.search(text) else None
     if where is not None:
         return Rejection(Reason.UNSTORABLE_VALUE, f"{where} holds NUL or a lone surrogate")
     try:
