@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tactful.collect import service as collect_service
+from tactful.collect import store
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import EventResult, Source, Status
 from tactful.collect.validate import Reason
@@ -324,3 +325,12 @@ def test_a_message_racing_another_transaction_is_stored_once(fresh_db: Database,
     with fresh_db.session() as session:
         assert len(events_of(session, message["messageId"])) == 1
         assert collect_service.ingest_stats(session).balanced
+
+
+def test_one_request_cannot_add_unbounded_dropped_field_names(session: Session, keystore: Keystore) -> None:
+    message = track(properties={f"junk_{n}": n for n in range(300)})
+    ingest(session, keystore, [message])
+    dropped = collect_service.ingest_stats(session).dropped_fields
+    assert len(dropped) == store.MAX_DROPPED_NAMES + 1
+    assert sum(dropped.values()) == 300
+    assert dropped[store.OTHER_FIELDS] == 300 - store.MAX_DROPPED_NAMES

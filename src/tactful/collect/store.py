@@ -23,6 +23,10 @@ from tactful.db import Base
 CHUNK = 500
 COUNTER_SHARDS = 8
 MAX_FIELD_NAME = 255
+MAX_DROPPED_NAMES = 100
+OTHER_FIELDS = "(other fields)"
+"""Where the counts of names past the first MAX_DROPPED_NAMES of a request go: field names are chosen
+by senders, and one request must not be able to add thousands of counter rows."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,16 @@ def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str
     """Add to the running totals, in this transaction, on one random shard per row."""
     shard = random.randrange(COUNTER_SHARDS)
     _upsert(session, table_of(IngestCounter), "name", "value", counts, shard)
-    _upsert(session, table_of(DroppedField), "field", "count", dropped, shard)
+    _upsert(session, table_of(DroppedField), "field", "count", _bounded(dropped), shard)
+
+
+def _bounded(dropped: Mapping[str, int]) -> dict[str, int]:
+    if len(dropped) <= MAX_DROPPED_NAMES:
+        return dict(dropped)
+    ranked = sorted(dropped.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:MAX_DROPPED_NAMES])
+    kept[OTHER_FIELDS] = kept.get(OTHER_FIELDS, 0) + sum(n for _, n in ranked[MAX_DROPPED_NAMES:])
+    return kept
 
 
 def _upsert(
