@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+from sqlalchemy import JSON
 
 from tactful.config import load_settings
 from tactful.db import Base, make_engine
@@ -11,6 +14,14 @@ from tactful.schema import import_all_models
 import_all_models()
 config = context.config
 url = config.attributes.get("url") or load_settings().database_url
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render the project's JSON/JSONB variant by name, so migrations read like the models."""
+    if type_ == "type" and isinstance(obj, JSON) and "postgresql" in getattr(obj, "_variant_mapping", {}):
+        autogen_context.imports.add("import tactful.db")
+        return "tactful.db.JSONType"
+    return False
 
 
 def run_migrations() -> None:
@@ -27,6 +38,7 @@ def run_migrations() -> None:
                 target_metadata=Base.metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
+                render_item=render_item,
             )
             with context.begin_transaction():
                 context.run_migrations()
