@@ -69,6 +69,8 @@ class StandInCatalog:
             "traits.email",
             "traits.age_range",
             "context.page.url",
+            "context.traits.email",
+            "context.traits.age_range",
             "context.locale",
             "context.library.name",
             "context.library.version",

@@ -74,16 +74,26 @@ def test_a_valid_track_is_stored_filtered_and_attached_to_its_subject(
     assert stats.dropped_fields == {"properties.color": 1, "context.ip": 1}
 
 
-def test_identify_traits_reach_the_profile(session: Session, keystore: Keystore) -> None:
-    message = identify(traits={"first_name": "Ada", "email": "Ada@Example.com", "shoe_size": 38})
+def test_identify_traits_reach_the_profile_and_identifiers_stay_out_of_the_event_store(
+    session: Session, keystore: Keystore
+) -> None:
+    message = identify(
+        traits={"first_name": "Ada", "email": "Ada@Example.com", "age_range": "25-34", "shoe": 38}
+    )
+    message["context"] = {"traits": {"email": "Ada@Example.com", "age_range": "25-34"}}
     [result] = ingest(session, keystore, [message])
     assert result.status is Status.STORED
     subject = profiles_service.find_subject(session, keystore=keystore, email="ada@example.com")
     assert subject is not None
     profile = profiles_service.get_profile(session, keystore=keystore, subject_id=subject)
     assert profile.traits["traits.first_name"] == "Ada"
+    assert profile.traits["traits.age_range"] == "25-34"
     [row] = events_of(session, message["messageId"])
-    assert row.traits == {"first_name": "Ada", "email": "Ada@Example.com"}
+    assert row.traits == {"age_range": "25-34"}
+    assert row.context == {"traits": {"age_range": "25-34"}}
+    raw = session.execute(select(Event.__table__).where(Event.message_id == message["messageId"])).one()
+    assert "Ada@Example.com" not in str(raw)
+    assert "Ada" not in str(raw)
 
 
 def test_same_id_same_payload_is_a_duplicate_even_with_new_transport_fields(

@@ -156,6 +156,22 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _without_identifiers(traits: dict[str, Any], catalog: CollectCatalog) -> dict[str, Any]:
+    """Traits minus direct identifiers: those are kept only in the profile, encrypted under the
+    subject's key (DESIGN §1), never in clear in the event store."""
+    atoms = catalog.trait_atoms
+    if not any((atom := atoms.get(name)) is not None and atom.identifier for name in traits):
+        return traits
+    return {name: value for name, value in traits.items() if not ((a := atoms.get(name)) and a.identifier)}
+
+
+def _stored_context(context: dict[str, Any], catalog: CollectCatalog) -> dict[str, Any]:
+    traits = context.get("traits")  # analytics.js repeats the user's traits here on every call
+    if not isinstance(traits, dict):
+        return context
+    return {**context, "traits": _without_identifiers(traits, catalog)}
+
+
 def _store(
     plan: _Plan,
     *,
@@ -205,8 +221,8 @@ def _store(
         "original_timestamp": event.original_timestamp,
         "received_at": at,
         "properties": _object(kept.get("properties")),
-        "traits": traits,
-        "context": _object(kept.get("context")),
+        "traits": _without_identifiers(traits, catalog),
+        "context": _stored_context(_object(kept.get("context")), catalog),
         "consent": event.consent,
         "gpc": True if source.gpc else event.gpc,
         "write_key_id": source.write_key_id,
