@@ -1,29 +1,20 @@
 """An app factory for end-to-end tests: `uvicorn tests.e2e.app:create --factory`.
 
-Settings come from `TACTFUL_*` environment variables, as in production; the database must already
-hold the schema (the test prepares it). The demo catalog is used when the catalog package can load
-it, else the small stand-in catalog of the collection tests.
+Settings come from `TACTFUL_*` environment variables, as in production, and the demo catalog (or
+`TACTFUL_CATALOG_PATH`) is loaded as `tactful.main` does; the test prepares the database schema.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 
+from tactful.api.context import AppContext
+from tactful.catalog.loader import load_catalog
 from tactful.config import load_settings
 from tactful.crypto import Keystore
 from tactful.db import Database
-from tests.collect.builders import StandInCatalog
-from tests.collect.http import AppContext, app, main
-
-
-def _catalog() -> object:
-    try:
-        loader = importlib.import_module("tactful.catalog.loader")
-        return loader.load_catalog(main.default_catalog_path())
-    except Exception:
-        return StandInCatalog()
+from tactful.main import default_catalog_path
+from tests.collect.http import app
 
 
 def create() -> FastAPI:
@@ -34,6 +25,6 @@ def create() -> FastAPI:
         settings=settings,
         db=Database(settings.database_url),
         keystore=keystore,
-        catalog=_catalog(),  # type: ignore[arg-type]
+        catalog=load_catalog(settings.catalog_path or default_catalog_path()),
     )
     return app(context)

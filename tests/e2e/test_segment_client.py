@@ -118,7 +118,11 @@ def test_single_calls_in_sync_mode(server: Server) -> None:
     errors: list[Exception] = []
     client = Client(server.write_key, host=server.url, sync_mode=True, on_error=lambda e, _: errors.append(e))
     sent = [
-        client.identify("e2e-user", {"first_name": "Ada", "shoe_size": 38}, anonymous_id="e2e-anon")[1],
+        client.identify(
+            "e2e-user",
+            {"first_name": "Ada", "loyalty_tier": "gold", "shoe_size": 38},
+            anonymous_id="e2e-anon",
+        )[1],
         client.track("e2e-user", "Product Viewed", {"product_id": "p-1", "color": "red"})[1],
         client.page(anonymous_id="e2e-anon", name="Home", properties={"path": "/"})[1],
         client.screen("e2e-user", name="Settings")[1],
@@ -135,13 +139,16 @@ def test_single_calls_in_sync_mode(server: Server) -> None:
     assert viewed.event == "Product Viewed"
     assert viewed.properties.get("product_id") == "p-1"
     assert "color" not in viewed.properties
-    assert rows[ids[0]].traits.get("first_name") == "Ada"
-    assert "shoe_size" not in rows[ids[0]].traits
+    assert rows[ids[0]].traits == {"loyalty_tier": "gold"}  # the name is an identifier: profile only
     with server.database.session() as session:
         user = profiles_service.find_subject(session, keystore=server.keystore, user_id="e2e-user")
+        assert user is not None
+        profile = profiles_service.get_profile(session, keystore=server.keystore, subject_id=user)
         stats = collect_service.ingest_stats(session)
+    assert profile.traits["traits.first_name"] == "Ada"
     assert {row.subject_id for row in rows.values()} == {user}  # alias and identify merged everything
     assert stats.dropped_fields.get("properties.color") == 1
+    assert stats.dropped_fields.get("traits.shoe_size") == 1
     assert stats.balanced
 
 
