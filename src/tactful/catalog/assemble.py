@@ -140,17 +140,17 @@ class Assembler:
 
     def _validate_atoms(self) -> None:
         for name, raw in self.doc.atoms.items():
-            if not _ATOM_NAME.match(name):
-                self.report(
-                    "an atom name is a source prefix and a field path",
-                    "start it with 'context.', 'traits.', 'events.' or 'computed.', e.g. 'traits.name'",
-                    atom=name,
-                )
-                continue
             if name.startswith("events.") and not _EVENT_ATOM.match(name):
                 self.report(
                     "event atoms are named in snake_case, as collection maps event names",
                     f"rename it to 'events.{snake_case(name.partition('.')[2])}'",
+                    atom=name,
+                )
+                continue
+            if not _ATOM_NAME.match(name):
+                self.report(
+                    "an atom name is a source prefix and a field path",
+                    "start it with 'context.', 'traits.', 'events.' or 'computed.', e.g. 'traits.name'",
                     atom=name,
                 )
                 continue
@@ -278,8 +278,7 @@ class Assembler:
         for category in atom.categories:
             if category.special and targeting and not atom.explicit_consent:
                 self.report(
-                    f"category '{category.name}' is a special category and may be used for targeting "
-                    f"({', '.join(targeting)})",
+                    f"category '{category.name}' is a special category and may be used for targeting",
                     "add 'explicit_consent: true' or remove the targeting purposes",
                     atom=atom.name,
                 )

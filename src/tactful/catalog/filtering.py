@@ -169,6 +169,7 @@ def compile_filter(
     context_shape = build_shape(context) | dict.fromkeys(CONSENT_FIELDS, VERBATIM)
     base: dict[str, Rule] = dict.fromkeys(SYSTEM_FIELDS, VERBATIM)
     base["context"] = Rule(fields=MappingProxyType(context_shape))
+    base["properties"] = Rule(fields=MappingProxyType({DECISION_ID: VERBATIM}))
 
     def with_properties(properties: Iterable[str], container: str = "properties") -> Shape:
         shape = build_shape(dict.fromkeys(properties, False))

@@ -192,8 +192,9 @@ def _activity_markdown(activity: dict[str, Json]) -> list[str]:
     out = ["", f"## Purpose: `{activity['purpose']}`", "", str(activity["description"]), ""]
     out += [f"**Legal basis:** {activity['legal_basis']}", ""]
     out += ["| Category of data | Atoms | Retention |", "|---|---|---|"]
+    retention = {str(a["name"]): a["retention"] for a in _dicts(activity["atoms"])}
     for row in _dicts(activity["data_categories"]):
-        atoms = ", ".join(f"`{name}`" for name in _strings(row["atoms"]))
+        atoms = ", ".join(f"`{name}` ({retention[name]})" for name in _strings(row["atoms"]))
         flag = " (special category)" if row["special"] else " (sensitive)" if row["cpra_sensitive"] else ""
         out.append(f"| `{row['category']}`{flag} | {atoms} | {row['retention']} |")
     out += ["", "- **Data subjects:** " + (", ".join(_strings(activity["data_subjects"])) or "none declared")]

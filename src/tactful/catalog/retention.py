@@ -34,7 +34,9 @@ def parse_retention(text: object) -> timedelta:
     word = text.strip()
     if word.lower() == REQUEST_WORD:
         return REQUEST_ONLY
-    period = _parse_short(word) or _parse_iso(word.upper())
+    period = _parse_short(word)
+    if period is None:
+        period = _parse_iso(word.upper())
     if period is None:
         raise RetentionError(f"{text!r} is not a retention period")
     if period <= timedelta(0):
