@@ -12,12 +12,11 @@ from sqlalchemy import select
 
 from tactful.config import Settings
 from tactful.crypto import Keystore
-from tactful.db import Base, Database
+from tactful.db import Database, migrate
 from tactful.errors import KeyDestroyed
 from tactful.profiles import service as profiles_service
 from tactful.profiles.models import Identity, Trait
 from tactful.rights.registry import RightsContext, erase_all
-from tactful.schema import import_all_models
 from tests.profiles.builders import T0, catalog
 
 SECRET = "crypto-shredding-test-secret-of-enough-length"
@@ -32,10 +31,9 @@ def _backup(source: Path, target: Path) -> None:
 
 
 def test_a_backup_cannot_decrypt_an_erased_subject(tmp_path: Path) -> None:
-    import_all_models()
     main_file, backup_file, keys_file = tmp_path / "main.db", tmp_path / "backup.db", tmp_path / "keys.db"
+    migrate(f"sqlite:///{main_file}")
     db = Database(f"sqlite:///{main_file}")
-    Base.metadata.create_all(db.engine)
     keystore = Keystore(f"sqlite:///{keys_file}", secret_key=SECRET)
     keystore.create_schema()
     email = "ada.lovelace@example.com"
