@@ -18,6 +18,7 @@ from enum import StrEnum
 from redis import Redis
 from sqlalchemy.orm import Session
 
+from tactful.collect import service as collect_service
 from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
@@ -86,6 +87,15 @@ def _erase_counters(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return 0 if counters is None else counters.erase(subject_id)
 
 
+def _export_collection(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    held = collect_service.export_subject(ctx.session, subject_id=subject_id)
+    return held if any(held.values()) else {}  # like every store: nothing held, nothing exported
+
+
+def _erase_collection(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    return collect_service.erase_subject(ctx.session, subject_id=subject_id)
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -106,8 +116,13 @@ STORES: tuple[Store, ...] = (
         export=_export_profile,
         erase=_erase_profile,
     ),
-    # -- collection's stores (events, quarantine, the dedup store) go here, wired to
-    # -- `tactful.collect.service.export_subject` / `erase_subject`: added by the lead at integration.
+    Store(
+        name="collection",
+        kind=StoreKind.TABLE,
+        tables=("events", "quarantine", "message_ids"),
+        export=_export_collection,
+        erase=_erase_collection,
+    ),
     Store(
         name="realtime_counters",
         kind=StoreKind.REDIS,
