@@ -1,0 +1,36 @@
+"""`python -m bench [--quick] [--output PATH]`: run the benchmarks, print the table, merge the results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bench import ingest, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tiny configuration, to check that it runs")
+    parser.add_argument(
+        "--output", type=Path, default=report.RESULTS, help="results file (merged by section)"
+    )
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    config = ingest.QUICK if args.quick else ingest.Config()
+    section, rows = ingest.run(config, log=lambda text: console.print(f"[dim]{text}[/]"))
+    if args.quick:
+        section["quick"] = True
+    report.merge(ingest.SECTION, section, path=args.output)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=120)  # a log file or a pipe: wide enough for one line per row
+    out.print(report.table("Ingestion (SQLite, durable)", rows))
+    console.print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
