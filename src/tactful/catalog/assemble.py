@@ -114,7 +114,7 @@ class Assembler:
             if parent is None:
                 self.report(
                     f"category '{name}' has an unknown parent '{declared.parent}'",
-                    self._suggest(declared.parent, self.categories, "name a known category as 'parent'"),
+                    self.suggest(declared.parent, self.categories, "name a known category as 'parent'"),
                     key="categories",
                 )
             elif not name.startswith(parent.name + "."):
@@ -213,7 +213,7 @@ class Assembler:
             return None
         found = self.categories.get(name)
         if found is None:
-            fix = self._suggest(name, self.categories, "or declare it under 'categories:'")
+            fix = self.suggest(name, self.categories, "declare it under 'categories:' with a known parent")
             self.report(f"unknown category '{name}'", fix, atom=atom, key="category")
         return found
 
@@ -225,7 +225,7 @@ class Assembler:
         known = {p.value: p for p in Purpose}
         for word in schema.purposes:
             if word not in known:
-                fix = self._suggest(word, known, "use one of: " + ", ".join(known))
+                fix = self.suggest(word, known, "use one of: " + ", ".join(known))
                 self.report(f"unknown purpose '{word}'", fix, atom=atom, key="purposes")
         return frozenset(known[w] for w in schema.purposes if w in known)
 
@@ -307,7 +307,7 @@ class Assembler:
             )
         for key in atom.recipients:
             if key not in self.recipients:
-                fix = self._suggest(key, self.recipients, "declare it under 'recipients:'")
+                fix = self.suggest(key, self.recipients, "declare it under 'recipients:'")
                 self.report(f"unknown recipient '{key}'", fix, atom=atom.name, key="recipients")
 
     def _misplaced(self, name: str, schema: AtomSchema, source: Source) -> None:
@@ -358,6 +358,6 @@ class Assembler:
             )
         return schema.event
 
-    def _suggest(self, word: str, known: Mapping[str, object], otherwise: str) -> str:
+    def suggest(self, word: str, known: Mapping[str, object], otherwise: str) -> str:
         guess = taxonomy.closest(word, known)
-        return f"did you mean '{guess}'? ({otherwise})" if guess else otherwise
+        return f"did you mean '{guess}'?" if guess else otherwise

@@ -74,7 +74,7 @@ def _resolve(assembler: Assembler, name: str, text: str) -> list[_Resolved]:
         return [_Resolved(AtomInput(a.name), a, a.categories) for a in matched]
     head = _declared_head(text, assembler.schemas)
     if head is None:
-        fix = assembler_suggest(text, atoms, "name a declared atom, or a property as 'events.x.property'")
+        fix = assembler.suggest(text, atoms, "name a declared atom, or a property as 'events.x.property'")
         assembler.report(f"input '{text}' is not a declared atom", fix, atom=name, key="inputs")
         return []
     atom = atoms.get(head)
@@ -86,17 +86,12 @@ def _resolve(assembler: Assembler, name: str, text: str) -> list[_Resolved]:
     prop = atom.find_property(prop_name)
     if prop is None:
         names = {p.name: p for p in atom.properties}
-        fix = assembler_suggest(prop_name, names, f"declare it under the properties of '{head}'")
+        fix = assembler.suggest(prop_name, names, f"declare it under the properties of '{head}'")
         assembler.report(
             f"input '{text}': '{head}' has no property '{prop_name}'", fix, atom=name, key="inputs"
         )
         return []
     return [_Resolved(AtomInput(head, prop_name), atom, (prop.category,))]
-
-
-def assembler_suggest(word: str, known: dict[str, object] | object, otherwise: str) -> str:
-    guess = taxonomy.closest(word, known) if isinstance(known, dict) else None
-    return f"did you mean '{guess}'? ({otherwise})" if guess else otherwise
 
 
 def _computed(assembler: Assembler, name: str, schema: AtomSchema) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from tactful.catalog.assemble import Lines, assemble
 from tactful.catalog.model import Catalog, CatalogProblem
@@ -64,12 +65,11 @@ def _load(path: PathLike) -> tuple[Catalog | None, list[CatalogProblem]]:
     return parse_catalog(text, file=file)
 
 
-def _section_problem(file: str, lines: Lines, error: object) -> CatalogProblem:
-    assert isinstance(error, dict)
-    location = ".".join(str(part) for part in error.get("loc", ()))
+def _section_problem(file: str, lines: Lines, error: ErrorDetails) -> CatalogProblem:
+    location = ".".join(str(part) for part in error["loc"])
     return CatalogProblem(
         file,
-        f"'{location}': {error.get('msg', 'invalid')}",
+        f"'{location}': {error['msg']}",
         "see the format in the tactful.catalog package documentation",
         line=lines.sections.get(location.split(".")[0]),
     )

@@ -101,11 +101,6 @@ class Atom:
         return self.category_info.name
 
     @property
-    def path(self) -> str:
-        """Where the value sits in a message: `context.location.country`, `traits.email`."""
-        return self.name
-
-    @property
     def key(self) -> str:
         """The name without its source prefix: `first_name` for `traits.first_name`."""
         return self.name.partition(".")[2]
