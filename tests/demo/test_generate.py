@@ -150,3 +150,10 @@ def test_any_configuration_stays_in_its_window(seed: int, customers: int, days: 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         DemoShop(SMALL, now=datetime(2026, 1, 1))
+
+
+def test_a_few_customers_send_special_category_data(messages: list[Message]) -> None:
+    identifies = [m for m in messages if m["type"] == "identify"]
+    sensitive = [m for m in identifies if "health_interest" in m["traits"]]
+    assert sensitive
+    assert len(sensitive) < 0.1 * len(identifies)

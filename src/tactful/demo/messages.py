@@ -180,6 +180,9 @@ def full_traits(customer: Customer, *, created_at: datetime, rng: random.Random)
         traits["birthdate"] = customer.birthdate.isoformat()
     if customer.loyalty_tier is not None:
         traits["loyalty_tier"] = customer.loyalty_tier
+    if customer.health_interest is not None and customer.newsletter_opt_in:
+        # Chosen in the wellness newsletter's preferences: stored, but unusable without explicit consent.
+        traits["health_interest"] = customer.health_interest
     if rng.random() < 0.02:
         traits["favorite_color"] = rng.choice(("teal", "amber", "navy"))
     return traits

@@ -99,6 +99,7 @@ DEVICES: tuple[tuple[str, str, str, int], ...] = (
     ("tablet", "iPadOS", "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
      "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 7),
 )  # fmt: skip
+HEALTH_TOPICS = ("back pain", "sleep", "allergies", "pregnancy")
 _DOC_NETS = ("192.0.2", "198.51.100", "203.0.113")
 
 
@@ -133,7 +134,8 @@ class Customer:
     user_agent: str
     ip: str
     favourite_categories: tuple[str, ...]
-    engagement: float  # mean number of visits over the window
+    engagement: float  # mean number of visits over three weeks
+    health_interest: str | None  # special-category data (GDPR Art. 9), sent by a few wellness fans
 
     @property
     def regime(self) -> str | None:
@@ -182,6 +184,7 @@ def make_customer(seed: int, index: int, *, window_start: datetime, categories: 
         age_days = rng.randint(youngest * 365 + 1, oldest * 365 + 360)
         birthdate = window_start.date() - timedelta(days=age_days)
     device_type, os_name, user_agent, _ = _weighted(rng, DEVICES, [d[3] for d in DEVICES])
+    favourites = tuple(rng.sample(categories, k=rng.choice((1, 2, 2, 3))))
     local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isascii() and (ch.isalnum() or ch == "."))
     return Customer(
         index=index,
@@ -214,6 +217,9 @@ def make_customer(seed: int, index: int, *, window_start: datetime, categories: 
         os_name=os_name,
         user_agent=user_agent,
         ip=f"{rng.choice(_DOC_NETS)}.{rng.randint(1, 254)}",
-        favourite_categories=tuple(rng.sample(categories, k=rng.choice((1, 2, 2, 3)))),
-        engagement=rng.choice((1.0, 1.5, 2.5, 3.5, 5.0, 8.0)),
+        favourite_categories=favourites,
+        engagement=rng.choice((0.7, 1.0, 1.5, 2.0, 3.0, 5.0)),
+        health_interest=rng.choice(HEALTH_TOPICS)
+        if "wellness" in favourites and rng.random() < 0.3
+        else None,
     )

@@ -69,6 +69,8 @@ def plan_visits(seed: int, customer: Customer, *, start: datetime, end: datetime
         # Newsletters leave on Tuesdays at 08:00 UTC.
         send = start.replace(hour=8, minute=0, second=0, microsecond=0)
         send += timedelta(days=(1 - send.weekday()) % 7)
+        if send < start:  # this week's newsletter left before the window opened
+            send += timedelta(days=7)
         number = count
         while send < end:
             if send > joined and rng.random() < 0.45:
