@@ -9,10 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import total_ordering
 
 
-@total_ordering
 class Level(StrEnum):
     """A level of the personalization pyramid, ordered from `1:all` (0) to `1:1` (4)."""
 
@@ -26,10 +24,22 @@ class Level(StrEnum):
     def rank(self) -> int:
         return _LEVEL_ORDER.index(self)
 
+    # All four, by rank: `str` already defines them by text, so `functools.total_ordering` would keep
+    # str's `>`, `<=` and `>=`, and "1:1" would sort below "1:some".
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Level):
-            return NotImplemented
-        return self.rank < other.rank
+        return self.rank < other.rank if isinstance(other, Level) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= other.rank if isinstance(other, Level) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > other.rank if isinstance(other, Level) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= other.rank if isinstance(other, Level) else NotImplemented
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
 
     @classmethod
     def from_rank(cls, rank: int) -> Level:
