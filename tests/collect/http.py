@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
-import sys
-import types
 import warnings
 from datetime import UTC, datetime
 
@@ -16,33 +13,15 @@ with warnings.catch_warnings():  # Starlette's test client asks for `httpx2`; th
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from tactful import main
+from tactful.api import collect as collect_api
+from tactful.api.context import AppContext
 from tactful.config import Limits, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tests.collect.builders import StandInCatalog
-
-
-def _catalog_placeholder_modules() -> None:
-    # `tactful.api.context` and `tactful.main` import the catalog package, which is written in
-    # parallel: stand in only for modules that are genuinely absent.
-    for name, attribute in (("tactful.catalog.model", "Catalog"), ("tactful.catalog.loader", "load_catalog")):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("tactful.catalog"):
-                raise
-            module = types.ModuleType(name)
-            setattr(module, attribute, type(attribute, (), {}))
-            sys.modules[name] = module
-
-
-_catalog_placeholder_modules()
-
-from tactful import main  # noqa: E402
-from tactful.api import collect as collect_api  # noqa: E402
-from tactful.api.context import AppContext  # noqa: E402
 
 
 def app_context(
