@@ -14,7 +14,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from tactful.config import normalise_database_url
-from tactful.db import make_engine, migrate
+from tactful.db import Database, make_engine, migrate
 
 POSTGRES_URL = os.environ.get("TACTFUL_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TACTFUL_TEST_REDIS_URL")
@@ -60,3 +60,14 @@ def fresh_database(
 
 def redis_prefix() -> str:
     return f"tactful-test:{os.getpid()}:{secrets.token_hex(4)}:"
+
+
+@contextmanager
+def migrated_database(backend: str, tmp_dir: Path, *, name: str = "main") -> Iterator[Database]:
+    """A fresh, migrated database of its own, for tests that commit or count totals exactly."""
+    with fresh_database(backend, tmp_dir, name=name) as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()

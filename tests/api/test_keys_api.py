@@ -16,7 +16,7 @@ from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
-from tests.audit.builders import created_database
+from tests.backends import migrated_database
 from tests.keys.builders import AppContext, TestClient, app_context, bearer, client, issue
 
 KEYS = "/v1/admin/keys"
@@ -24,7 +24,7 @@ KEYS = "/v1/admin/keys"
 
 @pytest.fixture
 def context(backend: str, tmp_path: Path, keystore: Keystore) -> Iterator[AppContext]:
-    with created_database(backend, tmp_path) as db:
+    with migrated_database(backend, tmp_path) as db:
         yield app_context(db, keystore)
 
 

@@ -21,7 +21,7 @@ from tactful.api import deps
 from tactful.api.context import Context
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Principal, Scope
-from tests.audit.builders import created_database
+from tests.backends import migrated_database
 from tests.keys.builders import AppContext, TestClient, app, app_context, bearer, issue
 
 PUBLIC: frozenset[tuple[str, str]] = frozenset()
@@ -71,7 +71,7 @@ class Callers:
 
 @pytest.fixture(scope="module")
 def callers(backend: str, tmp_path_factory: pytest.TempPathFactory, keystore: Keystore) -> Iterator[Callers]:
-    with created_database(backend, tmp_path_factory.mktemp("matrix")) as db:
+    with migrated_database(backend, tmp_path_factory.mktemp("matrix")) as db:
         context = app_context(db, keystore)
         keys = {scope: issue(context, scope, name=f"matrix {scope}") for scope in Scope}
         admin = keys[Scope.ADMIN]

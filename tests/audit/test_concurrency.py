@@ -14,7 +14,6 @@ from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tests.audit import workers
-from tests.audit.builders import created_url
 from tests.backends import fresh_database
 
 WORKERS = 2
@@ -25,7 +24,7 @@ PER_WORKER = 50
 def test_two_processes_build_one_chain(backend: str, tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     with (
-        created_url(backend, tmp_path) as url,
+        fresh_database(backend, tmp_path) as url,
         fresh_database(backend, tmp_path, migrated=False, name="keys") as keystore_url,
     ):
         keystore = Keystore(keystore_url, secret_key=workers.SECRET)

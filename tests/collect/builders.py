@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-from tactful.db import Base, Database
-from tactful.schema import import_all_models
-from tests.backends import fresh_database
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -120,20 +114,3 @@ def identify(*, at: datetime = T0, **extra: Any) -> dict[str, Any]:
     }
     message.update(extra)
     return message
-
-
-def create_tables(database: Database) -> None:
-    import_all_models()
-    Base.metadata.create_all(database.engine)
-
-
-@contextmanager
-def created_database(backend: str, tmp_dir: Path) -> Iterator[Database]:
-    """A fresh database with every model's tables (`create_all` until the migration exists)."""
-    with fresh_database(backend, tmp_dir, migrated=False, name="collect") as url:
-        database = Database(url)
-        try:
-            create_tables(database)
-            yield database
-        finally:
-            database.dispose()

@@ -18,7 +18,8 @@ from tactful.config import Limits
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys.schemas import Scope
-from tests.collect.builders import created_database, identify, track, uid
+from tests.backends import migrated_database
+from tests.collect.builders import identify, track, uid
 from tests.collect.http import AppContext, app_context, basic, client, write_key
 
 ORIGIN = "https://shop.example.com"
@@ -27,7 +28,7 @@ ORIGIN = "https://shop.example.com"
 @pytest.fixture(scope="module")
 def api_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A database of this module's own: requests commit, so they must not reach other tests' data."""
-    with created_database(backend, tmp_path_factory.mktemp("collect-api")) as db:
+    with migrated_database(backend, tmp_path_factory.mktemp("collect-api")) as db:
         yield db
 
 

@@ -25,11 +25,10 @@ from sqlalchemy import select
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event
 from tactful.crypto import Keystore
-from tactful.db import Database, migrate, migrations_path
+from tactful.db import Database, migrate
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tactful.profiles import service as profiles_service
-from tests.collect.builders import create_tables
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +53,7 @@ def _free_port() -> int:
 
 def _prepare(tmp: Path) -> tuple[Database, Keystore, str]:
     database = Database(f"sqlite:///{tmp / 'main.db'}")
-    if any(migrations_path().joinpath("versions").glob("*.py")):
-        migrate(database.url)
-    else:  # until the first migration is generated
-        create_tables(database)
+    migrate(database.url)
     keystore = Keystore(f"sqlite:///{tmp / 'keys.db'}", secret_key=SECRET)
     keystore.create_schema()
     with database.session() as session:

@@ -20,7 +20,8 @@ from tactful.errors import InvalidInput, NotAuthenticated, NotFound
 from tactful.keys import service as keys_service
 from tactful.keys.models import ApiKey
 from tactful.keys.schemas import Scope
-from tests.audit.builders import at, created_database
+from tests.audit.builders import at
+from tests.backends import migrated_database
 
 KEY_FORMAT = re.compile(r"tfk_(write|server|admin)_[0-9a-f]{32}_[A-Za-z0-9_-]{43}")
 
@@ -195,7 +196,7 @@ def test_revocation_holds_for_other_sessions_at_once(
     backend: str, tmp_path: Path, keystore: Keystore
 ) -> None:
     # Separate committed transactions, as separate processes would see them.
-    with created_database(backend, tmp_path) as db:
+    with migrated_database(backend, tmp_path) as db:
         with db.session() as session:
             row, token = keys_service.create_key(
                 session, keystore=keystore, name="k", scope="server", at=at(0), actor="cli"
