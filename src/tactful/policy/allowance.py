@@ -1,0 +1,147 @@
+"""The gate's answer (`Allowance`) and the only object decisions and models ever see (`SubjectView`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from tactful.errors import TactfulError
+from tactful.types import Level, Purpose
+
+
+class AtomNotAllowed(TactfulError):
+    """Code asked a SubjectView for an atom outside its Allowance: a bug in the caller, never a
+    result to show (the atom's value is not in the view to begin with)."""
+
+    code = "atom_not_allowed"
+
+    def __init__(self, atom: str, reason: str) -> None:
+        super().__init__(f"atom {atom!r} is not in this view's allowance: {reason}")
+        self.atom = atom
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a purpose holds, on which legal basis, and why, in plain words."""
+
+    allowed: bool
+    reason: str
+    legal_basis: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What may be read about one subject at one moment, and why nothing more.
+
+    `decide_atoms` may be read to decide; `learn_atoms` (a subset) may be learned from. Atoms in
+    `request_only` may be read from this request's context only, never from the stored profile.
+    Every declared atom outside `decide_atoms` has a reason in `refusals`; every level above the
+    ceiling has one in `level_reasons`.
+    """
+
+    ceiling: Level
+    decide_atoms: frozenset[str]
+    learn_atoms: frozenset[str]
+    purposes: Mapping[Purpose, Verdict]
+    refusals: Mapping[str, str]
+    level_reasons: Mapping[Level, str]
+    may_learn: bool
+    learn_ceiling: Level = Level.ALL
+    request_only: frozenset[str] = frozenset()
+    purpose_atoms: Mapping[Purpose, frozenset[str]] = field(default_factory=dict)
+    """For each purpose that holds, the atoms that may be processed for it."""
+    significant_decisions: Verdict = Verdict(False, "explicit:significant_decisions not given")
+    regimes: tuple[str, ...] = ()
+    minor: bool = False
+    learn_reason: str | None = None
+    """Why this subject may not be learned from, when `may_learn` is False."""
+
+    @property
+    def level(self) -> Level:
+        return self.ceiling
+
+    def allows(self, atom: str) -> bool:
+        return atom in self.decide_atoms
+
+    def verdict(self, purpose: Purpose) -> Verdict:
+        return self.purposes[purpose]
+
+    def atoms_for(self, purpose: Purpose) -> frozenset[str]:
+        return self.purpose_atoms.get(purpose, frozenset())
+
+    def reason_for(self, atom: str) -> str | None:
+        """Why `atom` may not be read (None when it may)."""
+        if atom in self.decide_atoms:
+            return None
+        return self.refusals.get(atom, f"catalog:{atom} is not declared")
+
+
+class SubjectView(Mapping[str, object]):
+    """A read-only mapping of the atoms an Allowance permits, and nothing else.
+
+    Reading an atom outside the Allowance raises `AtomNotAllowed` (a permitted atom with no value
+    raises `KeyError`, as a mapping does); `atoms_read` records what was read, for the decision log.
+    """
+
+    __slots__ = ("_allowance", "_allowed", "_read", "_reasons", "_values")
+    _allowance: Allowance
+    _allowed: frozenset[str]
+    _read: set[str]
+    _reasons: Mapping[str, str]
+    _values: dict[str, object]
+
+    def __init__(self, allowance: Allowance, values: Mapping[str, object], allowed: frozenset[str]) -> None:
+        set_ = object.__setattr__
+        set_(self, "_allowance", allowance)
+        set_(self, "_allowed", allowed)
+        set_(self, "_values", {k: v for k, v in values.items() if k in allowed})
+        set_(self, "_read", set())
+        set_(self, "_reasons", allowance.refusals)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("a SubjectView is read-only")
+
+    def __getitem__(self, atom: str) -> object:
+        if atom not in self._allowed:
+            reason = self._reasons.get(atom) or "not in this view (learning reads fewer atoms)"
+            raise AtomNotAllowed(atom, reason)
+        value = self._values[atom]
+        self._read.add(atom)
+        return value
+
+    def get(self, atom: str, default: Any = None) -> Any:
+        try:
+            return self[atom]
+        except KeyError:
+            return default
+
+    def __contains__(self, atom: object) -> bool:
+        return atom in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        # Names only: a view's values are personal data and must not reach logs through a repr.
+        return f"SubjectView(level={self.level}, atoms={sorted(self._values)})"
+
+    @property
+    def level(self) -> Level:
+        return self._allowance.ceiling
+
+    @property
+    def allowance(self) -> Allowance:
+        return self._allowance
+
+    @property
+    def allowed_atoms(self) -> frozenset[str]:
+        return self._allowed
+
+    @property
+    def atoms_read(self) -> frozenset[str]:
+        return frozenset(self._read)

@@ -1,0 +1,299 @@
+"""The consent state: what the fold of a subject's ledger says, at any moment.
+
+    ConsentState                       one Timeline per purpose, per explicit consent (special
+        │                              categories, `significant_decisions`, `special_feature_1`), for
+        │                              parental consent and for legitimate interest (an objection)
+        │ .state(purpose, at=T)        the deciding record at T: status, source, proof
+        │ .snapshot(at=T)              everything the gate reads, in one small value (cached for
+        ▼                              any T after the last change)
+    ConsentSnapshot
+
+The state is built by `tactful.consent.fold` and never by hand in production code; it holds no
+subject id, so it can be logged or cached without naming anyone.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from tactful.types import Purpose
+
+SIGNIFICANT_DECISIONS = "significant_decisions"
+"""The explicit consent that Art. 22(2)(c) asks for a decision with a significant effect."""
+
+SPECIAL_FEATURE_1 = "special_feature_1"
+"""TCF special feature 1 (precise geolocation), kept as an explicit opt-in flag."""
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    NOT_SET = "not_set"
+
+    @property
+    def refused(self) -> bool:
+        return self is ConsentStatus.DENIED or self is ConsentStatus.WITHDRAWN
+
+
+class ConsentSource(StrEnum):
+    API = "api"
+    BANNER = "banner"
+    TCF = "tcf"
+    GPC = "gpc"
+    SEGMENT_CONTEXT = "segment_context"
+    RUDDERSTACK_CONTEXT = "rudderstack_context"
+    IMPORT = "import"
+
+
+EXPLICIT_SOURCES: frozenset[ConsentSource] = frozenset({ConsentSource.API, ConsentSource.BANNER})
+"""Sources that record a person's own, deliberate choice. TC strings and event context are re-sent
+with every request, so a grant from them after a GPC signal may only replay an older choice: it
+does not lift what GPC set."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One folded ledger event: the choice, when the server received it, and its proof."""
+
+    status: ConsentStatus
+    at: datetime
+    source: ConsentSource
+    notice_version: str | None = None
+    proof: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    method: str | None = None
+    """For parental consent: how the parent was verified (`credit_card`, `signed_form`, ...)."""
+    sequence: int = 0
+
+    @property
+    def proof_ref(self) -> str | None:
+        """A short reference to the proof: the request id when recorded, else the first entry."""
+        if "request_id" in self.proof:
+            return self.proof["request_id"]
+        return next(iter(self.proof.values()), None)
+
+    @property
+    def explicit(self) -> bool:
+        return self.source in EXPLICIT_SOURCES
+
+    def order_key(self) -> tuple[object, ...]:
+        """A total order on records, so that ties break the same way whatever the input order."""
+        return (self.at, self.sequence, self.status.value, self.source.value, self.notice_version or "",
+                self.method or "", tuple(sorted(self.proof.items())))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeState:
+    """The answer to "what was the state of P at T?": the status and the record that decided it."""
+
+    status: ConsentStatus
+    record: ConsentRecord | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.status is ConsentStatus.GRANTED
+
+    @property
+    def at(self) -> datetime | None:
+        return self.record.at if self.record else None
+
+    @property
+    def source(self) -> ConsentSource | None:
+        return self.record.source if self.record else None
+
+    @property
+    def proof_ref(self) -> str | None:
+        return self.record.proof_ref if self.record else None
+
+
+NOT_SET = PurposeState(ConsentStatus.NOT_SET)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Records in the order they took effect. `times[i]` is when `records[i]` took effect: the
+    record's own time after a fold, or the moment a merge made it the deciding one."""
+
+    times: tuple[datetime, ...] = ()
+    records: tuple[ConsentRecord, ...] = ()
+
+    @classmethod
+    def of(cls, records: tuple[ConsentRecord, ...]) -> Timeline:
+        return cls(tuple(r.at for r in records), records)
+
+    def at(self, when: datetime) -> ConsentRecord | None:
+        """The record in effect at `when` (events at exactly `when` count), or None."""
+        times = self.times
+        if not times:
+            return None
+        if when >= times[-1]:
+            return self.records[-1]
+        index = bisect_right(times, when)
+        return self.records[index - 1] if index else None
+
+    @property
+    def latest(self) -> ConsentRecord | None:
+        return self.records[-1] if self.records else None
+
+    def __bool__(self) -> bool:
+        return bool(self.records)
+
+
+EMPTY_TIMELINE = Timeline()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSnapshot:
+    """What the gate reads of a consent state at one moment. `key` identifies it by value."""
+
+    status: Mapping[Purpose, ConsentStatus]
+    tcf: frozenset[Purpose]
+    """Purposes whose deciding record came from a TC string (special feature 1 then gates
+    precise location)."""
+    explicit_given: frozenset[str]
+    explicit_refused: frozenset[str]
+    parental_method: str | None
+    """The verification method of the parental consent in effect; None when there is none."""
+    objected: bool
+    gpc_at: datetime | None
+    explicit_after_gpc: frozenset[Purpose]
+    """Purposes granted by the subject's own act (API or banner) after GPC was first applied."""
+    key: tuple[object, ...]
+
+
+def _snapshot(state: ConsentState, when: datetime | None) -> ConsentSnapshot:
+    def pick(timeline: Timeline) -> ConsentRecord | None:
+        return timeline.latest if when is None else timeline.at(when)
+
+    status: dict[Purpose, ConsentStatus] = {}
+    tcf: set[Purpose] = set()
+    gpc_at = state.gpc_first_at
+    if gpc_at is not None and when is not None and gpc_at > when:
+        gpc_at = None
+    after_gpc: set[Purpose] = set()
+    for purpose in Purpose:
+        record = pick(state.purposes.get(purpose, EMPTY_TIMELINE))
+        if record is None:
+            status[purpose] = ConsentStatus.NOT_SET
+            continue
+        status[purpose] = record.status
+        if record.source is ConsentSource.TCF:
+            tcf.add(purpose)
+        if (
+            gpc_at is not None
+            and record.status is ConsentStatus.GRANTED
+            and record.explicit
+            and record.at > gpc_at
+        ):
+            after_gpc.add(purpose)
+    given: set[str] = set()
+    refused: set[str] = set()
+    for name, timeline in state.explicit.items():
+        record = pick(timeline)
+        if record is not None:
+            (given if record.status is ConsentStatus.GRANTED else refused).add(name)
+    parental = pick(state.parental)
+    method = parental.method if parental is not None and parental.status is ConsentStatus.GRANTED else None
+    objection = pick(state.legitimate_interest)
+    objected = objection is not None and objection.status.refused
+    ordered = tuple(status[p] for p in Purpose)
+    frozen_tcf, frozen_given, frozen_refused, frozen_after = (
+        frozenset(tcf), frozenset(given), frozenset(refused), frozenset(after_gpc)
+    )  # fmt: skip
+    key = (
+        ordered,
+        frozen_tcf,
+        frozen_given,
+        frozen_refused,
+        method,
+        objected,
+        gpc_at is not None,
+        frozen_after,
+    )
+    return ConsentSnapshot(
+        status=MappingProxyType(status),
+        tcf=frozen_tcf,
+        explicit_given=frozen_given,
+        explicit_refused=frozen_refused,
+        parental_method=method,
+        objected=objected,
+        gpc_at=gpc_at,
+        explicit_after_gpc=frozen_after,
+        key=key,
+    )
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """The folded consent ledger of one subject. Answers for any moment, not only for now."""
+
+    purposes: Mapping[Purpose, Timeline] = field(default_factory=dict)
+    explicit: Mapping[str, Timeline] = field(default_factory=dict)
+    """Explicit consents by name: a special category (`user.sensitive.health`),
+    `significant_decisions`, or `special_feature_1`."""
+    parental: Timeline = EMPTY_TIMELINE
+    legitimate_interest: Timeline = EMPTY_TIMELINE
+    """Refused = the subject objects to processing on legitimate interest (Art. 21)."""
+    gpc_first_at: datetime | None = None
+    """When a Global Privacy Control signal was first applied to this subject."""
+    _last_change: datetime | None = field(init=False, repr=False, compare=False, default=None)
+    _current: list[ConsentSnapshot] = field(init=False, repr=False, compare=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "purposes", MappingProxyType(dict(self.purposes)))
+        object.__setattr__(self, "explicit", MappingProxyType(dict(self.explicit)))
+        every = [*self.purposes.values(), *self.explicit.values(), self.parental, self.legitimate_interest]
+        times = [t.times[-1] for t in every if t.times]
+        if self.gpc_first_at is not None:
+            times.append(self.gpc_first_at)
+        object.__setattr__(self, "_last_change", max(times, default=None))
+
+    # -- questions ---------------------------------------------------------------------------------
+
+    def state(self, purpose: Purpose, *, at: datetime) -> PurposeState:
+        record = self.purposes.get(purpose, EMPTY_TIMELINE).at(at)
+        return NOT_SET if record is None else PurposeState(record.status, record)
+
+    def granted(self, purpose: Purpose, *, at: datetime) -> bool:
+        return self.state(purpose, at=at).granted
+
+    def explicit_state(self, name: str, *, at: datetime) -> PurposeState:
+        record = self.explicit.get(name, EMPTY_TIMELINE).at(at)
+        return NOT_SET if record is None else PurposeState(record.status, record)
+
+    def parental_state(self, *, at: datetime) -> PurposeState:
+        record = self.parental.at(at)
+        return NOT_SET if record is None else PurposeState(record.status, record)
+
+    def objected(self, *, at: datetime) -> bool:
+        record = self.legitimate_interest.at(at)
+        return record is not None and record.status.refused
+
+    def gpc_applied(self, *, at: datetime) -> bool:
+        return self.gpc_first_at is not None and self.gpc_first_at <= at
+
+    def sale_or_share_opted_out(self, *, at: datetime) -> bool:
+        """Opted out by a refusal, or by GPC until `sale_or_share` itself is explicitly granted after it."""
+        snapshot = self.snapshot(at=at)
+        if snapshot.status[Purpose.SALE_OR_SHARE].refused:
+            return True
+        return snapshot.gpc_at is not None and Purpose.SALE_OR_SHARE not in snapshot.explicit_after_gpc
+
+    def snapshot(self, *, at: datetime) -> ConsentSnapshot:
+        """What the gate reads at `at`. The state never changes, so the answer for any moment after
+        the last change is computed once."""
+        if self._last_change is None or at >= self._last_change:
+            if not self._current:
+                self._current.append(_snapshot(self, None))
+            return self._current[0]
+        return _snapshot(self, at)
+
+
+EMPTY_STATE = ConsentState()
