@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,30 +158,47 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(database_url: DatabaseUrl = None) -> None:
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key, for scripts.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
     """List keys (never their secrets)."""
     with _context(_settings(database_url)) as context, context.session() as session:
         keys = keys_service.list_keys(session)
+    rows = [
+        {
+            "id": str(key.id),
+            "name": key.name,
+            "scope": str(key.scope),
+            "prefix": key.prefix,
+            "created": key.created_at.isoformat(timespec="seconds"),
+            "revoked": key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else None,
+        }
+        for key in keys
+    ]
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
     table = Table()
     for column in ("id", "name", "scope", "prefix", "created", "revoked"):
-        table.add_column(column)
-    for key in keys:
+        table.add_column(column, overflow="fold")
+    for row in rows:
         table.add_row(
-            str(key.id),
-            key.name,
-            str(key.scope),
-            key.prefix,
-            key.created_at.isoformat(timespec="seconds"),
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+            *(row[column] or "" for column in ("id", "name", "scope", "prefix", "created", "revoked"))
         )
     out.print(table)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: uuid.UUID, database_url: DatabaseUrl = None) -> None:
-    """Revoke a key; every process refuses it within a second."""
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key id, its prefix as listed, or the whole key.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a key; every process refuses it from its next request."""
     with _context(_settings(database_url)) as context:
         try:
+            key_id = keys_service.key_id_of(key)
             with context.session() as session:
                 keys_service.revoke_key(
                     session, keystore=context.keystore, key_id=key_id, at=utcnow(), actor="cli"

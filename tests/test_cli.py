@@ -1,0 +1,126 @@
+"""The command line: what scripts capture, what people read, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tactful.cli import app
+from tactful.crypto import Keystore
+from tactful.db import Database
+from tactful.errors import ConfigurationError, NotAuthenticated
+from tactful.keys import service as keys_service
+from tactful.main import default_catalog_path
+
+KEY = re.compile(r"tfk_(write|server|admin)_[0-9a-f]{32}_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    variables = {
+        "TACTFUL_DATABASE_URL": f"sqlite:///{tmp_path / 'main.db'}",
+        "TACTFUL_KEYSTORE_URL": f"sqlite:///{tmp_path / 'keys.db'}",
+        "TACTFUL_SECRET_KEY": "cli-test-secret-key-of-sufficient-length",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TACTFUL_CONFIG_FILE", raising=False)
+    return variables
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_unmigrated_database_is_refused_with_the_fix(env: dict[str, str]) -> None:
+    code, out, err = run("keys", "create", "--scope", "write")
+    assert code == 1
+    assert out == ""
+    assert "tactful migrate" in " ".join(err.split())
+
+
+def test_key_lifecycle(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    code, out, _ = run("keys", "create", "--scope", "server", "--name", "checkout backend")
+    assert code == 0
+    assert KEY.fullmatch(out.strip()), "the key alone on standard output, for scripts"
+    key = out.strip()
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    with database.session() as session:
+        assert keys_service.authenticate(session, token=key).name == "checkout backend"
+
+    code, listing, _ = run("keys", "list", "--json")
+    assert code == 0
+    [row] = [json.loads(line) for line in listing.splitlines()]
+    assert row["name"] == "checkout backend"
+    assert row["scope"] == "server"
+    assert row["revoked"] is None
+    assert key.split("_", 3)[3] not in listing, "secrets are never listed"
+    assert run("keys", "list")[0] == 0
+
+    assert run("keys", "revoke", row["prefix"])[0] == 0
+    with database.session() as session, pytest.raises(NotAuthenticated):
+        keys_service.authenticate(session, token=key)
+    code, _, err = run("keys", "revoke", "not-a-key")
+    assert code == 1
+    assert "not a key id" in err
+    code, _, err = run("audit", "verify")
+    assert code == 0
+    assert "intact" in err
+    database.dispose()
+
+
+def test_catalog_check_and_report(env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run("catalog", "check", default_catalog_path())
+    assert code == 0
+    assert "is valid" in err
+    bad = tmp_path / "bad.yaml"
+    demo = yaml.safe_load(Path(default_catalog_path()).read_text())
+    demo["atoms"]["traits.religion"] = {
+        "category": "user.sensitive.religion",
+        "purposes": ["personalization.individual"],
+        "retention": "1y",
+    }
+    bad.write_text(yaml.safe_dump(demo))
+    code, _, err = run("catalog", "check", str(bad))
+    assert code == 1
+    assert "traits.religion" in err
+    assert "explicit_consent" in err
+
+    code, _, _ = run("catalog", "report", "--out", str(tmp_path / "records"))
+    assert code == 0
+    markdown = (tmp_path / "records" / "records-of-processing.md").read_text()
+    records = json.loads((tmp_path / "records" / "records-of-processing.json").read_text())
+    assert "Art. 30" in markdown
+    assert records
+
+
+def test_secret_rotation_rewraps_keys(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("migrate")[0] == 0
+    subject = uuid.uuid4()
+    before = Keystore(env["TACTFUL_KEYSTORE_URL"], secret_key=env["TACTFUL_SECRET_KEY"])
+    token = before.encrypt(subject, "ada@example.com", context="traits.email")
+    before.dispose()
+    new_secret = "a-rotated-secret-key-of-sufficient-length"
+    monkeypatch.setenv("TACTFUL_NEW_SECRET_KEY", new_secret)
+    code, _, err = run("secret", "rotate")
+    assert code == 0
+    assert "re-wrapped 1 keys" in err
+    old = Keystore(env["TACTFUL_KEYSTORE_URL"], secret_key=env["TACTFUL_SECRET_KEY"])
+    with pytest.raises(ConfigurationError):
+        old.decrypt(subject, token, context="traits.email")
+    old.dispose()
+    rotated = Keystore(env["TACTFUL_KEYSTORE_URL"], secret_key=new_secret)
+    assert rotated.decrypt(subject, token, context="traits.email") == "ada@example.com"
+    rotated.dispose()
+    monkeypatch.setenv("TACTFUL_NEW_SECRET_KEY", "short")
+    code, _, err = run("secret", "rotate")
+    assert code == 1
+    assert "at least 32" in err
