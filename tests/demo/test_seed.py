@@ -16,13 +16,12 @@ from tactful.collect import service as collect_service
 from tactful.collect.models import Event
 from tactful.config import Settings
 from tactful.crypto import Keystore
-from tactful.db import Base, Database
+from tactful.db import Database
 from tactful.demo.generate import DemoConfig, DemoShop
 from tactful.demo.seed import MARKER, SeedReport, already_seeded, seed
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tactful.main import default_catalog_path
-from tactful.schema import import_all_models
 from tests.backends import fresh_database
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -32,14 +31,11 @@ TINY = DemoConfig(seed=5, customers=20, days=7)
 @pytest.fixture
 def context(backend: str, tmp_path: Path) -> Iterator[AppContext]:
     """A process context over an empty database and keystore (seeding commits, so no rolled-back session)."""
-    # Until the migration exists: create the tables from the models (then: `migrated=True`, no create_all).
     with (
-        fresh_database(backend, tmp_path, migrated=False) as url,
+        fresh_database(backend, tmp_path) as url,
         fresh_database(backend, tmp_path, migrated=False, name="keys") as keys_url,
     ):
         db = Database(url)
-        import_all_models()
-        Base.metadata.create_all(db.engine)
         keystore = Keystore(keys_url, secret_key="test-secret-key-of-sufficient-length-000")
         keystore.create_schema()
         catalog = load_catalog(default_catalog_path())
