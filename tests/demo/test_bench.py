@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from bench.report import Target, merge
 from bench.stats import percentile, summary
 
