@@ -126,15 +126,15 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl 
 
         report = seed(context, now=utcnow(), progress=advance)
     err.print(report.summary())
-    table = Table(title="API keys (shown once; store them now)")
-    table.add_column("scope")
-    table.add_column("key")
-    for scope, key in report.keys.items():
-        table.add_row(str(scope), key)
     if report.keys:
-        err.print(table)
+        # Plain lines, never wrapped or cut: these are meant to be copied.
+        err.print("\n[bold]API keys[/] (shown once; store them now):")
+        for scope, key in report.keys.items():
+            err.print(f"  {scope!s:<7} {key}", soft_wrap=True)
+    else:
+        err.print("already seeded: keys are not shown again (create one with `tactful keys create`)")
     base = f"http://{host}:{port}"
-    err.print(f"API: {base}   docs: {base}/docs   readiness: {base}/readyz")
+    err.print(f"\nAPI: {base}   docs: {base}/docs   readiness: {base}/readyz\n", soft_wrap=True)
     _serve(settings, host, port)
 
 
