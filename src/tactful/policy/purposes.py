@@ -106,49 +106,60 @@ def _under(
         basis = LegalBasis.CONSENT  # a minor of unknown age may be below the opt-in age
     if basis is LegalBasis.NOT_REQUIRED or purpose is Purpose.ESSENTIAL:
         return Evaluation(True, f"not_required:{purpose} ({name})", LegalBasis.NOT_REQUIRED)
-    needs_parent = subject.below(regime.consent_age) and (regime.coppa or basis is LegalBasis.CONSENT)
-    if basis is LegalBasis.CONTRACT:
-        outcome = Evaluation(True, f"contract:{purpose} ({name})", basis)
-    elif basis is LegalBasis.LEGITIMATE_INTEREST:
-        if subject.objected:
-            return Evaluation(False, f"objection:{purpose} rests on legitimate interest ({name})")
-        if status.refused:
-            return Evaluation(False, f"opt-out:{purpose} {status} ({name})")
-        outcome = Evaluation(
-            True,
-            f"legitimate_interest:{purpose}, no objection or opt-out ({name})",
-            basis,
-            device_ok=not regime.device_identifier_needs_consent,
-        )
-    elif status is ConsentStatus.GRANTED:
-        outcome = Evaluation(True, f"consent:{purpose} granted ({name})", basis)
-    elif (
-        purpose is Purpose.SEGMENTS
-        and regime.li_segments_request_context_only
-        and status is ConsentStatus.NOT_SET
-        and not subject.objected
-    ):
-        # A choice refused in a banner is read as an objection too: no fallback after a "no".
-        return Evaluation(
-            True,
-            f"legitimate_interest:{purpose} for request context only ({name})",
-            LegalBasis.LEGITIMATE_INTEREST,
-            request_only=True,
-            device_ok=False,
-        )
-    else:
+    parent = snapshot.parental_method
+    below = subject.below(regime.consent_age)
+    needs_parent = below and (regime.coppa or basis is LegalBasis.CONSENT)
+    parental_refusal = Evaluation(
+        False, f"parental:consent of a parent needed under {regime.consent_age} ({name})"
+    )
+    if basis is LegalBasis.CONSENT:
+        if status is ConsentStatus.GRANTED and not (needs_parent and parent is None):
+            return _with_parent(
+                Evaluation(True, f"consent:{purpose} granted ({name})", basis), parent, needs_parent
+            )
+        if (
+            purpose is Purpose.SEGMENTS
+            and regime.li_segments_request_context_only
+            and not status.refused
+            and not subject.objected
+            and not (regime.coppa and below and parent is None)
+        ):
+            # A "no" in a banner is read as an objection too: no fallback after a refusal.
+            return Evaluation(
+                True,
+                f"legitimate_interest:{purpose} for request context only ({name})",
+                LegalBasis.LEGITIMATE_INTEREST,
+                request_only=True,
+                device_ok=False,
+            )
+        if status is ConsentStatus.GRANTED:
+            return parental_refusal
         word = "not granted" if status is ConsentStatus.NOT_SET else str(status)
         return Evaluation(False, f"consent:{purpose} {word} ({name})")
-    if needs_parent:
-        if snapshot.parental_method is None:
-            return Evaluation(
-                False, f"parental:consent of a parent needed under {regime.consent_age} ({name})"
-            )
-        outcome = Evaluation(
-            True,
-            f"{outcome.reason.removesuffix(f' ({name})')}, with parental consent "
-            f"({snapshot.parental_method}) ({name})",
-            outcome.basis,
-            device_ok=outcome.device_ok,
-        )
-    return outcome
+    if needs_parent and parent is None:
+        return parental_refusal
+    if basis is LegalBasis.CONTRACT:
+        return _with_parent(Evaluation(True, f"contract:{purpose} ({name})", basis), parent, needs_parent)
+    if subject.objected:
+        return Evaluation(False, f"objection:{purpose} rests on legitimate interest ({name})")
+    if status.refused:
+        return Evaluation(False, f"opt-out:{purpose} {status} ({name})")
+    outcome = Evaluation(
+        True,
+        f"legitimate_interest:{purpose}, no objection or opt-out ({name})",
+        basis,
+        device_ok=not regime.device_identifier_needs_consent,
+    )
+    return _with_parent(outcome, parent, needs_parent)
+
+
+def _with_parent(outcome: Evaluation, parent: str | None, needed: bool) -> Evaluation:
+    if not needed or parent is None:
+        return outcome
+    head, _, regime = outcome.reason.rpartition(" (")
+    return Evaluation(
+        True,
+        f"{head}, with parental consent ({parent}) ({regime}",
+        outcome.basis,
+        device_ok=outcome.device_ok,
+    )
