@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from redis import Redis
 
 from tactful import __version__
-from tactful.api import collect, health, keys
+from tactful.api import collect, health, keys, metrics
 from tactful.api.context import AppContext
 from tactful.catalog.loader import load_catalog
 from tactful.config import Settings
@@ -35,7 +35,7 @@ from tactful.errors import (
 
 log = logging.getLogger("tactful")
 
-ROUTERS = (health.router, collect.router, keys.router)
+ROUTERS = (health.router, metrics.router, collect.router, keys.router)
 
 STATUS: tuple[tuple[type[TactfulError], int], ...] = (
     (PayloadTooLarge, 413),

@@ -16,8 +16,8 @@ from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
+from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
 from tests.backends import migrated_database
-from tests.keys.builders import AppContext, TestClient, app_context, bearer, client, issue
 
 KEYS = "/v1/admin/keys"
 

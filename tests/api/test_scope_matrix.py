@@ -21,8 +21,8 @@ from tactful.api import deps
 from tactful.api.context import Context
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Principal, Scope
+from tests.api.builders import AppContext, TestClient, app, app_context, bearer, issue
 from tests.backends import migrated_database
-from tests.keys.builders import AppContext, TestClient, app, app_context, bearer, issue
 
 PUBLIC: frozenset[tuple[str, str]] = frozenset()
 """(method, path) of `/v1/` routes that take no key at all. Adding one is a deliberate decision."""
