@@ -73,10 +73,8 @@ def running_server(stores: Stores, log: Path, *, startup_seconds: float = 60.0) 
         "TACTFUL_SECRET_KEY": SECRET,
         "TACTFUL_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "bench.app:create", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    # The real command a deployment runs; WARNING also turns uvicorn's access log off.
+    command = [sys.executable, "-m", "tactful", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

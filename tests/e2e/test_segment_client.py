@@ -6,12 +6,6 @@ was stored straight from the database."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,10 +23,10 @@ from tactful.db import Database, migrate
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tactful.profiles import service as profiles_service
+from tests.e2e.server import serving
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-secret-key-of-sufficient-length-0000000"
 
 
@@ -42,13 +36,6 @@ class Server:
     database: Database
     keystore: Keystore
     write_key: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _prepare(tmp: Path) -> tuple[Database, Keystore, str]:
@@ -67,39 +54,15 @@ def _prepare(tmp: Path) -> tuple[Database, Keystore, str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("e2e")
     database, keystore, token = _prepare(tmp)
-    port = _free_port()
-    env = {
-        **os.environ,
+    settings = {
         "TACTFUL_DATABASE_URL": database.url,
         "TACTFUL_KEYSTORE_URL": f"sqlite:///{tmp / 'keys.db'}",
         "TACTFUL_SECRET_KEY": SECRET,
-        "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, "-m", "uvicorn", "tests.e2e.app:create", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start:\n" + (tmp / "server.log").read_text())
-            time.sleep(0.1)
-        yield Server(url, database, keystore, token)
+        with serving(settings, tmp / "server.log") as url:
+            yield Server(url, database, keystore, token)
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
         database.dispose()
         keystore.dispose()
 
