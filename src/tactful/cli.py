@@ -4,6 +4,7 @@ go to standard output alone; everything else (progress, tables, hints) goes to s
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,7 +89,13 @@ def _progress() -> Progress:
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+    )
 
 
 @app.command()

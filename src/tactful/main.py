@@ -17,6 +17,7 @@ from redis import Redis
 from tactful import __version__
 from tactful.api import collect, health, keys, metrics
 from tactful.api.context import AppContext
+from tactful.api.middleware import RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.config import Settings
 from tactful.crypto import Keystore
@@ -127,6 +128,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             allow_credentials=False,
         )
+    app.add_middleware(RequestContext)
     _install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
