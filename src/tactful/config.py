@@ -45,6 +45,42 @@ class Limits(BaseSettings):
     max_events_per_batch: int = Field(2500, ge=1)
 
 
+DEFAULT_CONSENT_CATEGORIES: dict[str, list[str]] = {
+    # Segment / RudderStack consent categories are named by each customer (their CMP's names);
+    # these defaults fit common banners and are meant to be replaced in configuration.
+    "necessary": ["essential"],
+    "functional": ["essential"],
+    "analytics": ["analytics"],
+    "performance": ["analytics"],
+    "personalization": [
+        "personalization.segments",
+        "personalization.behavioral",
+        "personalization.predictive",
+        "personalization.individual",
+    ],
+    "marketing": ["marketing.email"],
+    "advertising": ["sale_or_share"],
+    "targeting": ["sale_or_share"],
+}
+
+
+class PolicySettings(BaseSettings):
+    """Legal defaults a deployment may change (DESIGN §1). Engineering, not legal advice."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    minor_age: int = Field(18, ge=13, le=21)
+    assume_minor_when_age_unknown: bool = False
+    establishment_country: str | None = Field(
+        None, description="ISO country of the controller's establishment; default: the catalog's controller"
+    )
+    regimes: dict[str, dict[str, object]] = Field(
+        default_factory=dict, description="custom regimes or overrides of gdpr/ccpa, by name"
+    )
+    consent_categories: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_CONSENT_CATEGORIES))
+    tcf_vendor_id: int | None = Field(None, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Every knob of a Tactful deployment."""
 
@@ -61,6 +97,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     dedup_retention_days: int = Field(30, ge=7)
     limits: Limits = Field(default_factory=Limits)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     log_level: str = "INFO"
 
     @field_validator("database_url", "keystore_url")
