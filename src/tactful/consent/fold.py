@@ -75,19 +75,26 @@ class ConsentEvent:
 
     def record(self) -> ConsentRecord:
         return ConsentRecord(
-            status=ConsentStatus(self.action.value),
+            status=_STATUS[self.action],
             at=self.at,
             source=self.source,
             notice_version=self.notice_version,
-            proof=MappingProxyType(dict(self.proof)),
+            proof=MappingProxyType(dict(self.proof)) if self.proof else _NO_PROOF,
             method=self.method,
             sequence=self.sequence,
         )
 
 
+_STATUS: Mapping[ConsentAction, ConsentStatus] = MappingProxyType(
+    {action: ConsentStatus(action.value) for action in ConsentAction}
+)
+_NO_PROOF: Mapping[str, str] = MappingProxyType({})
+
+
 def _order(record: ConsentRecord) -> tuple[object, ...]:
     # At the same time and sequence, a refusal sorts last and so decides: the cautious reading.
-    return (record.at, record.sequence, record.status.refused, record.order_key()[2:])
+    key = record.order_key()
+    return (key[0], key[1], record.status is not ConsentStatus.GRANTED, *key[2:])
 
 
 def fold(events: Iterable[ConsentEvent]) -> ConsentState:

@@ -113,28 +113,35 @@ class _Atoms:
         self.index, self.snapshot, self.evals, self.ceiling = index, snapshot, evals, ceiling
         self.limit_sensitive, self.restricted = limit_sensitive, restricted
         self.blocker = evals[PERSONALIZATION[ceiling]].reason if ceiling < len(PERSONALIZATION) else ""
+        self._usable: dict[tuple[Purpose, ...], tuple[tuple[Purpose, ...], bool]] = {}
 
-    def decide_refusal(self, name: str) -> str | None:
+    def usable(self, routes: tuple[Purpose, ...]) -> tuple[tuple[Purpose, ...], bool]:
+        """The routes that hold at this ceiling, and whether all of them hold for request context only
+        (few distinct route tuples exist, so each is worked out once per evaluation)."""
+        found = self._usable.get(routes)
+        if found is None:
+            evals, ceiling = self.evals, self.ceiling
+            usable = tuple(p for p in routes if evals[p].allowed and PURPOSE_LEVEL[p] <= ceiling)
+            found = (usable, bool(usable) and all(evals[p].request_only for p in usable))
+            self._usable[routes] = found
+        return found
+
+    def decide_refusal(self, name: str) -> tuple[str | None, bool]:
         """Why `name` may not be read to decide (None: it may), and whether only from the request."""
         if self.restricted:
-            return RESTRICTED
+            return RESTRICTED, False
         routes = self.index.routes[name]
         if not routes:
-            return f"purpose:{name} serves no personalization purpose"
+            return f"purpose:{name} serves no personalization purpose", False
         if self.index.rank[name] > self.ceiling:
-            return self.blocker
-        usable = [p for p in routes if self.evals[p].allowed and PURPOSE_LEVEL[p] <= self.ceiling]
+            return self.blocker, False
+        usable, request_only = self.usable(routes)
         if not usable:
-            first = routes[0]
-            return self.evals[first].reason if not self.evals[first].allowed else self.blocker
-        if all(self.evals[p].request_only for p in usable) and name not in self.index.request_context:
-            return f"{self.evals[usable[0]].reason}: storing or profiling needs consent"
-        return self.atom_refusal(name, usable)
-
-    def request_only(self, name: str) -> bool:
-        routes = self.index.routes[name]
-        usable = [p for p in routes if self.evals[p].allowed and PURPOSE_LEVEL[p] <= self.ceiling]
-        return bool(usable) and all(self.evals[p].request_only for p in usable)
+            first = self.evals[routes[0]]
+            return (first.reason if not first.allowed else self.blocker), False
+        if request_only and name not in self.index.request_context:
+            return f"{self.evals[usable[0]].reason}: storing or profiling needs consent", False
+        return self.atom_refusal(name, usable), request_only
 
     def atom_refusal(self, name: str, usable: Sequence[Purpose]) -> str | None:
         """The rules of one atom whatever its level: explicit consent for special categories,
@@ -173,14 +180,17 @@ def _allowance(
         index, snapshot, evals, ceiling, limit_sensitive=limit_sensitive, restricted=subject.restricted
     )
     decide: set[str] = set()
+    from_request: set[str] = set()
     refusals: dict[str, str] = {}
     for name in index.names:
-        reason = rules.decide_refusal(name)
-        if reason is None:
-            decide.add(name)
-        else:
+        reason, only_request = rules.decide_refusal(name)
+        if reason is not None:
             refusals[name] = reason
-    request_only = frozenset(n for n in decide if rules.request_only(n))
+            continue
+        decide.add(name)
+        if only_request:
+            from_request.add(name)
+    request_only = frozenset(from_request)
 
     learn_ceiling = 0
     for purpose in PERSONALIZATION[:ceiling]:

@@ -84,9 +84,11 @@ class ConsentRecord:
         return self.source in EXPLICIT_SOURCES
 
     def order_key(self) -> tuple[object, ...]:
-        """A total order on records, so that ties break the same way whatever the input order."""
-        return (self.at, self.sequence, self.status.value, self.source.value, self.notice_version or "",
-                self.method or "", tuple(sorted(self.proof.items())))  # fmt: skip
+        """A total order on records, so that ties break the same way whatever the input order.
+        (Members of these enums are strings, so they compare without `.value`.)"""
+        proof = tuple(sorted(self.proof.items())) if self.proof else ()
+        return (self.at, self.sequence, self.status, self.source, self.notice_version or "",
+                self.method or "", proof)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
