@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import ingest, report
+from bench import gate, ingest, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     if not out.is_terminal:
         out = Console(width=120)  # a log file or a pipe: wide enough for one line per row
     out.print(report.table("Ingestion (SQLite, durable)", rows))
+    console.print("[dim]gate: timing the policy gate and the consent fold[/]")
+    gate_section = gate.run(runs=5, quick=args.quick)
+    report.merge(gate.SECTION, gate_section, path=args.output)
+    out.print(report.table("Policy gate and consent fold", gate.rows(gate_section)))
     console.print(f"results: {args.output}")
     return 0
 

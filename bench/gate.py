@@ -209,11 +209,14 @@ def run(*, runs: int = 5, quick: bool = False) -> dict[str, Any]:
 
 
 def _targets(section: dict[str, Any]) -> dict[str, Target]:
-    warm = section["gate_warm"]
-    return {
-        "gate_p50": Target("gate p50", warm["p50_us"], "<", TARGET_P50_US, " µs"),
-        "gate_p99": Target("gate p99", warm["p99_us"], "<", TARGET_P99_US, " µs"),
-    }
+    # Both paths are held to the targets: the memoised one is what repeat decisions pay, the cold
+    # one what a subject with a consent state not seen before pays.
+    found: dict[str, Target] = {}
+    for key in ("gate_warm", "gate_cold"):
+        figure = section[key]
+        found[f"{key}_p50"] = Target(f"{key} p50", figure["p50_us"], "<", TARGET_P50_US, " µs")
+        found[f"{key}_p99"] = Target(f"{key} p99", figure["p99_us"], "<", TARGET_P99_US, " µs")
+    return found
 
 
 def rows(section: dict[str, Any]) -> list[Row]:
@@ -232,7 +235,7 @@ def rows(section: dict[str, Any]) -> list[Row]:
                 f"{label}: p50",
                 f"{figure['p50_us']} µs",
                 spread,
-                targets["gate_p50"] if key == "gate_warm" else None,
+                targets.get(f"{key}_p50"),
             )
         )
         out.append(
@@ -240,7 +243,7 @@ def rows(section: dict[str, Any]) -> list[Row]:
                 f"{label}: p99",
                 f"{figure['p99_us']} µs",
                 "",
-                targets["gate_p99"] if key == "gate_warm" else None,
+                targets.get(f"{key}_p99"),
             )
         )
     return out
