@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 06:43:06.101820
+Create Date: 2026-11-29 07:05:42.791312
 """
 
 from collections.abc import Sequence
@@ -66,6 +66,38 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("computed", schema=None) as batch_op:
         batch_op.create_index("ix_computed_expires_at", ["expires_at"], unique=False)
+
+    op.create_table(
+        "consent_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("subject_id", sa.Uuid(), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("at", tactful.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("target_kind", sa.String(length=24), nullable=False),
+        sa.Column("target", sa.String(length=100), nullable=True),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=24), nullable=False),
+        sa.Column("notice_version", sa.String(length=100), nullable=True),
+        sa.Column("method", sa.String(length=100), nullable=True),
+        sa.Column("proof", tactful.db.JSONType, nullable=False),
+        sa.Column("subject_ref", sa.String(length=64), nullable=True),
+        sa.Column("erased_at", tactful.db.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "action IN ('granted', 'denied', 'withdrawn')", name=op.f("ck_consent_events_action")
+        ),
+        sa.CheckConstraint(
+            "source IN ('api', 'banner', 'tcf', 'gpc', 'segment_context', 'rudderstack_context', 'import')",
+            name=op.f("ck_consent_events_source"),
+        ),
+        sa.CheckConstraint(
+            "target_kind IN ('purpose', 'explicit', 'parental', 'legitimate_interest', 'restriction')",
+            name=op.f("ck_consent_events_target_kind"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),
+    )
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.create_index("ix_consent_events_subject_id_at", ["subject_id", "at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_consent_events_subject_ref"), ["subject_ref"], unique=False)
 
     op.create_table(
         "dropped_fields",
@@ -209,6 +241,11 @@ def downgrade() -> None:
 
     op.drop_table("events")
     op.drop_table("dropped_fields")
+    with op.batch_alter_table("consent_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_consent_events_subject_ref"))
+        batch_op.drop_index("ix_consent_events_subject_id_at")
+
+    op.drop_table("consent_events")
     with op.batch_alter_table("computed", schema=None) as batch_op:
         batch_op.drop_index("ix_computed_expires_at")
 

@@ -14,6 +14,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "tactful.keys.models",
     "tactful.profiles.models",
     "tactful.collect.models",
+    "tactful.consent.models",
 )
 
 

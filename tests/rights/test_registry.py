@@ -109,6 +109,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             },
             "collection": {},
             "realtime_counters": {},
+            "consent": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]
         }
     ]

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from tactful.collect import service as collect_service
 from tactful.config import Settings
+from tactful.consent import service as consent_service
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
+from tactful.types import utcnow
 
 
 class StoreKind(StrEnum):
@@ -96,6 +98,17 @@ def _erase_collection(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return collect_service.erase_subject(ctx.session, subject_id=subject_id)
 
 
+def _export_consent(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return consent_service.export_ledger(ctx.session, subject_id=subject_id)
+
+
+def _erase_consent(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # Kept as proof and pseudonymised, never deleted (invariant 11); needs the key, so before it goes.
+    return consent_service.erase_ledger(
+        ctx.session, keystore=ctx.keystore, subject_id=subject_id, at=utcnow()
+    )
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -129,6 +142,13 @@ STORES: tuple[Store, ...] = (
         tables=(),
         export=_export_counters,
         erase=_erase_counters,
+    ),
+    Store(
+        name="consent",
+        kind=StoreKind.TABLE,
+        tables=("consent_events",),
+        export=_export_consent,
+        erase=_erase_consent,
     ),
     # Last, always: see the module docstring.
     Store(

@@ -1,0 +1,244 @@
+"""Shapes of the consent domain: what the ledger service takes and returns (frozen dataclasses), and
+what the consent API reads and writes (pydantic, the fixed contract of DESIGN §4)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from tactful.consent.fold import ConsentAction
+from tactful.consent.tcf import MAX_TC_STRING_CHARS
+from tactful.policy.state import ConsentSource
+from tactful.types import Level, Purpose
+
+EXPLICIT_NAME = re.compile(
+    r"^(user\.sensitive(\.[a-z0-9_]{1,19}){0,2}|significant_decisions|special_feature_1)$"
+)
+"""Explicit consent is recorded per special category (`user.sensitive.*`), for significant decisions,
+and for TCF special feature 1 (precise location). Names stay short enough (at most 54 characters) to
+key the audit log's details."""
+
+MAX_ID = 256
+MAX_TEXT = 200
+MAX_PROOF_VALUE = MAX_TC_STRING_CHARS
+
+
+class TargetKind(StrEnum):
+    PURPOSE = "purpose"
+    EXPLICIT = "explicit"
+    PARENTAL = "parental"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    """Refusing it is an objection (Art. 21); granting it lifts the objection."""
+    RESTRICTION = "restriction"
+    """Refusing it restricts processing (Art. 18); granting it lifts the restriction. The fold has no
+    place for it: the gate reads it as `SubjectFacts.restriction` (see `service.flags`)."""
+
+
+_NO_PROOF: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """One choice to append to a subject's ledger; the service adds the subject, time and order."""
+
+    kind: TargetKind
+    action: ConsentAction
+    source: ConsentSource
+    target: str | None = None
+    notice_version: str | None = None
+    method: str | None = None
+    proof: Mapping[str, str] = field(default_factory=lambda: _NO_PROOF)
+
+    def __post_init__(self) -> None:
+        named = self.kind in (TargetKind.PURPOSE, TargetKind.EXPLICIT)
+        if named != (self.target is not None):
+            raise ValueError(f"a {self.kind} change {'needs' if named else 'takes no'} target")
+        if self.kind is TargetKind.PURPOSE:
+            Purpose(str(self.target))  # raises ValueError for an unknown purpose
+        if self.kind is TargetKind.EXPLICIT and not EXPLICIT_NAME.match(self.target or ""):
+            raise ValueError(
+                "explicit consent names a special category, significant_decisions or special_feature_1"
+            )
+
+    @classmethod
+    def for_purpose(
+        cls, purpose: Purpose, action: ConsentAction, source: ConsentSource, **kw: object
+    ) -> ConsentChange:
+        return cls(TargetKind.PURPOSE, action, source, target=purpose.value, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_explicit(
+        cls, name: str, action: ConsentAction, source: ConsentSource, **kw: object
+    ) -> ConsentChange:
+        return cls(TargetKind.EXPLICIT, action, source, target=name, **kw)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        """How the audit log names the target: `analytics`, `explicit:user.sensitive.health`, ..."""
+        if self.kind is TargetKind.PURPOSE:
+            return str(self.target)
+        if self.kind is TargetKind.EXPLICIT:
+            return f"explicit:{self.target}"
+        return str(self.kind)
+
+    @property
+    def grants(self) -> bool:
+        """Whether the change widens what may be done (a grant, or lifting an objection/restriction)."""
+        return self.action is ConsentAction.GRANTED
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One stored ledger row, as the service hands it out (history, exports, the API)."""
+
+    id: uuid.UUID
+    sequence: int
+    at: datetime
+    kind: TargetKind
+    target: str | None
+    action: ConsentAction
+    source: ConsentSource
+    notice_version: str | None
+    method: str | None
+    proof: Mapping[str, str]
+
+    @property
+    def label(self) -> str:
+        return ConsentChange(self.kind, self.action, self.source, target=self.target).label
+
+
+@dataclass(frozen=True)
+class SubjectFlags:
+    """Objection (Art. 21) and restriction (Art. 18) in force at one moment."""
+
+    objection: bool = False
+    restriction: bool = False
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+ExplicitName = Annotated[str, StringConstraints(pattern=EXPLICIT_NAME.pattern, max_length=100)]
+BodySource = Literal["api", "banner", "import", "segment_context", "rudderstack_context"]
+
+
+class ParentalConsent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: ShortText = Field(description="How the parent was verified: `credit_card`, `signed_form`, ...")
+    reference: ShortText | None = Field(None, description="A reference to the verification, kept as proof")
+    granted: bool = Field(True, description="False withdraws the parental consent")
+
+
+class SubjectRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Identifier | None = None
+    anonymous_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> SubjectRef:
+        if self.user_id is None and self.anonymous_id is None:
+            raise ValueError("give a user_id or an anonymous_id")
+        return self
+
+
+class ConsentUpdate(SubjectRef):
+    """`PUT /v1/consent`. Only the subject and `source` are required."""
+
+    purposes: dict[Purpose, bool] = Field(default_factory=dict, description="true grants, false denies")
+    explicit: dict[ExplicitName, bool] = Field(
+        default_factory=dict,
+        max_length=24,
+        description="Explicit consent per special category (`user.sensitive.health`) or for "
+        "`significant_decisions`",
+    )
+    parental_consent: ParentalConsent | None = None
+    source: BodySource = Field(description="Where the choice was made: `banner`, `api`, ...")
+    notice_version: ShortText | None = Field(None, description="The version of the notice the person saw")
+    tcf_string: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TC_STRING_CHARS)] | None = (
+        Field(None, description="An IAB TCF v2.2 TC string; recorded as proof with the choices it encodes")
+    )
+    subject_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
+        None,
+        description="A JWT from the site's backend proving the user id (needed to grant with a write key)",
+    )
+
+
+class FlagsUpdate(SubjectRef):
+    """`PUT /v1/admin/subjects/flags`: leave a flag out to keep it as it is."""
+
+    objection: bool | None = Field(None, description="Art. 21 objection to processing on legitimate interest")
+    restriction: bool | None = Field(None, description="Art. 18 restriction: data kept but unused")
+    notice_version: ShortText | None = None
+
+
+class PurposeView(BaseModel):
+    state: Literal["granted", "denied", "withdrawn", "not_set"]
+    legal_basis: str | None = Field(description="The basis the gate found, when the purpose holds")
+    allowed: bool
+    reason: str
+    at: datetime | None = Field(description="When the deciding choice was received")
+    source: str | None
+    proof: dict[str, str] = Field(default_factory=dict, description="The deciding choice's proof")
+
+
+class ExplicitView(BaseModel):
+    state: Literal["granted", "denied", "withdrawn", "not_set"]
+    at: datetime | None
+    source: str | None
+
+
+class HistoryItem(BaseModel):
+    sequence: int
+    at: datetime
+    target: str = Field(
+        description="A purpose, `explicit:<name>`, `parental`, `legitimate_interest` or `restriction`"
+    )
+    action: Literal["granted", "denied", "withdrawn"]
+    source: str
+    notice_version: str | None
+    method: str | None
+    proof: dict[str, str]
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> HistoryItem:
+        return cls(
+            sequence=entry.sequence,
+            at=entry.at,
+            target=entry.label,
+            action=entry.action.value,
+            source=entry.source.value,
+            notice_version=entry.notice_version,
+            method=entry.method,
+            proof=dict(entry.proof),
+        )
+
+
+class ConsentView(BaseModel):
+    """The consent of one subject at one moment, as the policy gate reads it."""
+
+    at: datetime
+    regimes: list[str]
+    minor: bool
+    max_level: Level
+    purposes: dict[Purpose, PurposeView]
+    explicit: dict[str, ExplicitView]
+    objection: bool
+    restriction: bool
+    gpc: bool = Field(description="A Global Privacy Control signal had been applied by then")
+    history: list[HistoryItem]
+
+
+class FlagsView(BaseModel):
+    objection: bool
+    restriction: bool

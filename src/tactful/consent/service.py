@@ -1,0 +1,363 @@
+"""The consent ledger store: append, read back, fold, merge, export and pseudonymise.
+
+record(changes) ──▶ consent_events (append-only) + one `consent.changed` audit entry
+record_gpc()    ──▶ an opt-out of `sale_or_share`, source `gpc`, once until explicitly lifted
+state()         ◀── fold(rows) → policy's ConsentState (answers "was P granted at T?")
+flags()         ◀── objection and restriction in force at T (gate facts)
+merge_ledgers() ──▶ rows move to the survivor; explicit events where the fold would be laxer
+                    than `merge_states` says
+erase_ledger()  ──▶ rows kept as proof, pseudonymised (never deleted)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from tactful.audit import service as audit_service
+from tactful.consent import gpc
+from tactful.consent.fold import ConsentAction, ConsentEvent, fold, merge_states
+from tactful.consent.models import ConsentEventRow
+from tactful.consent.schemas import ConsentChange, LedgerEntry, SubjectFlags, TargetKind
+from tactful.crypto import Keystore
+from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus, PurposeState
+from tactful.types import Purpose, new_id
+
+AUDIT_ACTION = "consent.changed"
+_AUDIT_CHUNK = 30  # the audit log takes at most 32 detail keys; two are `source` and `count`
+
+
+# -- reading rows ----------------------------------------------------------------------------------
+
+
+def _entry(row: ConsentEventRow) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id,
+        sequence=row.sequence,
+        at=row.at,
+        kind=TargetKind(row.target_kind),
+        target=row.target,
+        action=ConsentAction(row.action),
+        source=ConsentSource(row.source),
+        notice_version=row.notice_version,
+        method=row.method,
+        proof={str(k): str(v) for k, v in (row.proof or {}).items()},
+    )
+
+
+def _event(entry: LedgerEntry) -> ConsentEvent | None:
+    """The fold's view of an entry; None for a restriction, which the fold does not carry."""
+    kind = entry.kind
+    if kind is TargetKind.RESTRICTION:
+        return None
+    return ConsentEvent(
+        action=entry.action,
+        at=entry.at,
+        source=entry.source,
+        purpose=Purpose(str(entry.target)) if kind is TargetKind.PURPOSE else None,
+        explicit=entry.target if kind is TargetKind.EXPLICIT else None,
+        parental=kind is TargetKind.PARENTAL,
+        legitimate_interest=kind is TargetKind.LEGITIMATE_INTEREST,
+        notice_version=entry.notice_version,
+        proof=entry.proof,
+        method=entry.method,
+        sequence=entry.sequence,
+    )
+
+
+def history(session: Session, *, subject_id: uuid.UUID, until: datetime | None = None) -> list[LedgerEntry]:
+    """The subject's ledger in order of receipt (up to `until` when given)."""
+    query = select(ConsentEventRow).where(ConsentEventRow.subject_id == subject_id)
+    if until is not None:
+        query = query.where(ConsentEventRow.at <= until)
+    rows = session.scalars(query.order_by(ConsentEventRow.at, ConsentEventRow.sequence))
+    return [_entry(row) for row in rows]
+
+
+def fold_entries(entries: Iterable[LedgerEntry]) -> ConsentState:
+    return fold(e for e in (_event(entry) for entry in entries) if e is not None)
+
+
+def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
+    """The folded ledger of the subject: its consent at any moment."""
+    return fold_entries(history(session, subject_id=subject_id))
+
+
+def states(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ConsentState]:
+    """The folded ledgers of many subjects in one query (subjects without a ledger get an empty state)."""
+    wanted = list(dict.fromkeys(subject_ids))
+    grouped: dict[uuid.UUID, list[LedgerEntry]] = {s: [] for s in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in session.scalars(select(ConsentEventRow).where(ConsentEventRow.subject_id.in_(chunk))):
+            grouped[row.subject_id].append(_entry(row))
+    return {s: fold_entries(entries) for s, entries in grouped.items()}
+
+
+def _latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> LedgerEntry | None:
+    found = [e for e in entries if e.kind is kind and e.at <= at]
+    # A refusal received at the same moment decides, as in the fold.
+    return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
+
+
+def _flags(entries: Sequence[LedgerEntry], at: datetime) -> SubjectFlags:
+    objection = _latest(entries, TargetKind.LEGITIMATE_INTEREST, at)
+    restriction = _latest(entries, TargetKind.RESTRICTION, at)
+    return SubjectFlags(
+        objection=objection is not None and objection.action is not ConsentAction.GRANTED,
+        restriction=restriction is not None and restriction.action is not ConsentAction.GRANTED,
+    )
+
+
+def flags(session: Session, *, subject_id: uuid.UUID, at: datetime) -> SubjectFlags:
+    """The objection and restriction in force at `at` (gate inputs: `SubjectFacts`)."""
+    return _flags(history(session, subject_id=subject_id, until=at), at)
+
+
+# -- appending -------------------------------------------------------------------------------------
+
+
+def _next_sequence(session: Session, subject_id: uuid.UUID) -> int:
+    current = session.scalar(
+        select(func.max(ConsentEventRow.sequence)).where(ConsentEventRow.subject_id == subject_id)
+    )
+    return (current or 0) + 1
+
+
+def _audit(
+    session: Session,
+    *,
+    keystore: Keystore,
+    subject_id: uuid.UUID,
+    changes: Sequence[ConsentChange],
+    at: datetime,
+    actor: str,
+) -> None:
+    # Purposes and actions only: never proof, identifiers or notice texts.
+    for start in range(0, len(changes), _AUDIT_CHUNK):
+        chunk = changes[start : start + _AUDIT_CHUNK]
+        details: dict[str, audit_service.Scalar] = {c.label: c.action.value for c in chunk}
+        details["source"] = ",".join(sorted({c.source.value for c in chunk}))
+        details["count"] = len(chunk)
+        audit_service.append(
+            session, keystore=keystore, action=AUDIT_ACTION, actor=actor, at=at, subject_id=subject_id,
+            details=details,
+        )  # fmt: skip
+
+
+def record(
+    session: Session,
+    *,
+    keystore: Keystore,
+    subject_id: uuid.UUID,
+    changes: Sequence[ConsentChange],
+    at: datetime,
+    actor: str,
+) -> list[LedgerEntry]:
+    """Append `changes` to the subject's ledger at server time `at`, in the order given, and audit
+    them. Every receipt is kept, repeated choices included: each one is proof of what was received."""
+    if at.tzinfo is None:
+        raise ValueError("consent is recorded at timezone-aware server times")
+    if not changes:
+        return []
+    sequence = _next_sequence(session, subject_id)
+    rows = [
+        ConsentEventRow(
+            id=new_id(),
+            subject_id=subject_id,
+            sequence=sequence + offset,
+            at=at,
+            target_kind=change.kind.value,
+            target=change.target,
+            action=change.action.value,
+            source=change.source.value,
+            notice_version=change.notice_version,
+            method=change.method,
+            proof={str(k): str(v) for k, v in change.proof.items()},
+        )
+        for offset, change in enumerate(changes)
+    ]
+    session.add_all(rows)
+    session.flush()
+    _audit(session, keystore=keystore, subject_id=subject_id, changes=changes, at=at, actor=actor)
+    return [_entry(row) for row in rows]
+
+
+def record_gpc(
+    session: Session,
+    *,
+    keystore: Keystore,
+    subject_id: uuid.UUID,
+    at: datetime,
+    proof: Mapping[str, str],
+    actor: str = "gpc",
+) -> LedgerEntry | None:
+    """Record a Global Privacy Control signal as an opt-out of `sale_or_share` (source `gpc`).
+
+    Idempotent: nothing is appended while an earlier signal's opt-out stands. Returns the new entry,
+    or None when the opt-out was already in force. The absence of the signal is never an opt-in:
+    there is no function to call for it.
+    """
+    if gpc.gpc_in_force(history(session, subject_id=subject_id)):
+        return None
+    change = ConsentChange.for_purpose(
+        Purpose.SALE_OR_SHARE,
+        ConsentAction.DENIED,
+        ConsentSource.GPC,
+        proof={**proof, gpc.GPC_PROOF_KEY: "1"},
+    )
+    return record(session, keystore=keystore, subject_id=subject_id, changes=[change], at=at, actor=actor)[0]
+
+
+def changes_from_categories(
+    preferences: Mapping[str, bool],
+    *,
+    mapping: Mapping[str, Sequence[str]],
+    source: ConsentSource,
+    proof: Mapping[str, str] | None = None,
+) -> list[ConsentChange]:
+    """Ledger changes from a customer's consent categories (Segment's `categoryPreferences`, or
+    RudderStack's allowed/denied ids as True/False), through the configured category → purposes map.
+
+    Unknown categories are ignored; `essential` is never recorded (it needs no consent). When two
+    categories speak to one purpose, a refusal wins.
+    """
+    decided: dict[Purpose, bool] = {}
+    for category, given in preferences.items():
+        for name in mapping.get(category, ()):
+            try:
+                purpose = Purpose(name)
+            except ValueError:
+                continue
+            if purpose is not Purpose.ESSENTIAL:
+                decided[purpose] = decided.get(purpose, True) and bool(given)
+    return [
+        ConsentChange.for_purpose(
+            purpose, ConsentAction.GRANTED if given else ConsentAction.DENIED, source, proof=dict(proof or {})
+        )
+        for purpose, given in sorted(decided.items())
+    ]
+
+
+# -- merges ----------------------------------------------------------------------------------------
+
+
+def _status_action(status: ConsentStatus) -> ConsentAction:
+    return ConsentAction(status.value)
+
+
+def _stricter_than(merged: PurposeState, folded: PurposeState) -> bool:
+    return merged.status.refused and not folded.status.refused
+
+
+def _corrections(merged: ConsentState, folded: ConsentState, at: datetime) -> list[ConsentChange]:
+    proof = {"reason": "profile merge: the stricter choice of the two profiles"}
+    found: list[ConsentChange] = []
+    for purpose in Purpose:
+        m = merged.state(purpose, at=at)
+        if _stricter_than(m, folded.state(purpose, at=at)):
+            found.append(
+                ConsentChange.for_purpose(
+                    purpose, _status_action(m.status), ConsentSource.IMPORT, proof=proof
+                )
+            )
+    for name in sorted(merged.explicit):
+        m = merged.explicit_state(name, at=at)
+        if _stricter_than(m, folded.explicit_state(name, at=at)):
+            found.append(
+                ConsentChange.for_explicit(name, _status_action(m.status), ConsentSource.IMPORT, proof=proof)
+            )
+    m = merged.parental_state(at=at)
+    if _stricter_than(m, folded.parental_state(at=at)):
+        found.append(
+            ConsentChange(TargetKind.PARENTAL, _status_action(m.status), ConsentSource.IMPORT, proof=proof)
+        )
+    if merged.objected(at=at) and not folded.objected(at=at):
+        found.append(
+            ConsentChange(
+                TargetKind.LEGITIMATE_INTEREST, ConsentAction.DENIED, ConsentSource.IMPORT, proof=proof
+            )
+        )
+    return found
+
+
+def merge_ledgers(
+    session: Session, *, keystore: Keystore, source: uuid.UUID, target: uuid.UUID, at: datetime
+) -> int:
+    """Give `source`'s ledger to `target` (a profile merge). Returns the rows moved.
+
+    The fold of the joined ledger keeps the latest choice per purpose; `merge_states` keeps the
+    stricter one. Where they differ now, an `import` event records the stricter choice, so that from
+    `at` on the target's fold says what the merge rule says. GPC signals move with the rows.
+    """
+    if source == target:
+        return 0
+    source_entries = history(session, subject_id=source)
+    if not source_entries:
+        return 0
+    target_entries = history(session, subject_id=target)
+    merged = merge_states(fold_entries(source_entries), fold_entries(target_entries))
+    restricted = _flags(source_entries, at).restriction or _flags(target_entries, at).restriction
+    offset = _next_sequence(session, target)
+    result = session.execute(
+        update(ConsentEventRow)
+        .where(ConsentEventRow.subject_id == source)
+        .values(subject_id=target, sequence=ConsentEventRow.sequence + offset)
+    )
+    moved = cast(CursorResult[Any], result).rowcount or 0
+    joined = history(session, subject_id=target)
+    corrections = _corrections(merged, fold_entries(joined), at)
+    if restricted and not _flags(joined, at).restriction:
+        corrections.append(ConsentChange(TargetKind.RESTRICTION, ConsentAction.DENIED, ConsentSource.IMPORT))
+    record(session, keystore=keystore, subject_id=target, changes=corrections, at=at, actor="merge")
+    return moved
+
+
+# -- rights: export and erasure --------------------------------------------------------------------
+
+
+def export_ledger(session: Session, *, subject_id: uuid.UUID) -> dict[str, object]:
+    """The subject's consent history as JSON-ready data ({} when it has none)."""
+    entries = history(session, subject_id=subject_id)
+    if not entries:
+        return {}
+    return {
+        "events": [
+            {
+                "at": e.at.isoformat(),
+                "target": e.label,
+                "action": e.action.value,
+                "source": e.source.value,
+                "notice_version": e.notice_version,
+                "method": e.method,
+                "proof": dict(e.proof),
+            }
+            for e in entries
+        ]
+    }
+
+
+def erase_ledger(session: Session, *, keystore: Keystore, subject_id: uuid.UUID, at: datetime) -> int:
+    """Keep the subject's consent records as proof, unlinked from it (DESIGN invariant 11).
+
+    The rows get a random tombstone id in place of the subject id, and the subject's audit reference,
+    so that they still match the audit log's `consent.changed` entries. Both become unlinkable when
+    the keystore store destroys the subject's salt, which the registry does next. Returns the rows
+    pseudonymised.
+    """
+    count = session.scalar(select(func.count()).where(ConsentEventRow.subject_id == subject_id)) or 0
+    if not count:
+        return 0
+    # Never create a key here: a subject whose key is already gone keeps no reference.
+    ref = keystore.subject_ref(subject_id) if keystore.has_subject(subject_id) else None
+    result = session.execute(
+        update(ConsentEventRow)
+        .where(ConsentEventRow.subject_id == subject_id)
+        .values(subject_id=new_id(), subject_ref=ref, erased_at=at)
+    )
+    return cast(CursorResult[Any], result).rowcount or 0
