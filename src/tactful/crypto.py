@@ -14,11 +14,12 @@ database leave this database out.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
@@ -37,6 +38,7 @@ _VERSION = b"\x01"
 _NONCE = 12
 _KEY = 32
 _INDEX_KEY_NAME = "blind-index"
+_CHUNK = 500
 
 keystore_metadata = MetaData()
 
@@ -93,6 +95,25 @@ class Keystore:
         self._kek = derive_kek(secret_key)
         self._kek_id = _kek_id(self._kek)
         self._index_key: bytes | None = None
+        self._index_mac: hmac.HMAC | None = None
+        self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
+
+    def cached(self) -> Keystore:
+        """A view of this keystore that keeps the subject keys it unwraps, for one unit of work.
+
+        Build one per request and drop it with the request: a key destroyed by another process
+        must stop working on the next request, so the cache never outlives the call that made it.
+        The view shares the engine (do not dispose it); erasing through it forgets the cached key.
+        """
+        self._index_hmac()  # the index key is never destroyed: the view shares it, read once
+        view = copy.copy(self)
+        view._materials = {}
+        return view
+
+    @property
+    def caching(self) -> bool:
+        """True for a view made by `cached()`."""
+        return self._materials is not None
 
     def create_schema(self) -> None:
         keystore_metadata.create_all(self.engine)
@@ -136,14 +157,28 @@ class Keystore:
         self._index_key = key
         return key
 
+    def _index_hmac(self) -> hmac.HMAC:
+        if self._index_mac is None:
+            self._index_mac = hmac.new(self.index_key(), digestmod=hashlib.sha256)
+        return self._index_mac
+
     def digest(self, kind: str, value: str) -> str:
         """A keyed, deterministic digest of an identifier, for lookups without storing the value."""
-        mac = hmac.new(self.index_key(), f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
-        return f"{kind}:{mac}"
+        mac = self._index_hmac().copy()  # keyed once; each digest starts from that state
+        mac.update(f"{kind}\x00{value}".encode())
+        return f"{kind}:{mac.hexdigest()}"
 
     # -- subject keys ------------------------------------------------------------------------
 
+    def _remember(self, subject_id: uuid.UUID, material: bytes) -> tuple[bytes, bytes]:
+        keys = material[:_KEY], material[_KEY:]
+        if self._materials is not None:
+            self._materials[subject_id] = keys
+        return keys
+
     def _subject_material(self, subject_id: uuid.UUID, *, create: bool) -> tuple[bytes, bytes]:
+        if self._materials is not None and subject_id in self._materials:
+            return self._materials[subject_id]
         aad = subject_id.bytes
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -152,8 +187,7 @@ class Keystore:
                 )
             ).first()
         if row is not None:
-            material = self._unwrap(row.wrapped, row.kek_id, aad)
-            return material[:_KEY], material[_KEY:]
+            return self._remember(subject_id, self._unwrap(row.wrapped, row.kek_id, aad))
         if not create:
             raise KeyDestroyed(f"no data key for subject {subject_id}: it was erased or never existed")
         material = os.urandom(2 * _KEY)
@@ -169,10 +203,56 @@ class Keystore:
                 )
         except IntegrityError:
             return self._subject_material(subject_id, create=False)  # another process won the race
-        return material[:_KEY], material[_KEY:]
+        return self._remember(subject_id, material)
 
     def ensure_subject(self, subject_id: uuid.UUID) -> None:
         self._subject_material(subject_id, create=True)
+
+    def ensure_subjects(self, subject_ids: Iterable[uuid.UUID]) -> None:
+        """Make sure each subject has a data key, in one keystore transaction for all of them.
+
+        On a cached view the keys are kept too, so encrypting for these subjects afterwards needs
+        no further keystore round trip.
+        """
+        wanted = sorted(
+            {s for s in subject_ids if self._materials is None or s not in self._materials}, key=str
+        )
+        if not wanted:
+            return
+        try:
+            self._ensure(wanted)
+        except IntegrityError:
+            self._ensure(wanted)  # another process created some of them first: read theirs now
+
+    def _ensure(self, wanted: Sequence[uuid.UUID]) -> None:
+        with self.engine.begin() as conn:
+            found: dict[uuid.UUID, bytes] = {}
+            for start in range(0, len(wanted), _CHUNK):
+                rows = conn.execute(
+                    select(subject_keys.c.subject_id, subject_keys.c.wrapped, subject_keys.c.kek_id).where(
+                        subject_keys.c.subject_id.in_(wanted[start : start + _CHUNK])
+                    )
+                )
+                for row in rows:
+                    found[row.subject_id] = self._unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
+            created = {s: os.urandom(2 * _KEY) for s in wanted if s not in found}
+            if created:
+                now = utcnow()
+                conn.execute(
+                    insert(subject_keys),
+                    [
+                        {
+                            "subject_id": s,
+                            "wrapped": _seal(self._kek, material, s.bytes),
+                            "kek_id": self._kek_id,
+                            "created_at": now,
+                        }
+                        for s, material in created.items()
+                    ],
+                )
+        # Remembered only once committed: a rolled-back insert must not leave a usable key behind.
+        for subject_id, material in (found | created).items():
+            self._remember(subject_id, material)
 
     def has_subject(self, subject_id: uuid.UUID) -> bool:
         with self.engine.begin() as conn:
@@ -211,6 +291,20 @@ class Keystore:
             if not updated:
                 conn.execute(insert(blind_index).values(digest=digest, subject_id=subject_id))
 
+    def put_indexes(self, entries: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+        """`put_index` for each (subject_id, kind, value), in one transaction; for a value given
+        twice, the last entry wins."""
+        latest = {self.digest(kind, value): subject_id for subject_id, kind, value in entries}
+        if not latest:
+            return
+        digests = sorted(latest)
+        with self.engine.begin() as conn:
+            for start in range(0, len(digests), _CHUNK):
+                conn.execute(
+                    delete(blind_index).where(blind_index.c.digest.in_(digests[start : start + _CHUNK]))
+                )
+            conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
+
     def lookup_index(self, *, kind: str, value: str) -> uuid.UUID | None:
         # Digest first: on first use it opens its own transaction for the index key, which on SQLite
         # would wait forever behind this one's write lock.
@@ -232,6 +326,8 @@ class Keystore:
 
     def destroy(self, subject_id: uuid.UUID) -> bool:
         """Forget the subject's key, salt and index entries. True when a key existed."""
+        if self._materials is not None:
+            self._materials.pop(subject_id, None)
         with self.engine.begin() as conn:
             conn.execute(delete(blind_index).where(blind_index.c.subject_id == subject_id))
             return bool(

@@ -94,3 +94,75 @@ def test_tampered_wrapped_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="altered"):
         store.decrypt(subject, token, context="c")
     store.dispose()
+
+
+def _commits(store: Keystore) -> list[object]:
+    seen: list[object] = []
+    sa.event.listen(store.engine, "commit", seen.append)
+    return seen
+
+
+def test_ensure_subjects_creates_missing_keys_in_one_transaction_and_keeps_existing_ones(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path / "keys.db")
+    known = uuid.uuid4()
+    token = store.encrypt(known, "kept", context="c")
+    fresh = [uuid.uuid4() for _ in range(40)]
+    commits = _commits(store)
+    store.ensure_subjects([known, *fresh, fresh[0]])
+    assert len(commits) == 1
+    assert all(store.has_subject(s) for s in fresh)
+    assert store.decrypt(known, token, context="c") == "kept"
+    store.ensure_subjects(fresh)  # idempotent
+    store.ensure_subjects([])
+    store.dispose()
+
+
+def test_a_cached_view_unwraps_each_key_once_and_forgets_it_with_the_view(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    subjects = [uuid.uuid4() for _ in range(3)]
+    view = store.cached()
+    view.ensure_subjects(subjects)
+    queries: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    tokens = [view.encrypt(s, f"v{n}", context="c") for n, s in enumerate(subjects) for _ in range(5)]
+    assert [view.decrypt(subjects[n // 5], t, context="c") for n, t in enumerate(tokens)] == [
+        f"v{n // 5}" for n in range(15)
+    ]
+    assert queries == []
+    # Another process erases a subject: the next request's view no longer decrypts it.
+    other = Keystore(str(store.engine.url), secret_key=SECRET)
+    other.destroy(subjects[0])
+    other.dispose()
+    with pytest.raises(KeyDestroyed):
+        store.cached().decrypt(subjects[0], tokens[0], context="c")
+    with pytest.raises(KeyDestroyed):
+        store.decrypt(subjects[0], tokens[0], context="c")
+    # Erasing through a view forgets its own cached key at once.
+    view.destroy(subjects[1])
+    with pytest.raises(KeyDestroyed):
+        view.decrypt(subjects[1], tokens[5], context="c")
+    assert not store.caching
+    assert view.caching
+    store.dispose()
+
+
+def test_put_indexes_writes_every_entry_in_one_transaction_and_the_last_one_wins(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    store.put_index(alice, kind="email", value="old@example.com")
+    store.digest("email", "warm-up")  # the index key is read once, outside the counted transaction
+    commits = _commits(store)
+    store.put_indexes(
+        [
+            (alice, "email", "alice@example.com"),
+            (alice, "email", "old@example.com"),
+            (bob, "email", "old@example.com"),  # the address moved to bob
+        ]
+    )
+    store.put_indexes([])
+    assert len(commits) == 1
+    assert store.lookup_index(kind="email", value="alice@example.com") == alice
+    assert store.lookup_index(kind="email", value="old@example.com") == bob
+    store.dispose()
