@@ -1,24 +1,20 @@
 """Computed atoms, maintained incrementally from each stored event and combined when profiles merge.
 
-Each aggregate keeps a `state` from which its `value` follows, chosen so that adding events one by
-one, in any order and across merges, gives the same result as recomputing from the whole list:
-per-category counts rather than only their argmax, and an exact decimal sum rather than a float.
+Pure (`recording` stores them). Each aggregate keeps a `state` from which its `value` follows,
+chosen so that adding events one by one, in any order and across merges, gives the same result as
+recomputing from the whole list: per-category counts rather than only their argmax, and an exact
+decimal sum rather than a float.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from tactful.profiles.models import Computed
-from tactful.profiles.schemas import CatalogView
 
 LAST_SEEN = "computed.last_seen"
 EVENT_COUNTS = "computed.event_counts"
@@ -206,54 +202,6 @@ def _tally(categories: tuple[str, ...]) -> dict[str, int]:
 
 def _with_favorite(counts: dict[str, int]) -> Pair:
     return favorite(counts), counts
-
-
-# -- storage --------------------------------------------------------------------------------------
-
-
-def record_event(
-    session: Session,
-    *,
-    catalog: CatalogView,
-    subject_id: uuid.UUID,
-    message: Mapping[str, object],
-    at: datetime,
-) -> None:
-    """Fold one stored event into the subject's computed atoms: one read, then one write per atom.
-
-    Only atoms the catalog declares are kept (data minimisation); an expired aggregate starts over.
-    """
-    signal = read_signal(message, at)
-    wanted = {
-        name: (aggregate, catalog.atoms[name])
-        for name, aggregate in AGGREGATES.items()
-        if name in catalog.atoms and aggregate.applies(signal)
-    }
-    if not wanted:
-        return
-    rows = {
-        row.atom: row
-        for row in session.scalars(
-            select(Computed).where(Computed.subject_id == subject_id, Computed.atom.in_(wanted))
-        )
-    }
-    for name, (aggregate, atom) in wanted.items():
-        row = rows.get(name)
-        current: Pair | None = None if row is None or row.expires_at <= at else (row.value, row.state)
-        value, state = aggregate.add(current, signal)
-        if row is None:
-            session.add(
-                Computed(
-                    subject_id=subject_id,
-                    atom=name,
-                    value=value,
-                    state=state,
-                    updated_at=at,
-                    expires_at=at + atom.retention,
-                )
-            )
-        else:
-            row.value, row.state, row.updated_at, row.expires_at = value, state, at, at + atom.retention
 
 
 def combine_rows(source: Computed, target: Computed) -> None:

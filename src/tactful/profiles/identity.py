@@ -8,15 +8,21 @@ The survivor of a merge is the subject that carries a `user_id`, else the older 
 that both carry a `user_id` are merged only when the client says so explicitly (an alias with
 `previousId`): an anonymous id shared by two logins is a shared device, not one person, so the
 anonymous id simply moves to whoever logged in last.
+
+A batch is resolved as if its items came one by one, but with the round trips of one: a single
+lookup of every digest and of the subjects they name, decisions in memory, then one keystore
+transaction for the new subjects' keys and bulk inserts. Only a merge, which is rare, touches the
+database on its own (after the batch so far is written, so that it moves every row).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import Table, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +36,10 @@ from tactful.types import new_id
 
 _MAX_HOPS = 64
 _RETRIES = 3
+_CHUNK = 500
+
+IdentityRequest = tuple[str | None, str | None, str | None]
+"""(anonymous_id, user_id, previous_id) of one message; previous_id is Segment's alias `previousId`."""
 
 
 def canonical(session: Session, subject_id: uuid.UUID) -> uuid.UUID | None:
@@ -85,139 +95,288 @@ def _has_user_id(session: Session, subject_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(query)))
 
 
-def _survivor_first(session: Session, a: Subject, b: Subject) -> tuple[Subject, Subject]:
-    def rank(subject: Subject) -> tuple[bool, datetime, str]:
-        return (not _has_user_id(session, subject.subject_id), subject.created_at, str(subject.subject_id))
+def _table(model: type[Subject] | type[Identity]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
-    return (a, b) if rank(a) <= rank(b) else (b, a)
+
+@dataclass
+class _Pending:
+    """An identity decided in this batch, written (and encrypted) when the batch settles."""
+
+    kind: IdentityKind
+    value: str
+    subject_id: uuid.UUID
 
 
-class _Resolver:
-    """One resolution: the subjects found so far, the merges made, the identities to attach."""
+class _Batch:
+    """One `resolve_many` run: what the database said once, and every decision made since.
+
+    `owner` maps a digest to the subject its identity row points at; `parent` maps each subject the
+    batch has met to the one it was merged into (None for a survivor). Every subject an identity
+    leads to is loaded up front, so one missing from `parent` does not exist.
+    """
 
     def __init__(self, session: Session, keystore: Keystore, at: datetime) -> None:
         self.session, self.keystore, self.at = session, keystore, at
-        self.merges: list[Merge] = []
-        self.created = False
+        self._digests: dict[tuple[IdentityKind, str], str] = {}
+        self.owner: dict[str, uuid.UUID] = {}
+        self.parent: dict[uuid.UUID, uuid.UUID | None] = {}
+        self.with_user: dict[uuid.UUID, bool] = {}
+        self.new_subjects: list[uuid.UUID] = []
+        self.pending: dict[str, _Pending] = {}
+        self.touched: set[uuid.UUID] = set()
 
-    def lookup(self, pairs: Iterable[tuple[IdentityKind, str]]) -> dict[tuple[IdentityKind, str], Identity]:
-        digests = {self.keystore.digest(kind, value): (kind, value) for kind, value in pairs}
-        rows = self.session.scalars(select(Identity).where(Identity.digest.in_(digests))).all()
-        return {digests[row.digest]: row for row in rows}
+    def digest(self, kind: IdentityKind, value: str) -> str:
+        key = (kind, value)
+        found = self._digests.get(key)
+        if found is None:
+            found = self._digests[key] = self.keystore.digest(kind, value)
+        return found
 
-    def subject_of(self, identity: Identity | None) -> Subject | None:
-        if identity is None:
-            return None
-        survivor = canonical(self.session, identity.subject_id)
-        return None if survivor is None else self.session.get(Subject, survivor)
+    # -- one read of what exists ----------------------------------------------------------------
 
-    def new_subject(self) -> Subject:
-        subject = Subject(subject_id=new_id(), created_at=self.at, last_seen_at=self.at, merged_into=None)
-        self.session.add(subject)
-        self.created = True
-        return subject
-
-    def merge(self, a: Subject, b: Subject) -> Subject:
-        if a.subject_id == b.subject_id:
-            return a
-        survivor, loser = _survivor_first(self.session, a, b)
-        self.merges.append(
-            merge_subjects(self.session, keystore=self.keystore, source=loser, target=survivor, at=self.at)
-        )
-        return survivor
-
-    def attach(self, subject: Subject, kind: IdentityKind, value: str, existing: Identity | None) -> None:
-        if existing is None:
-            self.session.add(
-                Identity(
-                    digest=self.keystore.digest(kind, value),
-                    subject_id=subject.subject_id,
-                    kind=kind,
-                    value_enc=self.keystore.encrypt(
-                        subject.subject_id, value, context=identity_context(kind)
-                    ),
-                    created_at=self.at,
+    def load(self, requests: Sequence[IdentityRequest]) -> None:
+        for anonymous_id, user_id, previous_id in requests:
+            if user_id:
+                self.digest(IdentityKind.USER_ID, user_id)
+            if anonymous_id:
+                self.digest(IdentityKind.ANONYMOUS_ID, anonymous_id)
+            if previous_id:
+                self.digest(IdentityKind.USER_ID, previous_id)
+                self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
+        digests = sorted(set(self._digests.values()))
+        for start in range(0, len(digests), _CHUNK):
+            rows = self.session.execute(
+                select(Identity.digest, Identity.subject_id).where(
+                    Identity.digest.in_(digests[start : start + _CHUNK])
                 )
             )
-        elif existing.subject_id != subject.subject_id:
-            move_identity(self.keystore, existing, subject)
+            self.owner.update((row.digest, row.subject_id) for row in rows)
+        self._load_subjects(set(self.owner.values()))
 
+    def _load_subjects(self, wanted: set[uuid.UUID]) -> None:
+        for _ in range(_MAX_HOPS):
+            wanted -= self.parent.keys()
+            if not wanted:
+                return
+            ordered = sorted(wanted, key=str)
+            for start in range(0, len(ordered), _CHUNK):
+                rows = self.session.execute(
+                    select(Subject.subject_id, Subject.merged_into).where(
+                        Subject.subject_id.in_(ordered[start : start + _CHUNK])
+                    )
+                )
+                self.parent.update((row.subject_id, row.merged_into) for row in rows)
+            wanted = {p for s in wanted if (p := self.parent.get(s)) is not None}
 
-def _known(
-    session: Session, keystore: Keystore, *, anonymous_id: str | None, user_id: str | None, at: datetime
-) -> Resolution | None:
-    """The common case without a savepoint: every identifier is known and names one subject."""
-    pairs = [
-        (kind, value)
-        for kind, value in ((IdentityKind.USER_ID, user_id), (IdentityKind.ANONYMOUS_ID, anonymous_id))
-        if value
-    ]
-    found = _Resolver(session, keystore, at).lookup(pairs)
-    if len(found) != len(pairs):
-        return None
-    survivors = {canonical(session, identity.subject_id) for identity in found.values()}
-    if len(survivors) != 1 or None in survivors:
-        return None
-    subject = session.get(Subject, survivors.pop())
-    if subject is None:  # pragma: no cover - canonical() just read it
-        return None
-    subject.last_seen_at = max(subject.last_seen_at, at)
-    return Resolution(subject_id=subject.subject_id, created=False)
+    def canonical(self, subject_id: uuid.UUID | None) -> uuid.UUID | None:
+        current = subject_id
+        for _ in range(_MAX_HOPS):
+            if current is None or current not in self.parent:
+                return None  # no such subject: a dangling identity
+            parent = self.parent[current]
+            if parent is None:
+                return current
+            current = parent
+        return None  # a cycle would be corruption: refuse to guess
 
+    def has_user_id(self, subject_id: uuid.UUID) -> bool:
+        known = self.with_user.get(subject_id)
+        if known is None:
+            known = self.with_user[subject_id] = _has_user_id(self.session, subject_id)
+        return known
 
-def _resolve_once(
-    session: Session,
-    keystore: Keystore,
-    *,
-    anonymous_id: str | None,
-    user_id: str | None,
-    previous_id: str | None,
-    at: datetime,
-) -> Resolution:
-    run = _Resolver(session, keystore, at)
-    wanted: list[tuple[IdentityKind, str]] = []
-    if user_id:
-        wanted.append((IdentityKind.USER_ID, user_id))
-    if anonymous_id:
-        wanted.append((IdentityKind.ANONYMOUS_ID, anonymous_id))
-    if previous_id:
-        wanted += [(IdentityKind.USER_ID, previous_id), (IdentityKind.ANONYMOUS_ID, previous_id)]
-    found = run.lookup(wanted)
-    user_identity = found.get((IdentityKind.USER_ID, user_id)) if user_id else None
-    anon_identity = found.get((IdentityKind.ANONYMOUS_ID, anonymous_id)) if anonymous_id else None
-    previous_identity = (
-        (
-            found.get((IdentityKind.USER_ID, previous_id))
-            or found.get((IdentityKind.ANONYMOUS_ID, previous_id))
-        )
-        if previous_id
-        else None
-    )
+    # -- decisions ------------------------------------------------------------------------------
 
-    target = run.subject_of(user_identity)
-    anon_subject = run.subject_of(anon_identity)
-    if anon_subject is not None and (target is None or anon_subject.subject_id != target.subject_id):
-        if user_id and _has_user_id(session, anon_subject.subject_id):
-            # A device shared by two logins: the anonymous id follows the newest login, no merge.
-            target = target or run.new_subject()
+    def new_subject(self) -> uuid.UUID:
+        subject_id = new_id()
+        self.parent[subject_id] = None
+        self.with_user[subject_id] = False
+        self.new_subjects.append(subject_id)
+        return subject_id
+
+    def attach(self, subject_id: uuid.UUID, kind: IdentityKind, value: str) -> None:
+        digest = self.digest(kind, value)
+        current = self.owner.get(digest)
+        if kind is IdentityKind.USER_ID:
+            self.with_user[subject_id] = True
+        if current == subject_id:
+            return
+        self.owner[digest] = subject_id
+        pending = self.pending.get(digest)
+        if pending is not None:
+            pending.subject_id = subject_id  # not written yet: it is encrypted for its final owner
+        elif current is None:
+            self.pending[digest] = _Pending(kind, value, subject_id)
         else:
-            target = anon_subject if target is None else run.merge(target, anon_subject)
-    previous_subject = run.subject_of(previous_identity)
-    if previous_subject is not None:
-        # An alias is an explicit statement that both identifiers are one person.
-        target = previous_subject if target is None else run.merge(target, previous_subject)
-    if target is None:
-        target = run.new_subject()
+            self.settle()
+            identity = self.session.get(Identity, digest)
+            target = self.session.get(Subject, subject_id)
+            assert identity is not None
+            assert target is not None
+            move_identity(self.keystore, identity, target)
+            self.session.flush()  # a later merge selects identities by subject: it must see this move
 
-    if user_id:
-        run.attach(target, IdentityKind.USER_ID, user_id, user_identity)
-    if anonymous_id:
-        run.attach(target, IdentityKind.ANONYMOUS_ID, anonymous_id, anon_identity)
-    if previous_id and previous_identity is None and previous_id not in (user_id, anonymous_id):
-        run.attach(target, IdentityKind.ANONYMOUS_ID, previous_id, None)
-    target.last_seen_at = max(target.last_seen_at, at)
-    session.flush()
-    return Resolution(subject_id=target.subject_id, created=run.created, merges=tuple(run.merges))
+    def merge(self, a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, Merge | None]:
+        if a == b:
+            return a, None
+        self.settle()  # the merge reads and moves rows: the batch so far must be in the database
+        first, second = self.session.get(Subject, a), self.session.get(Subject, b)
+        assert first is not None
+        assert second is not None
+        survivor, loser = self._survivor_first(first, second)
+        done = merge_subjects(self.session, keystore=self.keystore, source=loser, target=survivor, at=self.at)
+        for subject_id, parent in self.parent.items():
+            if parent == done.source:
+                self.parent[subject_id] = done.target
+        self.parent[done.source] = done.target
+        for digest, owner in self.owner.items():
+            if owner == done.source:
+                self.owner[digest] = done.target
+        if self.has_user_id(done.source):
+            self.with_user[done.target] = True
+        return done.target, done
+
+    def _survivor_first(self, a: Subject, b: Subject) -> tuple[Subject, Subject]:
+        def rank(subject: Subject) -> tuple[bool, datetime, str]:
+            return (not self.has_user_id(subject.subject_id), subject.created_at, str(subject.subject_id))
+
+        return (a, b) if rank(a) <= rank(b) else (b, a)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Write the new subjects and identities decided so far: keys in one keystore transaction,
+        rows in one insert per table."""
+        if not self.new_subjects and not self.pending:
+            return
+        self.keystore.ensure_subjects([p.subject_id for p in self.pending.values()])
+        if self.new_subjects:
+            self.session.execute(
+                insert(_table(Subject)),
+                [
+                    {"subject_id": s, "created_at": self.at, "last_seen_at": self.at, "merged_into": None}
+                    for s in self.new_subjects
+                ],
+            )
+        if self.pending:
+            self.session.execute(
+                insert(_table(Identity)),
+                [
+                    {
+                        "digest": digest,
+                        "subject_id": p.subject_id,
+                        "kind": p.kind.value,
+                        "value_enc": self.keystore.encrypt(
+                            p.subject_id, p.value, context=identity_context(p.kind)
+                        ),
+                        "created_at": self.at,
+                    }
+                    for digest, p in sorted(self.pending.items())
+                ],
+            )
+        self.new_subjects, self.pending = [], {}
+
+    def finish(self) -> None:
+        self.settle()
+        seen = sorted(self.touched, key=str)
+        table = _table(Subject)
+        for start in range(0, len(seen), _CHUNK):
+            self.session.execute(
+                update(table)
+                .where(table.c.subject_id.in_(seen[start : start + _CHUNK]), table.c.last_seen_at < self.at)
+                .values(last_seen_at=self.at)
+            )
+        # A Core update leaves ORM copies stale; those this batch touched reload on their next read.
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Subject) and obj.subject_id in self.touched:
+                self.session.expire(obj, ["last_seen_at"])
+
+    # -- one item -------------------------------------------------------------------------------
+
+    def _found(self, kind: IdentityKind, value: str | None) -> tuple[bool, uuid.UUID | None]:
+        """(an identity exists, its surviving subject) for one identifier."""
+        if not value:
+            return False, None
+        owner = self.owner.get(self.digest(kind, value))
+        return owner is not None, self.canonical(owner)
+
+    def resolve(self, anonymous_id: str | None, user_id: str | None, previous_id: str | None) -> Resolution:
+        merges: list[Merge] = []
+        created = False
+
+        def merged(a: uuid.UUID, b: uuid.UUID) -> uuid.UUID:
+            survivor, merge = self.merge(a, b)
+            if merge is not None:
+                merges.append(merge)
+            return survivor
+
+        _, target = self._found(IdentityKind.USER_ID, user_id)
+        _, anon_subject = self._found(IdentityKind.ANONYMOUS_ID, anonymous_id)
+        if anon_subject is not None and anon_subject != target:
+            if user_id and self.has_user_id(anon_subject):
+                # A device shared by two logins: the anonymous id follows the newest login, no merge.
+                if target is None:
+                    target, created = self.new_subject(), True
+            else:
+                target = anon_subject if target is None else merged(target, anon_subject)
+        previous_known, previous_subject = self._found(IdentityKind.USER_ID, previous_id)
+        if previous_id and not previous_known:
+            previous_known, previous_subject = self._found(IdentityKind.ANONYMOUS_ID, previous_id)
+        if previous_subject is not None:
+            # An alias is an explicit statement that both identifiers are one person.
+            target = previous_subject if target is None else merged(target, previous_subject)
+        if target is None:
+            target, created = self.new_subject(), True
+        if user_id:
+            self.attach(target, IdentityKind.USER_ID, user_id)
+        if anonymous_id:
+            self.attach(target, IdentityKind.ANONYMOUS_ID, anonymous_id)
+        if previous_id and not previous_known and previous_id not in (user_id, anonymous_id):
+            self.attach(target, IdentityKind.ANONYMOUS_ID, previous_id)
+        self.touched.add(target)
+        return Resolution(subject_id=target, created=created, merges=tuple(merges))
+
+
+def _resolve_batch(
+    session: Session, keystore: Keystore, requests: Sequence[IdentityRequest], at: datetime
+) -> list[Resolution]:
+    batch = _Batch(session, keystore, at)
+    # Pending subjects and identities live in the batch until it settles; an autoflush could only
+    # write half-built rows.
+    with session.no_autoflush:
+        batch.load(requests)
+        resolutions = [batch.resolve(*request) for request in requests]
+        batch.finish()
+    return resolutions
+
+
+def resolve_many(
+    session: Session, *, keystore: Keystore, identities: Sequence[IdentityRequest], at: datetime
+) -> list[Resolution]:
+    """Resolve each (anonymous_id, user_id, previous_id) in order, as `resolve` would one by one.
+
+    Callers move their own per-subject rows for each returned merge, source to target; a subject
+    returned for an early item may be merged into another by a later one.
+    """
+    if not identities:
+        return []
+    if any(not (a or u or p) for a, u, p in identities):
+        raise InvalidInput("an anonymous id, a user id or a previous id is needed", code="missing_identity")
+    # A keystore view that keeps the keys this batch unwraps (new subjects, merges).
+    keys = keystore if keystore.caching else keystore.cached()
+    for attempt in range(_RETRIES):
+        try:
+            # A savepoint, so that losing a race to create the same identity leaves the caller's
+            # transaction usable: the retry then finds the rows the other transaction wrote.
+            with session.begin_nested():
+                return _resolve_batch(session, keys, identities, at)
+        except IntegrityError:
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def resolve(
@@ -234,27 +393,6 @@ def resolve(
     `previous_id` is Segment's alias `previousId`: an earlier id (anonymous or not) of `user_id`.
     Callers move their own per-subject rows for each returned merge, source to target.
     """
-    if not (anonymous_id or user_id or previous_id):
-        raise InvalidInput("an anonymous id, a user id or a previous id is needed", code="missing_identity")
-    known = (
-        None if previous_id else _known(session, keystore, anonymous_id=anonymous_id, user_id=user_id, at=at)
-    )
-    if known is not None:
-        return known
-    for attempt in range(_RETRIES):
-        try:
-            # A savepoint, so that losing a race to create the same identity leaves the caller's
-            # transaction usable: the retry then finds the row the other process wrote.
-            with session.begin_nested():
-                return _resolve_once(
-                    session,
-                    keystore,
-                    anonymous_id=anonymous_id,
-                    user_id=user_id,
-                    previous_id=previous_id,
-                    at=at,
-                )
-        except IntegrityError:
-            if attempt == _RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return resolve_many(session, keystore=keystore, identities=[(anonymous_id, user_id, previous_id)], at=at)[
+        0
+    ]

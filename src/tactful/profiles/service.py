@@ -15,15 +15,19 @@ from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.errors import NotFound
-from tactful.profiles.computed import record_event
-from tactful.profiles.identity import canonical, family, find_subject, resolve
+from tactful.profiles.identity import IdentityRequest, canonical, family, find_subject, resolve, resolve_many
 from tactful.profiles.merge import identity_context
 from tactful.profiles.models import Computed, Identity, Subject, Trait
+from tactful.profiles.recording import EventRecord, record_event, record_events
 from tactful.profiles.schemas import IdentityKind, IdentityValue, ProfileSnapshot
-from tactful.profiles.traits import apply_traits, read_traits
+from tactful.profiles.traits import TraitUpdate, apply_traits, apply_traits_many, read_traits
 
 __all__ = [
+    "EventRecord",
+    "IdentityRequest",
+    "TraitUpdate",
     "apply_traits",
+    "apply_traits_many",
     "canonical",
     "erase_subject",
     "expire",
@@ -32,7 +36,9 @@ __all__ = [
     "find_subject",
     "get_profile",
     "record_event",
+    "record_events",
     "resolve",
+    "resolve_many",
 ]
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
@@ -39,6 +42,124 @@ def unseal(keystore: Keystore, subject_id: uuid.UUID, atom: str, token: bytes) -
     return decoded
 
 
+TraitUpdate = tuple[uuid.UUID, Mapping[str, object], datetime]
+"""(subject_id, identify traits, event time) for `apply_traits_many`."""
+
+_CHUNK = 500
+
+
+@dataclass
+class _Slot:
+    """A trait row as the batch leaves it: None once removed; `stored` while it is in the table."""
+
+    row: dict[str, object] | None
+    stored: bool
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"profiles supports SQLite and PostgreSQL, not {dialect}")
+
+
+def _existing(session: Session, keys: set[tuple[uuid.UUID, str]]) -> set[tuple[uuid.UUID, str]]:
+    subjects = sorted({s for s, _ in keys}, key=str)
+    atoms = sorted({a for _, a in keys})
+    found: set[tuple[uuid.UUID, str]] = set()
+    for start in range(0, len(subjects), _CHUNK):
+        rows = session.execute(
+            select(Trait.subject_id, Trait.atom).where(
+                Trait.subject_id.in_(subjects[start : start + _CHUNK]), Trait.atom.in_(atoms)
+            )
+        )
+        found.update((row.subject_id, row.atom) for row in rows)
+    return found & keys
+
+
+def apply_traits_many(
+    session: Session, *, keystore: Keystore, catalog: CatalogView, updates: Sequence[TraitUpdate]
+) -> list[TraitsResult]:
+    """`apply_traits` for each update in order: one read, one upsert and one keystore transaction for
+    the e-mail index, whatever the number of updates (and a delete per trait removed)."""
+    declared = [
+        {name: catalog.trait_atoms[name] for name in traits if name in catalog.trait_atoms}
+        for _, traits, _ in updates
+    ]
+    keys = {
+        (subject_id, atom.name)
+        for (subject_id, _, _), d in zip(updates, declared, strict=True)
+        for atom in d.values()
+    }
+    if keys:
+        session.flush()  # a merge in this transaction may have moved traits through the ORM
+    present = _existing(session, keys) if keys else set()
+    slots = {key: _Slot(None, key in present) for key in keys}
+    results: list[TraitsResult] = []
+    emails: dict[str, uuid.UUID] = {}
+    for (subject_id, traits, at), atoms in zip(updates, declared, strict=True):
+        ignored = tuple(sorted(name for name in traits if name not in atoms))
+        stored: list[str] = []
+        encrypted: list[str] = []
+        removed: list[str] = []
+        for name, atom in atoms.items():
+            value, slot = traits[name], slots[(subject_id, atom.name)]
+            if value is None:
+                if slot.stored:
+                    slot.row, slot.stored = None, False
+                    removed.append(atom.name)
+                continue
+            sealed = seal(keystore, subject_id, atom.name, value) if atom.identifier else None
+            slot.row = {
+                "subject_id": subject_id,
+                "atom": atom.name,
+                "value": None if atom.identifier else value,
+                "value_enc": sealed,
+                "updated_at": at,
+                "expires_at": at + atom.retention,
+            }
+            slot.stored = True
+            (encrypted if atom.identifier else stored).append(atom.name)
+            if is_email(atom) and isinstance(value, str) and value.strip():
+                emails.pop(normalise_email(value), None)  # the last update of an address wins
+                emails[normalise_email(value)] = subject_id
+        results.append(
+            TraitsResult(
+                stored=tuple(stored), encrypted=tuple(encrypted), removed=tuple(removed), ignored=ignored
+            )
+        )
+    _write(session, slots, present)
+    if emails:
+        keystore.put_indexes([(subject_id, EMAIL_INDEX, email) for email, subject_id in emails.items()])
+    return results
+
+
+def _write(
+    session: Session, slots: Mapping[tuple[uuid.UUID, str], _Slot], present: set[tuple[uuid.UUID, str]]
+) -> None:
+    table = Trait.__table__
+    assert isinstance(table, Table)
+    gone = sorted((key for key, slot in slots.items() if slot.row is None and key in present), key=str)
+    for subject_id, atom in gone:
+        session.execute(delete(table).where(table.c.subject_id == subject_id, table.c.atom == atom))
+    rows = [
+        slot.row for _, slot in sorted(slots.items(), key=lambda item: str(item[0])) if slot.row is not None
+    ]
+    if rows:
+        statement = _insert(session, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["subject_id", "atom"],
+            set_={c: statement.excluded[c] for c in ("value", "value_enc", "updated_at", "expires_at")},
+        )
+        session.execute(statement, rows)
+    # ORM copies of these rows are now stale: forget them, so that later reads load what was written.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Trait) and (obj.subject_id, obj.atom) in slots:
+            session.expunge(obj)
+
+
 def apply_traits(
     session: Session,
     *,
@@ -49,45 +170,9 @@ def apply_traits(
     at: datetime,
 ) -> TraitsResult:
     """Store the traits the catalog declares (a `None` value removes the trait, as Segment unsets)."""
-    declared = {name: catalog.trait_atoms[name] for name in traits if name in catalog.trait_atoms}
-    ignored = tuple(sorted(name for name in traits if name not in declared))
-    if not declared:
-        return TraitsResult(ignored=ignored)
-    atoms = {atom.name for atom in declared.values()}
-    existing = {
-        row.atom: row
-        for row in session.scalars(select(Trait).where(Trait.subject_id == subject_id, Trait.atom.in_(atoms)))
-    }
-    stored: list[str] = []
-    encrypted: list[str] = []
-    removed: list[str] = []
-    emails: list[str] = []
-    for name, atom in declared.items():
-        value = traits[name]
-        row = existing.get(atom.name)
-        if value is None:
-            if row is not None:
-                session.delete(row)
-                existing.pop(atom.name)
-                removed.append(atom.name)
-            continue
-        plain, sealed = (
-            (None, seal(keystore, subject_id, atom.name, value)) if atom.identifier else (value, None)
-        )
-        if row is None:
-            row = Trait(subject_id=subject_id, atom=atom.name)
-            session.add(row)
-            existing[atom.name] = row
-        row.value, row.value_enc = plain, sealed
-        row.updated_at, row.expires_at = at, at + atom.retention
-        (encrypted if atom.identifier else stored).append(atom.name)
-        if is_email(atom) and isinstance(value, str) and value.strip():
-            emails.append(normalise_email(value))
-    for email in emails:
-        keystore.put_index(subject_id, kind=EMAIL_INDEX, value=email)
-    return TraitsResult(
-        stored=tuple(stored), encrypted=tuple(encrypted), removed=tuple(removed), ignored=ignored
-    )
+    return apply_traits_many(session, keystore=keystore, catalog=catalog, updates=[(subject_id, traits, at)])[
+        0
+    ]
 
 
 def read_traits(
