@@ -2,12 +2,14 @@
 inside the caller's transaction (the HTTP layer commits before it answers).
 
 The order of work for a request keeps the database round trips per batch, not per event:
-validate all → one dedup lookup → resolve identities (merges move our rows) → reserve new message ids
-(one statement; a lost race turns into a duplicate) → profile updates → bulk inserts → counters.
+validate all → one dedup lookup → resolve every identity at once (merges move our rows) → reserve new
+message ids (one statement; a lost race turns into a duplicate) → traits → computed atoms for the
+whole batch → bulk inserts → counters.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -57,32 +59,33 @@ class _Plan:
 
 
 class _Subjects:
-    """Identity resolution for one request: caches plain lookups, follows merges, moves our rows."""
+    """Identity resolution for one request: every plan's identities in one call, in order; merges
+    move our rows to the survivor, and `current` follows them for plans resolved earlier."""
 
     def __init__(self, session: Session, keystore: Keystore, at: datetime) -> None:
         self.session, self.keystore, self.at = session, keystore, at
-        self._cache: dict[tuple[str | None, str | None], uuid.UUID] = {}
         self._merged: dict[uuid.UUID, uuid.UUID] = {}
 
-    def resolve(
-        self, *, user_id: str | None, anonymous_id: str | None, previous_id: str | None = None
-    ) -> uuid.UUID:
-        key = (user_id, anonymous_id)
-        if previous_id is None and key in self._cache:
-            return self.current(self._cache[key])
-        resolution = profiles_service.resolve(
-            self.session,
-            keystore=self.keystore,
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            at=self.at,
-            previous_id=previous_id,
+    def resolve(self, plans: Sequence[_Plan]) -> None:
+        wanted: list[tuple[_Plan, profiles_service.IdentityRequest]] = []
+        for plan in plans:
+            if plan.status is Status.QUARANTINED:
+                identity = read_identity(plan.message)
+                if identity is not None:
+                    wanted.append((plan, (identity.anonymous_id, identity.user_id, None)))
+                continue
+            event = plan.event
+            assert event is not None
+            previous_id = event.previous_id if event.type is MessageType.ALIAS else None
+            wanted.append((plan, (event.anonymous_id, event.user_id, previous_id)))
+        resolutions = profiles_service.resolve_many(
+            self.session, keystore=self.keystore, identities=[request for _, request in wanted], at=self.at
         )
-        for merge in resolution.merges:
-            self._merged[merge.source] = merge.target
-            store.move_subject(self.session, source=merge.source, target=merge.target)
-        self._cache[key] = resolution.subject_id
-        return self.current(resolution.subject_id)
+        for (plan, _), resolution in zip(wanted, resolutions, strict=True):
+            for merge in resolution.merges:
+                self._merged[merge.source] = merge.target
+                store.move_subject(self.session, source=merge.source, target=merge.target)
+            plan.subject_id = resolution.subject_id
 
     def current(self, subject_id: uuid.UUID) -> uuid.UUID:
         seen = {subject_id}
@@ -92,6 +95,13 @@ class _Subjects:
                 break
             seen.add(subject_id)
         return subject_id
+
+
+@functools.cache
+def _default_limits() -> Limits:
+    # Built on first use, not at import (settings read the environment); then reused, because
+    # building settings for every request costs more than a small batch's database work.
+    return Limits()
 
 
 def _message_id_of(message: object) -> str | None:
@@ -137,21 +147,6 @@ def _classify(
             )
 
 
-def _resolve(plan: _Plan, subjects: _Subjects) -> None:
-    if plan.status is Status.QUARANTINED:
-        identity = read_identity(plan.message)
-        if identity is not None:
-            plan.subject_id = subjects.resolve(user_id=identity.user_id, anonymous_id=identity.anonymous_id)
-        return
-    event = plan.event
-    assert event is not None
-    plan.subject_id = subjects.resolve(
-        user_id=event.user_id,
-        anonymous_id=event.anonymous_id,
-        previous_id=event.previous_id if event.type is MessageType.ALIAS else None,
-    )
-
-
 def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -175,12 +170,12 @@ def _stored_context(context: dict[str, Any], catalog: CollectCatalog) -> dict[st
 def _store(
     plan: _Plan,
     *,
-    session: Session,
-    keystore: Keystore,
     catalog: CollectCatalog,
     source: Source,
     at: datetime,
     dropped: Counter[str],
+    recorded: list[profiles_service.EventRecord],
+    identified: list[profiles_service.TraitUpdate],
 ) -> None:
     event, subject_id = plan.event, plan.subject_id
     assert event is not None
@@ -192,23 +187,14 @@ def _store(
     kept = filtered.kept
     traits = _object(kept.get("traits"))
     if event.type is MessageType.IDENTIFY and traits:
-        profiles_service.apply_traits(
-            session,
-            keystore=keystore,
-            catalog=catalog,
-            subject_id=subject_id,
-            traits=traits,
-            at=event.timestamp,
-        )
+        identified.append((subject_id, traits, event.timestamp))
     stored = {
         **kept,
         "type": event.type.value,
         "messageId": plan.message_id,
         "timestamp": event.timestamp.isoformat(),
     }
-    profiles_service.record_event(
-        session, catalog=catalog, subject_id=subject_id, message=stored, at=event.timestamp
-    )
+    recorded.append((subject_id, stored, event.timestamp))
     plan.status = Status.STORED
     plan.row = {
         "id": new_id(),
@@ -259,7 +245,10 @@ def ingest(
     limits: Limits | None = None,
 ) -> list[EventResult]:
     """Ingest `messages` received at `at`; one result per message, in order. The caller commits."""
-    limits = limits or Limits()
+    limits = limits or _default_limits()
+    # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
+    # another process must hold from its next request on).
+    keystore = keystore.cached()
     plans = [
         _Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
         for i, m in enumerate(messages)
@@ -269,9 +258,7 @@ def ingest(
     _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
     subjects = _Subjects(session, keystore, at)
-    for plan in plans:
-        if plan.status in (None, Status.QUARANTINED):
-            _resolve(plan, subjects)
+    subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
     new = [p for p in plans if p.status is None]
     reservations = [
         {
@@ -291,19 +278,23 @@ def ingest(
         _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
 
     dropped: Counter[str] = Counter()
+    recorded: list[profiles_service.EventRecord] = []
+    identified: list[profiles_service.TraitUpdate] = []
     for plan in plans:
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
         if plan.status is None:
             _store(
                 plan,
-                session=session,
-                keystore=keystore,
                 catalog=catalog,
                 source=source,
                 at=at,
                 dropped=dropped,
+                recorded=recorded,
+                identified=identified,
             )
+    profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
+    profiles_service.record_events(session, catalog=catalog, events=recorded)
     _write(session, plans, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]
 
