@@ -1,0 +1,84 @@
+"""Subject tokens: how a site's backend proves to Tactful who a user is (DESIGN §4).
+
+    site backend ──issue_subject_token(user_id)──▶ JWT (HS256; sub, aud "tactful", exp)
+        │ hands it to its page or app
+        ▼
+    PUT /v1/consent {"user_id", "subject_token"} ──verify_subject_token──▶ the grant is accepted
+
+The write key sits in web pages, so anyone may use it; the token is what lets such a caller grant
+consent for a logged-in user id. Only HS256 is accepted: the algorithm is fixed here, never read
+from the token (`alg: none` and algorithm confusion are refused).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import jwt
+
+from tactful.errors import NotAuthenticated, PermissionDenied
+
+ALGORITHM = "HS256"
+AUDIENCE = "tactful"
+DEFAULT_LIFETIME = timedelta(minutes=15)
+MAX_TOKEN_CHARS = 4096
+
+
+def issue_subject_token(
+    *, secret: str, user_id: str, at: datetime, lifetime: timedelta = DEFAULT_LIFETIME
+) -> str:
+    """A subject token for `user_id`, valid from `at` for `lifetime` (for the SDK and for tests)."""
+    if lifetime <= timedelta(0):
+        raise ValueError("a subject token needs a positive lifetime")
+    claims = {
+        "sub": user_id,
+        "aud": AUDIENCE,
+        "iat": int(at.timestamp()),
+        "exp": int((at + lifetime).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _invalid(reason: str) -> NotAuthenticated:
+    return NotAuthenticated(f"subject token refused: {reason}", code="subject_token_invalid")
+
+
+def verify_subject_token(token: str, *, secret: str, user_id: str, at: datetime) -> None:
+    """Accept a token for `user_id` that is valid at `at`, or raise.
+
+    `NotAuthenticated` (401) for a token that proves nothing: malformed, not HS256 (`none`
+    included), a bad signature, the wrong audience, no expiry or an expired one.
+    `PermissionDenied` (403) for a sound token that names another user.
+    """
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise _invalid("malformed")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise _invalid("malformed") from None
+    if header.get("alg") != ALGORITHM:
+        raise _invalid(f"the algorithm must be {ALGORITHM}")
+    try:
+        # Expiry is checked below against `at`, the service's clock, rather than PyJWT's own.
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["sub", "aud", "exp"], "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.InvalidSignatureError:
+        raise _invalid("bad signature") from None
+    except jwt.InvalidAudienceError:
+        raise _invalid(f"the audience must be {AUDIENCE!r}") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise _invalid(f"the {exc.claim!r} claim is required") from None
+    except jwt.InvalidTokenError:
+        raise _invalid("malformed") from None
+    expires = claims.get("exp")
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise _invalid("the 'exp' claim must be a number")
+    if at.timestamp() >= expires:
+        raise NotAuthenticated("subject token refused: expired", code="subject_token_expired")
+    if claims.get("sub") != user_id:
+        raise PermissionDenied("the subject token was issued for another user", code="subject_token_mismatch")
