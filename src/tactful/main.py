@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from redis import Redis
 
 from tactful import __version__
-from tactful.api import collect, health, keys, metrics
+from tactful.api import collect, consent, health, keys, metrics
 from tactful.api.context import AppContext
 from tactful.api.middleware import RequestContext
 from tactful.catalog.loader import load_catalog
@@ -36,7 +36,7 @@ from tactful.errors import (
 
 log = logging.getLogger("tactful")
 
-ROUTERS = (health.router, metrics.router, collect.router, keys.router)
+ROUTERS = (health.router, metrics.router, collect.router, keys.router, consent.router)
 
 STATUS: tuple[tuple[type[TactfulError], int], ...] = (
     (PayloadTooLarge, 413),
