@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
@@ -314,3 +316,32 @@ def test_admin_flags_object_and_restrict(api: Api) -> None:
 def test_bad_bodies_are_422_never_5xx(api: Api, body: dict[str, Any]) -> None:
     response = api.put(Scope.SERVER, body)
     assert response.status_code == 422, response.text
+
+
+def test_a_tc_string_grants_like_any_grant(api: Api) -> None:
+    text = encode_tc_string(tc_string(publisher_tc=publisher({1, 8, 9})))
+    response = api.put(Scope.WRITE, {"user_id": user(), "source": "banner", "tcf_string": text})
+    assert (response.status_code, response.json()["code"]) == (403, "subject_token_required")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    ["user_id", "anonymous_id", "purposes", "explicit", "parental_consent", "source", "notice_version",
+     "tcf_string", "subject_token"]
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=st.dictionaries(FIELDS, JSON, max_size=6) | JSON)
+def test_no_body_gets_a_server_error(api: Api, body: object) -> None:
+    for scope in (Scope.WRITE, Scope.SERVER):
+        response = api.client.put(
+            "/v1/consent", json=body, headers=bearer(api.keys[scope]) | {"Sec-GPC": "1"}
+        )
+        assert response.status_code < 500, response.text
