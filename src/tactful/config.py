@@ -40,6 +40,7 @@ class Limits(BaseSettings):
 
     max_event_bytes: int = Field(32 * 1024, ge=1024)
     max_request_bytes: int = Field(500 * 1024, ge=1024)
+    max_api_body_bytes: int = Field(64 * 1024, ge=1024)
     max_json_depth: int = Field(32, ge=4, le=256)
     max_object_keys: int = Field(500, ge=10)
     max_events_per_batch: int = Field(2500, ge=1)

@@ -12,12 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from redis import Redis
 
 from tactful import __version__
 from tactful.api import collect, consent, health, keys, metrics
 from tactful.api.context import AppContext
-from tactful.api.middleware import RequestContext
+from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.config import Settings
 from tactful.crypto import Keystore
@@ -128,6 +129,8 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             allow_credentials=False,
         )
+    streamed = frozenset(route.path for route in collect.router.routes if isinstance(route, APIRoute))
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_api_body_bytes, exempt=streamed)
     app.add_middleware(RequestContext)
     _install_error_handlers(app)
     for router in ROUTERS:

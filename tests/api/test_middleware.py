@@ -49,3 +49,48 @@ def test_access_log_names_the_route_template_only(
     assert str(secret_looking) not in text
     assert "ada@example.com" not in text
     assert "testclient" not in text, "no client address"
+
+
+def test_bodies_over_the_api_limit_are_refused_before_any_handler(context: AppContext) -> None:
+    http = client(context)
+    key = issue(context, Scope.ADMIN)
+    limit = context.settings.limits.max_api_body_bytes
+    big = b'{"anonymous_id": "a", "purposes": {}, "notice_version": "' + b"x" * limit + b'"}'
+    refused = http.put(
+        "/v1/consent", content=big, headers={**bearer(key), "Content-Type": "application/json"}
+    )
+    assert refused.status_code == 413
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "payload_too_large"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted while it streams
+        yield big[: limit // 2]
+        yield big[limit // 2 :]
+
+    streamed = http.put(
+        "/v1/consent", content=chunked(), headers={**bearer(key), "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    small = http.put(
+        "/v1/consent",
+        json={"anonymous_id": "a-1", "purposes": {"analytics": True}, "source": "banner"},
+        headers=bearer(issue(context, Scope.WRITE)),
+    )
+    assert small.status_code == 200, small.text
+
+
+def test_collection_keeps_its_own_larger_limit(context: AppContext) -> None:
+    http = client(context)
+    events = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "anonymousId": "a-1",
+            "messageId": f"m-{n}",
+            "properties": {"product_id": "p" * 500},
+        }
+        for n in range(200)
+    ]
+    response = http.post("/v1/batch", json={"batch": events}, headers=bearer(issue(context, Scope.WRITE)))
+    assert len(response.request.content) > context.settings.limits.max_api_body_bytes
+    assert response.status_code == 200, response.text

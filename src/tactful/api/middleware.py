@@ -9,6 +9,7 @@ record as proof (consent, events), and which the response echoes.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -61,3 +62,68 @@ class RequestContext:
                 (time.perf_counter() - started) * 1000,
                 request_id.decode(),
             )
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with a 413 problem before a handler reads them.
+
+    FastAPI reads a whole body before any dependency runs, so the bound has to sit here. Routes that
+    stream and bound their bodies themselves (collection, with its own larger limit and gzip) are
+    exempt. A body without Content-Length is buffered up to the limit, then replayed.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt: frozenset[str]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        declared = [value for name, value in scope["headers"] if name == b"content-length"]
+        if declared and (not declared[0].isdigit() or int(declared[0]) > self.max_bytes):
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": "https://tactful.dev/problems/payload_too_large",
+                "title": "payload too large",
+                "status": 413,
+                "detail": f"request bodies on this route are limited to {self.max_bytes} bytes",
+                "code": "payload_too_large",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
