@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 07:05:42.791312
+Create Date: 2026-11-29 07:10:15.690996
 """
 
 from collections.abc import Sequence
@@ -170,14 +170,17 @@ def upgrade() -> None:
         sa.Column("detail", sa.String(length=500), nullable=False),
         sa.Column("message_id", sa.String(length=255), nullable=True),
         sa.Column("type", sa.String(length=16), nullable=True),
-        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=True),
+        sa.Column("raw_enc", sa.LargeBinary(), nullable=True),
         sa.Column("truncated", sa.Boolean(), nullable=False),
         sa.Column("received_at", tactful.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", tactful.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("write_key_id", sa.Uuid(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_quarantine_expires_at"), ["expires_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_quarantine_reason"), ["reason"], unique=False)
         batch_op.create_index(batch_op.f("ix_quarantine_received_at"), ["received_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_quarantine_subject_id"), ["subject_id"], unique=False)
@@ -223,6 +226,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_quarantine_subject_id"))
         batch_op.drop_index(batch_op.f("ix_quarantine_received_at"))
         batch_op.drop_index(batch_op.f("ix_quarantine_reason"))
+        batch_op.drop_index(batch_op.f("ix_quarantine_expires_at"))
 
     op.drop_table("quarantine")
     with op.batch_alter_table("message_ids", schema=None) as batch_op:

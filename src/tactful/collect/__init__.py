@@ -4,17 +4,19 @@ suppressed, and counted (DESIGN invariant 10).
     request body ─ limits: size cap, gzip cap, strict JSON ─ message: envelope → messages
         │                                                        (batch context, sentAt, writeKey)
         ▼
-    validate (pure)  ── Rejection(reason) ─────────────────────────────▶ quarantine (raw, escaped)
-        │ ValidEvent (UTC timestamps, skew-corrected)                         ▲
-        ▼                                                                     │
-    dedup: keyed digest of (write key, messageId) in `message_ids`            │
-        ├─ same content ─────────────▶ duplicate                              │
-        ├─ other content ────────────────────────────── duplicate_conflict ───┘
+    validate (pure)  ── Rejection(reason) ─────────────────────────────▶ quarantine (escaped; sealed
+        │ ValidEvent (UTC timestamps, skew-corrected)                    ▲ with the subject's key when
+        ▼                                                                │ it names one; 30 days)
+    dedup: keyed digest of (write key, messageId) in `message_ids`       │
+        ├─ same content ─────────────▶ duplicate                         │
+        ├─ other content ────────────────────────────── duplicate_conflict
         ├─ erased subject ───────────▶ suppressed
         ▼ new
-    profiles.resolve ─ merges ─▶ move our rows (events, quarantine, message_ids) to the survivor
+    profiles.resolve_many, once for the request ─ merges ─▶ move our rows to the survivor
         ▼
-    catalog.filter_message ─ dropped fields counted ─▶ profiles.apply_traits / record_event
+    catalog.filter_message ─ dropped fields counted, under plausible names only
+        ▼
+    profiles.apply_traits_many, profiles.record_events: once for the request
         ▼
     events (append-only)          ingest_counters, dropped_fields: same transaction
 

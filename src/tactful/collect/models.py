@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tactful.db import Base
@@ -62,7 +62,12 @@ class MessageId(Base):
 
 
 class Quarantine(Base):
-    """An event that was received but not stored, with why, and the raw payload as escaped text."""
+    """An event that was received but not stored, with why, and the raw payload as escaped text.
+
+    A rejected payload can hold anything (an identify's e-mail address, say). When the event names a
+    subject, the payload is kept only in `raw_enc`, under the subject's data key, so that erasure
+    shreds it; otherwise it stays in `raw`. Either way the row goes at `expires_at`.
+    """
 
     __tablename__ = "quarantine"
 
@@ -72,9 +77,11 @@ class Quarantine(Base):
     detail: Mapped[str] = mapped_column(String(500))
     message_id: Mapped[str | None] = mapped_column(String(255))
     type: Mapped[str | None] = mapped_column(String(16))
-    raw: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    raw_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     write_key_id: Mapped[uuid.UUID | None]
     request_id: Mapped[str | None] = mapped_column(String(64))
 

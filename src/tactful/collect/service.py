@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from tactful.collect import store
-from tactful.collect.message import MessageType, canonical, for_catalog, raw_text
+from tactful.collect import quarantine, store
+from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
 from tactful.collect.validate import Reason, Rejection, ValidEvent, read_identity, validate
@@ -216,24 +216,6 @@ def _store(
     }
 
 
-def _quarantine_row(plan: _Plan, *, source: Source, at: datetime, limit: int) -> dict[str, Any]:
-    raw = raw_text(plan.message)
-    kind = plan.message.get("type") if isinstance(plan.message, dict) else None
-    return {
-        "id": new_id(),
-        "subject_id": plan.subject_id,
-        "reason": str(plan.reason),
-        "detail": (plan.detail or "")[:_QUARANTINE_DETAIL],
-        "message_id": plan.message_id,
-        "type": kind if isinstance(kind, str) and kind in MessageType.__members__.values() else None,
-        "raw": raw[:limit],
-        "truncated": len(raw) > limit,
-        "received_at": at,
-        "write_key_id": source.write_key_id,
-        "request_id": source.request_id,
-    }
-
-
 def ingest(
     session: Session,
     *,
@@ -295,7 +277,7 @@ def ingest(
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     profiles_service.record_events(session, catalog=catalog, events=recorded)
-    _write(session, plans, source=source, at=at, limits=limits, dropped=dropped)
+    _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]
 
 
@@ -303,6 +285,7 @@ def _write(
     session: Session,
     plans: list[_Plan],
     *,
+    keystore: Keystore,
     source: Source,
     at: datetime,
     limits: Limits,
@@ -310,7 +293,18 @@ def _write(
 ) -> None:
     events = [p.row for p in plans if p.status is Status.STORED]
     quarantined = [
-        _quarantine_row(p, source=source, at=at, limit=limits.max_event_bytes)
+        quarantine.row(
+            p.message,
+            keystore=keystore,
+            subject_id=p.subject_id,
+            reason=str(p.reason),
+            detail=p.detail,
+            message_id=p.message_id,
+            received_at=at,
+            write_key_id=source.write_key_id,
+            request_id=source.request_id,
+            limit=limits.max_event_bytes,
+        )
         for p in plans
         if p.status is Status.QUARANTINED
     ]
@@ -364,19 +358,18 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]:
-    """Everything collection holds about a subject: its events and quarantined messages."""
+def export_subject(
+    session: Session, *, subject_id: uuid.UUID, keystore: Keystore | None = None
+) -> dict[str, Any]:
+    """Everything collection holds about a subject: its events and quarantined messages, whose
+    payloads are decrypted with `keystore` (pass it: without it a sealed payload reads as None)."""
     events = session.execute(
         select(Event).where(Event.subject_id == subject_id).order_by(Event.timestamp)
     ).scalars()
-    held = session.execute(
-        select(Quarantine).where(Quarantine.subject_id == subject_id).order_by(Quarantine.received_at)
-    ).scalars()
     columns = [c.key for c in Event.__table__.columns if c.key != "subject_id"]
-    quarantine_columns = [c.key for c in Quarantine.__table__.columns if c.key != "subject_id"]
     return {
         "events": [{c: _jsonable(getattr(e, c)) for c in columns} for e in events],
-        "quarantine": [{c: _jsonable(getattr(q, c)) for c in quarantine_columns} for q in held],
+        "quarantine": quarantine.export_rows(session, keystore=keystore, subject_id=subject_id),
     }
 
 
@@ -400,3 +393,8 @@ def purge_message_ids(session: Session, *, before: datetime) -> int:
     """Forget dedup entries first seen before `before` (settings.dedup_retention_days ago)."""
     result = session.execute(delete(MessageId).where(MessageId.first_seen_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_quarantine(session: Session, *, at: datetime) -> int:
+    """Delete quarantined messages kept past their retention (`quarantine.RETENTION`) by `at`."""
+    return quarantine.purge(session, at=at)

@@ -8,6 +8,7 @@ transactions on PostgreSQL wait for each other instead of deadlocking.
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,24 @@ MAX_DROPPED_NAMES = 100
 OTHER_FIELDS = "(other fields)"
 """Where the counts of names past the first MAX_DROPPED_NAMES of a request go: field names are chosen
 by senders, and one request must not be able to add thousands of counter rows."""
+UNNAMED_FIELD = "(unnamed field)"
+"""Where a dropped field is counted when its name does not look like a field name. Senders choose
+names too: a property named after an e-mail address or a phone number would otherwise sit in this
+aggregate table, which belongs to no subject and so escapes erasure."""
+
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\[\])*")
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
+
+
+def field_name(path: str) -> str:
+    """The name a dropped field is counted under: its own when plausible, else UNNAMED_FIELD."""
+    if (
+        len(path) > MAX_FIELD_NAME
+        or _DIGIT_RUN.search(path)
+        or not all(_SEGMENT.fullmatch(segment) for segment in path.split("."))
+    ):
+        return UNNAMED_FIELD
+    return path
 
 
 @dataclass(frozen=True)
@@ -90,9 +109,13 @@ def add_counts(session: Session, counts: Mapping[str, int], dropped: Mapping[str
     _upsert(session, table_of(DroppedField), "field", "count", _bounded(dropped), shard)
 
 
-def _bounded(dropped: Mapping[str, int]) -> dict[str, int]:
+def _bounded(counted: Mapping[str, int]) -> dict[str, int]:
+    dropped: dict[str, int] = {}
+    for path, n in counted.items():
+        name = field_name(path)
+        dropped[name] = dropped.get(name, 0) + n
     if len(dropped) <= MAX_DROPPED_NAMES:
-        return dict(dropped)
+        return dropped
     ranked = sorted(dropped.items(), key=lambda item: (-item[1], item[0]))
     kept = dict(ranked[:MAX_DROPPED_NAMES])
     kept[OTHER_FIELDS] = kept.get(OTHER_FIELDS, 0) + sum(n for _, n in ranked[MAX_DROPPED_NAMES:])
@@ -126,12 +149,19 @@ def totals(session: Session) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:
-    """Point collection's rows of a merged subject at the survivor."""
+    """Point collection's rows of a merged subject at the survivor. A sealed quarantine payload stays
+    with the subject whose key sealed it (see `quarantine`)."""
     moved = 0
-    for model in (Event, Quarantine, MessageId):
+    for model, kept in (
+        (Event, None),
+        (Quarantine, Quarantine.raw_enc.is_not(None)),
+        (MessageId, None),
+    ):
+        statement = update(model).where(model.subject_id == source)
+        if kept is not None:
+            statement = statement.where(~kept)
         result = session.execute(
-            update(model).where(model.subject_id == source).values(subject_id=target),
-            execution_options={"synchronize_session": False},
+            statement.values(subject_id=target), execution_options={"synchronize_session": False}
         )
         moved += int(getattr(result, "rowcount", 0) or 0)
     return moved
