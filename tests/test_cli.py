@@ -124,3 +124,11 @@ def test_secret_rotation_rewraps_keys(env: dict[str, str], monkeypatch: pytest.M
     code, _, err = run("secret", "rotate")
     assert code == 1
     assert "at least 32" in err
+
+
+def test_retention_run_reports_every_store(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    code, _, err = run("retention", "run")
+    assert code == 0
+    for store in ("profiles", "events", "quarantine", "message_ids"):
+        assert store in err

@@ -33,10 +33,12 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revok
 secret_app = typer.Typer(no_args_is_help=True, help="The key-encryption key.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog: check it, report on it.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention: drop what outlived its period.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(secret_app, name="secret")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 err = Console(stderr=True)
 out = Console()
@@ -289,3 +291,18 @@ def audit_verify(database_url: DatabaseUrl = None) -> None:
     if not report.ok:
         raise _fail(f"audit chain broken: {report}")
     err.print(f"[green]audit chain intact[/] ({report.checked} entries)")
+
+
+@retention_app.command("run")
+def retention_run(database_url: DatabaseUrl = None) -> None:
+    """Delete every atom, event, quarantined message and message id past its retention (idempotent)."""
+    from tactful.rights.retention import run_retention
+
+    with _context(_settings(database_url)) as context, context.session() as session:
+        removed = run_retention(session, catalog=context.catalog, settings=context.settings, at=utcnow())
+    table = Table(title="retention sweep")
+    table.add_column("store")
+    table.add_column("removed", justify="right")
+    for store, count in removed.items():
+        table.add_row(store, f"{count:,}")
+    err.print(table)

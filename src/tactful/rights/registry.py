@@ -90,7 +90,7 @@ def _erase_counters(ctx: RightsContext, subject_id: uuid.UUID) -> int:
 
 
 def _export_collection(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
-    held = collect_service.export_subject(ctx.session, subject_id=subject_id)
+    held = collect_service.export_subject(ctx.session, subject_id=subject_id, keystore=ctx.keystore)
     return held if any(held.values()) else {}  # like every store: nothing held, nothing exported
 
 
