@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -23,10 +22,11 @@ from sqlalchemy.orm import Session
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_server, require_write
 from tactful.collect import service as collect_service
-from tactful.config import PolicySettings
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
+from tactful.consent.choices import body_changes, tcf_changes
 from tactful.consent.fold import ConsentAction
+from tactful.consent.gatekeeper import subject_allowance
 from tactful.consent.schemas import (
     MAX_ID,
     ConsentChange,
@@ -39,23 +39,11 @@ from tactful.consent.schemas import (
     PurposeView,
     TargetKind,
 )
-from tactful.consent.tcf import TCF_PURPOSES, decode_tc_string, tcf_purposes
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput, NotFound, PermissionDenied
 from tactful.keys.schemas import Principal, Scope
 from tactful.keys.tokens import verify_subject_token
-from tactful.policy import (
-    AgePolicy,
-    ProfileSnapshot,
-    Regime,
-    RequestSignals,
-    applicable_regimes,
-    evaluate,
-    facts_from_profile,
-    regime_from_config,
-)
-from tactful.policy.regimes import BUILTIN_REGIMES
-from tactful.policy.state import SPECIAL_FEATURE_1, ConsentSource, ConsentState, ConsentStatus
+from tactful.policy.state import ConsentSource
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, utcnow
 
@@ -71,67 +59,6 @@ _SEGMENTS = Purpose.SEGMENTS
 
 def _actor(principal: Principal) -> str:
     return f"api:key:{principal.key_id}"
-
-
-# -- choices from the body ---------------------------------------------------------------------------
-
-
-def _refusal(current: ConsentStatus) -> ConsentAction:
-    # A "no" after a "yes" is a withdrawal; otherwise a denial.
-    return ConsentAction.WITHDRAWN if current is ConsentStatus.GRANTED else ConsentAction.DENIED
-
-
-def _tcf_changes(
-    text: str, *, vendor_id: int | None, proof: dict[str, str], current: ConsentState, at: datetime
-) -> list[ConsentChange]:
-    """What a TC string says, as ledger changes with source `tcf`; the string itself is the proof.
-    `essential` is never recorded (TCF implies it); TCF says nothing about the other purposes."""
-    read = tcf_purposes(decode_tc_string(text), vendor_id=vendor_id)
-    proof = proof | {"tcf_string": text.strip(), "tcf_segment": read.source_segment.value}
-    changes: list[ConsentChange] = []
-    for purpose in TCF_PURPOSES:
-        given = read.segments_with_storage if purpose is _SEGMENTS else read.granted[purpose]
-        if purpose is _SEGMENTS and not given and read.granted[purpose]:
-            # Purpose 11 without 1: fine for request context, not for a stored profile. Recording
-            # nothing keeps the request-context reading open; a denial would close it.
-            continue
-        status = current.state(purpose, at=at).status
-        action = ConsentAction.GRANTED if given else _refusal(status)
-        changes.append(ConsentChange.for_purpose(purpose, action, ConsentSource.TCF, proof=proof))
-    feature = current.explicit_state(SPECIAL_FEATURE_1, at=at).status
-    action = ConsentAction.GRANTED if read.precise_location else _refusal(feature)
-    changes.append(ConsentChange.for_explicit(SPECIAL_FEATURE_1, action, ConsentSource.TCF, proof=proof))
-    return changes
-
-
-def _body_changes(
-    body: ConsentUpdate, *, proof: dict[str, str], current: ConsentState, at: datetime
-) -> list[ConsentChange]:
-    source = ConsentSource(body.source)
-    common: dict[str, Any] = {"notice_version": body.notice_version, "proof": proof}
-    changes: list[ConsentChange] = []
-    for purpose, given in sorted(body.purposes.items()):
-        action = ConsentAction.GRANTED if given else _refusal(current.state(purpose, at=at).status)
-        changes.append(ConsentChange.for_purpose(purpose, action, source, **common))
-    for name, given in sorted(body.explicit.items()):
-        action = ConsentAction.GRANTED if given else _refusal(current.explicit_state(name, at=at).status)
-        changes.append(ConsentChange.for_explicit(name, action, source, **common))
-    parental = body.parental_consent
-    if parental is not None:
-        granted = parental.granted
-        action = ConsentAction.GRANTED if granted else _refusal(current.parental_state(at=at).status)
-        extra = {"reference": parental.reference} if parental.reference else {}
-        changes.append(
-            ConsentChange(
-                TargetKind.PARENTAL,
-                action,
-                source,
-                notice_version=body.notice_version,
-                method=parental.method,
-                proof=proof | extra,
-            )
-        )
-    return changes
 
 
 def _check_grants(
@@ -150,30 +77,6 @@ def _check_grants(
 # -- the view ----------------------------------------------------------------------------------------
 
 
-def policy_regimes(policy: PolicySettings) -> tuple[Regime, ...]:
-    """The built-in regimes with the configuration's overrides, and its custom regimes."""
-    regimes = dict(BUILTIN_REGIMES)
-    for name, config in policy.regimes.items():
-        builtin = BUILTIN_REGIMES.get(name)
-        if builtin is not None and "extends" not in config:
-            regime = regime_from_config({"extends": name, **config, "name": name})
-            if not any(key in config for key in ("countries", "regions", "establishments")):
-                regime = replace(
-                    regime,
-                    countries=builtin.countries,
-                    regions=builtin.regions,
-                    establishments=builtin.establishments,
-                )
-        else:
-            regime = regime_from_config({**config, "name": name})
-        regimes[name] = regime
-    return tuple(regimes.values())
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 16 else None
-
-
 def consent_view(
     session: Session,
     *,
@@ -184,24 +87,16 @@ def consent_view(
     with_history: bool = True,
 ) -> ConsentView:
     """The subject's consent at `at`, with what the policy gate makes of it."""
-    policy = context.settings.policy
-    state = consent_service.state(session, subject_id=subject_id)
-    flags = consent_service.flags(session, subject_id=subject_id, at=at)
-    stored = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id, at=at)
-    profile = ProfileSnapshot(values={**stored.traits, **stored.computed})
-    country, region = _text(stored.traits.get("traits.country")), _text(stored.traits.get("traits.region"))
-    facts = facts_from_profile(profile, restriction=flags.restriction, country=country, region=region)
-    establishment = policy.establishment_country or context.catalog.controller.establishment
-    regimes = applicable_regimes(establishment, country, region, regimes=policy_regimes(policy))
-    allowance = evaluate(
+    gate = subject_allowance(
+        session,
+        keystore=keystore,
         catalog=context.catalog,
-        consent=state,
-        regimes=regimes,
-        facts=facts,
-        signals=RequestSignals(),
+        policy=context.settings.policy,
+        regimes=context.regimes,
+        subject_id=subject_id,
         at=at,
-        age_policy=AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown),
     )
+    allowance, state, flags = gate.allowance, gate.consent, gate.flags
     purposes: dict[Purpose, PurposeView] = {}
     for purpose in Purpose:
         deciding = state.state(purpose, at=at)
@@ -285,8 +180,8 @@ def put_consent(
         changes: list[ConsentChange] = []
         if body.tcf_string is not None:
             vendor = context.settings.policy.tcf_vendor_id
-            changes += _tcf_changes(body.tcf_string, vendor_id=vendor, proof=proof, current=current, at=now)
-        changes += _body_changes(body, proof=proof, current=current, at=now)
+            changes += tcf_changes(body.tcf_string, vendor_id=vendor, proof=proof, current=current, at=now)
+        changes += body_changes(body, proof=proof, current=current, at=now)
         _check_grants(body, principal, changes, token_ok)
         at = now
         if signal:

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
 from tactful.config import Settings
+from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.policy import Regime
 
 
 @dataclass
@@ -28,7 +30,13 @@ class AppContext:
     keystore: Keystore
     catalog: Catalog
     redis: Redis | None = None
+    regimes: tuple[Regime, ...] = ()
     extras: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Built once per process from the settings; a bad regime refuses to start.
+        if not self.regimes:
+            self.regimes = configured_regimes(self.settings.policy)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

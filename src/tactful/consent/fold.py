@@ -2,7 +2,7 @@
 states when two profiles turn out to be one person.
 
     ConsentEvent, ConsentEvent, ...      append-only, as stored (no subject id here)
-        │ fold()                         ordered by server time, then ledger sequence
+        │ fold()                         per target, ordered by server time, then ledger sequence
         ▼
     ConsentState                         answers "was P granted at T?" for any T
         │ merge_states(a, b)             per purpose the stricter state wins;
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 
 from tactful.policy.state import (
@@ -74,14 +75,16 @@ class ConsentEvent:
             raise ValueError("consent events carry timezone-aware server times")
 
     def record(self) -> ConsentRecord:
+        # Positional: made for every event of every fold (status, at, source, notice_version,
+        # proof, method, sequence).
         return ConsentRecord(
-            status=_STATUS[self.action],
-            at=self.at,
-            source=self.source,
-            notice_version=self.notice_version,
-            proof=MappingProxyType(dict(self.proof)) if self.proof else _NO_PROOF,
-            method=self.method,
-            sequence=self.sequence,
+            _STATUS[self.action],
+            self.at,
+            self.source,
+            self.notice_version,
+            MappingProxyType(dict(self.proof)) if self.proof else _NO_PROOF,
+            self.method,
+            self.sequence,
         )
 
 
@@ -97,6 +100,19 @@ def _order(record: ConsentRecord) -> tuple[object, ...]:
     return (key[0], key[1], record.status is not ConsentStatus.GRANTED, *key[2:])
 
 
+_WHEN = attrgetter("at", "sequence")
+
+
+def _timeline(records: list[ConsentRecord]) -> Timeline:
+    """One target's records in `_order`. Time and sequence decide almost always; only a ledger
+    with two records of one target at the same time and sequence pays for the full order."""
+    if len(records) > 1:
+        records.sort(key=_WHEN)
+        if len(set(map(_WHEN, records))) < len(records):
+            records.sort(key=_order)
+    return Timeline.of(tuple(records))
+
+
 def fold(events: Iterable[ConsentEvent]) -> ConsentState:
     """The consent state a ledger describes, whatever order the events are given in."""
     purposes: dict[Purpose, list[ConsentRecord]] = {}
@@ -104,7 +120,8 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentState:
     parental: list[ConsentRecord] = []
     interest: list[ConsentRecord] = []
     gpc_first: datetime | None = None
-    for event, record in sorted(((e, e.record()) for e in events), key=lambda pair: _order(pair[1])):
+    for event in events:
+        record = event.record()
         if event.source is ConsentSource.GPC and (gpc_first is None or event.at < gpc_first):
             gpc_first = event.at
         if event.purpose is not None:
@@ -116,10 +133,10 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentState:
         else:
             interest.append(record)
     return ConsentState(
-        purposes={p: Timeline.of(tuple(rs)) for p, rs in purposes.items()},
-        explicit={n: Timeline.of(tuple(rs)) for n, rs in explicit.items()},
-        parental=Timeline.of(tuple(parental)),
-        legitimate_interest=Timeline.of(tuple(interest)),
+        purposes={p: _timeline(rs) for p, rs in purposes.items()},
+        explicit={n: _timeline(rs) for n, rs in explicit.items()},
+        parental=_timeline(parental) if parental else EMPTY_TIMELINE,
+        legitimate_interest=_timeline(interest) if interest else EMPTY_TIMELINE,
         gpc_first_at=gpc_first,
     )
 

@@ -1,0 +1,82 @@
+"""Everything the policy gate needs about one subject, read from the stores, and the gate's answer.
+
+    ledger ──fold──▶ ConsentState ─┐
+    ledger ──────▶ flags ──────────┤
+    profile ──▶ facts (age, place) ┼──▶ policy.evaluate(at) ──▶ Allowance
+    settings ──▶ regimes ──────────┘
+
+The one place that turns stored data into gate inputs, so that consent reads and (later) decisions
+see a subject the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tactful.catalog.model import Catalog
+from tactful.config import PolicySettings
+from tactful.consent import service as consent_service
+from tactful.consent.schemas import SubjectFlags
+from tactful.crypto import Keystore
+from tactful.policy import (
+    AgePolicy,
+    Allowance,
+    ProfileSnapshot,
+    Regime,
+    RequestSignals,
+    applicable_regimes,
+    evaluate,
+    facts_from_profile,
+)
+from tactful.policy.state import ConsentState
+from tactful.profiles import service as profiles_service
+
+
+@dataclass(frozen=True)
+class SubjectAllowance:
+    allowance: Allowance
+    consent: ConsentState
+    flags: SubjectFlags
+    profile: ProfileSnapshot
+
+
+def _place(value: object) -> str | None:
+    # Only short codes are places; anything else in a trait is not trusted as one.
+    return value if isinstance(value, str) and 0 < len(value) <= 16 else None
+
+
+def subject_allowance(
+    session: Session,
+    *,
+    keystore: Keystore,
+    catalog: Catalog,
+    policy: PolicySettings,
+    regimes: Sequence[Regime],
+    subject_id: uuid.UUID,
+    at: datetime,
+    signals: RequestSignals | None = None,
+) -> SubjectAllowance:
+    """The gate's answer for `subject_id` at `at`, and the inputs it was computed from."""
+    consent = consent_service.state(session, subject_id=subject_id)
+    flags = consent_service.flags(session, subject_id=subject_id, at=at)
+    stored = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id, at=at)
+    profile = ProfileSnapshot(values={**stored.traits, **stored.computed})
+    country = _place(stored.traits.get("traits.country"))
+    region = _place(stored.traits.get("traits.region"))
+    facts = facts_from_profile(profile, restriction=flags.restriction, country=country, region=region)
+    establishment = policy.establishment_country or catalog.controller.establishment
+    allowance = evaluate(
+        catalog=catalog,
+        consent=consent,
+        regimes=applicable_regimes(establishment, country, region, regimes=regimes),
+        facts=facts,
+        signals=signals or RequestSignals(),
+        at=at,
+        age_policy=AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown),
+    )
+    return SubjectAllowance(allowance=allowance, consent=consent, flags=flags, profile=profile)
