@@ -1,1 +1,1 @@
-"""decide."""
+"""Decisions: placements, experiences, audiences, the walk down the pyramid. (Not built yet.)"""

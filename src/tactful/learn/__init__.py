@@ -1,1 +1,1 @@
-"""learn."""
+"""Learning: bandits and recommenders over SubjectViews, training jobs, off-policy evaluation. (Not built yet.)"""

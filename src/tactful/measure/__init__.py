@@ -1,1 +1,1 @@
-"""measure."""
+"""Measurement: exposures, outcomes, attribution, lift, satisfaction and compliance figures. (Not built yet.)"""

@@ -1,22 +1,26 @@
 """The policy gate: pure rules that say what may be read about a subject, and why nothing more.
 
-    catalog ─────────────┐  (grouped once per catalog object: index.py)
-    consent ledger ─fold─▶ ConsentState ──snapshot(at=T)──┐
-    regimes (gdpr, ccpa, custom) ─────────────────────────┤
-    SubjectFacts (age, objection, restriction, limits) ───┤
-    RequestSignals (GPC, coarse context) ─────────────────┤
-                                                          ▼
-                                     gate.evaluate ──▶ Allowance: ceiling, decide/learn atoms,
-                                                          │        verdict per purpose, a reason
-                                                          │        for every refusal
-                          ProfileSnapshot ──gate.build_view┘
-                                                          ▼
-                                                     SubjectView: the only thing decisions and
-                                                                  model updates ever read
+    catalog ──────────── index_of (once per catalog) ─── atom groups as bit masks ───┐
+    regimes (gdpr, ccpa, custom) ── table_of (once per set) ── purpose table ──────┤
+    consent ledger ─fold─▶ ConsentState ──snapshot(at=T)──────────────────────────┤
+    SubjectFacts (age, objection, restriction, limits) ────────────────────────────┤
+    RequestSignals (GPC, coarse context) ───────────────────────────────────────────┤
+                                                                                     ▼
+                                gate.evaluate: one table row, the caps, a few mask operations
+                                                                                     │
+                                     Allowance: ceiling, decide/learn atoms, verdict per purpose,
+                                                │   and, when asked, a reason for every refusal
+                                                │   (reasons.py reads the rules atom by atom)
+                     ProfileSnapshot ──build_view┘
+                                                ▼
+                                           SubjectView: the only thing decisions and
+                                                        model updates ever read
 
 Everything here is plain data in, plain data out, with time passed in: no database, no web, no
 clock. Levels are cumulative (DESIGN §2): the ceiling is the highest level whose purposes, and the
-purposes of every level below it, all hold under every applicable regime.
+purposes of every level below it, all hold under every applicable regime. The gate keeps nothing
+between calls that depends on a subject: what it precomputes depends on the catalog or the regimes
+alone.
 """
 
 from tactful.policy.allowance import Allowance, AtomNotAllowed, SubjectView, Verdict
