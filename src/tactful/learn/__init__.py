@@ -1,1 +1,3 @@
-"""Learning: bandits and recommenders over SubjectViews, training jobs, off-policy evaluation. (Not built yet.)"""
+"""Learning: bandits and recommenders over SubjectViews, training, off-policy evaluation.
+
+Not built yet."""

@@ -1,1 +1,3 @@
-"""Measurement: exposures, outcomes, attribution, lift, satisfaction and compliance figures. (Not built yet.)"""
+"""Measurement: exposures, outcomes, attribution, lift, satisfaction, compliance figures.
+
+Not built yet."""
