@@ -1,20 +1,20 @@
 """The policy gate: pure rules that say what may be read about a subject, and why nothing more.
 
-    catalog ──────────── index_of (once per catalog) ─── atom groups as bit masks ───┐
-    regimes (gdpr, ccpa, custom) ── table_of (once per set) ── purpose table ──────┤
-    consent ledger ─fold─▶ ConsentState ──snapshot(at=T)──────────────────────────┤
-    SubjectFacts (age, objection, restriction, limits) ────────────────────────────┤
+    catalog ──────────── index_of (once per catalog) ─── atom groups as bit masks ──┐
+    regimes (gdpr, ccpa, custom) ── table_of (once per set) ── purpose table ───────┤
+    consent ledger ─fold─▶ ConsentState ──snapshot(at=T) ───────────────────────────┤
+    SubjectFacts (age, objection, restriction, limits) ─────────────────────────────┤
     RequestSignals (GPC, coarse context) ───────────────────────────────────────────┤
-                                                                                     ▼
-                                gate.evaluate: one table row, the caps, a few mask operations
-                                                                                     │
-                                     Allowance: ceiling, decide/learn atoms, verdict per purpose,
-                                                │   and, when asked, a reason for every refusal
-                                                │   (reasons.py reads the rules atom by atom)
-                     ProfileSnapshot ──build_view┘
-                                                ▼
-                                           SubjectView: the only thing decisions and
-                                                        model updates ever read
+                                                                                    ▼
+                        gate.evaluate: one row of the table, the caps, a few mask operations
+                                                                                    │
+    Allowance ◀─────────────────────────────────────────────────────────────────────┘
+        ceiling, decide/learn atoms, a verdict per purpose; the reason for each refused atom
+        and the atoms of each purpose are worked out when asked (reasons.py: atom by atom)
+        │
+        │ gate.build_view(allowance, ProfileSnapshot)
+        ▼
+    SubjectView: the only thing decisions and model updates ever read
 
 Everything here is plain data in, plain data out, with time passed in: no database, no web, no
 clock. Levels are cumulative (DESIGN §2): the ceiling is the highest level whose purposes, and the

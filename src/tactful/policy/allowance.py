@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from tactful.errors import TactfulError
 from tactful.types import Level, Purpose
@@ -20,6 +20,55 @@ class AtomNotAllowed(TactfulError):
         super().__init__(f"atom {atom!r} is not in this view's allowance: {reason}")
         self.atom = atom
         self.reason = reason
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Deferred(Mapping[K, V]):
+    """A read-only mapping worked out on first use: its keys when first asked for, each value
+    when first asked for, each once.
+
+    Most decisions never ask why an atom was refused or which atoms serve analytics, so the gate
+    hands those over as a recipe instead of paying for them on every call. Equal to any mapping
+    with the same items, like a dict.
+    """
+
+    __slots__ = ("_done", "_keys", "_make_keys", "_value")
+
+    def __init__(self, keys: Callable[[], Collection[K]], value: Callable[[K], V]) -> None:
+        self._make_keys = keys
+        self._keys: Collection[K] | None = None
+        self._value = value
+        self._done: dict[K, V] = {}
+
+    def _known(self) -> Collection[K]:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = self._make_keys()
+        return keys
+
+    def __getitem__(self, key: K) -> V:
+        done = self._done
+        if key in done:
+            return done[key]
+        if key not in self._known():
+            raise KeyError(key)
+        value = done[key] = self._value(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._known()
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._known())
+
+    def __len__(self) -> int:
+        return len(self._known())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,35 +1,64 @@
 """The policy gate: (catalog, consent at T, regimes, facts, signals) → Allowance → SubjectView.
 
-An answer depends on a handful of discrete inputs (the consent snapshot's key, the regimes, the
-subject's age and flags, whether GPC applies), so it is memoised per catalog on exactly those: the
-common call is one snapshot lookup, one key and one dictionary hit.
+Everything that does not depend on the subject is worked out once: per catalog, the atoms grouped
+by level, purpose and category as integer masks (`index.py`); per set of regimes, every purpose's
+evaluation for every kind of subject (`purposes.py`). A call then reads one row of the purpose
+table, assembles the atom sets from a handful of groups with integer operations, and leaves the
+words (why each atom is refused, which atoms serve which purpose) to be worked out when asked.
+Nothing is kept between calls that depends on a subject (a consent state keeps only its own reading
+of the present), so a subject never seen before costs about what a known one does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from itertools import compress
+from operator import attrgetter
 from types import MappingProxyType
+from typing import NamedTuple
 
 from tactful.catalog.model import Catalog
-from tactful.policy.allowance import Allowance, SubjectView, Verdict
-from tactful.policy.index import MEMO_LIMIT, PERSONALIZATION, PURPOSE_LEVEL, CatalogIndex, index_of
+from tactful.policy.allowance import Allowance, Deferred, SubjectView, Verdict
+from tactful.policy.index import PERSONALIZATION, PURPOSE_LEVEL, CatalogIndex, index_of
 from tactful.policy.inputs import AgePolicy, ProfileSnapshot, RequestSignals, SubjectFacts
 from tactful.policy.purposes import (
     MINOR_NOT_PROFILED,
+    PURPOSES,
     RESTRICTED,
     Evaluation,
     Subject,
     evaluate_purposes,
+    table_of,
 )
+from tactful.policy.reasons import AtomRules
 from tactful.policy.regimes import Regime
-from tactful.policy.state import SIGNIFICANT_DECISIONS, SPECIAL_FEATURE_1, ConsentSnapshot, ConsentState
+from tactful.policy.state import (
+    PURPOSE_BIT,
+    SIGNIFICANT_DECISIONS,
+    SPECIAL_FEATURE_1,
+    ConsentSnapshot,
+    ConsentState,
+)
 from tactful.types import Level, Purpose
 
 DEFAULT_AGE_POLICY = AgePolicy()
-_GPC_RECORDED, _GPC_NOW = 1, 2
 _LEVELS = tuple(Level)
-_NO_ATOMS: frozenset[str] = frozenset()
+_CUMULATIVE = tuple(f"levels are cumulative and {level} is not allowed" for level in _LEVELS)
+_SIGNIFICANT_RESTRICTED = Verdict(False, RESTRICTED)
+_SIGNIFICANT_MINOR = Verdict(False, "age:significant decisions never serve minors")
+_SIGNIFICANT_GIVEN = Verdict(True, "explicit:significant_decisions given", "consent")
+_SIGNIFICANT_MISSING = Verdict(False, "explicit:significant_decisions not given")
+_PYRAMID = tuple((PURPOSES.index(p), PURPOSE_BIT[p]) for p in PERSONALIZATION)
+"""Where each pyramid purpose sits among the evaluations, lowest level first, and its bit."""
+_ANALYTICS = PURPOSES.index(Purpose.ANALYTICS)
+_NO_LEVEL_REASONS: Mapping[Level, str] = MappingProxyType({})
+_POSITION: Mapping[Purpose, int] = MappingProxyType({p: i for i, p in enumerate(PURPOSES)})
+_ALLOWED = attrgetter("allowed")
+
+
+def _every_purpose() -> Mapping[Purpose, int]:
+    return _POSITION
 
 
 def evaluate(
@@ -50,34 +79,27 @@ def evaluate(
     if not regimes:
         raise ValueError("evaluate needs at least one regime (applicable_regimes never returns none)")
     index = index_of(catalog)
+    table = table_of(regimes)
     snapshot = consent.snapshot(at=at)
-    age = facts.lowest_age(at) if facts.age is not None or facts.birthdate or facts.age_range else None
+    # Most subjects give an age or nothing; a birthdate or a range needs the date at `at`.
+    age = facts.age if facts.birthdate is None and facts.age_range is None else facts.lowest_age(at)
     if facts.minor is not None:
         minor = facts.minor
     elif age is None:
         minor = age_policy.assume_minor_when_age_unknown
     else:
         minor = age < age_policy.minor_age
-    gpc = _GPC_RECORDED if snapshot.gpc_at is not None else (_GPC_NOW if signals.gpc else 0)
-    objected = facts.objection or snapshot.objected
-    key = (snapshot.key, tuple(regimes), age, minor, objected, facts.restriction, facts.limit_sensitive, gpc)
-    memo = index.memo
-    found = memo.get(key)
-    if found is not None:
-        return found  # type: ignore[return-value]
+    recorded = snapshot.gpc_at is not None
     subject = Subject(
         age=age,
         minor=minor,
-        objected=objected,
+        objected=facts.objection or snapshot.objected,
         restricted=facts.restriction,
-        gpc=gpc != 0,
-        explicit_after_gpc=snapshot.explicit_after_gpc if gpc == _GPC_RECORDED else frozenset(),
+        gpc=recorded or signals.gpc,
+        explicit_after_gpc=snapshot.explicit_after_gpc if recorded else 0,
     )
-    allowance = _allowance(index, snapshot, regimes, subject, limit_sensitive=facts.limit_sensitive)
-    if len(memo) >= MEMO_LIMIT:
-        memo.clear()
-    memo[key] = allowance
-    return allowance
+    outcomes = evaluate_purposes(snapshot, table, subject)
+    return _allowance(index, snapshot, outcomes, subject, table.names, limit_sensitive=facts.limit_sensitive)
 
 
 def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool = False) -> SubjectView:
@@ -97,173 +119,157 @@ def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool
 # -- computing an answer -------------------------------------------------------------------------
 
 
-class _Atoms:
-    """The atom-level rules, over one evaluation of the purposes."""
-
-    def __init__(
-        self,
-        index: CatalogIndex,
-        snapshot: ConsentSnapshot,
-        evals: Mapping[Purpose, Evaluation],
-        ceiling: int,
-        *,
-        limit_sensitive: bool,
-        restricted: bool,
-    ) -> None:
-        self.index, self.snapshot, self.evals, self.ceiling = index, snapshot, evals, ceiling
-        self.limit_sensitive, self.restricted = limit_sensitive, restricted
-        self.blocker = evals[PERSONALIZATION[ceiling]].reason if ceiling < len(PERSONALIZATION) else ""
-        self._usable: dict[tuple[Purpose, ...], tuple[tuple[Purpose, ...], bool]] = {}
-
-    def usable(self, routes: tuple[Purpose, ...]) -> tuple[tuple[Purpose, ...], bool]:
-        """The routes that hold at this ceiling, and whether all of them hold for request context only
-        (few distinct route tuples exist, so each is worked out once per evaluation)."""
-        found = self._usable.get(routes)
-        if found is None:
-            evals, ceiling = self.evals, self.ceiling
-            usable = tuple(p for p in routes if evals[p].allowed and PURPOSE_LEVEL[p] <= ceiling)
-            found = (usable, bool(usable) and all(evals[p].request_only for p in usable))
-            self._usable[routes] = found
-        return found
-
-    def decide_refusal(self, name: str) -> tuple[str | None, bool]:
-        """Why `name` may not be read to decide (None: it may), and whether only from the request."""
-        if self.restricted:
-            return RESTRICTED, False
-        routes = self.index.routes[name]
-        if not routes:
-            return f"purpose:{name} serves no personalization purpose", False
-        if self.index.rank[name] > self.ceiling:
-            return self.blocker, False
-        usable, request_only = self.usable(routes)
-        if not usable:
-            first = self.evals[routes[0]]
-            return (first.reason if not first.allowed else self.blocker), False
-        if request_only and name not in self.index.request_context:
-            return f"{self.evals[usable[0]].reason}: storing or profiling needs consent", False
-        return self.atom_refusal(name, usable), request_only
-
-    def atom_refusal(self, name: str, usable: Sequence[Purpose]) -> str | None:
-        """The rules of one atom whatever its level: explicit consent for special categories,
-        device identifiers, CPRA limits, and TCF special feature 1 for precise location."""
-        index, snapshot = self.index, self.snapshot
-        for category, covering in index.explicit_needed.get(name, ()):
-            if not any(c in snapshot.explicit_given for c in covering):
-                return f"explicit:{category} not given"
-        if name in index.device and not any(self.evals[p].device_ok for p in usable):
-            return f"eprivacy:{name} depends on a device identifier and needs consent"
-        if self.limit_sensitive and name in index.sensitive:
-            return "limit:use of sensitive personal information limited on request (CPRA)"
-        if name in index.precise:
-            refused = SPECIAL_FEATURE_1 in snapshot.explicit_refused
-            from_tcf = all(p in snapshot.tcf for p in usable)
-            if refused or (from_tcf and SPECIAL_FEATURE_1 not in snapshot.explicit_given):
-                return "special_feature_1 not opted in"
-        return None
-
-
 def _allowance(
     index: CatalogIndex,
     snapshot: ConsentSnapshot,
-    regimes: Sequence[Regime],
+    outcomes: list[Evaluation],
     subject: Subject,
+    regime_names: tuple[str, ...],
     *,
     limit_sensitive: bool,
 ) -> Allowance:
-    evals = evaluate_purposes(snapshot, regimes, subject)
-    ceiling = 0
-    for purpose in PERSONALIZATION:
-        if not evals[purpose].allowed:
+    # The ceiling, and the pyramid purposes below it that hold for the request only or let
+    # device identifiers be read (as bit sets of purposes).
+    ceiling = learn_ceiling = 0
+    request_only = device_ok = 0
+    for position, purpose_bit in _PYRAMID:
+        verdict = outcomes[position]
+        if not verdict.allowed:
             break
         ceiling += 1
-    rules = _Atoms(
-        index, snapshot, evals, ceiling, limit_sensitive=limit_sensitive, restricted=subject.restricted
-    )
-    decide: set[str] = set()
-    from_request: set[str] = set()
-    refusals: dict[str, str] = {}
-    for name in index.names:
-        reason, only_request = rules.decide_refusal(name)
-        if reason is not None:
-            refusals[name] = reason
-            continue
-        decide.add(name)
-        if only_request:
-            from_request.add(name)
-    request_only = frozenset(from_request)
+        if verdict.request_only:
+            request_only |= purpose_bit
+        elif learn_ceiling == ceiling - 1:
+            learn_ceiling = ceiling  # learning climbs only as far as stored data may be read
+        if verdict.device_ok:
+            device_ok |= purpose_bit
 
-    learn_ceiling = 0
-    for purpose in PERSONALIZATION[:ceiling]:
-        if evals[purpose].request_only:
-            break
-        learn_ceiling += 1
+    given = snapshot.explicit_given
+    uncovered = 0
+    for group in index.special:
+        if given.isdisjoint(group.covering):
+            uncovered |= group.atoms
+    tcf = snapshot.tcf
+    precise_refused = SPECIAL_FEATURE_1 in snapshot.explicit_refused
+    precise_given = SPECIAL_FEATURE_1 in given
+
+    # Atoms grouped by the purposes they may be read through at this ceiling; each group is
+    # kept, narrowed or dropped as a whole. (Under restriction the ceiling is 0: no group.)
+    decide = from_request = 0
+    for usable, atoms in index.groups[ceiling]:
+        if usable & request_only == usable:
+            atoms &= index.request_context
+            from_request |= atoms
+        if not usable & device_ok:
+            atoms &= ~index.device
+        if precise_refused or (usable & tcf == usable and not precise_given):
+            atoms &= ~index.precise
+        decide |= atoms
+    decide &= ~uncovered
+    if limit_sensitive:
+        decide &= ~index.sensitive
+    from_request &= decide
+
+    analytics = outcomes[_ANALYTICS]
     learn_reason: str | None = None
     if subject.restricted:
         learn_reason = RESTRICTED
     elif subject.minor:
         learn_reason = MINOR_NOT_PROFILED
-    elif not evals[Purpose.ANALYTICS].allowed:
-        learn_reason = evals[Purpose.ANALYTICS].reason
+    elif not analytics.allowed:
+        learn_reason = analytics.reason
     may_learn = learn_reason is None
-    learn = (
-        frozenset(n for n in decide if index.rank[n] <= learn_ceiling) - request_only
-        if may_learn
-        else _NO_ATOMS
-    )
+    learn = decide & index.upto[learn_ceiling] & ~from_request if may_learn else 0
 
-    purpose_atoms: dict[Purpose, frozenset[str]] = {}
-    for purpose, verdict in evals.items():
-        if not verdict.allowed:
-            continue
-        declared = index.declaring[purpose]
-        if purpose in PURPOSE_LEVEL:
-            purpose_atoms[purpose] = frozenset(declared & decide)
-        elif purpose is Purpose.ESSENTIAL:
-            purpose_atoms[purpose] = declared
-        else:
-            purpose_atoms[purpose] = frozenset(
-                n for n in declared if rules.atom_refusal(n, (purpose,)) is None
-            )
-
+    later = _Later(index, snapshot, outcomes, ceiling, decide, uncovered, limit_sensitive, subject.restricted)
+    decide_atoms = index.atoms(decide)
     return Allowance(
         ceiling=_LEVELS[ceiling],
-        decide_atoms=frozenset(decide),
-        learn_atoms=learn,
-        purposes=MappingProxyType(
-            {p: Verdict(e.allowed, e.reason, e.basis.value if e.basis else None) for p, e in evals.items()}
-        ),
-        refusals=MappingProxyType(refusals),
-        level_reasons=MappingProxyType(_level_reasons(evals, ceiling)),
+        decide_atoms=decide_atoms,
+        learn_atoms=decide_atoms if learn == decide else index.atoms(learn),
+        purposes=Deferred(_every_purpose, later.verdict),
+        refusals=Deferred(later.refused, later.refusal),
+        level_reasons=_level_reasons(outcomes, ceiling),
         may_learn=may_learn,
         learn_ceiling=_LEVELS[learn_ceiling if may_learn else 0],
-        request_only=request_only,
-        purpose_atoms=MappingProxyType(purpose_atoms),
+        request_only=index.atoms(from_request),
+        purpose_atoms=Deferred(later.allowed, later.atoms_for),
         significant_decisions=_significant(snapshot, subject),
-        regimes=tuple(r.name for r in regimes),
+        regimes=regime_names,
         minor=subject.minor,
         learn_reason=learn_reason,
     )
 
 
-def _level_reasons(evals: Mapping[Purpose, Evaluation], ceiling: int) -> dict[Level, str]:
-    reasons: dict[Level, str] = {}
+class _Later(NamedTuple):
+    """What the parts of an Allowance that are worked out only when asked need: why an atom was
+    refused, and which atoms a purpose that holds may process."""
+
+    atoms: CatalogIndex
+    snapshot: ConsentSnapshot
+    outcomes: list[Evaluation]
+    ceiling: int
+    decide: int
+    uncovered: int
+    limit_sensitive: bool
+    restricted: bool
+
+    def allowed(self) -> list[Purpose]:
+        return list(compress(PURPOSES, map(_ALLOWED, self.outcomes)))
+
+    def refused(self) -> Collection[str]:
+        return self.atoms.named(self.atoms.everything & ~self.decide)
+
+    def verdict(self, purpose: Purpose) -> Verdict:
+        return self.outcomes[_POSITION[purpose]].verdict
+
+    def refusal(self, name: str) -> str:
+        evals = dict(zip(PURPOSES, self.outcomes, strict=True))
+        rules = AtomRules(
+            self.atoms,
+            self.snapshot,
+            evals,
+            self.ceiling,
+            limit_sensitive=self.limit_sensitive,
+            restricted=self.restricted,
+        )
+        return rules.refusal(name)
+
+    def atoms_for(self, purpose: Purpose) -> frozenset[str]:
+        index = self.atoms
+        if purpose in PURPOSE_LEVEL:
+            return index.atoms(index.declaring[purpose] & self.decide)
+        if purpose is Purpose.ESSENTIAL:
+            return index.essential
+        # The atom rules with this purpose as the only route (analytics, e-mail, sale or share).
+        atoms = index.declaring[purpose] & ~self.uncovered
+        if not self.outcomes[PURPOSES.index(purpose)].device_ok:
+            atoms &= ~index.device
+        if self.limit_sensitive:
+            atoms &= ~index.sensitive
+        snapshot = self.snapshot
+        if SPECIAL_FEATURE_1 in snapshot.explicit_refused or (
+            snapshot.tcf & PURPOSE_BIT[purpose] and SPECIAL_FEATURE_1 not in snapshot.explicit_given
+        ):
+            atoms &= ~index.precise
+        return index.atoms(atoms)
+
+
+def _level_reasons(outcomes: list[Evaluation], ceiling: int) -> Mapping[Level, str]:
     if ceiling == len(PERSONALIZATION):
-        return reasons
-    first = _LEVELS[ceiling + 1]
+        return _NO_LEVEL_REASONS
+    reasons: dict[Level, str] = {}
     for rank in range(ceiling + 1, len(_LEVELS)):
-        own = evals[PERSONALIZATION[rank - 1]]
-        if not own.allowed:
-            reasons[_LEVELS[rank]] = own.reason
-        else:
-            reasons[_LEVELS[rank]] = f"levels are cumulative and {first} is not allowed"
-    return reasons
+        own = outcomes[_PYRAMID[rank - 1][0]]
+        reasons[_LEVELS[rank]] = own.reason if not own.allowed else _CUMULATIVE[ceiling + 1]
+    return MappingProxyType(reasons)
 
 
 def _significant(snapshot: ConsentSnapshot, subject: Subject) -> Verdict:
     if subject.restricted:
-        return Verdict(False, RESTRICTED)
+        return _SIGNIFICANT_RESTRICTED
     if subject.minor:
-        return Verdict(False, "age:significant decisions never serve minors")
+        return _SIGNIFICANT_MINOR
     if SIGNIFICANT_DECISIONS in snapshot.explicit_given:
-        return Verdict(True, "explicit:significant_decisions given", "consent")
-    return Verdict(False, "explicit:significant_decisions not given")
+        return _SIGNIFICANT_GIVEN
+    return _SIGNIFICANT_MISSING

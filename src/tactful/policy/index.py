@@ -1,18 +1,21 @@
 """Per-catalog structures the gate needs on every call, computed once per catalog object.
 
-The gate is on the hot path of every decision, and a catalog never changes once loaded, so the
-grouping of atoms by level, purpose and category (and the memo of answers) is built on first use
-and kept as long as the catalog object lives.
+The gate is on the hot path of every decision, and a catalog never changes once loaded, so
+everything about its atoms that does not depend on the subject is worked out on first use and kept
+as long as the catalog object lives. Atoms are bits of an integer (bit i is `names[i]`), so that a
+call assembles its atom sets with a few integer operations over precomputed groups instead of
+walking the atoms one by one; `atoms(mask)` turns a mask back into names.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from tactful.catalog.model import Atom, Catalog, Source
+from tactful.policy.state import PURPOSE_BIT
 from tactful.types import LEVEL_PURPOSE, Level, Purpose
 
 PERSONALIZATION: tuple[Purpose, ...] = tuple(
@@ -22,29 +25,84 @@ PERSONALIZATION: tuple[Purpose, ...] = tuple(
 
 PURPOSE_LEVEL: Mapping[Purpose, int] = MappingProxyType({p: i + 1 for i, p in enumerate(PERSONALIZATION)})
 
+
 PRECISE_LOCATION = "user.location.precise"
 _SPECIAL_ROOT = "user.sensitive"
-MEMO_LIMIT = 4096
+_CHUNK = 8
+"""Atoms per lookup table when a mask turns back into names: 256 sets per 8 atoms."""
+_NO_NAMES: frozenset[str] = frozenset()
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
+class SpecialGroup:
+    """The atoms that carry one special category (their computed inputs' included), and the
+    explicit grants that cover it."""
+
+    category: str
+    covering: tuple[str, ...]
+    atoms: int
+
+
+@dataclass(frozen=True, eq=False)
 class CatalogIndex:
     names: tuple[str, ...]
+    bit: Mapping[str, int]
+    everything: int
     rank: Mapping[str, int]
-    upto: tuple[frozenset[str], ...]
+    upto: tuple[int, ...]
     """`upto[r]`: atoms whose level rank is at most r."""
-    declaring: Mapping[Purpose, frozenset[str]]
+    groups: tuple[tuple[tuple[int, int], ...], ...]
+    """`groups[c]`, for a ceiling of rank c: (the pyramid purposes through which the atoms may be
+    read at that ceiling, the atoms), for every atom of rank at most c that has such a purpose.
+    Every other atom is refused at that ceiling whatever the consent."""
+    declaring: Mapping[Purpose, int]
+    essential: frozenset[str]
     routes: Mapping[str, tuple[Purpose, ...]]
     """For each atom, the pyramid purposes it declares, lowest level first."""
     explicit_needed: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]]
     """For each special atom: (category, the explicit grants that cover it) per special category it
     carries, its computed inputs' included."""
-    sensitive: frozenset[str]
-    precise: frozenset[str]
-    device: frozenset[str]
-    request_context: frozenset[str]
+    special: tuple[SpecialGroup, ...]
+    sensitive: int
+    precise: int
+    device: int
+    request_context: int
     """Atoms that may be read from the request under legitimate interest (GDPR 1:many)."""
-    memo: dict[object, object] = field(default_factory=dict)
+    _tables: tuple[tuple[int, tuple[frozenset[str], ...]], ...] = field(repr=False)
+    _known: Mapping[int, frozenset[str]] = field(repr=False)
+
+    def atoms(self, mask: int) -> frozenset[str]:
+        """The names of the atoms in `mask`."""
+        found = self._known.get(mask)
+        if found is not None:
+            return found
+        parts = [table[chunk] for shift, table in self._tables if (chunk := (mask >> shift) & 0xFF)]
+        if len(parts) == 1:
+            return parts[0]
+        return _NO_NAMES.union(*parts)
+
+    def named(self, mask: int) -> Names:
+        """The names in `mask` as a collection that is read, not built (in catalog order)."""
+        return Names(self, mask)
+
+
+class Names(Collection[str]):
+    """The atoms of one mask: membership by bit, iteration in catalog order, no set built."""
+
+    __slots__ = ("_index", "_mask")
+
+    def __init__(self, index: CatalogIndex, mask: int) -> None:
+        self._index, self._mask = index, mask
+
+    def __contains__(self, name: object) -> bool:
+        return bool(self._mask & self._index.bit.get(name, 0)) if isinstance(name, str) else False
+
+    def __iter__(self) -> Iterator[str]:
+        mask = self._mask
+        return (name for i, name in enumerate(self._index.names) if mask >> i & 1)
+
+    def __len__(self) -> int:
+        return self._mask.bit_count()
 
 
 _INDEXES: dict[int, tuple[weakref.ref[Catalog], CatalogIndex]] = {}
@@ -87,38 +145,88 @@ def _special_categories(
 
 
 def build_index(catalog: Catalog) -> CatalogIndex:
-    atoms = catalog.atoms
-    rank = {a.name: a.level.rank for a in catalog.atom_list}
-    upto = tuple(frozenset(n for n, r in rank.items() if r <= limit) for limit in range(len(Level)))
-    declaring = {p: frozenset(a.name for a in catalog.atom_list if p in a.purposes) for p in Purpose}
-    routes = {a.name: tuple(p for p in PERSONALIZATION if p in a.purposes) for a in catalog.atom_list}
+    atom_list = catalog.atom_list
+    names = tuple(a.name for a in atom_list)
+    bit = {name: 1 << i for i, name in enumerate(names)}
+    rank = {a.name: a.level.rank for a in atom_list}
+    routes = {a.name: tuple(p for p in PERSONALIZATION if p in a.purposes) for a in atom_list}
+
+    def mask(chosen: Iterable[Atom]) -> int:
+        return sum(bit[a.name] for a in chosen)
+
+    upto = tuple(mask(a for a in atom_list if rank[a.name] <= limit) for limit in range(len(Level)))
+    groups = tuple(_groups(names, bit, rank, routes, ceiling) for ceiling in range(len(Level)))
+    declaring = {p: mask(a for a in atom_list if p in a.purposes) for p in Purpose}
     explicit_needed: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
-    for atom in catalog.atom_list:
-        special = _special_categories(atom, atoms)
+    by_category: dict[str, int] = {}
+    for atom in atom_list:
+        special = sorted(_special_categories(atom, catalog.atoms))
         if special:
-            explicit_needed[atom.name] = tuple((c, _covering(c)) for c in sorted(special))
+            explicit_needed[atom.name] = tuple((c, _covering(c)) for c in special)
+        for category in special:
+            by_category[category] = by_category.get(category, 0) | bit[atom.name]
+    tables = _tables(names)
+    known = {0: _NO_NAMES}
+    for value in (*upto, *declaring.values(), *(sum(m for _, m in g) for g in groups)):
+        known.setdefault(value, _convert(tables, value))
     return CatalogIndex(
-        names=tuple(rank),
+        names=names,
+        bit=MappingProxyType(bit),
+        everything=(1 << len(names)) - 1,
         rank=MappingProxyType(rank),
         upto=upto,
+        groups=groups,
         declaring=MappingProxyType(declaring),
+        essential=known[declaring[Purpose.ESSENTIAL]],
         routes=MappingProxyType(routes),
         explicit_needed=MappingProxyType(explicit_needed),
-        sensitive=_names(a for a in catalog.atom_list if any(c.cpra_sensitive for c in a.categories)),
-        precise=_names(
-            a for a in catalog.atom_list if any(c.name.startswith(PRECISE_LOCATION) for c in a.categories)
-        ),
-        device=_names(a for a in catalog.atom_list if a.device_identifier),
-        request_context=_names(
+        special=tuple(SpecialGroup(c, _covering(c), m) for c, m in sorted(by_category.items())),
+        sensitive=mask(a for a in atom_list if any(c.cpra_sensitive for c in a.categories)),
+        precise=mask(a for a in atom_list if any(c.name.startswith(PRECISE_LOCATION) for c in a.categories)),
+        device=mask(a for a in atom_list if a.device_identifier),
+        request_context=mask(
             a
-            for a in catalog.atom_list
+            for a in atom_list
             if a.source is Source.CONTEXT
             and a.level.rank <= Level.MANY.rank
             and not a.device_identifier
             and not any(c.special or c.cpra_sensitive for c in a.categories)
         ),
+        _tables=tables,
+        _known=MappingProxyType(known),
     )
 
 
-def _names(atoms: Iterable[Atom]) -> frozenset[str]:
-    return frozenset(a.name for a in atoms)
+def _groups(
+    names: tuple[str, ...],
+    bit: Mapping[str, int],
+    rank: Mapping[str, int],
+    routes: Mapping[str, tuple[Purpose, ...]],
+    ceiling: int,
+) -> tuple[tuple[int, int], ...]:
+    # At a ceiling of rank c the pyramid purposes of levels 1..c all hold (that is what the
+    # ceiling means), so which of an atom's routes are usable depends on c alone.
+    found: dict[int, int] = {}
+    for name in names:
+        if rank[name] > ceiling:
+            continue
+        usable = sum(PURPOSE_BIT[p] for p in routes[name] if PURPOSE_LEVEL[p] <= ceiling)
+        if usable:
+            found[usable] = found.get(usable, 0) | bit[name]
+    return tuple(found.items())
+
+
+def _tables(names: tuple[str, ...]) -> tuple[tuple[int, tuple[frozenset[str], ...]], ...]:
+    out: list[tuple[int, tuple[frozenset[str], ...]]] = []
+    for shift in range(0, len(names), _CHUNK):
+        chunk = names[shift : shift + _CHUNK]
+        table: list[frozenset[str]] = [_NO_NAMES]
+        for value in range(1, 1 << len(chunk)):
+            low = value & -value
+            table.append(table[value ^ low] | {chunk[low.bit_length() - 1]})
+        out.append((shift, tuple(table)))
+    return tuple(out)
+
+
+def _convert(tables: tuple[tuple[int, tuple[frozenset[str], ...]], ...], mask: int) -> frozenset[str]:
+    return _NO_NAMES.union(*(table[(mask >> shift) & 0xFF] for shift, table in tables))

@@ -1,14 +1,25 @@
 """Per-purpose verdicts: the legal basis each regime gives, the consent state, and the caps that
 come before any regime (restriction, age, objection, GPC). Several regimes: the first refusal wins;
-when all allow, the strictest basis is the one reported."""
+when all allow, the strictest basis is the one reported.
+
+    regimes ──table_of (once per set)──▶ PurposeTable: a row per kind of subject,
+                                          an evaluation per purpose and consent status
+    snapshot + Subject ──evaluate_purposes──▶ row lookup, 8 statuses, then the caps
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import product
+from operator import getitem
+from types import MappingProxyType
+from typing import NamedTuple
 
+from tactful.policy.allowance import Verdict
 from tactful.policy.regimes import LegalBasis, Regime
-from tactful.policy.state import ConsentSnapshot, ConsentStatus
+from tactful.policy.state import PURPOSE_BIT, ConsentSnapshot, ConsentStatus
 from tactful.types import Purpose
 
 RESTRICTED = "restriction:processing restricted (Art. 18): data kept but unused"
@@ -40,89 +51,227 @@ class Evaluation:
     """Allowed for request-context atoms read from the request only (GDPR segments without a grant)."""
     device_ok: bool = True
     """Atoms that depend on a device identifier may be read (a grant where ePrivacy asks for one)."""
+    parental: bool = False
+    """Allowed with a parent's consent: the reason names its verification method, known per call."""
+    verdict: Verdict = field(init=False, compare=False, repr=False)
+    """The public face of this evaluation, made once (most evaluations live in a table)."""
+
+    def __post_init__(self) -> None:
+        basis = self.basis.value if self.basis is not None else None
+        object.__setattr__(self, "verdict", Verdict(self.allowed, self.reason, basis))
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """The gate's reading of the subject, computed once per call."""
+class Subject(NamedTuple):
+    """The gate's reading of the subject, computed once per call (a tuple: made on every call,
+    and cheaper to make than a frozen dataclass)."""
 
     age: int | None
     minor: bool
     objected: bool
     restricted: bool
     gpc: bool
-    explicit_after_gpc: frozenset[Purpose]
+    explicit_after_gpc: int
+    """`PURPOSE_BIT` mask of the purposes granted by the subject's own act after GPC."""
 
     def below(self, age_limit: int) -> bool:
         # A minor of unknown age is read as below every age limit: the cautious side.
         return self.age < age_limit if self.age is not None else self.minor
 
 
-def evaluate_purposes(
-    snapshot: ConsentSnapshot, regimes: Sequence[Regime], subject: Subject
-) -> Mapping[Purpose, Evaluation]:
-    caps_gpc = subject.gpc and any(r.gpc_caps_personalization for r in regimes)
-    return {p: _purpose(p, snapshot, regimes, subject, caps_gpc) for p in Purpose}
+PURPOSES: tuple[Purpose, ...] = tuple(Purpose)
+_STATUSES: tuple[ConsentStatus, ...] = tuple(ConsentStatus)
+_RESTRICTED = Evaluation(False, RESTRICTED)
+_MINOR_CAP = Evaluation(False, MINOR_CAP)
+_MINOR_NOT_PROFILED = Evaluation(False, MINOR_NOT_PROFILED)
+_OBJECTION_MARKETING = Evaluation(False, OBJECTION_MARKETING)
+_GPC_SALE = Evaluation(False, GPC_SALE)
+_GPC_CAP = Evaluation(False, GPC_CAP)
+
+Row = tuple[Mapping[ConsentStatus, Evaluation], ...]
+"""For each purpose (in `Purpose` order), its evaluation under each consent status."""
 
 
-def _purpose(
-    purpose: Purpose, snapshot: ConsentSnapshot, regimes: Sequence[Regime], subject: Subject, caps_gpc: bool
+@dataclass(frozen=True, eq=False)
+class PurposeTable:
+    """Every purpose's evaluation under a set of regimes, for every kind of subject and every
+    consent status, before the caps (restriction, age, objection, GPC).
+
+    Under a set of regimes a subject differs only by a few facts: which of the regimes' age
+    limits it is below, whether it objected, and whether a parent's consent is on record. So the
+    table holds one row per combination of those, worked out once per set of regimes, and a call
+    reads one row and looks up the 8 statuses in it.
+    """
+
+    regimes: tuple[Regime, ...]
+    names: tuple[str, ...]
+    thresholds: tuple[int, ...]
+    """The ages at which some regime's rule changes (consent age, opt-in age), ascending."""
+    caps_gpc: bool
+    rows: tuple[tuple[Row, bool], ...]
+    """Indexed by `_row_index`; each row says whether some evaluation in it awaits a parent's
+    verification method."""
+
+
+def _row_index(
+    thresholds: tuple[int, ...], age: int | None, minor: bool, objected: bool, parent: bool
+) -> int:
+    # Ages fall into len(thresholds) + 1 intervals; unknown ages are two more kinds (minor or not).
+    kind = bisect_right(thresholds, age) if age is not None else len(thresholds) + (1 if minor else 2)
+    return kind * 4 + objected * 2 + parent
+
+
+_TABLES: dict[tuple[Regime, ...], PurposeTable] = {}
+_TABLES_LIMIT = 64
+
+
+def table_of(regimes: Sequence[Regime]) -> PurposeTable:
+    """The table of a set of regimes (in the order given), built on first use."""
+    key = tuple(regimes)
+    table = _TABLES.get(key)
+    if table is None:
+        if len(_TABLES) >= _TABLES_LIMIT:
+            _TABLES.clear()  # a deployment has a handful of regime sets; this only bounds a leak
+        table = _TABLES[key] = _build_table(key)
+    return table
+
+
+def _build_table(regimes: tuple[Regime, ...]) -> PurposeTable:
+    thresholds = tuple(
+        sorted({r.consent_age for r in regimes} | {r.opt_in_age for r in regimes if r.opt_in_age is not None})
+    )
+    # One age for each interval between thresholds (the thresholds' own ages start an interval),
+    # then the two kinds of unknown age.
+    ages: list[tuple[int | None, bool]] = [((thresholds[0] - 1) if thresholds else 0, False)]
+    ages += [(t, False) for t in thresholds]
+    ages += [(None, True), (None, False)]
+    rows: dict[int, tuple[Row, bool]] = {}
+    for age, minor in ages:
+        for objected in (False, True):
+            for parent in (False, True):
+                subject = Subject(age, minor, objected, False, False, 0)
+                row = tuple(
+                    MappingProxyType({s: _combined(p, s, regimes, subject, parent) for s in _STATUSES})
+                    for p in PURPOSES
+                )
+                parental = any(e.parental for by_status in row for e in by_status.values())
+                rows[_row_index(thresholds, age, minor, objected, parent)] = (row, parental)
+    return PurposeTable(
+        regimes=regimes,
+        names=tuple(r.name for r in regimes),
+        thresholds=thresholds,
+        caps_gpc=any(r.gpc_caps_personalization for r in regimes),
+        rows=tuple(rows[i] for i in range(len(rows))),
+    )
+
+
+def _combined(
+    purpose: Purpose, status: ConsentStatus, regimes: Sequence[Regime], subject: Subject, parent: bool
 ) -> Evaluation:
-    if purpose is not Purpose.ESSENTIAL:
-        if subject.restricted:
-            return Evaluation(False, RESTRICTED)
-        if subject.minor and purpose in MINOR_REFUSED:
-            return Evaluation(False, MINOR_CAP if purpose in ABOVE_SEGMENTS else MINOR_NOT_PROFILED)
-        if subject.objected and purpose in DIRECT_MARKETING:
-            return Evaluation(False, OBJECTION_MARKETING)
-        lifted = purpose in subject.explicit_after_gpc
-        if subject.gpc and purpose is Purpose.SALE_OR_SHARE and not lifted:
-            return Evaluation(False, GPC_SALE)
-        if caps_gpc and purpose in ABOVE_SEGMENTS and not lifted:
-            return Evaluation(False, GPC_CAP)
-    status = snapshot.status[purpose]
-    allowed: list[tuple[Evaluation, str]] = []
+    allowed: list[Evaluation] = []
     for regime in regimes:
-        outcome = _under(regime, purpose, status, snapshot, subject)
+        outcome = _under(regime, purpose, status, subject, parent=parent)
         if not outcome.allowed:
             return outcome
-        allowed.append((outcome, regime.name))
-    strictest = max(allowed, key=lambda pair: pair[0].basis.strictness if pair[0].basis else -1)[0]
+        allowed.append(outcome)
+    strictest = max(allowed, key=lambda o: o.basis.strictness if o.basis else -1)
     return Evaluation(
         True,
         strictest.reason,
         strictest.basis,
-        request_only=any(o.request_only for o, _ in allowed),
-        device_ok=all(o.device_ok for o, _ in allowed),
+        request_only=any(o.request_only for o in allowed),
+        device_ok=all(o.device_ok for o in allowed),
+        parental=strictest.parental,
     )
 
 
+def evaluate_purposes(snapshot: ConsentSnapshot, table: PurposeTable, subject: Subject) -> list[Evaluation]:
+    """Each purpose's evaluation for this subject, in `Purpose` order: one row of the table, then
+    the caps."""
+    method = snapshot.parental_method
+    age, minor, objected = subject.age, subject.minor, subject.objected
+    row, parental = table.rows[_row_index(table.thresholds, age, minor, objected, method is not None)]
+    evals = list(map(getitem, row, snapshot.ordered))
+    if subject.restricted or subject.minor or subject.objected or subject.gpc:
+        caps_gpc = subject.gpc and table.caps_gpc
+        caps = _CAPS[_caps_index(subject.restricted, minor, objected, subject.gpc, caps_gpc)]
+        lifted = subject.explicit_after_gpc
+        for i, cap, liftable in caps:
+            if not (liftable and lifted >> i & 1):
+                evals[i] = cap
+    if parental and method is not None:
+        for i, outcome in enumerate(evals):
+            if outcome.parental:
+                evals[i] = _with_parent(outcome, method)
+    return evals
+
+
+def _cap(purpose: Purpose, subject: Subject, caps_gpc: bool) -> Evaluation | None:
+    """What refuses a purpose before any regime is asked (never `essential`)."""
+    if purpose is Purpose.ESSENTIAL:
+        return None
+    if subject.restricted:
+        return _RESTRICTED
+    if subject.minor and purpose in MINOR_REFUSED:
+        return _MINOR_CAP if purpose in ABOVE_SEGMENTS else _MINOR_NOT_PROFILED
+    if subject.objected and purpose in DIRECT_MARKETING:
+        return _OBJECTION_MARKETING
+    lifted = bool(subject.explicit_after_gpc & PURPOSE_BIT[purpose])
+    if subject.gpc and purpose is Purpose.SALE_OR_SHARE and not lifted:
+        return _GPC_SALE
+    if caps_gpc and purpose in ABOVE_SEGMENTS and not lifted:
+        return _GPC_CAP
+    return None
+
+
+def _caps_index(restricted: bool, minor: bool, objected: bool, gpc: bool, caps_gpc: bool) -> int:
+    return restricted * 16 + minor * 8 + objected * 4 + gpc * 2 + caps_gpc
+
+
+def _caps_table() -> tuple[tuple[tuple[int, Evaluation, bool], ...], ...]:
+    # For every combination of the flags: which purposes are capped, by what, and whether the
+    # subject's own grant after a GPC signal lifts the cap (the GPC caps come last, so lifting one
+    # leaves the purpose to its regimes).
+    flags = (False, True)
+    table: dict[int, tuple[tuple[int, Evaluation, bool], ...]] = {}
+    for restricted, minor, objected, gpc, caps_gpc in product(flags, repeat=5):
+        subject = Subject(None, minor, objected, restricted, gpc, 0)
+        caps: list[tuple[int, Evaluation, bool]] = []
+        for i, purpose in enumerate(PURPOSES):
+            cap = _cap(purpose, subject, caps_gpc)
+            if cap is not None:
+                caps.append((i, cap, cap is _GPC_SALE or cap is _GPC_CAP))
+        table[_caps_index(restricted, minor, objected, gpc, caps_gpc)] = tuple(caps)
+    return tuple(table[i] for i in range(len(table)))
+
+
+_CAPS = _caps_table()
+
+
 def _under(
-    regime: Regime, purpose: Purpose, status: ConsentStatus, snapshot: ConsentSnapshot, subject: Subject
+    regime: Regime, purpose: Purpose, status: ConsentStatus, subject: Subject, *, parent: bool
 ) -> Evaluation:
+    """One regime's evaluation; `parent`: a parent's consent (with its method) is on record."""
     name = regime.name
     basis = regime.basis(purpose, age=subject.age)
     if subject.minor and subject.age is None and purpose in regime.opt_in_purposes:
         basis = LegalBasis.CONSENT  # a minor of unknown age may be below the opt-in age
     if basis is LegalBasis.NOT_REQUIRED or purpose is Purpose.ESSENTIAL:
         return Evaluation(True, f"not_required:{purpose} ({name})", LegalBasis.NOT_REQUIRED)
-    parent = snapshot.parental_method
     below = subject.below(regime.consent_age)
     needs_parent = below and (regime.coppa or basis is LegalBasis.CONSENT)
+    with_parent = needs_parent and parent
     parental_refusal = Evaluation(
         False, f"parental:consent of a parent needed under {regime.consent_age} ({name})"
     )
     if basis is LegalBasis.CONSENT:
-        if status is ConsentStatus.GRANTED and not (needs_parent and parent is None):
-            return _with_parent(
-                Evaluation(True, f"consent:{purpose} granted ({name})", basis), parent, needs_parent
-            )
+        if status is ConsentStatus.GRANTED and not (needs_parent and not parent):
+            return Evaluation(True, f"consent:{purpose} granted ({name})", basis, parental=with_parent)
         if (
             purpose is Purpose.SEGMENTS
             and regime.li_segments_request_context_only
             and not status.refused
             and not subject.objected
-            and not (regime.coppa and below and parent is None)
+            and not (regime.coppa and below and not parent)
         ):
             # A "no" in a banner is read as an objection too: no fallback after a refusal.
             return Evaluation(
@@ -136,30 +285,30 @@ def _under(
             return parental_refusal
         word = "not granted" if status is ConsentStatus.NOT_SET else str(status)
         return Evaluation(False, f"consent:{purpose} {word} ({name})")
-    if needs_parent and parent is None:
+    if needs_parent and not parent:
         return parental_refusal
     if basis is LegalBasis.CONTRACT:
-        return _with_parent(Evaluation(True, f"contract:{purpose} ({name})", basis), parent, needs_parent)
+        return Evaluation(True, f"contract:{purpose} ({name})", basis, parental=with_parent)
     if subject.objected:
         return Evaluation(False, f"objection:{purpose} rests on legitimate interest ({name})")
     if status.refused:
         return Evaluation(False, f"opt-out:{purpose} {status} ({name})")
-    outcome = Evaluation(
+    return Evaluation(
         True,
         f"legitimate_interest:{purpose}, no objection or opt-out ({name})",
         basis,
         device_ok=not regime.device_identifier_needs_consent,
+        parental=with_parent,
     )
-    return _with_parent(outcome, parent, needs_parent)
 
 
-def _with_parent(outcome: Evaluation, parent: str | None, needed: bool) -> Evaluation:
-    if not needed or parent is None:
-        return outcome
+def _with_parent(outcome: Evaluation, method: str) -> Evaluation:
+    """The outcome with the parent's verification method named in its reason."""
     head, _, regime = outcome.reason.rpartition(" (")
     return Evaluation(
         True,
-        f"{head}, with parental consent ({parent}) ({regime}",
+        f"{head}, with parental consent ({method}) ({regime}",
         outcome.basis,
+        request_only=outcome.request_only,
         device_ok=outcome.device_ok,
     )

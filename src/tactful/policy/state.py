@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
+from typing import NamedTuple
 
 from tactful.types import Purpose
 
@@ -116,6 +118,7 @@ class PurposeState:
 
 
 NOT_SET = PurposeState(ConsentStatus.NOT_SET)
+_RECORD_AT = attrgetter("at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ class Timeline:
 
     @classmethod
     def of(cls, records: tuple[ConsentRecord, ...]) -> Timeline:
-        return cls(tuple(r.at for r in records), records)
+        return cls(tuple(map(_RECORD_AT, records)), records)
 
     def at(self, when: datetime) -> ConsentRecord | None:
         """The record in effect at `when` (events at exactly `when` count), or None."""
@@ -151,12 +154,20 @@ class Timeline:
 EMPTY_TIMELINE = Timeline()
 
 
-@dataclass(frozen=True, slots=True)
-class ConsentSnapshot:
-    """What the gate reads of a consent state at one moment. `key` identifies it by value."""
+PURPOSE_BIT: Mapping[Purpose, int] = MappingProxyType({p: 1 << i for i, p in enumerate(Purpose)})
+"""Sets of purposes as integers: bit i is the i-th purpose in `Purpose` order."""
 
-    status: Mapping[Purpose, ConsentStatus]
-    tcf: frozenset[Purpose]
+
+class ConsentSnapshot(NamedTuple):
+    """What the gate reads of a consent state at one moment.
+
+    Made on every evaluation of a state not seen before, so it is a plain immutable tuple (cheaper
+    to make than a frozen dataclass) and sets of purposes are `PURPOSE_BIT` masks.
+    """
+
+    ordered: tuple[ConsentStatus, ...]
+    """Each purpose's status, in `Purpose` order."""
+    tcf: int
     """Purposes whose deciding record came from a TC string (special feature 1 then gates
     precise location)."""
     explicit_given: frozenset[str]
@@ -165,70 +176,58 @@ class ConsentSnapshot:
     """The verification method of the parental consent in effect; None when there is none."""
     objected: bool
     gpc_at: datetime | None
-    explicit_after_gpc: frozenset[Purpose]
+    explicit_after_gpc: int
     """Purposes granted by the subject's own act (API or banner) after GPC was first applied."""
-    key: tuple[object, ...]
+
+    def status(self, purpose: Purpose) -> ConsentStatus:
+        return self.ordered[_POSITION[purpose]]
+
+
+_POSITION: Mapping[Purpose, int] = MappingProxyType({p: i for i, p in enumerate(Purpose)})
+_NOTHING: frozenset[str] = frozenset()
+_GRANTED, _NOT_SET, _TCF = ConsentStatus.GRANTED, ConsentStatus.NOT_SET, ConsentSource.TCF
 
 
 def _snapshot(state: ConsentState, when: datetime | None) -> ConsentSnapshot:
-    def pick(timeline: Timeline) -> ConsentRecord | None:
-        return timeline.latest if when is None else timeline.at(when)
-
-    status: dict[Purpose, ConsentStatus] = {}
-    tcf: set[Purpose] = set()
+    # On every cold evaluation of the gate: one pass over the timelines the state has, and
+    # nothing built for what it never recorded.
     gpc_at = state.gpc_first_at
     if gpc_at is not None and when is not None and gpc_at > when:
         gpc_at = None
-    after_gpc: set[Purpose] = set()
-    for purpose in Purpose:
-        record = pick(state.purposes.get(purpose, EMPTY_TIMELINE))
+    ordered = [_NOT_SET] * len(_POSITION)
+    tcf = after_gpc = 0
+    for purpose, timeline in state.purposes.items():
+        record = timeline.latest if when is None else timeline.at(when)
         if record is None:
-            status[purpose] = ConsentStatus.NOT_SET
             continue
-        status[purpose] = record.status
-        if record.source is ConsentSource.TCF:
-            tcf.add(purpose)
-        if (
+        position = _POSITION[purpose]
+        ordered[position] = status = record.status
+        if record.source is _TCF:
+            tcf |= 1 << position
+        elif (
             gpc_at is not None
-            and record.status is ConsentStatus.GRANTED
-            and record.explicit
+            and status is _GRANTED
+            and record.source in EXPLICIT_SOURCES
             and record.at > gpc_at
         ):
-            after_gpc.add(purpose)
-    given: set[str] = set()
-    refused: set[str] = set()
+            after_gpc |= 1 << position
+    given: list[str] = []
+    refused: list[str] = []
     for name, timeline in state.explicit.items():
-        record = pick(timeline)
+        record = timeline.latest if when is None else timeline.at(when)
         if record is not None:
-            (given if record.status is ConsentStatus.GRANTED else refused).add(name)
-    parental = pick(state.parental)
-    method = parental.method if parental is not None and parental.status is ConsentStatus.GRANTED else None
-    objection = pick(state.legitimate_interest)
-    objected = objection is not None and objection.status.refused
-    ordered = tuple(status[p] for p in Purpose)
-    frozen_tcf, frozen_given, frozen_refused, frozen_after = (
-        frozenset(tcf), frozenset(given), frozenset(refused), frozenset(after_gpc)
-    )  # fmt: skip
-    key = (
-        ordered,
-        frozen_tcf,
-        frozen_given,
-        frozen_refused,
-        method,
-        objected,
-        gpc_at is not None,
-        frozen_after,
-    )
+            (given if record.status is _GRANTED else refused).append(name)
+    parental = state.parental.latest if when is None else state.parental.at(when)
+    objection = state.legitimate_interest.latest if when is None else state.legitimate_interest.at(when)
     return ConsentSnapshot(
-        status=MappingProxyType(status),
-        tcf=frozen_tcf,
-        explicit_given=frozen_given,
-        explicit_refused=frozen_refused,
-        parental_method=method,
-        objected=objected,
-        gpc_at=gpc_at,
-        explicit_after_gpc=frozen_after,
-        key=key,
+        tuple(ordered),
+        tcf,
+        frozenset(given) if given else _NOTHING,
+        frozenset(refused) if refused else _NOTHING,
+        parental.method if parental is not None and parental.status is _GRANTED else None,
+        objection is not None and objection.status.refused,
+        gpc_at,
+        after_gpc,
     )
 
 
@@ -284,9 +283,10 @@ class ConsentState:
     def sale_or_share_opted_out(self, *, at: datetime) -> bool:
         """Opted out by a refusal, or by GPC until `sale_or_share` itself is explicitly granted after it."""
         snapshot = self.snapshot(at=at)
-        if snapshot.status[Purpose.SALE_OR_SHARE].refused:
+        if snapshot.status(Purpose.SALE_OR_SHARE).refused:
             return True
-        return snapshot.gpc_at is not None and Purpose.SALE_OR_SHARE not in snapshot.explicit_after_gpc
+        lifted = snapshot.explicit_after_gpc & PURPOSE_BIT[Purpose.SALE_OR_SHARE]
+        return snapshot.gpc_at is not None and not lifted
 
     def snapshot(self, *, at: datetime) -> ConsentSnapshot:
         """What the gate reads at `at`. The state never changes, so the answer for any moment after
