@@ -210,6 +210,19 @@ def test_the_purpose_table_answers_what_each_regime_says(
     assert evaluate_purposes(snapshot, table, subject) == purposes_one_by_one(snapshot, regimes, subject)
 
 
+@given(catalogs(), st.data())
+def test_a_mask_turns_back_into_exactly_its_atoms(catalog: Catalog, data: st.DataObject) -> None:
+    index = index_of(catalog)
+    mask = data.draw(st.integers(0, index.everything))
+    expected = {name for i, name in enumerate(index.names) if mask >> i & 1}
+    assert index.atoms(mask) == expected
+    named = index.named(mask)
+    assert list(named) == [n for n in index.names if n in expected]
+    assert len(named) == len(expected)
+    assert all(n in named for n in expected)
+    assert "traits.undeclared" not in named
+
+
 # -- the mapping the gate fills in when asked ------------------------------------------------------
 
 
