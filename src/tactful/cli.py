@@ -4,7 +4,6 @@ go to standard output alone; everything else (progress, tables, hints) goes to s
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tactful.api.context import AppContext
+from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
 from tactful.config import Settings, load_settings
@@ -91,12 +91,15 @@ def _progress() -> Progress:
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
+    # Records with exceptions are reduced to type and location (tracebacks can quote request data).
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=uvicorn_log_config(settings.log_level),
     )
 
 
