@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable
+from typing import Any
 
+from tactful.collect import jsontext
 from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
 
@@ -103,12 +105,18 @@ def _finite_float(text: str) -> float:
 
 def parse_json(body: bytes, *, limits: Limits) -> object:
     """Decode a UTF-8 JSON body; refuse NaN/Infinity, deep nesting and oversized objects."""
+    read, value = jsontext.loads_fast(body)
+    if read:
+        check_structure(value, max_depth=limits.max_json_depth, max_keys=limits.max_object_keys)
+        return value
+    # The standard library reads what orjson refused (lone surrogates in escapes, say) and words
+    # the error for what neither reads.
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the body is not UTF-8", code="malformed_json") from exc
     try:
-        value: object = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise InvalidInput(
             f"JSON nested deeper than {limits.max_json_depth} levels", code="json_too_deep"
@@ -123,23 +131,22 @@ def parse_json(body: bytes, *, limits: Limits) -> object:
     return value
 
 
-def _children(value: object) -> Iterator[object]:
-    if isinstance(value, dict):
-        return iter(value.values())
-    if isinstance(value, list):
-        return iter(value)
-    return iter(())
-
-
 def check_structure(value: object, *, max_depth: int, max_keys: int) -> None:
     """Iteratively (no recursion to exhaust) check nesting depth and keys per object."""
-    stack: list[tuple[object, int]] = [(value, 1)]
+    if not isinstance(value, dict | list):
+        return
+    # Only containers are stacked: scalars, most of a body, are looked at once and left.
+    stack: list[tuple[dict[Any, object] | list[object], int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
         if depth > max_depth:
             raise InvalidInput(f"JSON nested deeper than {max_depth} levels", code="json_too_deep")
-        if isinstance(node, dict) and len(node) > max_keys:
-            raise InvalidInput(f"a JSON object has more than {max_keys} keys", code="too_many_keys")
-        stack.extend((child, depth + 1) for child in _children(node))
+        if isinstance(node, dict):
+            if len(node) > max_keys:
+                raise InvalidInput(f"a JSON object has more than {max_keys} keys", code="too_many_keys")
+            children: Iterable[object] = node.values()
+        else:
+            children = node
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from tactful.collect import jsontext
 from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
 
@@ -117,12 +118,12 @@ def content(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def canonical(message: Mapping[str, Any]) -> str:
-    """A canonical JSON text of the content (sorted keys, ASCII), for fingerprints."""
-    return json.dumps(content(message), sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    """A canonical JSON text of the content (sorted keys, compact), for fingerprints."""
+    return jsontext.canonical(content(message))
 
 
 def content_hash(message: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(message).encode("ascii")).hexdigest()
+    return hashlib.sha256(canonical(message).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def for_catalog(message: Mapping[str, Any]) -> dict[str, Any]:

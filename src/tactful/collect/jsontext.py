@@ -1,0 +1,59 @@
+"""JSON text on collection's hot path: orjson where it can, the standard library where it cannot.
+
+    value ─ orjson ──────────────── compact UTF-8 bytes (no lone surrogate can be in them)
+       └─ refused (lone surrogate, integer past 64 bits, ...) ─▶ the standard library, as before
+
+orjson writes NaN and infinities as `null` where the standard library writes `NaN`; bodies read over
+HTTP never hold them (`limits.parse_json` refuses them), so only in-process callers can see the
+difference, and then the text is valid JSON. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+_SORTED = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""orjson reads an integer past 64 bits as a float; a body with 19 digits in a row may hold one."""
+_BOM = b"\xef\xbb\xbf"
+
+
+def compact(value: object) -> bytes | None:
+    """Compact UTF-8 JSON of `value`, or None when orjson cannot write it."""
+    try:
+        return orjson.dumps(value, default=str, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def canonical(value: object) -> str:
+    """Sorted-key compact JSON text (for fingerprints): the same value always gives the same text."""
+    try:
+        return orjson.dumps(value, default=str, option=_SORTED).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def dumps(value: object) -> str:
+    """JSON text for a stored JSON column (`None` is JSON null, as SQLAlchemy's JSON type writes it)."""
+    try:
+        return orjson.dumps(value, default=str, option=_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value, default=str)
+
+
+def loads_fast(body: bytes) -> tuple[bool, object]:
+    """(True, value) when orjson reads `body` exactly as the standard library would; else (False, None)
+    and the caller takes the standard library's path, which also words every error."""
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    if _LONG_NUMBER.search(body):
+        return False, None
+    try:
+        return True, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False, None
