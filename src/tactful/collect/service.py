@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tactful.collect import quarantine, store
+from tactful.collect.binding import write_view
 from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
@@ -310,9 +311,9 @@ def _write(
     ]
     # Core inserts (executemany): the rows are plain dicts, the ORM's bulk machinery adds nothing.
     if events:
-        session.execute(insert(store.table_of(Event)), events)
+        session.execute(insert(write_view(session, store.table_of(Event))), events)
     if quarantined:
-        session.execute(insert(store.table_of(Quarantine)), quarantined)
+        session.execute(insert(write_view(session, store.table_of(Quarantine))), quarantined)
     counts: Counter[str] = Counter(received=len(plans))
     for plan in plans:
         assert plan.status is not None

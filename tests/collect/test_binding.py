@@ -1,0 +1,92 @@
+"""Rows bulk-written through a write view are stored exactly as the model's own types store them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import StatementError
+
+from tactful.collect.binding import write_view
+from tactful.collect.models import Event
+from tactful.db import Database
+from tests.backends import migrated_database
+
+TABLE = Event.__table__
+assert isinstance(TABLE, Table)
+
+
+def row(**changes: Any) -> dict[str, Any]:
+    at = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+    return {
+        "id": uuid.uuid4(),
+        "subject_id": uuid.uuid4(),
+        "message_id": f"m-{uuid.uuid4()}",
+        "type": "track",
+        "event": "Order Completed",
+        "group_id": None,
+        "timestamp": at,
+        "original_timestamp": None,
+        "received_at": at.astimezone(timezone(timedelta(hours=-5))),
+        "properties": {"revenue": 12.5, "products": [{"sku": "é-1", "n": 2**70}], "x": None},
+        "traits": {},
+        "context": {"locale": "fr-FR"},
+        "consent": None,
+        "gpc": True,
+        "write_key_id": None,
+        "request_id": "r-1",
+    } | changes
+
+
+def stored(db: Database, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    with db.session() as session:
+        found = session.execute(select(TABLE).where(TABLE.c.id.in_(ids)).order_by(TABLE.c.message_id))
+        return [dict(r) for r in found.mappings()]
+
+
+JSON_COLUMNS = ("properties", "traits", "context", "consent")
+
+
+def raw(db: Database, message_id: str) -> dict[str, Any]:
+    """The row as the database holds it, without any type's reading; JSON text parsed (its spacing
+    is the serializer's choice)."""
+    columns = [c.name for c in TABLE.columns if c.name not in ("id", "message_id")]
+    with db.session() as session:
+        found = session.execute(
+            text(f"SELECT {', '.join(columns)} FROM events WHERE message_id = :m"),  # noqa: S608 - model names
+            {"m": message_id},
+        ).one()
+    held = dict(zip(columns, found, strict=True))
+    for name in JSON_COLUMNS:
+        if isinstance(held[name], str):
+            held[name] = json.loads(held[name])
+    return held
+
+
+def test_a_view_stores_what_the_model_stores(backend: str, tmp_path: Path) -> None:
+    with migrated_database(backend, tmp_path) as db:
+        by_model, by_view = row(), row()
+        by_view["subject_id"] = by_model["subject_id"]
+        with db.session() as session:
+            session.execute(insert(TABLE), [by_model])
+            session.execute(insert(write_view(session, TABLE)), [by_view])
+            assert (write_view(session, TABLE) is TABLE) == (backend != "sqlite")
+        assert raw(db, by_model["message_id"]) == raw(db, by_view["message_id"])
+        read = {r["message_id"]: r for r in stored(db, [by_model["id"], by_view["id"]])}
+        for written in (by_model, by_view):
+            back = read[written["message_id"]]
+            assert back["properties"] == written["properties"]
+            assert back["received_at"] == written["received_at"]
+            assert back["consent"] is None
+
+
+def test_a_view_refuses_naive_datetimes_like_the_model(backend: str, tmp_path: Path) -> None:
+    with migrated_database(backend, tmp_path) as db, db.session() as session:
+        view = insert(write_view(session, TABLE))
+        with pytest.raises(StatementError, match="naive datetimes"):
+            session.execute(view, [row(timestamp=datetime(2026, 1, 1))])
