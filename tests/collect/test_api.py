@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tactful.api.collect import IngestResponse
 from tactful.collect import quarantine
 from tactful.collect.models import Event, Quarantine
 from tactful.config import Limits
@@ -130,6 +131,22 @@ def test_batch_applies_shared_context_and_reports_each_event(
     ]
     [row] = stored(context, good["messageId"])
     assert row.context == {"locale": "fr-FR"}
+
+
+def test_the_answer_is_the_documented_response(http: Any, key: str) -> None:
+    good, bad = track(), track(event="")
+    response = post(http, "/v1/batch", {"batch": [good, bad]}, headers=basic(key))
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert IngestResponse.model_validate(answer).model_dump() == answer
+    assert answer["success"] is True
+    assert answer["results"][0] == {
+        "messageId": good["messageId"],
+        "status": "stored",
+        "reason": None,
+        "detail": None,
+    }
+    assert answer["results"][1]["detail"] == "`event` must be a non-empty string"
 
 
 def test_analytics_js_batch_forms(http: Any, context: AppContext, key: str) -> None:

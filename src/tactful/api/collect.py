@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Literal, NoReturn
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -166,7 +167,25 @@ async def _refuse(context: AppContext, token: str | None, error: InvalidInput) -
     raise error
 
 
-async def _collect(request: Request, context: AppContext, kind: MessageType | None) -> IngestResponse:
+def _answer(results: list[EventResult]) -> Response:
+    """The `IngestResponse` body, written directly: a batch's results need no validation round (they
+    are built here from engine types), and orjson writes them in a fraction of the time."""
+    body = {
+        "success": True,
+        "results": [
+            {
+                "messageId": r.message_id,
+                "status": r.status.value,
+                "reason": None if r.reason is None else r.reason.value,
+                "detail": r.detail,
+            }
+            for r in results
+        ],
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _collect(request: Request, context: AppContext, kind: MessageType | None) -> Response:
     limits = context.settings.limits
     try:
         body = await _read_json(request, limits)
@@ -185,21 +204,11 @@ async def _collect(request: Request, context: AppContext, kind: MessageType | No
     )
     token = header_token(request) or envelope.write_key
     results = await run_in_threadpool(_ingest, context, token, envelope.messages, source)
-    return IngestResponse(
-        results=[
-            EventOutcome(
-                messageId=r.message_id,
-                status=r.status.value,
-                reason=None if r.reason is None else r.reason.value,
-                detail=r.detail,
-            )
-            for r in results
-        ]
-    )
+    return _answer(results)
 
 
-def _handler(kind: MessageType | None) -> Callable[[Request, AppContext], Awaitable[IngestResponse]]:
-    async def handle(request: Request, context: Context) -> IngestResponse:
+def _handler(kind: MessageType | None) -> Callable[[Request, AppContext], Awaitable[Response]]:
+    async def handle(request: Request, context: Context) -> Response:
         return await _collect(request, context, kind)
 
     return handle
