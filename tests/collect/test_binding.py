@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import StatementError
 
-from tactful.collect.binding import write_view
-from tactful.collect.models import Event
+from tactful.collect.binding import insert_rows, write_view
+from tactful.collect.models import Event, MessageId
 from tactful.db import Database
 from tests.backends import migrated_database
 
@@ -83,6 +83,34 @@ def test_a_view_stores_what_the_model_stores(backend: str, tmp_path: Path) -> No
             assert back["properties"] == written["properties"]
             assert back["received_at"] == written["received_at"]
             assert back["consent"] is None
+
+
+def test_rows_handed_to_the_driver_are_stored_as_the_model_stores_them(backend: str, tmp_path: Path) -> None:
+    with migrated_database(backend, tmp_path) as db:
+        by_model, by_driver = row(), row(received_at=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC))
+        by_driver |= {"subject_id": by_model["subject_id"], "timestamp": by_model["timestamp"]}
+        by_model["received_at"] = by_driver["received_at"]
+        with db.session() as session:
+            session.execute(insert(TABLE), [by_model])
+            insert_rows(session, TABLE, [by_driver])
+            insert_rows(session, TABLE, [])
+        assert raw(db, by_model["message_id"]) == raw(db, by_driver["message_id"])
+
+
+def test_a_missing_column_takes_its_default(backend: str, tmp_path: Path) -> None:
+    table = MessageId.__table__
+    assert isinstance(table, Table)
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    with migrated_database(backend, tmp_path) as db:
+        with db.session() as session:
+            insert_rows(
+                session,
+                table,
+                [{"digest": "d-1", "fingerprint": None, "subject_id": None, "first_seen_at": at}],
+            )
+        with db.session() as session:
+            [held] = session.scalars(select(MessageId)).all()
+            assert (held.digest, held.erased, held.first_seen_at) == ("d-1", False, at)
 
 
 def test_a_view_refuses_naive_datetimes_like_the_model(backend: str, tmp_path: Path) -> None:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tactful.collect import quarantine, store
-from tactful.collect.binding import write_view
+from tactful.collect.binding import insert_rows
 from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
@@ -309,11 +309,9 @@ def _write(
         for p in plans
         if p.status is Status.QUARANTINED
     ]
-    # Core inserts (executemany): the rows are plain dicts, the ORM's bulk machinery adds nothing.
-    if events:
-        session.execute(insert(write_view(session, store.table_of(Event))), events)
-    if quarantined:
-        session.execute(insert(write_view(session, store.table_of(Quarantine))), quarantined)
+    # Bulk inserts of plain dicts: the ORM's unit of work would add nothing but time.
+    insert_rows(session, store.table_of(Event), events)
+    insert_rows(session, store.table_of(Quarantine), quarantined)
     counts: Counter[str] = Counter(received=len(plans))
     for plan in plans:
         assert plan.status is not None
