@@ -10,6 +10,10 @@ A subject's identifiers are encrypted with its data key; its audit references ar
 salt. Erasure deletes the subject's row here, so a copy of the main database, even with the KEK,
 can no longer decrypt or link anything (DESIGN §5, invariants 11 and 13). Backups of the main
 database leave this database out.
+
+A per-request view (`cached()`) may hold back the keystore writes of its request, the keys of new
+subjects and blind-index entries, and write them in one transaction just before the main session
+commits (`write_before_commit`): the key is durable before anything sealed with it is.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import hashlib
 import hmac
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Column, LargeBinary, MetaData, String, Table, delete, event, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.types import Uuid
 
 from tactful.db import UTCDateTime, make_engine
@@ -39,6 +45,7 @@ _NONCE = 12
 _KEY = 32
 _INDEX_KEY_NAME = "blind-index"
 _CHUNK = 500
+_HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
 
 keystore_metadata = MetaData()
 
@@ -97,6 +104,12 @@ class Keystore:
         self._index_key: bytes | None = None
         self._index_mac: hmac.HMAC | None = None
         self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
+        self._held_keys: dict[uuid.UUID, bytes] = {}
+        self._held_index: dict[str, uuid.UUID] = {}
+        # Every view's held writes, shared with this keystore and all its views: the rest of the
+        # process reads them as if written (only the holding session can know those subjects).
+        self._unwritten: dict[uuid.UUID, bytes] = {}
+        self._unwritten_index: dict[str, uuid.UUID] = {}
 
     def cached(self) -> Keystore:
         """A view of this keystore that keeps the subject keys it unwraps, for one unit of work.
@@ -108,6 +121,7 @@ class Keystore:
         self._index_hmac()  # the index key is never destroyed: the view shares it, read once
         view = copy.copy(self)
         view._materials = {}
+        view._held_keys, view._held_index = {}, {}
         return view
 
     @property
@@ -179,6 +193,9 @@ class Keystore:
     def _subject_material(self, subject_id: uuid.UUID, *, create: bool) -> tuple[bytes, bytes]:
         if self._materials is not None and subject_id in self._materials:
             return self._materials[subject_id]
+        held = self._unwritten.get(subject_id)
+        if held is not None:
+            return self._remember(subject_id, held)
         aad = subject_id.bytes
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -236,25 +253,83 @@ class Keystore:
                 for row in rows:
                     found[row.subject_id] = self._unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
             created = {s: os.urandom(2 * _KEY) for s in wanted if s not in found}
-            if created:
-                now = utcnow()
-                conn.execute(
-                    insert(subject_keys),
-                    [
-                        {
-                            "subject_id": s,
-                            "wrapped": _seal(self._kek, material, s.bytes),
-                            "kek_id": self._kek_id,
-                            "created_at": now,
-                        }
-                        for s, material in created.items()
-                    ],
-                )
+            self._insert_keys(conn, created)
         # Remembered only once committed: a rolled-back insert must not leave a usable key behind.
         for subject_id, material in (found | created).items():
             self._remember(subject_id, material)
 
+    def _insert_keys(self, conn: Connection, materials: Mapping[uuid.UUID, bytes]) -> None:
+        now = utcnow()
+        rows = [
+            {"subject_id": s, "wrapped": _seal(self._kek, materials[s], s.bytes), "kek_id": self._kek_id}
+            for s in sorted(materials, key=str)  # one lock order for concurrent writers
+        ]
+        if rows:
+            conn.execute(insert(subject_keys), [row | {"created_at": now} for row in rows])
+
+    def new_subjects(self, subject_ids: Iterable[uuid.UUID], *, before_commit_of: Session) -> None:
+        """Keys for subjects whose ids were just drawn at random, so that no other process can hold
+        one for them. On a view they are usable at once and written with its other held writes
+        (see `write_before_commit`); elsewhere this is `ensure_subjects`."""
+        if not self.caching:
+            self.ensure_subjects(subject_ids)
+            return
+        for subject_id in subject_ids:
+            if subject_id not in self._held_keys:
+                material = self._held_keys[subject_id] = self._unwritten[subject_id] = os.urandom(2 * _KEY)
+                self._remember(subject_id, material)
+        if self._held_keys:
+            self.write_before_commit(before_commit_of)
+
+    def write_before_commit(self, session: Session) -> None:
+        """Write this view's held keys and index entries just before `session` commits: one keystore
+        transaction per request, and no key sealing a committed row that is not durable itself."""
+        held: list[Keystore] = session.info.setdefault(_HELD, [])
+        if not any(view is self for view in held):
+            held.append(self)
+
+    def write_held(self) -> None:
+        """Write the held keys and index entries now, in one keystore transaction."""
+        keys, index = self._held_keys, self._held_index
+        if not keys and not index:
+            return
+        self._held_keys, self._held_index = {}, {}
+        # An erasure since they were held took them out of `_unwritten`: those stay unwritten.
+        keys = {s: m for s, m in keys.items() if s in self._unwritten}
+        index = {d: s for d, s in index.items() if self._unwritten_index.get(d) == s}
+        try:
+            with self.engine.begin() as conn:
+                self._insert_keys(conn, keys)
+                if index:
+                    _write_index(conn, index)
+        except BaseException:
+            # Keys that never became durable must not stay usable.
+            if self._materials is not None:
+                for subject_id in keys:
+                    self._materials.pop(subject_id, None)
+            raise
+        finally:
+            self._forget_unwritten(keys, index)
+
+    def drop_held(self) -> None:
+        """Forget the held writes: the transaction whose rows needed them rolled back."""
+        keys, index = self._held_keys, self._held_index
+        self._held_keys, self._held_index = {}, {}
+        if self._materials is not None:
+            for subject_id in keys:
+                self._materials.pop(subject_id, None)
+        self._forget_unwritten(keys, index)
+
+    def _forget_unwritten(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
+        for subject_id in keys:
+            self._unwritten.pop(subject_id, None)
+        for digest, subject_id in index.items():
+            if self._unwritten_index.get(digest) == subject_id:
+                self._unwritten_index.pop(digest, None)
+
     def has_subject(self, subject_id: uuid.UUID) -> bool:
+        if subject_id in self._unwritten:
+            return True
         with self.engine.begin() as conn:
             return (
                 conn.execute(
@@ -284,6 +359,7 @@ class Keystore:
 
     def put_index(self, subject_id: uuid.UUID, *, kind: str, value: str) -> None:
         digest = self.digest(kind, value)
+        self.write_held()
         with self.engine.begin() as conn:
             updated = conn.execute(
                 update(blind_index).where(blind_index.c.digest == digest).values(subject_id=subject_id)
@@ -291,30 +367,39 @@ class Keystore:
             if not updated:
                 conn.execute(insert(blind_index).values(digest=digest, subject_id=subject_id))
 
-    def put_indexes(self, entries: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+    def put_indexes(
+        self, entries: Sequence[tuple[uuid.UUID, str, str]], *, before_commit_of: Session | None = None
+    ) -> None:
         """`put_index` for each (subject_id, kind, value), in one transaction; for a value given
-        twice, the last entry wins."""
+        twice, the last entry wins. On a view, with `before_commit_of`, the entries are held and
+        written with the view's other held writes (see `write_before_commit`)."""
         latest = {self.digest(kind, value): subject_id for subject_id, kind, value in entries}
         if not latest:
             return
-        digests = sorted(latest)
+        if before_commit_of is not None and self.caching:
+            for digest, subject_id in latest.items():
+                self._held_index.pop(digest, None)  # a later entry wins, as in the table
+                self._held_index[digest] = self._unwritten_index[digest] = subject_id
+            self.write_before_commit(before_commit_of)
+            return
+        self.write_held()
         with self.engine.begin() as conn:
-            for start in range(0, len(digests), _CHUNK):
-                conn.execute(
-                    delete(blind_index).where(blind_index.c.digest.in_(digests[start : start + _CHUNK]))
-                )
-            conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
+            _write_index(conn, latest)
 
     def lookup_index(self, *, kind: str, value: str) -> uuid.UUID | None:
         # Digest first: on first use it opens its own transaction for the index key, which on SQLite
         # would wait forever behind this one's write lock.
         digest = self.digest(kind, value)
+        held = self._unwritten_index.get(digest)
+        if held is not None:
+            return held
         with self.engine.begin() as conn:
             row = conn.execute(select(blind_index.c.subject_id).where(blind_index.c.digest == digest)).first()
         return None if row is None else row.subject_id
 
     def reassign(self, *, from_subject: uuid.UUID, to_subject: uuid.UUID) -> None:
         """Point a merged subject's index entries at the surviving subject."""
+        self.write_held()
         with self.engine.begin() as conn:
             conn.execute(
                 update(blind_index)
@@ -326,8 +411,13 @@ class Keystore:
 
     def destroy(self, subject_id: uuid.UUID) -> bool:
         """Forget the subject's key, salt and index entries. True when a key existed."""
+        self.write_held()
         if self._materials is not None:
             self._materials.pop(subject_id, None)
+        # Another view may hold this subject's key or entries: they are dropped, never written.
+        self._unwritten.pop(subject_id, None)
+        for digest in [d for d, s in self._unwritten_index.items() if s == subject_id]:
+            self._unwritten_index.pop(digest, None)
         with self.engine.begin() as conn:
             conn.execute(delete(blind_index).where(blind_index.c.subject_id == subject_id))
             return bool(
@@ -335,6 +425,7 @@ class Keystore:
             )
 
     def created_at(self, subject_id: uuid.UUID) -> datetime | None:
+        self.write_held()
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(subject_keys.c.created_at).where(subject_keys.c.subject_id == subject_id)
@@ -343,6 +434,7 @@ class Keystore:
 
     def rotate(self, new_secret: str, *, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-wrap every key under the KEK of `new_secret` in one transaction. Returns the count."""
+        self.write_held()
         new_kek = derive_kek(new_secret)
         new_id = _kek_id(new_kek)
         done = 0
@@ -378,3 +470,28 @@ class Keystore:
                     progress(done, count)
         self._kek, self._kek_id = new_kek, new_id
         return done
+
+
+def _write_index(conn: Connection, latest: Mapping[str, uuid.UUID]) -> None:
+    digests = sorted(latest)
+    for start in range(0, len(digests), _CHUNK):
+        conn.execute(delete(blind_index).where(blind_index.c.digest.in_(digests[start : start + _CHUNK])))
+    conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
+
+
+@event.listens_for(Session, "before_commit")
+def _write_held_before_commit(session: Session) -> None:
+    # A savepoint's release is not the commit: held writes wait for the outermost transaction.
+    if session.in_nested_transaction():
+        return
+    for view in session.info.pop(_HELD, ()):
+        view.write_held()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_held_after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # Still registered once the outermost transaction ends: it rolled back, and so did every row
+    # sealed with a held key.
+    if transaction.parent is None:
+        for view in session.info.pop(_HELD, ()):
+            view.drop_held()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.errors import ConfigurationError, KeyDestroyed
@@ -165,4 +166,59 @@ def test_put_indexes_writes_every_entry_in_one_transaction_and_the_last_one_wins
     assert len(commits) == 1
     assert store.lookup_index(kind="email", value="alice@example.com") == alice
     assert store.lookup_index(kind="email", value="old@example.com") == bob
+    store.dispose()
+
+
+def test_a_view_holds_new_keys_and_index_entries_for_one_transaction_at_the_commit(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    store.digest("email", "warm-up")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    fresh = [uuid.uuid4() for _ in range(3)]
+    commits = _commits(store)
+    view = store.cached()
+    with Session(main) as session, session.begin():
+        view.new_subjects(fresh, before_commit_of=session)
+        token = view.encrypt(fresh[0], "sealed", context="c")
+        with session.begin_nested():
+            pass  # a savepoint's release is not the commit
+        view.put_indexes([(fresh[1], "email", "b@example.com")], before_commit_of=session)
+        assert commits == []
+        # Until then the rest of the process reads them as written.
+        assert store.has_subject(fresh[2])
+        assert store.lookup_index(kind="email", value="b@example.com") == fresh[1]
+        assert store.decrypt(fresh[0], token, context="c") == "sealed"
+    assert len(commits) == 1
+    other = Keystore(str(store.engine.url), secret_key=SECRET)
+    assert all(other.has_subject(s) for s in fresh)
+    assert other.decrypt(fresh[0], token, context="c") == "sealed"
+    assert other.lookup_index(kind="email", value="b@example.com") == fresh[1]
+    other.dispose()
+    store.dispose()
+
+
+def test_held_writes_are_dropped_with_a_rollback_and_an_erasure(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    rolled_back, erased, kept = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    view = store.cached()
+    with Session(main) as session:
+        session.begin()
+        view.new_subjects([rolled_back], before_commit_of=session)
+        view.put_indexes([(rolled_back, "email", "r@example.com")], before_commit_of=session)
+        session.rollback()  # the request failed
+    assert not store.has_subject(rolled_back)
+    assert store.lookup_index(kind="email", value="r@example.com") is None
+    with pytest.raises(KeyDestroyed):
+        view.decrypt(rolled_back, b"\x01" + bytes(40), context="c")
+    view = store.cached()
+    with Session(main) as session, session.begin():
+        view.new_subjects([erased, kept], before_commit_of=session)
+        store.destroy(erased)  # erased while held: never written, whoever holds it
+    assert not store.has_subject(erased)
+    assert store.has_subject(kept)
+    # Without a view there is nothing to hold: the keys are written at once.
+    with Session(main) as session:
+        plain = uuid.uuid4()
+        store.new_subjects([plain], before_commit_of=session)
+        assert Keystore(str(store.engine.url), secret_key=SECRET).has_subject(plain)
     store.dispose()

@@ -252,6 +252,9 @@ class _Batch:
         rows in one insert per table."""
         if not self.new_subjects and not self.pending:
             return
+        # New subjects' ids are fresh random draws: their keys need no read, and a request's view
+        # writes them with its other keystore writes before the session commits.
+        self.keystore.new_subjects(self.new_subjects, before_commit_of=self.session)
         self.keystore.ensure_subjects([p.subject_id for p in self.pending.values()])
         if self.new_subjects:
             self.session.execute(
@@ -365,14 +368,18 @@ def resolve_many(
         return []
     if any(not (a or u or p) for a, u, p in identities):
         raise InvalidInput("an anonymous id, a user id or a previous id is needed", code="missing_identity")
-    # A keystore view that keeps the keys this batch unwraps (new subjects, merges).
+    # A keystore view that keeps the keys this batch unwraps (new subjects, merges). The caller's
+    # own view may hold new keys until its session commits; one made here writes them on return.
     keys = keystore if keystore.caching else keystore.cached()
     for attempt in range(_RETRIES):
         try:
             # A savepoint, so that losing a race to create the same identity leaves the caller's
             # transaction usable: the retry then finds the rows the other transaction wrote.
             with session.begin_nested():
-                return _resolve_batch(session, keys, identities, at)
+                resolutions = _resolve_batch(session, keys, identities, at)
+            if keys is not keystore:
+                keys.write_held()
+            return resolutions
         except IntegrityError:
             if attempt == _RETRIES - 1:
                 raise

@@ -132,7 +132,11 @@ def apply_traits_many(
         )
     _write(session, slots, present)
     if emails:
-        keystore.put_indexes([(subject_id, EMAIL_INDEX, email) for email, subject_id in emails.items()])
+        # On a request's view, written with the keys of new subjects in one keystore transaction.
+        keystore.put_indexes(
+            [(subject_id, EMAIL_INDEX, email) for email, subject_id in emails.items()],
+            before_commit_of=session,
+        )
     return results
 
 
