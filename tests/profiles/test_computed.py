@@ -216,3 +216,54 @@ def test_clients_cannot_grow_a_profile_without_bound(session: Session, keystore:
     assert len(row.value) == computed.MAX_KEYS
     assert row.value["Event 0"] == 2
     assert "Event 504" not in row.value
+
+
+signals = st.builds(
+    computed.Signal,
+    key=st.none() | st.sampled_from(CATEGORY_EVENTS + OTHER_EVENTS),
+    seen_at=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.timezones()
+    ),
+    categories=st.lists(st.sampled_from(CATEGORIES), max_size=3).map(tuple),
+    revenue=st.none() | st.decimals(min_value=0, max_value=1000, places=2),
+)
+STORED: dict[str, list[computed.Pair | None]] = {
+    computed.LAST_SEEN: [
+        None,
+        ("2026-01-01T00:00:00+00:00", None),
+        ("2026-01-01T01:00:00+01:00", None),
+        ("not a time", None),
+        (None, None),
+    ],
+    computed.EVENT_COUNTS: [None, ({"Signed In": 3, "page": 2}, None), ("garbage", None)],
+    computed.FAVORITE_CATEGORY: [None, ("books", {"books": 2, "home": 2}), (None, "garbage")],
+    computed.LIFETIME_VALUE: [None, (1.5, {"sum": "1.50"}), (0.0, None)],
+}
+
+
+@given(data=st.data(), sequence=st.lists(signals, min_size=1, max_size=12))
+def test_a_running_fold_equals_adding_event_by_event(
+    data: st.DataObject, sequence: list[computed.Signal]
+) -> None:
+    for name, aggregate in computed.AGGREGATES.items():
+        applied = [s for s in sequence if aggregate.applies(s)]
+        if not applied:
+            continue
+        stored = data.draw(st.sampled_from(STORED[name]), label=name)
+        expected = stored
+        running = aggregate.start(stored)
+        for signal in applied:
+            expected = aggregate.add(expected, signal)
+            running.add(signal)
+        assert running.pair() == expected
+
+
+def test_a_running_count_stops_at_the_cap_like_the_event_by_event_one() -> None:
+    full = {f"e{n}": 1 for n in range(computed.MAX_KEYS - 1)}
+    aggregate = computed.AGGREGATES[computed.FAVORITE_CATEGORY]
+    signal = computed.Signal(key="x", seen_at=T0, categories=("new", "new", "other"))
+    running = aggregate.start(("e0", full))
+    running.add(signal)
+    assert running.pair() == aggregate.add(("e0", full), signal)
+    assert running.pair()[1] == full | {"new": 2}
+    assert len(full) == computed.MAX_KEYS - 1  # the stored counts are not changed in place

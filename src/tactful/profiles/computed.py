@@ -9,10 +9,11 @@ decimal sum rather than a float.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from tactful.profiles.models import Computed
 
@@ -153,6 +154,15 @@ def _ltv(total: Decimal) -> Pair:
     return float(total), {"sum": str(total)}
 
 
+class Running(Protocol):
+    """An aggregate being folded over a batch: `add` after `add`, then one `pair`, equal to the
+    pair that `Aggregate.add` gives event by event, without its per-event copies and re-ranking."""
+
+    def add(self, signal: Signal) -> None: ...
+
+    def pair(self) -> Pair: ...
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """How one computed atom takes an event in and how two profiles' values combine."""
@@ -160,6 +170,8 @@ class Aggregate:
     applies: Callable[[Signal], bool]
     add: Callable[[Pair | None, Signal], Pair]
     combine: Callable[[Pair, Pair], Pair]
+    start: Callable[[Pair | None], Running]
+    """A running fold from a stored pair (None: from nothing)."""
 
 
 def _counts_of(pair: Pair | None) -> Mapping[str, int]:
@@ -169,26 +181,81 @@ def _counts_of(pair: Pair | None) -> Mapping[str, int]:
     return state if isinstance(state, Mapping) else {}
 
 
+class _LastSeen:
+    """The latest moment as a datetime, turned into text once, at the end."""
+
+    def __init__(self, pair: Pair | None) -> None:
+        value = None if pair is None else pair[0]
+        self.value: object = value
+        self.moment = _timestamp(value, _EPOCH) if isinstance(value, str) else None
+
+    def add(self, signal: Signal) -> None:
+        moment = signal.seen_at.astimezone(UTC)
+        if self.moment is None or moment > self.moment:
+            self.moment, self.value = moment, None  # the text of a moment of our own is made last
+
+    def pair(self) -> Pair:
+        if self.value is None and self.moment is not None:
+            self.value = _iso(self.moment)
+        return self.value, None
+
+
+class _Counts:
+    """Counts changed in place (a private copy), the favorite chosen once, at the end."""
+
+    def __init__(self, counts: Mapping[str, int], names: Callable[[Signal], Iterable[str]], favorite: bool):
+        self.counts, self.names, self.favorite = dict(counts), names, favorite
+
+    def add(self, signal: Signal) -> None:
+        counts = self.counts
+        for name in self.names(signal):
+            if name in counts or len(counts) < MAX_KEYS:
+                counts[name] = int(counts.get(name, 0)) + 1
+
+    def pair(self) -> Pair:
+        return _with_favorite(self.counts) if self.favorite else (self.counts, None)
+
+
+class _Sum:
+    def __init__(self, pair: Pair | None) -> None:
+        self.total = _decimal(None if pair is None else pair[1])
+
+    def add(self, signal: Signal) -> None:
+        self.total += signal.revenue or Decimal(0)
+
+    def pair(self) -> Pair:
+        return _ltv(self.total)
+
+
+def _event_counts(pair: Pair | None) -> Mapping[str, int]:
+    value = None if pair is None else pair[0]
+    return value if isinstance(value, Mapping) else {}
+
+
 AGGREGATES: Mapping[str, Aggregate] = {
     LAST_SEEN: Aggregate(
         applies=lambda s: True,
         add=lambda pair, s: (_later(None if pair is None else pair[0], _iso(s.seen_at)), None),
         combine=lambda a, b: (_later(a[0], b[0]), None),
+        start=_LastSeen,
     ),
     EVENT_COUNTS: Aggregate(
         applies=lambda s: s.key is not None,
         add=lambda pair, s: (_add_counts(None if pair is None else pair[0], {str(s.key): 1}), None),
         combine=lambda a, b: (_add_counts(a[0], b[0] if isinstance(b[0], Mapping) else {}), None),
+        start=lambda pair: _Counts(_event_counts(pair), lambda s: (str(s.key),), favorite=False),
     ),
     FAVORITE_CATEGORY: Aggregate(
         applies=lambda s: bool(s.categories),
         add=lambda pair, s: _with_favorite(_add_counts(_counts_of(pair), _tally(s.categories))),
         combine=lambda a, b: _with_favorite(_add_counts(_counts_of(a), _counts_of(b))),
+        start=lambda pair: _Counts(_counts_of(pair), lambda s: s.categories, favorite=True),
     ),
     LIFETIME_VALUE: Aggregate(
         applies=lambda s: s.revenue is not None,
         add=lambda pair, s: _ltv(_decimal(None if pair is None else pair[1]) + (s.revenue or Decimal(0))),
         combine=lambda a, b: _ltv(_decimal(a[1]) + _decimal(b[1])),
+        start=_Sum,
     ),
 }
 

@@ -20,7 +20,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tactful.profiles.computed import AGGREGATES, Pair, Signal, read_signal
+from tactful.profiles.computed import AGGREGATES, Pair, Running, Signal, read_signal
 from tactful.profiles.models import Computed
 from tactful.profiles.schemas import CatalogView
 
@@ -33,12 +33,13 @@ EventRecord = tuple[uuid.UUID, Mapping[str, object], datetime]
 
 @dataclass
 class _Slot:
-    """One computed row as the batch leaves it (every slot read is also written: each was asked for
-    by an event)."""
+    """One computed row as the batch leaves it."""
 
     pair: Pair | None
     updated_at: datetime | None
     expires_at: datetime | None
+    running: Running | None = None
+    """The fold of this batch's events so far; `pair` is the stored row until the end."""
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -96,15 +97,21 @@ def record_events(session: Session, *, catalog: CatalogView, events: Sequence[Ev
     # Rows a merge in this transaction changed through the ORM are read below, so they go first.
     session.flush()
     slots = _read(session, keys)
+    aggregates = {name: (AGGREGATES[name].start, atom.retention) for name, atom in declared.items()}
     for subject_id, signal, at, names in steps:
         for name in names:
             slot = slots.get((subject_id, name))
             if slot is None:
                 slot = slots[(subject_id, name)] = _Slot(None, None, None)
-            live = slot.pair if slot.expires_at is not None and slot.expires_at > at else None
-            slot.pair = AGGREGATES[name].add(live, signal)
-            slot.updated_at, slot.expires_at = at, at + declared[name].retention
-    written = sorted(slots, key=lambda key: (str(key[0]), key[1]))
+            start, retention = aggregates[name]
+            if slot.expires_at is None or slot.expires_at <= at:
+                slot.running = start(None)  # nothing yet, or expired: it starts over
+            elif slot.running is None:
+                slot.running = start(slot.pair)
+            slot.running.add(signal)
+            slot.updated_at, slot.expires_at = at, at + retention
+    # The read is a cross product of subjects and atoms: rows no event touched stay as they are.
+    written = sorted((k for k, slot in slots.items() if slot.running), key=lambda k: (str(k[0]), k[1]))
     rows = [_row(key, slots[key]) for key in written]
     table = Computed.__table__
     assert isinstance(table, Table)
@@ -118,8 +125,8 @@ def record_events(session: Session, *, catalog: CatalogView, events: Sequence[Ev
 
 
 def _row(key: tuple[uuid.UUID, str], slot: _Slot) -> dict[str, object]:
-    assert slot.pair is not None  # every slot has taken at least one event
-    value, state = slot.pair
+    assert slot.running is not None  # every slot has taken at least one event
+    value, state = slot.running.pair()
     return {
         "subject_id": key[0],
         "atom": key[1],
