@@ -26,7 +26,7 @@ from tactful.consent import gpc
 from tactful.consent import service as consent_service
 from tactful.consent.choices import body_changes, tcf_changes
 from tactful.consent.fold import ConsentAction
-from tactful.consent.gatekeeper import subject_allowance
+from tactful.consent.gatekeeper import PolicyContext, subject_allowance
 from tactful.consent.schemas import (
     MAX_ID,
     ConsentChange,
@@ -59,6 +59,11 @@ _SEGMENTS = Purpose.SEGMENTS
 
 def _actor(principal: Principal) -> str:
     return f"api:key:{principal.key_id}"
+
+
+def _policy(context: AppContext) -> PolicyContext:
+    # Recording a refusal purges what it leaves without a purpose, which takes the gate's inputs.
+    return PolicyContext(context.catalog, context.settings.policy, context.regimes)
 
 
 def _check_grants(
@@ -173,7 +178,12 @@ def put_consent(
         for merge in resolution.merges:
             collect_service.move_subject(session, source=merge.source, target=merge.target)
             consent_service.merge_ledgers(
-                session, keystore=keystore, source=merge.source, target=merge.target, at=now
+                session,
+                keystore=keystore,
+                source=merge.source,
+                target=merge.target,
+                at=now,
+                policy=_policy(context),
             )
         subject_id = resolution.subject_id
         current = consent_service.state(session, subject_id=subject_id)
@@ -192,12 +202,19 @@ def put_consent(
                 at=now,
                 proof=proof,
                 actor=_actor(principal),
+                policy=_policy(context),
             )
             if recorded is not None:
                 # The signal applies first: a choice made in this very request comes after it.
                 at = now + timedelta(microseconds=1)
         consent_service.record(
-            session, keystore=keystore, subject_id=subject_id, changes=changes, at=at, actor=_actor(principal)
+            session,
+            keystore=keystore,
+            subject_id=subject_id,
+            changes=changes,
+            at=at,
+            actor=_actor(principal),
+            policy=_policy(context),
         )
         view = consent_view(
             session,
@@ -277,6 +294,7 @@ def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: 
             changes=changes,
             at=now,
             actor=_actor(principal),
+            policy=_policy(context),
         )
         flags = consent_service.flags(session, subject_id=subject_id, at=now)
     return FlagsView(objection=flags.objection, restriction=flags.restriction)

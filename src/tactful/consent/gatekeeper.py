@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
 from tactful.config import PolicySettings
-from tactful.consent import service as consent_service
+from tactful.consent import ledger
 from tactful.consent.schemas import SubjectFlags
 from tactful.crypto import Keystore
 from tactful.policy import (
@@ -35,6 +35,16 @@ from tactful.policy import (
 )
 from tactful.policy.state import ConsentState
 from tactful.profiles import service as profiles_service
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What the gate needs besides the subject: the process's catalog, policy settings and regimes
+    (built once per process). The ledger service takes it to purge after a refusal."""
+
+    catalog: Catalog
+    policy: PolicySettings
+    regimes: tuple[Regime, ...]
 
 
 @dataclass(frozen=True)
@@ -62,18 +72,42 @@ def subject_allowance(
     signals: RequestSignals | None = None,
 ) -> SubjectAllowance:
     """The gate's answer for `subject_id` at `at`, and the inputs it was computed from."""
-    consent = consent_service.state(session, subject_id=subject_id)
-    flags = consent_service.flags(session, subject_id=subject_id, at=at)
+    context = PolicyContext(catalog, policy, tuple(regimes))
+    return _evaluate(session, keystore, context, subject_id, at, signals, with_restriction=True)
+
+
+def storage_allowance(
+    session: Session, *, keystore: Keystore, context: PolicyContext, subject_id: uuid.UUID, at: datetime
+) -> Allowance:
+    """The gate's answer for what may stay stored: a restriction (Art. 18) keeps data stored but
+    unused, so it is left out here; everything else (consent, objection, age, GPC) counts."""
+    return _evaluate(session, keystore, context, subject_id, at, None, with_restriction=False).allowance
+
+
+def _evaluate(
+    session: Session,
+    keystore: Keystore,
+    context: PolicyContext,
+    subject_id: uuid.UUID,
+    at: datetime,
+    signals: RequestSignals | None,
+    *,
+    with_restriction: bool,
+) -> SubjectAllowance:
+    catalog, policy = context.catalog, context.policy
+    consent = ledger.state(session, subject_id=subject_id)
+    flags = ledger.flags(session, subject_id=subject_id, at=at)
     stored = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id, at=at)
     profile = ProfileSnapshot(values={**stored.traits, **stored.computed})
     country = _place(stored.traits.get("traits.country"))
     region = _place(stored.traits.get("traits.region"))
-    facts = facts_from_profile(profile, restriction=flags.restriction, country=country, region=region)
+    restriction = flags.restriction and with_restriction
+    facts = facts_from_profile(profile, restriction=restriction, country=country, region=region)
     establishment = policy.establishment_country or catalog.controller.establishment
     allowance = evaluate(
         catalog=catalog,
         consent=consent,
-        regimes=applicable_regimes(establishment, country, region, regimes=regimes),
+        regimes=applicable_regimes(establishment, country, region, regimes=context.regimes),
         facts=facts,
         signals=signals or RequestSignals(),
         at=at,

@@ -1,6 +1,7 @@
 """The consent ledger store: append, read back, fold, merge, export and pseudonymise.
 
 record(changes) ──▶ consent_events (append-only) + one `consent.changed` audit entry
+                    └─ a refusal ──▶ withdrawal.purge_unsupported (same transaction)
 record_gpc()    ──▶ an opt-out of `sale_or_share`, source `gpc`, once until explicitly lifted
 state()         ◀── fold(rows) → policy's ConsentState (answers "was P granted at T?")
 flags()         ◀── objection and restriction in force at T (gate facts)
@@ -12,7 +13,7 @@ erase_ledger()  ──▶ rows kept as proof, pseudonymised (never deleted)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,103 +21,33 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
-from tactful.consent import gpc
-from tactful.consent.fold import ConsentAction, ConsentEvent, fold, merge_states
+from tactful.consent import gpc, withdrawal
+from tactful.consent.fold import ConsentAction, merge_states
+from tactful.consent.gatekeeper import PolicyContext
+from tactful.consent.ledger import entry_of, flags, flags_at, fold_entries, history, state, states
 from tactful.consent.models import ConsentEventRow
-from tactful.consent.schemas import ConsentChange, LedgerEntry, SubjectFlags, TargetKind
+from tactful.consent.schemas import ConsentChange, LedgerEntry, TargetKind
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus, PurposeState
 from tactful.types import Purpose, new_id
 
+__all__ = [
+    "PolicyContext",
+    "changes_from_categories",
+    "erase_ledger",
+    "export_ledger",
+    "flags",
+    "fold_entries",
+    "history",
+    "merge_ledgers",
+    "record",
+    "record_gpc",
+    "state",
+    "states",
+]
+
 AUDIT_ACTION = "consent.changed"
 _AUDIT_CHUNK = 30  # the audit log takes at most 32 detail keys; two are `source` and `count`
-
-
-# -- reading rows ----------------------------------------------------------------------------------
-
-
-def _entry(row: ConsentEventRow) -> LedgerEntry:
-    return LedgerEntry(
-        id=row.id,
-        sequence=row.sequence,
-        at=row.at,
-        kind=TargetKind(row.target_kind),
-        target=row.target,
-        action=ConsentAction(row.action),
-        source=ConsentSource(row.source),
-        notice_version=row.notice_version,
-        method=row.method,
-        proof={str(k): str(v) for k, v in (row.proof or {}).items()},
-    )
-
-
-def _event(entry: LedgerEntry) -> ConsentEvent | None:
-    """The fold's view of an entry; None for a restriction, which the fold does not carry."""
-    kind = entry.kind
-    if kind is TargetKind.RESTRICTION:
-        return None
-    return ConsentEvent(
-        action=entry.action,
-        at=entry.at,
-        source=entry.source,
-        purpose=Purpose(str(entry.target)) if kind is TargetKind.PURPOSE else None,
-        explicit=entry.target if kind is TargetKind.EXPLICIT else None,
-        parental=kind is TargetKind.PARENTAL,
-        legitimate_interest=kind is TargetKind.LEGITIMATE_INTEREST,
-        notice_version=entry.notice_version,
-        proof=entry.proof,
-        method=entry.method,
-        sequence=entry.sequence,
-    )
-
-
-def history(session: Session, *, subject_id: uuid.UUID, until: datetime | None = None) -> list[LedgerEntry]:
-    """The subject's ledger in order of receipt (up to `until` when given)."""
-    query = select(ConsentEventRow).where(ConsentEventRow.subject_id == subject_id)
-    if until is not None:
-        query = query.where(ConsentEventRow.at <= until)
-    rows = session.scalars(query.order_by(ConsentEventRow.at, ConsentEventRow.sequence))
-    return [_entry(row) for row in rows]
-
-
-def fold_entries(entries: Iterable[LedgerEntry]) -> ConsentState:
-    return fold(e for e in (_event(entry) for entry in entries) if e is not None)
-
-
-def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
-    """The folded ledger of the subject: its consent at any moment."""
-    return fold_entries(history(session, subject_id=subject_id))
-
-
-def states(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ConsentState]:
-    """The folded ledgers of many subjects in one query (subjects without a ledger get an empty state)."""
-    wanted = list(dict.fromkeys(subject_ids))
-    grouped: dict[uuid.UUID, list[LedgerEntry]] = {s: [] for s in wanted}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for row in session.scalars(select(ConsentEventRow).where(ConsentEventRow.subject_id.in_(chunk))):
-            grouped[row.subject_id].append(_entry(row))
-    return {s: fold_entries(entries) for s, entries in grouped.items()}
-
-
-def _latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> LedgerEntry | None:
-    found = [e for e in entries if e.kind is kind and e.at <= at]
-    # A refusal received at the same moment decides, as in the fold.
-    return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
-
-
-def _flags(entries: Sequence[LedgerEntry], at: datetime) -> SubjectFlags:
-    objection = _latest(entries, TargetKind.LEGITIMATE_INTEREST, at)
-    restriction = _latest(entries, TargetKind.RESTRICTION, at)
-    return SubjectFlags(
-        objection=objection is not None and objection.action is not ConsentAction.GRANTED,
-        restriction=restriction is not None and restriction.action is not ConsentAction.GRANTED,
-    )
-
-
-def flags(session: Session, *, subject_id: uuid.UUID, at: datetime) -> SubjectFlags:
-    """The objection and restriction in force at `at` (gate inputs: `SubjectFacts`)."""
-    return _flags(history(session, subject_id=subject_id, until=at), at)
 
 
 # -- appending -------------------------------------------------------------------------------------
@@ -158,9 +89,14 @@ def record(
     changes: Sequence[ConsentChange],
     at: datetime,
     actor: str,
+    policy: PolicyContext | None = None,
 ) -> list[LedgerEntry]:
     """Append `changes` to the subject's ledger at server time `at`, in the order given, and audit
-    them. Every receipt is kept, repeated choices included: each one is proof of what was received."""
+    them. Every receipt is kept, repeated choices included: each one is proof of what was received.
+
+    With `policy` (every request path passes it), a refusal also purges, in the same transaction,
+    the stored atoms that no purpose still allowed keeps (`withdrawal`). Without it nothing is
+    purged: only for callers that hold no catalog, such as tests of the ledger alone."""
     if at.tzinfo is None:
         raise ValueError("consent is recorded at timezone-aware server times")
     if not changes:
@@ -185,7 +121,11 @@ def record(
     session.add_all(rows)
     session.flush()
     _audit(session, keystore=keystore, subject_id=subject_id, changes=changes, at=at, actor=actor)
-    return [_entry(row) for row in rows]
+    if policy is not None and withdrawal.narrows(changes):
+        withdrawal.purge_unsupported(
+            session, keystore=keystore, context=policy, subject_id=subject_id, at=at, actor=actor
+        )
+    return [entry_of(row) for row in rows]
 
 
 def record_gpc(
@@ -196,6 +136,7 @@ def record_gpc(
     at: datetime,
     proof: Mapping[str, str],
     actor: str = "gpc",
+    policy: PolicyContext | None = None,
 ) -> LedgerEntry | None:
     """Record a Global Privacy Control signal as an opt-out of `sale_or_share` (source `gpc`).
 
@@ -211,7 +152,10 @@ def record_gpc(
         ConsentSource.GPC,
         proof={**proof, gpc.GPC_PROOF_KEY: "1"},
     )
-    return record(session, keystore=keystore, subject_id=subject_id, changes=[change], at=at, actor=actor)[0]
+    recorded = record(
+        session, keystore=keystore, subject_id=subject_id, changes=[change], at=at, actor=actor, policy=policy
+    )
+    return recorded[0]
 
 
 def changes_from_categories(
@@ -287,7 +231,13 @@ def _corrections(merged: ConsentState, folded: ConsentState, at: datetime) -> li
 
 
 def merge_ledgers(
-    session: Session, *, keystore: Keystore, source: uuid.UUID, target: uuid.UUID, at: datetime
+    session: Session,
+    *,
+    keystore: Keystore,
+    source: uuid.UUID,
+    target: uuid.UUID,
+    at: datetime,
+    policy: PolicyContext | None = None,
 ) -> int:
     """Give `source`'s ledger to `target` (a profile merge). Returns the rows moved.
 
@@ -302,7 +252,7 @@ def merge_ledgers(
         return 0
     target_entries = history(session, subject_id=target)
     merged = merge_states(fold_entries(source_entries), fold_entries(target_entries))
-    restricted = _flags(source_entries, at).restriction or _flags(target_entries, at).restriction
+    restricted = flags_at(source_entries, at).restriction or flags_at(target_entries, at).restriction
     offset = _next_sequence(session, target)
     result = session.execute(
         update(ConsentEventRow)
@@ -312,9 +262,17 @@ def merge_ledgers(
     moved = cast(CursorResult[Any], result).rowcount or 0
     joined = history(session, subject_id=target)
     corrections = _corrections(merged, fold_entries(joined), at)
-    if restricted and not _flags(joined, at).restriction:
+    if restricted and not flags_at(joined, at).restriction:
         corrections.append(ConsentChange(TargetKind.RESTRICTION, ConsentAction.DENIED, ConsentSource.IMPORT))
-    record(session, keystore=keystore, subject_id=target, changes=corrections, at=at, actor="merge")
+    record(
+        session,
+        keystore=keystore,
+        subject_id=target,
+        changes=corrections,
+        at=at,
+        actor="merge",
+        policy=policy,
+    )
     return moved
 
 

@@ -1,0 +1,102 @@
+"""Reading the consent ledger back: rows as entries, the fold into policy's consent state, and the
+objection and restriction flags. Apart from `service` so that the gatekeeper, which the service calls
+after a refusal, reads the ledger without importing the service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tactful.consent.fold import ConsentAction, ConsentEvent, fold
+from tactful.consent.models import ConsentEventRow
+from tactful.consent.schemas import LedgerEntry, SubjectFlags, TargetKind
+from tactful.policy.state import ConsentSource, ConsentState
+from tactful.types import Purpose
+
+
+def entry_of(row: ConsentEventRow) -> LedgerEntry:
+    return LedgerEntry(
+        id=row.id,
+        sequence=row.sequence,
+        at=row.at,
+        kind=TargetKind(row.target_kind),
+        target=row.target,
+        action=ConsentAction(row.action),
+        source=ConsentSource(row.source),
+        notice_version=row.notice_version,
+        method=row.method,
+        proof={str(k): str(v) for k, v in (row.proof or {}).items()},
+    )
+
+
+def _event(entry: LedgerEntry) -> ConsentEvent | None:
+    """The fold's view of an entry; None for a restriction, which the fold does not carry."""
+    kind = entry.kind
+    if kind is TargetKind.RESTRICTION:
+        return None
+    return ConsentEvent(
+        action=entry.action,
+        at=entry.at,
+        source=entry.source,
+        purpose=Purpose(str(entry.target)) if kind is TargetKind.PURPOSE else None,
+        explicit=entry.target if kind is TargetKind.EXPLICIT else None,
+        parental=kind is TargetKind.PARENTAL,
+        legitimate_interest=kind is TargetKind.LEGITIMATE_INTEREST,
+        notice_version=entry.notice_version,
+        proof=entry.proof,
+        method=entry.method,
+        sequence=entry.sequence,
+    )
+
+
+def history(session: Session, *, subject_id: uuid.UUID, until: datetime | None = None) -> list[LedgerEntry]:
+    """The subject's ledger in order of receipt (up to `until` when given)."""
+    query = select(ConsentEventRow).where(ConsentEventRow.subject_id == subject_id)
+    if until is not None:
+        query = query.where(ConsentEventRow.at <= until)
+    rows = session.scalars(query.order_by(ConsentEventRow.at, ConsentEventRow.sequence))
+    return [entry_of(row) for row in rows]
+
+
+def fold_entries(entries: Iterable[LedgerEntry]) -> ConsentState:
+    return fold(e for e in (_event(entry) for entry in entries) if e is not None)
+
+
+def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
+    """The folded ledger of the subject: its consent at any moment."""
+    return fold_entries(history(session, subject_id=subject_id))
+
+
+def states(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ConsentState]:
+    """The folded ledgers of many subjects in one query (subjects without a ledger get an empty state)."""
+    wanted = list(dict.fromkeys(subject_ids))
+    grouped: dict[uuid.UUID, list[LedgerEntry]] = {s: [] for s in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in session.scalars(select(ConsentEventRow).where(ConsentEventRow.subject_id.in_(chunk))):
+            grouped[row.subject_id].append(entry_of(row))
+    return {s: fold_entries(entries) for s, entries in grouped.items()}
+
+
+def latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> LedgerEntry | None:
+    found = [e for e in entries if e.kind is kind and e.at <= at]
+    # A refusal received at the same moment decides, as in the fold.
+    return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
+
+
+def flags_at(entries: Sequence[LedgerEntry], at: datetime) -> SubjectFlags:
+    objection = latest(entries, TargetKind.LEGITIMATE_INTEREST, at)
+    restriction = latest(entries, TargetKind.RESTRICTION, at)
+    return SubjectFlags(
+        objection=objection is not None and objection.action is not ConsentAction.GRANTED,
+        restriction=restriction is not None and restriction.action is not ConsentAction.GRANTED,
+    )
+
+
+def flags(session: Session, *, subject_id: uuid.UUID, at: datetime) -> SubjectFlags:
+    """The objection and restriction in force at `at` (gate inputs: `SubjectFacts`)."""
+    return flags_at(history(session, subject_id=subject_id, until=at), at)

@@ -1,0 +1,90 @@
+"""What a refusal does to what was built on the refused purpose (issue 3, part 8).
+
+    refusal recorded ─▶ stored atoms of the subject ─▶ gate (storage_allowance) ─▶ atoms that no
+    (same transaction)   (traits, computed)             purpose still allowed keeps ─▶ purge_atoms
+                                                                                   └─▶ `consent.purged`
+
+The rule comes from the catalog: an atom may stay stored iff at least one of its declared purposes
+is still allowed for this subject for storage (`essential` always is). A purpose that holds only for
+the request's context (GDPR's legitimate interest for `personalization.segments` without a grant)
+keeps nothing stored: storing in a profile needs consent. A restriction (Art. 18) removes nothing.
+Atoms the catalog no longer declares have no purpose left and go too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tactful.audit import service as audit_service
+from tactful.catalog.model import Catalog
+from tactful.consent.fold import ConsentAction
+from tactful.consent.gatekeeper import PolicyContext, storage_allowance
+from tactful.consent.schemas import ConsentChange, TargetKind
+from tactful.crypto import Keystore
+from tactful.policy import Allowance, Verdict
+from tactful.profiles import service as profiles_service
+from tactful.types import Purpose
+
+PURGE_ACTION = "consent.purged"
+
+_NARROWING = frozenset(
+    {TargetKind.PURPOSE, TargetKind.EXPLICIT, TargetKind.PARENTAL, TargetKind.LEGITIMATE_INTEREST}
+)
+"""Refusals of these may end a purpose; a restriction keeps data stored and so never purges."""
+
+
+def narrows(changes: Iterable[ConsentChange]) -> bool:
+    """Whether any change is a refusal that may leave a stored atom without a purpose."""
+    return any(c.action is not ConsentAction.GRANTED and c.kind in _NARROWING for c in changes)
+
+
+def _stores(verdict: Verdict) -> bool:
+    # The gate marks a purpose that holds for request context alone in its reason (policy's own
+    # wording); such a purpose reads the request and keeps nothing.
+    return verdict.allowed and "for request context only" not in verdict.reason
+
+
+def storable_purposes(allowance: Allowance) -> frozenset[Purpose]:
+    """The purposes under which this subject's atoms may stay stored (always `essential`)."""
+    found = {p for p, verdict in allowance.purposes.items() if _stores(verdict)}
+    return frozenset(found | {Purpose.ESSENTIAL})
+
+
+def unsupported(catalog: Catalog, stored: Iterable[str], purposes: frozenset[Purpose]) -> frozenset[str]:
+    """The stored atoms none of whose declared purposes is in `purposes`."""
+    gone: set[str] = set()
+    for name in stored:
+        atom = catalog.atoms.get(name)
+        if atom is None or not (atom.purposes & purposes):
+            gone.add(name)
+    return frozenset(gone)
+
+
+def purge_unsupported(
+    session: Session,
+    *,
+    keystore: Keystore,
+    context: PolicyContext,
+    subject_id: uuid.UUID,
+    at: datetime,
+    actor: str,
+) -> int:
+    """Delete the subject's stored atoms that no purpose allowed at `at` keeps; audit how many.
+    Returns the number of atoms removed."""
+    stored = profiles_service.stored_atoms(session, subject_id=subject_id)
+    if not stored:
+        return 0
+    allowance = storage_allowance(session, keystore=keystore, context=context, subject_id=subject_id, at=at)
+    gone = unsupported(context.catalog, stored, storable_purposes(allowance))
+    if not gone:
+        return 0
+    profiles_service.purge_atoms(session, subject_id=subject_id, atoms=gone)
+    audit_service.append(
+        session, keystore=keystore, action=PURGE_ACTION, actor=actor, at=at, subject_id=subject_id,
+        details={"count": len(gone)},
+    )  # fmt: skip
+    return len(gone)

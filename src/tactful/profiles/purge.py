@@ -1,0 +1,37 @@
+"""Removing stored atoms that nothing allows any more (a withdrawal, a denial, an opt-out).
+
+Which atoms go is the consent domain's decision, made through the policy gate; this module only
+lists what a subject has stored and deletes the named atoms, traits and computed alike. Identities
+are not atoms: they stay until erasure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.orm import Session
+
+from tactful.profiles.models import Computed, Trait
+
+
+def stored_atoms(session: Session, *, subject_id: uuid.UUID) -> frozenset[str]:
+    """The names of the trait and computed atoms stored for exactly this subject id."""
+    names: set[str] = set()
+    for table in (Trait, Computed):
+        names.update(session.scalars(select(table.atom).where(table.subject_id == subject_id)))
+    return frozenset(names)
+
+
+def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[str]) -> int:
+    """Delete these atoms of the subject (trait and computed rows); returns the rows deleted."""
+    wanted = sorted(set(atoms))
+    if not wanted:
+        return 0
+    removed = 0
+    for table in (Trait, Computed):
+        statement = delete(table).where(table.subject_id == subject_id, table.atom.in_(wanted))
+        removed += cast(CursorResult[Any], session.execute(statement)).rowcount or 0
+    return removed
