@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,6 +101,23 @@ def _table(model: type[Subject] | type[Identity]) -> Table:
     return table
 
 
+# Built once: lists bind as one expanding parameter, not one literal coerced per value.
+_OWNERS = select(Identity.digest, Identity.subject_id).where(
+    Identity.digest.in_(bindparam("digests", expanding=True))
+)
+_PARENTS = select(Subject.subject_id, Subject.merged_into).where(
+    Subject.subject_id.in_(bindparam("ids", expanding=True))
+)
+_SEEN = (
+    update(_table(Subject))
+    .where(
+        _table(Subject).c.subject_id.in_(bindparam("ids", expanding=True)),
+        _table(Subject).c.last_seen_at < bindparam("before"),
+    )
+    .values(last_seen_at=bindparam("at"))
+)
+
+
 @dataclass
 class _Pending:
     """An identity decided in this batch, written (and encrypted) when the batch settles."""
@@ -127,6 +144,7 @@ class _Batch:
         self.new_subjects: list[uuid.UUID] = []
         self.pending: dict[str, _Pending] = {}
         self.touched: set[uuid.UUID] = set()
+        self.created: set[uuid.UUID] = set()
 
     def digest(self, kind: IdentityKind, value: str) -> str:
         key = (kind, value)
@@ -148,11 +166,7 @@ class _Batch:
                 self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
         digests = sorted(set(self._digests.values()))
         for start in range(0, len(digests), _CHUNK):
-            rows = self.session.execute(
-                select(Identity.digest, Identity.subject_id).where(
-                    Identity.digest.in_(digests[start : start + _CHUNK])
-                )
-            )
+            rows = self.session.execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
             self.owner.update((row.digest, row.subject_id) for row in rows)
         self._load_subjects(set(self.owner.values()))
 
@@ -163,11 +177,7 @@ class _Batch:
                 return
             ordered = sorted(wanted, key=str)
             for start in range(0, len(ordered), _CHUNK):
-                rows = self.session.execute(
-                    select(Subject.subject_id, Subject.merged_into).where(
-                        Subject.subject_id.in_(ordered[start : start + _CHUNK])
-                    )
-                )
+                rows = self.session.execute(_PARENTS, {"ids": ordered[start : start + _CHUNK]})
                 self.parent.update((row.subject_id, row.merged_into) for row in rows)
             wanted = {p for s in wanted if (p := self.parent.get(s)) is not None}
 
@@ -195,6 +205,7 @@ class _Batch:
         self.parent[subject_id] = None
         self.with_user[subject_id] = False
         self.new_subjects.append(subject_id)
+        self.created.add(subject_id)
         return subject_id
 
     def attach(self, subject_id: uuid.UUID, kind: IdentityKind, value: str) -> None:
@@ -284,13 +295,11 @@ class _Batch:
 
     def finish(self) -> None:
         self.settle()
-        seen = sorted(self.touched, key=str)
-        table = _table(Subject)
+        # Subjects created by this batch were inserted as seen now.
+        seen = sorted(self.touched.difference(self.created), key=str)
         for start in range(0, len(seen), _CHUNK):
             self.session.execute(
-                update(table)
-                .where(table.c.subject_id.in_(seen[start : start + _CHUNK]), table.c.last_seen_at < self.at)
-                .values(last_seen_at=self.at)
+                _SEEN, {"ids": seen[start : start + _CHUNK], "at": self.at, "before": self.at}
             )
         # A Core update leaves ORM copies stale; those this batch touched reload on their next read.
         for obj in list(self.session.identity_map.values()):

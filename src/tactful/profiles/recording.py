@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,27 +51,33 @@ def _insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"profiles supports SQLite and PostgreSQL, not {dialect}")
 
 
+_ROWS = (
+    select(
+        Computed.subject_id,
+        Computed.atom,
+        Computed.value,
+        Computed.state,
+        Computed.updated_at,
+        Computed.expires_at,
+    )
+    .where(
+        Computed.subject_id.in_(bindparam("subjects", expanding=True)),
+        Computed.atom.in_(bindparam("atoms", expanding=True)),
+    )
+    .order_by(Computed.subject_id, Computed.atom)
+    # Locked in key order on PostgreSQL: a concurrent batch on the same profile waits for this one
+    # instead of losing its update.
+    .with_for_update()
+)
+"""The stored rows of some subjects' atoms, built once (lists bind as expanding parameters)."""
+
+
 def _read(session: Session, keys: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], _Slot]:
     subjects = sorted({s for s, _ in keys}, key=str)
     atoms = sorted({a for _, a in keys})
     found: dict[tuple[uuid.UUID, str], _Slot] = {}
     for start in range(0, len(subjects), _CHUNK):
-        query = (
-            select(
-                Computed.subject_id,
-                Computed.atom,
-                Computed.value,
-                Computed.state,
-                Computed.updated_at,
-                Computed.expires_at,
-            )
-            .where(Computed.subject_id.in_(subjects[start : start + _CHUNK]), Computed.atom.in_(atoms))
-            .order_by(Computed.subject_id, Computed.atom)
-            # Locked in key order on PostgreSQL: a concurrent batch on the same profile waits for
-            # this one instead of losing its update.
-            .with_for_update()
-        )
-        for row in session.execute(query):
+        for row in session.execute(_ROWS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms}):
             found[(row.subject_id, row.atom)] = _Slot((row.value, row.state), row.updated_at, row.expires_at)
     return found
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -65,16 +65,18 @@ def _insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"profiles supports SQLite and PostgreSQL, not {dialect}")
 
 
+_KEYS = select(Trait.subject_id, Trait.atom).where(
+    Trait.subject_id.in_(bindparam("subjects", expanding=True)),
+    Trait.atom.in_(bindparam("atoms", expanding=True)),
+)
+
+
 def _existing(session: Session, keys: set[tuple[uuid.UUID, str]]) -> set[tuple[uuid.UUID, str]]:
     subjects = sorted({s for s, _ in keys}, key=str)
     atoms = sorted({a for _, a in keys})
     found: set[tuple[uuid.UUID, str]] = set()
     for start in range(0, len(subjects), _CHUNK):
-        rows = session.execute(
-            select(Trait.subject_id, Trait.atom).where(
-                Trait.subject_id.in_(subjects[start : start + _CHUNK]), Trait.atom.in_(atoms)
-            )
-        )
+        rows = session.execute(_KEYS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms})
         found.update((row.subject_id, row.atom) for row in rows)
     return found & keys
 
