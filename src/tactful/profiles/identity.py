@@ -101,12 +101,12 @@ def _table(model: type[Subject] | type[Identity]) -> Table:
     return table
 
 
-# Built once: lists bind as one expanding parameter, not one literal coerced per value.
-_OWNERS = select(Identity.digest, Identity.subject_id).where(
-    Identity.digest.in_(bindparam("digests", expanding=True))
+# Built once, of plain table columns (no ORM work per call); lists bind as one expanding parameter.
+_OWNERS = select(_table(Identity).c.digest, _table(Identity).c.subject_id).where(
+    _table(Identity).c.digest.in_(bindparam("digests", expanding=True))
 )
-_PARENTS = select(Subject.subject_id, Subject.merged_into).where(
-    Subject.subject_id.in_(bindparam("ids", expanding=True))
+_PARENTS = select(_table(Subject).c.subject_id, _table(Subject).c.merged_into).where(
+    _table(Subject).c.subject_id.in_(bindparam("ids", expanding=True))
 )
 _SEEN = (
     update(_table(Subject))

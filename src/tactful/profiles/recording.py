@@ -14,15 +14,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.profiles.computed import AGGREGATES, Pair, Running, Signal, read_signal
 from tactful.profiles.models import Computed
 from tactful.profiles.schemas import CatalogView
+from tactful.profiles.upsert import upsert
 
 _CHUNK = 500
 
@@ -42,34 +42,22 @@ class _Slot:
     """The fold of this batch's events so far; `pair` is the stored row until the end."""
 
 
-def _insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"profiles supports SQLite and PostgreSQL, not {dialect}")
-
-
+_COMPUTED = cast(Table, Computed.__table__)
 _ROWS = (
     select(
-        Computed.subject_id,
-        Computed.atom,
-        Computed.value,
-        Computed.state,
-        Computed.updated_at,
-        Computed.expires_at,
+        *(_COMPUTED.c[name] for name in ("subject_id", "atom", "value", "state", "updated_at", "expires_at"))
     )
     .where(
-        Computed.subject_id.in_(bindparam("subjects", expanding=True)),
-        Computed.atom.in_(bindparam("atoms", expanding=True)),
+        _COMPUTED.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        _COMPUTED.c.atom.in_(bindparam("atoms", expanding=True)),
     )
-    .order_by(Computed.subject_id, Computed.atom)
+    .order_by(_COMPUTED.c.subject_id, _COMPUTED.c.atom)
     # Locked in key order on PostgreSQL: a concurrent batch on the same profile waits for this one
     # instead of losing its update.
     .with_for_update()
 )
-"""The stored rows of some subjects' atoms, built once (lists bind as expanding parameters)."""
+"""The stored rows of some subjects' atoms: built once, of plain table columns (no ORM work per
+call), lists bound as expanding parameters."""
 
 
 def _read(session: Session, keys: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], _Slot]:
@@ -119,14 +107,7 @@ def record_events(session: Session, *, catalog: CatalogView, events: Sequence[Ev
     # The read is a cross product of subjects and atoms: rows no event touched stay as they are.
     written = sorted((k for k, slot in slots.items() if slot.running), key=lambda k: (str(k[0]), k[1]))
     rows = [_row(key, slots[key]) for key in written]
-    table = Computed.__table__
-    assert isinstance(table, Table)
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["subject_id", "atom"],
-        set_={c: statement.excluded[c] for c in ("value", "state", "updated_at", "expires_at")},
-    )
-    session.execute(statement, rows)
+    session.execute(upsert(session, _COMPUTED, ("value", "state", "updated_at", "expires_at")), rows)
     _forget(session, set(written))
 
 

@@ -9,15 +9,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.profiles.models import Trait
 from tactful.profiles.schemas import AtomInfo, CatalogView, TraitsResult
+from tactful.profiles.upsert import upsert
 
 EMAIL_CATEGORY = "user.contact.email"
 EMAIL_INDEX = "email"
@@ -56,18 +55,11 @@ class _Slot:
     stored: bool
 
 
-def _insert(session: Session, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"profiles supports SQLite and PostgreSQL, not {dialect}")
-
-
-_KEYS = select(Trait.subject_id, Trait.atom).where(
-    Trait.subject_id.in_(bindparam("subjects", expanding=True)),
-    Trait.atom.in_(bindparam("atoms", expanding=True)),
+_TRAITS = Trait.__table__
+assert isinstance(_TRAITS, Table)
+_KEYS = select(_TRAITS.c.subject_id, _TRAITS.c.atom).where(
+    _TRAITS.c.subject_id.in_(bindparam("subjects", expanding=True)),
+    _TRAITS.c.atom.in_(bindparam("atoms", expanding=True)),
 )
 
 
@@ -154,12 +146,7 @@ def _write(
         slot.row for _, slot in sorted(slots.items(), key=lambda item: str(item[0])) if slot.row is not None
     ]
     if rows:
-        statement = _insert(session, table)
-        statement = statement.on_conflict_do_update(
-            index_elements=["subject_id", "atom"],
-            set_={c: statement.excluded[c] for c in ("value", "value_enc", "updated_at", "expires_at")},
-        )
-        session.execute(statement, rows)
+        session.execute(upsert(session, table, ("value", "value_enc", "updated_at", "expires_at")), rows)
     # ORM copies of these rows are now stale: forget them, so that later reads load what was written.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Trait) and (obj.subject_id, obj.atom) in slots:
