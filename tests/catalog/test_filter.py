@@ -89,6 +89,22 @@ def test_an_object_where_a_leaf_is_declared_is_dropped() -> None:
     assert result.dropped == ("properties.category.secret",)
 
 
+@given(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+        st.lists(st.integers() | st.text(max_size=3), max_size=3),
+    )
+)
+def test_a_declared_leaf_keeps_any_scalar_or_array_of_scalars(value: object) -> None:
+    result = demo().filter_message(track("Product Viewed", {"category": value, "price": [{"n": 1}]}))
+    assert result.kept["properties"] == {"category": value, "price": []}
+    assert result.dropped == ("properties.price[].n",)
+
+
 def test_context_is_filtered_and_request_only_fields_are_not_kept() -> None:
     context = {
         "ip": "203.0.113.9",

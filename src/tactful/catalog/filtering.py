@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 SYSTEM_FIELDS: tuple[str, ...] = (
     "messageId", "type", "event", "userId", "anonymousId", "previousId", "groupId", "timestamp",
@@ -135,25 +135,27 @@ def event_atom_name(kind: object, event: object = None) -> str | None:
 class MessageFilter:
     """The compiled filter of one catalog. Build with `compile_filter`."""
 
-    __slots__ = ("_by_type", "_events", "_undeclared_track")
+    __slots__ = ("_by_type", "_events", "_other", "_undeclared_track")
 
     def __init__(
         self, by_type: Mapping[str, Shape], events: Mapping[str, Shape], undeclared_track: Shape
     ) -> None:
-        self._by_type = by_type
-        self._events = events
-        self._undeclared_track = undeclared_track
+        memo: dict[int, _Level] = {}  # shapes shared between atoms are compiled once
+        self._by_type = {kind: _level(shape, memo) for kind, shape in by_type.items()}
+        self._events = {atom: _level(shape, memo) for atom, shape in events.items()}
+        self._undeclared_track = _level(undeclared_track, memo)
+        self._other = self._by_type[""]
 
     def filter(self, message: Mapping[str, Any]) -> FilterResult:
         kind = message.get("type")
         atom = event_atom_name(kind, message.get("event"))
         if kind == "track":
-            shape = self._events.get(atom, self._undeclared_track) if atom else self._undeclared_track
+            level = self._events.get(atom, self._undeclared_track) if atom else self._undeclared_track
         else:
-            shape = self._by_type.get(kind, self._by_type[""]) if isinstance(kind, str) else self._by_type[""]
+            level = self._by_type.get(kind, self._other) if isinstance(kind, str) else self._other
         dropped: list[str] = []
         transient: list[str] = []
-        kept = _filter_object(message, shape, "", dropped, transient)
+        kept = _filter_object(message, level, "", dropped, transient)
         declared = atom if atom is not None and atom in self._events else None
         return FilterResult(kept, tuple(dict.fromkeys(dropped)), tuple(transient), declared)
 
@@ -193,25 +195,62 @@ def compile_filter(
     return MessageFilter(MappingProxyType(by_type), MappingProxyType(event_shapes), with_properties(()))
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The types a JSON scalar decodes to: a declared leaf keeps them without looking at its rule."""
+
+
+class _Level:
+    """One shape compiled for the walk. Most values are scalars under declared leaves or system
+    fields: two set lookups settle them; the rest go through their rule."""
+
+    __slots__ = ("leaves", "rules", "verbatim")
+
+    def __init__(self, shape: Shape, memo: dict[int, _Level]) -> None:
+        self.verbatim = frozenset(key for key, rule in shape.items() if rule.verbatim)
+        self.leaves = frozenset(
+            key for key, rule in shape.items() if rule.leaf and not rule.transient and not rule.verbatim
+        )
+        self.rules: dict[str, tuple[Rule, _Level | None, _Level | None]] = {
+            key: (rule, _level(rule.fields, memo), _level(rule.elements, memo)) for key, rule in shape.items()
+        }
+
+
+@overload
+def _level(shape: Shape, memo: dict[int, _Level]) -> _Level: ...
+@overload
+def _level(shape: Shape | None, memo: dict[int, _Level]) -> _Level | None: ...
+def _level(shape: Shape | None, memo: dict[int, _Level]) -> _Level | None:
+    if shape is None:
+        return None
+    found = memo.get(id(shape))  # the shapes outlive the memo: their ids are not reused meanwhile
+    if found is None:
+        found = memo[id(shape)] = _Level(shape, memo)
+    return found
+
+
 def _filter_object(
-    value: Mapping[str, Any], shape: Shape, prefix: str, dropped: list[str], transient: list[str]
+    value: Mapping[str, Any], level: _Level, prefix: str, dropped: list[str], transient: list[str]
 ) -> dict[str, Any]:
     kept: dict[str, Any] = {}
+    leaves, verbatim, rules = level.leaves, level.verbatim, level.rules
     for key, item in value.items():
-        rule = shape.get(key)
-        if rule is None:
-            _name(f"{prefix}{key}", item, dropped, 0)
-        elif rule.verbatim:
+        if (key in leaves and item.__class__ in _SCALARS) or key in verbatim:
             kept[key] = item
-        elif rule.transient:
+            continue
+        entry = rules.get(key)
+        if entry is None:
+            _name(f"{prefix}{key}", item, dropped, 0)
+            continue
+        rule, fields, elements = entry
+        if rule.transient:
             transient.append(f"{prefix}{key}")
         elif isinstance(item, dict):
-            if rule.fields is None:
+            if fields is None:
                 _name(f"{prefix}{key}", item, dropped, 0)
             else:
-                kept[key] = _filter_object(item, rule.fields, f"{prefix}{key}.", dropped, transient)
+                kept[key] = _filter_object(item, fields, f"{prefix}{key}.", dropped, transient)
         elif isinstance(item, list):
-            kept[key] = _filter_list(item, rule, f"{prefix}{key}", dropped, transient)
+            kept[key] = _filter_list(item, rule.leaf, elements, f"{prefix}{key}", dropped, transient)
         elif rule.leaf:
             kept[key] = item
         else:
@@ -220,13 +259,13 @@ def _filter_object(
 
 
 def _filter_list(
-    items: list[Any], rule: Rule, path: str, dropped: list[str], transient: list[str]
+    items: list[Any], leaf: bool, elements: _Level | None, path: str, dropped: list[str], transient: list[str]
 ) -> list[Any]:
     kept: list[Any] = []
     for item in items:
-        if isinstance(item, dict) and rule.elements is not None:
-            kept.append(_filter_object(item, rule.elements, f"{path}[].", dropped, transient))
-        elif rule.leaf and not isinstance(item, dict | list):
+        if isinstance(item, dict) and elements is not None:
+            kept.append(_filter_object(item, elements, f"{path}[].", dropped, transient))
+        elif leaf and not isinstance(item, dict | list):
             kept.append(item)
         else:
             _name(f"{path}[]", item, dropped, 0)
