@@ -12,7 +12,7 @@ see a subject the same way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -94,17 +94,44 @@ def _evaluate(
     *,
     with_restriction: bool,
 ) -> SubjectAllowance:
-    catalog, policy = context.catalog, context.policy
-    consent = ledger.state(session, subject_id=subject_id)
-    flags = ledger.flags(session, subject_id=subject_id, at=at)
+    entries = ledger.history(session, subject_id=subject_id)
+    consent = ledger.fold_entries(entries)
+    flags = ledger.flags_at([e for e in entries if e.at <= at], at)
     stored = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id, at=at)
     profile = ProfileSnapshot(values={**stored.traits, **stored.computed})
-    country = _place(stored.traits.get("traits.country"))
-    region = _place(stored.traits.get("traits.region"))
+    allowance = allowance_from(
+        context,
+        consent=consent,
+        flags=flags,
+        traits=stored.traits,
+        at=at,
+        signals=signals,
+        with_restriction=with_restriction,
+    )
+    return SubjectAllowance(allowance=allowance, consent=consent, flags=flags, profile=profile)
+
+
+def allowance_from(
+    context: PolicyContext,
+    *,
+    consent: ConsentState,
+    flags: SubjectFlags,
+    traits: Mapping[str, object],
+    at: datetime,
+    signals: RequestSignals | None = None,
+    with_restriction: bool = True,
+) -> Allowance:
+    """The gate's answer from inputs already read: the folded ledger, its flags and the subject's
+    traits (only the age atoms and the place are read). Collection reads these for a whole batch."""
+    catalog, policy = context.catalog, context.policy
+    country = _place(traits.get("traits.country"))
+    region = _place(traits.get("traits.region"))
     restriction = flags.restriction and with_restriction
-    facts = facts_from_profile(profile, restriction=restriction, country=country, region=region)
+    facts = facts_from_profile(
+        ProfileSnapshot(values=traits), restriction=restriction, country=country, region=region
+    )
     establishment = policy.establishment_country or catalog.controller.establishment
-    allowance = evaluate(
+    return evaluate(
         catalog=catalog,
         consent=consent,
         regimes=applicable_regimes(establishment, country, region, regimes=context.regimes),
@@ -113,4 +140,3 @@ def _evaluate(
         at=at,
         age_policy=AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown),
     )
-    return SubjectAllowance(allowance=allowance, consent=consent, flags=flags, profile=profile)

@@ -71,14 +71,22 @@ def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
     return fold_entries(history(session, subject_id=subject_id))
 
 
-def states(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ConsentState]:
-    """The folded ledgers of many subjects in one query (subjects without a ledger get an empty state)."""
+def histories(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[LedgerEntry]]:
+    """The ledgers of many subjects, each in order of receipt, in one query per 500 subjects."""
     wanted = list(dict.fromkeys(subject_ids))
     grouped: dict[uuid.UUID, list[LedgerEntry]] = {s: [] for s in wanted}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         for row in session.scalars(select(ConsentEventRow).where(ConsentEventRow.subject_id.in_(chunk))):
             grouped[row.subject_id].append(entry_of(row))
+    for entries in grouped.values():
+        entries.sort(key=lambda e: (e.at, e.sequence))
+    return grouped
+
+
+def states(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ConsentState]:
+    """The folded ledgers of many subjects in one query (subjects without a ledger get an empty state)."""
+    grouped = histories(session, subject_ids=subject_ids)
     return {s: fold_entries(entries) for s, entries in grouped.items()}
 
 

@@ -17,14 +17,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
 from tactful.consent import gpc, withdrawal
 from tactful.consent.fold import ConsentAction, merge_states
 from tactful.consent.gatekeeper import PolicyContext
-from tactful.consent.ledger import entry_of, flags, flags_at, fold_entries, history, state, states
+from tactful.consent.ledger import flags, flags_at, fold_entries, history, state, states
 from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import ConsentChange, LedgerEntry, TargetKind
 from tactful.crypto import Keystore
@@ -97,35 +97,70 @@ def record(
     With `policy` (every request path passes it), a refusal also purges, in the same transaction,
     the stored atoms that no purpose still allowed keeps (`withdrawal`). Without it nothing is
     purged: only for callers that hold no catalog, such as tests of the ledger alone."""
+    recorded = record_many(
+        session, keystore=keystore, changes={subject_id: changes}, at=at, actor=actor, policy=policy
+    )
+    return recorded.get(subject_id, [])
+
+
+def _next_sequences(session: Session, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    found: dict[uuid.UUID, int] = {}
+    for start in range(0, len(subject_ids), 500):
+        chunk = subject_ids[start : start + 500]
+        rows = session.execute(
+            select(ConsentEventRow.subject_id, func.max(ConsentEventRow.sequence))
+            .where(ConsentEventRow.subject_id.in_(chunk))
+            .group_by(ConsentEventRow.subject_id)
+        )
+        found.update((subject, int(top or 0)) for subject, top in rows)
+    return {s: found.get(s, 0) + 1 for s in subject_ids}
+
+
+def record_many(
+    session: Session,
+    *,
+    keystore: Keystore,
+    changes: Mapping[uuid.UUID, Sequence[ConsentChange]],
+    at: datetime,
+    actor: str,
+    policy: PolicyContext | None = None,
+) -> dict[uuid.UUID, list[LedgerEntry]]:
+    """`record` for many subjects at once (collection's batches): one sequence query and one insert
+    for all of them, then each subject's audit entry and, after a refusal, its purge."""
     if at.tzinfo is None:
         raise ValueError("consent is recorded at timezone-aware server times")
-    if not changes:
-        return []
-    sequence = _next_sequence(session, subject_id)
-    rows = [
-        ConsentEventRow(
-            id=new_id(),
-            subject_id=subject_id,
-            sequence=sequence + offset,
-            at=at,
-            target_kind=change.kind.value,
-            target=change.target,
-            action=change.action.value,
-            source=change.source.value,
-            notice_version=change.notice_version,
-            method=change.method,
-            proof={str(k): str(v) for k, v in change.proof.items()},
-        )
-        for offset, change in enumerate(changes)
-    ]
-    session.add_all(rows)
-    session.flush()
-    _audit(session, keystore=keystore, subject_id=subject_id, changes=changes, at=at, actor=actor)
-    if policy is not None and withdrawal.narrows(changes):
-        withdrawal.purge_unsupported(
-            session, keystore=keystore, context=policy, subject_id=subject_id, at=at, actor=actor
-        )
-    return [entry_of(row) for row in rows]
+    wanted = {subject: list(given) for subject, given in changes.items() if given}
+    if not wanted:
+        return {}
+    sequences = _next_sequences(session, list(wanted))
+    entries: dict[uuid.UUID, list[LedgerEntry]] = {}
+    rows: list[dict[str, Any]] = []
+    for subject, given in wanted.items():
+        made = entries[subject] = []
+        for offset, change in enumerate(given):
+            proof = {str(k): str(v) for k, v in change.proof.items()}
+            entry = LedgerEntry(
+                id=new_id(), sequence=sequences[subject] + offset, at=at, kind=change.kind,
+                target=change.target, action=change.action, source=change.source,
+                notice_version=change.notice_version, method=change.method, proof=proof,
+            )  # fmt: skip
+            made.append(entry)
+            rows.append(
+                {
+                    "id": entry.id, "subject_id": subject, "sequence": entry.sequence, "at": at,
+                    "target_kind": change.kind.value, "target": change.target, "action": change.action.value,
+                    "source": change.source.value, "notice_version": change.notice_version,
+                    "method": change.method, "proof": proof, "subject_ref": None, "erased_at": None,
+                }
+            )  # fmt: skip
+    session.execute(insert(ConsentEventRow), rows)
+    for subject, given in wanted.items():
+        _audit(session, keystore=keystore, subject_id=subject, changes=given, at=at, actor=actor)
+        if policy is not None and withdrawal.narrows(given):
+            withdrawal.purge_unsupported(
+                session, keystore=keystore, context=policy, subject_id=subject, at=at, actor=actor
+            )
+    return entries
 
 
 def record_gpc(
@@ -169,11 +204,13 @@ def changes_from_categories(
     RudderStack's allowed/denied ids as True/False), through the configured category → purposes map.
 
     Unknown categories are ignored; `essential` is never recorded (it needs no consent). When two
-    categories speak to one purpose, a refusal wins.
+    categories speak to one purpose, a refusal wins. Names match without regard to case: banners
+    write `Analytics` where the configuration says `analytics`.
     """
+    folded = {str(k).casefold(): v for k, v in mapping.items()}
     decided: dict[Purpose, bool] = {}
     for category, given in preferences.items():
-        for name in mapping.get(category, ()):
+        for name in mapping.get(category) or folded.get(str(category).casefold(), ()):
             try:
                 purpose = Purpose(name)
             except ValueError:

@@ -42,7 +42,8 @@ def narrows(changes: Iterable[ConsentChange]) -> bool:
     return any(c.action is not ConsentAction.GRANTED and c.kind in _NARROWING for c in changes)
 
 
-def _stores(verdict: Verdict) -> bool:
+def may_store(verdict: Verdict) -> bool:
+    """Whether a purpose's verdict lets data be stored for it (not only read from the request)."""
     # The gate marks a purpose that holds for request context alone in its reason (policy's own
     # wording); such a purpose reads the request and keeps nothing.
     return verdict.allowed and "for request context only" not in verdict.reason
@@ -50,7 +51,7 @@ def _stores(verdict: Verdict) -> bool:
 
 def storable_purposes(allowance: Allowance) -> frozenset[Purpose]:
     """The purposes under which this subject's atoms may stay stored (always `essential`)."""
-    found = {p for p, verdict in allowance.purposes.items() if _stores(verdict)}
+    found = {p for p, verdict in allowance.purposes.items() if may_store(verdict)}
     return frozenset(found | {Purpose.ESSENTIAL})
 
 

@@ -8,7 +8,7 @@ are not atoms: they stay until erasure.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
@@ -34,4 +34,16 @@ def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[st
     for table in (Trait, Computed):
         statement = delete(table).where(table.subject_id == subject_id, table.atom.in_(wanted))
         removed += cast(CursorResult[Any], session.execute(statement)).rowcount or 0
+    return removed
+
+
+def purge_atoms_many(session: Session, *, subject_ids: Sequence[uuid.UUID], atoms: Collection[str]) -> int:
+    """Delete the same atoms of many subjects, a statement per table and 500 subjects."""
+    wanted = sorted(set(atoms))
+    removed = 0
+    for start in range(0, len(subject_ids) if wanted else 0, 500):
+        chunk = subject_ids[start : start + 500]
+        for table in (Trait, Computed):
+            statement = delete(table).where(table.subject_id.in_(chunk), table.atom.in_(wanted))
+            removed += cast(CursorResult[Any], session.execute(statement)).rowcount or 0
     return removed

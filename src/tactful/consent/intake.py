@@ -1,0 +1,251 @@
+"""Consent at collection: what a request's events say about consent enters the ledger first, then each
+event gets the purposes it may serve at receipt (issue 3, part 7).
+
+    the batch's subjects ── histories (one query) ─────────────────────────────┐
+    Sec-GPC: 1 / context.gpc ──▶ GPC opt-out, once until lifted ──┐            │
+    context.consent.categoryPreferences (Segment) ─┐              ├─▶ record (per subject, only
+    context.consentManagement (RudderStack) ───────┴─ categories ─┘   what differs; purges on refusal)
+                                                                               ▼
+    age and place traits (one query) ──▶ gatekeeper.allowance_from ──▶ Allowance per subject
+                                                                               ▼
+    Purposes.of(atom): the atom's declared purposes that hold for storage and whose atoms include it
+
+A request's events are received together: the consent they carry applies, in their order, before the
+purposes of any of them are decided. Nothing here names a regime: what a first-time visitor without a
+recorded choice gets is the gate's answer (GDPR: consent needed, so only what `essential` covers;
+CCPA: allowed until an opt-out).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tactful.catalog.model import Atom, Source
+from tactful.consent import gpc, ledger
+from tactful.consent import service as consent_service
+from tactful.consent.fold import ConsentAction
+from tactful.consent.gatekeeper import PolicyContext, allowance_from
+from tactful.consent.schemas import ConsentChange, LedgerEntry
+from tactful.consent.withdrawal import may_store
+from tactful.crypto import Keystore
+from tactful.policy import AGE_ATOMS, Allowance, RequestSignals
+from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus
+from tactful.profiles.models import Trait
+from tactful.profiles.traits import unseal
+from tactful.types import Purpose
+
+GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
+"""The traits the gate reads about a subject (age assurance, where the subject lives)."""
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What one received event says about its subject's consent."""
+
+    subject_id: uuid.UUID
+    consent: Mapping[str, Any] | None = None
+    gpc: bool = False
+    proof: Mapping[str, str] = field(default_factory=dict)
+
+
+def _preferences(raw: object) -> dict[str, bool]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, bool)}
+
+
+def _ids(raw: object) -> list[str]:
+    if not isinstance(raw, list):
+        return []
+    return [str(i) for i in raw if isinstance(i, str | int) and not isinstance(i, bool)]
+
+
+Choice = tuple[Purpose, bool, ConsentSource]
+"""One purpose granted (True) or refused (False), and where the event said so."""
+_ChoiceKey = tuple[tuple[tuple[str, bool], ...], tuple[str, ...], tuple[str, ...]]
+
+
+def _key(consent: Mapping[str, Any]) -> _ChoiceKey:
+    management = consent.get("consentManagement")
+    management = management if isinstance(management, Mapping) else {}
+    return (
+        tuple(sorted(_preferences(consent.get("categoryPreferences")).items())),
+        tuple(_ids(management.get("allowedConsentIds"))),
+        tuple(_ids(management.get("deniedConsentIds"))),
+    )
+
+
+def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Choice, ...]:
+    preferences, allowed, denied = key
+    found: list[Choice] = []
+    for given, source in (
+        (dict(preferences), ConsentSource.SEGMENT_CONTEXT),
+        # Denied ids come second so that an id listed both ways is a refusal.
+        (dict.fromkeys(allowed, True) | dict.fromkeys(denied, False), ConsentSource.RUDDERSTACK_CONTEXT),
+    ):
+        for change in consent_service.changes_from_categories(given, mapping=mapping, source=source):
+            found.append((Purpose(str(change.target)), change.grants, source))
+    return tuple(found)
+
+
+def carried_changes(
+    consent: Mapping[str, Any] | None, *, mapping: Mapping[str, Sequence[str]], proof: Mapping[str, str]
+) -> list[ConsentChange]:
+    """Ledger changes from an event's consent context: Segment's `categoryPreferences` (source
+    `segment_context`) and RudderStack's `allowedConsentIds`/`deniedConsentIds` (source
+    `rudderstack_context`), through the configured category map. Malformed parts say nothing."""
+    if not consent:
+        return []
+    return [
+        ConsentChange.for_purpose(p, ConsentAction.GRANTED if g else ConsentAction.DENIED, src, proof=proof)
+        for p, g, src in _choices(_key(consent), mapping)
+    ]
+
+
+def _differing(
+    choices: Iterable[Choice], status: dict[Purpose, ConsentStatus], proof: Mapping[str, str]
+) -> list[ConsentChange]:
+    """Only the choices that change something, a "no" after a "yes" recorded as a withdrawal: events
+    repeat their context on every call, and the ledger should not grow with every page view."""
+    kept: list[ConsentChange] = []
+    for purpose, given, source in choices:
+        current = status.get(purpose, ConsentStatus.NOT_SET)
+        if given:
+            if current is ConsentStatus.GRANTED:
+                continue
+            action = ConsentAction.GRANTED
+        elif current.refused:
+            continue
+        else:
+            action = ConsentAction.WITHDRAWN if current is ConsentStatus.GRANTED else ConsentAction.DENIED
+        status[purpose] = ConsentStatus(action.value)
+        kept.append(ConsentChange.for_purpose(purpose, action, source, proof=proof))
+    return kept
+
+
+def _status(state: ConsentState, at: datetime) -> dict[Purpose, ConsentStatus]:
+    return {p: state.state(p, at=at).status for p in Purpose}
+
+
+def record_arrivals(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    arrivals: Sequence[Arrival],
+    at: datetime,
+    actor: str,
+) -> dict[uuid.UUID, list[LedgerEntry]]:
+    """Record what the arrivals say (GPC first, then carried choices, in order) and return every
+    arrival subject's whole ledger afterwards."""
+    histories = ledger.histories(session, subject_ids=(a.subject_id for a in arrivals))
+    pending: dict[uuid.UUID, list[ConsentChange]] = {}
+    statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
+    mapping = policy.policy.consent_categories
+    parsed: dict[_ChoiceKey, tuple[Choice, ...]] = {}  # visitors repeat one context on every call
+    for arrival in arrivals:
+        subject = arrival.subject_id
+        changes = pending.setdefault(subject, [])
+        proof = {**arrival.proof, gpc.GPC_PROOF_KEY: "1"} if arrival.gpc else dict(arrival.proof)
+        signalled = any(c.source is ConsentSource.GPC for c in changes)
+        if arrival.gpc and not signalled and not gpc.gpc_in_force(histories[subject]):
+            signal = ConsentChange.for_purpose(
+                Purpose.SALE_OR_SHARE, ConsentAction.DENIED, ConsentSource.GPC, proof=proof
+            )
+            changes.insert(0, signal)
+        if arrival.consent:
+            if subject not in statuses:
+                statuses[subject] = _status(ledger.fold_entries(histories[subject]), at)
+            key = _key(arrival.consent)
+            choices = parsed.get(key)
+            if choices is None:
+                choices = parsed[key] = _choices(key, mapping)
+            changes += _differing(choices, statuses[subject], proof)
+    recorded = consent_service.record_many(
+        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy
+    )
+    for subject, entries in recorded.items():
+        histories[subject] += entries
+    return histories
+
+
+def _gate_traits(
+    session: Session, keystore: Keystore, subject_ids: Sequence[uuid.UUID], at: datetime
+) -> dict[uuid.UUID, dict[str, object]]:
+    # The gate's few traits for a whole batch in one query; the profile's own reader goes subject
+    # by subject and decrypts every identity, which a request of 2,500 events cannot afford.
+    found: dict[uuid.UUID, dict[str, object]] = {s: {} for s in subject_ids}
+    for start in range(0, len(subject_ids), _CHUNK):
+        chunk = subject_ids[start : start + _CHUNK]
+        rows = session.scalars(
+            select(Trait).where(
+                Trait.subject_id.in_(chunk), Trait.atom.in_(GATE_TRAITS), Trait.expires_at > at
+            )
+        )
+        for row in rows:
+            value = (
+                row.value
+                if row.value_enc is None
+                else unseal(keystore, row.subject_id, row.atom, row.value_enc)
+            )
+            found[row.subject_id][row.atom] = value
+    return found
+
+
+def allowances(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    histories: Mapping[uuid.UUID, Sequence[LedgerEntry]],
+    gpc_subjects: frozenset[uuid.UUID],
+    at: datetime,
+) -> dict[uuid.UUID, Allowance]:
+    """The gate's answer at `at` for every subject of `histories` (a restriction applies: new data
+    is processing, which a restricted subject's data must not undergo)."""
+    subjects = list(histories)
+    traits = _gate_traits(session, keystore, subjects, at)
+    answers: dict[uuid.UUID, Allowance] = {}
+    for subject in subjects:
+        entries = histories[subject]
+        answers[subject] = allowance_from(
+            policy,
+            consent=ledger.fold_entries(entries),
+            flags=ledger.flags_at([e for e in entries if e.at <= at], at),
+            traits=traits[subject],
+            at=at,
+            signals=RequestSignals(gpc=subject in gpc_subjects),
+        )
+    return answers
+
+
+class Purposes:
+    """The purposes an atom may be stored for under one Allowance (an atom's purposes that hold for
+    storage and whose atoms include it). `essential` counts for the event types the catalog marks
+    essential, and for any other atom that declares it."""
+
+    def __init__(self, allowance: Allowance) -> None:
+        self._allowance = allowance
+        self._storable = frozenset(p for p, verdict in allowance.purposes.items() if may_store(verdict))
+        self._atoms: dict[Purpose, frozenset[str]] = {}
+
+    def _holds(self, purpose: Purpose, atom: Atom) -> bool:
+        if purpose is Purpose.ESSENTIAL:
+            return atom.essential or atom.source is not Source.EVENT
+        if purpose not in self._storable:
+            return False
+        atoms = self._atoms.get(purpose)
+        if atoms is None:
+            atoms = self._atoms[purpose] = self._allowance.atoms_for(purpose)
+        return atom.name in atoms
+
+    def of(self, atom: Atom) -> frozenset[Purpose]:
+        return frozenset(p for p in atom.purposes if self._holds(p, atom))
