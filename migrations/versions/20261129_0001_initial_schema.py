@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 07:10:15.690996
+Create Date: 2026-11-29 08:16:48.594274
 """
 
 from collections.abc import Sequence
@@ -122,6 +122,7 @@ def upgrade() -> None:
         sa.Column("context", tactful.db.JSONType, nullable=False),
         sa.Column("consent", tactful.db.JSONType, nullable=True),
         sa.Column("gpc", sa.Boolean(), nullable=True),
+        sa.Column("purposes", tactful.db.JSONType, nullable=True),
         sa.Column("write_key_id", sa.Uuid(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),

@@ -63,7 +63,9 @@ def test_metrics_count_ingestion_outcomes_for_admins_only(context: AppContext) -
                 "properties": {"product_id": "p-1", "category": "books", "color": "red"},
             },
             {"type": "track", "event": "Product Viewed", "messageId": "m-2"},
-        ]
+        ],
+        # The banner's choice: without it a GDPR visitor's browsing would be suppressed.
+        "context": {"consent": {"categoryPreferences": {"analytics": True}}},
     }
     assert http.post("/v1/batch", json=batch, headers=bearer(write)).status_code == 200
     assert http.get("/metrics", headers=bearer(issue(context, Scope.SERVER))).status_code == 403

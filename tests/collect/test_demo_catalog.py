@@ -36,7 +36,7 @@ def test_a_demo_track_is_filtered_by_the_catalog(session: Session, keystore: Key
             "locale": "de-DE",
             "location": {"country": "DE", "city": "Berlin"},
             "library": {"name": "analytics.js", "version": "5"},
-            "consent": {"categoryPreferences": {"Analytics": True}},
+            "consent": {"categoryPreferences": {"Analytics": True, "Personalization": True}},
             "gpc": False,
         },
     )
@@ -49,7 +49,7 @@ def test_a_demo_track_is_filtered_by_the_catalog(session: Session, keystore: Key
     assert "ip" not in row.context  # declared for the request only
     assert "userAgent" not in row.context
     assert row.context["location"] == {"country": "DE", "city": "Berlin"}
-    assert row.consent == {"categoryPreferences": {"Analytics": True}}
+    assert row.consent == {"categoryPreferences": {"Analytics": True, "Personalization": True}}
     assert row.gpc is False
     stats = collect_service.ingest_stats(session)
     assert stats.dropped_fields == {"properties.color": 1}

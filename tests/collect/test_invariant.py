@@ -1,6 +1,10 @@
-"""Invariant 10 as a property: over random mixes of good, repeated, conflicting and bad events split
-into random requests, `received == stored + deduplicated + quarantined + suppressed` exactly, and
-each event's result says where it went (and it went there)."""
+"""Invariant 10 as a property: over random mixes of good, repeated, conflicting and bad events and
+consent choices carried by events, split into random requests, `received == stored + deduplicated +
+quarantined + suppressed` exactly, and each event's result says where it went (and it went there).
+
+The demo catalog under the default policy (GDPR): a visitor's browsing is stored only once a banner
+choice carried by an event grants analytics, else suppressed (`no_purpose`); identify and alias link
+identities (`essential`) and are always stored. A request's carried choices apply to all its events."""
 
 from __future__ import annotations
 
@@ -14,12 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tactful.catalog.loader import load_catalog
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event, Quarantine
 from tactful.collect.schemas import IngestStats, Source
 from tactful.crypto import Keystore
 from tactful.db import Database
-from tests.collect.builders import T0, StandInCatalog
+from tactful.main import default_catalog_path
+from tests.collect.builders import T0
+
+CATALOG = load_catalog(default_catalog_path())
 
 BAD = {
     "missing_identity": lambda: {"type": "track", "event": "x"},
@@ -50,7 +58,10 @@ ops = st.one_of(
     st.tuples(st.just("retry"), st.integers(0, 50), st.just(0)),
     st.tuples(st.just("conflict"), st.integers(0, 50), st.just(0)),
     st.tuples(st.just("bad"), st.sampled_from(sorted(BAD)), st.just(0)),
+    st.tuples(st.just("consent"), st.booleans(), st.integers(0, 3)),
 )
+PENDING = ("pending", None)
+"""A first sighting: stored or suppressed, depending on the consent in force for its request."""
 
 
 @dataclass
@@ -58,6 +69,9 @@ class Sent:
     message: object
     message_id: str | None = None
     version: int = 0
+    who: int = 0
+    kind: str = ""
+    choice: bool | None = None
 
 
 def _good(kind: str, who: int, run: str, n: int) -> dict[str, Any]:
@@ -90,32 +104,57 @@ def build(plan: list[tuple[str, Any, int]], run: str) -> tuple[list[Sent], list[
             sent.append(Sent(message))
             expected.append(("quarantined", EXPECTED_REASON.get(arg, arg)))
             continue
-        if op == "good" or not goods:
-            item = Sent(_good(arg if op == "good" else "track", who, run, n), f"{run}-m{n}", n)
+        if op == "consent":
+            message = _good("track", who, run, n)
+            message["context"] = {"consent": {"categoryPreferences": {"analytics": arg}}}
+            item = Sent(message, f"{run}-m{n}", n, who, "track", arg)
+        elif op == "good" or not goods:
+            kind = arg if op == "good" else "track"
+            item = Sent(_good(kind, who, run, n), f"{run}-m{n}", n, who, kind)
         else:
             base = goods[arg % len(goods)]
             assert isinstance(base.message, dict)
             if op == "repeat":
-                item = Sent(dict(base.message), base.message_id, base.version)
+                item = Sent(dict(base.message), base.message_id, base.version, base.who, base.kind)
             elif op == "retry":  # only transport fields change
                 message = {**base.message, "sentAt": (T0 + timedelta(seconds=n)).isoformat()}
-                message["context"] = {"library": {"name": "analytics-python", "version": str(n)}}
-                item = Sent(message, base.message_id, base.version)
+                library = {"name": "analytics-python", "version": str(n)}
+                message["context"] = {**base.message.get("context", {}), "library": library}
+                item = Sent(message, base.message_id, base.version, base.who, base.kind)
             else:
-                item = Sent(
-                    {**base.message, "properties": {"product_id": f"changed-{n}"}}, base.message_id, n
-                )
+                changed = {**base.message, "properties": {"product_id": f"changed-{n}"}}
+                item = Sent(changed, base.message_id, n, base.who, base.kind)
         assert item.message_id is not None
         seen = first_version.setdefault(item.message_id, item.version)
         if seen != item.version:
             expected.append(("quarantined", "duplicate_conflict"))
         elif sum(1 for s in sent if s.message_id == item.message_id) == 0:
-            expected.append(("stored", None))
+            expected.append(PENDING)
         else:
             expected.append(("duplicate", None))
         sent.append(item)
         goods.append(item)
     return sent, expected
+
+
+def settle(
+    sent: list[Sent], expected: list[tuple[str, str | None]], parts: list[slice]
+) -> list[tuple[str, str | None]]:
+    """First sightings resolved request by request: the analytics choices first sightings carry
+    apply (the last one wins) before any event of the request is stored or suppressed."""
+    granted: dict[int, bool] = {}
+    settled = list(expected)
+    for part in parts:
+        for index in range(len(sent))[part]:
+            if settled[index] == PENDING and sent[index].choice is not None:
+                granted[sent[index].who] = bool(sent[index].choice)
+        for index in range(len(sent))[part]:
+            if settled[index] == PENDING:
+                item = sent[index]
+                linking = item.kind in ("identify", "alias")
+                stored = linking or granted.get(item.who, False)
+                settled[index] = ("stored", None) if stored else ("suppressed", "no_purpose")
+    return settled
 
 
 def totals(db: Database) -> IngestStats:
@@ -141,7 +180,7 @@ def test_every_received_event_is_accounted_for_exactly(
             answers = collect_service.ingest(
                 session,
                 keystore=keystore,
-                catalog=StandInCatalog(),
+                catalog=CATALOG,
                 messages=[s.message for s in sent[start:end]],
                 source=Source(write_key_id=uuid.UUID(int=7), request_id=request_id),
                 at=T0,
@@ -150,6 +189,7 @@ def test_every_received_event_is_accounted_for_exactly(
         requests.append((request_id, slice(start, end)))
         start, turn = end, turn + 1
 
+    expected = settle(sent, expected, [part for _, part in requests])
     assert results == expected
 
     after = totals(fresh_db)
@@ -166,13 +206,17 @@ def test_every_received_event_is_accounted_for_exactly(
         "stored": outcomes["stored"],
         "deduplicated": outcomes["duplicate"],
         "quarantined": outcomes["quarantined"],
-        "suppressed": 0,
+        "suppressed": outcomes["suppressed"],
     }
     assert after.balanced
     reasons = Counter(reason for status, reason in results if status == "quarantined")
     assert {
         r: after.quarantined_by_reason.get(r, 0) - before.quarantined_by_reason.get(r, 0) for r in reasons
     } == (dict(reasons))
+    suppressed = sum(1 for status, _ in results if status == "suppressed")
+    assert after.suppressed_by_reason.get("no_purpose", 0) - before.suppressed_by_reason.get(
+        "no_purpose", 0
+    ) == (suppressed)
 
     with fresh_db.session() as session:
         for request_id, part in requests:

@@ -74,6 +74,10 @@ def test_a_fresh_database_is_seeded_once(context: AppContext) -> None:
         assert stats.balanced
         stored = session.execute(select(func.count()).select_from(Event)).scalar_one()
         assert stored == first.statuses.get("stored", 0) > 0
+        # Visitors under GDPR without a recorded choice: their browsing is not stored, only counted.
+        assert stats.suppressed == first.statuses.get("suppressed", 0) > 0
+        assert stats.suppressed_by_reason.get("no_purpose", 0) > 0
+        assert set(stats.suppressed_by_reason) <= {"no_purpose", "erased_subject"}
         assert audit_service.verify(session).ok
 
 

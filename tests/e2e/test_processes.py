@@ -24,7 +24,12 @@ SECRET = "two-process-secret-key-of-sufficient-length"
 
 
 def _track(url: str, key: str, message_id: str) -> httpx.Response:
-    body = {"event": "Product Viewed", "anonymousId": "anon-2p", "messageId": message_id}
+    body = {
+        "event": "Product Viewed",
+        "anonymousId": "anon-2p",
+        "messageId": message_id,
+        "context": {"consent": {"categoryPreferences": {"analytics": True}}},  # else suppressed (GDPR)
+    }
     return httpx.post(f"{url}/v1/track", json=body, headers=bearer(key), timeout=5)
 
 

@@ -58,6 +58,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "TACTFUL_DATABASE_URL": database.url,
         "TACTFUL_KEYSTORE_URL": f"sqlite:///{tmp / 'keys.db'}",
         "TACTFUL_SECRET_KEY": SECRET,
+        # A US shop whose visitors fall under CCPA: events are stored until an opt-out (under the
+        # default GDPR, a visitor's browsing without a recorded choice would be suppressed).
+        "TACTFUL_POLICY__ESTABLISHMENT_COUNTRY": "US",
+        "TACTFUL_POLICY__REGIMES": '{"ccpa": {"establishments": ["US"]}}',
     }
     try:
         with serving(settings, tmp / "server.log") as url:

@@ -29,6 +29,8 @@ def _track(event: str, anonymous_id: str, at: datetime, **properties: object) ->
         "messageId": uuid.uuid4().hex,
         "timestamp": at.isoformat(),
         "properties": properties,
+        # A consent banner's choice: without it a GDPR visitor's browsing is not stored at all.
+        "context": {"consent": {"categoryPreferences": {"analytics": True}}},
     }
 
 

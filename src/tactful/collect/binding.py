@@ -113,9 +113,13 @@ class _DriverInsert:
         self.sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 - model names
 
     def values(self, row: Mapping[str, Any]) -> tuple[object, ...]:
+        # A missing column without a default is SQL NULL, as in the model's insert (a JSON column
+        # given None holds JSON null instead, so the two are told apart here too).
         return tuple(
             [
-                row.get(name, default) if convert is None else convert(row.get(name, default))
+                row.get(name, default)
+                if convert is None or (default is None and name not in row)
+                else convert(row.get(name, default))
                 for name, default, convert in self.columns
             ]
         )

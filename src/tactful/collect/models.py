@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tactful.db import Base
+from tactful.db import Base, JSONType
 
 
 class Event(Base):
@@ -36,6 +36,9 @@ class Event(Base):
     context: Mapped[dict[str, Any]]
     consent: Mapped[dict[str, Any] | None]
     gpc: Mapped[bool | None]
+    purposes: Mapped[list[str] | None] = mapped_column(JSONType)
+    """The purposes the event may serve, decided at receipt (sorted names); None when consent was
+    not applied (a catalog without the policy gate, in tests of collection alone)."""
     write_key_id: Mapped[uuid.UUID | None]
     request_id: Mapped[str | None] = mapped_column(String(64))
 

@@ -2,9 +2,10 @@
 inside the caller's transaction (the HTTP layer commits before it answers).
 
 The order of work for a request keeps the database round trips per batch, not per event:
-validate all → one dedup lookup → resolve every identity at once (merges move our rows) → reserve new
-message ids (one statement; a lost race turns into a duplicate) → traits → computed atoms for the
-whole batch → bulk inserts → counters.
+validate all → one dedup lookup → resolve every identity at once (merges move our rows, then consent
+merges ledgers) → reserve new message ids (one statement; a lost race turns into a duplicate) → the
+consent the events carry, and each event's purposes (`purposes`; none: suppressed) → traits →
+computed atoms for the whole batch → bulk inserts → counters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tactful.collect import purposes as collect_purposes
 from tactful.collect import quarantine, store
 from tactful.collect.binding import insert_rows
 from tactful.collect.message import MessageType, canonical, for_catalog
@@ -27,6 +29,8 @@ from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
 from tactful.collect.validate import Reason, Rejection, ValidEvent, read_identity, validate
 from tactful.config import Limits
+from tactful.consent import service as consent_service
+from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
 from tactful.types import new_id
@@ -63,8 +67,10 @@ class _Subjects:
     """Identity resolution for one request: every plan's identities in one call, in order; merges
     move our rows to the survivor, and `current` follows them for plans resolved earlier."""
 
-    def __init__(self, session: Session, keystore: Keystore, at: datetime) -> None:
-        self.session, self.keystore, self.at = session, keystore, at
+    def __init__(
+        self, session: Session, keystore: Keystore, at: datetime, policy: PolicyContext | None
+    ) -> None:
+        self.session, self.keystore, self.at, self.policy = session, keystore, at, policy
         self._merged: dict[uuid.UUID, uuid.UUID] = {}
 
     def resolve(self, plans: Sequence[_Plan]) -> None:
@@ -86,6 +92,14 @@ class _Subjects:
             for merge in resolution.merges:
                 self._merged[merge.source] = merge.target
                 store.move_subject(self.session, source=merge.source, target=merge.target)
+                consent_service.merge_ledgers(
+                    self.session,
+                    keystore=self.keystore,
+                    source=merge.source,
+                    target=merge.target,
+                    at=self.at,
+                    policy=self.policy,
+                )
             plan.subject_id = resolution.subject_id
 
     def current(self, subject_id: uuid.UUID) -> uuid.UUID:
@@ -177,6 +191,7 @@ def _store(
     dropped: Counter[str],
     recorded: list[profiles_service.EventRecord],
     identified: list[profiles_service.TraitUpdate],
+    decision: collect_purposes.Decision | None,
 ) -> None:
     event, subject_id = plan.event, plan.subject_id
     assert event is not None
@@ -187,6 +202,10 @@ def _store(
     dropped.update(filtered.dropped)
     kept = filtered.kept
     traits = _object(kept.get("traits"))
+    if decision is not None and traits:
+        # Only the traits some allowed purpose keeps: the others are neither stored nor profiled.
+        traits = {k: v for k, v in traits.items() if k in decision.traits}
+        kept = {**kept, "traits": traits}
     if event.type is MessageType.IDENTIFY and traits:
         identified.append((subject_id, traits, event.timestamp))
     stored = {
@@ -212,9 +231,41 @@ def _store(
         "context": _stored_context(_object(kept.get("context")), catalog),
         "consent": event.consent,
         "gpc": True if source.gpc else event.gpc,
+        "purposes": None if decision is None else sorted(decision.purposes),
         "write_key_id": source.write_key_id,
         "request_id": source.request_id,
     }
+
+
+def _decide(
+    session: Session,
+    plans: list[_Plan],
+    *,
+    keystore: Keystore,
+    policy: PolicyContext | None,
+    source: Source,
+    at: datetime,
+) -> tuple[dict[int, collect_purposes.Decision], collect_purposes.Decisions | None]:
+    """Each new event's decision by plan index (empty without a policy), and the request's allowances."""
+    if policy is None:
+        return {}, None
+    items: dict[int, collect_purposes.Arriving] = {}
+    for plan in plans:
+        if plan.status is None:
+            assert plan.event is not None
+            assert plan.subject_id is not None
+            assert plan.message_id is not None
+            message = plan.message if isinstance(plan.message, dict) else {}
+            traits = message.get("traits") if plan.event.type is MessageType.IDENTIFY else None
+            items[plan.index] = collect_purposes.Arriving(
+                plan.subject_id, plan.event, plan.message_id, traits if isinstance(traits, dict) else {}
+            )
+    if not items:
+        return {}, None
+    under = collect_purposes.decide(
+        session, keystore=keystore, policy=policy, items=list(items.values()), source=source, at=at
+    )
+    return {index: under.decide(item) for index, item in items.items()}, under
 
 
 def ingest(
@@ -226,9 +277,15 @@ def ingest(
     source: Source,
     at: datetime,
     limits: Limits | None = None,
+    policy: PolicyContext | None = None,
 ) -> list[EventResult]:
-    """Ingest `messages` received at `at`; one result per message, in order. The caller commits."""
+    """Ingest `messages` received at `at`; one result per message, in order. The caller commits.
+
+    With `policy` (or a real catalog, under the default policy), the consent the events carry is
+    recorded first and each new event is stored with the purposes it may serve, or suppressed
+    (`no_purpose`) when none may; with a stand-in catalog and no policy, consent is not applied."""
     limits = limits or _default_limits()
+    policy = collect_purposes.policy_for(catalog, policy)
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
     # another process must hold from its next request on).
     keystore = keystore.cached()
@@ -240,7 +297,7 @@ def ingest(
     fresh: dict[str, str | None] = {}
     _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
-    subjects = _Subjects(session, keystore, at)
+    subjects = _Subjects(session, keystore, at, policy)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
     new = [p for p in plans if p.status is None]
     reservations = [
@@ -266,7 +323,13 @@ def ingest(
     for plan in plans:
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
+    decisions, under = _decide(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    for plan in plans:
         if plan.status is None:
+            decision = decisions.get(plan.index)
+            if decision is not None and not decision.purposes:
+                plan.status, plan.reason = Status.SUPPRESSED, Reason.NO_PURPOSE
+                continue
             _store(
                 plan,
                 catalog=catalog,
@@ -275,9 +338,12 @@ def ingest(
                 dropped=dropped,
                 recorded=recorded,
                 identified=identified,
+                decision=decision,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     profiles_service.record_events(session, catalog=catalog, events=recorded)
+    if under is not None:
+        collect_purposes.purge_computed(session, under, [subject for subject, _, _ in recorded])
     _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]
 

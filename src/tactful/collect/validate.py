@@ -38,6 +38,8 @@ class Reason(StrEnum):
     UNSTORABLE_VALUE = "unstorable_value"
     DUPLICATE_CONFLICT = "duplicate_conflict"
     ERASED_SUBJECT = "erased_subject"
+    NO_PURPOSE = "no_purpose"
+    """Suppressed: at receipt no purpose allowed storing it (consent, GPC, age, the catalog)."""
 
 
 @dataclass(frozen=True)

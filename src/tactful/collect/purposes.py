@@ -1,0 +1,153 @@
+"""The purposes each new event may serve at receipt, decided once per request (issue 3, part 7).
+
+    new events ─▶ Arrival (consent context, GPC) ─▶ consent.intake.record_arrivals ─▶ ledgers
+                                                  └▶ consent.intake.allowances ─▶ Allowance per subject
+    event atom (catalog) + Allowance ─▶ purposes ─┬─ some ─▶ stored with them (`events.purposes`)
+                                                  └─ none ─▶ suppressed, reason `no_purpose`
+
+Which atom an event is:
+- track, page, screen, group: its event atom; an event type the catalog does not declare has no
+  purpose, and `essential` counts only for the event types the catalog marks essential;
+- identify: linking identities is `essential`; each trait it carries is kept only for its own
+  atom's purposes (the others are left out of the event and of the profile);
+- alias: linking identities, `essential`.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tactful.catalog.filtering import event_atom_name
+from tactful.catalog.model import Catalog
+from tactful.collect.message import MessageType
+from tactful.collect.schemas import CollectCatalog, Source
+from tactful.collect.validate import ValidEvent
+from tactful.config import PolicySettings
+from tactful.consent import intake, withdrawal
+from tactful.consent.gatekeeper import PolicyContext
+from tactful.consent.regimes import configured_regimes
+from tactful.crypto import Keystore
+from tactful.policy import Allowance, Regime
+from tactful.profiles import service as profiles_service
+from tactful.types import Purpose
+
+_LINK = frozenset({Purpose.ESSENTIAL})
+
+
+@dataclass(frozen=True)
+class Arriving:
+    """One new event on its way in: its subject, what validation read, and its message id."""
+
+    subject_id: uuid.UUID
+    event: ValidEvent
+    message_id: str
+    traits: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an event may be stored for; for an identify, the traits that may be kept."""
+
+    purposes: frozenset[Purpose]
+    traits: frozenset[str] = frozenset()
+
+
+class Decisions:
+    """The request's allowances, and the purposes of each event under them."""
+
+    def __init__(self, policy: PolicyContext, allowances: Mapping[uuid.UUID, Allowance]) -> None:
+        self.policy = policy
+        self.allowances = allowances
+        self._purposes = {s: intake.Purposes(a) for s, a in allowances.items()}
+        self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
+
+    def decide(self, item: Arriving) -> Decision:
+        finder = self._purposes[item.subject_id]
+        catalog = self.policy.catalog
+        kind = item.event.type
+        if kind is MessageType.ALIAS:
+            return Decision(_LINK)
+        if kind is MessageType.IDENTIFY:
+            kept = {
+                name
+                for name in item.traits
+                if (atom := catalog.trait_atoms.get(name)) is not None and finder.of(atom)
+            }
+            return Decision(_LINK, frozenset(kept))
+        name = event_atom_name(kind.value, item.event.name)
+        atom = catalog.atoms.get(name) if name is not None else None
+        return Decision(finder.of(atom) if atom is not None else frozenset())
+
+    def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
+        """The computed atoms this subject may not have stored (collection computes them all)."""
+        storable = withdrawal.storable_purposes(self.allowances[subject_id])
+        return withdrawal.unsupported(self.policy.catalog, self._computed, storable)
+
+
+@functools.cache
+def _default_policy() -> tuple[PolicySettings, tuple[Regime, ...]]:
+    policy = PolicySettings()
+    return policy, configured_regimes(policy)
+
+
+def policy_for(catalog: CollectCatalog, given: PolicyContext | None) -> PolicyContext | None:
+    """The gate's inputs: those given, else the default policy over a real catalog; None for a
+    stand-in catalog, which has no purposes to decide with (tests of collection alone)."""
+    if not isinstance(catalog, Catalog):
+        return None
+    if given is not None:
+        return given
+    settings, regimes = _default_policy()
+    return PolicyContext(catalog, settings, regimes)
+
+
+def decide(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    items: Sequence[Arriving],
+    source: Source,
+    at: datetime,
+) -> Decisions:
+    """Fold the consent the items carry into the ledger (GPC before the response), then answer the
+    gate for every subject once."""
+    base = {"request_id": source.request_id or ""}
+    if source.write_key_id is not None:
+        base["key_id"] = str(source.write_key_id)
+    arrivals = [
+        intake.Arrival(
+            subject_id=item.subject_id,
+            consent=item.event.consent,
+            gpc=source.gpc or item.event.gpc is True,
+            proof={**base, "message_id": item.message_id},
+        )
+        for item in items
+    ]
+    actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
+    histories = intake.record_arrivals(
+        session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor
+    )
+    gpc_subjects = frozenset(a.subject_id for a in arrivals if a.gpc)
+    allowances = intake.allowances(
+        session, keystore=keystore, policy=policy, histories=histories, gpc_subjects=gpc_subjects, at=at
+    )
+    return Decisions(policy, allowances)
+
+
+def purge_computed(session: Session, decisions: Decisions, subject_ids: Sequence[uuid.UUID]) -> None:
+    """Remove the computed atoms that the request's events updated but the subject may not keep."""
+    groups: dict[frozenset[str], list[uuid.UUID]] = {}
+    for subject in dict.fromkeys(subject_ids):
+        gone = decisions.unsupported_computed(subject)
+        if gone:
+            groups.setdefault(gone, []).append(subject)
+    for atoms, subjects in groups.items():
+        profiles_service.purge_atoms_many(session, subject_ids=subjects, atoms=atoms)
