@@ -12,7 +12,10 @@ suppressed, and counted (DESIGN invariant 10).
         ├─ other content ────────────────────────────── duplicate_conflict
         ├─ erased subject ───────────▶ suppressed
         ▼ new
-    profiles.resolve_many, once for the request ─ merges ─▶ move our rows to the survivor
+    profiles.resolve_many, once for the request ─ merges ─▶ move our rows, then consent's ledgers
+        ▼
+    purposes: the consent events carry (and GPC) into the ledger, then per event the purposes it
+        │     may serve at receipt ─ none ──────────▶ suppressed (`no_purpose`), counted
         ▼
     catalog.filter_message ─ dropped fields counted, under plausible names only
         ▼

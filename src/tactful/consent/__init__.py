@@ -6,6 +6,8 @@
     event context ┘       audited, proof with every entry)      │   (+ profile facts, regimes)
                                                                 │
     profile merge ─▶ merge_ledgers (the stricter state wins) ───┘
+    a refusal ─▶ withdrawal: stored atoms no allowed purpose keeps are purged (same transaction)
+    collection ─▶ intake: a batch's carried choices and GPC recorded, then one gate answer per subject
 
 Pure parts: `fold` (ledger → state), `tcf` (TC strings), `choices` (what a request means as ledger
 changes). Stored parts: `models`, `service`. Erasure keeps the ledger as proof, pseudonymised.
