@@ -29,6 +29,7 @@ from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import ConsentChange, LedgerEntry, TargetKind
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus, PurposeState
+from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, new_id
 
 __all__ = [
@@ -154,9 +155,12 @@ def record_many(
                 }
             )  # fmt: skip
     session.execute(insert(ConsentEventRow), rows)
+    refusing = [s for s, given in wanted.items() if policy is not None and withdrawal.narrows(given)]
+    # A first visit's "no" finds nothing stored: one query tells which subjects have atoms at all.
+    holding = profiles_service.subjects_with_atoms(session, subject_ids=refusing) if refusing else frozenset()
     for subject, given in wanted.items():
         _audit(session, keystore=keystore, subject_id=subject, changes=given, at=at, actor=actor)
-        if policy is not None and withdrawal.narrows(given):
+        if policy is not None and subject in holding:
             withdrawal.purge_unsupported(
                 session, keystore=keystore, context=policy, subject_id=subject, at=at, actor=actor
             )

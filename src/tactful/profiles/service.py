@@ -18,7 +18,7 @@ from tactful.errors import NotFound
 from tactful.profiles.identity import IdentityRequest, canonical, family, find_subject, resolve, resolve_many
 from tactful.profiles.merge import identity_context
 from tactful.profiles.models import Computed, Identity, Subject, Trait
-from tactful.profiles.purge import purge_atoms, purge_atoms_many, stored_atoms
+from tactful.profiles.purge import purge_atoms, purge_atoms_many, stored_atoms, subjects_with_atoms
 from tactful.profiles.recording import EventRecord, record_event, record_events
 from tactful.profiles.schemas import IdentityKind, IdentityValue, ProfileSnapshot
 from tactful.profiles.traits import TraitUpdate, apply_traits, apply_traits_many, read_traits
@@ -43,6 +43,7 @@ __all__ = [
     "resolve",
     "resolve_many",
     "stored_atoms",
+    "subjects_with_atoms",
 ]
 
 
