@@ -28,12 +28,16 @@ from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
 from tactful.audit.models import AuditEntry
+from tactful.catalog.model import Catalog
 from tactful.collect import service as collect_service
-from tactful.collect.schemas import CollectCatalog, Source, Status
+from tactful.collect.schemas import Source, Status
+from tactful.config import Settings
+from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.demo.generate import DemoConfig, DemoShop
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
+from tactful.policy import Regime
 
 log = logging.getLogger("tactful.demo")
 
@@ -55,7 +59,13 @@ class SeedContext(Protocol):
     def keystore(self) -> Keystore: ...
 
     @property
-    def catalog(self) -> CollectCatalog: ...
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def regimes(self) -> tuple[Regime, ...]: ...
 
     def session(self) -> AbstractContextManager[Session]: ...
 
@@ -121,6 +131,7 @@ def seed(
                 write_key_id = row.id
     # As if the shop's pages had sent the traffic with their write key.
     source = Source(write_key_id=write_key_id, request_id="demo-seed")
+    policy = PolicyContext(context.catalog, context.settings.policy, context.regimes)
 
     statuses: Counter[str] = Counter()
     done = 0
@@ -133,6 +144,7 @@ def seed(
                 messages=batch,
                 source=source,
                 at=now,
+                policy=policy,
             )
         statuses.update(r.status.value for r in results)
         done += len(batch)
