@@ -5,20 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.profiles.builders import T0, Atom
 
 SYSTEM_FIELDS = frozenset({"messageId", "type", "event", "userId", "anonymousId", "previousId", "timestamp"})
-
-
-@dataclass(frozen=True)
-class Atom:
-    name: str
-    category: str
-    identifier: bool = False
-    retention: timedelta = timedelta(days=365)
 
 
 @dataclass(frozen=True)
