@@ -273,3 +273,21 @@ def test_verification_reads_across_batches(session: Session, keystore: Keystore,
     _swap(session, 6, 8)
     report = audit_service.verify(session, batch_size=batch_size)
     assert (report.checked, report.first_bad_seq, report.problem) == (5, 6, ChainProblem.REORDERED)
+
+
+def test_a_batch_append_continues_the_chain_like_single_appends(session: Session, keystore: Keystore) -> None:
+    before = _append_many(session, keystore, 2)
+    subject = uuid.uuid4()
+    records = [
+        audit_service.AuditRecord(
+            action="tests.batched", actor="system", at=at(10 + i), subject_id=subject, details={"n": i}
+        )
+        for i in range(3)
+    ]
+    batch = audit_service.append_many(session, keystore=keystore, records=records)
+    assert [e.seq for e in batch] == [before[-1].seq + 1, before[-1].seq + 2, before[-1].seq + 3]
+    assert batch[0].prev_hash == before[-1].hash
+    assert [e.prev_hash for e in batch[1:]] == [e.hash for e in batch[:-1]]
+    assert {e.subject_ref for e in batch} == {keystore.subject_ref(subject)}
+    assert audit_service.append_many(session, keystore=keystore, records=[]) == []
+    assert audit_service.verify(session).ok

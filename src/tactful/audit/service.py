@@ -13,7 +13,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -165,6 +165,17 @@ def _lock_head(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(_APPEND_LOCK)))
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry to append, for `append_many`."""
+
+    action: str
+    actor: str
+    at: datetime
+    subject_id: uuid.UUID | None = None
+    details: Mapping[str, Scalar] | None = None
+
+
 def append(
     session: Session,
     *,
@@ -180,36 +191,52 @@ def append(
     The append lock is held until that transaction ends, so entries from concurrent processes form
     one chain; keep audited transactions short.
     """
-    if not _ACTION.match(action) or len(action) > 100:
-        raise InvalidInput(
-            "audit actions are dotted lower-case names such as `keys.created`", code="audit_invalid"
-        )
-    actor = _text(actor, what="actor", limit=MAX_ACTOR)
-    if at.tzinfo is None:
-        raise InvalidInput("audit times must be timezone-aware", code="audit_invalid")
-    cleaned = clean_details(details)
-    # Outside the lock: this may touch the keystore database.
-    subject_ref = keystore.subject_ref(subject_id) if subject_id is not None else None
-    at = at.astimezone(UTC)
+    record = AuditRecord(action=action, actor=actor, at=at, subject_id=subject_id, details=details)
+    [entry] = append_many(session, keystore=keystore, records=[record])
+    return entry
 
+
+def append_many(session: Session, *, keystore: Keystore, records: Sequence[AuditRecord]) -> list[AuditEntry]:
+    """Add `records` at the head of the chain, in order: one lock, one head read, one flush."""
+    prepared = []
+    for record in records:
+        if not _ACTION.match(record.action) or len(record.action) > 100:
+            raise InvalidInput(
+                "audit actions are dotted lower-case names such as `keys.created`", code="audit_invalid"
+            )
+        actor = _text(record.actor, what="actor", limit=MAX_ACTOR)
+        if record.at.tzinfo is None:
+            raise InvalidInput("audit times must be timezone-aware", code="audit_invalid")
+        cleaned = clean_details(record.details)
+        # Outside the lock: this may touch the keystore database.
+        subject_ref = keystore.subject_ref(record.subject_id) if record.subject_id is not None else None
+        prepared.append((record.at.astimezone(UTC), actor, record.action, subject_ref, cleaned))
+    if not prepared:
+        return []
     _lock_head(session)
     current = head(session)
     seq, prev_hash = (1, GENESIS) if current is None else (current[0] + 1, current[1])
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        subject_ref=subject_ref,
-        details=cleaned,
-        prev_hash=prev_hash,
-        hash=compute_hash(
+    entries = []
+    for at, actor, action, subject_ref, cleaned in prepared:
+        digest = compute_hash(
             at=at, actor=actor, action=action, subject_ref=subject_ref, details=cleaned, prev_hash=prev_hash
-        ),
-    )
-    session.add(entry)
+        )
+        entries.append(
+            AuditEntry(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=action,
+                subject_ref=subject_ref,
+                details=cleaned,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        seq, prev_hash = seq + 1, digest
+    session.add_all(entries)
     session.flush()
-    return entry
+    return entries
 
 
 # -- verify -------------------------------------------------------------------------------------

@@ -61,25 +61,22 @@ def _next_sequence(session: Session, subject_id: uuid.UUID) -> int:
     return (current or 0) + 1
 
 
-def _audit(
-    session: Session,
-    *,
-    keystore: Keystore,
-    subject_id: uuid.UUID,
-    changes: Sequence[ConsentChange],
-    at: datetime,
-    actor: str,
-) -> None:
+def _audit_records(
+    *, subject_id: uuid.UUID, changes: Sequence[ConsentChange], at: datetime, actor: str
+) -> list[audit_service.AuditRecord]:
     # Purposes and actions only: never proof, identifiers or notice texts.
+    records = []
     for start in range(0, len(changes), _AUDIT_CHUNK):
         chunk = changes[start : start + _AUDIT_CHUNK]
         details: dict[str, audit_service.Scalar] = {c.label: c.action.value for c in chunk}
         details["source"] = ",".join(sorted({c.source.value for c in chunk}))
         details["count"] = len(chunk)
-        audit_service.append(
-            session, keystore=keystore, action=AUDIT_ACTION, actor=actor, at=at, subject_id=subject_id,
-            details=details,
-        )  # fmt: skip
+        records.append(
+            audit_service.AuditRecord(
+                action=AUDIT_ACTION, actor=actor, at=at, subject_id=subject_id, details=details
+            )
+        )
+    return records
 
 
 def record(
@@ -158,8 +155,17 @@ def record_many(
     refusing = [s for s, given in wanted.items() if policy is not None and withdrawal.narrows(given)]
     # A first visit's "no" finds nothing stored: one query tells which subjects have atoms at all.
     holding = profiles_service.subjects_with_atoms(session, subject_ids=refusing) if refusing else frozenset()
-    for subject, given in wanted.items():
-        _audit(session, keystore=keystore, subject_id=subject, changes=given, at=at, actor=actor)
+    # One append for the whole request: the chain's head is read and locked once.
+    audit_service.append_many(
+        session,
+        keystore=keystore,
+        records=[
+            record
+            for subject, given in wanted.items()
+            for record in _audit_records(subject_id=subject, changes=given, at=at, actor=actor)
+        ],
+    )
+    for subject in wanted:
         if policy is not None and subject in holding:
             withdrawal.purge_unsupported(
                 session, keystore=keystore, context=policy, subject_id=subject, at=at, actor=actor
