@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from tactful.profiles import computed
 
@@ -58,3 +62,19 @@ def track(event: str, at: datetime = T0, **properties: object) -> dict[str, obje
 
 def page(at: datetime = T0) -> dict[str, object]:
     return {"type": "page", "timestamp": at.isoformat(), "properties": {"path": "/"}}
+
+
+@contextmanager
+def statements(session: Session) -> Iterator[list[str]]:
+    """The verbs (SELECT, INSERT, ...) of the SQL statements run on `session` inside the block."""
+    seen: list[str] = []
+    connection = session.connection()
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.split()[0].upper())
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", count)

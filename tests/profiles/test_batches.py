@@ -4,8 +4,6 @@ traits, with a number of statements that does not grow with the batch."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +17,7 @@ from tactful.profiles import service as profiles_service
 from tactful.profiles.identity import IdentityRequest
 from tactful.profiles.models import Computed, Subject
 from tactful.profiles.schemas import Resolution
-from tests.profiles.builders import T0, Atom, Catalog, catalog, page, track, unique
+from tests.profiles.builders import T0, Atom, Catalog, catalog, page, statements, track, unique
 from tests.profiles.test_computed import events as computed_events
 
 # -- identity ----------------------------------------------------------------------------------
@@ -87,21 +85,6 @@ def test_a_batch_resolves_exactly_as_its_items_one_by_one(
     assert _shape(session, keystore, many, batch) == _shape(session, keystore, one, singles)
 
 
-@contextmanager
-def _statements(session: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-    connection = session.connection()
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement.split()[0].upper())
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
-
-
 def test_resolving_a_batch_costs_the_same_statements_for_ten_or_two_hundred(
     session: Session, keystore: Keystore
 ) -> None:
@@ -112,11 +95,11 @@ def test_resolving_a_batch_costs_the_same_statements_for_ten_or_two_hundred(
         return known + fresh  # half known, half new
 
     small, large = batch(10), batch(200)
-    with _statements(session) as seen_small:
+    with statements(session) as seen_small:
         profiles_service.resolve_many(
             session, keystore=keystore, identities=small, at=T0 + timedelta(hours=1)
         )
-    with _statements(session) as seen_large:
+    with statements(session) as seen_large:
         resolutions = profiles_service.resolve_many(
             session, keystore=keystore, identities=large, at=T0 + timedelta(hours=1)
         )
@@ -238,7 +221,7 @@ def test_recording_a_batch_is_one_read_and_one_write(session: Session, keystore:
         for n, s in enumerate(subjects * 5)
         for m in (page(), track("Cart Viewed", category="home"))
     ]
-    with _statements(session) as seen:
+    with statements(session) as seen:
         profiles_service.record_events(session, catalog=cat, events=batch)
     assert seen == ["SELECT", "INSERT"]
     profile = profiles_service.get_profile(session, keystore=keystore, subject_id=subjects[0])

@@ -1,21 +1,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.profiles import computed
 from tactful.profiles import service as profiles_service
 from tactful.profiles.models import Computed
-from tests.profiles.builders import T0, catalog, page, track, unique
+from tests.profiles.builders import T0, catalog, page, statements, track, unique
 
 CATEGORY_EVENTS = ("Product Viewed", "Product Added", "Cart Viewed", "Order Completed")
 OTHER_EVENTS = ("Product Removed", "Signed In")
@@ -169,21 +166,6 @@ def test_an_expired_aggregate_starts_over(session: Session, keystore: Keystore) 
     assert row.expires_at == later + timedelta(days=365)
 
 
-@contextmanager
-def _statements(session: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-    connection = session.connection()
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement.split()[0].upper())
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
-
-
 def test_recording_an_event_is_one_read_and_one_write_per_atom(session: Session, keystore: Keystore) -> None:
     subject_id = profiles_service.resolve(
         session, keystore=keystore, anonymous_id=unique("anon"), user_id=None, at=T0
@@ -192,7 +174,7 @@ def test_recording_an_event_is_one_read_and_one_write_per_atom(session: Session,
     message = track("Order Completed", revenue=5.0, category="books")
     profiles_service.record_event(session, catalog=cat, subject_id=subject_id, message=message, at=T0)
     session.flush()
-    with _statements(session) as seen:
+    with statements(session) as seen:
         profiles_service.record_event(session, catalog=cat, subject_id=subject_id, message=message, at=T0)
         session.flush()
     assert seen.count("SELECT") == 1
