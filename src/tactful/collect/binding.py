@@ -1,16 +1,12 @@
-"""Bulk-write views of tables: the same table, with cheaper parameter binding on SQLite.
+"""Bulk inserts of append-only rows, with cheaper parameter binding on SQLite.
 
-    model table ──write_view(session, table)──▶ PostgreSQL: the table itself
-                                           └──▶ SQLite: a twin whose JSON columns bind as orjson text
-                                                and whose UTC datetimes bind in one step
     model table ──insert_rows(session, table, rows)──▶ PostgreSQL: a Core insert of the rows
                                                   └──▶ SQLite: the same values, converted column by
                                                        column and handed to the driver's executemany
 
-A view is only for Core inserts and upserts of plain dicts; reads go through the model, whose own
-types read what the view wrote (the tests compare the stored text column by column). Binding is a
-large share of a bulk insert's time on SQLite: `json.dumps` for every JSON value, two conversions
-for every datetime.
+Only for inserts of plain dicts; reads go through the model, whose own types read what was written
+(the tests compare the stored text column by column). Binding is a large share of a bulk insert's
+time on SQLite: `json.dumps` for every JSON value, two conversions for every datetime.
 """
 
 from __future__ import annotations
@@ -20,16 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, MetaData, Table, Text, Uuid, insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, Column, Table, Uuid, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault as ScalarElementArgument
-from sqlalchemy.types import TypeDecorator
 
 from tactful.collect import jsontext
 from tactful.db import UTCDateTime
-
-_VIEWS: dict[tuple[str, int], Table] = {}
 
 
 def _json_text(value: object) -> str:
@@ -45,34 +37,6 @@ def _utc_text(value: datetime | None) -> str | None:
         value = value.astimezone(UTC)
     # SQLite's DATETIME storage format: always with microseconds.
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-class _JSONText(TypeDecorator[Any]):
-    impl = Text
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> Any:
-        return _json_text
-
-
-class _UTCText(TypeDecorator[datetime]):
-    impl = Text
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> Any:
-        return _utc_text
-
-
-def _twin(table: Table) -> Table:
-    def kind(column: Column[Any]) -> Any:
-        if isinstance(column.type, JSON):
-            return _JSONText()
-        if isinstance(column.type, UTCDateTime):
-            return _UTCText()
-        return column.type
-
-    columns = [Column(c.name, kind(c), primary_key=c.primary_key) for c in table.columns]
-    return Table(table.name, MetaData(), *columns)
 
 
 def _driver_value(column: Column[Any]) -> Callable[[Any], object] | None:
@@ -144,14 +108,3 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, obje
     if statement is None:
         statement = _INSERTS[key] = _DriverInsert(table)
     session.connection().exec_driver_sql(statement.sql, [statement.values(row) for row in rows])
-
-
-def write_view(session: Session, table: Table) -> Table:
-    """The table to bulk-insert `table`'s rows through in this session."""
-    if session.get_bind().dialect.name != "sqlite":
-        return table
-    key = (table.name, id(table))
-    view = _VIEWS.get(key)
-    if view is None:
-        view = _VIEWS[key] = _twin(table)
-    return view
