@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 08:16:48.594274
+Create Date: 2026-11-29 09:41:26.854650
 """
 
 from collections.abc import Sequence
@@ -90,7 +90,8 @@ def upgrade() -> None:
             name=op.f("ck_consent_events_source"),
         ),
         sa.CheckConstraint(
-            "target_kind IN ('purpose', 'explicit', 'parental', 'legitimate_interest', 'restriction')",
+            "target_kind IN ('purpose', 'explicit', 'parental', 'legitimate_interest', 'restriction', "
+            "'limit_sensitive')",
             name=op.f("ck_consent_events_target_kind"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),

@@ -21,6 +21,7 @@ from tactful.api import collect, consent, health, keys, metrics
 from tactful.api.context import AppContext
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
+from tactful.collect import store as collect_store
 from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
@@ -71,7 +72,11 @@ def build_context(settings: Settings) -> AppContext:
     keystore.create_schema()
     catalog = load_catalog(settings.catalog_path or default_catalog_path())
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    return AppContext(settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis)
+    # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
+    return AppContext(
+        settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis,
+        on_withdrawal=collect_store.forget_withdrawn_purposes,
+    )  # fmt: skip
 
 
 def settle_garbage_collector() -> None:

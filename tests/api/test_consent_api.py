@@ -241,7 +241,7 @@ def test_the_state_at_a_past_moment(api: Api) -> None:
     assert now.status_code == 200
     body = now.json()
     assert set(body) == {"at", "regimes", "minor", "max_level", "purposes", "explicit", "objection",
-                         "restriction", "gpc", "history"}  # fmt: skip
+                         "restriction", "limit_sensitive", "gpc", "history"}  # fmt: skip
     assert body["regimes"] == ["gdpr"]
     assert body["minor"] is False
     assert body["max_level"] == "1:1"
@@ -283,7 +283,7 @@ def test_admin_flags_object_and_restrict(api: Api) -> None:
     flags = api.client.put(
         "/v1/admin/subjects/flags", json={"user_id": uid, "objection": True}, headers=headers
     )
-    assert flags.json() == {"objection": True, "restriction": False}
+    assert flags.json() == {"objection": True, "restriction": False, "limit_sensitive": False}
     view = api.get({"user_id": uid}).json()
     assert view["objection"] is True
     assert view["max_level"] == "1:some"  # predictive profiling serves direct marketing: stopped

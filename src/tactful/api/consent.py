@@ -1,5 +1,6 @@
 """Consent over HTTP: record choices (`PUT /v1/consent`), read them back as the policy gate sees them
-at any moment (`GET /v1/consent`), and set objection and restriction (admin).
+at any moment (`GET /v1/consent`), and set objection, restriction and the CPRA limit on sensitive
+personal information (admin).
 
     PUT  ── Sec-GPC: 1? ──▶ GPC opt-out first ──▶ TC string, then the body's choices ──▶ commit ──▶ state
     GET  ── ledger fold + profile facts + regimes ──▶ policy gate at `at` ──▶ state, basis, proof, history
@@ -62,8 +63,9 @@ def _actor(principal: Principal) -> str:
 
 
 def _policy(context: AppContext) -> PolicyContext:
-    # Recording a refusal purges what it leaves without a purpose, which takes the gate's inputs.
-    return PolicyContext(context.catalog, context.settings.policy, context.regimes)
+    # Recording a refusal purges what it leaves without a purpose (atoms, and events through the
+    # process's withdrawal hook), which takes the gate's inputs.
+    return context.policy_context()
 
 
 def _check_grants(
@@ -131,6 +133,7 @@ def consent_view(
         explicit=explicit,
         objection=state.objected(at=at),
         restriction=flags.restriction,
+        limit_sensitive=flags.limit_sensitive,
         gpc=state.gpc_applied(at=at),
         history=[HistoryItem.of(entry) for entry in history],
     )
@@ -264,7 +267,8 @@ def get_consent(
 
 @router.put(
     "/admin/subjects/flags",
-    summary="Set a subject's objection (Art. 21) or restriction of processing (Art. 18)",
+    summary="Set a subject's objection (Art. 21), restriction of processing (Art. 18) or limit on the "
+    "use of sensitive personal information (CPRA)",
     responses={**_INVALID, **_UNKNOWN},
 )
 def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: require_admin) -> FlagsView:
@@ -281,6 +285,7 @@ def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: 
         for kind, value in (
             (TargetKind.LEGITIMATE_INTEREST, body.objection),
             (TargetKind.RESTRICTION, body.restriction),
+            (TargetKind.LIMIT_SENSITIVE, body.limit_sensitive),
         )
         if value is not None
     ]
@@ -297,4 +302,6 @@ def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: 
             policy=_policy(context),
         )
         flags = consent_service.flags(session, subject_id=subject_id, at=now)
-    return FlagsView(objection=flags.objection, restriction=flags.restriction)
+    return FlagsView(
+        objection=flags.objection, restriction=flags.restriction, limit_sensitive=flags.limit_sensitive
+    )

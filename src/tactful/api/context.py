@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
 from tactful.config import Settings
+from tactful.consent.gatekeeper import PolicyContext, WithdrawalHook, keep_records
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
@@ -32,11 +33,17 @@ class AppContext:
     redis: Redis | None = None
     regimes: tuple[Regime, ...] = ()
     extras: dict[str, object] = field(default_factory=dict)
+    on_withdrawal: WithdrawalHook = keep_records
+    """What a consent refusal does to collection's stored events; `main.build_context` wires it."""
 
     def __post_init__(self) -> None:
         # Built once per process from the settings; a bad regime refuses to start.
         if not self.regimes:
             self.regimes = configured_regimes(self.settings.policy)
+
+    def policy_context(self) -> PolicyContext:
+        """The gate's inputs for this process, with its withdrawal hook."""
+        return PolicyContext(self.catalog, self.settings.policy, self.regimes, self.on_withdrawal)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

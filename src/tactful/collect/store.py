@@ -1,4 +1,5 @@
-"""Set-based database work for collection: dedup lookups and reservations, counters, subject moves.
+"""Set-based database work for collection: dedup lookups and reservations, counters, subject moves,
+and what a consent withdrawal does to stored events (`forget_withdrawn_purposes`).
 
 Each helper is one or a few statements for a whole batch, never one per event. Rows that many
 transactions touch (dedup keys, counters) are written in sorted key order, so that concurrent
@@ -12,14 +13,17 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
+from tactful.consent.gatekeeper import RecordsPurged
 from tactful.db import Base
+from tactful.types import Purpose
 
 CHUNK = 500
 COUNTER_SHARDS = 8
@@ -165,3 +169,61 @@ def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> i
         )
         moved += int(getattr(result, "rowcount", 0) or 0)
     return moved
+
+
+# -- withdrawal ------------------------------------------------------------------------------------
+
+
+def _purpose_lists(dialect: str) -> tuple[ColumnElement[bool], Any, ColumnElement[Any]]:
+    """For one backend: whether a row's `purposes` is a list, its elements as a table correlated
+    to the row (column `value`), and the aggregate that writes the kept elements back as a list
+    in their stored order (lists are stored sorted)."""
+    if dialect == "postgresql":
+        is_list = func.jsonb_typeof(Event.purposes) == "array"
+        empty: ColumnElement[Any] = func.jsonb_build_array()
+        elements = func.jsonb_array_elements_text
+    elif dialect == "sqlite":
+        is_list = func.json_type(Event.purposes) == "array"
+        empty = func.json_array()
+        elements = func.json_each
+    else:
+        raise NotImplementedError(f"collection supports SQLite and PostgreSQL, not {dialect}")
+    # A value that is no list (JSON null, SQL NULL) reads as empty inside the function call too:
+    # neither backend promises to test `is_list` in the WHERE clause before the subquery.
+    listed = case((is_list, Event.purposes), else_=empty)
+    if dialect == "postgresql":
+        items = elements(listed).table_valued("value", with_ordinality="position")
+        return is_list, items, func.jsonb_agg(postgresql.aggregate_order_by(items.c.value, items.c.position))
+    # SQLite 3.40 has no ORDER BY inside aggregates; json_each walks an array in order and a filter
+    # keeps that order.
+    items = elements(listed).table_valued("value")
+    return is_list, items, func.json_group_array(items.c.value)
+
+
+def forget_withdrawn_purposes(
+    session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+) -> RecordsPurged:
+    """Keep the subject's stored events only for `purposes` (consent's withdrawal hook, wired by
+    `main`): an event stored for none of them is deleted, the others lose the purposes not listed.
+
+    Two statements for the subject, whatever its number of events; the database reads and rewrites
+    each list. Events stored before consent was applied (`purposes` null) say nothing about
+    purposes and are left alone. Every event counts, whatever its time: one stored after `at` by a
+    transaction that had not yet seen the refusal carries the refused purpose too."""
+    is_list, items, aggregate = _purpose_lists(session.get_bind().dialect.name)
+    keep = sorted(p.value for p in purposes)
+    own = Event.subject_id == subject_id
+    kept_any = exists(select(items.c.value).where(items.c.value.in_(keep)))
+    lost_some = exists(select(items.c.value).where(items.c.value.not_in(keep)))
+    removed = session.execute(
+        delete(Event).where(own, is_list, ~kept_any), execution_options={"synchronize_session": False}
+    )
+    remaining = select(aggregate).where(items.c.value.in_(keep)).scalar_subquery()
+    narrowed = session.execute(
+        update(Event).where(own, is_list, lost_some).values(purposes=remaining),
+        execution_options={"synchronize_session": False},
+    )
+    return RecordsPurged(
+        removed=cast(CursorResult[Any], removed).rowcount or 0,
+        narrowed=cast(CursorResult[Any], narrowed).rowcount or 0,
+    )

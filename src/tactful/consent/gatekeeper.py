@@ -1,12 +1,13 @@
 """Everything the policy gate needs about one subject, read from the stores, and the gate's answer.
 
     ledger ──fold──▶ ConsentState ─┐
-    ledger ──────▶ flags ──────────┤
+    ledger ──────▶ flags ──────────┤   (objection, restriction, limit on sensitive data)
     profile ──▶ facts (age, place) ┼──▶ policy.evaluate(at) ──▶ Allowance
     settings ──▶ regimes ──────────┘
 
 The one place that turns stored data into gate inputs, so that consent reads and (later) decisions
-see a subject the same way.
+see a subject the same way. `PolicyContext` also carries the withdrawal hook: what a refusal does to
+records that layers above consent keep per purpose (collection's events; `main` wires it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -35,16 +37,46 @@ from tactful.policy import (
 )
 from tactful.policy.state import ConsentState
 from tactful.profiles import service as profiles_service
+from tactful.types import Purpose
+
+
+@dataclass(frozen=True)
+class RecordsPurged:
+    """What a withdrawal hook did: records deleted (no purpose left) and records that lost purposes."""
+
+    removed: int = 0
+    narrowed: int = 0
+
+
+class WithdrawalHook(Protocol):
+    """After a refusal, in its transaction: keep the subject's records only for `purposes`, the
+    purposes its data may still be stored for (`essential` always among them). A record left with no
+    purpose goes; the others lose the purposes not in `purposes`. `at` is the refusal's time.
+
+    Implemented above consent (consent may not import those layers) and wired by `main`."""
+
+    def __call__(
+        self, session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+    ) -> RecordsPurged: ...
+
+
+def keep_records(
+    session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+) -> RecordsPurged:
+    """The do-nothing hook: for contexts without stores above consent (tests of consent alone)."""
+    return RecordsPurged()
 
 
 @dataclass(frozen=True)
 class PolicyContext:
     """What the gate needs besides the subject: the process's catalog, policy settings and regimes
-    (built once per process). The ledger service takes it to purge after a refusal."""
+    (built once per process). The ledger service takes it to purge after a refusal, through the
+    stored atoms and then `on_withdrawal` for the records above consent."""
 
     catalog: Catalog
     policy: PolicySettings
     regimes: tuple[Regime, ...]
+    on_withdrawal: WithdrawalHook = keep_records
 
 
 @dataclass(frozen=True)
@@ -79,8 +111,9 @@ def subject_allowance(
 def storage_allowance(
     session: Session, *, keystore: Keystore, context: PolicyContext, subject_id: uuid.UUID, at: datetime
 ) -> Allowance:
-    """The gate's answer for what may stay stored: a restriction (Art. 18) keeps data stored but
-    unused, so it is left out here; everything else (consent, objection, age, GPC) counts."""
+    """The gate's answer for what may stay stored: a restriction (Art. 18) and the CPRA limit on
+    sensitive data keep data stored but unused, so they are left out here; everything else (consent,
+    objection, age, GPC) counts."""
     return _evaluate(session, keystore, context, subject_id, at, None, with_restriction=False).allowance
 
 
@@ -122,13 +155,19 @@ def allowance_from(
     with_restriction: bool = True,
 ) -> Allowance:
     """The gate's answer from inputs already read: the folded ledger, its flags and the subject's
-    traits (only the age atoms and the place are read). Collection reads these for a whole batch."""
+    traits (only the age atoms and the place are read). Collection reads these for a whole batch.
+
+    Without `with_restriction`, the flags that limit use but keep data (restriction, the limit on
+    sensitive data) are left out: the answer is then about storage (`storage_allowance`)."""
     catalog, policy = context.catalog, context.policy
     country = _place(traits.get("traits.country"))
     region = _place(traits.get("traits.region"))
-    restriction = flags.restriction and with_restriction
     facts = facts_from_profile(
-        ProfileSnapshot(values=traits), restriction=restriction, country=country, region=region
+        ProfileSnapshot(values=traits),
+        restriction=flags.restriction and with_restriction,
+        limit_sensitive=flags.limit_sensitive and with_restriction,
+        country=country,
+        region=region,
     )
     establishment = policy.establishment_country or catalog.controller.establishment
     return evaluate(

@@ -1,6 +1,6 @@
 """Reading the consent ledger back: rows as entries, the fold into policy's consent state, and the
-objection and restriction flags. Apart from `service` so that the gatekeeper, which the service calls
-after a refusal, reads the ledger without importing the service."""
+flags (objection, restriction, the limit on sensitive data). Apart from `service` so that the
+gatekeeper, which the service calls after a refusal, reads the ledger without importing the service."""
 
 from __future__ import annotations
 
@@ -33,10 +33,14 @@ def entry_of(row: ConsentEventRow) -> LedgerEntry:
     )
 
 
+_OUTSIDE_FOLD = frozenset({TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE})
+"""Flags the fold does not carry: the gate reads them as subject facts (`flags_at`)."""
+
+
 def _event(entry: LedgerEntry) -> ConsentEvent | None:
-    """The fold's view of an entry; None for a restriction, which the fold does not carry."""
+    """The fold's view of an entry; None for the flags outside it."""
     kind = entry.kind
-    if kind is TargetKind.RESTRICTION:
+    if kind in _OUTSIDE_FOLD:
         return None
     return ConsentEvent(
         action=entry.action,
@@ -96,15 +100,20 @@ def latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> Le
     return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
 
 
+def _refused(entries: Sequence[LedgerEntry], kind: TargetKind, at: datetime) -> bool:
+    # Each flag is set by refusing (denied or withdrawn) and lifted by granting; never set: off.
+    found = latest(entries, kind, at)
+    return found is not None and found.action is not ConsentAction.GRANTED
+
+
 def flags_at(entries: Sequence[LedgerEntry], at: datetime) -> SubjectFlags:
-    objection = latest(entries, TargetKind.LEGITIMATE_INTEREST, at)
-    restriction = latest(entries, TargetKind.RESTRICTION, at)
     return SubjectFlags(
-        objection=objection is not None and objection.action is not ConsentAction.GRANTED,
-        restriction=restriction is not None and restriction.action is not ConsentAction.GRANTED,
+        objection=_refused(entries, TargetKind.LEGITIMATE_INTEREST, at),
+        restriction=_refused(entries, TargetKind.RESTRICTION, at),
+        limit_sensitive=_refused(entries, TargetKind.LIMIT_SENSITIVE, at),
     )
 
 
 def flags(session: Session, *, subject_id: uuid.UUID, at: datetime) -> SubjectFlags:
-    """The objection and restriction in force at `at` (gate inputs: `SubjectFacts`)."""
+    """The flags in force at `at` (gate inputs: `SubjectFacts`)."""
     return flags_at(history(session, subject_id=subject_id, until=at), at)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tactful.db import Base
 
-TARGET_KINDS = ("purpose", "explicit", "parental", "legitimate_interest", "restriction")
+TARGET_KINDS = ("purpose", "explicit", "parental", "legitimate_interest", "restriction", "limit_sensitive")
 ACTIONS = ("granted", "denied", "withdrawn")
 SOURCES = ("api", "banner", "tcf", "gpc", "segment_context", "rudderstack_context", "import")
 

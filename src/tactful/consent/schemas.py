@@ -39,7 +39,12 @@ class TargetKind(StrEnum):
     """Refusing it is an objection (Art. 21); granting it lifts the objection."""
     RESTRICTION = "restriction"
     """Refusing it restricts processing (Art. 18); granting it lifts the restriction. The fold has no
-    place for it: the gate reads it as `SubjectFacts.restriction` (see `service.flags`)."""
+    place for it: the gate reads it as `SubjectFacts.restriction` (see `ledger.flags_at`)."""
+    LIMIT_SENSITIVE = "limit_sensitive"
+    """Refusing it limits the use of sensitive personal information (CPRA, Cal. Civ. Code 1798.121);
+    granting it lifts the limit. Like a restriction it keeps data stored and is outside the fold: the
+    gate reads it as `SubjectFacts.limit_sensitive` and then neither decides on nor learns from
+    sensitive atoms."""
 
 
 _NO_PROOF: Mapping[str, str] = MappingProxyType({})
@@ -117,10 +122,12 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class SubjectFlags:
-    """Objection (Art. 21) and restriction (Art. 18) in force at one moment."""
+    """Objection (Art. 21), restriction (Art. 18) and the CPRA limit on sensitive personal
+    information in force at one moment."""
 
     objection: bool = False
     restriction: bool = False
+    limit_sensitive: bool = False
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
@@ -179,6 +186,9 @@ class FlagsUpdate(SubjectRef):
 
     objection: bool | None = Field(None, description="Art. 21 objection to processing on legitimate interest")
     restriction: bool | None = Field(None, description="Art. 18 restriction: data kept but unused")
+    limit_sensitive: bool | None = Field(
+        None, description="CPRA limit on the use of sensitive personal information: kept, never used"
+    )
     notice_version: ShortText | None = None
 
 
@@ -202,7 +212,8 @@ class HistoryItem(BaseModel):
     sequence: int
     at: datetime
     target: str = Field(
-        description="A purpose, `explicit:<name>`, `parental`, `legitimate_interest` or `restriction`"
+        description="A purpose, `explicit:<name>`, `parental`, `legitimate_interest`, `restriction` or "
+        "`limit_sensitive`"
     )
     action: Literal["granted", "denied", "withdrawn"]
     source: str
@@ -235,6 +246,9 @@ class ConsentView(BaseModel):
     explicit: dict[str, ExplicitView]
     objection: bool
     restriction: bool
+    limit_sensitive: bool = Field(
+        description="The subject limited the use of sensitive personal information (CPRA)"
+    )
     gpc: bool = Field(description="A Global Privacy Control signal had been applied by then")
     history: list[HistoryItem]
 
@@ -242,3 +256,4 @@ class ConsentView(BaseModel):
 class FlagsView(BaseModel):
     objection: bool
     restriction: bool
+    limit_sensitive: bool

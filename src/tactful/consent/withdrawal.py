@@ -1,14 +1,18 @@
 """What a refusal does to what was built on the refused purpose (issue 3, part 8).
 
-    refusal recorded ─▶ stored atoms of the subject ─▶ gate (storage_allowance) ─▶ atoms that no
-    (same transaction)   (traits, computed)             purpose still allowed keeps ─▶ purge_atoms
-                                                                                   └─▶ `consent.purged`
+    refusal recorded ─▶ gate (storage_allowance) ─▶ purposes still storable ─┐
+    (same transaction)                                                        │
+        stored atoms (traits, computed) that none of them keeps ─▶ purge_atoms ┤
+        records above consent (collection's events) ─▶ context.on_withdrawal ──┴▶ `consent.purged`
+                                                                   (count, events, events_narrowed)
 
 The rule comes from the catalog: an atom may stay stored iff at least one of its declared purposes
 is still allowed for this subject for storage (`essential` always is). A purpose that holds only for
 the request's context (GDPR's legitimate interest for `personalization.segments` without a grant)
 keeps nothing stored: storing in a profile needs consent. A restriction (Art. 18) removes nothing.
-Atoms the catalog no longer declares have no purpose left and go too.
+Atoms the catalog no longer declares have no purpose left and go too. Events keep the purposes they
+were stored for at receipt (`events.purposes`); the hook drops the ones no longer storable and
+deletes the events left with none (events stored before consent was applied have no list and stay).
 """
 
 from __future__ import annotations
@@ -74,18 +78,22 @@ def purge_unsupported(
     at: datetime,
     actor: str,
 ) -> int:
-    """Delete the subject's stored atoms that no purpose allowed at `at` keeps; audit how many.
-    Returns the number of atoms removed."""
-    stored = profiles_service.stored_atoms(session, subject_id=subject_id)
-    if not stored:
-        return 0
+    """Delete the subject's stored atoms that no purpose allowed at `at` keeps, and have the context's
+    withdrawal hook do the same to its records (events); audit how many of each. Returns the number
+    of atoms removed."""
     allowance = storage_allowance(session, keystore=keystore, context=context, subject_id=subject_id, at=at)
-    gone = unsupported(context.catalog, stored, storable_purposes(allowance))
-    if not gone:
-        return 0
-    profiles_service.purge_atoms(session, subject_id=subject_id, atoms=gone)
-    audit_service.append(
-        session, keystore=keystore, action=PURGE_ACTION, actor=actor, at=at, subject_id=subject_id,
-        details={"count": len(gone)},
-    )  # fmt: skip
+    storable = storable_purposes(allowance)
+    stored = profiles_service.stored_atoms(session, subject_id=subject_id)
+    gone = unsupported(context.catalog, stored, storable)
+    if gone:
+        profiles_service.purge_atoms(session, subject_id=subject_id, atoms=gone)
+    records = context.on_withdrawal(session, subject_id=subject_id, purposes=storable, at=at)
+    if gone or records.removed or records.narrowed:
+        details: dict[str, audit_service.Scalar] = {
+            "count": len(gone), "events": records.removed, "events_narrowed": records.narrowed,
+        }  # fmt: skip
+        audit_service.append(
+            session, keystore=keystore, action=PURGE_ACTION, actor=actor, at=at, subject_id=subject_id,
+            details=details,
+        )  # fmt: skip
     return len(gone)
