@@ -1,5 +1,6 @@
 """A real Tactful server process for end-to-end tests: `python -m tactful serve` on a free port,
-configured through `TACTFUL_*` variables as in production, stopped by its pid."""
+configured through `TACTFUL_*` variables as in production, stopped by its pid. Also a static web site
+on a port of its own, a second origin for pages that call the server from a browser."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -55,3 +60,26 @@ def serving(settings: Mapping[str, str], log: Path, *, startup_seconds: float = 
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # pytest shows stderr of failed tests; a line per file fetched would bury the failure
+
+
+@contextmanager
+def static_site(directory: Path) -> Iterator[str]:
+    """Serve the files under `directory` on a free port of 127.0.0.1 from a thread; yield its origin.
+
+    The origin differs from the server's by its port, so a page loaded from here calls the server
+    cross-origin, as a shop's pages call Tactful."""
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(directory)))
+    site.daemon_threads = True
+    thread = threading.Thread(target=site.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(timeout=10)
