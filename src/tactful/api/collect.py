@@ -29,7 +29,6 @@ from tactful.collect.limits import BodyReader, check_content_length, parse_json
 from tactful.collect.message import MessageType, unpack
 from tactful.collect.schemas import EventResult, Source
 from tactful.config import Limits
-from tactful.consent.gatekeeper import PolicyContext
 from tactful.errors import InvalidInput, NotAuthenticated, PayloadTooLarge, PermissionDenied
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
@@ -147,7 +146,7 @@ def _ingest(
             source=Source(write_key_id=principal.key_id, gpc=source.gpc, request_id=source.request_id),
             at=at,
             limits=context.settings.limits,
-            policy=PolicyContext(context.catalog, context.settings.policy, context.regimes),
+            policy=context.policy_context(),
         )
 
 

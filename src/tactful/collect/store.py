@@ -192,7 +192,8 @@ def _purpose_lists(dialect: str) -> tuple[ColumnElement[bool], Any, ColumnElemen
     # neither backend promises to test `is_list` in the WHERE clause before the subquery.
     listed = case((is_list, Event.purposes), else_=empty)
     if dialect == "postgresql":
-        items = elements(listed).table_valued("value", with_ordinality="position")
+        # A scalar function's columns are named only by an explicit list: `AS items(value, position)`.
+        items = elements(listed).table_valued("value", with_ordinality="position").render_derived("items")
         return is_list, items, func.jsonb_agg(postgresql.aggregate_order_by(items.c.value, items.c.position))
     # SQLite 3.40 has no ORDER BY inside aggregates; json_each walks an array in order and a filter
     # keeps that order.
