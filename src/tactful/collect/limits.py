@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from tactful.collect import jsontext
+from tactful import jsontext
 from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
 

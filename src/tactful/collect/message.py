@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from tactful.collect import jsontext
+from tactful import jsontext
 from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
 

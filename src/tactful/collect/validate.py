@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tactful.collect import jsontext
+from tactful import jsontext
 from tactful.collect.message import MessageType
 
 MAX_ID_LENGTH = 255

@@ -6,7 +6,8 @@
 
 Only for inserts of plain dicts; reads go through the model, whose own types read what was written
 (the tests compare the stored text column by column). Binding is a large share of a bulk insert's
-time on SQLite: `json.dumps` for every JSON value, two conversions for every datetime.
+time on SQLite: `json.dumps` for every JSON value, two conversions for every datetime. Foundation, so
+that every domain's append-only tables (events, the consent ledger, the audit log) share one path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import JSON, Column, Table, Uuid, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault as ScalarElementArgument
 
-from tactful.collect import jsontext
+from tactful import jsontext
 from tactful.db import UTCDateTime
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tactful.collect import jsontext
+from tactful import jsontext
 from tactful.collect.limits import parse_json
 from tactful.collect.validate import encoded_size
 from tactful.config import Limits

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import StatementError
 
-from tactful.collect.binding import insert_rows
+from tactful.bulk import insert_rows
 from tactful.collect.models import Event, MessageId
 from tactful.db import Database
 from tests.backends import migrated_database

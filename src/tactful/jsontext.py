@@ -1,4 +1,4 @@
-"""JSON text on collection's hot path: orjson where it can, the standard library where it cannot.
+"""JSON text on the ingestion hot path: orjson where it can, the standard library where it cannot.
 
     value ─ orjson ──────────────── compact UTF-8 bytes (no lone surrogate can be in them)
        └─ refused (lone surrogate, integer past 64 bits, ...) ─▶ the standard library, as before
