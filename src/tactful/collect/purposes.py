@@ -142,12 +142,19 @@ def decide(
     return Decisions(policy, allowances)
 
 
-def purge_computed(session: Session, decisions: Decisions, subject_ids: Sequence[uuid.UUID]) -> None:
-    """Remove the computed atoms that the request's events updated but the subject may not keep."""
+def withheld_computed(
+    decisions: Decisions, subject_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, frozenset[str]]:
+    """For each subject, the computed atoms it may not have stored: collection does not compute them."""
+    found = {s: decisions.unsupported_computed(s) for s in dict.fromkeys(subject_ids)}
+    return {s: atoms for s, atoms in found.items() if atoms}
+
+
+def purge_computed(session: Session, withheld: Mapping[uuid.UUID, frozenset[str]]) -> None:
+    """Remove withheld computed atoms stored before (say, before an identify told the subject's age
+    and made it a minor, who is not profiled): one statement per distinct set of atoms."""
     groups: dict[frozenset[str], list[uuid.UUID]] = {}
-    for subject in dict.fromkeys(subject_ids):
-        gone = decisions.unsupported_computed(subject)
-        if gone:
-            groups.setdefault(gone, []).append(subject)
+    for subject, atoms in withheld.items():
+        groups.setdefault(atoms, []).append(subject)
     for atoms, subjects in groups.items():
-        profiles_service.purge_atoms_many(session, subject_ids=subjects, atoms=atoms)
+        profiles_service.purge_atoms_many(session, subject_ids=subjects, atoms=atoms, computed_only=True)

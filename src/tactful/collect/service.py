@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tactful.bulk import insert_rows
 from tactful.collect import purposes as collect_purposes
 from tactful.collect import quarantine, store
-from tactful.collect.binding import insert_rows
 from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
@@ -341,9 +341,9 @@ def ingest(
                 decision=decision,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
-    profiles_service.record_events(session, catalog=catalog, events=recorded)
-    if under is not None:
-        collect_purposes.purge_computed(session, under, [subject for subject, _, _ in recorded])
+    withheld = {} if under is None else collect_purposes.withheld_computed(under, [s for s, _, _ in recorded])
+    profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
+    collect_purposes.purge_computed(session, withheld)
     _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]
 

@@ -16,10 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Table, case, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tactful.bulk import insert_rows
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
 from tactful.consent.gatekeeper import RecordsPurged
 from tactful.db import Base
@@ -78,16 +90,18 @@ def _insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"collection supports SQLite and PostgreSQL, not {dialect}")
 
 
+_SEEN = select(MessageId.digest, MessageId.fingerprint, MessageId.erased).where(
+    MessageId.digest.in_(bindparam("digests", expanding=True))
+)
+"""Built once: a statement per call costs more to build and cache-key than the query takes."""
+
+
 def seen_messages(session: Session, digests: Iterable[str]) -> dict[str, SeenMessage]:
     """The dedup entries among `digests`, in one query per chunk."""
     wanted = sorted(set(digests))
     found: dict[str, SeenMessage] = {}
     for chunk in _chunks(wanted):
-        rows = session.execute(
-            select(MessageId.digest, MessageId.fingerprint, MessageId.erased).where(
-                MessageId.digest.in_(chunk)
-            )
-        )
+        rows = session.execute(_SEEN, {"digests": list(chunk)})
         found.update((row.digest, SeenMessage(row.fingerprint, bool(row.erased))) for row in rows)
     return found
 
@@ -98,11 +112,18 @@ def reserve_messages(session: Session, rows: Sequence[Mapping[str, Any]]) -> set
     if not rows:
         return set()
     table = table_of(MessageId)
+    ordered = sorted(rows, key=lambda row: str(row["digest"]))
+    if session.get_bind().dialect.name == "sqlite":
+        # Every SQLite transaction begins IMMEDIATE (`tactful.db`): this one has held the write lock
+        # since before `seen_messages` read these digests, so none can have been reserved since and
+        # a plain bulk insert wins them all. (Were that broken, the primary key would refuse the
+        # insert and the whole request would roll back: an error, never a lost or doubled event.)
+        insert_rows(session, table, ordered)
+        return {str(row["digest"]) for row in ordered}
     # One statement shape for every batch size (executemany), so SQLAlchemy compiles it once.
     statement = (
         _insert(session, table).on_conflict_do_nothing(index_elements=["digest"]).returning(table.c.digest)
     )
-    ordered = sorted(rows, key=lambda row: str(row["digest"]))
     return set(session.execute(statement, ordered).scalars())
 
 

@@ -170,7 +170,7 @@ def record_arrivals(
                 choices = parsed[key] = _choices(key, mapping)
             changes += _differing(choices, statuses[subject], proof)
     recorded = consent_service.record_many(
-        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy
+        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy, histories=histories
     )
     for subject, entries in recorded.items():
         histories[subject] += entries

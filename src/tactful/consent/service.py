@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
+from tactful.bulk import insert_rows
 from tactful.consent import gpc, withdrawal
 from tactful.consent.fold import ConsentAction, merge_states
 from tactful.consent.gatekeeper import PolicyContext
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 AUDIT_ACTION = "consent.changed"
+_LEDGER = cast(Table, ConsentEventRow.__table__)
 _AUDIT_CHUNK = 30  # the audit log takes at most 32 detail keys; two are `source` and `count`
 
 
@@ -122,15 +124,22 @@ def record_many(
     at: datetime,
     actor: str,
     policy: PolicyContext | None = None,
+    histories: Mapping[uuid.UUID, Sequence[LedgerEntry]] | None = None,
 ) -> dict[uuid.UUID, list[LedgerEntry]]:
     """`record` for many subjects at once (collection's batches): one sequence query and one insert
-    for all of them, then each subject's audit entry and, after a refusal, its purge."""
+    for all of them, then each subject's audit entry and, after a refusal, its purge.
+
+    `histories`, when the caller read every subject's whole ledger in this transaction, saves the
+    sequence query: the next sequence follows the last entry read."""
     if at.tzinfo is None:
         raise ValueError("consent is recorded at timezone-aware server times")
     wanted = {subject: list(given) for subject, given in changes.items() if given}
     if not wanted:
         return {}
-    sequences = _next_sequences(session, list(wanted))
+    if histories is not None and all(s in histories for s in wanted):
+        sequences = {s: max((e.sequence for e in histories[s]), default=0) + 1 for s in wanted}
+    else:
+        sequences = _next_sequences(session, list(wanted))
     entries: dict[uuid.UUID, list[LedgerEntry]] = {}
     rows: list[dict[str, Any]] = []
     for subject, given in wanted.items():
@@ -151,7 +160,7 @@ def record_many(
                     "method": change.method, "proof": proof, "subject_ref": None, "erased_at": None,
                 }
             )  # fmt: skip
-    session.execute(insert(ConsentEventRow), rows)
+    insert_rows(session, _LEDGER, rows)
     refusing = [s for s, given in wanted.items() if policy is not None and withdrawal.narrows(given)]
     # A first visit's "no" finds nothing stored: one query tells which subjects have atoms at all.
     holding = profiles_service.subjects_with_atoms(session, subject_ids=refusing) if refusing else frozenset()

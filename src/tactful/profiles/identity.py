@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tactful.bulk import insert_rows
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput
 from tactful.profiles.merge import identity_context, merge_subjects, move_identity
@@ -268,16 +269,18 @@ class _Batch:
         self.keystore.new_subjects(self.new_subjects, before_commit_of=self.session)
         self.keystore.ensure_subjects([p.subject_id for p in self.pending.values()])
         if self.new_subjects:
-            self.session.execute(
-                insert(_table(Subject)),
+            insert_rows(
+                self.session,
+                _table(Subject),
                 [
                     {"subject_id": s, "created_at": self.at, "last_seen_at": self.at, "merged_into": None}
                     for s in self.new_subjects
                 ],
             )
         if self.pending:
-            self.session.execute(
-                insert(_table(Identity)),
+            insert_rows(
+                self.session,
+                _table(Identity),
                 [
                     {
                         "digest": digest,

@@ -49,13 +49,17 @@ def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[st
     return removed
 
 
-def purge_atoms_many(session: Session, *, subject_ids: Sequence[uuid.UUID], atoms: Collection[str]) -> int:
-    """Delete the same atoms of many subjects, a statement per table and 500 subjects."""
+def purge_atoms_many(
+    session: Session, *, subject_ids: Sequence[uuid.UUID], atoms: Collection[str], computed_only: bool = False
+) -> int:
+    """Delete the same atoms of many subjects, a statement per table and 500 subjects (the computed
+    table alone with `computed_only`, for atoms that are never traits)."""
     wanted = sorted(set(atoms))
     removed = 0
+    tables: tuple[type[Trait] | type[Computed], ...] = (Computed,) if computed_only else (Trait, Computed)
     for start in range(0, len(subject_ids) if wanted else 0, 500):
         chunk = subject_ids[start : start + 500]
-        for table in (Trait, Computed):
+        for table in tables:
             statement = delete(table).where(table.subject_id.in_(chunk), table.atom.in_(wanted))
             removed += cast(CursorResult[Any], session.execute(statement)).rowcount or 0
     return removed

@@ -70,19 +70,28 @@ def _read(session: Session, keys: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid
     return found
 
 
-def record_events(session: Session, *, catalog: CatalogView, events: Sequence[EventRecord]) -> None:
+def record_events(
+    session: Session,
+    *,
+    catalog: CatalogView,
+    events: Sequence[EventRecord],
+    withheld: Mapping[uuid.UUID, frozenset[str]] | None = None,
+) -> None:
     """Fold a batch of stored events into their subjects' computed atoms, in order: the result is the
     one `record_event` gives event by event, with one read of the rows concerned and one upsert.
 
-    Only atoms the catalog declares are kept (data minimisation); an expired aggregate starts over.
+    Only atoms the catalog declares are kept (data minimisation), and none of those `withheld`
+    names for a subject (no purpose lets it be stored); an expired aggregate starts over.
     """
     declared = {name: catalog.atoms[name] for name in AGGREGATES if name in catalog.atoms}
     if not declared:
         return
     steps: list[tuple[uuid.UUID, Signal, datetime, list[str]]] = []
+    withheld = withheld or {}
     for subject_id, message, at in events:
         signal = read_signal(message, at)
-        names = [name for name in declared if AGGREGATES[name].applies(signal)]
+        held = withheld.get(subject_id, frozenset())
+        names = [name for name in declared if name not in held and AGGREGATES[name].applies(signal)]
         if names:
             steps.append((subject_id, signal, at, names))
     if not steps:
