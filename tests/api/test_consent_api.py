@@ -301,6 +301,29 @@ def test_admin_flags_object_and_restrict(api: Api) -> None:
     assert unknown.status_code == 404
 
 
+def test_admin_flags_limit_the_use_of_sensitive_data(api: Api) -> None:
+    uid = user()
+    api.put(Scope.SERVER, {"user_id": uid, "purposes": PERSONALIZATION, "source": "api"})
+    headers = bearer(api.keys[Scope.ADMIN])
+
+    def set_flags(**flags: object) -> Any:
+        return api.client.put("/v1/admin/subjects/flags", json={"user_id": uid, **flags}, headers=headers)
+
+    limited = set_flags(limit_sensitive=True)
+    assert limited.json() == {"objection": False, "restriction": False, "limit_sensitive": True}
+    view = api.get({"user_id": uid}).json()
+    assert (view["limit_sensitive"], view["restriction"], view["max_level"]) == (True, False, "1:1")
+    entry = view["history"][-1]
+    assert (entry["target"], entry["action"], entry["source"]) == ("limit_sensitive", "denied", "api")
+    assert entry["proof"]["key_id"]
+
+    assert set_flags(objection=True).json()["limit_sensitive"] is True  # left out: kept as it is
+    assert set_flags(limit_sensitive=False).json()["limit_sensitive"] is False
+    assert api.get({"user_id": uid}).json()["limit_sensitive"] is False
+    bad = set_flags(limit_sensitive="sometimes")
+    assert bad.status_code == 422
+
+
 @pytest.mark.parametrize(
     "body",
     [

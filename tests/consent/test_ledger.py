@@ -1,5 +1,5 @@
 """The consent ledger store: append-only with an audit entry per change, answers for any moment,
-objection and restriction flags, and the customer's consent categories."""
+objection, restriction and the limit on sensitive data, and the customer's consent categories."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def change(
     purpose: Purpose, action: ConsentAction, source: ConsentSource = API, **kw: object
 ) -> ConsentChange:
     return ConsentChange.for_purpose(purpose, action, source, **kw)  # type: ignore[arg-type]
+
+
+def limit(action: ConsentAction) -> ConsentChange:
+    return ConsentChange(TargetKind.LIMIT_SENSITIVE, action, API)
 
 
 def record(
@@ -142,6 +146,36 @@ def test_objection_and_restriction_flags_over_time(session: Session, keystore: K
     # The fold carries the objection; a restriction is not a consent event and stays out of it.
     state = consent_service.state(session, subject_id=subject)
     assert state.objected(at=T0)
+
+
+def test_the_limit_on_sensitive_data_is_a_flag_set_by_refusing_and_lifted_by_granting(
+    session: Session, keystore: Keystore
+) -> None:
+    subject = new_id()
+    day = timedelta(days=1)
+    record(session, keystore, subject, T0, change(Purpose.ANALYTICS, GRANTED), limit(DENIED))
+    record(session, keystore, subject, T0 + day, limit(GRANTED))
+    record(session, keystore, subject, T0 + 2 * day, limit(WITHDRAWN))
+
+    def limited(at: datetime) -> bool:
+        return consent_service.flags(session, subject_id=subject, at=at).limit_sensitive
+
+    moments = [T0 - timedelta(seconds=1), T0, T0 + day, T0 + 2 * day]
+    assert [limited(at) for at in moments] == [False, True, False, True]  # a withdrawal refuses too
+    flags = consent_service.flags(session, subject_id=subject, at=T0)
+    assert (flags.objection, flags.restriction) == (False, False)  # the flags stay apart
+    # Outside the fold, like a restriction: consent to purposes is untouched.
+    state = consent_service.state(session, subject_id=subject)
+    assert state.granted(Purpose.ANALYTICS, at=T0 + 3 * day)
+    assert [e.label for e in consent_service.history(session, subject_id=subject)][1] == "limit_sensitive"
+    audited = session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == "consent.changed", AuditEntry.subject_ref == keystore.subject_ref(subject)
+        )
+        .order_by(AuditEntry.seq)
+    ).all()
+    assert [e.details.get("limit_sensitive") for e in audited] == ["denied", "granted", "withdrawn"]
 
 
 def test_a_change_names_exactly_what_it_targets() -> None:

@@ -1,18 +1,27 @@
-"""The gate's specification: every case in tests/cases/gate.json, one test each."""
+"""The gate's specification: every case in tests/cases/gate.json, one test each.
+
+A case's `flags` are ledger entries of the flags the fold does not carry (restriction, the limit on
+sensitive data); they reach the gate's facts as the gatekeeper reads them (`consent.ledger.flags_at`)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tactful.consent.fold import ConsentEvent, fold, merge_states
+from tactful.consent.fold import ConsentAction, ConsentEvent, fold, merge_states
+from tactful.consent.ledger import flags_at
+from tactful.consent.schemas import LedgerEntry, TargetKind
 from tactful.policy import (
     AgePolicy,
     Allowance,
+    ConsentSource,
     ConsentState,
     RequestSignals,
     SubjectFacts,
@@ -65,15 +74,48 @@ def facts_of(spec: Mapping[str, Any]) -> SubjectFacts:
     return SubjectFacts(**values)
 
 
+FLAG_KINDS = frozenset({TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE})
+
+
+def flag_entries(specs: list[Mapping[str, Any]]) -> list[LedgerEntry]:
+    entries = []
+    for order, spec in enumerate(specs, start=1):
+        kind = TargetKind(spec["flag"])
+        assert kind in FLAG_KINDS, f"`flags` holds {sorted(FLAG_KINDS)}; other targets go in `ledger`"
+        source = ConsentSource(spec.get("source", DEFAULTS["source"]))
+        entries.append(
+            LedgerEntry(
+                id=uuid.UUID(int=order), sequence=int(spec.get("sequence", order)),
+                at=when(spec.get("at", DEFAULTS["grant_at"])), kind=kind, target=None,
+                action=ConsentAction(spec["action"]), source=source, notice_version=None, method=None,
+                proof={},
+            )
+        )  # fmt: skip
+    return entries
+
+
+def with_flags(facts: SubjectFacts, case: Mapping[str, Any], at: datetime) -> SubjectFacts:
+    """The case's facts with its stored flags in force at `at` (either source sets a flag)."""
+    if "flags" not in case:
+        return facts
+    stored = flags_at(flag_entries(case["flags"]), at)
+    return replace(
+        facts,
+        restriction=facts.restriction or stored.restriction,
+        limit_sensitive=facts.limit_sensitive or stored.limit_sensitive,
+    )
+
+
 def run(case: Mapping[str, Any]) -> tuple[Allowance, ConsentState]:
     state = state_of(case)
+    at = when(case.get("at", DEFAULTS["at"]))
     allowance = evaluate(
         catalog=CATALOGS[case.get("catalog", DEFAULTS["catalog"])],
         consent=state,
         regimes=[regime(r) for r in case.get("regimes", DEFAULTS["regimes"])],
-        facts=facts_of(case.get("facts", {})),
+        facts=with_flags(facts_of(case.get("facts", {})), case, at),
         signals=RequestSignals(**case.get("signals", {})),
-        at=when(case.get("at", DEFAULTS["at"])),
+        at=at,
         age_policy=AgePolicy(**case.get("age_policy", {})),
     )
     return allowance, state
