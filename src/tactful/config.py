@@ -46,6 +46,34 @@ class Limits(BaseSettings):
     max_events_per_batch: int = Field(2500, ge=1)
 
 
+KeyScope = Literal["write", "server", "admin"]
+"""A key's scope, as `tactful.keys` names them (this layer sits below it)."""
+_WRITE_ONLY: list[KeyScope] = ["write"]
+
+
+class RateLimits(BaseSettings):
+    """Request rates on the routes a key can reach (`tactful.api.ratelimit`). The write key sits in web
+    pages, so anyone can send with it: these bound what one client, and all clients of one key, may
+    send. A limit of 0 turns that limit off."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    per_key: int = Field(500, ge=0, description="requests per window for one key, all addresses together")
+    per_key_and_address: int = Field(100, ge=0, description="requests per window for a key from one address")
+    window_seconds: int = Field(1, ge=1, le=3600)
+    scopes: list[KeyScope] = Field(
+        default_factory=lambda: _WRITE_ONLY.copy(),
+        description="scopes whose keys are limited; server and admin keys are trusted backends",
+    )
+    store_retry_seconds: float = Field(
+        5.0, ge=0, le=300, description="after the shared store (Redis) fails, admit without it this long"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.scopes) and (self.per_key > 0 or self.per_key_and_address > 0)
+
+
 DEFAULT_CONSENT_CATEGORIES: dict[str, list[str]] = {
     # Segment / RudderStack consent categories are named by each customer (their CMP's names);
     # these defaults fit common banners and are meant to be replaced in configuration.
@@ -98,6 +126,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     dedup_retention_days: int = Field(30, ge=7)
     limits: Limits = Field(default_factory=Limits)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     log_level: str = "INFO"
 

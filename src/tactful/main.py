@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from redis import Redis
 
 from tactful import __version__
-from tactful.api import collect, consent, health, keys, metrics
+from tactful.api import collect, consent, deps, health, keys, metrics, ratelimit
 from tactful.api.context import AppContext
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
@@ -94,6 +94,12 @@ def settle_garbage_collector() -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ratelimit.RateLimited)
+    async def _rate_limited(_request: Request, exc: ratelimit.RateLimited) -> JSONResponse:
+        response = problem(429, exc.code, exc.message, limit=exc.limit.value)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @app.exception_handler(TactfulError)
     async def _tactful_error(_request: Request, exc: TactfulError) -> JSONResponse:
         for error_type, status in STATUS:
@@ -155,6 +161,9 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_api_body_bytes, exempt=streamed)
     app.add_middleware(RequestContext)
     _install_error_handlers(app)
+    # Built here rather than in the lifespan, so that an app over a given context (tests) has it too.
+    app.state.rate_limiter = limiter = ratelimit.RateLimiter.from_settings(settings)
     for router in ROUTERS:
         app.include_router(router)
+    deps.document_rate_limits(app, limited=limiter.limits)
     return app

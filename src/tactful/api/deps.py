@@ -14,20 +14,26 @@
 A route declares its scope with `require_write` / `require_server` / `require_admin` as a parameter,
 or, when it reads the key itself, with `dependencies=[declare_scope(...)]`. `required_scope(route)`
 reads the declaration back; the scope-matrix test walks every route with it.
+
+Both kinds of declaration also apply the rate limits (`tactful.api.ratelimit`) before the key is
+looked up, so every route a key can reach is limited without the route saying so; 429 is added to
+the OpenAPI answers of the routes whose scope a limited key has (`document_rate_limits`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import HTTPBase as HTTPSchemeModel
 from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
 
+from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.errors import PermissionDenied
 from tactful.keys import service as keys_service
@@ -125,7 +131,10 @@ class RequireScope:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    def __call__(self, context: Context, basic: KeyFromBasic, bearer: KeyFromBearer) -> Principal:
+    def __call__(
+        self, context: Context, request: Request, basic: KeyFromBasic, bearer: KeyFromBearer
+    ) -> Principal:
+        ratelimit.admit(request, bearer or basic)
         return authenticate_token(context, bearer or basic, required=self.scope)
 
     def __repr__(self) -> str:
@@ -138,8 +147,9 @@ class ScopeDeclaration:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    async def __call__(self, basic: KeyFromBasic, bearer: KeyFromBearer) -> None:
-        return None
+    async def __call__(self, request: Request, basic: KeyFromBasic, bearer: KeyFromBearer) -> None:
+        # The handler authenticates; the rate limits apply here, before it reads anything.
+        await ratelimit.admit_collection(request, bearer or basic)
 
     def __repr__(self) -> str:
         return f"ScopeDeclaration({self.scope})"
@@ -174,3 +184,45 @@ def required_scope(route: Routed) -> Scope | None:
             found.append(dependant.call.scope)
         pending.extend(dependant.dependencies)
     return max(found, key=lambda scope: scope.rank, default=None)
+
+
+# -- rate limits in the OpenAPI document ----------------------------------------------------------
+
+RATE_LIMITED_RESPONSE: dict[str, Any] = {
+    "description": "Too many requests for this key, or for this key from this address (`rate_limited`)",
+    "headers": {
+        "Retry-After": {"description": "Seconds until the window resets", "schema": {"type": "integer"}}
+    },
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _routes(app: FastAPI) -> list[Any]:
+    try:
+        from fastapi.routing import iter_route_contexts  # newer FastAPI keeps included routers nested
+    except ImportError:
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
+
+
+def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> None:
+    """Add the 429 answer to every operation that a key of a `limited` scope may call."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        paths: dict[str, Any] = schema.get("paths", {})
+        for route in _routes(app):
+            required = required_scope(route) if hasattr(route, "dependant") else None
+            if required is None or not any(limited(s) and s.allows(required) for s in Scope):
+                continue
+            for method in getattr(route, "methods", None) or ():
+                operation = paths.get(getattr(route, "path_format", None) or "", {}).get(method.lower())
+                if operation is not None:
+                    operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED_RESPONSE)
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "Problem", Problem.model_json_schema()
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

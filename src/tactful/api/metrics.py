@@ -1,16 +1,21 @@
-"""Prometheus exposition of what the engine counts (no personal data: totals and reason codes only)."""
+"""Prometheus exposition of what the engine counts (no personal data: totals and reason codes only).
+
+Collection's counters are read from the database, so every process reports the same totals; the rate
+limiter's are this process's own (scrape each process, as Prometheus does by default).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tactful.api.context import Context
 from tactful.api.deps import AUTH_RESPONSES, require_admin
+from tactful.api.ratelimit import Counts, Limit, limiter_of
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import IngestStats
 
@@ -52,15 +57,41 @@ class _IngestCollector(Collector):
         yield balanced
 
 
+class _RateLimitCollector(Collector):
+    """The rate limiter's counters, since this process started."""
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily(
+            "tactful_rate_limited_requests",
+            "Requests refused with 429 by this process, by the window that was full",
+            labels=["limit"],
+        )
+        for limit in Limit:
+            refused.add_metric([limit.value], self.counts.refused.get(limit, 0))
+        yield refused
+        unavailable = CounterMetricFamily(
+            "tactful_rate_limit_store_unavailable",
+            "Requests this process admitted unchecked because the rate limit store (Redis) was unreachable",
+        )
+        unavailable.add_metric([], self.counts.store_unavailable)
+        yield unavailable
+
+
 @router.get(
     "/metrics",
-    summary="Prometheus metrics: ingestion outcomes, quarantine reasons, dropped fields",
+    summary="Prometheus metrics: ingestion outcomes, quarantine reasons, dropped fields, rate limits",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
 )
-def metrics(context: Context, principal: require_admin) -> Response:
+def metrics(request: Request, context: Context, principal: require_admin) -> Response:
     with context.session() as session:
         stats = collect_service.ingest_stats(session)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_IngestCollector(stats))
+    limiter = limiter_of(request)
+    if limiter is not None:
+        registry.register(_RateLimitCollector(limiter.counts()))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE)

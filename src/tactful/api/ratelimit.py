@@ -1,0 +1,363 @@
+"""Rate limits on the routes a public key can reach: the write key sits in web pages, so anyone can
+send with it, and nothing else stops a script from flooding collection or consent.
+
+    request ──▶ the key-scope dependency of its route (`deps.RequireScope`, `deps.ScopeDeclaration`)
+        │ the key: Authorization header; else `writeKey` in a collection body (read once, bounded,
+        │ and left in place for the handler)
+        ▼
+    key id and scope read from the key's own text, no database (`tfk_<scope>_<id>_<secret>`): a
+    forged scope or id fails authentication right after, so it buys nothing but a 401
+        │ no well-formed key, or a scope not limited (server and admin keys by default) ──▶ admit
+        ▼
+    window of (key id, keyed hash of the client address) ── full ──▶ 429 RateLimited, Retry-After
+        ▼
+    window of the key id ── full ──▶ 429 RateLimited, Retry-After
+        ▼
+    authentication, then the handler: nothing of a refused request is read, stored or half done
+
+    store: in memory (one process), or Redis when TACTFUL_REDIS_URL is set (the limit holds across
+    processes). Redis unreachable ──▶ admit, warn once per `store_retry_seconds`, count: collection
+    must not go down because the limiter's store did.
+
+The address window is checked first, so a client over its own limit stops counting against its
+key's: one flooding address cannot use up the budget of every visitor. Client addresses are personal
+data: they reach the store only as keyed hashes, which also expire with their window, and they reach
+no log line.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fastapi import Request
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
+
+from tactful.collect.limits import BodyReader, check_content_length, parse_json, too_large
+from tactful.config import Limits, RateLimits, Settings
+from tactful.errors import InvalidInput, PayloadTooLarge, TactfulError
+from tactful.keys.schemas import Scope
+
+log = logging.getLogger("tactful.ratelimit")
+
+_KEY_FRONT = re.compile(r"tfk_(write|server|admin)_([0-9a-f]{32})_")
+REDIS_TIMEOUT_SECONDS = 0.25
+"""Connect and read timeout of the limiter's Redis client: a limit not known by then is not worth
+holding a request for (it is admitted, see `store_retry_seconds`)."""
+
+
+class Limit(StrEnum):
+    """Which window refused a request (a metric label and the problem's `limit`)."""
+
+    KEY_AND_ADDRESS = "key_and_address"
+    KEY = "key"
+
+
+class RateLimited(TactfulError):
+    """429: too many requests for one key, or for one key from one address, in the current window."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, limit: Limit, retry_after: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What a key says of itself before it is checked: enough to pick windows, trusted for nothing."""
+
+    key_id: str
+    scope: Scope
+
+
+def caller_of(token: str | None) -> Caller | None:
+    match = _KEY_FRONT.match(token) if token else None
+    return Caller(key_id=match[2], scope=Scope(match[1])) if match else None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What this process refused and admitted unchecked since it started (for `/metrics`)."""
+
+    refused: dict[Limit, int]
+    store_unavailable: int
+
+
+class _SweptMemoryStorage(MemoryStorage):
+    """limits' memory storage, with expired windows swept inline instead of by a timer thread.
+
+    The stock storage restarts a `threading.Timer` on every increment when the last one has run: two
+    threads can start the same timer (RuntimeError in a request), and its sweep reads keys another
+    thread may have just dropped (KeyError in the timer thread; limits PR #352, flask-limiter #130).
+    Every call here happens under `RateLimiter`'s lock, so the sweep runs there too, at most once per
+    second; one window's key is also dropped lazily whenever it is read after its expiry.
+    """
+
+    SWEEP_EVERY = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer.cancel()  # the one the stock constructor starts
+        self._next_sweep = time.monotonic() + self.SWEEP_EVERY
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - overrides the private hook
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.SWEEP_EVERY
+        wall = time.time()
+        for key, expiry in list(self.expirations.items()):
+            if expiry <= wall:
+                self.storage.pop(key, None)
+                self.expirations.pop(key, None)
+                self.locks.pop(key, None)
+
+
+class RateLimiter:
+    """The process's limiter over one store. Fixed windows, deliberately.
+
+    A fixed window is one counter per (limit, key): one increment per check (in Redis, one Lua call
+    that increments and sets the expiry) and constant memory. A moving window keeps a timestamp per
+    admitted request, hundreds of entries per key at these rates, per client address, in Redis; what
+    it buys is smoothing at window boundaries, where a fixed window lets a burst of up to twice the
+    limit through within a short time. Against floods that bound is enough, and the window's reset
+    time gives an exact Retry-After.
+    """
+
+    def __init__(
+        self, settings: RateLimits, *, storage: Storage | None, address_secret: bytes, body_limits: Limits
+    ) -> None:
+        self.settings = settings
+        self.body_limits = body_limits
+        self._scopes = frozenset(Scope(scope) for scope in settings.scopes)
+        self._storage = storage
+        self._shared = isinstance(storage, RedisStorage)
+        self._limiter = FixedWindowRateLimiter(storage) if storage is not None else None
+        self._address_key = hmac.new(address_secret, b"tactful rate limit addresses", "sha256").digest()
+        self._per_address = self._item(settings.per_key_and_address)
+        self._per_key = self._item(settings.per_key)
+        # Memory mode: one lock for the storage (see `_SweptMemoryStorage`); Redis is thread-safe.
+        self._lock = threading.Lock() if not self._shared else None
+        self._count_lock = threading.Lock()
+        self._refused: Counter[Limit] = Counter()
+        self._store_unavailable = 0
+        self._down_until = 0.0
+
+    def _item(self, amount: int) -> RateLimitItem | None:
+        return RateLimitItemPerSecond(amount, self.settings.window_seconds) if amount > 0 else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimiter:
+        """Memory storage in one process; Redis storage (under the deployment's key prefix) when
+        `redis_url` is set, so that every process counts against the same windows."""
+        rate = settings.rate_limits
+        storage: Storage | None = None
+        if rate.enabled and settings.redis_url:
+            storage = RedisStorage(
+                settings.redis_url,
+                key_prefix=f"{settings.redis_prefix}ratelimit",
+                wrap_exceptions=True,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+        elif rate.enabled:
+            storage = _SweptMemoryStorage()
+        secret = settings.secret_key.get_secret_value().encode()
+        return cls(rate, storage=storage, address_secret=secret, body_limits=settings.limits)
+
+    @property
+    def enabled(self) -> bool:
+        return self._limiter is not None
+
+    @property
+    def shared(self) -> bool:
+        """Whether the windows live in Redis (a check is then a network round trip)."""
+        return self._shared
+
+    def limits(self, scope: Scope) -> bool:
+        """Whether keys of `scope` are limited."""
+        return self.enabled and scope in self._scopes
+
+    def counts(self) -> Counts:
+        with self._count_lock:
+            return Counts(refused=dict(self._refused), store_unavailable=self._store_unavailable)
+
+    def _address(self, host: str) -> str:
+        return hmac.new(self._address_key, host.encode("utf-8", "surrogatepass"), "sha256").hexdigest()[:32]
+
+    def check(self, caller: Caller | None, *, host: str) -> None:
+        """Count one request of `caller` from `host`; RateLimited when a window is full. Blocking:
+        with Redis, call it from a worker thread (`acheck`)."""
+        if caller is None or self._limiter is None or caller.scope not in self._scopes:
+            return
+        if self._shared and time.monotonic() < self._down_until:
+            self._count_unavailable()
+            return
+        windows = (
+            (Limit.KEY_AND_ADDRESS, self._per_address, ("address", caller.key_id, self._address(host))),
+            (Limit.KEY, self._per_key, ("key", caller.key_id)),
+        )
+        try:
+            for limit, item, identifiers in windows:
+                if item is not None and not self._hit(item, identifiers):
+                    self._refuse(limit, item, identifiers)
+        except StorageError as error:
+            self._store_failed(error)
+
+    async def acheck(self, caller: Caller | None, *, host: str) -> None:
+        """`check` from the event loop: inline in memory (no thread hop), in a worker with Redis."""
+        if caller is None or not self.limits(caller.scope):
+            return
+        if self._shared:
+            await run_in_threadpool(self.check, caller, host=host)
+        else:
+            self.check(caller, host=host)
+
+    def _hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
+        assert self._limiter is not None
+        if self._lock is None:
+            return self._limiter.hit(item, *identifiers)
+        with self._lock:
+            return self._limiter.hit(item, *identifiers)
+
+    def _refuse(self, limit: Limit, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
+        assert self._limiter is not None
+        with self._count_lock:
+            self._refused[limit] += 1
+        window = self.settings.window_seconds
+        try:
+            if self._lock is None:
+                reset = self._limiter.get_window_stats(item, *identifiers).reset_time
+            else:
+                with self._lock:
+                    reset = self._limiter.get_window_stats(item, *identifiers).reset_time
+            retry_after = min(window, max(1, math.ceil(reset - time.time())))
+        except StorageError:
+            retry_after = window
+        whose = "this key from this address" if limit is Limit.KEY_AND_ADDRESS else "this key"
+        raise RateLimited(
+            f"too many requests for {whose}: at most {item.amount} every {window} s; "
+            f"retry after {retry_after} s",
+            limit=limit,
+            retry_after=retry_after,
+        )
+
+    def _count_unavailable(self) -> None:
+        with self._count_lock:
+            self._store_unavailable += 1
+
+    def _store_failed(self, error: StorageError) -> None:
+        # Only the error's type: its message names the store's address, and no request data.
+        self._count_unavailable()
+        retry = self.settings.store_retry_seconds
+        self._down_until = time.monotonic() + retry
+        log.warning(
+            "rate limit store unreachable (%s); admitting requests without rate limits for %.0f s",
+            type(error.storage_error).__name__,
+            retry,
+        )
+
+
+# -- from a request ----------------------------------------------------------------------------
+
+
+def limiter_of(request: Request) -> RateLimiter | None:
+    """The app's limiter (`create_app` builds it), or None for an app built without one."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    return limiter
+
+
+def client_host(request: Request) -> str:
+    # The peer as the server reports it (uvicorn's `--forwarded-allow-ips` decides which proxies may
+    # name the client): a client cannot pick its own bucket through a header we would trust.
+    return request.client.host if request.client is not None else "unknown"
+
+
+def admit(request: Request, token: str | None) -> None:
+    """For routes whose key is in the headers, from a worker thread (sync dependencies)."""
+    limiter = limiter_of(request)
+    if limiter is not None:
+        limiter.check(caller_of(token), host=client_host(request))
+
+
+async def admit_collection(request: Request, token: str | None) -> None:
+    """For routes that may find the key in the body (collection): reads it from there when the
+    headers carry none."""
+    limiter = limiter_of(request)
+    if limiter is None or not limiter.enabled:
+        return
+    if token is None:
+        token = await body_write_key(request, limiter.body_limits)
+    await limiter.acheck(caller_of(token), host=client_host(request))
+
+
+# -- the key in a collection body ---------------------------------------------------------------
+
+
+def write_key_in(body: object) -> str | None:
+    """The `writeKey` that `collect.message.unpack` takes from a parsed body: the top-level one, else,
+    for a batch (an object with a `batch` array, or a bare array), the first message's. Keep the
+    two in step: were they to differ, a body could be counted under one key and authenticated as
+    another. A single-message route takes only the top-level key, so where this finds one in the
+    messages and that route does not, the route answers 401 and nothing is admitted on it."""
+
+    def key(value: object) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    if isinstance(body, dict) and (top := key(body.get("writeKey"))) is not None:
+        return top
+    items = body if isinstance(body, list) else body.get("batch") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return None
+    return next((k for item in items if isinstance(item, dict) and (k := key(item.get("writeKey")))), None)
+
+
+async def body_write_key(request: Request, limits: Limits) -> str | None:
+    """The body's `writeKey`, read under collection's own bounds; the raw body stays on the request
+    for the handler, which reads and judges it again. A body too large is refused here as the
+    handler would (413 needs no key); any other flaw is left for the handler to word."""
+    length = request.headers.get("content-length")
+    try:
+        check_content_length(length, limit=limits.max_request_bytes)
+        reader: BodyReader | None = BodyReader(
+            limit=limits.max_request_bytes, content_encoding=request.headers.get("content-encoding")
+        )
+    except PayloadTooLarge:
+        raise
+    except InvalidInput:
+        return None  # nothing read: the handler reads the body and refuses it
+    chunks: list[bytes] = []
+    wire = 0
+    async for chunk in request.stream():
+        wire += len(chunk)
+        if wire > limits.max_request_bytes:
+            raise too_large(limits.max_request_bytes)
+        chunks.append(chunk)
+        if reader is not None:
+            try:
+                reader.feed(chunk)
+            except PayloadTooLarge:
+                raise
+            except InvalidInput:
+                reader = None  # keep reading, so that the handler gets the whole body to refuse
+    # Starlette's own cache of a read body: `request.stream()` in the handler replays it.
+    request._body = b"".join(chunks)
+    if reader is None:
+        return None
+    try:
+        return write_key_in(parse_json(reader.finish(), limits=limits))
+    except InvalidInput:
+        return None
