@@ -1,9 +1,11 @@
 """A refusal purges the stored atoms that no purpose still allowed keeps (issue 3, part 8): in the
-same transaction, audited with a count, and never because of a restriction."""
+same transaction, audited with a count, and never because of a restriction. The context's withdrawal
+hook is then told the purposes still storable, for the records kept above consent (events)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -19,7 +21,7 @@ from tactful.catalog.model import Catalog, Source
 from tactful.config import PolicySettings
 from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
-from tactful.consent.gatekeeper import PolicyContext, subject_allowance
+from tactful.consent.gatekeeper import PolicyContext, RecordsPurged, subject_allowance
 from tactful.consent.regimes import configured_regimes
 from tactful.consent.schemas import ConsentChange, TargetKind
 from tactful.crypto import Keystore
@@ -189,6 +191,57 @@ def test_a_restriction_keeps_data_stored(session: Session, keystore: Keystore) -
         "computed.last_seen",
         "computed.lifetime_value",
     }
+
+
+class RecordingHook:
+    """A withdrawal hook that remembers what it was told and reports a fixed purge."""
+
+    def __init__(self, purged: RecordsPurged) -> None:
+        self.purged = purged
+        self.calls: list[tuple[uuid.UUID, frozenset[Purpose], datetime]] = []
+
+    def __call__(
+        self, session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+    ) -> RecordsPurged:
+        self.calls.append((subject_id, purposes, at))
+        return self.purged
+
+
+def purge_entries(session: Session, keystore: Keystore, subject: uuid.UUID) -> list[object]:
+    entries = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "consent.purged", AuditEntry.subject_ref == keystore.subject_ref(subject)
+        )
+    )
+    return [entry.details for entry in entries]
+
+
+def test_the_hook_learns_the_purposes_still_storable_and_its_purge_is_audited(
+    session: Session, keystore: Keystore
+) -> None:
+    hook = RecordingHook(RecordsPurged(removed=2, narrowed=3))
+    context = replace(policy_context(), on_withdrawal=hook)
+    subject = new_subject(session, keystore)
+    grants = (Purpose.ANALYTICS, Purpose.SEGMENTS, Purpose.BEHAVIORAL)
+    choose(session, keystore, subject, T0, *(purpose(p, GRANTED) for p in grants), context=context)
+    store(session, keystore, subject, ["computed.last_seen"], T0)
+    assert hook.calls == []  # grants narrow nothing
+
+    at = T0 + timedelta(minutes=1)
+    choose(session, keystore, subject, at, purpose(Purpose.ANALYTICS, WITHDRAWN), context=context)
+    assert hook.calls == [(subject, frozenset({Purpose.ESSENTIAL, Purpose.SEGMENTS, Purpose.BEHAVIORAL}), at)]
+    # No atom went (last_seen is essential), but the hook's records did: one audit entry says so.
+    assert purge_entries(session, keystore, subject) == [{"count": 0, "events": 2, "events_narrowed": 3}]
+
+
+def test_nothing_purged_writes_no_audit_entry(session: Session, keystore: Keystore) -> None:
+    hook = RecordingHook(RecordsPurged())
+    context = replace(policy_context(), on_withdrawal=hook)
+    subject = new_subject(session, keystore)
+    store(session, keystore, subject, ["computed.last_seen"], T0)
+    choose(session, keystore, subject, T0, purpose(Purpose.ANALYTICS, DENIED), context=context)
+    assert len(hook.calls) == 1
+    assert purge_entries(session, keystore, subject) == []
 
 
 def test_gpc_purges_through_the_ledger(session: Session, keystore: Keystore) -> None:
