@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,15 @@ from redis import Redis
 from sqlalchemy import select
 
 from tactful import main
-from tactful.api.ratelimit import Caller, Limit, RateLimited, RateLimiter, caller_of, write_key_in
+from tactful.api.ratelimit import (
+    Caller,
+    Limit,
+    RateLimited,
+    RateLimiter,
+    _SweptMemoryStorage,
+    caller_of,
+    write_key_in,
+)
 from tactful.collect import service as collect_service
 from tactful.collect.message import MessageType, unpack
 from tactful.collect.models import Event
@@ -408,6 +418,27 @@ def test_a_window_admits_exactly_its_limit(per_address: int, per_key: int, hosts
             expected += 1
     assert sum(admitted.values()) == expected
     assert limiter.counts().refused == {limit: refused.count(limit) for limit in set(refused)}
+
+
+def test_the_memory_store_starts_no_threads_and_sweeps_expired_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_SweptMemoryStorage, "SWEEP_EVERY", 0.0)
+    limiter = RateLimiter.from_settings(
+        Settings(rate_limits=RateLimits(per_key_and_address=2, per_key=100, window_seconds=1))
+    )
+    storage = limiter._storage
+    assert isinstance(storage, _SweptMemoryStorage)
+    before = {thread.ident for thread in threading.enumerate() if thread.is_alive()}
+    caller = Caller(key_id=uuid.uuid4().hex, scope=Scope.WRITE)
+    for host in range(30):
+        limiter.check(caller, host=str(host))
+    started = {thread.ident for thread in threading.enumerate() if thread.is_alive()} - before
+    assert started == set()  # the stock storage restarts a timer thread here
+    assert len(storage.expirations) == 31  # one window per address, one for the key
+    time.sleep(1.1)
+    limiter.check(Caller(key_id=uuid.uuid4().hex, scope=Scope.WRITE), host="x")
+    assert len(storage.expirations) == len(storage.storage) == 2  # only the new caller's windows
 
 
 _KEY = st.one_of(st.none(), st.just(""), st.integers(), st.sampled_from(["tfk_a", "tfk_b", "tfk_c"]))
