@@ -19,11 +19,13 @@ commits (`write_before_commit`): the key is durable before anything sealed with 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import hmac
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
@@ -45,6 +47,8 @@ _NONCE = 12
 _KEY = 32
 _INDEX_KEY_NAME = "blind-index"
 _CHUNK = 500
+_Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
+"""A background write of held keys and index entries: the work, and what it writes."""
 _HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
 
 keystore_metadata = MetaData()
@@ -106,6 +110,7 @@ class Keystore:
         self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
         self._held_keys: dict[uuid.UUID, bytes] = {}
         self._held_index: dict[str, uuid.UUID] = {}
+        self._writing: _Writing | None = None
         # Every view's held writes, shared with this keystore and all its views: the rest of the
         # process reads them as if written (only the holding session can know those subjects).
         self._unwritten: dict[uuid.UUID, bytes] = {}
@@ -122,6 +127,7 @@ class Keystore:
         view = copy.copy(self)
         view._materials = {}
         view._held_keys, view._held_index = {}, {}
+        view._writing = None
         return view
 
     @property
@@ -288,37 +294,79 @@ class Keystore:
         if not any(view is self for view in held):
             held.append(self)
 
+    def write_held_soon(self) -> None:
+        """Start writing the held keys and index entries on a worker thread, so that the keystore's
+        commit overlaps the rest of the request; `write_held`, just before the main commit, waits
+        for it. One such write at a time: what is held after it starts waits for `write_held`."""
+        if self._writing is not None:
+            return
+        keys, index = self._take_held()
+        if keys or index:
+            self._writing = (_writer().submit(self._write, keys, index), keys, index)
+
     def write_held(self) -> None:
-        """Write the held keys and index entries now, in one keystore transaction."""
-        keys, index = self._held_keys, self._held_index
+        """Write the held keys and index entries now, in one keystore transaction (after waiting
+        for a write started by `write_held_soon`)."""
+        self._finish_writing()
+        keys, index = self._take_held()
         if not keys and not index:
             return
-        self._held_keys, self._held_index = {}, {}
-        # An erasure since they were held took them out of `_unwritten`: those stay unwritten.
-        keys = {s: m for s, m in keys.items() if s in self._unwritten}
-        index = {d: s for d, s in index.items() if self._unwritten_index.get(d) == s}
         try:
-            with self.engine.begin() as conn:
-                self._insert_keys(conn, keys)
-                if index:
-                    _write_index(conn, index)
+            self._write(keys, index)
         except BaseException:
-            # Keys that never became durable must not stay usable.
-            if self._materials is not None:
-                for subject_id in keys:
-                    self._materials.pop(subject_id, None)
+            self._unusable(keys)  # keys that never became durable must not stay usable
             raise
         finally:
             self._forget_unwritten(keys, index)
 
     def drop_held(self) -> None:
         """Forget the held writes: the transaction whose rows needed them rolled back."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            future, keys, index = writing
+            # Waited for all the same: the worker must not outlive the request that started it.
+            # Keys it made durable seal nothing now; they stay as keys of no subject.
+            future.exception()
+            self._unusable(keys)
+            self._forget_unwritten(keys, index)
         keys, index = self._held_keys, self._held_index
         self._held_keys, self._held_index = {}, {}
+        self._unusable(keys)
+        self._forget_unwritten(keys, index)
+
+    def _take_held(self) -> tuple[dict[uuid.UUID, bytes], dict[str, uuid.UUID]]:
+        keys, index = self._held_keys, self._held_index
+        self._held_keys, self._held_index = {}, {}
+        # An erasure since they were held took them out of `_unwritten`: those stay unwritten.
+        keys = {s: m for s, m in keys.items() if s in self._unwritten}
+        index = {d: s for d, s in index.items() if self._unwritten_index.get(d) == s}
+        return keys, index
+
+    def _write(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
+        # Database work only: it may run on the worker thread, so the bookkeeping stays with the
+        # caller (`_finish_writing`, `write_held`).
+        with self.engine.begin() as conn:
+            self._insert_keys(conn, keys)
+            if index:
+                _write_index(conn, index)
+
+    def _finish_writing(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        future, keys, index = writing
+        try:
+            future.result()
+        except BaseException:
+            self._unusable(keys)
+            raise
+        finally:
+            self._forget_unwritten(keys, index)
+
+    def _unusable(self, keys: Iterable[uuid.UUID]) -> None:
         if self._materials is not None:
             for subject_id in keys:
                 self._materials.pop(subject_id, None)
-        self._forget_unwritten(keys, index)
 
     def _forget_unwritten(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
         for subject_id in keys:
@@ -470,6 +518,12 @@ class Keystore:
                     progress(done, count)
         self._kek, self._kek_id = new_kek, new_id
         return done
+
+
+@functools.cache
+def _writer() -> ThreadPoolExecutor:
+    # Made on first use, shared by the process: a few threads, each mostly waiting for a disk flush.
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="tactful-keystore")
 
 
 def _write_index(conn: Connection, latest: Mapping[str, uuid.UUID]) -> None:

@@ -219,6 +219,28 @@ def test_identify_keeps_only_the_traits_an_allowed_purpose_keeps(
     assert "traits.city" not in traits
 
 
+def test_a_group_keeps_the_traits_its_event_atom_declares(
+    session: Session, keystore: Keystore, demo: Catalog
+) -> None:
+    # A group's traits describe the organisation: the purposes of `events.group` cover them, not
+    # the per-trait rule of a person's identify.
+    message = {
+        "type": "group",
+        "groupId": "acme",
+        "anonymousId": uid("anon"),
+        "messageId": uid("msg"),
+        "timestamp": T0.isoformat(),
+        "traits": {"name": "Acme Outdoor", "industry": "retail", "plan": "pro"},
+        "context": consent({"analytics": True}),
+    }
+    [result] = ingest(session, keystore, gdpr(demo), [message])
+    assert result.status is Status.STORED
+    stored = row(session, message)
+    assert stored is not None
+    assert stored.purposes == ["analytics"]
+    assert stored.traits == {"name": "Acme Outdoor", "industry": "retail"}  # `plan` is not declared
+
+
 def test_gpc_is_recorded_once_before_the_response(
     session: Session, keystore: Keystore, demo: Catalog
 ) -> None:

@@ -279,12 +279,6 @@ def test_analytics_js_calls_from_another_origin_are_stored(chromium: Browser, se
     assert stats.balanced
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,  # only the known defect: a missing browser still fails under CI
-    reason="collection keeps a group call's traits only if they are identify traits a purpose keeps "
-    "(collect.service._store filters every call's traits by the identify decision), so the "
-    "properties events.group declares are dropped, and not counted among dropped fields",
-)
 def test_a_group_call_keeps_the_traits_events_group_declares(chromium: Browser, setup: Setup) -> None:
     page, traffic, close = _open(chromium, setup, setup.shop)
     try:

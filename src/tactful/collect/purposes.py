@@ -10,6 +10,7 @@ Which atom an event is:
   purpose, and `essential` counts only for the event types the catalog marks essential;
 - identify: linking identities is `essential`; each trait it carries is kept only for its own
   atom's purposes (the others are left out of the event and of the profile);
+- the user traits any call repeats in `context.traits` (analytics.js does) follow the same rule;
 - alias: linking identities, `essential`.
 """
 
@@ -43,7 +44,8 @@ _LINK = frozenset({Purpose.ESSENTIAL})
 
 @dataclass(frozen=True)
 class Arriving:
-    """One new event on its way in: its subject, what validation read, and its message id."""
+    """One new event on its way in: its subject, what validation read, its message id, and the user
+    traits it carries (an identify's own, and those repeated in `context.traits`)."""
 
     subject_id: uuid.UUID
     event: ValidEvent
@@ -53,7 +55,7 @@ class Arriving:
 
 @dataclass(frozen=True)
 class Decision:
-    """What an event may be stored for; for an identify, the traits that may be kept."""
+    """What an event may be stored for, and which of the user traits it carries may be kept."""
 
     purposes: frozenset[Purpose]
     traits: frozenset[str] = frozenset()
@@ -72,18 +74,16 @@ class Decisions:
         finder = self._purposes[item.subject_id]
         catalog = self.policy.catalog
         kind = item.event.type
-        if kind is MessageType.ALIAS:
-            return Decision(_LINK)
-        if kind is MessageType.IDENTIFY:
-            kept = {
-                name
-                for name in item.traits
-                if (atom := catalog.trait_atoms.get(name)) is not None and finder.of(atom)
-            }
-            return Decision(_LINK, frozenset(kept))
+        kept = frozenset(
+            name
+            for name in item.traits
+            if (atom := catalog.trait_atoms.get(name)) is not None and finder.of(atom)
+        )
+        if kind in (MessageType.ALIAS, MessageType.IDENTIFY):
+            return Decision(_LINK, kept)
         name = event_atom_name(kind.value, item.event.name)
         atom = catalog.atoms.get(name) if name is not None else None
-        return Decision(finder.of(atom) if atom is not None else frozenset())
+        return Decision(finder.of(atom) if atom is not None else frozenset(), kept)
 
     def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
         """The computed atoms this subject may not have stored (collection computes them all)."""
@@ -116,9 +116,11 @@ def decide(
     items: Sequence[Arriving],
     source: Source,
     at: datetime,
+    nothing_stored: frozenset[uuid.UUID] = frozenset(),
 ) -> Decisions:
     """Fold the consent the items carry into the ledger (GPC before the response), then answer the
-    gate for every subject once."""
+    gate for every subject once. `nothing_stored`: subjects this request created, which no earlier
+    event or atom can belong to."""
     base = {"request_id": source.request_id or ""}
     if source.write_key_id is not None:
         base["key_id"] = str(source.write_key_id)
@@ -133,8 +135,9 @@ def decide(
     ]
     actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
     histories = intake.record_arrivals(
-        session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor
-    )
+        session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor,
+        nothing_stored=nothing_stored,
+    )  # fmt: skip
     gpc_subjects = frozenset(a.subject_id for a in arrivals if a.gpc)
     allowances = intake.allowances(
         session, keystore=keystore, policy=policy, histories=histories, gpc_subjects=gpc_subjects, at=at

@@ -72,6 +72,7 @@ class _Subjects:
     ) -> None:
         self.session, self.keystore, self.at, self.policy = session, keystore, at, policy
         self._merged: dict[uuid.UUID, uuid.UUID] = {}
+        self._created: set[uuid.UUID] = set()
 
     def resolve(self, plans: Sequence[_Plan]) -> None:
         wanted: list[tuple[_Plan, profiles_service.IdentityRequest]] = []
@@ -100,7 +101,13 @@ class _Subjects:
                     at=self.at,
                     policy=self.policy,
                 )
+            if resolution.created:
+                self._created.add(resolution.subject_id)
             plan.subject_id = resolution.subject_id
+
+    def fresh(self) -> frozenset[uuid.UUID]:
+        """Subjects this request created that no merge moved rows into: nothing is stored for them."""
+        return frozenset(self._created.difference(self._merged.values()))
 
     def current(self, subject_id: uuid.UUID) -> uuid.UUID:
         seen = {subject_id}
@@ -202,10 +209,20 @@ def _store(
     dropped.update(filtered.dropped)
     kept = filtered.kept
     traits = _object(kept.get("traits"))
-    if decision is not None and traits:
-        # Only the traits some allowed purpose keeps: the others are neither stored nor profiled.
-        traits = {k: v for k, v in traits.items() if k in decision.traits}
-        kept = {**kept, "traits": traits}
+    if decision is not None:
+        # Only the user traits some allowed purpose keeps: the others are neither stored nor
+        # profiled. They are an identify's own traits, and on every call the copy analytics.js
+        # repeats in `context.traits`. (A group's traits describe the group: its event atom's
+        # purposes cover them.)
+        if event.type is MessageType.IDENTIFY and traits:
+            traits = {k: v for k, v in traits.items() if k in decision.traits}
+            kept = {**kept, "traits": traits}
+        context = _object(kept.get("context"))
+        carried = context.get("traits")
+        if isinstance(carried, dict) and carried:
+            atoms = catalog.trait_atoms
+            allowed = {k: v for k, v in carried.items() if k in decision.traits or k not in atoms}
+            kept = {**kept, "context": {**context, "traits": allowed}}
     if event.type is MessageType.IDENTIFY and traits:
         identified.append((subject_id, traits, event.timestamp))
     stored = {
@@ -245,6 +262,7 @@ def _decide(
     policy: PolicyContext | None,
     source: Source,
     at: datetime,
+    fresh: frozenset[uuid.UUID],
 ) -> tuple[dict[int, collect_purposes.Decision], collect_purposes.Decisions | None]:
     """Each new event's decision by plan index (empty without a policy), and the request's allowances."""
     if policy is None:
@@ -256,14 +274,21 @@ def _decide(
             assert plan.subject_id is not None
             assert plan.message_id is not None
             message = plan.message if isinstance(plan.message, dict) else {}
-            traits = message.get("traits") if plan.event.type is MessageType.IDENTIFY else None
+            traits = _object(message.get("traits")) if plan.event.type is MessageType.IDENTIFY else {}
+            carried = _object(_object(message.get("context")).get("traits"))
             items[plan.index] = collect_purposes.Arriving(
-                plan.subject_id, plan.event, plan.message_id, traits if isinstance(traits, dict) else {}
+                plan.subject_id, plan.event, plan.message_id, {**carried, **traits}
             )
     if not items:
         return {}, None
     under = collect_purposes.decide(
-        session, keystore=keystore, policy=policy, items=list(items.values()), source=source, at=at
+        session,
+        keystore=keystore,
+        policy=policy,
+        items=list(items.values()),
+        source=source,
+        at=at,
+        nothing_stored=fresh,
     )
     return {index: under.decide(item) for index, item in items.items()}, under
 
@@ -323,7 +348,9 @@ def ingest(
     for plan in plans:
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
-    decisions, under = _decide(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    decisions, under = _decide(
+        session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=subjects.fresh()
+    )
     for plan in plans:
         if plan.status is None:
             decision = decisions.get(plan.index)
@@ -341,6 +368,8 @@ def ingest(
                 decision=decision,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
+    # Every new key and index entry is known now: the keystore commits while the rest is done.
+    keystore.write_held_soon()
     withheld = {} if under is None else collect_purposes.withheld_computed(under, [s for s, _, _ in recorded])
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     collect_purposes.purge_computed(session, withheld)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Atom, Source
@@ -44,6 +44,12 @@ from tactful.types import Purpose
 GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
 """The traits the gate reads about a subject (age assurance, where the subject lives)."""
 _CHUNK = 500
+_GATE_TRAITS = select(Trait.subject_id, Trait.atom, Trait.value, Trait.value_enc).where(
+    Trait.subject_id.in_(bindparam("subjects", expanding=True)),
+    Trait.atom.in_(GATE_TRAITS),
+    Trait.expires_at > bindparam("at"),
+)
+"""The gate's traits of many subjects: plain rows, a statement built once."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +149,10 @@ def record_arrivals(
     arrivals: Sequence[Arrival],
     at: datetime,
     actor: str,
+    nothing_stored: frozenset[uuid.UUID] = frozenset(),
 ) -> dict[uuid.UUID, list[LedgerEntry]]:
     """Record what the arrivals say (GPC first, then carried choices, in order) and return every
-    arrival subject's whole ledger afterwards."""
+    arrival subject's whole ledger afterwards (`nothing_stored`: see `service.record_many`)."""
     histories = ledger.histories(session, subject_ids=(a.subject_id for a in arrivals))
     pending: dict[uuid.UUID, list[ConsentChange]] = {}
     statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
@@ -170,7 +177,8 @@ def record_arrivals(
                 choices = parsed[key] = _choices(key, mapping)
             changes += _differing(choices, statuses[subject], proof)
     recorded = consent_service.record_many(
-        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy, histories=histories
+        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy, histories=histories,
+        nothing_stored=nothing_stored,
     )
     for subject, entries in recorded.items():
         histories[subject] += entries
@@ -183,14 +191,10 @@ def _gate_traits(
     # The gate's few traits for a whole batch in one query; the profile's own reader goes subject
     # by subject and decrypts every identity, which a request of 2,500 events cannot afford.
     found: dict[uuid.UUID, dict[str, object]] = {s: {} for s in subject_ids}
+    session.flush()  # traits this transaction wrote through the ORM (a merge) are read too
     for start in range(0, len(subject_ids), _CHUNK):
         chunk = subject_ids[start : start + _CHUNK]
-        rows = session.scalars(
-            select(Trait).where(
-                Trait.subject_id.in_(chunk), Trait.atom.in_(GATE_TRAITS), Trait.expires_at > at
-            )
-        )
-        for row in rows:
+        for row in session.execute(_GATE_TRAITS, {"subjects": chunk, "at": at}):
             value = (
                 row.value
                 if row.value_enc is None

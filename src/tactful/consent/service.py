@@ -30,7 +30,6 @@ from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import ConsentChange, LedgerEntry, TargetKind
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus, PurposeState
-from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, new_id
 
 __all__ = [
@@ -125,12 +124,14 @@ def record_many(
     actor: str,
     policy: PolicyContext | None = None,
     histories: Mapping[uuid.UUID, Sequence[LedgerEntry]] | None = None,
+    nothing_stored: frozenset[uuid.UUID] = frozenset(),
 ) -> dict[uuid.UUID, list[LedgerEntry]]:
     """`record` for many subjects at once (collection's batches): one sequence query and one insert
     for all of them, then each subject's audit entry and, after a refusal, its purge.
 
     `histories`, when the caller read every subject's whole ledger in this transaction, saves the
-    sequence query: the next sequence follows the last entry read."""
+    sequence query: the next sequence follows the last entry read. `nothing_stored` names subjects
+    the caller knows hold nothing yet (created in this transaction): a refusal has nothing to purge."""
     if at.tzinfo is None:
         raise ValueError("consent is recorded at timezone-aware server times")
     wanted = {subject: list(given) for subject, given in changes.items() if given}
@@ -161,9 +162,12 @@ def record_many(
                 }
             )  # fmt: skip
     insert_rows(session, _LEDGER, rows)
-    refusing = [s for s, given in wanted.items() if policy is not None and withdrawal.narrows(given)]
-    # A first visit's "no" finds nothing stored: one query tells which subjects have atoms at all.
-    holding = profiles_service.subjects_with_atoms(session, subject_ids=refusing) if refusing else frozenset()
+    # A first visit's "no" finds nothing stored: only the others have atoms or events to purge.
+    refusing = {
+        s
+        for s, given in wanted.items()
+        if policy is not None and s not in nothing_stored and withdrawal.narrows(given)
+    }
     # One append for the whole request: the chain's head is read and locked once.
     audit_service.append_many(
         session,
@@ -175,7 +179,7 @@ def record_many(
         ],
     )
     for subject in wanted:
-        if policy is not None and subject in holding:
+        if policy is not None and subject in refusing:
             withdrawal.purge_unsupported(
                 session, keystore=keystore, context=policy, subject_id=subject, at=at, actor=actor
             )

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, Delete, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from tactful.profiles.models import Computed, Trait
@@ -49,6 +49,18 @@ def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[st
     return removed
 
 
+def _deleting(model: type[Trait] | type[Computed]) -> Delete:
+    table = cast(Table, model.__table__)
+    return delete(table).where(
+        table.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        table.c.atom.in_(bindparam("atoms", expanding=True)),
+    )
+
+
+_DELETES = {Trait: _deleting(Trait), Computed: _deleting(Computed)}
+"""Statements built once (collection purges on every batch): plain table deletes."""
+
+
 def purge_atoms_many(
     session: Session, *, subject_ids: Sequence[uuid.UUID], atoms: Collection[str], computed_only: bool = False
 ) -> int:
@@ -56,10 +68,18 @@ def purge_atoms_many(
     table alone with `computed_only`, for atoms that are never traits)."""
     wanted = sorted(set(atoms))
     removed = 0
-    tables: tuple[type[Trait] | type[Computed], ...] = (Computed,) if computed_only else (Trait, Computed)
+    models: tuple[type[Trait] | type[Computed], ...] = (Computed,) if computed_only else (Trait, Computed)
+    if wanted and subject_ids:
+        session.flush()  # rows this transaction added through the ORM are deleted too
     for start in range(0, len(subject_ids) if wanted else 0, 500):
-        chunk = subject_ids[start : start + 500]
-        for table in tables:
-            statement = delete(table).where(table.subject_id.in_(chunk), table.atom.in_(wanted))
-            removed += cast(CursorResult[Any], session.execute(statement)).rowcount or 0
+        chunk = list(subject_ids[start : start + 500])
+        for model in models:
+            result = session.execute(_DELETES[model], {"subjects": chunk, "atoms": wanted})
+            removed += cast(CursorResult[Any], result).rowcount or 0
+    if removed:
+        # A plain delete leaves ORM copies of the rows behind: they must not be read as present.
+        subjects, names = set(subject_ids), set(wanted)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, models) and obj.subject_id in subjects and obj.atom in names:
+                session.expunge(obj)
     return removed
