@@ -222,3 +222,61 @@ def test_held_writes_are_dropped_with_a_rollback_and_an_erasure(tmp_path: Path) 
         store.new_subjects([plain], before_commit_of=session)
         assert Keystore(str(store.engine.url), secret_key=SECRET).has_subject(plain)
     store.dispose()
+
+
+def test_held_writes_started_early_are_durable_before_the_main_commit(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    early, late = uuid.uuid4(), uuid.uuid4()
+    view = store.cached()
+    with Session(main) as session, session.begin():
+        view.new_subjects([early], before_commit_of=session)
+        view.put_indexes([(early, "email", "e@example.com")], before_commit_of=session)
+        view.write_held_soon()  # on a worker thread, while the request goes on
+        view.write_held_soon()  # one at a time: a second call while it runs waits for the commit
+        view.new_subjects([late], before_commit_of=session)  # held after it started
+        token = view.encrypt(late, "sealed", context="c")
+    other = Keystore(str(store.engine.url), secret_key=SECRET)
+    assert other.has_subject(early)
+    assert other.has_subject(late)
+    assert other.lookup_index(kind="email", value="e@example.com") == early
+    assert other.decrypt(late, token, context="c") == "sealed"
+    other.dispose()
+    store.dispose()
+
+
+def test_a_failed_early_write_fails_the_commit_and_leaves_no_usable_key(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    subject = uuid.uuid4()
+    view = store.cached()
+    with sa.create_engine(f"sqlite:///{tmp_path / 'keys.db'}").begin() as conn:
+        conn.exec_driver_sql("DROP TABLE subject_keys")  # the keystore refuses the write
+    with Session(main) as session:
+        session.begin()
+        view.new_subjects([subject], before_commit_of=session)
+        view.write_held_soon()
+        with pytest.raises(sa.exc.OperationalError):
+            session.commit()
+    store.create_schema()  # the keystore is back, without the key that was never written
+    with pytest.raises(KeyDestroyed):
+        view.decrypt(subject, b"\x01" + bytes(40), context="c")
+    store.dispose()
+
+
+def test_a_rollback_waits_for_an_early_write(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    subject = uuid.uuid4()
+    view = store.cached()
+    with Session(main) as session:
+        session.begin()
+        view.new_subjects([subject], before_commit_of=session)
+        view.write_held_soon()
+        session.rollback()  # the request failed after the keystore write began
+    # The rollback waited for the worker, so its write is finished: a key of no subject, sealing
+    # nothing (no thread outlives the request that started it).
+    other = Keystore(str(store.engine.url), secret_key=SECRET)
+    assert other.has_subject(subject)
+    other.dispose()
+    store.dispose()
