@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -94,18 +95,22 @@ def test_a_merge_records_the_stricter_choice_as_an_import(session: Session, keys
     )
 
 
-def test_a_restriction_carries_over_a_merge(session: Session, keystore: Keystore) -> None:
+@pytest.mark.parametrize("kind", [TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE])
+def test_a_flag_outside_the_fold_carries_over_a_merge(
+    session: Session, keystore: Keystore, kind: TargetKind
+) -> None:
     source, target = new_id(), new_id()
-    restrict = ConsentChange(TargetKind.RESTRICTION, ConsentAction.DENIED, ConsentSource.API)
-    consent_service.record(
-        session, keystore=keystore, subject_id=source, changes=[restrict], at=T0, actor="t"
-    )
-    lift = ConsentChange(TargetKind.RESTRICTION, ConsentAction.GRANTED, ConsentSource.API)
+    flag = ConsentChange(kind, ConsentAction.DENIED, ConsentSource.API)
+    consent_service.record(session, keystore=keystore, subject_id=source, changes=[flag], at=T0, actor="t")
+    lift = ConsentChange(kind, ConsentAction.GRANTED, ConsentSource.API)
     consent_service.record(
         session, keystore=keystore, subject_id=target, changes=[lift], at=T0 + timedelta(hours=1), actor="t"
     )
     consent_service.merge_ledgers(session, keystore=keystore, source=source, target=target, at=END)
-    assert consent_service.flags(session, subject_id=target, at=END).restriction
+    flags = consent_service.flags(session, subject_id=target, at=END)
+    assert getattr(flags, kind.value)
+    other = "limit_sensitive" if kind is TargetKind.RESTRICTION else "restriction"
+    assert not getattr(flags, other)  # only the flag that was set carries over
 
 
 def _context(session: Session, keystore: Keystore) -> RightsContext:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.filtering import event_atom_name
 from tactful.catalog.model import Catalog
+from tactful.collect import store
 from tactful.collect.message import MessageType
 from tactful.collect.schemas import CollectCatalog, Source
 from tactful.collect.validate import ValidEvent
@@ -105,7 +106,7 @@ def policy_for(catalog: CollectCatalog, given: PolicyContext | None) -> PolicyCo
     if given is not None:
         return given
     settings, regimes = _default_policy()
-    return PolicyContext(catalog, settings, regimes)
+    return PolicyContext(catalog, settings, regimes, on_withdrawal=store.forget_withdrawn_purposes)
 
 
 def decide(

@@ -177,7 +177,13 @@ def record_arrivals(
                 choices = parsed[key] = _choices(key, mapping)
             changes += _differing(choices, statuses[subject], proof)
     recorded = consent_service.record_many(
-        session, keystore=keystore, changes=pending, at=at, actor=actor, policy=policy, histories=histories,
+        session,
+        keystore=keystore,
+        changes=pending,
+        at=at,
+        actor=actor,
+        policy=policy,
+        histories=histories,
         nothing_stored=nothing_stored,
     )
     for subject, entries in recorded.items():

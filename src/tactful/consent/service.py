@@ -49,6 +49,7 @@ __all__ = [
 
 AUDIT_ACTION = "consent.changed"
 _LEDGER = cast(Table, ConsentEventRow.__table__)
+_CARRIED_FLAGS = (TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE)
 _AUDIT_CHUNK = 30  # the audit log takes at most 32 detail keys; two are `source` and `count`
 
 
@@ -312,7 +313,10 @@ def merge_ledgers(
         return 0
     target_entries = history(session, subject_id=target)
     merged = merge_states(fold_entries(source_entries), fold_entries(target_entries))
-    restricted = flags_at(source_entries, at).restriction or flags_at(target_entries, at).restriction
+    before = (flags_at(source_entries, at), flags_at(target_entries, at))
+    # Flags outside the fold carry over too: either profile's restriction or limit binds the merged one.
+    # (Each flag's kind names its `SubjectFlags` field.)
+    carried = [k for k in _CARRIED_FLAGS if any(getattr(flags, k.value) for flags in before)]
     offset = _next_sequence(session, target)
     result = session.execute(
         update(ConsentEventRow)
@@ -322,8 +326,10 @@ def merge_ledgers(
     moved = cast(CursorResult[Any], result).rowcount or 0
     joined = history(session, subject_id=target)
     corrections = _corrections(merged, fold_entries(joined), at)
-    if restricted and not flags_at(joined, at).restriction:
-        corrections.append(ConsentChange(TargetKind.RESTRICTION, ConsentAction.DENIED, ConsentSource.IMPORT))
+    now = flags_at(joined, at)
+    for kind in carried:
+        if not getattr(now, kind.value):
+            corrections.append(ConsentChange(kind, ConsentAction.DENIED, ConsentSource.IMPORT))
     record(
         session,
         keystore=keystore,

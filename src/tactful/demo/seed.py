@@ -32,7 +32,6 @@ from tactful.catalog.model import Catalog
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import Source, Status
 from tactful.config import Settings
-from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.demo.generate import DemoConfig, DemoShop
 from tactful.keys import service as keys_service
@@ -131,7 +130,7 @@ def seed(
                 write_key_id = row.id
     # As if the shop's pages had sent the traffic with their write key.
     source = Source(write_key_id=write_key_id, request_id="demo-seed")
-    policy = PolicyContext(context.catalog, context.settings.policy, context.regimes)
+    policy = context.policy_context()
 
     statuses: Counter[str] = Counter()
     done = 0
