@@ -1,4 +1,5 @@
-"""Bulk inserts of append-only rows, with cheaper parameter binding on SQLite.
+"""Bulk inserts of append-only rows, with cheaper parameter binding on SQLite; list membership as
+one bound parameter.
 
     model table ──insert_rows(session, table, rows)──▶ PostgreSQL: a Core insert of the rows
                                                   └──▶ SQLite: the same values, converted column by
@@ -17,9 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, Uuid, insert
+from sqlalchemy import JSON, Boolean, Column, ColumnElement, String, Table, Uuid, bindparam, insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import ScalarElementColumnDefault as ScalarElementArgument
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tactful import jsontext
 from tactful.db import UTCDateTime
@@ -109,3 +116,65 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, obje
     if statement is None:
         statement = _INSERTS[key] = _DriverInsert(table)
     session.connection().exec_driver_sql(statement.sql, [statement.values(row) for row in rows])
+
+
+# -- membership in a list bound as one parameter -------------------------------------------------
+
+
+class _ListOf(TypeDecorator[list[Any]]):
+    """A list bound as one value: JSON text on SQLite (read back by `json_each`), an array of the
+    column's type on PostgreSQL. Uuids go to SQLite in their stored form (hex, as `Uuid` stores them)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, item: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item = item
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(self.item))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Sequence[Any] | None, dialect: Dialect) -> Any:
+        items = list(value or ())
+        if dialect.name != "sqlite":
+            return items
+        return jsontext.dumps([item.hex if isinstance(item, uuid.UUID) else item for item in items])
+
+
+class OneOf(ColumnElement[bool]):
+    """`column IN (<the list bound as parameter `name`>)`, one statement text whatever the length.
+
+    An expanding IN renders a new statement for every list length (over a microsecond per item, on
+    every execution); this stays one cached statement with one parameter.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        ("column", InternalTraversal.dp_clauseelement),
+        ("parameter", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.parameter = bindparam(name, type_=_ListOf(column.type))
+
+
+@compiles(OneOf, "sqlite")
+def _one_of_sqlite(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, parameter = compiler.process(element.column, **kw), compiler.process(element.parameter, **kw)
+    return f"{column} IN (SELECT value FROM json_each({parameter}))"  # noqa: S608 - compiled clauses
+
+
+@compiles(OneOf)
+def _one_of_array(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, parameter = compiler.process(element.column, **kw), compiler.process(element.parameter, **kw)
+    return f"{column} = ANY({parameter})"
+
+
+def one_of(column: ColumnElement[Any], name: str) -> OneOf:
+    """A condition that `column` is in the list given as parameter `name` at execution."""
+    return OneOf(column, name)

@@ -1,4 +1,5 @@
-"""Rows bulk-inserted through `insert_rows` are stored exactly as the model's own types store them."""
+"""Rows bulk-inserted through `insert_rows` are stored exactly as the model's own types store them;
+`one_of` answers as an IN list does."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows
+from tactful.bulk import insert_rows, one_of
 from tactful.collect.models import Event, MessageId
 from tactful.db import Database
 from tests.backends import migrated_database
@@ -103,3 +107,46 @@ def test_naive_datetimes_are_refused_like_the_model(backend: str, tmp_path: Path
         pytest.raises((ValueError, StatementError), match="naive datetimes"),
     ):
         insert_rows(session, TABLE, [row(timestamp=datetime(2026, 1, 1))])
+
+
+# -- one_of ---------------------------------------------------------------------------------------
+
+_DIGESTS = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    max_size=30,
+    unique=True,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stored_ids=_DIGESTS, asked=_DIGESTS)
+def test_one_of_matches_exactly_the_listed_values(
+    session: Session, stored_ids: list[str], asked: list[str]
+) -> None:
+    # Quotes, brackets, backslashes and any other character travel inside the one JSON or array
+    # parameter; the answer is the expanding IN's.
+    table = cast(Table, MessageId.__table__)
+    prefix = uuid.uuid4().hex[:8]
+    rows = [{"digest": f"{prefix}{d}", "first_seen_at": datetime.now(UTC)} for d in stored_ids]
+    if rows:
+        session.execute(insert(table), rows)
+    wanted = [f"{prefix}{d}" for d in asked]
+    found = set(session.scalars(select(table.c.digest).where(one_of(table.c.digest, "ds")), {"ds": wanted}))
+    expected = set(session.scalars(select(table.c.digest).where(table.c.digest.in_(wanted))))
+    assert found == expected == {f"{prefix}{d}" for d in set(stored_ids) & set(asked)}
+
+
+def test_one_of_takes_uuids_and_lists_past_the_driver_parameter_limit(session: Session) -> None:
+    table = cast(Table, MessageId.__table__)
+    subjects = [uuid.uuid4() for _ in range(3)]
+    session.execute(
+        insert(table),
+        [
+            {"digest": f"u{i}-{s.hex}", "subject_id": s, "first_seen_at": datetime.now(UTC)}
+            for i, s in enumerate(subjects)
+        ],
+    )
+    others = [uuid.uuid4() for _ in range(40_000)]  # SQLite binds at most 32,766 parameters
+    query = select(table.c.subject_id).where(one_of(table.c.subject_id, "ids"))
+    assert set(session.scalars(query, {"ids": [*others, subjects[1]]})) == {subjects[1]}
+    assert list(session.scalars(query, {"ids": []})) == []

@@ -20,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Table,
-    bindparam,
     case,
     delete,
     exists,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows
+from tactful.bulk import insert_rows, one_of
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
 from tactful.consent.gatekeeper import RecordsPurged
 from tactful.db import Base
@@ -91,7 +90,7 @@ def _insert(session: Session, table: Table) -> Any:
 
 
 _SEEN = select(MessageId.digest, MessageId.fingerprint, MessageId.erased).where(
-    MessageId.digest.in_(bindparam("digests", expanding=True))
+    one_of(MessageId.__table__.c.digest, "digests")
 )
 """Built once: a statement per call costs more to build and cache-key than the query takes."""
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from tactful.bulk import one_of
 from tactful.catalog.model import Atom, Source
 from tactful.consent import gpc, ledger
 from tactful.consent import service as consent_service
@@ -45,7 +46,7 @@ GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
 """The traits the gate reads about a subject (age assurance, where the subject lives)."""
 _CHUNK = 500
 _GATE_TRAITS = select(Trait.subject_id, Trait.atom, Trait.value, Trait.value_enc).where(
-    Trait.subject_id.in_(bindparam("subjects", expanding=True)),
+    one_of(Trait.__table__.c.subject_id, "subjects"),
     Trait.atom.in_(GATE_TRAITS),
     Trait.expires_at > bindparam("at"),
 )

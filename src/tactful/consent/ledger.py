@@ -9,9 +9,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from tactful.bulk import one_of
 from tactful.consent.fold import ConsentAction, ConsentEvent, fold
 from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import LedgerEntry, SubjectFlags, TargetKind
@@ -77,7 +78,7 @@ def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
 
 
 _LEDGERS = select(*ConsentEventRow.__table__.columns).where(
-    ConsentEventRow.subject_id.in_(bindparam("subjects", expanding=True))
+    one_of(ConsentEventRow.__table__.c.subject_id, "subjects")
 )
 """Plain rows of many subjects' ledgers, built once (entities would add nothing but time)."""
 

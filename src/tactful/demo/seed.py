@@ -32,6 +32,7 @@ from tactful.catalog.model import Catalog
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import Source, Status
 from tactful.config import Settings
+from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.demo.generate import DemoConfig, DemoShop
 from tactful.keys import service as keys_service
@@ -67,6 +68,8 @@ class SeedContext(Protocol):
     def regimes(self) -> tuple[Regime, ...]: ...
 
     def session(self) -> AbstractContextManager[Session]: ...
+
+    def policy_context(self) -> PolicyContext: ...
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows
+from tactful.bulk import insert_rows, one_of
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput
 from tactful.profiles.merge import identity_context, merge_subjects, move_identity
@@ -104,15 +104,15 @@ def _table(model: type[Subject] | type[Identity]) -> Table:
 
 # Built once, of plain table columns (no ORM work per call); lists bind as one expanding parameter.
 _OWNERS = select(_table(Identity).c.digest, _table(Identity).c.subject_id).where(
-    _table(Identity).c.digest.in_(bindparam("digests", expanding=True))
+    one_of(_table(Identity).c.digest, "digests")
 )
 _PARENTS = select(_table(Subject).c.subject_id, _table(Subject).c.merged_into).where(
-    _table(Subject).c.subject_id.in_(bindparam("ids", expanding=True))
+    one_of(_table(Subject).c.subject_id, "ids")
 )
 _SEEN = (
     update(_table(Subject))
     .where(
-        _table(Subject).c.subject_id.in_(bindparam("ids", expanding=True)),
+        one_of(_table(Subject).c.subject_id, "ids"),
         _table(Subject).c.last_seen_at < bindparam("before"),
     )
     .values(last_seen_at=bindparam("at"))

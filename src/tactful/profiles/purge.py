@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Delete, Table, bindparam, delete, select
+from sqlalchemy import CursorResult, Delete, Table, delete, select
 from sqlalchemy.orm import Session
 
+from tactful.bulk import one_of
 from tactful.profiles.models import Computed, Trait
 
 
@@ -52,8 +53,8 @@ def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[st
 def _deleting(model: type[Trait] | type[Computed]) -> Delete:
     table = cast(Table, model.__table__)
     return delete(table).where(
-        table.c.subject_id.in_(bindparam("subjects", expanding=True)),
-        table.c.atom.in_(bindparam("atoms", expanding=True)),
+        one_of(table.c.subject_id, "subjects"),
+        one_of(table.c.atom, "atoms"),
     )
 
 

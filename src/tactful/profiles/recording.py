@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from tactful.bulk import one_of
 from tactful.profiles.computed import AGGREGATES, Pair, Running, Signal, read_signal
 from tactful.profiles.models import Computed
 from tactful.profiles.schemas import CatalogView
@@ -48,8 +49,8 @@ _ROWS = (
         *(_COMPUTED.c[name] for name in ("subject_id", "atom", "value", "state", "updated_at", "expires_at"))
     )
     .where(
-        _COMPUTED.c.subject_id.in_(bindparam("subjects", expanding=True)),
-        _COMPUTED.c.atom.in_(bindparam("atoms", expanding=True)),
+        one_of(_COMPUTED.c.subject_id, "subjects"),
+        one_of(_COMPUTED.c.atom, "atoms"),
     )
     .order_by(_COMPUTED.c.subject_id, _COMPUTED.c.atom)
     # Locked in key order on PostgreSQL: a concurrent batch on the same profile waits for this one

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
+from tactful.bulk import one_of
 from tactful.crypto import Keystore
 from tactful.profiles.models import Trait
 from tactful.profiles.schemas import AtomInfo, CatalogView, TraitsResult
@@ -58,8 +59,8 @@ class _Slot:
 _TRAITS = Trait.__table__
 assert isinstance(_TRAITS, Table)
 _KEYS = select(_TRAITS.c.subject_id, _TRAITS.c.atom).where(
-    _TRAITS.c.subject_id.in_(bindparam("subjects", expanding=True)),
-    _TRAITS.c.atom.in_(bindparam("atoms", expanding=True)),
+    one_of(_TRAITS.c.subject_id, "subjects"),
+    one_of(_TRAITS.c.atom, "atoms"),
 )
 
 
