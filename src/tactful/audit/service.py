@@ -153,10 +153,12 @@ def _canonical_number(value: object) -> object:
 # -- append -------------------------------------------------------------------------------------
 
 
+_HEAD = select(_TABLE.c.seq, _TABLE.c.hash).order_by(_TABLE.c.seq.desc()).limit(1)
+
+
 def head(session: Session) -> tuple[int, str] | None:
     """The newest entry's sequence number and hash, or None for an empty log."""
-    newest = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    row = session.execute(newest).first()
+    row = session.connection().execute(_HEAD).first()
     return None if row is None else (row.seq, row.hash)
 
 

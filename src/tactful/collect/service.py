@@ -372,7 +372,8 @@ def ingest(
     keystore.write_held_soon()
     withheld = {} if under is None else collect_purposes.withheld_computed(under, [s for s, _, _ in recorded])
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
-    collect_purposes.purge_computed(session, withheld)
+    created = subjects.fresh()  # nothing stored for them before: nothing to clear
+    collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
     _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]
 

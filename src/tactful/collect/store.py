@@ -100,7 +100,7 @@ def seen_messages(session: Session, digests: Iterable[str]) -> dict[str, SeenMes
     wanted = sorted(set(digests))
     found: dict[str, SeenMessage] = {}
     for chunk in _chunks(wanted):
-        rows = session.execute(_SEEN, {"digests": list(chunk)})
+        rows = session.connection().execute(_SEEN, {"digests": list(chunk)})
         found.update((row.digest, SeenMessage(row.fingerprint, bool(row.erased))) for row in rows)
     return found
 

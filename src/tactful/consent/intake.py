@@ -201,7 +201,7 @@ def _gate_traits(
     session.flush()  # traits this transaction wrote through the ORM (a merge) are read too
     for start in range(0, len(subject_ids), _CHUNK):
         chunk = subject_ids[start : start + _CHUNK]
-        for row in session.execute(_GATE_TRAITS, {"subjects": chunk, "at": at}):
+        for row in session.connection().execute(_GATE_TRAITS, {"subjects": chunk, "at": at}):
             value = (
                 row.value
                 if row.value_enc is None

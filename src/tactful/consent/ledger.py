@@ -90,7 +90,7 @@ def histories(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uui
     # Rows of this transaction's own ORM writes must be in the database before the read.
     session.flush()
     for start in range(0, len(wanted), 500):
-        for row in session.execute(_LEDGERS, {"subjects": wanted[start : start + 500]}):
+        for row in session.connection().execute(_LEDGERS, {"subjects": wanted[start : start + 500]}):
             grouped[row.subject_id].append(entry_of(row))
     for entries in grouped.values():
         entries.sort(key=lambda e: (e.at, e.sequence))

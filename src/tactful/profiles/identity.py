@@ -167,7 +167,7 @@ class _Batch:
                 self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
         digests = sorted(set(self._digests.values()))
         for start in range(0, len(digests), _CHUNK):
-            rows = self.session.execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
+            rows = self.session.connection().execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
             self.owner.update((row.digest, row.subject_id) for row in rows)
         self._load_subjects(set(self.owner.values()))
 
@@ -178,7 +178,7 @@ class _Batch:
                 return
             ordered = sorted(wanted, key=str)
             for start in range(0, len(ordered), _CHUNK):
-                rows = self.session.execute(_PARENTS, {"ids": ordered[start : start + _CHUNK]})
+                rows = self.session.connection().execute(_PARENTS, {"ids": ordered[start : start + _CHUNK]})
                 self.parent.update((row.subject_id, row.merged_into) for row in rows)
             wanted = {p for s in wanted if (p := self.parent.get(s)) is not None}
 
@@ -301,7 +301,7 @@ class _Batch:
         # Subjects created by this batch were inserted as seen now.
         seen = sorted(self.touched.difference(self.created), key=str)
         for start in range(0, len(seen), _CHUNK):
-            self.session.execute(
+            self.session.connection().execute(
                 _SEEN, {"ids": seen[start : start + _CHUNK], "at": self.at, "before": self.at}
             )
         # A Core update leaves ORM copies stale; those this batch touched reload on their next read.
@@ -383,6 +383,13 @@ def resolve_many(
     # A keystore view that keeps the keys this batch unwraps (new subjects, merges). The caller's
     # own view may hold new keys until its session commits; one made here writes them on return.
     keys = keystore if keystore.caching else keystore.cached()
+    if session.get_bind().dialect.name == "sqlite":
+        # Every SQLite transaction begins IMMEDIATE (`tactful.db`): it has held the write lock since
+        # before the identities were read, so no race can be lost and no savepoint is needed.
+        resolutions = _resolve_batch(session, keys, identities, at)
+        if keys is not keystore:
+            keys.write_held()
+        return resolutions
     for attempt in range(_RETRIES):
         try:
             # A savepoint, so that losing a race to create the same identity leaves the caller's

@@ -75,7 +75,7 @@ def purge_atoms_many(
     for start in range(0, len(subject_ids) if wanted else 0, 500):
         chunk = list(subject_ids[start : start + 500])
         for model in models:
-            result = session.execute(_DELETES[model], {"subjects": chunk, "atoms": wanted})
+            result = session.connection().execute(_DELETES[model], {"subjects": chunk, "atoms": wanted})
             removed += cast(CursorResult[Any], result).rowcount or 0
     if removed:
         # A plain delete leaves ORM copies of the rows behind: they must not be read as present.

@@ -66,7 +66,9 @@ def _read(session: Session, keys: set[tuple[uuid.UUID, str]]) -> dict[tuple[uuid
     atoms = sorted({a for _, a in keys})
     found: dict[tuple[uuid.UUID, str], _Slot] = {}
     for start in range(0, len(subjects), _CHUNK):
-        for row in session.execute(_ROWS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms}):
+        for row in session.connection().execute(
+            _ROWS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms}
+        ):
             found[(row.subject_id, row.atom)] = _Slot((row.value, row.state), row.updated_at, row.expires_at)
     return found
 

@@ -69,7 +69,9 @@ def _existing(session: Session, keys: set[tuple[uuid.UUID, str]]) -> set[tuple[u
     atoms = sorted({a for _, a in keys})
     found: set[tuple[uuid.UUID, str]] = set()
     for start in range(0, len(subjects), _CHUNK):
-        rows = session.execute(_KEYS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms})
+        rows = session.connection().execute(
+            _KEYS, {"subjects": subjects[start : start + _CHUNK], "atoms": atoms}
+        )
         found.update((row.subject_id, row.atom) for row in rows)
     return found & keys
 
