@@ -13,6 +13,7 @@ that every domain's append-only tables (events, the consent ledger, the audit lo
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -116,6 +117,53 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, obje
     if statement is None:
         statement = _INSERTS[key] = _DriverInsert(table)
     session.connection().exec_driver_sql(statement.sql, [statement.values(row) for row in rows])
+
+
+def upsert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    keys: tuple[str, ...],
+    replace: tuple[str, ...] = (),
+    add: tuple[str, ...] = (),
+) -> None:
+    """Insert `rows`; where one with the same `keys` exists, set its `replace` columns to the new
+    values and add the new values to its `add` columns (counters). One statement for all rows,
+    through the driver on SQLite as `insert_rows` does."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect != "sqlite":
+        session.connection().execute(_upsert_statement(dialect, table, keys, replace, add), list(rows))
+        return
+    statement = _INSERTS.get((table.name, id(table)))
+    if statement is None:
+        statement = _INSERTS[(table.name, id(table))] = _DriverInsert(table)
+    sql = _upsert_sql(statement.sql, table.name, keys, replace, add)
+    session.connection().exec_driver_sql(sql, [statement.values(row) for row in rows])
+
+
+@functools.cache
+def _upsert_sql(
+    insert_sql: str, name: str, keys: tuple[str, ...], replace: tuple[str, ...], add: tuple[str, ...]
+) -> str:
+    updates = [f"{c} = excluded.{c}" for c in replace] + [f"{c} = {name}.{c} + excluded.{c}" for c in add]
+    return f"{insert_sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, keys: tuple[str, ...], replace: tuple[str, ...], add: tuple[str, ...]
+) -> Any:
+    # Built once per shape: building its `excluded` columns costs more than running it for a batch.
+    if dialect != "postgresql":
+        raise NotImplementedError(f"upserts run on SQLite and PostgreSQL, not {dialect}")
+    statement = postgresql.insert(table)
+    updates = {c: statement.excluded[c] for c in replace} | {
+        c: table.c[c] + statement.excluded[c] for c in add
+    }
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
 
 
 # -- membership in a list bound as one parameter -------------------------------------------------

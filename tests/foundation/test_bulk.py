@@ -16,8 +16,8 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows, one_of
-from tactful.collect.models import Event, MessageId
+from tactful.bulk import insert_rows, one_of, upsert_rows
+from tactful.collect.models import Event, IngestCounter, MessageId
 from tactful.db import Database
 from tests.backends import migrated_database
 
@@ -150,3 +150,30 @@ def test_one_of_takes_uuids_and_lists_past_the_driver_parameter_limit(session: S
     query = select(table.c.subject_id).where(one_of(table.c.subject_id, "ids"))
     assert set(session.scalars(query, {"ids": [*others, subjects[1]]})) == {subjects[1]}
     assert list(session.scalars(query, {"ids": []})) == []
+
+
+def test_upsert_rows_replaces_and_adds_on_conflict(session: Session) -> None:
+    counters = cast(Table, IngestCounter.__table__)
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    upsert_rows(
+        session, counters, [{"name": name, "shard": 0, "value": 2}], keys=("name", "shard"), add=("value",)
+    )
+    upsert_rows(
+        session,
+        counters,
+        [{"name": name, "shard": 0, "value": 3}, {"name": name, "shard": 1, "value": 5}],
+        keys=("name", "shard"),
+        add=("value",),
+    )
+    found = dict(
+        session.execute(select(counters.c.shard, counters.c.value).where(counters.c.name == name)).all()
+    )
+    assert found == {0: 5, 1: 5}
+    upsert_rows(
+        session,
+        counters,
+        [{"name": name, "shard": 1, "value": 9}],
+        keys=("name", "shard"),
+        replace=("value",),
+    )
+    assert session.scalar(select(counters.c.value).where(counters.c.name == name, counters.c.shard == 1)) == 9

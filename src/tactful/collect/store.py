@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows, one_of
+from tactful.bulk import insert_rows, one_of, upsert_rows
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
 from tactful.consent.gatekeeper import RecordsPurged
 from tactful.db import Base
@@ -153,13 +153,8 @@ def _upsert(
     for name, n in counts.items():
         if n:
             totals[name[:MAX_FIELD_NAME]] = totals.get(name[:MAX_FIELD_NAME], 0) + n
-    if not totals:
-        return
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[key, "shard"], set_={column: table.c[column] + statement.excluded[column]}
-    )
-    session.execute(statement, [{key: name, "shard": shard, column: n} for name, n in sorted(totals.items())])
+    rows = [{key: name, "shard": shard, column: n} for name, n in sorted(totals.items())]
+    upsert_rows(session, table, rows, keys=(key, "shard"), add=(column,))
 
 
 def totals(session: Session) -> tuple[dict[str, int], dict[str, int]]:

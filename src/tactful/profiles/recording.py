@@ -19,13 +19,13 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from tactful.bulk import one_of
+from tactful.bulk import one_of, upsert_rows
 from tactful.profiles.computed import AGGREGATES, Pair, Running, Signal, read_signal
 from tactful.profiles.models import Computed
 from tactful.profiles.schemas import CatalogView
-from tactful.profiles.upsert import upsert
 
 _CHUNK = 500
+_KEY = ("subject_id", "atom")
 
 
 EventRecord = tuple[uuid.UUID, Mapping[str, object], datetime]
@@ -119,7 +119,7 @@ def record_events(
     # The read is a cross product of subjects and atoms: rows no event touched stay as they are.
     written = sorted((k for k, slot in slots.items() if slot.running), key=lambda k: (str(k[0]), k[1]))
     rows = [_row(key, slots[key]) for key in written]
-    session.execute(upsert(session, _COMPUTED, ("value", "state", "updated_at", "expires_at")), rows)
+    upsert_rows(session, _COMPUTED, rows, keys=_KEY, replace=("value", "state", "updated_at", "expires_at"))
     _forget(session, set(written))
 
 

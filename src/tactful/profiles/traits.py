@@ -13,11 +13,10 @@ from datetime import datetime
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from tactful.bulk import one_of
+from tactful.bulk import one_of, upsert_rows
 from tactful.crypto import Keystore
 from tactful.profiles.models import Trait
 from tactful.profiles.schemas import AtomInfo, CatalogView, TraitsResult
-from tactful.profiles.upsert import upsert
 
 EMAIL_CATEGORY = "user.contact.email"
 EMAIL_INDEX = "email"
@@ -149,7 +148,13 @@ def _write(
         slot.row for _, slot in sorted(slots.items(), key=lambda item: str(item[0])) if slot.row is not None
     ]
     if rows:
-        session.execute(upsert(session, table, ("value", "value_enc", "updated_at", "expires_at")), rows)
+        upsert_rows(
+            session,
+            table,
+            rows,
+            keys=("subject_id", "atom"),
+            replace=("value", "value_enc", "updated_at", "expires_at"),
+        )
     # ORM copies of these rows are now stale: forget them, so that later reads load what was written.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Trait) and (obj.subject_id, obj.atom) in slots:
