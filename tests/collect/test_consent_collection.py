@@ -107,6 +107,47 @@ def test_under_gdpr_a_first_visit_without_a_choice_stores_only_what_essential_co
     assert stats.balanced
 
 
+def test_a_stranger_whose_events_no_purpose_allows_leaves_no_profile_behind(
+    session: Session, keystore: Keystore, demo: Catalog
+) -> None:
+    anon = uid("anon")
+    viewed = track("Product Viewed", anonymousId=anon)
+    page = {**track(anonymousId=anon), "type": "page", "messageId": uid("msg")}
+    results = ingest(session, keystore, gdpr(demo), [viewed, page])
+    assert {(r.status, r.reason) for r in results} == {(Status.SUPPRESSED, Reason.NO_PURPOSE)}
+    # Nothing about the visitor is kept: no subject, no identity, no key to erase later.
+    assert profiles_service.find_subject(session, keystore=keystore, anonymous_id=anon) is None
+    # The message ids are still remembered: a retry is a duplicate, as anyone's is.
+    [again] = ingest(session, keystore, gdpr(demo), [viewed])
+    assert again.status is Status.DUPLICATE
+    # The visitor's first choice creates the profile, with the choice on record.
+    granted = track("Product Viewed", anonymousId=anon, context=consent({"analytics": True}))
+    [result] = ingest(session, keystore, gdpr(demo), [granted])
+    assert result.status is Status.STORED
+    subject = subject_of(session, keystore, anon)
+    state = consent_service.state(session, subject_id=subject)
+    assert state.state(Purpose.ANALYTICS, at=T0).status is ConsentStatus.GRANTED
+
+
+def test_a_stranger_is_created_when_the_request_says_something_about_them(
+    session: Session, keystore: Keystore, demo: Catalog
+) -> None:
+    # The same visitor's choice later in the batch applies to the whole batch, as before.
+    anon = uid("anon")
+    viewed = track("Product Viewed", anonymousId=anon)
+    granted = track("Product Viewed", anonymousId=anon, context=consent({"analytics": True}))
+    results = ingest(session, keystore, gdpr(demo), [viewed, granted])
+    assert [r.status for r in results] == [Status.STORED, Status.STORED]
+    # A GPC signal is recorded even for a visitor whose events are all suppressed.
+    other = uid("anon")
+    [gpc] = ingest(
+        session, keystore, gdpr(demo), [track("Product Viewed", anonymousId=other)], source=Source(gpc=True)
+    )
+    assert (gpc.status, gpc.reason) == (Status.SUPPRESSED, Reason.NO_PURPOSE)
+    ledger = consent_service.history(session, subject_id=subject_of(session, keystore, other))
+    assert [(e.target, e.source) for e in ledger] == [("sale_or_share", ConsentSource.GPC)]
+
+
 def test_under_ccpa_a_first_visit_is_stored_until_an_opt_out(
     session: Session, keystore: Keystore, demo: Catalog
 ) -> None:

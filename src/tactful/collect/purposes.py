@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,9 +32,10 @@ from tactful.collect.message import MessageType
 from tactful.collect.schemas import CollectCatalog, Source
 from tactful.collect.validate import ValidEvent
 from tactful.config import PolicySettings
-from tactful.consent import intake, withdrawal
-from tactful.consent.gatekeeper import PolicyContext
+from tactful.consent import intake, ledger, withdrawal
+from tactful.consent.gatekeeper import PolicyContext, allowance_from
 from tactful.consent.regimes import configured_regimes
+from tactful.consent.schemas import SubjectFlags
 from tactful.crypto import Keystore
 from tactful.policy import Allowance, Regime
 from tactful.profiles import service as profiles_service
@@ -82,14 +83,29 @@ class Decisions:
         )
         if kind in (MessageType.ALIAS, MessageType.IDENTIFY):
             return Decision(_LINK, kept)
-        name = event_atom_name(kind.value, item.event.name)
-        atom = catalog.atoms.get(name) if name is not None else None
-        return Decision(finder.of(atom) if atom is not None else frozenset(), kept)
+        return Decision(_event_purposes(finder, catalog, item.event), kept)
 
     def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
         """The computed atoms this subject may not have stored (collection computes them all)."""
         storable = withdrawal.storable_purposes(self.allowances[subject_id])
         return withdrawal.unsupported(self.policy.catalog, self._computed, storable)
+
+
+def _event_purposes(finder: intake.Purposes, catalog: Catalog, event: ValidEvent) -> frozenset[Purpose]:
+    name = event_atom_name(event.type.value, event.name)
+    atom = catalog.atoms.get(name) if name is not None else None
+    return finder.of(atom) if atom is not None else frozenset()
+
+
+def newcomer(policy: PolicyContext, at: datetime) -> Callable[[ValidEvent], frozenset[Purpose]]:
+    """The purposes a track, page, screen or group event may serve when it comes from someone never
+    seen before and says nothing about consent: the gate's answer for an empty ledger, no traits and
+    no signals, the same for every such person (what `decide` answers for them once created)."""
+    allowance = allowance_from(
+        policy, consent=ledger.fold_entries(()), flags=SubjectFlags(), traits={}, at=at
+    )
+    finder = intake.Purposes(allowance)
+    return lambda event: _event_purposes(finder, policy.catalog, event)
 
 
 @functools.cache

@@ -2,7 +2,8 @@
 inside the caller's transaction (the HTTP layer commits before it answers).
 
 The order of work for a request keeps the database round trips per batch, not per event:
-validate all → one dedup lookup → resolve every identity at once (merges move our rows, then consent
+validate all → one dedup lookup → strangers' events no purpose allows suppressed before anyone is
+created (`plans`) → resolve every other identity at once (merges move our rows, then consent
 merges ledgers) → reserve new message ids (one statement; a lost race turns into a duplicate) → the
 consent the events carry, and each event's purposes (`purposes`; none: suppressed) → traits →
 computed atoms for the whole batch → bulk inserts → counters.
@@ -14,7 +15,6 @@ import functools
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,97 +26,16 @@ from tactful.collect import purposes as collect_purposes
 from tactful.collect import quarantine, store
 from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
+from tactful.collect.plans import Plan, Subjects, suppress_unheard
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
-from tactful.collect.validate import Reason, Rejection, ValidEvent, read_identity, validate
+from tactful.collect.validate import Reason, Rejection, validate
 from tactful.config import Limits
-from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
 from tactful.types import new_id
 
 DERIVED_PREFIX = "tfd-"
-_QUARANTINE_DETAIL = 500
-
-
-@dataclass
-class _Plan:
-    """One message on its way through a request (internal, mutable while the request runs)."""
-
-    index: int
-    message: object
-    status: Status | None = None
-    reason: Reason | None = None
-    detail: str | None = None
-    event: ValidEvent | None = None
-    message_id: str | None = None
-    digest: str | None = None
-    fingerprint: str | None = None
-    subject_id: uuid.UUID | None = None
-    row: dict[str, Any] = field(default_factory=dict)
-
-    def quarantine(self, reason: Reason, detail: str) -> None:
-        self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail
-
-    def result(self) -> EventResult:
-        assert self.status is not None
-        return EventResult(self.message_id, self.status, self.reason, self.detail)
-
-
-class _Subjects:
-    """Identity resolution for one request: every plan's identities in one call, in order; merges
-    move our rows to the survivor, and `current` follows them for plans resolved earlier."""
-
-    def __init__(
-        self, session: Session, keystore: Keystore, at: datetime, policy: PolicyContext | None
-    ) -> None:
-        self.session, self.keystore, self.at, self.policy = session, keystore, at, policy
-        self._merged: dict[uuid.UUID, uuid.UUID] = {}
-        self._created: set[uuid.UUID] = set()
-
-    def resolve(self, plans: Sequence[_Plan]) -> None:
-        wanted: list[tuple[_Plan, profiles_service.IdentityRequest]] = []
-        for plan in plans:
-            if plan.status is Status.QUARANTINED:
-                identity = read_identity(plan.message)
-                if identity is not None:
-                    wanted.append((plan, (identity.anonymous_id, identity.user_id, None)))
-                continue
-            event = plan.event
-            assert event is not None
-            previous_id = event.previous_id if event.type is MessageType.ALIAS else None
-            wanted.append((plan, (event.anonymous_id, event.user_id, previous_id)))
-        resolutions = profiles_service.resolve_many(
-            self.session, keystore=self.keystore, identities=[request for _, request in wanted], at=self.at
-        )
-        for (plan, _), resolution in zip(wanted, resolutions, strict=True):
-            for merge in resolution.merges:
-                self._merged[merge.source] = merge.target
-                store.move_subject(self.session, source=merge.source, target=merge.target)
-                consent_service.merge_ledgers(
-                    self.session,
-                    keystore=self.keystore,
-                    source=merge.source,
-                    target=merge.target,
-                    at=self.at,
-                    policy=self.policy,
-                )
-            if resolution.created:
-                self._created.add(resolution.subject_id)
-            plan.subject_id = resolution.subject_id
-
-    def fresh(self) -> frozenset[uuid.UUID]:
-        """Subjects this request created that no merge moved rows into: nothing is stored for them."""
-        return frozenset(self._created.difference(self._merged.values()))
-
-    def current(self, subject_id: uuid.UUID) -> uuid.UUID:
-        seen = {subject_id}
-        while subject_id in self._merged:
-            subject_id = self._merged[subject_id]
-            if subject_id in seen:  # a cycle would be a profiles bug; stop rather than spin
-                break
-            seen.add(subject_id)
-        return subject_id
 
 
 @functools.cache
@@ -131,7 +50,7 @@ def _message_id_of(message: object) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable() else None
 
 
-def _check(plans: list[_Plan], *, keystore: Keystore, source: Source, at: datetime, limits: Limits) -> None:
+def _check(plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime, limits: Limits) -> None:
     scope = str(source.write_key_id or "")
     for plan in plans:
         checked = validate(plan.message, at=at, max_event_bytes=limits.max_event_bytes)
@@ -146,9 +65,7 @@ def _check(plans: list[_Plan], *, keystore: Keystore, source: Source, at: dateti
         plan.digest = keystore.digest("message_id", f"{scope}\x00{plan.message_id}")
 
 
-def _classify(
-    plans: list[_Plan], seen: Mapping[str, store.SeenMessage], fresh: dict[str, str | None]
-) -> None:
+def _classify(plans: list[Plan], seen: Mapping[str, store.SeenMessage], fresh: dict[str, str | None]) -> None:
     """Mark duplicates, conflicts and replays of erased subjects; collect first sightings in `fresh`."""
     for plan in plans:
         if plan.status is not None or plan.digest is None:
@@ -190,7 +107,7 @@ def _stored_context(context: dict[str, Any], catalog: CollectCatalog) -> dict[st
 
 
 def _store(
-    plan: _Plan,
+    plan: Plan,
     *,
     catalog: CollectCatalog,
     source: Source,
@@ -256,7 +173,7 @@ def _store(
 
 def _decide(
     session: Session,
-    plans: list[_Plan],
+    plans: list[Plan],
     *,
     keystore: Keystore,
     policy: PolicyContext | None,
@@ -315,16 +232,18 @@ def ingest(
     # another process must hold from its next request on).
     keystore = keystore.cached()
     plans = [
-        _Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
+        Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
         for i, m in enumerate(messages)
     ]
     _check(plans, keystore=keystore, source=source, at=at, limits=limits)
     fresh: dict[str, str | None] = {}
     _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
-    subjects = _Subjects(session, keystore, at, policy)
+    suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    subjects = Subjects(session, keystore, at, policy)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
-    new = [p for p in plans if p.status is None]
+    # Suppressed first sightings keep their message ids too: a retry is a duplicate, as for anyone.
+    new = [p for p in plans if p.status is None or p.unlinked]
     reservations = [
         {
             "digest": p.digest,
@@ -340,6 +259,8 @@ def ingest(
         for p in lost:
             assert p.digest is not None
             fresh.pop(p.digest, None)
+            if p.unlinked:
+                p.status, p.reason, p.unlinked = None, None, False
         _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
 
     dropped: Counter[str] = Counter()
@@ -380,7 +301,7 @@ def ingest(
 
 def _write(
     session: Session,
-    plans: list[_Plan],
+    plans: list[Plan],
     *,
     keystore: Keystore,
     source: Source,

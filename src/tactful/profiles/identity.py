@@ -355,6 +355,20 @@ class _Batch:
         return Resolution(subject_id=target, created=created, merges=tuple(merges))
 
 
+def known_identifiers(
+    session: Session, *, keystore: Keystore, identifiers: Sequence[tuple[IdentityKind, str]]
+) -> frozenset[tuple[IdentityKind, str]]:
+    """Those of `identifiers` that some subject already holds: one read, nothing written (collection
+    asks before it creates anyone)."""
+    digests = {keystore.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
+    found: set[tuple[IdentityKind, str]] = set()
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.connection().execute(_OWNERS, {"digests": wanted[start : start + _CHUNK]})
+        found.update(digests[row.digest] for row in rows)
+    return frozenset(found)
+
+
 def _resolve_batch(
     session: Session, keystore: Keystore, requests: Sequence[IdentityRequest], at: datetime
 ) -> list[Resolution]:

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.errors import NotFound
-from tactful.profiles.identity import IdentityRequest, canonical, family, find_subject, resolve, resolve_many
+from tactful.profiles.identity import (
+    IdentityRequest,
+    canonical,
+    family,
+    find_subject,
+    known_identifiers,
+    resolve,
+    resolve_many,
+)
 from tactful.profiles.merge import identity_context
 from tactful.profiles.models import Computed, Identity, Subject, Trait
 from tactful.profiles.purge import purge_atoms, purge_atoms_many, stored_atoms, subjects_with_atoms
@@ -35,6 +43,7 @@ __all__ = [
     "export_subject",
     "family",
     "find_subject",
+    "known_identifiers",
     "get_profile",
     "purge_atoms",
     "purge_atoms_many",
