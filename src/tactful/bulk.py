@@ -201,6 +201,7 @@ class OneOf(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it is, not `(… IN …) = 1` (which no index serves)
     _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads this class attribute
         ("column", InternalTraversal.dp_clauseelement),
         ("parameter", InternalTraversal.dp_clauseelement),

@@ -177,3 +177,18 @@ def test_upsert_rows_replaces_and_adds_on_conflict(session: Session) -> None:
         replace=("value",),
     )
     assert session.scalar(select(counters.c.value).where(counters.c.name == name, counters.c.shard == 1)) == 9
+
+
+def test_one_of_is_served_by_the_index_on_sqlite(tmp_path: Path) -> None:
+    # Rendered as a bare condition (not `(… IN …) = 1`), alone or with others: the planner searches
+    # the key's index instead of scanning a table that grows with every event.
+    with migrated_database("sqlite", tmp_path) as db:
+        table = cast(Table, MessageId.__table__)
+        alone = select(table.c.digest).where(one_of(table.c.digest, "ds"))
+        combined = select(table.c.digest).where(one_of(table.c.digest, "ds"), table.c.erased.is_(False))
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            for statement in (alone, combined):
+                sql = str(statement.compile(dialect=db.engine.dialect))
+                plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[]",))]
+                assert any(step.startswith("SEARCH message_ids USING") for step in plan), plan
