@@ -26,36 +26,41 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Deferred(Mapping[K, V]):
+class Lazy(Mapping[K, V]):
     """A read-only mapping worked out on first use: its keys when first asked for, each value
-    when first asked for, each once.
+    when first asked for, each once. Subclasses say how (`_work_keys`, `_work`), and start with
+    `_keys` and `_done` set to None.
 
     Most decisions never ask why an atom was refused or which atoms serve analytics, so the gate
     hands those over as a recipe instead of paying for them on every call. Equal to any mapping
     with the same items, like a dict.
     """
 
-    __slots__ = ("_done", "_keys", "_make_keys", "_value")
+    __slots__ = ("_done", "_keys")
+    _keys: Collection[K] | None
+    _done: dict[K, V] | None
 
-    def __init__(self, keys: Callable[[], Collection[K]], value: Callable[[K], V]) -> None:
-        self._make_keys = keys
-        self._keys: Collection[K] | None = None
-        self._value = value
-        self._done: dict[K, V] = {}
+    def _work_keys(self) -> Collection[K]:
+        raise NotImplementedError
+
+    def _work(self, key: K) -> V:
+        raise NotImplementedError
 
     def _known(self) -> Collection[K]:
         keys = self._keys
         if keys is None:
-            keys = self._keys = self._make_keys()
+            keys = self._keys = self._work_keys()
         return keys
 
     def __getitem__(self, key: K) -> V:
         done = self._done
-        if key in done:
+        if done is None:
+            done = self._done = {}
+        elif key in done:
             return done[key]
         if key not in self._known():
             raise KeyError(key)
-        value = done[key] = self._value(key)
+        value = done[key] = self._work(key)
         return value
 
     def __contains__(self, key: object) -> bool:
@@ -71,6 +76,22 @@ class Deferred(Mapping[K, V]):
         return repr(dict(self.items()))
 
 
+class Deferred(Lazy[K, V]):
+    """A `Lazy` mapping from two functions: one gives the keys, the other a key's value."""
+
+    __slots__ = ("_make_keys", "_value")
+
+    def __init__(self, keys: Callable[[], Collection[K]], value: Callable[[K], V]) -> None:
+        self._make_keys, self._value = keys, value
+        self._keys = self._done = None
+
+    def _work_keys(self) -> Collection[K]:
+        return self._make_keys()
+
+    def _work(self, key: K) -> V:
+        return self._value(key)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """Whether a purpose holds, on which legal basis, and why, in plain words."""
@@ -80,7 +101,12 @@ class Verdict:
     legal_basis: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+_NOT_SIGNIFICANT = Verdict(False, "explicit:significant_decisions not given")
+_new = object.__new__
+_set = object.__setattr__
+
+
+@dataclass(frozen=True)
 class Allowance:
     """What may be read about one subject at one moment, and why nothing more.
 
@@ -101,7 +127,7 @@ class Allowance:
     request_only: frozenset[str] = frozenset()
     purpose_atoms: Mapping[Purpose, frozenset[str]] = field(default_factory=dict)
     """For each purpose that holds, the atoms that may be processed for it."""
-    significant_decisions: Verdict = Verdict(False, "explicit:significant_decisions not given")
+    significant_decisions: Verdict = _NOT_SIGNIFICANT
     regimes: tuple[str, ...] = ()
     minor: bool = False
     learn_reason: str | None = None
@@ -125,6 +151,41 @@ class Allowance:
         if atom in self.decide_atoms:
             return None
         return self.refusals.get(atom, f"catalog:{atom} is not declared")
+
+
+def assemble(
+    *,
+    ceiling: Level,
+    decide_atoms: frozenset[str],
+    learn_atoms: frozenset[str],
+    purposes: Mapping[Purpose, Verdict],
+    refusals: Mapping[str, str],
+    level_reasons: Mapping[Level, str],
+    may_learn: bool,
+    learn_ceiling: Level,
+    request_only: frozenset[str],
+    purpose_atoms: Mapping[Purpose, frozenset[str]],
+    significant_decisions: Verdict,
+    regimes: tuple[str, ...],
+    minor: bool,
+    learn_reason: str | None,
+) -> Allowance:
+    """The Allowance with these fields (every one given), as its constructor makes it, faster.
+
+    The gate makes one per decision. A frozen dataclass's __init__ sets its fields one
+    `object.__setattr__` at a time, and a class called with keywords packs them into a dict on the
+    way: about 1.5 µs for these fourteen, a fifth of the gate's call. Here they become the
+    instance's dictionary in one step. (The tests hold this to the constructor.)
+    """
+    allowance = _new(Allowance)
+    _set(allowance, "__dict__", {
+        "ceiling": ceiling, "decide_atoms": decide_atoms, "learn_atoms": learn_atoms,
+        "purposes": purposes, "refusals": refusals, "level_reasons": level_reasons,
+        "may_learn": may_learn, "learn_ceiling": learn_ceiling, "request_only": request_only,
+        "purpose_atoms": purpose_atoms, "significant_decisions": significant_decisions,
+        "regimes": regimes, "minor": minor, "learn_reason": learn_reason,
+    })  # fmt: skip
+    return allowance
 
 
 class SubjectView(Mapping[str, object]):

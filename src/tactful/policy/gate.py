@@ -3,15 +3,15 @@
 Everything that does not depend on the subject is worked out once: per catalog, the atoms grouped
 by level, purpose and category as integer masks (`index.py`); per set of regimes, every purpose's
 evaluation for every kind of subject (`purposes.py`). A call then reads one row of the purpose
-table, assembles the atom sets from a handful of groups with integer operations, and leaves the
-words (why each atom is refused, which atoms serve which purpose) to be worked out when asked.
+table, assembles the atom sets with a few integer operations over tables per ceiling, and leaves
+the words (why each atom is refused, which atoms serve which purpose) to be worked out when asked.
 Nothing is kept between calls that depends on a subject (a consent state keeps only its own reading
 of the present), so a subject never seen before costs about what a known one does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import compress
 from operator import attrgetter
@@ -19,8 +19,15 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from tactful.catalog.model import Catalog
-from tactful.policy.allowance import Allowance, Deferred, SubjectView, Verdict
-from tactful.policy.index import PERSONALIZATION, PURPOSE_LEVEL, CatalogIndex, index_of
+from tactful.policy.allowance import Allowance, Lazy, SubjectView, Verdict, assemble
+from tactful.policy.index import (
+    PERSONALIZATION,
+    PURPOSE_LEVEL,
+    PYRAMID_SETS,
+    PYRAMID_SHIFT,
+    CatalogIndex,
+    index_of,
+)
 from tactful.policy.inputs import AgePolicy, ProfileSnapshot, RequestSignals, SubjectFacts
 from tactful.policy.purposes import (
     MINOR_NOT_PROFILED,
@@ -49,16 +56,18 @@ _SIGNIFICANT_RESTRICTED = Verdict(False, RESTRICTED)
 _SIGNIFICANT_MINOR = Verdict(False, "age:significant decisions never serve minors")
 _SIGNIFICANT_GIVEN = Verdict(True, "explicit:significant_decisions given", "consent")
 _SIGNIFICANT_MISSING = Verdict(False, "explicit:significant_decisions not given")
-_PYRAMID = tuple((PURPOSES.index(p), PURPOSE_BIT[p]) for p in PERSONALIZATION)
-"""Where each pyramid purpose sits among the evaluations, lowest level first, and its bit."""
+_PYRAMID = tuple(PURPOSES.index(p) for p in PERSONALIZATION)
+"""Where each pyramid purpose sits among the evaluations, lowest level first."""
+_TOP = len(PERSONALIZATION)
+_PYRAMID_SETS = PYRAMID_SETS - 1
+_NO_ATOMS: frozenset[str] = frozenset()
 _ANALYTICS = PURPOSES.index(Purpose.ANALYTICS)
 _NO_LEVEL_REASONS: Mapping[Level, str] = MappingProxyType({})
 _POSITION: Mapping[Purpose, int] = MappingProxyType({p: i for i, p in enumerate(PURPOSES)})
 _ALLOWED = attrgetter("allowed")
-
-
-def _every_purpose() -> Mapping[Purpose, int]:
-    return _POSITION
+_new_tuple = tuple.__new__
+"""Makes the gate's small named tuples (`Subject`, `_Later`) from their fields in order: a named
+tuple's own constructor is a Python function, and costs twice as much on every call."""
 
 
 def evaluate(
@@ -89,17 +98,13 @@ def evaluate(
         minor = age_policy.assume_minor_when_age_unknown
     else:
         minor = age < age_policy.minor_age
+    objected = facts.objection or snapshot.objected
     recorded = snapshot.gpc_at is not None
-    subject = Subject(
-        age=age,
-        minor=minor,
-        objected=facts.objection or snapshot.objected,
-        restricted=facts.restriction,
-        gpc=recorded or signals.gpc,
-        explicit_after_gpc=snapshot.explicit_after_gpc if recorded else 0,
-    )
+    gpc = recorded or signals.gpc
+    lifted = snapshot.explicit_after_gpc if recorded else 0
+    subject = _new_tuple(Subject, (age, minor, objected, facts.restriction, gpc, lifted))
     outcomes = evaluate_purposes(snapshot, table, subject)
-    return _allowance(index, snapshot, outcomes, subject, table.names, limit_sensitive=facts.limit_sensitive)
+    return _allowance(index, snapshot, outcomes, subject, table.names, facts.limit_sensitive)
 
 
 def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool = False) -> SubjectView:
@@ -125,75 +130,69 @@ def _allowance(
     outcomes: list[Evaluation],
     subject: Subject,
     regime_names: tuple[str, ...],
-    *,
     limit_sensitive: bool,
 ) -> Allowance:
     # The ceiling, and the pyramid purposes below it that hold for the request only or let
-    # device identifiers be read (as bit sets of purposes).
-    ceiling = learn_ceiling = 0
-    request_only = device_ok = 0
-    for position, purpose_bit in _PYRAMID:
+    # device identifiers be read (as small masks, bit k for the purpose of level k + 1).
+    ceiling = learn_ceiling = request_only = device_ok = 0
+    for position in _PYRAMID:
         verdict = outcomes[position]
         if not verdict.allowed:
             break
+        bit = 1 << ceiling
         ceiling += 1
         if verdict.request_only:
-            request_only |= purpose_bit
+            request_only |= bit
         elif learn_ceiling == ceiling - 1:
             learn_ceiling = ceiling  # learning climbs only as far as stored data may be read
         if verdict.device_ok:
-            device_ok |= purpose_bit
+            device_ok |= bit
 
     given = snapshot.explicit_given
     uncovered = 0
     for group in index.special:
         if given.isdisjoint(group.covering):
             uncovered |= group.atoms
-    tcf = snapshot.tcf
-    precise_refused = SPECIAL_FEATURE_1 in snapshot.explicit_refused
-    precise_given = SPECIAL_FEATURE_1 in given
 
-    # Atoms grouped by the purposes they may be read through at this ceiling; each group is
-    # kept, narrowed or dropped as a whole. (Under restriction the ceiling is 0: no group.)
-    decide = from_request = 0
-    for usable, atoms in index.groups[ceiling]:
-        if usable & request_only == usable:
-            atoms &= index.request_context
-            from_request |= atoms
-        if not usable & device_ok:
-            atoms &= ~index.device
-        if precise_refused or (usable & tcf == usable and not precise_given):
-            atoms &= ~index.precise
-        decide |= atoms
-    decide &= ~uncovered
+    # The atoms readable at this ceiling, less those whose every usable purpose holds for the
+    # request only (unless the request may tell them), the device-identifier atoms no usable
+    # purpose lets be read, and the special ones not covered. (Under restriction the ceiling is 0:
+    # nothing.)
+    masks = index.ceilings[ceiling]
+    decide = masks.atoms & ~(masks.stored_only[request_only] | masks.no_device[device_ok] | uncovered)
+    if SPECIAL_FEATURE_1 in snapshot.explicit_refused:
+        decide &= ~index.precise
+    elif SPECIAL_FEATURE_1 not in given:
+        decide &= ~masks.tcf_precise[snapshot.tcf >> PYRAMID_SHIFT & _PYRAMID_SETS]
     if limit_sensitive:
         decide &= ~index.sensitive
-    from_request &= decide
+    from_request = masks.from_request[request_only] & decide
 
-    analytics = outcomes[_ANALYTICS]
     learn_reason: str | None = None
     if subject.restricted:
         learn_reason = RESTRICTED
     elif subject.minor:
         learn_reason = MINOR_NOT_PROFILED
-    elif not analytics.allowed:
+    elif not (analytics := outcomes[_ANALYTICS]).allowed:
         learn_reason = analytics.reason
     may_learn = learn_reason is None
     learn = decide & index.upto[learn_ceiling] & ~from_request if may_learn else 0
 
-    later = _Later(index, snapshot, outcomes, ceiling, decide, uncovered, limit_sensitive, subject.restricted)
+    later = _new_tuple(
+        _Later, (index, snapshot, outcomes, ceiling, decide, uncovered, limit_sensitive, subject.restricted)
+    )
     decide_atoms = index.atoms(decide)
-    return Allowance(
+    return assemble(
         ceiling=_LEVELS[ceiling],
         decide_atoms=decide_atoms,
         learn_atoms=decide_atoms if learn == decide else index.atoms(learn),
-        purposes=Deferred(_every_purpose, later.verdict),
-        refusals=Deferred(later.refused, later.refusal),
-        level_reasons=_level_reasons(outcomes, ceiling),
+        purposes=_Verdicts(outcomes),
+        refusals=_Refusals(later),
+        level_reasons=_NO_LEVEL_REASONS if ceiling == _TOP else _level_reasons(outcomes, ceiling),
         may_learn=may_learn,
         learn_ceiling=_LEVELS[learn_ceiling if may_learn else 0],
-        request_only=index.atoms(from_request),
-        purpose_atoms=Deferred(later.allowed, later.atoms_for),
+        request_only=index.atoms(from_request) if from_request else _NO_ATOMS,
+        purpose_atoms=_PurposeAtoms(later),
         significant_decisions=_significant(snapshot, subject),
         regimes=regime_names,
         minor=subject.minor,
@@ -201,11 +200,32 @@ def _allowance(
     )
 
 
-class _Later(NamedTuple):
-    """What the parts of an Allowance that are worked out only when asked need: why an atom was
-    refused, and which atoms a purpose that holds may process."""
+class _Verdicts(Mapping[Purpose, Verdict]):
+    """`Allowance.purposes`: each purpose's verdict, read from its evaluation when asked (every
+    evaluation carries its verdict, so there is nothing to work out or keep)."""
 
-    atoms: CatalogIndex
+    __slots__ = ("_outcomes",)
+
+    def __init__(self, outcomes: list[Evaluation]) -> None:
+        self._outcomes = outcomes
+
+    def __getitem__(self, purpose: Purpose) -> Verdict:
+        return self._outcomes[_POSITION[purpose]].verdict
+
+    def __iter__(self) -> Iterator[Purpose]:
+        return iter(PURPOSES)
+
+    def __len__(self) -> int:
+        return len(PURPOSES)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class _Later(NamedTuple):
+    """What the parts of an Allowance that are worked out only when asked need."""
+
+    atom_index: CatalogIndex
     snapshot: ConsentSnapshot
     outcomes: list[Evaluation]
     ceiling: int
@@ -214,40 +234,63 @@ class _Later(NamedTuple):
     limit_sensitive: bool
     restricted: bool
 
-    def allowed(self) -> list[Purpose]:
-        return list(compress(PURPOSES, map(_ALLOWED, self.outcomes)))
 
-    def refused(self) -> Collection[str]:
-        return self.atoms.named(self.atoms.everything & ~self.decide)
+class _Refusals(Lazy[str, str]):
+    """`Allowance.refusals`: every atom outside the Allowance, with the reason the atom rules give."""
 
-    def verdict(self, purpose: Purpose) -> Verdict:
-        return self.outcomes[_POSITION[purpose]].verdict
+    __slots__ = ("_later", "_rules")
+    _rules: AtomRules | None
 
-    def refusal(self, name: str) -> str:
-        evals = dict(zip(PURPOSES, self.outcomes, strict=True))
-        rules = AtomRules(
-            self.atoms,
-            self.snapshot,
-            evals,
-            self.ceiling,
-            limit_sensitive=self.limit_sensitive,
-            restricted=self.restricted,
-        )
+    def __init__(self, later: _Later) -> None:
+        self._later = later
+        self._keys = self._done = self._rules = None
+
+    def _work_keys(self) -> Collection[str]:
+        index = self._later.atom_index
+        return index.named(index.everything & ~self._later.decide)
+
+    def _work(self, name: str) -> str:
+        rules = self._rules
+        if rules is None:
+            later = self._later
+            evals = dict(zip(PURPOSES, later.outcomes, strict=True))
+            rules = self._rules = AtomRules(
+                later.atom_index,
+                later.snapshot,
+                evals,
+                later.ceiling,
+                limit_sensitive=later.limit_sensitive,
+                restricted=later.restricted,
+            )
         return rules.refusal(name)
 
-    def atoms_for(self, purpose: Purpose) -> frozenset[str]:
-        index = self.atoms
+
+class _PurposeAtoms(Lazy[Purpose, frozenset[str]]):
+    """`Allowance.purpose_atoms`: for each purpose that holds, the atoms it may process."""
+
+    __slots__ = ("_later",)
+
+    def __init__(self, later: _Later) -> None:
+        self._later = later
+        self._keys = self._done = None
+
+    def _work_keys(self) -> Collection[Purpose]:
+        return list(compress(PURPOSES, map(_ALLOWED, self._later.outcomes)))
+
+    def _work(self, purpose: Purpose) -> frozenset[str]:
+        later = self._later
+        index = later.atom_index
         if purpose in PURPOSE_LEVEL:
-            return index.atoms(index.declaring[purpose] & self.decide)
+            return index.atoms(index.declaring[purpose] & later.decide)
         if purpose is Purpose.ESSENTIAL:
             return index.essential
         # The atom rules with this purpose as the only route (analytics, e-mail, sale or share).
-        atoms = index.declaring[purpose] & ~self.uncovered
-        if not self.outcomes[PURPOSES.index(purpose)].device_ok:
+        atoms = index.declaring[purpose] & ~later.uncovered
+        if not later.outcomes[_POSITION[purpose]].device_ok:
             atoms &= ~index.device
-        if self.limit_sensitive:
+        if later.limit_sensitive:
             atoms &= ~index.sensitive
-        snapshot = self.snapshot
+        snapshot = later.snapshot
         if SPECIAL_FEATURE_1 in snapshot.explicit_refused or (
             snapshot.tcf & PURPOSE_BIT[purpose] and SPECIAL_FEATURE_1 not in snapshot.explicit_given
         ):
@@ -256,11 +299,9 @@ class _Later(NamedTuple):
 
 
 def _level_reasons(outcomes: list[Evaluation], ceiling: int) -> Mapping[Level, str]:
-    if ceiling == len(PERSONALIZATION):
-        return _NO_LEVEL_REASONS
     reasons: dict[Level, str] = {}
     for rank in range(ceiling + 1, len(_LEVELS)):
-        own = outcomes[_PYRAMID[rank - 1][0]]
+        own = outcomes[_PYRAMID[rank - 1]]
         reasons[_LEVELS[rank]] = own.reason if not own.allowed else _CUMULATIVE[ceiling + 1]
     return MappingProxyType(reasons)
 

@@ -10,7 +10,7 @@ walking the atoms one by one; `atoms(mask)` turns a mask back into names.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -24,6 +24,14 @@ PERSONALIZATION: tuple[Purpose, ...] = tuple(
 """The pyramid's purposes, from `1:many` up."""
 
 PURPOSE_LEVEL: Mapping[Purpose, int] = MappingProxyType({p: i + 1 for i, p in enumerate(PERSONALIZATION)})
+
+PYRAMID_SHIFT = PURPOSE_BIT[PERSONALIZATION[0]].bit_length() - 1
+PYRAMID_SETS = 1 << len(PERSONALIZATION)
+"""Sets of pyramid purposes are also kept as small masks, bit k for the purpose of level k + 1, so
+that they index tables: `purpose_mask >> PYRAMID_SHIFT & (PYRAMID_SETS - 1)` is one. (The pyramid's
+purposes follow each other in `Purpose` order, checked below.)"""
+if any(PURPOSE_BIT[p] != 1 << (PYRAMID_SHIFT + k) for k, p in enumerate(PERSONALIZATION)):
+    raise RuntimeError("the pyramid's purposes must follow each other in Purpose order")
 
 
 PRECISE_LOCATION = "user.location.precise"
@@ -45,6 +53,30 @@ class SpecialGroup:
     atoms: int
 
 
+@dataclass(frozen=True, eq=False, slots=True)
+class CeilingMasks:
+    """One ceiling's atom groups (`CatalogIndex.groups`) folded into tables, so that the gate
+    assembles the atoms readable at that ceiling without walking the groups.
+
+    Each table is indexed by a set of pyramid purposes as a small mask (`PYRAMID_SHIFT`) and gives
+    the atoms of the groups it concerns; `groups` itself stays the reference reading.
+    """
+
+    atoms: int
+    """Every atom readable at this ceiling through some pyramid purpose."""
+    stored_only: tuple[int, ...]
+    """By the purposes that hold for the request only: the atoms all of whose usable purposes are
+    among them and that cannot be read from the request."""
+    from_request: tuple[int, ...]
+    """By the same index: the atoms that are then read from the request only."""
+    no_device: tuple[int, ...]
+    """By the purposes that let device identifiers be read: the device-identifier atoms none of whose
+    usable purposes is among them."""
+    tcf_precise: tuple[int, ...]
+    """By the purposes decided by a TC string: the precise-location atoms all of whose usable
+    purposes are among them (TCF special feature 1 then gates them)."""
+
+
 @dataclass(frozen=True, eq=False)
 class CatalogIndex:
     names: tuple[str, ...]
@@ -57,6 +89,8 @@ class CatalogIndex:
     """`groups[c]`, for a ceiling of rank c: (the pyramid purposes through which the atoms may be
     read at that ceiling, the atoms), for every atom of rank at most c that has such a purpose.
     Every other atom is refused at that ceiling whatever the consent."""
+    ceilings: tuple[CeilingMasks, ...]
+    """`ceilings[c]`: `groups[c]` as tables, what the gate reads on every call."""
     declaring: Mapping[Purpose, int]
     essential: frozenset[str]
     routes: Mapping[str, tuple[Purpose, ...]]
@@ -167,6 +201,19 @@ def build_index(catalog: Catalog) -> CatalogIndex:
             explicit_needed[atom.name] = tuple((c, _covering(c)) for c in special)
         for category in special:
             by_category[category] = by_category.get(category, 0) | bit[atom.name]
+    precise = mask(a for a in atom_list if any(c.name.startswith(PRECISE_LOCATION) for c in a.categories))
+    device = mask(a for a in atom_list if a.device_identifier)
+    request_context = mask(
+        a
+        for a in atom_list
+        if a.source is Source.CONTEXT
+        and a.level.rank <= Level.MANY.rank
+        and not a.device_identifier
+        and not any(c.special or c.cpra_sensitive for c in a.categories)
+    )
+    ceilings = tuple(
+        _ceiling_masks(g, precise=precise, device=device, request_context=request_context) for g in groups
+    )
     tables = _tables(names)
     known = {0: _NO_NAMES}
     for value in (*upto, *declaring.values(), *(sum(m for _, m in g) for g in groups)):
@@ -178,22 +225,16 @@ def build_index(catalog: Catalog) -> CatalogIndex:
         rank=MappingProxyType(rank),
         upto=upto,
         groups=groups,
+        ceilings=ceilings,
         declaring=MappingProxyType(declaring),
         essential=known[declaring[Purpose.ESSENTIAL]],
         routes=MappingProxyType(routes),
         explicit_needed=MappingProxyType(explicit_needed),
         special=tuple(SpecialGroup(c, _covering(c), m) for c, m in sorted(by_category.items())),
         sensitive=mask(a for a in atom_list if any(c.cpra_sensitive for c in a.categories)),
-        precise=mask(a for a in atom_list if any(c.name.startswith(PRECISE_LOCATION) for c in a.categories)),
-        device=mask(a for a in atom_list if a.device_identifier),
-        request_context=mask(
-            a
-            for a in atom_list
-            if a.source is Source.CONTEXT
-            and a.level.rank <= Level.MANY.rank
-            and not a.device_identifier
-            and not any(c.special or c.cpra_sensitive for c in a.categories)
-        ),
+        precise=precise,
+        device=device,
+        request_context=request_context,
         _tables=tables,
         _known=MappingProxyType(known),
     )
@@ -216,6 +257,31 @@ def _groups(
         if usable:
             found[usable] = found.get(usable, 0) | bit[name]
     return tuple(found.items())
+
+
+def _ceiling_masks(
+    groups: tuple[tuple[int, int], ...], *, precise: int, device: int, request_context: int
+) -> CeilingMasks:
+    # Groups are disjoint, so what the gate removes from each group can be removed from their
+    # union at once; for each set of purposes, the tables hold the union over the groups it concerns.
+    pyramid = [(usable >> PYRAMID_SHIFT & (PYRAMID_SETS - 1), atoms) for usable, atoms in groups]
+
+    def table(concerns: Callable[[int, int], bool], part: int) -> tuple[int, ...]:
+        return tuple(
+            sum(atoms & part for usable, atoms in pyramid if concerns(usable, chosen))
+            for chosen in range(PYRAMID_SETS)
+        )
+
+    def within(usable: int, chosen: int) -> bool:
+        return usable & chosen == usable
+
+    return CeilingMasks(
+        atoms=sum(atoms for _, atoms in pyramid),
+        stored_only=table(within, ~request_context),
+        from_request=table(within, request_context),
+        no_device=table(lambda usable, chosen: not usable & chosen, device),
+        tcf_precise=table(within, precise),
+    )
 
 
 def _tables(names: tuple[str, ...]) -> tuple[tuple[int, tuple[frozenset[str], ...]], ...]:

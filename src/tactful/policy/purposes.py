@@ -12,9 +12,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import combinations, product
 from operator import getitem
-from types import MappingProxyType
 from typing import NamedTuple
 
 from tactful.policy.allowance import Verdict
@@ -87,8 +86,9 @@ _OBJECTION_MARKETING = Evaluation(False, OBJECTION_MARKETING)
 _GPC_SALE = Evaluation(False, GPC_SALE)
 _GPC_CAP = Evaluation(False, GPC_CAP)
 
-Row = tuple[Mapping[ConsentStatus, Evaluation], ...]
-"""For each purpose (in `Purpose` order), its evaluation under each consent status."""
+Row = tuple[dict[ConsentStatus, Evaluation], ...]
+"""For each purpose (in `Purpose` order), its evaluation under each consent status. (Plain dicts,
+never changed once built: read through a mapping proxy, the 8 lookups of every call cost more.)"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,8 +150,7 @@ def _build_table(regimes: tuple[Regime, ...]) -> PurposeTable:
             for parent in (False, True):
                 subject = Subject(age, minor, objected, False, False, 0)
                 row = tuple(
-                    MappingProxyType({s: _combined(p, s, regimes, subject, parent) for s in _STATUSES})
-                    for p in PURPOSES
+                    {s: _combined(p, s, regimes, subject, parent) for s in _STATUSES} for p in PURPOSES
                 )
                 parental = any(e.parental for by_status in row for e in by_status.values())
                 rows[_row_index(thresholds, age, minor, objected, parent)] = (row, parental)
@@ -189,15 +188,15 @@ def evaluate_purposes(snapshot: ConsentSnapshot, table: PurposeTable, subject: S
     the caps."""
     method = snapshot.parental_method
     age, minor, objected = subject.age, subject.minor, subject.objected
-    row, parental = table.rows[_row_index(table.thresholds, age, minor, objected, method is not None)]
+    # `_row_index`, written out: this runs on every call of the gate.
+    kind = bisect_right(table.thresholds, age) if age is not None else len(table.thresholds) + 1 + (not minor)
+    row, parental = table.rows[kind * 4 + objected * 2 + (method is not None)]
     evals = list(map(getitem, row, snapshot.ordered))
-    if subject.restricted or subject.minor or subject.objected or subject.gpc:
-        caps_gpc = subject.gpc and table.caps_gpc
-        caps = _CAPS[_caps_index(subject.restricted, minor, objected, subject.gpc, caps_gpc)]
-        lifted = subject.explicit_after_gpc
-        for i, cap, liftable in caps:
-            if not (liftable and lifted >> i & 1):
-                evals[i] = cap
+    restricted, gpc = subject.restricted, subject.gpc
+    if restricted or minor or objected or gpc:
+        by_lift = _CAPS[_caps_index(restricted, minor, objected, gpc, gpc and table.caps_gpc)]
+        for i, cap in by_lift[subject.explicit_after_gpc & _LIFTABLE]:
+            evals[i] = cap
     if parental and method is not None:
         for i, outcome in enumerate(evals):
             if outcome.parental:
@@ -227,23 +226,27 @@ def _caps_index(restricted: bool, minor: bool, objected: bool, gpc: bool, caps_g
     return restricted * 16 + minor * 8 + objected * 4 + gpc * 2 + caps_gpc
 
 
-def _caps_table() -> tuple[tuple[tuple[int, Evaluation, bool], ...], ...]:
-    # For every combination of the flags: which purposes are capped, by what, and whether the
-    # subject's own grant after a GPC signal lifts the cap (the GPC caps come last, so lifting one
-    # leaves the purpose to its regimes).
+def _caps_table() -> tuple[Mapping[int, tuple[tuple[int, Evaluation], ...]], ...]:
+    # For every combination of the flags, and every set of purposes the subject granted by their
+    # own act after a GPC signal (only those that a GPC cap could refuse matter): which purposes are
+    # capped, and by what. (The GPC caps come last in `_cap`, so lifting one leaves the purpose to
+    # its regimes.)
     flags = (False, True)
-    table: dict[int, tuple[tuple[int, Evaluation, bool], ...]] = {}
+    liftable = [bit for bit in PURPOSE_BIT.values() if bit & _LIFTABLE]
+    lifts = {sum(chosen) for n in range(len(liftable) + 1) for chosen in combinations(liftable, n)}
+    table: dict[int, Mapping[int, tuple[tuple[int, Evaluation], ...]]] = {}
     for restricted, minor, objected, gpc, caps_gpc in product(flags, repeat=5):
-        subject = Subject(None, minor, objected, restricted, gpc, 0)
-        caps: list[tuple[int, Evaluation, bool]] = []
-        for i, purpose in enumerate(PURPOSES):
-            cap = _cap(purpose, subject, caps_gpc)
-            if cap is not None:
-                caps.append((i, cap, cap is _GPC_SALE or cap is _GPC_CAP))
-        table[_caps_index(restricted, minor, objected, gpc, caps_gpc)] = tuple(caps)
+        by_lift: dict[int, tuple[tuple[int, Evaluation], ...]] = {}
+        for lifted in lifts:
+            subject = Subject(None, minor, objected, restricted, gpc, lifted)
+            caps = ((i, _cap(purpose, subject, caps_gpc)) for i, purpose in enumerate(PURPOSES))
+            by_lift[lifted] = tuple((i, cap) for i, cap in caps if cap is not None)
+        table[_caps_index(restricted, minor, objected, gpc, caps_gpc)] = by_lift
     return tuple(table[i] for i in range(len(table)))
 
 
+_LIFTABLE = sum(PURPOSE_BIT[p] for p in ABOVE_SEGMENTS | {Purpose.SALE_OR_SHARE})
+"""The purposes whose GPC cap the subject's own grant after the signal lifts (`_cap`)."""
 _CAPS = _caps_table()
 
 

@@ -5,7 +5,7 @@
         │                              parental consent and for legitimate interest (an objection)
         │ .state(purpose, at=T)        the deciding record at T: status, source, proof
         │ .snapshot(at=T)              everything the gate reads, in one small value (cached for
-        ▼                              any T after the last change)
+        ▼                              any T after the last change; before it, read from .as_of(T))
     ConsentSnapshot
 
 The state is built by `tactful.consent.fold` and never by hand in production code; it holds no
@@ -143,6 +143,11 @@ class Timeline:
         index = bisect_right(times, when)
         return self.records[index - 1] if index else None
 
+    def until(self, when: datetime) -> Timeline:
+        """The timeline as it stood at `when`: the records that took effect later left out."""
+        kept = bisect_right(self.times, when)
+        return self if kept == len(self.times) else Timeline(self.times[:kept], self.records[:kept])
+
     @property
     def latest(self) -> ConsentRecord | None:
         return self.records[-1] if self.records else None
@@ -186,48 +191,45 @@ class ConsentSnapshot(NamedTuple):
 _POSITION: Mapping[Purpose, int] = MappingProxyType({p: i for i, p in enumerate(Purpose)})
 _NOTHING: frozenset[str] = frozenset()
 _GRANTED, _NOT_SET, _TCF = ConsentStatus.GRANTED, ConsentStatus.NOT_SET, ConsentSource.TCF
+_UNSET = (_NOT_SET,) * len(_POSITION)
+_new_tuple = tuple.__new__
+_POSITIONS = dict(_POSITION)
+"""`_POSITION` without the proxy, for the loop that reads a state."""
 
 
-def _snapshot(state: ConsentState, when: datetime | None) -> ConsentSnapshot:
-    # On every cold evaluation of the gate: one pass over the timelines the state has, and
-    # nothing built for what it never recorded.
+def _snapshot(state: ConsentState) -> ConsentSnapshot:
+    """What the gate reads of `state` after its last change (`ConsentState.as_of` gives the state
+    at an earlier moment)."""
+    # On every cold evaluation of the gate: one pass over the timelines the state has (never
+    # empty), nothing built for what it never recorded, each latest record read in line.
     gpc_at = state.gpc_first_at
-    if gpc_at is not None and when is not None and gpc_at > when:
-        gpc_at = None
-    ordered = [_NOT_SET] * len(_POSITION)
+    ordered = list(_UNSET)
     tcf = after_gpc = 0
     for purpose, timeline in state.purposes.items():
-        record = timeline.latest if when is None else timeline.at(when)
-        if record is None:
-            continue
-        position = _POSITION[purpose]
+        record = timeline.records[-1]
+        position = _POSITIONS[purpose]
         ordered[position] = status = record.status
-        if record.source is _TCF:
+        source = record.source
+        if source is _TCF:
             tcf |= 1 << position
-        elif (
-            gpc_at is not None
-            and status is _GRANTED
-            and record.source in EXPLICIT_SOURCES
-            and record.at > gpc_at
-        ):
+        elif status is _GRANTED and gpc_at is not None and source in EXPLICIT_SOURCES and record.at > gpc_at:
             after_gpc |= 1 << position
-    given: list[str] = []
-    refused: list[str] = []
-    for name, timeline in state.explicit.items():
-        record = timeline.latest if when is None else timeline.at(when)
-        if record is not None:
-            (given if record.status is _GRANTED else refused).append(name)
-    parental = state.parental.latest if when is None else state.parental.at(when)
-    objection = state.legitimate_interest.latest if when is None else state.legitimate_interest.at(when)
-    return ConsentSnapshot(
-        tuple(ordered),
-        tcf,
-        frozenset(given) if given else _NOTHING,
-        frozenset(refused) if refused else _NOTHING,
-        parental.method if parental is not None and parental.status is _GRANTED else None,
-        objection is not None and objection.status.refused,
-        gpc_at,
-        after_gpc,
+    given = refused = _NOTHING
+    if state.explicit:
+        granted: list[str] = []
+        not_granted: list[str] = []
+        for name, timeline in state.explicit.items():
+            (granted if timeline.records[-1].status is _GRANTED else not_granted).append(name)
+        given = frozenset(granted) if granted else _NOTHING
+        refused = frozenset(not_granted) if not_granted else _NOTHING
+    parental = state.parental.latest
+    objection = state.legitimate_interest.latest
+    method = parental.method if parental is not None and parental.status is _GRANTED else None
+    objected = objection is not None and objection.status.refused
+    # The fields in order, made as a tuple: the named tuple's own constructor is a Python function
+    # that would cost more than a tenth of this one.
+    return _new_tuple(
+        ConsentSnapshot, (tuple(ordered), tcf, given, refused, method, objected, gpc_at, after_gpc)
     )
 
 
@@ -248,8 +250,12 @@ class ConsentState:
     _current: list[ConsentSnapshot] = field(init=False, repr=False, compare=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "purposes", MappingProxyType(dict(self.purposes)))
-        object.__setattr__(self, "explicit", MappingProxyType(dict(self.explicit)))
+        # A timeline without records says nothing: leaving it out keeps the reading of the state
+        # (`_snapshot`) free of a check per timeline.
+        purposes = {p: t for p, t in self.purposes.items() if t.records}
+        explicit = {n: t for n, t in self.explicit.items() if t.records}
+        object.__setattr__(self, "purposes", MappingProxyType(purposes))
+        object.__setattr__(self, "explicit", MappingProxyType(explicit))
         every = [*self.purposes.values(), *self.explicit.values(), self.parental, self.legitimate_interest]
         times = [t.times[-1] for t in every if t.times]
         if self.gpc_first_at is not None:
@@ -293,9 +299,21 @@ class ConsentState:
         the last change is computed once."""
         if self._last_change is None or at >= self._last_change:
             if not self._current:
-                self._current.append(_snapshot(self, None))
+                self._current.append(_snapshot(self))
             return self._current[0]
-        return _snapshot(self, at)
+        return _snapshot(self.as_of(at))
+
+    def as_of(self, when: datetime) -> ConsentState:
+        """The state as it stood at `when`: every record that took effect later left out, and the
+        GPC signal if it came later."""
+        gpc_at = self.gpc_first_at
+        return ConsentState(
+            purposes={p: t.until(when) for p, t in self.purposes.items()},
+            explicit={n: t.until(when) for n, t in self.explicit.items()},
+            parental=self.parental.until(when),
+            legitimate_interest=self.legitimate_interest.until(when),
+            gpc_first_at=gpc_at if gpc_at is not None and gpc_at <= when else None,
+        )
 
 
 EMPTY_STATE = ConsentState()
