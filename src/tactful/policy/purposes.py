@@ -54,10 +54,15 @@ class Evaluation:
     """Allowed with a parent's consent: the reason names its verification method, known per call."""
     verdict: Verdict = field(init=False, compare=False, repr=False)
     """The public face of this evaluation, made once (most evaluations live in a table)."""
+    flags: int = field(init=False, compare=False, repr=False)
+    """`allowed`, `request_only` and `device_ok` as bits 0, 1 and 2: for the gate's table of the
+    pyramid (`gate._CLIMB`), which reads the four pyramid purposes' flags as one number."""
 
     def __post_init__(self) -> None:
         basis = self.basis.value if self.basis is not None else None
         object.__setattr__(self, "verdict", Verdict(self.allowed, self.reason, basis))
+        flags = self.allowed | self.request_only << 1 | self.device_ok << 2
+        object.__setattr__(self, "flags", flags)
 
 
 class Subject(NamedTuple):
@@ -194,7 +199,8 @@ def evaluate_purposes(snapshot: ConsentSnapshot, table: PurposeTable, subject: S
     evals = list(map(getitem, row, snapshot.ordered))
     restricted, gpc = subject.restricted, subject.gpc
     if restricted or minor or objected or gpc:
-        by_lift = _CAPS[_caps_index(restricted, minor, objected, gpc, gpc and table.caps_gpc)]
+        # `_caps_index`, written out as well.
+        by_lift = _CAPS[restricted * 16 + minor * 8 + objected * 4 + gpc * 2 + (gpc and table.caps_gpc)]
         for i, cap in by_lift[subject.explicit_after_gpc & _LIFTABLE]:
             evals[i] = cap
     if parental and method is not None:

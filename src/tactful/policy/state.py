@@ -205,7 +205,7 @@ def _snapshot(state: ConsentState) -> ConsentSnapshot:
     gpc_at = state.gpc_first_at
     ordered = list(_UNSET)
     tcf = after_gpc = 0
-    for purpose, timeline in state.purposes.items():
+    for purpose, timeline in state._purposes.items():
         record = timeline.records[-1]
         position = _POSITIONS[purpose]
         ordered[position] = status = record.status
@@ -215,10 +215,10 @@ def _snapshot(state: ConsentState) -> ConsentSnapshot:
         elif status is _GRANTED and gpc_at is not None and source in EXPLICIT_SOURCES and record.at > gpc_at:
             after_gpc |= 1 << position
     given = refused = _NOTHING
-    if state.explicit:
+    if state._explicit:
         granted: list[str] = []
         not_granted: list[str] = []
-        for name, timeline in state.explicit.items():
+        for name, timeline in state._explicit.items():
             (granted if timeline.records[-1].status is _GRANTED else not_granted).append(name)
         given = frozenset(granted) if granted else _NOTHING
         refused = frozenset(not_granted) if not_granted else _NOTHING
@@ -248,6 +248,9 @@ class ConsentState:
     """When a Global Privacy Control signal was first applied to this subject."""
     _last_change: datetime | None = field(init=False, repr=False, compare=False, default=None)
     _current: list[ConsentSnapshot] = field(init=False, repr=False, compare=False, default_factory=list)
+    _purposes: dict[Purpose, Timeline] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _explicit: dict[str, Timeline] = field(init=False, repr=False, compare=False, default_factory=dict)
+    """The dicts behind `purposes` and `explicit`, which `_snapshot` walks without the proxy's toll."""
 
     def __post_init__(self) -> None:
         # A timeline without records says nothing: leaving it out keeps the reading of the state
@@ -256,6 +259,8 @@ class ConsentState:
         explicit = {n: t for n, t in self.explicit.items() if t.records}
         object.__setattr__(self, "purposes", MappingProxyType(purposes))
         object.__setattr__(self, "explicit", MappingProxyType(explicit))
+        object.__setattr__(self, "_purposes", purposes)
+        object.__setattr__(self, "_explicit", explicit)
         every = [*self.purposes.values(), *self.explicit.values(), self.parental, self.legitimate_interest]
         times = [t.times[-1] for t in every if t.times]
         if self.gpc_first_at is not None:
