@@ -222,10 +222,10 @@ def _snapshot(state: ConsentState) -> ConsentSnapshot:
             (granted if timeline.records[-1].status is _GRANTED else not_granted).append(name)
         given = frozenset(granted) if granted else _NOTHING
         refused = frozenset(not_granted) if not_granted else _NOTHING
-    parental = state.parental.latest
-    objection = state.legitimate_interest.latest
-    method = parental.method if parental is not None and parental.status is _GRANTED else None
-    objected = objection is not None and objection.status.refused
+    records = state.parental.records
+    method = records[-1].method if records and records[-1].status is _GRANTED else None
+    records = state.legitimate_interest.records
+    objected = bool(records) and records[-1].status.refused
     # The fields in order, made as a tuple: the named tuple's own constructor is a Python function
     # that would cost more than a tenth of this one.
     return _new_tuple(
