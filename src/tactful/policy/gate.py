@@ -109,6 +109,23 @@ def evaluate(
     return _allowance(index, snapshot, outcomes, subject, table.names, facts.limit_sensitive)
 
 
+def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool = False) -> SubjectView:
+    """The view a decision (or, with `learning`, a model update) receives: only allowed atoms."""
+    allowed = allowance.learn_atoms if learning else allowance.decide_atoms
+    request_only = allowance.request_only
+    values: dict[str, object] = {}
+    for name, value in profile.values.items():
+        if name in allowed and name not in request_only:
+            values[name] = value
+    for name, value in profile.request.items():
+        if name in allowed:
+            values[name] = value
+    return SubjectView(allowance, values, allowed)
+
+
+# -- computing an answer -------------------------------------------------------------------------
+
+
 def _climb(flags: Sequence[int]) -> tuple[int, int, int, int]:
     """How far up the pyramid the evaluations of its purposes (their `flags`, lowest level first)
     let a subject go: the ceiling and the learning ceiling (ranks), and the purposes below the
@@ -144,23 +161,6 @@ _CLIMB = _climb_table()
 pyramid (a fifth of the time)."""
 
 
-def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool = False) -> SubjectView:
-    """The view a decision (or, with `learning`, a model update) receives: only allowed atoms."""
-    allowed = allowance.learn_atoms if learning else allowance.decide_atoms
-    request_only = allowance.request_only
-    values: dict[str, object] = {}
-    for name, value in profile.values.items():
-        if name in allowed and name not in request_only:
-            values[name] = value
-    for name, value in profile.request.items():
-        if name in allowed:
-            values[name] = value
-    return SubjectView(allowance, values, allowed)
-
-
-# -- computing an answer -------------------------------------------------------------------------
-
-
 def _allowance(
     index: CatalogIndex,
     snapshot: ConsentSnapshot,
@@ -169,6 +169,7 @@ def _allowance(
     regime_names: tuple[str, ...],
     limit_sensitive: bool,
 ) -> Allowance:
+    # How far up the pyramid, read from the table of `_climb` by the pyramid purposes' flags.
     ceiling, learn_ceiling, request_only, device_ok = _CLIMB[
         outcomes[_P1].flags | outcomes[_P2].flags << 3 | outcomes[_P3].flags << 6 | outcomes[_P4].flags << 9
     ]
