@@ -212,7 +212,7 @@ def _snapshot(state: ConsentState) -> ConsentSnapshot:
         source = record.source
         if source is _TCF:
             tcf |= 1 << position
-        elif status is _GRANTED and gpc_at is not None and source in EXPLICIT_SOURCES and record.at > gpc_at:
+        elif gpc_at is not None and status is _GRANTED and source in EXPLICIT_SOURCES and record.at > gpc_at:
             after_gpc |= 1 << position
     given = refused = _NOTHING
     if state._explicit:
