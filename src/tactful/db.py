@@ -6,6 +6,7 @@ that concurrent processes wait instead of failing); PostgreSQL through psycopg 3
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, Uuid
 
@@ -101,6 +103,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_BUSY_SECONDS = 10.0  # as `busy_timeout` above
+
+
 class Database:
     """An engine and its session factory. Built once per process from the settings."""
 
@@ -108,12 +113,39 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite lets one transaction in at a time (every one begins IMMEDIATE) and makes the others
+        # poll, sleeping up to 100 ms between tries: under load the database sits idle while queued
+        # requests sleep, and latency grows by seconds. This process's sessions queue here instead
+        # and each is let in the moment the one before has committed; other processes still wait
+        # in SQLite's busy handler.
+        self._turns = threading.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self.sessionmaker() as session, session.begin():
-            yield session
+        turns = self._turns
+        if turns is None:
+            with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        if not turns.acquire(timeout=_BUSY_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+        held = [True]
+
+        def release(_session: Session | None = None, transaction: SessionTransaction | None = None) -> None:
+            # The turn ends with the outermost transaction, committed or not (a caller may commit
+            # early and go on waiting for another session).
+            if held and (transaction is None or transaction.parent is None):
+                held.clear()
+                turns.release()
+
+        try:
+            with self.sessionmaker() as session:
+                event.listen(session, "after_transaction_end", release)
+                with session.begin():
+                    yield session
+        finally:
+            release()
 
     def dispose(self) -> None:
         self.engine.dispose()

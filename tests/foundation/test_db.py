@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -60,3 +61,53 @@ def test_migrations_are_current_and_match_the_models(database: Database) -> None
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == [], f"models and migrations disagree; write a migration: {diff}"
+
+
+def _counter_db(tmp_path: Path) -> tuple[Database, sa.Table]:
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    table = sa.Table("counter", sa.MetaData(), sa.Column("n", sa.Integer, nullable=False))
+    table.create(db.engine)
+    with db.session() as session:
+        session.execute(table.insert().values(n=0))
+    return db, table
+
+
+def test_sessions_of_many_threads_take_turns_and_all_commit(tmp_path: Path) -> None:
+    db, table = _counter_db(tmp_path)
+
+    def bump(_: int) -> None:
+        for _ in range(20):
+            with db.session() as session:
+                current = session.execute(sa.select(table.c.n)).scalar_one()
+                session.execute(table.update().values(n=current + 1))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(8)))
+    with db.session() as session:
+        assert session.execute(sa.select(table.c.n)).scalar_one() == 160  # no update lost, none refused
+    db.dispose()
+
+
+def test_a_failed_or_early_committed_session_gives_its_turn_back(tmp_path: Path) -> None:
+    db, table = _counter_db(tmp_path)
+
+    def fail() -> None:
+        with db.session() as session:
+            session.execute(table.update().values(n=1))
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        fail()
+    with db.session() as session, ThreadPoolExecutor(1) as pool:
+        session.execute(table.update().values(n=2))
+        session.commit()  # the turn ends here: another thread's session may go on while this waits
+        other = pool.submit(lambda: _bump_once(db, table))
+        assert other.result(timeout=5) == 3
+    db.dispose()
+
+
+def _bump_once(db: Database, table: sa.Table) -> int:
+    with db.session() as session:
+        current = int(session.execute(sa.select(table.c.n)).scalar_one())
+        session.execute(table.update().values(n=current + 1))
+        return current + 1
