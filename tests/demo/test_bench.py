@@ -85,6 +85,9 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert latency["errors"] == 0
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert set(ingest["ratios"]) == {"in_process_over_floor", "http_over_in_process"}
+    paired = ingest["in_process_over_floor_per_run"]
+    assert len(paired) == ingest["config"]["runs"]
+    assert min(paired) <= ingest["ratios"]["in_process_over_floor"] <= max(paired)
     assert set(ingest["targets"]) == {"in_process_over_floor", "http_over_in_process", "p99_ms_at_70pct"}
     for target in ingest["targets"].values():
         assert target["verdict"] in ("PASS", "MISS")
