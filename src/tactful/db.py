@@ -6,6 +6,7 @@ that concurrent processes wait instead of failing); PostgreSQL through psycopg 3
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from tactful.errors import DatabaseNotMigrated
+
+_log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,6 +106,49 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+class _Checkpointer:
+    """Copies a SQLite write-ahead log back into the database on a thread of its own.
+
+    By default the commit that fills the log past 1,000 pages does this, and the request behind it
+    waits hundreds of milliseconds; here requests only append. PASSIVE never blocks a writer or a
+    reader; SQLite releases the GIL while it works, so the thread runs beside the requests.
+    """
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self.engine, self.interval = engine, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tactful-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def checkpoint(self) -> None:
+        # The driver's own connection, in autocommit: SQLAlchemy would begin a transaction first
+        # (BEGIN IMMEDIATE here), and a checkpoint cannot run inside one.
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.checkpoint()
+            except Exception:  # a failed round is retried at the next one
+                _log.warning("background WAL checkpoint failed; retrying", exc_info=True)
+
+
 _BUSY_SECONDS = 10.0  # as `busy_timeout` above
 
 
@@ -119,6 +165,19 @@ class Database:
         # and each is let in the moment the one before has committed; other processes still wait
         # in SQLite's busy handler.
         self._turns = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._checkpointer: _Checkpointer | None = None
+
+    def checkpoint_in_background(self, *, interval: float = 0.25) -> None:
+        """For a long-running process on a SQLite file (the server): commits stop checkpointing the
+        log, and a thread does it every `interval` seconds instead. Nothing for other databases."""
+        if self._checkpointer is not None or self.engine.dialect.name != "sqlite":
+            return
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            return
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose()  # pooled connections were opened with the default: open new ones
+        self._checkpointer = _Checkpointer(self.engine, interval)
+        self._checkpointer.start()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -148,6 +207,10 @@ class Database:
             release()
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer.checkpoint()  # leave the log folded into the database
+            self._checkpointer = None
         self.engine.dispose()
 
 

@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         app.state.context = context or build_context(settings)
         if own:
             settle_garbage_collector()
+            app.state.context.db.checkpoint_in_background()
         try:
             yield
         finally:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -111,3 +113,26 @@ def _bump_once(db: Database, table: sa.Table) -> int:
         current = int(session.execute(sa.select(table.c.n)).scalar_one())
         session.execute(table.update().values(n=current + 1))
         return current + 1
+
+
+def test_a_server_process_checkpoints_the_log_on_its_own_thread(tmp_path: Path) -> None:
+    db, _ = _counter_db(tmp_path)
+    db.checkpoint_in_background(interval=0.05)
+    with db.engine.connect() as conn:  # commits no longer checkpoint
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+    main_file = tmp_path / "turns.db"
+    before = main_file.stat().st_size
+    blobs = sa.Table("blobs", sa.MetaData(), sa.Column("b", sa.Text, nullable=False))
+    blobs.create(db.engine)
+    for _ in range(20):
+        with db.session() as session:
+            session.execute(blobs.insert(), [{"b": "x" * 4000} for _ in range(10)])
+    threads = [t for t in threading.enumerate() if t.name == "tactful-checkpoint"]
+    assert len(threads) == 1
+    # Pages reach the database file only through a checkpoint, and only the thread makes one.
+    deadline = time.monotonic() + 10
+    while main_file.stat().st_size <= before + 400_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert main_file.stat().st_size > before + 400_000
+    db.dispose()  # stops the thread
+    assert not threads[0].is_alive()
