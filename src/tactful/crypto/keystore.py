@@ -1,19 +1,9 @@
-"""Per-subject data keys, in a keystore database kept apart from the main one.
-
-    TACTFUL_SECRET_KEY ──HKDF──▶ key-encryption key (KEK), never stored
-                                   │ wraps (AES-GCM)
-            keystore database ─────┼── subject_keys: one data key + one salt per subject
-                                   ├── system_keys:  the blind-index key
-                                   └── blind_index:  keyed digests of e-mail addresses → subject
-
-A subject's identifiers are encrypted with its data key; its audit references are keyed with its
-salt. Erasure deletes the subject's row here, so a copy of the main database, even with the KEK,
-can no longer decrypt or link anything (DESIGN §5, invariants 11 and 13). Backups of the main
-database leave this database out.
+"""The keystore: per-subject data keys and salts, the blind index, and a request's held writes.
 
 A per-request view (`cached()`) may hold back the keystore writes of its request, the keys of new
 subjects and blind-index entries, and write them in one transaction just before the main session
-commits (`write_before_commit`): the key is durable before anything sealed with it is.
+commits (`write_before_commit`), or start that write early on a worker thread (`write_held_soon`)
+and join it there: the key is durable before anything sealed with it is.
 """
 
 from __future__ import annotations
@@ -29,73 +19,31 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.types import Uuid
 
-from tactful.db import UTCDateTime, make_engine
+from tactful.crypto.sealing import (
+    KEY,
+    blind_index,
+    derive_kek,
+    kek_fingerprint,
+    keystore_metadata,
+    open_sealed,
+    seal,
+    subject_keys,
+    system_keys,
+)
+from tactful.db import make_engine
 from tactful.errors import ConfigurationError, KeyDestroyed
 from tactful.types import utcnow
 
-_VERSION = b"\x01"
-_NONCE = 12
-_KEY = 32
 _INDEX_KEY_NAME = "blind-index"
 _CHUNK = 500
 _Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
 """A background write of held keys and index entries: the work, and what it writes."""
 _HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
-
-keystore_metadata = MetaData()
-
-subject_keys = Table(
-    "subject_keys",
-    keystore_metadata,
-    Column("subject_id", Uuid(), primary_key=True),
-    Column("wrapped", LargeBinary, nullable=False),
-    Column("kek_id", String(16), nullable=False),
-    Column("created_at", UTCDateTime(), nullable=False),
-)
-system_keys = Table(
-    "system_keys",
-    keystore_metadata,
-    Column("name", String(64), primary_key=True),
-    Column("wrapped", LargeBinary, nullable=False),
-    Column("kek_id", String(16), nullable=False),
-)
-blind_index = Table(
-    "blind_index",
-    keystore_metadata,
-    Column("digest", String(80), primary_key=True),
-    Column("subject_id", Uuid(), nullable=False, index=True),
-)
-
-
-def derive_kek(secret: str) -> bytes:
-    """The key-encryption key: HKDF-SHA256 over the configured secret."""
-    return HKDF(algorithm=hashes.SHA256(), length=_KEY, salt=b"tactful-kek-v1", info=b"kek").derive(
-        secret.encode()
-    )
-
-
-def _kek_id(kek: bytes) -> str:
-    return hashlib.sha256(b"kek-id" + kek).hexdigest()[:16]
-
-
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(_NONCE)
-    return _VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
-
-
-def _open(key: bytes, token: bytes, aad: bytes) -> bytes:
-    if token[:1] != _VERSION or len(token) < 1 + _NONCE + 16:
-        raise ValueError("not a Tactful ciphertext")
-    return AESGCM(key).decrypt(token[1 : 1 + _NONCE], token[1 + _NONCE :], aad)
 
 
 class Keystore:
@@ -104,7 +52,7 @@ class Keystore:
     def __init__(self, url: str, *, secret_key: str) -> None:
         self.engine = make_engine(url)
         self._kek = derive_kek(secret_key)
-        self._kek_id = _kek_id(self._kek)
+        self._kek_id = kek_fingerprint(self._kek)
         self._index_key: bytes | None = None
         self._index_mac: hmac.HMAC | None = None
         self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
@@ -150,7 +98,7 @@ class Keystore:
                 "created with (or the one `tactful secret rotate` moved it to)"
             )
         try:
-            return _open(self._kek, wrapped, aad)
+            return open_sealed(self._kek, wrapped, aad)
         except (InvalidTag, ValueError) as exc:
             raise ConfigurationError("a keystore entry failed authentication: it was altered") from exc
 
@@ -166,10 +114,10 @@ class Keystore:
                 )
             ).first()
             if row is None:
-                key = os.urandom(_KEY)
+                key = os.urandom(KEY)
                 conn.execute(
                     insert(system_keys).values(
-                        name=_INDEX_KEY_NAME, wrapped=_seal(self._kek, key, aad), kek_id=self._kek_id
+                        name=_INDEX_KEY_NAME, wrapped=seal(self._kek, key, aad), kek_id=self._kek_id
                     )
                 )
             else:
@@ -191,7 +139,7 @@ class Keystore:
     # -- subject keys ------------------------------------------------------------------------
 
     def _remember(self, subject_id: uuid.UUID, material: bytes) -> tuple[bytes, bytes]:
-        keys = material[:_KEY], material[_KEY:]
+        keys = material[:KEY], material[KEY:]
         if self._materials is not None:
             self._materials[subject_id] = keys
         return keys
@@ -213,13 +161,13 @@ class Keystore:
             return self._remember(subject_id, self._unwrap(row.wrapped, row.kek_id, aad))
         if not create:
             raise KeyDestroyed(f"no data key for subject {subject_id}: it was erased or never existed")
-        material = os.urandom(2 * _KEY)
+        material = os.urandom(2 * KEY)
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(subject_keys).values(
                         subject_id=subject_id,
-                        wrapped=_seal(self._kek, material, aad),
+                        wrapped=seal(self._kek, material, aad),
                         kek_id=self._kek_id,
                         created_at=utcnow(),
                     )
@@ -258,7 +206,7 @@ class Keystore:
                 )
                 for row in rows:
                     found[row.subject_id] = self._unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
-            created = {s: os.urandom(2 * _KEY) for s in wanted if s not in found}
+            created = {s: os.urandom(2 * KEY) for s in wanted if s not in found}
             self._insert_keys(conn, created)
         # Remembered only once committed: a rolled-back insert must not leave a usable key behind.
         for subject_id, material in (found | created).items():
@@ -267,7 +215,7 @@ class Keystore:
     def _insert_keys(self, conn: Connection, materials: Mapping[uuid.UUID, bytes]) -> None:
         now = utcnow()
         rows = [
-            {"subject_id": s, "wrapped": _seal(self._kek, materials[s], s.bytes), "kek_id": self._kek_id}
+            {"subject_id": s, "wrapped": seal(self._kek, materials[s], s.bytes), "kek_id": self._kek_id}
             for s in sorted(materials, key=str)  # one lock order for concurrent writers
         ]
         if rows:
@@ -282,7 +230,7 @@ class Keystore:
             return
         for subject_id in subject_ids:
             if subject_id not in self._held_keys:
-                material = self._held_keys[subject_id] = self._unwritten[subject_id] = os.urandom(2 * _KEY)
+                material = self._held_keys[subject_id] = self._unwritten[subject_id] = os.urandom(2 * KEY)
                 self._remember(subject_id, material)
         if self._held_keys:
             self.write_before_commit(before_commit_of)
@@ -389,12 +337,12 @@ class Keystore:
     def encrypt(self, subject_id: uuid.UUID, plaintext: str, *, context: str) -> bytes:
         """Encrypt `plaintext` with the subject's data key, bound to the subject and `context`."""
         dek, _ = self._subject_material(subject_id, create=True)
-        return _seal(dek, plaintext.encode(), subject_id.bytes + context.encode())
+        return seal(dek, plaintext.encode(), subject_id.bytes + context.encode())
 
     def decrypt(self, subject_id: uuid.UUID, token: bytes, *, context: str) -> str:
         dek, _ = self._subject_material(subject_id, create=False)
         try:
-            return _open(dek, token, subject_id.bytes + context.encode()).decode()
+            return open_sealed(dek, token, subject_id.bytes + context.encode()).decode()
         except (InvalidTag, ValueError) as exc:
             raise KeyDestroyed("the value does not decrypt under this subject's key") from exc
 
@@ -484,7 +432,7 @@ class Keystore:
         """Re-wrap every key under the KEK of `new_secret` in one transaction. Returns the count."""
         self.write_held()
         new_kek = derive_kek(new_secret)
-        new_id = _kek_id(new_kek)
+        new_id = kek_fingerprint(new_kek)
         done = 0
         with self.engine.begin() as conn:
             systems = conn.execute(select(system_keys)).all()
@@ -496,7 +444,7 @@ class Keystore:
                 conn.execute(
                     update(system_keys)
                     .where(system_keys.c.name == row.name)
-                    .values(wrapped=_seal(new_kek, key, aad), kek_id=new_id)
+                    .values(wrapped=seal(new_kek, key, aad), kek_id=new_id)
                 )
                 done += 1
                 if progress:
@@ -511,7 +459,7 @@ class Keystore:
                 conn.execute(
                     update(subject_keys)
                     .where(subject_keys.c.subject_id == subject_id)
-                    .values(wrapped=_seal(new_kek, material, subject_id.bytes), kek_id=new_id)
+                    .values(wrapped=seal(new_kek, material, subject_id.bytes), kek_id=new_id)
                 )
                 done += 1
                 if progress:
