@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import datetime
 
 import orjson
 
@@ -57,3 +59,12 @@ def loads_fast(body: bytes) -> tuple[bool, object]:
         return True, orjson.loads(body)
     except orjson.JSONDecodeError:
         return False, None
+
+
+def column_value(value: object) -> object:
+    """A stored column's value as exports write it: datetimes in ISO 8601, uuids as text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

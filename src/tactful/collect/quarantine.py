@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tactful import jsontext
 from tactful.collect.message import MessageType, raw_text
 from tactful.collect.models import Quarantine
 from tactful.crypto import Keystore
@@ -75,14 +76,6 @@ def read_raw(keystore: Keystore, held: Quarantine) -> str | None:
     return keystore.decrypt(held.subject_id, held.raw_enc, context=RAW_CONTEXT)
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
 def export_rows(
     session: Session, *, keystore: Keystore | None, subject_id: uuid.UUID
 ) -> list[dict[str, object]]:
@@ -94,7 +87,7 @@ def export_rows(
     columns = [c.key for c in Quarantine.__table__.columns if c.key not in ("subject_id", "raw", "raw_enc")]
     exported: list[dict[str, object]] = []
     for q in held:
-        item = {c: _jsonable(getattr(q, c)) for c in columns}
+        item = {c: jsontext.column_value(getattr(q, c)) for c in columns}
         item["raw"] = q.raw if keystore is None else read_raw(keystore, q)
         exported.append(item)
     return exported

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tactful import jsontext
 from tactful.bulk import insert_rows
 from tactful.collect import purposes as collect_purposes
 from tactful.collect import quarantine, store
@@ -366,14 +367,6 @@ def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> i
     return store.move_subject(session, source=source, target=target)
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
 def export_subject(
     session: Session, *, subject_id: uuid.UUID, keystore: Keystore | None = None
 ) -> dict[str, Any]:
@@ -384,7 +377,7 @@ def export_subject(
     ).scalars()
     columns = [c.key for c in Event.__table__.columns if c.key != "subject_id"]
     return {
-        "events": [{c: _jsonable(getattr(e, c)) for c in columns} for e in events],
+        "events": [{c: jsontext.column_value(getattr(e, c)) for c in columns} for e in events],
         "quarantine": quarantine.export_rows(session, keystore=keystore, subject_id=subject_id),
     }
 
