@@ -306,7 +306,9 @@ def _under(
         True,
         f"legitimate_interest:{purpose}, no objection or opt-out ({name})",
         basis,
-        device_ok=not regime.device_identifier_needs_consent,
+        # Where reading a device identifier needs consent (ePrivacy), a grant of the purpose is
+        # that consent, whatever the purpose's own basis.
+        device_ok=not regime.device_identifier_needs_consent or status is ConsentStatus.GRANTED,
         parental=with_parent,
     )
 
