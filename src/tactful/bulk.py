@@ -101,6 +101,14 @@ class _DriverInsert:
 _INSERTS: dict[tuple[str, int], _DriverInsert] = {}
 
 
+def _driver_insert(table: Table) -> _DriverInsert:
+    key = (table.name, id(table))
+    statement = _INSERTS.get(key)
+    if statement is None:
+        statement = _INSERTS[key] = _DriverInsert(table)
+    return statement
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
     """Insert `rows` (plain dicts; a missing column takes its scalar default) into `table`.
 
@@ -112,10 +120,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, obje
     if session.get_bind().dialect.name != "sqlite":
         session.execute(insert(table), list(rows))
         return
-    key = (table.name, id(table))
-    statement = _INSERTS.get(key)
-    if statement is None:
-        statement = _INSERTS[key] = _DriverInsert(table)
+    statement = _driver_insert(table)
     session.connection().exec_driver_sql(statement.sql, [statement.values(row) for row in rows])
 
 
@@ -137,9 +142,7 @@ def upsert_rows(
     if dialect != "sqlite":
         session.connection().execute(_upsert_statement(dialect, table, keys, replace, add), list(rows))
         return
-    statement = _INSERTS.get((table.name, id(table)))
-    if statement is None:
-        statement = _INSERTS[(table.name, id(table))] = _DriverInsert(table)
+    statement = _driver_insert(table)
     sql = _upsert_sql(statement.sql, table.name, keys, replace, add)
     session.connection().exec_driver_sql(sql, [statement.values(row) for row in rows])
 

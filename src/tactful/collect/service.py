@@ -270,8 +270,9 @@ def ingest(
     for plan in plans:
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
+    created = subjects.fresh()
     decisions, under = _decide(
-        session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=subjects.fresh()
+        session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
     for plan in plans:
         if plan.status is None:
@@ -294,7 +295,7 @@ def ingest(
     keystore.write_held_soon()
     withheld = {} if under is None else collect_purposes.withheld_computed(under, [s for s, _, _ in recorded])
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
-    created = subjects.fresh()  # nothing stored for them before: nothing to clear
+    # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
     _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
     return [plan.result() for plan in plans]

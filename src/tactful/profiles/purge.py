@@ -26,18 +26,6 @@ def stored_atoms(session: Session, *, subject_id: uuid.UUID) -> frozenset[str]:
     return frozenset(names)
 
 
-def subjects_with_atoms(session: Session, *, subject_ids: Sequence[uuid.UUID]) -> frozenset[uuid.UUID]:
-    """Those of `subject_ids` that have any trait or computed atom stored (a query per table and 500)."""
-    found: set[uuid.UUID] = set()
-    for start in range(0, len(subject_ids), 500):
-        chunk = subject_ids[start : start + 500]
-        for table in (Trait, Computed):
-            found.update(
-                session.scalars(select(table.subject_id).where(table.subject_id.in_(chunk)).distinct())
-            )
-    return frozenset(found)
-
-
 def purge_atoms(session: Session, *, subject_id: uuid.UUID, atoms: Collection[str]) -> int:
     """Delete these atoms of the subject (trait and computed rows); returns the rows deleted."""
     wanted = sorted(set(atoms))

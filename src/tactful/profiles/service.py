@@ -26,7 +26,7 @@ from tactful.profiles.identity import (
 )
 from tactful.profiles.merge import identity_context
 from tactful.profiles.models import Computed, Identity, Subject, Trait
-from tactful.profiles.purge import purge_atoms, purge_atoms_many, stored_atoms, subjects_with_atoms
+from tactful.profiles.purge import purge_atoms, purge_atoms_many, stored_atoms
 from tactful.profiles.recording import EventRecord, record_event, record_events
 from tactful.profiles.schemas import IdentityKind, IdentityValue, ProfileSnapshot
 from tactful.profiles.traits import TraitUpdate, apply_traits, apply_traits_many, read_traits
@@ -52,7 +52,6 @@ __all__ = [
     "resolve",
     "resolve_many",
     "stored_atoms",
-    "subjects_with_atoms",
 ]
 
 
