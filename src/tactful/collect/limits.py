@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Iterable
-from typing import Any
 
 from tactful import jsontext
 from tactful.config import Limits
@@ -131,22 +129,25 @@ def parse_json(body: bytes, *, limits: Limits) -> object:
     return value
 
 
+_CONTAINERS = (dict, list)
+
+
 def check_structure(value: object, *, max_depth: int, max_keys: int) -> None:
-    """Iteratively (no recursion to exhaust) check nesting depth and keys per object."""
-    if not isinstance(value, dict | list):
-        return
-    # Only containers are stacked: scalars, most of a body, are looked at once and left.
-    stack: list[tuple[dict[Any, object] | list[object], int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Check nesting depth and keys per object, level by level (no recursion to exhaust)."""
+    # Only containers are kept for the next level: scalars, most of a body, are looked at once.
+    level: list[object] = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             raise InvalidInput(f"JSON nested deeper than {max_depth} levels", code="json_too_deep")
-        if isinstance(node, dict):
-            if len(node) > max_keys:
-                raise InvalidInput(f"a JSON object has more than {max_keys} keys", code="too_many_keys")
-            children: Iterable[object] = node.values()
-        else:
-            children = node
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        below: list[object] = []
+        for node in level:
+            if isinstance(node, dict):
+                if len(node) > max_keys:
+                    raise InvalidInput(f"a JSON object has more than {max_keys} keys", code="too_many_keys")
+                below += [child for child in node.values() if isinstance(child, _CONTAINERS)]
+            else:
+                assert isinstance(node, list)
+                below += [child for child in node if isinstance(child, _CONTAINERS)]
+        level = below
