@@ -44,8 +44,8 @@ def _utc_text(value: datetime | None) -> str | None:
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored: pass an aware UTC datetime")
         value = value.astimezone(UTC)
-    # SQLite's DATETIME storage format: always with microseconds.
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # SQLite's DATETIME storage format, always with microseconds: the text less its "+00:00".
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 def _driver_value(column: Column[Any]) -> Callable[[Any], object] | None:

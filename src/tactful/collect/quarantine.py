@@ -23,7 +23,7 @@ from tactful import jsontext
 from tactful.collect.message import MessageType, raw_text
 from tactful.collect.models import Quarantine
 from tactful.crypto import Keystore
-from tactful.types import new_id
+from tactful.types import new_row_id
 
 RETENTION = timedelta(days=30)
 """How long a quarantined payload is kept. A module constant: quarantine is for finding faults in
@@ -52,7 +52,7 @@ def row(
     kind = message.get("type") if isinstance(message, dict) else None
     sealed = None if subject_id is None else keystore.encrypt(subject_id, kept, context=RAW_CONTEXT)
     return {
-        "id": new_id(),
+        "id": new_row_id(),
         "subject_id": subject_id,
         "reason": reason,
         "detail": (detail or "")[:DETAIL_LIMIT],

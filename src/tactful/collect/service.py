@@ -34,7 +34,7 @@ from tactful.config import Limits
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
-from tactful.types import new_id
+from tactful.types import new_row_id
 
 DERIVED_PREFIX = "tfd-"
 
@@ -152,7 +152,7 @@ def _store(
     recorded.append((subject_id, stored, event.timestamp))
     plan.status = Status.STORED
     plan.row = {
-        "id": new_id(),
+        "id": new_row_id(),
         "subject_id": subject_id,
         "message_id": plan.message_id,
         "type": event.type.value,

@@ -30,7 +30,7 @@ from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import ConsentChange, LedgerEntry, TargetKind
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus, PurposeState
-from tactful.types import Purpose, new_id
+from tactful.types import Purpose, new_id, new_row_id
 
 __all__ = [
     "PolicyContext",
@@ -149,7 +149,7 @@ def record_many(
         for offset, change in enumerate(given):
             proof = {str(k): str(v) for k, v in change.proof.items()}
             entry = LedgerEntry(
-                id=new_id(), sequence=sequences[subject] + offset, at=at, kind=change.kind,
+                id=new_row_id(), sequence=sequences[subject] + offset, at=at, kind=change.kind,
                 target=change.target, action=change.action, source=change.source,
                 notice_version=change.notice_version, method=change.method, proof=proof,
             )  # fmt: skip
