@@ -3,7 +3,7 @@
     floor       bare inserts of the rows ingestion stored, same table, same durability, 100 a transaction
     in_process  collect.service.ingest of 100 demo events a transaction
     http        POST /v1/batch of 100 events to one uvicorn process, a few clients: the peak
-    latency     an open-loop rate of 70 % of that peak: p50/p99 of a batch
+    latency     an open-loop rate of 70 % of that peak, run after run: p50/p99 of a batch in each
 
 floor and in_process alternate run by run on fresh files, so that drift of the machine (caches, other
 load) falls on both; every figure is the median of the runs, with its spread.
@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 
-from bench.load import bodies, closed_loop, open_loop
+from bench.load import OpenLoop, bodies, closed_loop, open_loop
 from bench.report import Row, Target
 from bench.server import running_server
 from bench.stats import percentile, summary
@@ -146,11 +146,12 @@ def http_runs(pool: list[Message], directory: Path, config: Config) -> dict[str,
             errors += result.errors
         peak = percentile(rates, 50) / config.batch
         rate = LOAD_SHARE * peak
-        payloads, offset = _payloads(
-            pool, max(1, math.ceil(rate * config.load_seconds)), config.batch, offset
-        )
-        loaded = open_loop(server.url, server.write_key, payloads, rate=rate)
-    latencies = loaded.latencies_ms
+        loads = []
+        for _ in range(config.runs):
+            payloads, offset = _payloads(
+                pool, max(1, math.ceil(rate * config.load_seconds)), config.batch, offset
+            )
+            loads.append(open_loop(server.url, server.write_key, payloads, rate=rate))
     return {
         "http": {
             "events_per_second": summary(rates),
@@ -159,17 +160,33 @@ def http_runs(pool: list[Message], directory: Path, config: Config) -> dict[str,
             "batches_per_run": config.http_batches,
             "errors": errors,
         },
-        "latency_at_70pct": {
-            "peak_batches_per_second": round(peak, 2),
-            "rate_batches_per_second": round(rate, 2),
-            "batches": len(latencies),
-            "seconds": round(loaded.seconds, 2),
-            "errors": loaded.errors,
-            "p50_ms": round(percentile(latencies, 50), 2),
-            "p90_ms": round(percentile(latencies, 90), 2),
-            "p99_ms": round(percentile(latencies, 99), 2),
-            "max_ms": round(max(latencies), 2),
-        },
+        "latency_at_70pct": _latency(loads, peak=peak, rate=rate),
+    }
+
+
+def _latency(loads: list[OpenLoop], *, peak: float, rate: float) -> dict[str, Any]:
+    """Each open-loop run's percentiles, and their medians: the figures, as every other one here."""
+    runs = [
+        {
+            "batches": len(load.latencies_ms),
+            "seconds": round(load.seconds, 2),
+            "errors": load.errors,
+            **{f"p{q}_ms": round(percentile(load.latencies_ms, q), 2) for q in (50, 90, 99)},
+            "max_ms": round(max(load.latencies_ms), 2),
+        }
+        for load in loads
+    ]
+    pooled = [latency for load in loads for latency in load.latencies_ms]
+    return {
+        "peak_batches_per_second": round(peak, 2),
+        "rate_batches_per_second": round(rate, 2),
+        "batches": len(pooled),
+        "errors": sum(run["errors"] for run in runs),
+        **{f"p{q}_ms": round(percentile([run[f"p{q}_ms"] for run in runs], 50), 2) for q in (50, 90, 99)},
+        "p99_ms_per_run": [run["p99_ms"] for run in runs],
+        "p99_ms_pooled": round(percentile(pooled, 99), 2),
+        "max_ms": round(max(pooled), 2),
+        "runs": runs,
     }
 
 
@@ -223,7 +240,8 @@ def run(config: Config = Config(), *, log: Any = print) -> tuple[dict[str, Any],
             "floor": "rows inserted per second: the rows ingestion stored, 100 a transaction",
             "in_process": "messages received per second by collect.service.ingest, 100 a transaction",
             "http": "messages received per second on POST /v1/batch (100 a request) at the best concurrency",
-            "latency_at_70pct": "open loop; latency from each request's scheduled start",
+            "latency_at_70pct": "open loop, one run after another at one rate; latency from each request's "
+            "scheduled start; p50/p90/p99 are medians of the runs' own percentiles",
             "gc": "floor and in-process runs use the collector settings of a server process",
             "in_process_over_floor": "median of each run's ratio (floor and in-process back to back)",
         },
@@ -263,7 +281,12 @@ def _rows(section: dict[str, Any], targets: dict[str, Target]) -> list[Row]:
         Row(
             f"batch latency at 70 % load ({latency['rate_batches_per_second']}/s): p50",
             f"{latency['p50_ms']} ms",
-            f"{latency['batches']} batches",
+            f"{latency['batches']} batches in {len(latency['runs'])} runs",
         ),
-        Row("batch latency at 70 % load: p99", f"{latency['p99_ms']} ms", "", targets["p99_ms_at_70pct"]),
+        Row(
+            "batch latency at 70 % load: p99",
+            f"{latency['p99_ms']} ms",
+            "runs " + " · ".join(f"{p:g}" for p in latency["p99_ms_per_run"]),
+            targets["p99_ms_at_70pct"],
+        ),
     ]

@@ -84,6 +84,10 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     latency = ingest["latency_at_70pct"]
     assert latency["errors"] == 0
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert len(latency["runs"]) == len(latency["p99_ms_per_run"]) == ingest["config"]["runs"]
+    per_run = sorted(latency["p99_ms_per_run"])
+    assert latency["p99_ms"] == per_run[len(per_run) // 2]  # the median of the runs' own p99s
+    assert sum(run["batches"] for run in latency["runs"]) == latency["batches"]
     assert set(ingest["ratios"]) == {"in_process_over_floor", "http_over_in_process"}
     paired = ingest["in_process_over_floor_per_run"]
     assert len(paired) == ingest["config"]["runs"]
