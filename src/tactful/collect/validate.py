@@ -22,6 +22,7 @@ MAX_ID_LENGTH = 255
 MAX_NAME_LENGTH = 255
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
+_TYPES = {kind.value: kind for kind in MessageType}
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SUSPECT = re.compile("\\\\u0000|[\ud800-\udfff]")
 """In JSON text: a NUL (always escaped by the encoder) or a lone surrogate (left raw without ASCII)."""
@@ -72,8 +73,9 @@ class _Invalid(Exception):
 # -- fields ----------------------------------------------------------------------------------
 
 
-def _id(message: Mapping[str, Any], field: str) -> str | None:
-    """Segment ids are strings or numbers; empty means absent."""
+def _id(message: Mapping[str, Any], field: str, *, scanned: bool = False) -> str | None:
+    """Segment ids are strings or numbers; empty means absent. `scanned`: the whole message is known
+    to hold no NUL or lone surrogate (`validate` looked), so the id is not searched again."""
     value = message.get(field)
     if value is None or value == "":
         return None
@@ -82,7 +84,7 @@ def _id(message: Mapping[str, Any], field: str) -> str | None:
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_ID_LENGTH:
         raise _Invalid(Reason.INVALID_FIELD, f"`{field}` is longer than {MAX_ID_LENGTH} characters")
-    if _UNSTORABLE.search(text):
+    if not scanned and _UNSTORABLE.search(text):
         raise _Invalid(Reason.UNSTORABLE_VALUE, f"`{field}` holds NUL or a lone surrogate")
     return text
 
@@ -200,15 +202,16 @@ def _consent(context: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, 
 
 
 def _check(message: Mapping[str, Any], *, at: datetime) -> ValidEvent:
+    # Only `validate` calls this, once it found no NUL or lone surrogate anywhere in the message.
     raw_type = message.get("type")
-    if not isinstance(raw_type, str) or raw_type not in MessageType.__members__.values():
+    kind = _TYPES.get(raw_type) if isinstance(raw_type, str) else None
+    if kind is None:
         raise _Invalid(Reason.INVALID_TYPE, "`type` must be identify, track, page, screen, group or alias")
-    kind = MessageType(raw_type)
-    message_id = _id(message, "messageId")
-    user_id = _id(message, "userId")
-    anonymous_id = _id(message, "anonymousId")
-    previous_id = _id(message, "previousId")
-    group_id = _id(message, "groupId")
+    message_id = _id(message, "messageId", scanned=True)
+    user_id = _id(message, "userId", scanned=True)
+    anonymous_id = _id(message, "anonymousId", scanned=True)
+    previous_id = _id(message, "previousId", scanned=True)
+    group_id = _id(message, "groupId", scanned=True)
     if kind is MessageType.ALIAS:
         if user_id is None or previous_id is None:
             raise _Invalid(Reason.MISSING_IDENTITY, "alias calls need `userId` and `previousId`")
