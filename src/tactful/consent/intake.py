@@ -37,7 +37,7 @@ from tactful.consent.schemas import ConsentChange, LedgerEntry
 from tactful.consent.withdrawal import may_store
 from tactful.crypto import Keystore
 from tactful.policy import AGE_ATOMS, Allowance, RequestSignals
-from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus
+from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles.models import Trait
 from tactful.profiles.traits import unseal
 from tactful.types import Purpose
@@ -138,10 +138,6 @@ def _differing(
     return kept
 
 
-def _status(state: ConsentState, at: datetime) -> dict[Purpose, ConsentStatus]:
-    return {p: state.state(p, at=at).status for p in Purpose}
-
-
 def record_arrivals(
     session: Session,
     *,
@@ -158,25 +154,35 @@ def record_arrivals(
     pending: dict[uuid.UUID, list[ConsentChange]] = {}
     statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
     mapping = policy.policy.consent_categories
-    parsed: dict[_ChoiceKey, tuple[Choice, ...]] = {}  # visitors repeat one context on every call
+    parsed: dict[_ChoiceKey, tuple[tuple[Choice, ...], bool]] = {}  # visitors repeat one context
+    gpc_settled: set[uuid.UUID] = set()  # signal queued, or an earlier one still in force
+    applied: dict[uuid.UUID, tuple[Choice, ...]] = {}  # the choices each subject's statuses now say
     for arrival in arrivals:
         subject = arrival.subject_id
         changes = pending.setdefault(subject, [])
         proof = {**arrival.proof, gpc.GPC_PROOF_KEY: "1"} if arrival.gpc else dict(arrival.proof)
-        signalled = any(c.source is ConsentSource.GPC for c in changes)
-        if arrival.gpc and not signalled and not gpc.gpc_in_force(histories[subject]):
-            signal = ConsentChange.for_purpose(
-                Purpose.SALE_OR_SHARE, ConsentAction.DENIED, ConsentSource.GPC, proof=proof
-            )
-            changes.insert(0, signal)
+        if arrival.gpc and subject not in gpc_settled:
+            gpc_settled.add(subject)
+            if not gpc.gpc_in_force(histories[subject]):
+                signal = ConsentChange.for_purpose(
+                    Purpose.SALE_OR_SHARE, ConsentAction.DENIED, ConsentSource.GPC, proof=proof
+                )
+                changes.insert(0, signal)
         if arrival.consent:
-            if subject not in statuses:
-                statuses[subject] = _status(ledger.fold_entries(histories[subject]), at)
             key = _key(arrival.consent)
-            choices = parsed.get(key)
-            if choices is None:
-                choices = parsed[key] = _choices(key, mapping)
+            found = parsed.get(key)
+            if found is None:
+                choices = _choices(key, mapping)
+                # Choices naming each purpose once leave the statuses saying exactly them: applied
+                # again right away, they change nothing.
+                found = parsed[key] = (choices, len({c[0] for c in choices}) == len(choices))
+            choices, repeatable = found
+            if repeatable and applied.get(subject) is choices:
+                continue
+            if subject not in statuses:
+                statuses[subject] = ledger.statuses_at(histories[subject], at)
             changes += _differing(choices, statuses[subject], proof)
+            applied[subject] = choices
     recorded = consent_service.record_many(
         session,
         keystore=keystore,
@@ -230,7 +236,7 @@ def allowances(
         answers[subject] = allowance_from(
             policy,
             consent=ledger.fold_entries(entries),
-            flags=ledger.flags_at([e for e in entries if e.at <= at], at),
+            flags=ledger.flags_at(entries, at),  # entries received after `at` do not count
             traits=traits[subject],
             at=at,
             signals=RequestSignals(gpc=subject in gpc_subjects),

@@ -16,7 +16,7 @@ from tactful.bulk import one_of
 from tactful.consent.fold import ConsentAction, ConsentEvent, fold
 from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import LedgerEntry, SubjectFlags, TargetKind
-from tactful.policy.state import ConsentSource, ConsentState
+from tactful.policy.state import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from tactful.types import Purpose
 
 
@@ -34,6 +34,8 @@ def entry_of(row: ConsentEventRow | Row[Any]) -> LedgerEntry:
         proof={str(k): str(v) for k, v in (row.proof or {}).items()},
     )
 
+
+_STATUS = {action: ConsentStatus(action.value) for action in ConsentAction}
 
 _OUTSIDE_FOLD = frozenset({TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE})
 """Flags the fold does not carry: the gate reads them as subject facts (`flags_at`)."""
@@ -107,6 +109,39 @@ def latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> Le
     found = [e for e in entries if e.kind is kind and e.at <= at]
     # A refusal received at the same moment decides, as in the fold.
     return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
+
+
+def _deciding_key(entry: LedgerEntry) -> tuple[object, ...]:
+    # The fold's full order of two records of one target (`fold._order`), for the rare exact tie.
+    record = ConsentRecord(
+        _STATUS[entry.action], entry.at, entry.source, entry.notice_version, entry.proof, entry.method,
+        entry.sequence,
+    )  # fmt: skip
+    key = record.order_key()
+    return (key[0], key[1], record.status is not ConsentStatus.GRANTED, *key[2:])
+
+
+def statuses_at(entries: Iterable[LedgerEntry], at: datetime) -> dict[Purpose, ConsentStatus]:
+    """Each purpose's status at `at`, as `fold_entries(entries).state(p, at=at).status` answers it:
+    the deciding entry is the last in the fold's order among those received by `at`. One pass
+    without building the state, for callers that read nothing else of it."""
+    deciding: dict[str, LedgerEntry] = {}
+    for entry in entries:
+        if entry.kind is not TargetKind.PURPOSE or entry.at > at:
+            continue
+        target = str(entry.target)
+        current = deciding.get(target)
+        if current is not None:
+            mine = (entry.at, entry.sequence, entry.action is not ConsentAction.GRANTED)
+            theirs = (current.at, current.sequence, current.action is not ConsentAction.GRANTED)
+            # Equal keys fall to the full order; equal there too, the later entry wins (a stable sort).
+            if mine < theirs or (mine == theirs and _deciding_key(entry) < _deciding_key(current)):
+                continue
+        deciding[target] = entry
+    found = dict.fromkeys(Purpose, ConsentStatus.NOT_SET)
+    for target, entry in deciding.items():
+        found[Purpose(target)] = _STATUS[entry.action]
+    return found
 
 
 def _refused(entries: Sequence[LedgerEntry], kind: TargetKind, at: datetime) -> bool:
