@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from tactful.bulk import one_of
@@ -47,7 +47,9 @@ GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
 _CHUNK = 500
 _GATE_TRAITS = select(Trait.subject_id, Trait.atom, Trait.value, Trait.value_enc).where(
     one_of(Trait.__table__.c.subject_id, "subjects"),
-    Trait.atom.in_(GATE_TRAITS),
+    # The names as fixed parameters: a plain `in_` list expands on every execution (a regular
+    # expression over the compiled text, a quarter of this query's time).
+    Trait.atom.in_([literal(name, Trait.__table__.c.atom.type) for name in GATE_TRAITS]),
     Trait.expires_at > bindparam("at"),
 )
 """The gate's traits of many subjects: plain rows, a statement built once."""

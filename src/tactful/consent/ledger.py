@@ -19,16 +19,24 @@ from tactful.consent.schemas import LedgerEntry, SubjectFlags, TargetKind
 from tactful.policy.state import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from tactful.types import Purpose
 
+_KINDS = {kind.value: kind for kind in TargetKind}
+_ACTIONS = {action.value: action for action in ConsentAction}
+_SOURCES = {source.value: source for source in ConsentSource}
+"""Members by stored value: a dictionary lookup, where calling the enum costs a Python call per
+value of every row read."""
+
 
 def entry_of(row: ConsentEventRow | Row[Any]) -> LedgerEntry:
+    kind, action, source = row.target_kind, row.action, row.source
     return LedgerEntry(
         id=row.id,
         sequence=row.sequence,
         at=row.at,
-        kind=TargetKind(row.target_kind),
+        # An unknown value still fails as the enum fails: the lookups fall back to calling it.
+        kind=_KINDS.get(kind) or TargetKind(kind),
         target=row.target,
-        action=ConsentAction(row.action),
-        source=ConsentSource(row.source),
+        action=_ACTIONS.get(action) or ConsentAction(action),
+        source=_SOURCES.get(source) or ConsentSource(source),
         notice_version=row.notice_version,
         method=row.method,
         proof={str(k): str(v) for k, v in (row.proof or {}).items()},
@@ -79,10 +87,11 @@ def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
     return fold_entries(history(session, subject_id=subject_id))
 
 
-_LEDGERS = select(*ConsentEventRow.__table__.columns).where(
-    one_of(ConsentEventRow.__table__.c.subject_id, "subjects")
-)
-"""Plain rows of many subjects' ledgers, built once (entities would add nothing but time)."""
+_LEDGERS = select(
+    *(c for c in ConsentEventRow.__table__.columns if c.name not in ("subject_ref", "erased_at"))
+).where(one_of(ConsentEventRow.__table__.c.subject_id, "subjects"))
+"""Plain rows of many subjects' ledgers, built once (entities would add nothing but time), without
+the erasure columns, which entries do not carry."""
 
 
 def histories(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[LedgerEntry]]:
