@@ -100,8 +100,8 @@ def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Cho
         # Denied ids come second so that an id listed both ways is a refusal.
         (dict.fromkeys(allowed, True) | dict.fromkeys(denied, False), ConsentSource.RUDDERSTACK_CONTEXT),
     ):
-        for change in consent_service.changes_from_categories(given, mapping=mapping, source=source):
-            found.append((Purpose(str(change.target)), change.grants, source))
+        for purpose, granted in consent_service.purposes_from_categories(given, mapping=mapping):
+            found.append((purpose, granted, source))
     return tuple(found)
 
 
