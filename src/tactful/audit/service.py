@@ -201,7 +201,18 @@ def append(
 
 
 def append_many(session: Session, *, keystore: Keystore, records: Sequence[AuditRecord]) -> list[AuditEntry]:
-    """Add `records` at the head of the chain, in order: one lock, one head read, one flush."""
+    """Add `records` at the head of the chain, in order: one lock, one head read, one flush. The
+    returned entries are detached copies."""
+    return [AuditEntry(**row) for row in _append(session, keystore, records)]
+
+
+def append_records(session: Session, *, keystore: Keystore, records: Sequence[AuditRecord]) -> None:
+    """`append_many` for callers that keep nothing of the entries (no copies made: a mapped
+    instance costs more to make than its row costs to hash)."""
+    _append(session, keystore, records)
+
+
+def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]) -> list[dict[str, object]]:
     prepared = []
     for record in records:
         if not _ACTION.match(record.action) or len(record.action) > 100:
@@ -233,9 +244,9 @@ def append_many(session: Session, *, keystore: Keystore, records: Sequence[Audit
         )  # fmt: skip
         seq, prev_hash = seq + 1, digest
     # Plain bulk insert, not the unit of work: entries are never updated, and the ORM's per-object
-    # bookkeeping costs more than the insert. The returned entries are detached copies.
+    # bookkeeping costs more than the insert.
     insert_rows(session, _TABLE, rows)
-    return [AuditEntry(**row) for row in rows]
+    return rows
 
 
 # -- verify -------------------------------------------------------------------------------------

@@ -71,8 +71,18 @@ class Decisions:
         self.allowances = allowances
         self._purposes = {s: intake.Purposes(a) for s, a in allowances.items()}
         self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
+        self._decided: dict[tuple[object, ...], Decision] = {}
 
     def decide(self, item: Arriving) -> Decision:
+        # A subject's events repeat themselves (page after page, the same traits in context): the
+        # answer depends on nothing else than the subject, the kind, the name and the trait names.
+        key = (item.subject_id, item.event.type, item.event.name, *item.traits)
+        found = self._decided.get(key)
+        if found is None:
+            found = self._decided[key] = self._decide(item)
+        return found
+
+    def _decide(self, item: Arriving) -> Decision:
         finder = self._purposes[item.subject_id]
         catalog = self.policy.catalog
         kind = item.event.type

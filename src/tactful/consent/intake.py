@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from tactful.bulk import one_of
@@ -37,7 +37,7 @@ from tactful.consent.schemas import ConsentChange, LedgerEntry
 from tactful.consent.withdrawal import may_store
 from tactful.crypto import Keystore
 from tactful.policy import AGE_ATOMS, Allowance, RequestSignals
-from tactful.policy.state import ConsentSource, ConsentState, ConsentStatus
+from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles.models import Trait
 from tactful.profiles.traits import unseal
 from tactful.types import Purpose
@@ -47,7 +47,9 @@ GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
 _CHUNK = 500
 _GATE_TRAITS = select(Trait.subject_id, Trait.atom, Trait.value, Trait.value_enc).where(
     one_of(Trait.__table__.c.subject_id, "subjects"),
-    Trait.atom.in_(GATE_TRAITS),
+    # The names as fixed parameters: a plain `in_` list expands on every execution (a regular
+    # expression over the compiled text, a quarter of this query's time).
+    Trait.atom.in_([literal(name, Trait.__table__.c.atom.type) for name in GATE_TRAITS]),
     Trait.expires_at > bindparam("at"),
 )
 """The gate's traits of many subjects: plain rows, a statement built once."""
@@ -98,8 +100,8 @@ def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Cho
         # Denied ids come second so that an id listed both ways is a refusal.
         (dict.fromkeys(allowed, True) | dict.fromkeys(denied, False), ConsentSource.RUDDERSTACK_CONTEXT),
     ):
-        for change in consent_service.changes_from_categories(given, mapping=mapping, source=source):
-            found.append((Purpose(str(change.target)), change.grants, source))
+        for purpose, granted in consent_service.purposes_from_categories(given, mapping=mapping):
+            found.append((purpose, granted, source))
     return tuple(found)
 
 
@@ -138,10 +140,6 @@ def _differing(
     return kept
 
 
-def _status(state: ConsentState, at: datetime) -> dict[Purpose, ConsentStatus]:
-    return {p: state.state(p, at=at).status for p in Purpose}
-
-
 def record_arrivals(
     session: Session,
     *,
@@ -158,25 +156,35 @@ def record_arrivals(
     pending: dict[uuid.UUID, list[ConsentChange]] = {}
     statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
     mapping = policy.policy.consent_categories
-    parsed: dict[_ChoiceKey, tuple[Choice, ...]] = {}  # visitors repeat one context on every call
+    parsed: dict[_ChoiceKey, tuple[tuple[Choice, ...], bool]] = {}  # visitors repeat one context
+    gpc_settled: set[uuid.UUID] = set()  # signal queued, or an earlier one still in force
+    applied: dict[uuid.UUID, tuple[Choice, ...]] = {}  # the choices each subject's statuses now say
     for arrival in arrivals:
         subject = arrival.subject_id
         changes = pending.setdefault(subject, [])
         proof = {**arrival.proof, gpc.GPC_PROOF_KEY: "1"} if arrival.gpc else dict(arrival.proof)
-        signalled = any(c.source is ConsentSource.GPC for c in changes)
-        if arrival.gpc and not signalled and not gpc.gpc_in_force(histories[subject]):
-            signal = ConsentChange.for_purpose(
-                Purpose.SALE_OR_SHARE, ConsentAction.DENIED, ConsentSource.GPC, proof=proof
-            )
-            changes.insert(0, signal)
+        if arrival.gpc and subject not in gpc_settled:
+            gpc_settled.add(subject)
+            if not gpc.gpc_in_force(histories[subject]):
+                signal = ConsentChange.for_purpose(
+                    Purpose.SALE_OR_SHARE, ConsentAction.DENIED, ConsentSource.GPC, proof=proof
+                )
+                changes.insert(0, signal)
         if arrival.consent:
-            if subject not in statuses:
-                statuses[subject] = _status(ledger.fold_entries(histories[subject]), at)
             key = _key(arrival.consent)
-            choices = parsed.get(key)
-            if choices is None:
-                choices = parsed[key] = _choices(key, mapping)
+            found = parsed.get(key)
+            if found is None:
+                choices = _choices(key, mapping)
+                # Choices naming each purpose once leave the statuses saying exactly them: applied
+                # again right away, they change nothing.
+                found = parsed[key] = (choices, len({c[0] for c in choices}) == len(choices))
+            choices, repeatable = found
+            if repeatable and applied.get(subject) is choices:
+                continue
+            if subject not in statuses:
+                statuses[subject] = ledger.statuses_at(histories[subject], at)
             changes += _differing(choices, statuses[subject], proof)
+            applied[subject] = choices
     recorded = consent_service.record_many(
         session,
         keystore=keystore,
@@ -230,7 +238,7 @@ def allowances(
         answers[subject] = allowance_from(
             policy,
             consent=ledger.fold_entries(entries),
-            flags=ledger.flags_at([e for e in entries if e.at <= at], at),
+            flags=ledger.flags_at(entries, at),  # entries received after `at` do not count
             traits=traits[subject],
             at=at,
             signals=RequestSignals(gpc=subject in gpc_subjects),

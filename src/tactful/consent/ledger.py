@@ -16,24 +16,34 @@ from tactful.bulk import one_of
 from tactful.consent.fold import ConsentAction, ConsentEvent, fold
 from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import LedgerEntry, SubjectFlags, TargetKind
-from tactful.policy.state import ConsentSource, ConsentState
+from tactful.policy.state import ConsentRecord, ConsentSource, ConsentState, ConsentStatus
 from tactful.types import Purpose
+
+_KINDS = {kind.value: kind for kind in TargetKind}
+_ACTIONS = {action.value: action for action in ConsentAction}
+_SOURCES = {source.value: source for source in ConsentSource}
+"""Members by stored value: a dictionary lookup, where calling the enum costs a Python call per
+value of every row read."""
 
 
 def entry_of(row: ConsentEventRow | Row[Any]) -> LedgerEntry:
+    kind, action, source = row.target_kind, row.action, row.source
     return LedgerEntry(
         id=row.id,
         sequence=row.sequence,
         at=row.at,
-        kind=TargetKind(row.target_kind),
+        # An unknown value still fails as the enum fails: the lookups fall back to calling it.
+        kind=_KINDS.get(kind) or TargetKind(kind),
         target=row.target,
-        action=ConsentAction(row.action),
-        source=ConsentSource(row.source),
+        action=_ACTIONS.get(action) or ConsentAction(action),
+        source=_SOURCES.get(source) or ConsentSource(source),
         notice_version=row.notice_version,
         method=row.method,
         proof={str(k): str(v) for k, v in (row.proof or {}).items()},
     )
 
+
+_STATUS = {action: ConsentStatus(action.value) for action in ConsentAction}
 
 _OUTSIDE_FOLD = frozenset({TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE})
 """Flags the fold does not carry: the gate reads them as subject facts (`flags_at`)."""
@@ -77,10 +87,11 @@ def state(session: Session, *, subject_id: uuid.UUID) -> ConsentState:
     return fold_entries(history(session, subject_id=subject_id))
 
 
-_LEDGERS = select(*ConsentEventRow.__table__.columns).where(
-    one_of(ConsentEventRow.__table__.c.subject_id, "subjects")
-)
-"""Plain rows of many subjects' ledgers, built once (entities would add nothing but time)."""
+_LEDGERS = select(
+    *(c for c in ConsentEventRow.__table__.columns if c.name not in ("subject_ref", "erased_at"))
+).where(one_of(ConsentEventRow.__table__.c.subject_id, "subjects"))
+"""Plain rows of many subjects' ledgers, built once (entities would add nothing but time), without
+the erasure columns, which entries do not carry."""
 
 
 def histories(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[LedgerEntry]]:
@@ -107,6 +118,39 @@ def latest(entries: Iterable[LedgerEntry], kind: TargetKind, at: datetime) -> Le
     found = [e for e in entries if e.kind is kind and e.at <= at]
     # A refusal received at the same moment decides, as in the fold.
     return max(found, key=lambda e: (e.at, e.sequence, e.action is not ConsentAction.GRANTED), default=None)
+
+
+def _deciding_key(entry: LedgerEntry) -> tuple[object, ...]:
+    # The fold's full order of two records of one target (`fold._order`), for the rare exact tie.
+    record = ConsentRecord(
+        _STATUS[entry.action], entry.at, entry.source, entry.notice_version, entry.proof, entry.method,
+        entry.sequence,
+    )  # fmt: skip
+    key = record.order_key()
+    return (key[0], key[1], record.status is not ConsentStatus.GRANTED, *key[2:])
+
+
+def statuses_at(entries: Iterable[LedgerEntry], at: datetime) -> dict[Purpose, ConsentStatus]:
+    """Each purpose's status at `at`, as `fold_entries(entries).state(p, at=at).status` answers it:
+    the deciding entry is the last in the fold's order among those received by `at`. One pass
+    without building the state, for callers that read nothing else of it."""
+    deciding: dict[str, LedgerEntry] = {}
+    for entry in entries:
+        if entry.kind is not TargetKind.PURPOSE or entry.at > at:
+            continue
+        target = str(entry.target)
+        current = deciding.get(target)
+        if current is not None:
+            mine = (entry.at, entry.sequence, entry.action is not ConsentAction.GRANTED)
+            theirs = (current.at, current.sequence, current.action is not ConsentAction.GRANTED)
+            # Equal keys fall to the full order; equal there too, the later entry wins (a stable sort).
+            if mine < theirs or (mine == theirs and _deciding_key(entry) < _deciding_key(current)):
+                continue
+        deciding[target] = entry
+    found = dict.fromkeys(Purpose, ConsentStatus.NOT_SET)
+    for target, entry in deciding.items():
+        found[Purpose(target)] = _STATUS[entry.action]
+    return found
 
 
 def _refused(entries: Sequence[LedgerEntry], kind: TargetKind, at: datetime) -> bool:

@@ -41,6 +41,7 @@ __all__ = [
     "fold_entries",
     "history",
     "merge_ledgers",
+    "purposes_from_categories",
     "record",
     "record_gpc",
     "state",
@@ -170,7 +171,7 @@ def record_many(
         if policy is not None and s not in nothing_stored and withdrawal.narrows(given)
     }
     # One append for the whole request: the chain's head is read and locked once.
-    audit_service.append_many(
+    audit_service.append_records(
         session,
         keystore=keystore,
         records=[
@@ -231,6 +232,19 @@ def changes_from_categories(
     categories speak to one purpose, a refusal wins. Names match without regard to case: banners
     write `Analytics` where the configuration says `analytics`.
     """
+    return [
+        ConsentChange.for_purpose(
+            purpose, ConsentAction.GRANTED if given else ConsentAction.DENIED, source, proof=dict(proof or {})
+        )
+        for purpose, given in purposes_from_categories(preferences, mapping=mapping)
+    ]
+
+
+def purposes_from_categories(
+    preferences: Mapping[str, bool], *, mapping: Mapping[str, Sequence[str]]
+) -> list[tuple[Purpose, bool]]:
+    """What `changes_from_categories` records, as (purpose, granted) in purpose order: for callers
+    that compare the choices with a ledger before making changes of them."""
     folded = {str(k).casefold(): v for k, v in mapping.items()}
     decided: dict[Purpose, bool] = {}
     for category, given in preferences.items():
@@ -241,12 +255,7 @@ def changes_from_categories(
                 continue
             if purpose is not Purpose.ESSENTIAL:
                 decided[purpose] = decided.get(purpose, True) and bool(given)
-    return [
-        ConsentChange.for_purpose(
-            purpose, ConsentAction.GRANTED if given else ConsentAction.DENIED, source, proof=dict(proof or {})
-        )
-        for purpose, given in sorted(decided.items())
-    ]
+    return sorted(decided.items())
 
 
 # -- merges ----------------------------------------------------------------------------------------
