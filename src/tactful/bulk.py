@@ -37,15 +37,25 @@ def _json_text(value: object) -> str:
     return jsontext.dumps(value)  # None is JSON null, as SQLAlchemy's JSON type (none_as_null=False)
 
 
+_last_utc: tuple[datetime, str] | None = None
+"""The last datetime written and its text: a request stamps most of its rows with one `at`."""
+
+
 def _utc_text(value: datetime | None) -> str | None:
+    global _last_utc  # a one-entry cache; swapping the tuple is atomic
     if value is None:
         return None
+    last = _last_utc
+    if last is not None and last[0] is value:
+        return last[1]
     if value.tzinfo is not UTC:
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored: pass an aware UTC datetime")
         value = value.astimezone(UTC)
     # SQLite's DATETIME storage format, always with microseconds: the text less its "+00:00".
-    return value.isoformat(" ", "microseconds")[:-6]
+    text = value.isoformat(" ", "microseconds")[:-6]
+    _last_utc = (value, text)
+    return text
 
 
 def _driver_value(column: Column[Any]) -> Callable[[Any], object] | None:

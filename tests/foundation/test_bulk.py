@@ -16,7 +16,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from tactful.bulk import insert_rows, one_of, upsert_rows
+from tactful.bulk import _utc_text, insert_rows, one_of, upsert_rows
 from tactful.collect.models import Event, IngestCounter, MessageId
 from tactful.db import Database
 from tests.backends import migrated_database
@@ -192,3 +192,17 @@ def test_one_of_is_served_by_the_index_on_sqlite(tmp_path: Path) -> None:
                 sql = str(statement.compile(dialect=db.engine.dialect))
                 plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[]",))]
                 assert any(step.startswith("SEARCH message_ids USING") for step in plan), plan
+
+
+@given(
+    st.lists(
+        st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))])), max_size=6
+    )
+)
+def test_datetime_text_is_each_value_in_utc_whatever_came_before(values: list[datetime]) -> None:
+    # Each value twice in a row, then the list again: the one-entry cache never answers for another.
+    for value in [twice for each in values for twice in (each, each)] + values:
+        expected = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        assert _utc_text(value) == expected
+    with pytest.raises(ValueError, match="naive"):
+        _utc_text(datetime(2026, 1, 1))  # the refusal under test: a naive datetime
