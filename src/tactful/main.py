@@ -155,7 +155,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Tactful-Subject-Token"],
             allow_credentials=False,
         )
     streamed = frozenset(route.path for route in collect.router.routes if isinstance(route, APIRoute))

@@ -29,7 +29,9 @@ from tactful.profiles import service as profiles_service
 from tactful.types import Purpose
 from tests.collect.builders import T0, identify, track, uid
 
-SOURCE = Source(write_key_id=uuid.UUID(int=3), request_id="req-consent")
+# A server key: these tests are about consent at collection, not about what a public key may claim
+# (tests/api/test_public_key_trust.py).
+SOURCE = Source(write_key_id=uuid.UUID(int=3), request_id="req-consent", trusted=True)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ def test_a_demo_track_is_filtered_by_the_catalog(session: Session, keystore: Key
         },
     )
     [result] = collect_service.ingest(
-        session, keystore=keystore, catalog=demo, messages=[message], source=Source(), at=T0
+        session, keystore=keystore, catalog=demo, messages=[message], source=Source(trusted=True), at=T0
     )
     assert result.status is Status.STORED
     row = session.scalars(select(Event).where(Event.message_id == message["messageId"])).one()
@@ -65,7 +65,7 @@ def test_demo_identifiers_are_only_in_the_profile(
         userId=uid("user"), traits={"first_name": "Ada", "email": email, "loyalty_tier": "gold", "eye": "x"}
     )
     [result] = collect_service.ingest(
-        session, keystore=keystore, catalog=demo, messages=[message], source=Source(), at=T0
+        session, keystore=keystore, catalog=demo, messages=[message], source=Source(trusted=True), at=T0
     )
     assert result.status is Status.STORED
     raw = session.execute(select(Event.__table__).where(Event.message_id == message["messageId"])).one()

@@ -208,7 +208,7 @@ def test_every_received_event_is_accounted_for_exactly(
                 keystore=keystore,
                 catalog=CATALOG,
                 messages=[s.message for s in sent[start:end]],
-                source=Source(write_key_id=uuid.UUID(int=7), request_id=request_id),
+                source=Source(write_key_id=uuid.UUID(int=7), request_id=request_id, trusted=True),
                 at=T0,
             )
         results += [(str(a.status), None if a.reason is None else str(a.reason)) for a in answers]

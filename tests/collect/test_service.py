@@ -22,7 +22,7 @@ from tactful.db import Database
 from tactful.profiles import service as profiles_service
 from tests.collect.builders import T0, StandInCatalog, identify, track, uid
 
-SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-1")
+SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-1", trusted=True)  # a server key
 
 
 def ingest(

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
+from tactful.collect import proof
 from tactful.collect import service as collect_service
 from tactful.collect.limits import BodyReader, check_content_length, parse_json
 from tactful.collect.message import MessageType, unpack
@@ -78,6 +79,14 @@ class EventOutcome(BaseModel):
     status: Literal["stored", "duplicate", "quarantined", "suppressed"]
     reason: str | None = Field(None, description="Why the event was quarantined or suppressed")
     detail: str | None = None
+    refused: list[str] = Field(
+        default_factory=list,
+        description="What the message asked that its key may not do without proof (a server key, or a "
+        "subject token for the user id): `subject_token_required` (a consent grant), `link_unverified` "
+        "(an anonymous id linked to a user id: kept pending, nothing merged), `merge_needs_proof` (two "
+        "user ids), `identifier_needs_proof`, `age_needs_proof`, `subject_token_invalid`. The rest of "
+        "the message was processed.",
+    )
 
 
 class IngestResponse(BaseModel):
@@ -143,10 +152,17 @@ def _ingest(
             keystore=context.keystore,
             catalog=context.catalog,
             messages=messages,
-            source=Source(write_key_id=principal.key_id, gpc=source.gpc, request_id=source.request_id),
+            source=Source(
+                write_key_id=principal.key_id,
+                gpc=source.gpc,
+                request_id=source.request_id,
+                trusted=principal.scope.allows(Scope.SERVER),
+                subject_token=source.subject_token,
+            ),
             at=at,
             limits=context.settings.limits,
             policy=context.policy_context(),
+            tokens=proof.token_check(context.settings.subject_token_secret.get_secret_value()),
         )
 
 
@@ -179,6 +195,7 @@ def _answer(results: list[EventResult]) -> Response:
                 "status": r.status.value,
                 "reason": None if r.reason is None else r.reason.value,
                 "detail": r.detail,
+                "refused": list(r.refused),
             }
             for r in results
         ],
@@ -202,6 +219,7 @@ async def _collect(request: Request, context: AppContext, kind: MessageType | No
     source = Source(
         gpc=request.headers.get("sec-gpc", "").strip() == "1",
         request_id=_request_id(request.headers.get("x-request-id")),
+        subject_token=request.headers.get(proof.SUBJECT_TOKEN_HEADER) or None,
     )
     token = header_token(request) or envelope.write_key
     results = await run_in_threadpool(_ingest, context, token, envelope.messages, source)

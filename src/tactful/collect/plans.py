@@ -18,12 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tactful.collect import links
 from tactful.collect import purposes as collect_purposes
-from tactful.collect import store
 from tactful.collect.message import MessageType
 from tactful.collect.schemas import EventResult, Source, Status
 from tactful.collect.validate import Reason, ValidEvent, read_identity
-from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
@@ -47,13 +46,18 @@ class Plan:
     row: dict[str, Any] = field(default_factory=dict)
     unlinked: bool = False
     """Suppressed before identity resolution: from someone unknown, for no purpose (`_unheard`)."""
+    proven: frozenset[str] = frozenset()
+    """The user ids a subject token in this message (or the request's header) proves."""
+    refused: list[str] = field(default_factory=list)
+    """Reason codes of what the message asked and its key may not do without proof."""
 
     def quarantine(self, reason: Reason, detail: str) -> None:
         self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail
 
     def result(self) -> EventResult:
         assert self.status is not None
-        return EventResult(self.message_id, self.status, self.reason, self.detail)
+        refused = tuple(dict.fromkeys(self.refused))
+        return EventResult(self.message_id, self.status, self.reason, self.detail, refused)
 
 
 class Subjects:
@@ -61,42 +65,49 @@ class Subjects:
     move our rows to the survivor, and `current` follows them for plans resolved earlier."""
 
     def __init__(
-        self, session: Session, keystore: Keystore, at: datetime, policy: PolicyContext | None
+        self,
+        session: Session,
+        keystore: Keystore,
+        at: datetime,
+        policy: PolicyContext | None,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.session, self.keystore, self.at, self.policy = session, keystore, at, policy
+        self.trusted = trusted
         self._merged: dict[uuid.UUID, uuid.UUID] = {}
         self._created: set[uuid.UUID] = set()
 
     def resolve(self, plans: Sequence[Plan]) -> None:
-        wanted: list[tuple[Plan, profiles_service.IdentityRequest]] = []
+        wanted: list[tuple[Plan, links.Claim]] = []
         for plan in plans:
             if plan.status is Status.QUARANTINED:
                 identity = read_identity(plan.message)
                 if identity is not None:
-                    wanted.append((plan, (identity.anonymous_id, identity.user_id, None)))
+                    claim = links.Claim(
+                        identity.anonymous_id, identity.user_id, None, plan.proven, self.trusted
+                    )
+                    wanted.append((plan, claim))
                 continue
             event = plan.event
             assert event is not None
             previous_id = event.previous_id if event.type is MessageType.ALIAS else None
-            wanted.append((plan, (event.anonymous_id, event.user_id, previous_id)))
-        resolutions = profiles_service.resolve_many(
-            self.session, keystore=self.keystore, identities=[request for _, request in wanted], at=self.at
+            claim = links.Claim(event.anonymous_id, event.user_id, previous_id, plan.proven, self.trusted)
+            wanted.append((plan, claim))
+        resolved = links.link_many(
+            self.session,
+            keystore=self.keystore,
+            policy=self.policy,
+            claims=[claim for _, claim in wanted],
+            at=self.at,
         )
-        for (plan, _), resolution in zip(wanted, resolutions, strict=True):
-            for merge in resolution.merges:
+        for (plan, _), linked in zip(wanted, resolved, strict=True):
+            for merge in linked.merges:
                 self._merged[merge.source] = merge.target
-                store.move_subject(self.session, source=merge.source, target=merge.target)
-                consent_service.merge_ledgers(
-                    self.session,
-                    keystore=self.keystore,
-                    source=merge.source,
-                    target=merge.target,
-                    at=self.at,
-                    policy=self.policy,
-                )
-            if resolution.created:
-                self._created.add(resolution.subject_id)
-            plan.subject_id = resolution.subject_id
+            if linked.created:
+                self._created.add(linked.subject_id)
+            plan.subject_id = linked.subject_id
+            plan.refused.extend(linked.refused)
 
     def fresh(self) -> frozenset[uuid.UUID]:
         """Subjects this request created that no merge moved rows into: nothing is stored for them."""

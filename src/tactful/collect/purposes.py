@@ -29,7 +29,7 @@ from tactful.catalog.filtering import event_atom_name
 from tactful.catalog.model import Catalog
 from tactful.collect import store
 from tactful.collect.message import MessageType
-from tactful.collect.schemas import CollectCatalog, Source
+from tactful.collect.schemas import CollectCatalog, Refusal, Source
 from tactful.collect.validate import ValidEvent
 from tactful.config import PolicySettings
 from tactful.consent import intake, ledger, withdrawal
@@ -37,7 +37,7 @@ from tactful.consent.gatekeeper import PolicyContext, allowance_from
 from tactful.consent.regimes import configured_regimes
 from tactful.consent.schemas import SubjectFlags
 from tactful.crypto import Keystore
-from tactful.policy import Allowance, Regime
+from tactful.policy import AGE_ATOMS, Allowance, Regime
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose
 
@@ -53,6 +53,11 @@ class Arriving:
     event: ValidEvent
     message_id: str
     traits: Mapping[str, Any]
+    may_grant: bool = True
+    """Whether its consent context may grant (see `intake.Arrival.may_grant`)."""
+    may_widen: bool = True
+    """Whether it may write an identified person's identifiers or lift their age protections: the
+    person is anonymous, or the message proves who they are (DESIGN §4)."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,27 @@ class Decision:
 
     purposes: frozenset[Purpose]
     traits: frozenset[str] = frozenset()
+    refused: tuple[str, ...] = ()
+    """Reason codes of what the event carried and may not do without proof (traits not kept)."""
 
 
 class Decisions:
     """The request's allowances, and the purposes of each event under them."""
 
-    def __init__(self, policy: PolicyContext, allowances: Mapping[uuid.UUID, Allowance]) -> None:
+    def __init__(
+        self,
+        policy: PolicyContext,
+        allowances: Mapping[uuid.UUID, Allowance],
+        *,
+        traits: Mapping[uuid.UUID, Mapping[str, object]] | None = None,
+        at: datetime | None = None,
+    ) -> None:
         self.policy = policy
         self.allowances = allowances
+        self._gate_traits = traits or {}
+        self._at = at
+        self.refused_grants: dict[str, int] = {}
+        """Grants not recorded for want of proof, by message id."""
         self._purposes = {s: intake.Purposes(a) for s, a in allowances.items()}
         self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
         self._decided: dict[tuple[object, ...], Decision] = {}
@@ -76,7 +94,7 @@ class Decisions:
     def decide(self, item: Arriving) -> Decision:
         # A subject's events repeat themselves (page after page, the same traits in context): the
         # answer depends on nothing else than the subject, the kind, the name and the trait names.
-        key = (item.subject_id, item.event.type, item.event.name, *item.traits)
+        key = (item.subject_id, item.event.type, item.event.name, item.may_widen, *item.traits)
         found = self._decided.get(key)
         if found is None:
             found = self._decided[key] = self._decide(item)
@@ -91,9 +109,33 @@ class Decisions:
             for name in item.traits
             if (atom := catalog.trait_atoms.get(name)) is not None and finder.of(atom)
         )
+        refused: tuple[str, ...] = ()
+        if not item.may_widen:
+            kept, refused = self._without_widening(item, kept)
         if kind in (MessageType.ALIAS, MessageType.IDENTIFY):
-            return Decision(_LINK, kept)
-        return Decision(_event_purposes(finder, catalog, item.event), kept)
+            return Decision(_LINK, kept, refused)
+        return Decision(_event_purposes(finder, catalog, item.event), kept, refused)
+
+    def _without_widening(
+        self, item: Arriving, kept: frozenset[str]
+    ) -> tuple[frozenset[str], tuple[str, ...]]:
+        """Of the traits `kept`, those a claim without proof may write about an identified person:
+        no direct identifier, and no age that lifts an age protection (a younger age is accepted)."""
+        atoms = self.policy.catalog.trait_atoms
+        refused: list[str] = []
+        identifiers = {n for n in kept if (atom := atoms.get(n)) is not None and atom.identifier}
+        if identifiers:
+            refused.append(Refusal.IDENTIFIER_TRAIT.value)
+        ages = {n for n in kept if f"traits.{n}" in AGE_ATOMS}
+        if ages:
+            before = dict(self._gate_traits.get(item.subject_id, {}))
+            after = before | {f"traits.{n}": item.traits[n] for n in ages}
+            at = self._at or item.event.timestamp
+            if self.policy.lifts_age_protection(before, after, at=at):
+                refused.append(Refusal.AGE_CLAIM.value)
+            else:
+                ages = set()
+        return kept - identifiers - ages, tuple(refused)
 
     def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
         """The computed atoms this subject may not have stored (collection computes them all)."""
@@ -149,6 +191,7 @@ def decide(
     gate for every subject once. `nothing_stored`: subjects this request created, which no earlier
     event or atom can belong to."""
     base = {"request_id": source.request_id or ""}
+    subjects = list(dict.fromkeys(item.subject_id for item in items))
     if source.write_key_id is not None:
         base["key_id"] = str(source.write_key_id)
     arrivals = [
@@ -157,19 +200,29 @@ def decide(
             consent=item.event.consent,
             gpc=source.gpc or item.event.gpc is True,
             proof={**base, "message_id": item.message_id},
+            may_grant=item.may_grant,
         )
         for item in items
     ]
     actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
-    histories = intake.record_arrivals(
+    histories, refused = intake.record_arrivals(
         session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor,
         nothing_stored=nothing_stored,
     )  # fmt: skip
     gpc_subjects = frozenset(a.subject_id for a in arrivals if a.gpc)
+    traits = intake.gate_traits(session, keystore=keystore, subject_ids=subjects, at=at)
     allowances = intake.allowances(
-        session, keystore=keystore, policy=policy, histories=histories, gpc_subjects=gpc_subjects, at=at
+        session,
+        keystore=keystore,
+        policy=policy,
+        histories=histories,
+        gpc_subjects=gpc_subjects,
+        at=at,
+        traits=traits,
     )
-    return Decisions(policy, allowances)
+    decisions = Decisions(policy, allowances, traits=traits, at=at)
+    decisions.refused_grants = {items[i].message_id: n for i, n in refused.items()}
+    return decisions
 
 
 def withheld_computed(

@@ -20,6 +20,25 @@ class Source:
     write_key_id: uuid.UUID | None = None
     gpc: bool = False
     request_id: str | None = None
+    trusted: bool = False
+    """A server-scope key sent it: its word about user ids is proof (DESIGN §4)."""
+    subject_token: str | None = field(default=None, repr=False)
+    """The `X-Tactful-Subject-Token` header: proves the user id of each message that names it."""
+
+
+class Refusal(StrEnum):
+    """What a public key's word could not do without proof, each a reason code of its own."""
+
+    LINK_UNVERIFIED = "link_unverified"
+    """An anonymous id claimed for a user id: kept as a pending link, nothing merged."""
+    MERGE_NEEDS_PROOF = "merge_needs_proof"
+    """Two user ids claimed to be one person: nothing merged."""
+    CONSENT_GRANT = "subject_token_required"
+    """A grant for an identified person (or an anonymous id linked to one): not recorded."""
+    IDENTIFIER_TRAIT = "identifier_needs_proof"
+    """A direct identifier (e-mail, name, phone) written for an identified person: not stored."""
+    AGE_CLAIM = "age_needs_proof"
+    """An age that would lift an age protection of an identified person: not stored."""
 
 
 class Status(StrEnum):
@@ -37,6 +56,8 @@ class EventResult:
     status: Status
     reason: Reason | None = None
     detail: str | None = None
+    refused: tuple[str, ...] = ()
+    """What the message asked that its key may not do without proof (`Refusal` codes)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,8 @@ class IngestStats:
     suppressed: int = 0
     quarantined_by_reason: Mapping[str, int] = field(default_factory=dict)
     suppressed_by_reason: Mapping[str, int] = field(default_factory=dict)
+    refused_by_reason: Mapping[str, int] = field(default_factory=dict)
+    """Messages whose key's word was not enough for part of what they asked (`Refusal` codes)."""
     dropped_fields: Mapping[str, int] = field(default_factory=dict)
 
     @property

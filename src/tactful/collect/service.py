@@ -22,13 +22,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tactful import jsontext
+from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
+from tactful.collect import links, proof, quarantine, store
 from tactful.collect import purposes as collect_purposes
-from tactful.collect import quarantine, store
 from tactful.collect.message import MessageType, canonical, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.plans import Plan, Subjects, suppress_unheard
-from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Source, Status
+from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Refusal, Source, Status
 from tactful.collect.validate import Reason, Rejection, validate
 from tactful.config import Limits
 from tactful.consent.gatekeeper import PolicyContext
@@ -49,6 +50,17 @@ def _default_limits() -> Limits:
 def _message_id_of(message: object) -> str | None:
     value = message.get("messageId") if isinstance(message, Mapping) else None
     return value if isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable() else None
+
+
+def _take_proof(plans: list[Plan], *, source: Source, tokens: proof.TokenCheck | None, at: datetime) -> None:
+    """Take the subject tokens out of every message before anything reads it, and note what they prove."""
+    for plan in plans:
+        plan.message, carried = proof.take_tokens(plan.message)
+        plan.proven, failed = proof.proven_ids(
+            plan.message, carried, header_token=source.subject_token, check=tokens, at=at
+        )
+        if failed:
+            plan.refused.append(proof.INVALID_TOKEN)
 
 
 def _check(plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime, limits: Limits) -> None:
@@ -185,20 +197,26 @@ def _decide(
     """Each new event's decision by plan index (empty without a policy), and the request's allowances."""
     if policy is None:
         return {}, None
-    items: dict[int, collect_purposes.Arriving] = {}
-    for plan in plans:
-        if plan.status is None:
-            assert plan.event is not None
-            assert plan.subject_id is not None
-            assert plan.message_id is not None
-            message = plan.message if isinstance(plan.message, dict) else {}
-            traits = _object(message.get("traits")) if plan.event.type is MessageType.IDENTIFY else {}
-            carried = _object(_object(message.get("context")).get("traits"))
-            items[plan.index] = collect_purposes.Arriving(
-                plan.subject_id, plan.event, plan.message_id, {**carried, **traits}
-            )
-    if not items:
+    arriving = [p for p in plans if p.status is None]
+    if not arriving:
         return {}, None
+    may_grant, may_widen = _trust(session, arriving, keystore=keystore, source=source, at=at)
+    items: dict[int, collect_purposes.Arriving] = {}
+    for plan in arriving:
+        assert plan.event is not None
+        assert plan.subject_id is not None
+        assert plan.message_id is not None
+        message = plan.message if isinstance(plan.message, dict) else {}
+        traits = _object(message.get("traits")) if plan.event.type is MessageType.IDENTIFY else {}
+        carried = _object(_object(message.get("context")).get("traits"))
+        items[plan.index] = collect_purposes.Arriving(
+            plan.subject_id,
+            plan.event,
+            plan.message_id,
+            {**carried, **traits},
+            may_grant=plan.index in may_grant,
+            may_widen=plan.index in may_widen,
+        )
     under = collect_purposes.decide(
         session,
         keystore=keystore,
@@ -208,7 +226,47 @@ def _decide(
         at=at,
         nothing_stored=fresh,
     )
-    return {index: under.decide(item) for index, item in items.items()}, under
+    decided = {index: under.decide(item) for index, item in items.items()}
+    for plan in arriving:
+        plan.refused.extend(decided[plan.index].refused)
+        if plan.message_id in under.refused_grants:
+            plan.refused.append(Refusal.CONSENT_GRANT)
+    return decided, under
+
+
+def _trust(
+    session: Session, plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime
+) -> tuple[set[int], set[int]]:
+    """Which plans may grant consent, and which may widen what is known of their person (write
+    identifiers, lift an age protection), by plan index (DESIGN §4). A message that names a user id
+    may, when the key is a server key or a token in it proves that user id. One that names only an
+    anonymous id may, unless its subject is identified; and it may not grant while a pending link
+    claims the anonymous id for a user."""
+    if source.trusted:
+        every = {p.index for p in plans}
+        return every, set(every)
+    anonymous = [p for p in plans if p.event is not None and p.event.user_id is None]
+    identified, pending = links.speaks_for_identified(
+        session,
+        keystore=keystore,
+        subject_ids=[p.subject_id for p in anonymous if p.subject_id is not None],
+        anonymous_ids=[p.event.anonymous_id for p in anonymous if p.event and p.event.anonymous_id],
+        at=at,
+    )
+    may_grant: set[int] = set()
+    may_widen: set[int] = set()
+    for plan in plans:
+        event = plan.event
+        assert event is not None
+        if event.user_id is not None:
+            if event.user_id in plan.proven:
+                may_grant.add(plan.index)
+                may_widen.add(plan.index)
+        elif plan.subject_id not in identified:
+            may_widen.add(plan.index)
+            if event.anonymous_id not in pending:
+                may_grant.add(plan.index)
+    return may_grant, may_widen
 
 
 def ingest(
@@ -221,12 +279,17 @@ def ingest(
     at: datetime,
     limits: Limits | None = None,
     policy: PolicyContext | None = None,
+    tokens: proof.TokenCheck | None = None,
 ) -> list[EventResult]:
     """Ingest `messages` received at `at`; one result per message, in order. The caller commits.
 
     With `policy` (or a real catalog, under the default policy), the consent the events carry is
     recorded first and each new event is stored with the purposes it may serve, or suppressed
-    (`no_purpose`) when none may; with a stand-in catalog and no policy, consent is not applied."""
+    (`no_purpose`) when none may; with a stand-in catalog and no policy, consent is not applied.
+
+    What a message says about a user id is a claim unless the source is trusted (a server key) or a
+    subject token in the message proves it (`tokens` checks them; without it none proves anything):
+    see `links` and `_trust` for what a claim may not do."""
     limits = limits or _default_limits()
     policy = collect_purposes.policy_for(catalog, policy)
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
@@ -236,12 +299,13 @@ def ingest(
         Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
         for i, m in enumerate(messages)
     ]
+    _take_proof(plans, source=source, tokens=tokens, at=at)
     _check(plans, keystore=keystore, source=source, at=at, limits=limits)
     fresh: dict[str, str | None] = {}
     _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
     suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
-    subjects = Subjects(session, keystore, at, policy)
+    subjects = Subjects(session, keystore, at, policy, trusted=source.trusted)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
     # Suppressed first sightings keep their message ids too: a retry is a duplicate, as for anyone.
     new = [p for p in plans if p.status is None or p.unlinked]
@@ -332,13 +396,34 @@ def _write(
     insert_rows(session, store.table_of(Event), events)
     insert_rows(session, store.table_of(Quarantine), quarantined)
     counts: Counter[str] = Counter(received=len(plans))
+    refused: dict[uuid.UUID, Counter[str]] = {}
     for plan in plans:
         assert plan.status is not None
+        for code in dict.fromkeys(plan.refused):
+            counts[f"refused:{code}"] += 1
+            if plan.subject_id is not None:
+                refused.setdefault(plan.subject_id, Counter())[code] += 1
         name = {Status.STORED: "stored", Status.DUPLICATE: "deduplicated"}.get(plan.status, str(plan.status))
         counts[name] += 1
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
+    if refused:
+        actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
+        audit_service.append_many(
+            session,
+            keystore=keystore,
+            records=[
+                audit_service.AuditRecord(
+                    action="collect.claims_refused",
+                    actor=actor,
+                    at=at,
+                    subject_id=subject,
+                    details=dict(codes),
+                )
+                for subject, codes in refused.items()
+            ],
+        )
 
 
 # -- reading, moving, exporting, erasing ------------------------------------------------------
@@ -359,6 +444,7 @@ def ingest_stats(session: Session) -> IngestStats:
         suppressed=counters.get("suppressed", 0),
         quarantined_by_reason=by_prefix("quarantined:"),
         suppressed_by_reason=by_prefix("suppressed:"),
+        refused_by_reason=by_prefix("refused:"),
         dropped_fields=dropped,
     )
 

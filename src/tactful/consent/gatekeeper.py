@@ -34,6 +34,7 @@ from tactful.policy import (
     applicable_regimes,
     evaluate,
     facts_from_profile,
+    lifts_age_protection,
 )
 from tactful.policy.state import ConsentState
 from tactful.profiles import service as profiles_service
@@ -77,6 +78,18 @@ class PolicyContext:
     policy: PolicySettings
     regimes: tuple[Regime, ...]
     on_withdrawal: WithdrawalHook = keep_records
+
+    def lifts_age_protection(
+        self, before: Mapping[str, object], after: Mapping[str, object], *, at: datetime
+    ) -> bool:
+        """Whether age atoms going from `before` to `after` lift a protection of age in any configured
+        regime (the minors' cap, a consent or opt-in age): proof is needed for that (DESIGN §4)."""
+        limits = sorted(
+            {r.consent_age for r in self.regimes}
+            | {r.opt_in_age for r in self.regimes if r.opt_in_age is not None}
+        )
+        policy = AgePolicy(self.policy.minor_age, self.policy.assume_minor_when_age_unknown)
+        return lifts_age_protection(before, after, at=at, limits=tuple(limits), age_policy=policy)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ class Arrival:
     consent: Mapping[str, Any] | None = None
     gpc: bool = False
     proof: Mapping[str, str] = field(default_factory=dict)
+    may_grant: bool = True
+    """False when the event speaks, without proof, for an identified person (or an anonymous id a
+    pending link claims for one): its refusals are recorded, its grants are not (DESIGN §4)."""
 
 
 def _preferences(raw: object) -> dict[str, bool]:
@@ -149,9 +152,10 @@ def record_arrivals(
     at: datetime,
     actor: str,
     nothing_stored: frozenset[uuid.UUID] = frozenset(),
-) -> dict[uuid.UUID, list[LedgerEntry]]:
+) -> tuple[dict[uuid.UUID, list[LedgerEntry]], dict[int, int]]:
     """Record what the arrivals say (GPC first, then carried choices, in order) and return every
-    arrival subject's whole ledger afterwards (`nothing_stored`: see `service.record_many`)."""
+    arrival subject's whole ledger afterwards (`nothing_stored`: see `service.record_many`), and by
+    arrival index the number of grants not recorded because the arrival may not grant."""
     histories = ledger.histories(session, subject_ids=(a.subject_id for a in arrivals))
     pending: dict[uuid.UUID, list[ConsentChange]] = {}
     statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
@@ -159,7 +163,8 @@ def record_arrivals(
     parsed: dict[_ChoiceKey, tuple[tuple[Choice, ...], bool]] = {}  # visitors repeat one context
     gpc_settled: set[uuid.UUID] = set()  # signal queued, or an earlier one still in force
     applied: dict[uuid.UUID, tuple[Choice, ...]] = {}  # the choices each subject's statuses now say
-    for arrival in arrivals:
+    refused: dict[int, int] = {}
+    for index, arrival in enumerate(arrivals):
         subject = arrival.subject_id
         changes = pending.setdefault(subject, [])
         proof = {**arrival.proof, gpc.GPC_PROOF_KEY: "1"} if arrival.gpc else dict(arrival.proof)
@@ -179,6 +184,12 @@ def record_arrivals(
                 # again right away, they change nothing.
                 found = parsed[key] = (choices, len({c[0] for c in choices}) == len(choices))
             choices, repeatable = found
+            if not arrival.may_grant:
+                # A claim that only restricts is always accepted; the grants wait for proof.
+                granting = sum(1 for _, given, _ in choices if given)
+                if granting:
+                    refused[index] = granting
+                    choices = tuple(c for c in choices if not c[1])
             if repeatable and applied.get(subject) is choices:
                 continue
             if subject not in statuses:
@@ -197,12 +208,13 @@ def record_arrivals(
     )
     for subject, entries in recorded.items():
         histories[subject] += entries
-    return histories
+    return histories, refused
 
 
-def _gate_traits(
-    session: Session, keystore: Keystore, subject_ids: Sequence[uuid.UUID], at: datetime
+def gate_traits(
+    session: Session, *, keystore: Keystore, subject_ids: Sequence[uuid.UUID], at: datetime
 ) -> dict[uuid.UUID, dict[str, object]]:
+    """The traits the gate reads (`GATE_TRAITS`) of each subject, stored and unexpired at `at`."""
     # The gate's few traits for a whole batch in one query; the profile's own reader goes subject
     # by subject and decrypts every identity, which a request of 2,500 events cannot afford.
     found: dict[uuid.UUID, dict[str, object]] = {s: {} for s in subject_ids}
@@ -227,11 +239,13 @@ def allowances(
     histories: Mapping[uuid.UUID, Sequence[LedgerEntry]],
     gpc_subjects: frozenset[uuid.UUID],
     at: datetime,
+    traits: Mapping[uuid.UUID, Mapping[str, object]] | None = None,
 ) -> dict[uuid.UUID, Allowance]:
     """The gate's answer at `at` for every subject of `histories` (a restriction applies: new data
     is processing, which a restricted subject's data must not undergo)."""
     subjects = list(histories)
-    traits = _gate_traits(session, keystore, subjects, at)
+    if traits is None:
+        traits = gate_traits(session, keystore=keystore, subject_ids=subjects, at=at)
     answers: dict[uuid.UUID, Allowance] = {}
     for subject in subjects:
         entries = histories[subject]

@@ -129,10 +129,11 @@ def seed(
             row, keys[scope] = keys_service.create_key(
                 session, keystore=context.keystore, name=name, scope=scope, at=now, actor=ACTOR
             )
-            if scope is Scope.WRITE:
-                write_key_id = row.id
-    # As if the shop's pages had sent the traffic with their write key.
-    source = Source(write_key_id=write_key_id, request_id="demo-seed")
+            if scope is Scope.SERVER:
+                server_key_id = row.id
+    # As if the shop's backend had relayed the traffic with its server-scope key, whose word about
+    # who a user is counts as proof (a page's write key would only claim it: DESIGN §4).
+    source = Source(write_key_id=server_key_id, request_id="demo-seed", trusted=True)
     policy = context.policy_context()
 
     statuses: Counter[str] = Counter()

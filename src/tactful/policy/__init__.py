@@ -32,6 +32,7 @@ from tactful.policy.inputs import (
     RequestSignals,
     SubjectFacts,
     facts_from_profile,
+    lifts_age_protection,
 )
 from tactful.policy.regimes import (
     CCPA,
@@ -76,5 +77,6 @@ __all__ = [
     "build_view",
     "evaluate",
     "facts_from_profile",
+    "lifts_age_protection",
     "regime_from_config",
 ]

@@ -131,3 +131,30 @@ def facts_from_profile(
         country=country,
         region=region,
     )
+
+
+def age_protections(
+    values: Mapping[str, object], *, at: datetime, limits: tuple[int, ...], age_policy: AgePolicy
+) -> tuple[bool, ...]:
+    """Whether the age atoms in `values` leave the subject a minor, and below each of `limits` (the
+    regimes' consent and opt-in ages), as the gate reads them: an unknown age is below only where
+    the deployment assumes minors when it does not know."""
+    age = facts_from_profile(ProfileSnapshot(values=values)).lowest_age(at)
+    minor = age_policy.assume_minor_when_age_unknown if age is None else age < age_policy.minor_age
+    return (minor, *(minor if age is None else age < limit for limit in limits))
+
+
+def lifts_age_protection(
+    before: Mapping[str, object],
+    after: Mapping[str, object],
+    *,
+    at: datetime,
+    limits: tuple[int, ...],
+    age_policy: AgePolicy,
+) -> bool:
+    """Whether going from the age atoms `before` to `after` takes away a protection the gate gives
+    for age anywhere: the minors' cap, or being below a regime's consent or opt-in age. A claim that
+    does is one a public key may not make about an identified person (DESIGN §4)."""
+    was = age_protections(before, at=at, limits=limits, age_policy=age_policy)
+    now = age_protections(after, at=at, limits=limits, age_policy=age_policy)
+    return any(old and not new for old, new in zip(was, now, strict=True))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
 from tactful.crypto import Keystore
+from tactful.profiles import links
 from tactful.profiles.computed import combine_rows
 from tactful.profiles.models import Computed, Identity, Subject, Trait
 from tactful.profiles.schemas import Merge
@@ -91,6 +92,7 @@ def merge_subjects(
         move_identity(keystore, identity, target)
     _move_traits(session, keystore, source, target, at)
     _move_computed(session, source, target, at)
+    links.move(session, source=source.subject_id, target=target.subject_id)
     source.merged_into = target.subject_id
     # Earlier tombstones of the source now point straight at the survivor: chains stay one hop long.
     session.execute(

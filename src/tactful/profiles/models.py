@@ -67,3 +67,24 @@ class Computed(Base):
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_computed_expires_at", "expires_at"),)
+
+
+class PendingLink(Base):
+    """A claim, made without proof, that an anonymous id belongs to a user id (DESIGN §4).
+
+    It never merges anyone: the two subjects stay apart. It is kept so that a grant for that
+    anonymous id then needs the same proof as a grant for the user. `subject_id` is the user's
+    subject; the anonymous id is held only as its keyed digest (the identities' own digest).
+    """
+
+    __tablename__ = "pending_links"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    anonymous_digest: Mapped[str] = mapped_column(String(96), primary_key=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_pending_links_anonymous_digest", "anonymous_digest"),
+        Index("ix_pending_links_expires_at", "expires_at"),
+    )

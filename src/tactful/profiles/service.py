@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.errors import NotFound
+from tactful.profiles import links
 from tactful.profiles.identity import (
     IdentityRequest,
     canonical,
@@ -118,6 +119,7 @@ def export_subject(session: Session, *, keystore: Keystore, subject_id: uuid.UUI
         ],
         "traits": read_traits(session, keystore=keystore, subject_id=subject_id),
         "computed": _computed(session, subject_id, None),
+        "pending_links": links.export(session, subject_id=subject_id),
     }
 
 
@@ -130,7 +132,12 @@ def erase_subject(session: Session, *, keystore: Keystore, subject_id: uuid.UUID
     """Delete this subject id's profile rows; returns how many. Its key is the keystore store's to
     destroy (last, by the registry), and tombstones merged into it are erased by id the same way."""
     del keystore  # part of the registry's handler shape; profile rows need no key to delete
-    removed = 0
+    anonymous = session.scalars(
+        select(Identity.digest).where(
+            Identity.subject_id == subject_id, Identity.kind == IdentityKind.ANONYMOUS_ID.value
+        )
+    ).all()
+    removed = links.erase(session, subject_id=subject_id, anonymous_digests=list(anonymous))
     for table in (Identity, Trait, Computed, Subject):
         removed += _deleted(session, delete(table).where(table.subject_id == subject_id))
     return removed
@@ -138,7 +145,7 @@ def erase_subject(session: Session, *, keystore: Keystore, subject_id: uuid.UUID
 
 def expire(session: Session, *, at: datetime) -> int:
     """Delete traits and computed atoms whose retention ended by `at` (the retention sweep)."""
-    removed = 0
+    removed = links.expire(session, at=at)
     for table in (Trait, Computed):
         removed += _deleted(session, delete(table).where(table.expires_at <= at))
     return removed

@@ -125,7 +125,7 @@ STORES: tuple[Store, ...] = (
     Store(
         name="profiles",
         kind=StoreKind.TABLE,
-        tables=("subjects", "identities", "traits", "computed"),
+        tables=("subjects", "identities", "traits", "computed", "pending_links"),
         export=_export_profile,
         erase=_erase_profile,
     ),
