@@ -40,6 +40,13 @@ class Api:
     def get(self, params: dict[str, str], scope: Scope = Scope.SERVER) -> Any:
         return self.client.get("/v1/consent", params=params, headers=bearer(self.keys[scope]))
 
+    def state(self, params: dict[str, str]) -> dict[str, Any]:
+        """The subject's consent as a server key reads it."""
+        response = self.get(params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def __repr__(self) -> str:
         return "Api()"  # hypothesis prints fixtures with a failing example; the context is huge
 
@@ -73,37 +80,51 @@ def test_a_write_key_grants_for_an_anonymous_id(api: Api) -> None:
         Scope.WRITE, {"anonymous_id": anon, "purposes": {"analytics": True}, "source": "banner"}
     )
     assert response.status_code == 200, response.text
-    analytics = response.json()["purposes"]["analytics"]
+    assert response.json() == {
+        "recorded": [{"target": "analytics", "choice": "granted"}],
+        "refused": [],
+        "gpc": False,
+        "state": None,  # a write key never reads consent back
+    }
+    view = api.state({"anonymous_id": anon})
+    analytics = view["purposes"]["analytics"]
     assert (analytics["state"], analytics["source"], analytics["legal_basis"]) == (
         "granted",
         "banner",
         "consent",
     )
-    assert response.json()["history"][0]["target"] == "analytics"
+    assert view["history"][0]["target"] == "analytics"
 
 
 def test_a_write_key_grants_for_a_user_id_only_with_a_subject_token(api: Api) -> None:
     uid = user()
     body: dict[str, Any] = {"user_id": uid, "purposes": {"analytics": True}, "source": "banner"}
     refused = api.put(Scope.WRITE, body)
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "subject_token_required"
-    assert api.get({"user_id": uid}).status_code == 404  # rolled back: not even the subject was kept
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["recorded"] == []
+    assert refused.json()["refused"] == [{"target": "analytics", "code": "subject_token_required"}]
+    assert api.get({"user_id": uid}).status_code == 404  # nothing recorded: not even the subject kept
 
     accepted = api.put(Scope.WRITE, body | {"subject_token": api.token(uid)})
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["purposes"]["analytics"]["state"] == "granted"
-    assert accepted.json()["history"][-1]["proof"]["subject_token"] == "verified"
+    assert accepted.json()["recorded"] == [{"target": "analytics", "choice": "granted"}]
+    view = api.state({"user_id": uid})
+    assert view["purposes"]["analytics"]["state"] == "granted"
+    assert view["history"][-1]["proof"]["subject_token"] == "verified"
 
 
 def test_a_subject_token_for_someone_else_or_expired_is_refused(api: Api) -> None:
     uid = user()
     body: dict[str, Any] = {"user_id": uid, "purposes": {"analytics": True}, "source": "api"}
+    # A token that proves nothing is no proof: the grant is refused, and nothing else is lost.
     other = api.put(Scope.WRITE, body | {"subject_token": api.token(user())})
-    assert (other.status_code, other.json()["code"]) == (403, "subject_token_mismatch")
+    assert other.status_code == 200, other.text
+    assert other.json()["refused"] == [{"target": "analytics", "code": "subject_token_invalid"}]
     old = api.token(uid, at=datetime.now(UTC) - timedelta(hours=1))
-    expired = api.put(Scope.WRITE, body | {"subject_token": old})
-    assert (expired.status_code, expired.json()["code"]) == (401, "subject_token_expired")
+    expired = api.put(Scope.WRITE, body | {"subject_token": old, "purposes": {"analytics": True, "marketing.email": False}})
+    assert expired.json()["refused"] == [{"target": "analytics", "code": "subject_token_invalid"}]
+    assert expired.json()["recorded"] == [{"target": "marketing.email", "choice": "refused"}]
+    assert api.state({"user_id": uid})["purposes"]["analytics"]["state"] == "not_set"
     lonely = api.put(
         Scope.WRITE, {"anonymous_id": anonymous(), "source": "api", "subject_token": api.token(uid)}
     )
@@ -119,10 +140,14 @@ def test_any_key_may_withdraw_or_deny_for_any_subject(api: Api) -> None:
         headers=basic(api.keys[Scope.WRITE]),
     )
     assert response.status_code == 200, response.text
-    purposes = response.json()["purposes"]
+    # The answer is the same whatever the person chose before: it does not tell a withdrawal from a denial.
+    assert response.json()["recorded"] == [
+        {"target": "analytics", "choice": "refused"},
+        {"target": "marketing.email", "choice": "refused"},
+    ]
+    purposes = api.state({"user_id": uid})["purposes"]
     assert purposes["analytics"]["state"] == "withdrawn"  # a "no" after a "yes"
     assert purposes["marketing.email"]["state"] == "denied"
-    assert response.json()["history"] == []  # a public key without a token does not read the history
 
 
 def test_a_server_key_grants_for_anyone(api: Api) -> None:
@@ -130,8 +155,10 @@ def test_a_server_key_grants_for_anyone(api: Api) -> None:
         body = subject | {"purposes": PERSONALIZATION, "source": "api", "notice_version": "2026-01"}
         response = api.put(Scope.SERVER, body)
         assert response.status_code == 200, response.text
-        assert response.json()["max_level"] == "1:1"
-        assert response.json()["history"][0]["notice_version"] == "2026-01"
+        assert response.json()["refused"] == []
+        state = response.json()["state"]  # a server key reads the state back
+        assert state["max_level"] == "1:1"
+        assert state["history"][0]["notice_version"] == "2026-01"
 
 
 def test_a_write_key_without_a_token_does_not_tie_an_anonymous_id_to_a_user(api: Api) -> None:
@@ -156,10 +183,11 @@ def test_explicit_and_parental_consent_are_recorded(api: Api) -> None:
     }
     response = api.put(Scope.WRITE, body)
     assert response.status_code == 200, response.text
-    explicit = response.json()["explicit"]
+    view = api.state({"anonymous_id": anon})
+    explicit = view["explicit"]
     assert explicit["user.sensitive.health"]["state"] == "granted"
     assert explicit["significant_decisions"]["state"] == "denied"
-    parental = next(h for h in response.json()["history"] if h["target"] == "parental")
+    parental = next(h for h in view["history"] if h["target"] == "parental")
     assert (parental["method"], parental["proof"]["reference"]) == ("credit_card", "tx-42")
 
 
@@ -170,7 +198,7 @@ def test_a_tc_string_becomes_ledger_events_with_the_string_as_proof(api: Api) ->
     )
     response = api.put(Scope.WRITE, {"anonymous_id": anon, "source": "banner", "tcf_string": text})
     assert response.status_code == 200, response.text
-    view = response.json()
+    view = api.state({"anonymous_id": anon})
     recorded = {h["target"]: h["action"] for h in view["history"]}
     assert recorded == {
         "analytics": "granted",
@@ -199,7 +227,8 @@ def test_the_gpc_header_records_the_opt_out_once(api: Api) -> None:
     anon = anonymous()
     first = api.put(Scope.WRITE, {"anonymous_id": anon, "source": "banner"}, **{"Sec-GPC": "1"})
     assert first.status_code == 200, first.text
-    sale = first.json()["purposes"]["sale_or_share"]
+    view = api.state({"anonymous_id": anon})
+    sale = view["purposes"]["sale_or_share"]
     assert (sale["state"], sale["source"], sale["allowed"], first.json()["gpc"]) == (
         "denied",
         "gpc",
@@ -208,11 +237,12 @@ def test_the_gpc_header_records_the_opt_out_once(api: Api) -> None:
     )
     api.put(Scope.WRITE, {"anonymous_id": anon, "source": "banner"}, **{"Sec-GPC": "1"})
     # A request without the signal is no opt-in, even with a grant replayed from event context.
-    later = api.put(
+    api.put(
         Scope.WRITE, {"anonymous_id": anon, "source": "segment_context", "purposes": {"sale_or_share": True}}
     )
-    assert later.json()["purposes"]["sale_or_share"]["allowed"] is False
-    gpc_rows = [h for h in later.json()["history"] if h["source"] == "gpc"]
+    later = api.state({"anonymous_id": anon})
+    assert later["purposes"]["sale_or_share"]["allowed"] is False
+    gpc_rows = [h for h in later["history"] if h["source"] == "gpc"]
     assert len(gpc_rows) == 1
 
 
@@ -220,7 +250,8 @@ def test_an_explicit_grant_sent_with_the_signal_applies_after_it(api: Api) -> No
     anon = anonymous()
     body = {"anonymous_id": anon, "source": "banner", "purposes": {"sale_or_share": True, **PERSONALIZATION}}
     response = api.put(Scope.WRITE, body, **{"Sec-GPC": "1"})
-    view = response.json()
+    assert response.status_code == 200, response.text
+    view = api.state({"anonymous_id": anon})
     assert next(h["source"] for h in view["history"]) == "gpc"
     assert view["purposes"]["sale_or_share"]["allowed"] is True
     assert view["max_level"] == "1:1"  # the grants came after the signal and lift its cap
@@ -346,8 +377,17 @@ def test_bad_bodies_are_422_never_5xx(api: Api, body: dict[str, Any]) -> None:
 
 def test_a_tc_string_grants_like_any_grant(api: Api) -> None:
     text = encode_tc_string(tc_string(publisher_tc=publisher({1, 8, 9})))
-    response = api.put(Scope.WRITE, {"user_id": user(), "source": "banner", "tcf_string": text})
-    assert (response.status_code, response.json()["code"]) == (403, "subject_token_required")
+    uid = user()
+    response = api.put(Scope.WRITE, {"user_id": uid, "source": "banner", "tcf_string": text})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    # Its grants wait for proof; its refusals (purposes 5 and 6 not consented) are recorded.
+    assert {r["target"] for r in answer["refused"]} == {"analytics"}
+    assert {r["code"] for r in answer["refused"]} == {"subject_token_required"}
+    assert {c["choice"] for c in answer["recorded"]} == {"refused"}
+    view = api.state({"user_id": uid})
+    assert view["purposes"]["analytics"]["state"] == "not_set"
+    assert view["purposes"]["personalization.predictive"]["state"] == "denied"
 
 
 JSON = st.recursive(

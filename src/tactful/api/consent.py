@@ -13,8 +13,7 @@ for anyone. A denial or withdrawal is accepted from any key for any subject: it 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_server, require_write
-from tactful.collect import service as collect_service
+from tactful.collect import choices, links
+from tactful.collect import proof as proof_tokens
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
 from tactful.consent.choices import body_changes, tcf_changes
@@ -30,6 +30,8 @@ from tactful.consent.fold import ConsentAction
 from tactful.consent.gatekeeper import PolicyContext, subject_allowance
 from tactful.consent.schemas import (
     MAX_ID,
+    AcceptedChoice,
+    ConsentAck,
     ConsentChange,
     ConsentUpdate,
     ConsentView,
@@ -38,13 +40,13 @@ from tactful.consent.schemas import (
     FlagsView,
     HistoryItem,
     PurposeView,
+    RefusedChoice,
     TargetKind,
 )
 from tactful.crypto import Keystore
-from tactful.errors import InvalidInput, NotFound, PermissionDenied
+from tactful.errors import InvalidInput, NotFound
 from tactful.keys.schemas import Principal, Scope
-from tactful.keys.tokens import verify_subject_token
-from tactful.policy.state import ConsentSource
+from tactful.policy.state import ConsentSource, ConsentState
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, utcnow
 
@@ -66,19 +68,6 @@ def _policy(context: AppContext) -> PolicyContext:
     # Recording a refusal purges what it leaves without a purpose (atoms, and events through the
     # process's withdrawal hook), which takes the gate's inputs.
     return context.policy_context()
-
-
-def _check_grants(
-    body: ConsentUpdate, principal: Principal, changes: Sequence[ConsentChange], token_ok: bool
-) -> None:
-    if principal.scope.allows(Scope.SERVER) or not any(c.grants for c in changes):
-        return
-    if body.user_id is not None and not token_ok:
-        raise PermissionDenied(
-            "a write key grants consent for a user_id only with a subject_token for that user "
-            "(withdrawing or denying needs none)",
-            code="subject_token_required",
-        )
 
 
 # -- the view ----------------------------------------------------------------------------------------
@@ -144,90 +133,97 @@ def consent_view(
 
 @router.put(
     "/consent",
-    summary="Record consent choices (banner, API, TC string, parental consent) and return the new state",
+    summary="Record consent choices (banner, API, TC string, parental consent); answers what was recorded",
+    description=(
+        "Refusals and withdrawals are accepted from any key for any subject. A grant widens what may be "
+        "done, so for a `user_id` (or an `anonymous_id` linked to a user) it needs a server key or a "
+        "`subject_token` for that user: without one it is refused in the answer (`subject_token_required`) "
+        "while the refusals of the same request are recorded. An `anonymous_id` and a `user_id` are joined "
+        "only with that proof. A write key's answer never shows the person's consent state; a server or "
+        "admin key's carries it in `state`."
+    ),
     responses={
         **_INVALID,
-        403: {
+        422: {
             "model": Problem,
-            "description": "A grant for a user_id with a write key and no valid subject token",
+            "description": "The body is invalid, records no choice (`no_choice`), or a TC string is invalid",
         },
     },
 )
 def put_consent(
     body: ConsentUpdate, request: Request, context: Context, principal: require_write
-) -> ConsentView:
+) -> ConsentAck:
     now = utcnow()
     proof = {"request_id": request.headers.get("x-request-id", ""), "key_id": str(principal.key_id)}
     signal = gpc.gpc_signal(request.headers.get("sec-gpc"))
+    if not signal and not (body.purposes or body.explicit or body.parental_consent or body.tcf_string):
+        raise InvalidInput(
+            "the request records no choice: give purposes, explicit, parental_consent or a tcf_string",
+            code="no_choice",
+        )
+    trusted = principal.scope.allows(Scope.SERVER)
+    token_ok, token_code = _token(body, request, context, now)
+    if token_ok:
+        proof["subject_token"] = "verified"  # noqa: S105 - a mark, not a secret
     if signal:
         proof[gpc.GPC_PROOF_KEY] = "1"
-    token_ok = False
-    if body.subject_token is not None:
-        if body.user_id is None:
-            raise InvalidInput("a subject_token proves a user_id: give the user_id", field="subject_token")
-        secret = context.settings.subject_token_secret.get_secret_value()
-        verify_subject_token(body.subject_token, secret=secret, user_id=body.user_id, at=now)
-        token_ok = True
-        proof["subject_token"] = "verified"  # noqa: S105 - a mark, not a secret
-    trusted = principal.scope.allows(Scope.SERVER) or token_ok
-    # Without proof of the user id, a public key must not tie an anonymous id to it (that would merge
-    # a stranger's browsing into the user's profile): it then speaks for the user id alone.
-    anonymous_id = body.anonymous_id if trusted or body.user_id is None else None
+    assert body.user_id is not None or body.anonymous_id is not None  # the schema requires one
+    claim = links.Claim(
+        body.anonymous_id,
+        body.user_id,
+        proven=frozenset({body.user_id}) if token_ok and body.user_id else frozenset(),
+        trusted=trusted,
+    )
+    vendor = context.settings.policy.tcf_vendor_id
+
+    def changes_for(current: ConsentState) -> list[ConsentChange]:
+        found: list[ConsentChange] = []
+        if body.tcf_string is not None:
+            found += tcf_changes(body.tcf_string, vendor_id=vendor, proof=proof, current=current, at=now)
+        return found + body_changes(body, proof=proof, current=current, at=now)
+
     keystore = context.keystore.cached()
     with context.session() as session:
-        resolution = profiles_service.resolve(
-            session, keystore=keystore, anonymous_id=anonymous_id, user_id=body.user_id, at=now
-        )
-        for merge in resolution.merges:
-            collect_service.move_subject(session, source=merge.source, target=merge.target)
-            consent_service.merge_ledgers(
-                session,
-                keystore=keystore,
-                source=merge.source,
-                target=merge.target,
-                at=now,
-                policy=_policy(context),
-            )
-        subject_id = resolution.subject_id
-        current = consent_service.state(session, subject_id=subject_id)
-        changes: list[ConsentChange] = []
-        if body.tcf_string is not None:
-            vendor = context.settings.policy.tcf_vendor_id
-            changes += tcf_changes(body.tcf_string, vendor_id=vendor, proof=proof, current=current, at=now)
-        changes += body_changes(body, proof=proof, current=current, at=now)
-        _check_grants(body, principal, changes, token_ok)
-        at = now
-        if signal:
-            recorded = consent_service.record_gpc(
-                session,
-                keystore=keystore,
-                subject_id=subject_id,
-                at=now,
-                proof=proof,
-                actor=_actor(principal),
-                policy=_policy(context),
-            )
-            if recorded is not None:
-                # The signal applies first: a choice made in this very request comes after it.
-                at = now + timedelta(microseconds=1)
-        consent_service.record(
+        recorded = choices.record_choices(
             session,
             keystore=keystore,
-            subject_id=subject_id,
-            changes=changes,
-            at=at,
-            actor=_actor(principal),
             policy=_policy(context),
+            claim=claim,
+            changes_for=changes_for,
+            gpc_proof=proof if signal else None,
+            at=now,
+            actor=_actor(principal),
+            token_refused=token_code,
         )
-        view = consent_view(
-            session,
-            context=context,
-            keystore=keystore,
-            subject_id=subject_id,
-            at=at,
-            with_history=trusted or body.user_id is None,
-        )
-    return view
+        state = None
+        if trusted and recorded.subject_id is not None:
+            state = consent_view(
+                session, context=context, keystore=keystore, subject_id=recorded.subject_id, at=recorded.at
+            )
+    return ConsentAck(
+        recorded=[
+            AcceptedChoice(target=c.label, choice="granted" if c.grants else "refused")
+            for c in recorded.changes
+        ],
+        refused=[RefusedChoice(target=target, code=code) for target, code in recorded.refused],
+        gpc=signal,
+        state=state,
+    )
+
+
+def _token(body: ConsentUpdate, request: Request, context: AppContext, at: datetime) -> tuple[bool, str]:
+    """Whether a subject token (in the body, else the header) proves the body's user id, and the
+    code a refused grant then carries. A token that proves nothing loses no refusal: the request
+    goes on without proof."""
+    token = body.subject_token or request.headers.get(proof_tokens.SUBJECT_TOKEN_HEADER) or None
+    if token is None:
+        return False, "subject_token_required"
+    if body.user_id is None:
+        raise InvalidInput("a subject_token proves a user_id: give the user_id", field="subject_token")
+    check = proof_tokens.token_check(context.settings.subject_token_secret.get_secret_value())
+    if check(token, body.user_id, at):
+        return True, "subject_token_required"
+    return False, proof_tokens.INVALID_TOKEN
 
 
 def _subject(

@@ -257,3 +257,33 @@ class FlagsView(BaseModel):
     objection: bool
     restriction: bool
     limit_sensitive: bool
+
+
+class AcceptedChoice(BaseModel):
+    target: str = Field(description="A purpose, `explicit:<name>`, or `parental`: what the choice was about")
+    choice: Literal["granted", "refused"] = Field(
+        description="What was recorded. A refusal is recorded the same way whatever came before it, so the "
+        "answer tells nothing about the person's earlier choices"
+    )
+
+
+class RefusedChoice(BaseModel):
+    target: str = Field(description="A purpose, `explicit:<name>`, `parental`, or `link`")
+    code: Literal["subject_token_required", "subject_token_invalid", "link_unverified"] = Field(
+        description="`subject_token_required`: a grant for an identified person (or for an anonymous id "
+        "linked to one) needs a server key or a subject token for the user id; `subject_token_invalid`: "
+        "the token given proves nothing (expired, bad signature, another user); `link_unverified`: the "
+        "anonymous id and user id were not joined (kept as a pending link until proven)"
+    )
+
+
+class ConsentAck(BaseModel):
+    """The answer to `PUT /v1/consent`: what was recorded and what was refused. The person's consent
+    state comes only to a server or admin key (`state`), since a write key is public."""
+
+    recorded: list[AcceptedChoice]
+    refused: list[RefusedChoice]
+    gpc: bool = Field(description="The request carried a Global Privacy Control signal (`Sec-GPC: 1`)")
+    state: ConsentView | None = Field(
+        None, description="The subject's consent after the request: only for a server or admin key"
+    )
