@@ -121,7 +121,9 @@ def test_a_subject_token_for_someone_else_or_expired_is_refused(api: Api) -> Non
     assert other.status_code == 200, other.text
     assert other.json()["refused"] == [{"target": "analytics", "code": "subject_token_invalid"}]
     old = api.token(uid, at=datetime.now(UTC) - timedelta(hours=1))
-    expired = api.put(Scope.WRITE, body | {"subject_token": old, "purposes": {"analytics": True, "marketing.email": False}})
+    expired = api.put(
+        Scope.WRITE, body | {"subject_token": old, "purposes": {"analytics": True, "marketing.email": False}}
+    )
     assert expired.json()["refused"] == [{"target": "analytics", "code": "subject_token_invalid"}]
     assert expired.json()["recorded"] == [{"target": "marketing.email", "choice": "refused"}]
     assert api.state({"user_id": uid})["purposes"]["analytics"]["state"] == "not_set"

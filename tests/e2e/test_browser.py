@@ -40,6 +40,7 @@ from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
+from tactful.keys.tokens import issue_subject_token
 from tactful.profiles import service as profiles_service
 from tests.backends import migrated_database
 from tests.e2e.server import serving, static_site
@@ -50,6 +51,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SITE = Path(__file__).resolve().parent / "browser"
 ANALYTICS_JS = SITE / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd" / "index.js"
 SECRET = "browser-e2e-secret-key-of-sufficient-length"
+TOKEN_SECRET = "browser-e2e-subject-token-secret-of-length"
 DELIVERY_SECONDS = 10.0
 
 
@@ -115,6 +117,7 @@ def setup(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "TACTFUL_DATABASE_URL": database.url,
             "TACTFUL_KEYSTORE_URL": keys_url,
             "TACTFUL_SECRET_KEY": SECRET,
+            "TACTFUL_SUBJECT_TOKEN_SECRET": TOKEN_SECRET,
             "TACTFUL_CORS_ORIGINS": json.dumps([shop]),
         }
         server = stack.enter_context(serving(settings, tmp / "server.log"))
@@ -204,13 +207,18 @@ def test_analytics_js_calls_from_another_origin_are_stored(chromium: Browser, se
     page, traffic, close = _open(chromium, setup, setup.shop)
     try:
         # A visitor browses, signs up (alias: from the browser's anonymous id to the new user id, as
-        # analytics.js sends it before the first identify), then identifies and names a company.
+        # analytics.js sends it before the first identify), then identifies and names a company. At
+        # sign-up the shop's backend hands the page a subject token for the new user, which the page
+        # sends with the calls that link and name the user (DESIGN §4); the group call carries none.
+        token = issue_subject_token(secret=TOKEN_SECRET, user_id="browser-ada", at=datetime.now(UTC))
+        proof = json.dumps({"context": {"tactful": {"subject_token": token}}})
         calls = [
             'analytics.page("Outdoor", "Trail shoes")',
             'analytics.track("Product Viewed", {product_id: "p-7", category: "outdoor", price: 89.5, '
             'color: "red"})',
-            'analytics.alias("browser-ada")',
-            'analytics.identify("browser-ada", {first_name: "Ada", loyalty_tier: "gold", shoe_size: 38})',
+            f'analytics.alias("browser-ada", undefined, {proof})',
+            'analytics.identify("browser-ada", {first_name: "Ada", loyalty_tier: "gold", shoe_size: 38}, '
+            f"{proof})",
             'analytics.group("acme", {name: "Acme Outdoor", industry: "retail", plan: "pro"})',
         ]
         sent = [_send(page, traffic, setup, call) for call in calls]
@@ -231,6 +239,9 @@ def test_analytics_js_calls_from_another_origin_are_stored(chromium: Browser, se
         assert post.status == 200
         assert post.response_headers["access-control-allow-origin"] == setup.shop
         assert [result["status"] for result in post.results] == ["stored"], post.results
+        # The link and the name came with proof; the banner choice the group call replays changes
+        # nothing already granted, so nothing was refused.
+        assert [result["refused"] for result in post.results] == [[]], (post.path, post.body)
     # Nothing but the page's origin and the server: no Segment CDN, no metrics host.
     assert {f"{urlsplit(r.url).scheme}://{urlsplit(r.url).netloc}" for r in traffic.requests} == {
         setup.shop,
@@ -257,6 +268,7 @@ def test_analytics_js_calls_from_another_origin_are_stored(chromium: Browser, se
         assert row.write_key_id == setup.key_id
         assert row.context["library"]["name"] == "analytics.js"
         assert "userAgent" not in row.context  # request context: used, never stored
+        assert "tactful" not in row.context  # the subject token is taken out before storage
 
     anonymous_id = sent[0]["anonymousId"]
     assert {event["anonymousId"] for event in sent} == {anonymous_id}

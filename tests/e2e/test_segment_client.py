@@ -35,7 +35,7 @@ class Server:
     url: str
     database: Database
     keystore: Keystore
-    write_key: str
+    write_key: str  # a server-scope key: a backend speaks for its users through Segment's library
 
 
 def _prepare(tmp: Path) -> tuple[Database, Keystore, str]:
@@ -45,7 +45,7 @@ def _prepare(tmp: Path) -> tuple[Database, Keystore, str]:
     keystore.create_schema()
     with database.session() as session:
         _, token = keys_service.create_key(
-            session, keystore=keystore, name="e2e", scope=Scope.WRITE, at=datetime.now(UTC), actor="tests"
+            session, keystore=keystore, name="e2e", scope=Scope.SERVER, at=datetime.now(UTC), actor="tests"
         )
     return database, keystore, token
 
@@ -146,7 +146,13 @@ def test_a_retried_batch_is_deduplicated(server: Server) -> None:
     )
     assert response.status_code == 200
     assert response.json()["results"] == [
-        {"messageId": message["messageId"], "status": "duplicate", "reason": None, "detail": None}
+        {
+            "messageId": message["messageId"],
+            "status": "duplicate",
+            "reason": None,
+            "detail": None,
+            "refused": [],
+        }
     ]
 
 

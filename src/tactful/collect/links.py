@@ -20,7 +20,7 @@ key or tokens for both.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,23 +68,38 @@ class Linked:
 
 
 def _request(
-    claim: Claim, known_users: frozenset[str]
+    claim: Claim, owners: Mapping[tuple[IdentityKind, str], uuid.UUID]
 ) -> tuple[profiles_service.IdentityRequest, tuple[Refusal, ...], str | None]:
-    """What may be resolved of `claim`, what was refused, and the anonymous id left pending."""
+    """What may be resolved of `claim`, what was refused, and the anonymous id left pending.
+
+    A link that already holds (the anonymous id belongs to the user's subject, as on every call
+    analytics.js makes after a verified sign-in) is no new claim."""
     anonymous_id, user_id, previous_id = claim.anonymous_id, claim.user_id, claim.previous_id
     if user_id is None:
         return (anonymous_id, None, previous_id), (), None
+    user_subject = owners.get((IdentityKind.USER_ID, user_id))
+
+    def joined(kind: IdentityKind, value: str) -> bool:
+        return user_subject is not None and owners.get((kind, value)) == user_subject
+
     refused: list[Refusal] = []
     pending: str | None = None
-    if anonymous_id is not None and anonymous_id != user_id and not claim.proves(user_id):
+    if (
+        anonymous_id is not None
+        and anonymous_id != user_id
+        and not claim.proves(user_id)
+        and not joined(IdentityKind.ANONYMOUS_ID, anonymous_id)
+    ):
         refused.append(Refusal.LINK_UNVERIFIED)
         pending, anonymous_id = anonymous_id, None
     if previous_id is not None and previous_id != user_id:
-        if previous_id in known_users:
-            if not (claim.proves(user_id) and claim.proves(previous_id)):
+        if (IdentityKind.USER_ID, previous_id) in owners:
+            if not (claim.proves(user_id) and claim.proves(previous_id)) and not joined(
+                IdentityKind.USER_ID, previous_id
+            ):
                 refused.append(Refusal.MERGE_NEEDS_PROOF)
                 previous_id = None
-        elif not claim.proves(user_id):
+        elif not claim.proves(user_id) and not joined(IdentityKind.ANONYMOUS_ID, previous_id):
             refused.append(Refusal.LINK_UNVERIFIED)
             pending = pending or previous_id
             previous_id = None
@@ -106,14 +121,18 @@ def link_many(
     """
     if not claims:
         return []
-    previous = [(IdentityKind.USER_ID, c.previous_id) for c in claims if c.previous_id and c.user_id]
-    known = (
-        profiles_service.known_identifiers(session, keystore=keystore, identifiers=previous)
-        if previous
-        else ()
-    )
-    known_users = frozenset(value for _, value in known)
-    planned = [_request(claim, known_users) for claim in claims]
+    wanted: list[tuple[IdentityKind, str]] = []
+    for claim in claims:
+        if claim.user_id is None or claim.trusted:
+            continue  # nothing to judge: no link to a user, or a key whose word is proof
+        wanted.append((IdentityKind.USER_ID, claim.user_id))
+        if claim.anonymous_id:
+            wanted.append((IdentityKind.ANONYMOUS_ID, claim.anonymous_id))
+        if claim.previous_id:
+            wanted.append((IdentityKind.USER_ID, claim.previous_id))
+            wanted.append((IdentityKind.ANONYMOUS_ID, claim.previous_id))
+    owners = profiles_service.owners(session, keystore=keystore, identifiers=wanted) if wanted else {}
+    planned = [_request(claim, owners) for claim in claims]
     resolutions = profiles_service.resolve_many(
         session, keystore=keystore, identities=[request for request, _, _ in planned], at=at
     )

@@ -185,11 +185,17 @@ def record_arrivals(
                 found = parsed[key] = (choices, len({c[0] for c in choices}) == len(choices))
             choices, repeatable = found
             if not arrival.may_grant:
-                # A claim that only restricts is always accepted; the grants wait for proof.
-                granting = sum(1 for _, given, _ in choices if given)
+                # A claim that only restricts is always accepted; the grants wait for proof. Those
+                # that would change nothing (the CMP replays a choice already recorded) are no claim.
+                if subject not in statuses:
+                    statuses[subject] = ledger.statuses_at(histories[subject], at)
+                now = statuses[subject]
+                granting = sum(
+                    1 for p, given, _ in choices if given and now.get(p) is not ConsentStatus.GRANTED
+                )
                 if granting:
                     refused[index] = granting
-                    choices = tuple(c for c in choices if not c[1])
+                choices = tuple(c for c in choices if not c[1])
             if repeatable and applied.get(subject) is choices:
                 continue
             if subject not in statuses:

@@ -369,6 +369,23 @@ def known_identifiers(
     return frozenset(found)
 
 
+def owners(
+    session: Session, *, keystore: Keystore, identifiers: Sequence[tuple[IdentityKind, str]]
+) -> dict[tuple[IdentityKind, str], uuid.UUID]:
+    """The surviving subject of each of `identifiers` that some subject holds (one read of the
+    identities; merges followed)."""
+    digests = {keystore.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
+    found: dict[tuple[IdentityKind, str], uuid.UUID] = {}
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.connection().execute(_OWNERS, {"digests": wanted[start : start + _CHUNK]})
+        for row in rows:
+            survivor = canonical(session, row.subject_id)
+            if survivor is not None:
+                found[digests[row.digest]] = survivor
+    return found
+
+
 def _resolve_batch(
     session: Session, keystore: Keystore, requests: Sequence[IdentityRequest], at: datetime
 ) -> list[Resolution]:

@@ -22,6 +22,7 @@ from tactful.profiles.identity import (
     family,
     find_subject,
     known_identifiers,
+    owners,
     resolve,
     resolve_many,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "find_subject",
     "get_profile",
     "known_identifiers",
+    "owners",
     "purge_atoms",
     "purge_atoms_many",
     "record_event",
