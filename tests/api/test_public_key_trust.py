@@ -439,3 +439,19 @@ def test_a_gpc_browser_opts_in_through_the_banner(site: Site) -> None:
     state = site.state(anonymous_id=anon)
     assert state["max_level"] == "1:1"
     assert state["purposes"]["sale_or_share"]["allowed"] is True
+
+
+def test_refusals_are_counted_and_audited(site: Site) -> None:
+    victim = uid("user")
+    site.send("/v1/track", track(user_id=victim, **SEGMENT))
+    site.consent({"user_id": victim, "source": "banner", "purposes": {"analytics": True}})
+    metrics = site.client.get("/metrics", headers=bearer(site.keys[Scope.ADMIN])).text
+    [line] = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('tactful_claims_refused_total{reason="subject_token_required"}')
+    ]
+    assert float(line.rsplit(" ", 1)[1]) >= 2
+    with site.context.session() as session:
+        actions = set(session.scalars(text("SELECT action FROM audit_log")).all())
+    assert {"collect.claims_refused", "consent.claims_refused"} <= actions

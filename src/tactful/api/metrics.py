@@ -45,6 +45,14 @@ class _IngestCollector(Collector):
         for reason, count in sorted(self.stats.quarantined_by_reason.items()):
             quarantined.add_metric([reason], count)
         yield quarantined
+        refused = CounterMetricFamily(
+            "tactful_claims_refused",
+            "Messages and consent requests whose key's word was not proof enough for part of what they asked",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.stats.refused_by_reason.items()):
+            refused.add_metric([reason], count)
+        yield refused
         dropped = CounterMetricFamily(
             "tactful_fields_dropped", "Fields dropped because the catalog does not declare them"
         )
