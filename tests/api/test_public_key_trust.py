@@ -455,3 +455,13 @@ def test_refusals_are_counted_and_audited(site: Site) -> None:
     with site.context.session() as session:
         actions = set(session.scalars(text("SELECT action FROM audit_log")).all())
     assert {"collect.claims_refused", "consent.claims_refused"} <= actions
+
+
+def test_an_older_age_cannot_ride_on_a_younger_one_in_the_same_batch(site: Site) -> None:
+    teen = uid("user")
+    site.signed_up(teen, age_range="13-17")
+    batch = [identify(teen, {"age_range": "13-17"}), identify(teen, {"age_range": "25-34"})]
+    first, second = site.send("/v1/batch", {"batch": batch})
+    assert (first["refused"], second["refused"]) == ([], ["age_needs_proof"])
+    assert site.traits(teen)["traits.age_range"] == "13-17"
+    assert site.state(user_id=teen)["minor"] is True

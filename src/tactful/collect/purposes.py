@@ -94,7 +94,16 @@ class Decisions:
     def decide(self, item: Arriving) -> Decision:
         # A subject's events repeat themselves (page after page, the same traits in context): the
         # answer depends on nothing else than the subject, the kind, the name and the trait names.
-        key = (item.subject_id, item.event.type, item.event.name, item.may_widen, *item.traits)
+        key: tuple[object, ...] = (
+            item.subject_id,
+            item.event.type,
+            item.event.name,
+            item.may_widen,
+            *item.traits,
+        )
+        if not item.may_widen:
+            # Then an age claim's values decide too: a younger age is kept, an older one is not.
+            key += tuple(repr(item.traits[n]) for n in item.traits if f"traits.{n}" in AGE_ATOMS)
         found = self._decided.get(key)
         if found is None:
             found = self._decided[key] = self._decide(item)
