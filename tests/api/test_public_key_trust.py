@@ -313,10 +313,30 @@ def test_a_public_key_may_not_write_an_identified_persons_identifiers(site: Site
     assert site.traits(victim)["traits.first_name"] == "Ada L."
 
 
-def test_an_anonymous_visitor_declares_their_own_age(site: Site) -> None:
-    anon = uid("anon")
-    [result] = site.send("/v1/identify", identify(None, {"age_range": "25-34"}, anonymousId=anon))
+def test_an_anonymous_visitor_declares_their_own_age_which_stays_theirs(site: Site) -> None:
+    user, anon = uid("user"), uid("anon")
+    site.signed_up(user, age_range="25-34")
+    site.send("/v1/identify", identify(user, {}, anonymousId=anon))  # a pending link, unproven
+    [result] = site.send("/v1/identify", identify(None, {"age_range": "13-17"}, anonymousId=anon))
     assert result["refused"] == []
+    assert site.state(anonymous_id=anon)["minor"] is True  # an age gate's answer, accepted
+    assert site.state(user_id=user)["minor"] is False  # never carried over the pending link
+    visitor = site.subject(anonymous_id=anon)
+    assert visitor is not None
+    with site.context.session() as session:
+        ref = site.context.keystore.subject_ref(visitor)
+        details = (
+            session.execute(
+                text(
+                    "SELECT details FROM audit_log"
+                    " WHERE action = 'profiles.age_declared' AND subject_ref = :r"
+                ),
+                {"r": ref},
+            )
+            .scalars()
+            .all()
+        )
+    assert [json.loads(d) if isinstance(d, str) else d for d in details] == [{"method": "self_declared"}]
 
 
 # -- 4. consent reads ------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class Plan:
     """The user ids a subject token in this message (or the request's header) proves."""
     refused: list[str] = field(default_factory=list)
     """Reason codes of what the message asked and its key may not do without proof."""
+    age_method: str | None = None
+    """How an age the message declares was vouched for, when it keeps one (`AgeMethod`)."""
 
     def quarantine(self, reason: Reason, detail: str) -> None:
         self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail

@@ -125,6 +125,15 @@ class Decisions:
             return Decision(_LINK, kept, refused)
         return Decision(_event_purposes(finder, catalog, item.event), kept, refused)
 
+    def age_declared(self, item: Arriving, decision: Decision) -> bool:
+        """Whether the event keeps an age atom that changes what is stored (an age gate, a sign-up):
+        collection records how the age was declared, as age assurance asks."""
+        stored = self._gate_traits.get(item.subject_id, {})
+        return any(
+            f"traits.{name}" in AGE_ATOMS and stored.get(f"traits.{name}") != item.traits[name]
+            for name in decision.traits
+        )
+
     def _without_widening(
         self, item: Arriving, kept: frozenset[str]
     ) -> tuple[frozenset[str], tuple[str, ...]]:

@@ -229,9 +229,20 @@ def _decide(
     decided = {index: under.decide(item) for index, item in items.items()}
     for plan in arriving:
         plan.refused.extend(decided[plan.index].refused)
+        if decided[plan.index].traits and under.age_declared(items[plan.index], decided[plan.index]):
+            plan.age_method = _age_method(plan, source)
         if plan.message_id in under.refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
     return decided, under
+
+
+def _age_method(plan: Plan, source: Source) -> str:
+    """How an accepted age was vouched for: by the site's server key, by the user's subject token,
+    or by the visitor alone (an anonymous age gate; it never carries over a pending link)."""
+    assert plan.event is not None
+    if source.trusted:
+        return "server_key"
+    return "subject_token" if plan.event.user_id is not None else "self_declared"
 
 
 def _trust(
@@ -397,8 +408,11 @@ def _write(
     insert_rows(session, store.table_of(Quarantine), quarantined)
     counts: Counter[str] = Counter(received=len(plans))
     refused: dict[uuid.UUID, Counter[str]] = {}
+    declared: dict[uuid.UUID, str] = {}
     for plan in plans:
         assert plan.status is not None
+        if plan.age_method is not None and plan.status is Status.STORED and plan.subject_id is not None:
+            declared[plan.subject_id] = plan.age_method
         for code in dict.fromkeys(plan.refused):
             counts[f"refused:{code}"] += 1
             if plan.subject_id is not None:
@@ -408,22 +422,25 @@ def _write(
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
-    if refused:
+    if refused or declared:
         actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
-        audit_service.append_many(
-            session,
-            keystore=keystore,
-            records=[
-                audit_service.AuditRecord(
-                    action="collect.claims_refused",
-                    actor=actor,
-                    at=at,
-                    subject_id=subject,
-                    details=dict(codes),
-                )
-                for subject, codes in refused.items()
-            ],
-        )
+        records = [
+            audit_service.AuditRecord(
+                action="collect.claims_refused", actor=actor, at=at, subject_id=subject, details=dict(codes)
+            )
+            for subject, codes in refused.items()
+        ]
+        records += [
+            audit_service.AuditRecord(
+                action="profiles.age_declared",
+                actor=actor,
+                at=at,
+                subject_id=subject,
+                details={"method": method},
+            )
+            for subject, method in declared.items()
+        ]
+        audit_service.append_many(session, keystore=keystore, records=records)
 
 
 # -- reading, moving, exporting, erasing ------------------------------------------------------
