@@ -188,6 +188,7 @@ class Catalog:
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
+    _stored_context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         atoms = MappingProxyType({a.name: a for a in self.atom_list})
@@ -206,6 +207,10 @@ class Catalog:
         object.__setattr__(self, "_atoms", atoms)
         object.__setattr__(self, "_traits", traits)
         object.__setattr__(self, "_filter", compiled)
+        stored = tuple(
+            (tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT and a.stored
+        )
+        object.__setattr__(self, "_stored_context", stored)
 
     def _texts(self) -> dict[str, dict[str, TextKind]]:
         texts: dict[str, dict[str, TextKind]] = {"context": {}, "traits": {}}
@@ -234,6 +239,11 @@ class Catalog:
     def trait_atoms(self) -> Mapping[str, Atom]:
         """Identify traits by their name in the message (`first_name` → `traits.first_name`)."""
         return self._traits
+
+    @property
+    def stored_context(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:
+        """The context atoms stored with events, each with its path below `context` (`("page", "url")`)."""
+        return self._stored_context
 
     @property
     def identifier_traits(self) -> frozenset[str]:

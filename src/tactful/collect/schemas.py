@@ -51,6 +51,10 @@ class IngestStats:
     quarantined_by_reason: Mapping[str, int] = field(default_factory=dict)
     suppressed_by_reason: Mapping[str, int] = field(default_factory=dict)
     dropped_fields: Mapping[str, int] = field(default_factory=dict)
+    redacted: Mapping[str, int] = field(default_factory=dict)
+    """Removals from text fields by `<what>:<field>` (`email:properties.query`)."""
+    withheld_fields: Mapping[str, int] = field(default_factory=dict)
+    """Declared fields left out of stored events because none of their purposes allowed them."""
 
     @property
     def balanced(self) -> bool:
@@ -63,6 +67,9 @@ class FilterOutcome(Protocol):
 
     @property
     def dropped(self) -> tuple[str, ...]: ...
+
+    @property
+    def redacted(self) -> tuple[str, ...]: ...
 
 
 class CollectCatalog(CatalogView, Protocol):

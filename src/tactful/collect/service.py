@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tactful import jsontext
 from tactful.bulk import insert_rows
+from tactful.collect import fields as collect_fields
 from tactful.collect import purposes as collect_purposes
 from tactful.collect import quarantine, store
 from tactful.collect.message import MessageType, canonical, for_catalog
@@ -33,6 +34,7 @@ from tactful.collect.validate import Reason, Rejection, validate
 from tactful.config import Limits
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
+from tactful.db import truncate_log_after_commit
 from tactful.profiles import service as profiles_service
 from tactful.types import new_row_id
 
@@ -117,6 +119,8 @@ def _store(
     recorded: list[profiles_service.EventRecord],
     identified: list[profiles_service.TraitUpdate],
     decision: collect_purposes.Decision | None,
+    fields: collect_fields.FieldPurposes | None = None,
+    counts: Counter[str] | None = None,
 ) -> None:
     event, subject_id = plan.event, plan.subject_id
     assert event is not None
@@ -125,6 +129,8 @@ def _store(
     assert isinstance(plan.message, dict)
     filtered = catalog.filter_message(for_catalog(plan.message))
     dropped.update(filtered.dropped)
+    if counts is not None and filtered.redacted:
+        counts.update(store.counter_name("redacted:", path) for path in filtered.redacted)
     kept = filtered.kept
     traits = _object(kept.get("traits"))
     if decision is not None:
@@ -143,6 +149,14 @@ def _store(
             kept = {**kept, "context": {**context, "traits": allowed}}
     if event.type is MessageType.IDENTIFY and traits:
         identified.append((subject_id, traits, event.timestamp))
+    if decision is not None and fields is not None:
+        # The profile has its traits; the event keeps only the fields its own purposes allow.
+        kept, withheld = fields.keep(
+            subject_id, decision, kept, user_traits=event.type is MessageType.IDENTIFY
+        )
+        if counts is not None and withheld:
+            counts.update(store.counter_name("withheld:", path) for path in withheld)
+        traits = _object(kept.get("traits"))
     stored = {
         **kept,
         "type": event.type.value,
@@ -265,6 +279,7 @@ def ingest(
         _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
 
     dropped: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
     recorded: list[profiles_service.EventRecord] = []
     identified: list[profiles_service.TraitUpdate] = []
     for plan in plans:
@@ -274,6 +289,7 @@ def ingest(
     decisions, under = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
+    fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
     for plan in plans:
         if plan.status is None:
             decision = decisions.get(plan.index)
@@ -289,6 +305,8 @@ def ingest(
                 recorded=recorded,
                 identified=identified,
                 decision=decision,
+                fields=fields,
+                counts=counts,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     # Every new key and index entry is known now: the keystore commits while the rest is done.
@@ -297,7 +315,9 @@ def ingest(
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
-    _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
+    _write(
+        session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped, counts=counts
+    )
     return [plan.result() for plan in plans]
 
 
@@ -310,7 +330,9 @@ def _write(
     at: datetime,
     limits: Limits,
     dropped: Counter[str],
+    counts: Counter[str],
 ) -> None:
+    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far)."""
     events = [p.row for p in plans if p.status is Status.STORED]
     quarantined = [
         quarantine.row(
@@ -331,7 +353,7 @@ def _write(
     # Bulk inserts of plain dicts: the ORM's unit of work would add nothing but time.
     insert_rows(session, store.table_of(Event), events)
     insert_rows(session, store.table_of(Quarantine), quarantined)
-    counts: Counter[str] = Counter(received=len(plans))
+    counts["received"] += len(plans)
     for plan in plans:
         assert plan.status is not None
         name = {Status.STORED: "stored", Status.DUPLICATE: "deduplicated"}.get(plan.status, str(plan.status))
@@ -360,6 +382,8 @@ def ingest_stats(session: Session) -> IngestStats:
         quarantined_by_reason=by_prefix("quarantined:"),
         suppressed_by_reason=by_prefix("suppressed:"),
         dropped_fields=dropped,
+        redacted=by_prefix("redacted:"),
+        withheld_fields=by_prefix("withheld:"),
     )
 
 
@@ -396,7 +420,10 @@ def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
         .values(subject_id=None, fingerprint=None, erased=True),
         execution_options={"synchronize_session": False},
     )
-    return removed + int(getattr(result, "rowcount", 0) or 0)
+    changed = removed + int(getattr(result, "rowcount", 0) or 0)
+    if changed:
+        truncate_log_after_commit(session)  # no copy of the deleted rows left in SQLite's log
+    return changed
 
 
 def purge_message_ids(session: Session, *, before: datetime) -> int:
