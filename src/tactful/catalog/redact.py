@@ -52,6 +52,8 @@ _PHONE = re.compile(
     r"|(?<![\w-])0\d{2,4}[ /]\d{3,}(?:[ -]\d{2,})*(?![\w-])"  # national: 030 1234567, 0176/1234567
 )
 _SEPARATORS = re.compile(r"[&;]")
+_DIGIT = re.compile(r"\d")
+_FOUR_DIGITS = re.compile(r"\d{4}")
 _URL_IN_TEXT = re.compile(r"(?i)\bhttps?://[^\s<>\"']+")
 _MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 7, 15
 
@@ -114,7 +116,7 @@ def _personal(text: str, found: list[Found]) -> str:
     if "@" in text or "%40" in text:
         text, n = _EMAIL.subn(EMAIL_TOKEN, text)
         found.extend([Found.EMAIL] * n)
-    if not any(c.isdigit() for c in text):
+    if not _DIGIT.search(text):
         return text
 
     def card(match: re.Match[str]) -> str:
@@ -129,4 +131,6 @@ def _personal(text: str, found: list[Found]) -> str:
             return PHONE_TOKEN
         return match.group(0)
 
-    return _PHONE.sub(phone, _CARD.sub(card, text))
+    if _FOUR_DIGITS.search(text):  # every card number starts with four digits
+        text = _CARD.sub(card, text)
+    return _PHONE.sub(phone, text)

@@ -16,13 +16,16 @@ fields whose purposes are all gone (`store.forget_withdrawn_purposes`), by the s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tactful.catalog.model import Atom, Catalog
 from tactful.collect.purposes import Decision, Decisions
 from tactful.consent import intake
 from tactful.types import Purpose
+
+Tree = dict[str, Any]
+"""Nested keys: a subtree, or None for a value that goes whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,8 @@ class Cut:
 
     context: tuple[tuple[str, ...], ...] = ()
     """Paths below `context`."""
+    tree: Tree = field(default_factory=dict)
+    """The same paths as nested keys: None where the value goes."""
     traits: frozenset[str] = frozenset()
     """User trait names (an identify's `traits`, and `context.traits`)."""
 
@@ -64,7 +69,7 @@ class FieldPurposes:
 
         context = tuple(path for path, atom in self.catalog.stored_context if refused(atom))
         traits = frozenset(key for key, atom in self.catalog.trait_atoms.items() if refused(atom))
-        return Cut(context, traits)
+        return Cut(context=context, traits=traits, tree=_tree(context))
 
     def keep(
         self, subject_id: uuid.UUID, decision: Decision, kept: dict[str, Any], *, user_traits: bool
@@ -79,8 +84,7 @@ class FieldPurposes:
         result = dict(kept)
         context = kept.get("context")
         if isinstance(context, dict) and context:
-            for path in cut.context:
-                context = _without(context, path, removed, "context")
+            context = _without(context, cut.tree, removed, "context.")
             carried = context.get("traits")
             if isinstance(carried, dict) and carried.keys() & cut.traits:
                 removed.extend(f"context.traits.{name}" for name in carried if name in cut.traits)
@@ -93,20 +97,41 @@ class FieldPurposes:
         return result, removed
 
 
-def _without(value: dict[str, Any], path: tuple[str, ...], removed: list[str], prefix: str) -> dict[str, Any]:
-    """`value` without `path` (a copy, when it was there), nor the objects that leaves empty."""
-    head, rest = path[0], path[1:]
-    if head not in value:
-        return value
-    if rest:
-        inner = value[head]
-        if not isinstance(inner, dict):
-            return value
-        narrowed = _without(inner, rest, removed, f"{prefix}.{head}")
-        if narrowed is inner:
-            return value
+def _tree(paths: tuple[tuple[str, ...], ...]) -> Tree:
+    root: dict[str, Any] = {}
+    for path in paths:
+        level = root
+        for part in path[:-1]:
+            inner = level.setdefault(part, {})
+            if inner is None:  # a field above this one goes whole
+                break
+            level = inner
+        else:
+            level[path[-1]] = None
+    return root
+
+
+def _without(value: dict[str, Any], tree: Tree, removed: list[str], prefix: str) -> dict[str, Any]:
+    """`value` without the paths of `tree`, nor the objects that leaves empty; a copy if anything
+    went, else `value` itself. One pass over the keys present."""
+    changed: dict[str, Any] | None = None
+    for key, item in value.items():
+        if key not in tree:
+            continue
+        below = tree[key]
+        if below is None:
+            narrowed = None
+            removed.append(prefix + key)
+        elif isinstance(item, dict):
+            narrowed = _without(item, below, removed, f"{prefix}{key}.")
+            if narrowed is item:
+                continue
+        else:
+            continue
+        if changed is None:
+            changed = dict(value)
         if narrowed:
-            return {**value, head: narrowed}
-    else:
-        removed.append(f"{prefix}.{head}")
-    return {k: v for k, v in value.items() if k != head}
+            changed[key] = narrowed
+        else:
+            del changed[key]
+    return value if changed is None else changed
