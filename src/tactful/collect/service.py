@@ -409,7 +409,8 @@ def export_subject(
 
 def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
     """Delete a subject's events and quarantined messages. Its message ids stay as bare keyed digests
-    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again."""
+    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again.
+    On SQLite the write-ahead log is truncated once the transaction commits."""
     removed = 0
     for model in (Event, Quarantine):
         result = session.execute(delete(model).where(model.subject_id == subject_id))
@@ -420,10 +421,10 @@ def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
         .values(subject_id=None, fingerprint=None, erased=True),
         execution_options={"synchronize_session": False},
     )
-    changed = removed + int(getattr(result, "rowcount", 0) or 0)
-    if changed:
-        truncate_log_after_commit(session)  # no copy of the deleted rows left in SQLite's log
-    return changed
+    # An erasure runs every store's handler in this transaction: once it commits, no copy of what
+    # they deleted may stay in SQLite's log, whatever collection itself held.
+    truncate_log_after_commit(session)
+    return removed + int(getattr(result, "rowcount", 0) or 0)
 
 
 def purge_message_ids(session: Session, *, before: datetime) -> int:
