@@ -130,7 +130,11 @@ def _store(
     filtered = catalog.filter_message(for_catalog(plan.message))
     dropped.update(filtered.dropped)
     if counts is not None and filtered.redacted:
-        counts.update(store.counter_name("redacted:", path) for path in filtered.redacted)
+        # `<what>:<path>`: a long path loses its start, never what was removed.
+        counts.update(
+            store.counter_name(f"redacted:{what}:", path)
+            for what, _, path in (entry.partition(":") for entry in filtered.redacted)
+        )
     kept = filtered.kept
     traits = _object(kept.get("traits"))
     if decision is not None:
