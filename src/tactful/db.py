@@ -81,6 +81,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten with zeros, in the database and in the log, rather than left in
+    # free space (a withdrawal or an erasure must leave no copy: `truncate_log_after_commit`).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -150,6 +153,44 @@ class _Checkpointer:
 
 
 _BUSY_SECONDS = 10.0  # as `busy_timeout` above
+_TRUNCATE_LOG = "tactful.truncate_log"
+
+
+def truncate_log(engine: Engine) -> bool:
+    """Copy SQLite's write-ahead log back into the database and truncate it to zero bytes, so that
+    no earlier version of a page (a deleted row, say) stays in the `-wal` file. Waits for readers
+    and writers as the busy timeout allows; False when one kept it from finishing (the log then
+    keeps frames until the next truncation). True at once on other databases."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return True
+    raw = engine.raw_connection()
+    try:
+        # The driver's own connection, in autocommit: a checkpoint cannot run inside a transaction.
+        row = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()  # type: ignore[union-attr]
+    finally:
+        raw.close()
+    done = row is not None and row[0] == 0
+    if not done:
+        _log.warning("write-ahead log truncation could not finish: a reader or writer held it")
+    return done
+
+
+def truncate_log_after_commit(session: Session) -> None:
+    """Have the write-ahead log truncated once `session`'s transaction commits (SQLite files; nothing
+    elsewhere). Callers that delete or rewrite personal data ask for it: with `secure_delete` the
+    database's pages hold zeros where the rows were, and the truncation removes the log's copies."""
+    engine = session.get_bind()
+    if not isinstance(engine, Engine):
+        return  # bound to a connection whose owner commits (tests' rolled-back transactions)
+    if engine.dialect.name != "sqlite" or session.info.get(_TRUNCATE_LOG):
+        return
+    session.info[_TRUNCATE_LOG] = True
+
+    def after_commit(committed: Session) -> None:
+        committed.info.pop(_TRUNCATE_LOG, None)
+        truncate_log(engine)
+
+    event.listen(session, "after_commit", after_commit, once=True)
 
 
 class Database:

@@ -75,7 +75,7 @@ def build_context(settings: Settings) -> AppContext:
     # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
     return AppContext(
         settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis,
-        on_withdrawal=collect_store.forget_withdrawn_purposes,
+        on_withdrawal=collect_store.withdrawal_hook(catalog),
     )  # fmt: skip
 
 

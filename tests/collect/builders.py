@@ -17,6 +17,7 @@ SYSTEM_FIELDS = frozenset({"messageId", "type", "event", "userId", "anonymousId"
 class FilterResult:
     kept: dict[str, Any]
     dropped: tuple[str, ...]
+    redacted: tuple[str, ...] = ()
 
 
 def _filter(

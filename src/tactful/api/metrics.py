@@ -58,6 +58,24 @@ class _IngestCollector(Collector):
         )
         dropped.add_metric([], sum(self.stats.dropped_fields.values()))
         yield dropped
+        redacted = CounterMetricFamily(
+            "tactful_text_redactions",
+            "Removals from free text and URL fields before storage, by what was removed",
+            labels=["removed"],
+        )
+        by_kind: dict[str, int] = {}
+        for name, count in self.stats.redacted.items():
+            kind = name.partition(":")[0]
+            by_kind[kind] = by_kind.get(kind, 0) + count
+        for kind, count in sorted(by_kind.items()):
+            redacted.add_metric([kind], count)
+        yield redacted
+        withheld = CounterMetricFamily(
+            "tactful_fields_withheld",
+            "Declared fields left out of stored events: none of their purposes allowed them",
+        )
+        withheld.add_metric([], sum(self.stats.withheld_fields.values()))
+        yield withheld
         balanced = GaugeMetricFamily(
             "tactful_events_balanced", "1 when received equals the sum of the outcomes (invariant 10)"
         )

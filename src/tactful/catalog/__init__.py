@@ -19,6 +19,7 @@ The file format
       email_provider: {name, role: processor|controller|internal, country: "US", safeguard, description}
     categories:                     # optional additions below a built-in category (categories.py)
       user.behavior.wishlist: {parent: user.behavior, description}
+    url_parameters: [utm_*]         # the query parameters `text: url` fields keep (`*`: any end)
     atoms:
       traits.email:                 # the prefix is the source: context. traits. events. computed.
         category: user.contact.email
@@ -31,12 +32,15 @@ The file format
         explicit_consent: false     # required for special categories used for targeting
         level: "1:1"                # optional override of the derived level; quote it
         description: ...
+      context.page.url:
+        text: url                   # context and trait atoms: `free` text or a `url` (redact.py)
       events.order_completed:       # track "Order Completed"; page → events.page_viewed,
         category: user.behavior.purchase   # screen → events.screen_viewed, group → events.group
         essential: true             # needed to deliver the service
         event: Order Completed      # optional: the Segment name, when not the title-cased key
         properties:                 # a list of names, or name → {category, description}
           order_id:
+          note: {text: free}        # free text: e-mail, phone and card numbers redacted
           products[].category:      # `[]` marks an array of objects
       computed.favorite_category:
         category: user.derived.inference   # optional: defaults to the strictest input's
@@ -47,7 +51,9 @@ request only and never stored, otherwise it is stored with the event it arrived 
 message's `traits` are filtered by the `traits.*` atoms, a group call's `traits` by the properties of
 `events.group`, and a page or screen call's top-level `name` and `category` by the page or screen
 atom's properties. Fields not declared are dropped and named; system fields are always kept
-(`filtering.SYSTEM_PATHS`).
+(`filtering.SYSTEM_PATHS`). Fields marked `text: free` lose e-mail addresses, phone numbers and card
+numbers that pass the Luhn check; `text: url` fields lose their fragment and the query parameters
+`url_parameters` does not name (`redact.py`); the filter names each removal.
 
 Levels
 ------

@@ -29,6 +29,7 @@ from tactful.catalog.model import (
     Recipient,
     Source,
 )
+from tactful.catalog.redact import TextKind
 from tactful.catalog.retention import REQUEST_ONLY, RetentionError, parse_retention
 from tactful.catalog.schemas import AtomSchema, CatalogSchema
 from tactful.types import Level, Purpose
@@ -37,6 +38,7 @@ _SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _ATOM_NAME = re.compile(rf"^(context|traits|events|computed)(\.{_SEGMENT})+$")
 _EVENT_ATOM = re.compile(r"^events\.[a-z0-9]+(_[a-z0-9]+)*$")
 _PROPERTY = re.compile(r"^[A-Za-z_$][\w$-]*(\[\])?(\.[A-Za-z_$][\w$-]*(\[\])?)*$")
+_URL_PARAMETER = re.compile(r"^[A-Za-z0-9_.~\[\]-]+\*?$|^\*$")
 _YAML_ONE_TO_ONE = 61  # YAML 1.1 reads an unquoted 1:1 as the base-60 number 61
 _FORMAT = "see the catalog format in the tactful.catalog package documentation"
 
@@ -89,6 +91,7 @@ class Assembler:
             if not name.startswith("computed."):
                 self._plain(name, schema)
         assemble_computed(self)
+        parameters = tuple(self._url_parameters())
         if self.problems:
             return None, self.problems
         c = self.doc.controller
@@ -98,6 +101,7 @@ class Assembler:
             data_subjects=tuple(DataSubjectGroup(s.name, s.description) for s in self.doc.data_subjects),
             recipients=self.recipients,
             source=self.file,
+            url_parameters=parameters,
         )
         return catalog, []
 
@@ -203,6 +207,7 @@ class Assembler:
             properties=properties,
             essential=schema.essential,
             event=self._event_label(name, schema) if source is Source.EVENT else None,
+            text=TextKind(schema.text) if schema.text is not None else None,
         )
         self.common_checks(atom)
         self.atoms[name] = atom
@@ -322,6 +327,12 @@ class Assembler:
                 self.report(
                     f"'{key}' applies only to {allowed.value} atoms", f"remove '{key}'", atom=name, key=key
                 )
+        if schema.text is not None and source not in (Source.CONTEXT, Source.TRAIT):
+            where = "mark the properties that hold text" if source is Source.EVENT else "remove 'text'"
+            self.report(
+                "'text' applies to context and trait atoms, and to the properties of event atoms",
+                where, atom=name, key="text",
+            )  # fmt: skip
 
     def _properties(self, atom: str, schema: AtomSchema, category: Category) -> tuple[Property, ...]:
         declared = schema.properties
@@ -341,8 +352,22 @@ class Assembler:
                 if looked_up is None:
                     continue
                 own = looked_up
-            found.append(Property(prop, own, spec.description if spec is not None else ""))
+            text = TextKind(spec.text) if spec is not None and spec.text is not None else None
+            found.append(Property(prop, own, spec.description if spec is not None else "", text))
         return tuple(found)
+
+    def _url_parameters(self) -> list[str]:
+        kept = []
+        for name in self.doc.url_parameters:
+            if _URL_PARAMETER.match(name):
+                kept.append(name)
+            else:
+                self.report(
+                    f"url parameter '{name}' is not a parameter name",
+                    "write a name such as 'utm_source', or a prefix ending in '*' such as 'utm_*'",
+                    key="url_parameters",
+                )
+        return kept
 
     def _event_label(self, name: str, schema: AtomSchema) -> str:
         key = name.partition(".")[2]

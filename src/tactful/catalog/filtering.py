@@ -2,6 +2,9 @@
 what it drops. Pure and on the hot path, so the catalog is compiled once into nested lookup tables
 (`Shape`: key → `Rule`) and a message is walked once, without building any path it keeps.
 
+Text in the fields the catalog marks (`text: free`, `text: url`) is redacted as it is kept
+(`redact.Redactor`); each removal is named (`email:properties.query`).
+
 Paths are written as in the catalog: `context.location.country`, `properties.products[].sku`
 (`[]` marks an array of objects, each filtered alike). A declared leaf keeps a scalar or an array of
 scalars; an object is kept only through the fields declared inside it, so nothing nested rides in
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, overload
+
+from tactful.catalog.redact import Redactor, TextKind
 
 SYSTEM_FIELDS: tuple[str, ...] = (
     "messageId", "type", "event", "userId", "anonymousId", "previousId", "groupId", "timestamp",
@@ -54,6 +59,8 @@ class Rule:
     """The value is an object: keep these of its keys."""
     elements: Shape | None = None
     """The value is an array of objects: keep these keys of each."""
+    text: TextKind | None = None
+    """A leaf whose text is redacted as it is kept."""
 
 
 Shape = Mapping[str, Rule]
@@ -73,12 +80,15 @@ class FilterResult:
     """Paths of declared fields used for this request only and not stored (`context.ip`)."""
     atom: str | None = None
     """The event atom the message belongs to, if it is declared."""
+    redacted: tuple[str, ...] = ()
+    """One `<found>:<path>` per removal from a text field (`email:properties.query`), repeats kept."""
 
 
 @dataclass
 class _Node:
     leaf: bool = False
     transient: bool = False
+    text: TextKind | None = None
     fields: dict[str, _Node] = field(default_factory=dict)
     elements: dict[str, _Node] = field(default_factory=dict)
 
@@ -88,6 +98,7 @@ class _Node:
             transient=self.transient,
             fields=_freeze(self.fields) if self.fields else None,
             elements=_freeze(self.elements) if self.elements else None,
+            text=self.text,
         )
 
 
@@ -95,8 +106,10 @@ def _freeze(nodes: Mapping[str, _Node]) -> Shape:
     return MappingProxyType({key: node.freeze() for key, node in nodes.items()})
 
 
-def build_shape(paths: Mapping[str, bool]) -> dict[str, Rule]:
-    """The shape that keeps `paths` (path → transient?), e.g. `{"products[].sku": False}`."""
+def build_shape(paths: Mapping[str, bool], texts: Mapping[str, TextKind] | None = None) -> dict[str, Rule]:
+    """The shape that keeps `paths` (path → transient?), e.g. `{"products[].sku": False}`; `texts`
+    names the paths whose text is redacted, and how."""
+    texts = texts or {}
     root: dict[str, _Node] = {}
     for path, transient in paths.items():
         level = root
@@ -106,7 +119,7 @@ def build_shape(paths: Mapping[str, bool]) -> dict[str, Rule]:
             key = part[:-2] if array else part
             node = level.setdefault(key, _Node())
             if index == len(parts) - 1:
-                node.leaf, node.transient = True, transient
+                node.leaf, node.transient, node.text = True, transient, texts.get(path)
             else:
                 level = node.elements if array else node.fields
     return {key: node.freeze() for key, node in root.items()}
@@ -135,11 +148,16 @@ def event_atom_name(kind: object, event: object = None) -> str | None:
 class MessageFilter:
     """The compiled filter of one catalog. Build with `compile_filter`."""
 
-    __slots__ = ("_by_type", "_events", "_other", "_undeclared_track")
+    __slots__ = ("_by_type", "_events", "_other", "_redactor", "_undeclared_track")
 
     def __init__(
-        self, by_type: Mapping[str, Shape], events: Mapping[str, Shape], undeclared_track: Shape
+        self,
+        by_type: Mapping[str, Shape],
+        events: Mapping[str, Shape],
+        undeclared_track: Shape,
+        redactor: Redactor | None = None,
     ) -> None:
+        self._redactor = redactor or Redactor()
         memo: dict[int, _Level] = {}  # shapes shared between atoms are compiled once
         self._by_type = {kind: _level(shape, memo) for kind, shape in by_type.items()}
         self._events = {atom: _level(shape, memo) for atom, shape in events.items()}
@@ -153,11 +171,12 @@ class MessageFilter:
             level = self._events.get(atom, self._undeclared_track) if atom else self._undeclared_track
         else:
             level = self._by_type.get(kind, self._other) if isinstance(kind, str) else self._other
-        dropped: list[str] = []
-        transient: list[str] = []
-        kept = _filter_object(message, level, "", dropped, transient)
+        walk = _Walk(self._redactor)
+        kept = _filter_object(message, level, "", walk)
         declared = atom if atom is not None and atom in self._events else None
-        return FilterResult(kept, tuple(dict.fromkeys(dropped)), tuple(transient), declared)
+        return FilterResult(
+            kept, tuple(dict.fromkeys(walk.dropped)), tuple(walk.transient), declared, tuple(walk.redacted)
+        )
 
 
 def compile_filter(
@@ -165,34 +184,45 @@ def compile_filter(
     context: Mapping[str, bool],
     traits: Iterable[str],
     events: Mapping[str, Iterable[str]],
+    texts: Mapping[str, Mapping[str, TextKind]] | None = None,
+    redactor: Redactor | None = None,
 ) -> MessageFilter:
     """Compile the declared paths: `context` (path below `context.` → transient?), `traits` (paths
-    below `traits.`) and `events` (event atom name → its property paths)."""
-    context_shape = build_shape(context) | dict.fromkeys(CONSENT_FIELDS, VERBATIM)
+    below `traits.`) and `events` (event atom name → its property paths). `texts` names the text
+    fields of `"context"`, `"traits"` and each event atom, by the same paths; `redactor` redacts them."""
+    texts = texts or {}
+    context_shape = build_shape(context, texts.get("context")) | dict.fromkeys(CONSENT_FIELDS, VERBATIM)
     base: dict[str, Rule] = dict.fromkeys(SYSTEM_FIELDS, VERBATIM)
     base["context"] = Rule(fields=MappingProxyType(context_shape))
     base["properties"] = Rule(fields=MappingProxyType({DECISION_ID: VERBATIM}))
 
-    def with_properties(properties: Iterable[str], container: str = "properties") -> Shape:
-        shape = build_shape(dict.fromkeys(properties, False))
+    def with_properties(
+        properties: Iterable[str], container: str = "properties", text: Mapping[str, TextKind] | None = None
+    ) -> Shape:
+        shape = build_shape(dict.fromkeys(properties, False), text)
         if container == "properties":
             shape[DECISION_ID] = VERBATIM
         top = dict(base)
         top[container] = Rule(fields=MappingProxyType(shape))
         return MappingProxyType(top)
 
-    event_shapes = {name: with_properties(props) for name, props in events.items()}
+    event_shapes = {name: with_properties(props, text=texts.get(name)) for name, props in events.items()}
     by_type: dict[str, Shape] = {"": MappingProxyType(dict(base)), "alias": MappingProxyType(dict(base))}
-    by_type["identify"] = with_properties(traits, "traits")
+    by_type["identify"] = with_properties(traits, "traits", texts.get("traits"))
     group = events.get(TYPE_EVENTS["group"], ())
-    by_type["group"] = with_properties(group, "traits")
+    by_type["group"] = with_properties(group, "traits", texts.get(TYPE_EVENTS["group"]))
     for kind in ("page", "screen"):
         props = tuple(events.get(TYPE_EVENTS[kind], ()))
-        shape = dict(with_properties(props))
+        own = texts.get(TYPE_EVENTS[kind]) or {}
+        shape = dict(with_properties(props, text=own))
         # Segment repeats a page's name and category at the top level of the message.
-        shape.update({name: LEAF for name in ("name", "category") if name in props})
+        shape.update(
+            {name: Rule(leaf=True, text=own.get(name)) for name in ("name", "category") if name in props}
+        )
         by_type[kind] = MappingProxyType(shape)
-    return MessageFilter(MappingProxyType(by_type), MappingProxyType(event_shapes), with_properties(()))
+    return MessageFilter(
+        MappingProxyType(by_type), MappingProxyType(event_shapes), with_properties(()), redactor
+    )
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -208,7 +238,9 @@ class _Level:
     def __init__(self, shape: Shape, memo: dict[int, _Level]) -> None:
         self.verbatim = frozenset(key for key, rule in shape.items() if rule.verbatim)
         self.leaves = frozenset(
-            key for key, rule in shape.items() if rule.leaf and not rule.transient and not rule.verbatim
+            key
+            for key, rule in shape.items()
+            if rule.leaf and not rule.transient and not rule.verbatim and rule.text is None
         )
         self.rules: dict[str, tuple[Rule, _Level | None, _Level | None]] = {
             key: (rule, _level(rule.fields, memo), _level(rule.elements, memo)) for key, rule in shape.items()
@@ -228,9 +260,28 @@ def _level(shape: Shape | None, memo: dict[int, _Level]) -> _Level | None:
     return found
 
 
-def _filter_object(
-    value: Mapping[str, Any], level: _Level, prefix: str, dropped: list[str], transient: list[str]
-) -> dict[str, Any]:
+class _Walk:
+    """What one message's walk found besides the kept fields."""
+
+    __slots__ = ("dropped", "redacted", "redactor", "transient")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.dropped: list[str] = []
+        self.transient: list[str] = []
+        self.redacted: list[str] = []
+
+    def text(self, kind: TextKind, value: object, path: str) -> object:
+        if not isinstance(value, str):
+            return value
+        kept, found = self.redactor(kind, value)
+        if found:
+            self.redacted.extend(f"{what}:{path}" for what in found)
+        return kept
+
+
+def _filter_object(value: Mapping[str, Any], level: _Level, prefix: str, walk: _Walk) -> dict[str, Any]:
+    dropped, transient = walk.dropped, walk.transient
     kept: dict[str, Any] = {}
     leaves, verbatim, rules = level.leaves, level.verbatim, level.rules
     for key, item in value.items():
@@ -248,27 +299,25 @@ def _filter_object(
             if fields is None:
                 _name(f"{prefix}{key}", item, dropped, 0)
             else:
-                kept[key] = _filter_object(item, fields, f"{prefix}{key}.", dropped, transient)
+                kept[key] = _filter_object(item, fields, f"{prefix}{key}.", walk)
         elif isinstance(item, list):
-            kept[key] = _filter_list(item, rule.leaf, elements, f"{prefix}{key}", dropped, transient)
+            kept[key] = _filter_list(item, rule, elements, f"{prefix}{key}", walk)
         elif rule.leaf:
-            kept[key] = item
+            kept[key] = item if rule.text is None else walk.text(rule.text, item, f"{prefix}{key}")
         else:
             dropped.append(f"{prefix}{key}")
     return kept
 
 
-def _filter_list(
-    items: list[Any], leaf: bool, elements: _Level | None, path: str, dropped: list[str], transient: list[str]
-) -> list[Any]:
+def _filter_list(items: list[Any], rule: Rule, elements: _Level | None, path: str, walk: _Walk) -> list[Any]:
     kept: list[Any] = []
     for item in items:
         if isinstance(item, dict) and elements is not None:
-            kept.append(_filter_object(item, elements, f"{path}[].", dropped, transient))
-        elif leaf and not isinstance(item, dict | list):
-            kept.append(item)
+            kept.append(_filter_object(item, elements, f"{path}[].", walk))
+        elif rule.leaf and not isinstance(item, dict | list):
+            kept.append(item if rule.text is None else walk.text(rule.text, item, path))
         else:
-            _name(f"{path}[]", item, dropped, 0)
+            _name(f"{path}[]", item, walk.dropped, 0)
     return kept
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tactful.catalog.categories import Category
 from tactful.catalog.filtering import FilterResult, MessageFilter, compile_filter, event_atom_name
+from tactful.catalog.redact import Redactor, TextKind
 from tactful.catalog.retention import REQUEST_ONLY
 from tactful.types import Level, Purpose
 
@@ -61,6 +62,8 @@ class Property:
     name: str
     category: Category
     description: str = ""
+    text: TextKind | None = None
+    """Free text or a URL: redacted as it is stored (`redact`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,8 @@ class Atom:
     essential: bool = False
     event: str | None = None
     """For event atoms, the Segment event name (`Order Completed`) or call type (`page`)."""
+    text: TextKind | None = None
+    """For context and trait atoms: free text or a URL, redacted as it is stored (`redact`)."""
 
     @property
     def category(self) -> str:
@@ -178,9 +183,12 @@ class Catalog:
     recipients: Mapping[str, Recipient] = field(default_factory=dict)
     source: str = ""
     """The file the catalog was loaded from, for messages."""
+    url_parameters: tuple[str, ...] = ()
+    """The query parameters URL fields keep (`utm_*`: a trailing `*` matches any end)."""
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
+    _stored_context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         atoms = MappingProxyType({a.name: a for a in self.atom_list})
@@ -193,10 +201,25 @@ class Catalog:
                 for a in self.atom_list
                 if a.source is Source.EVENT
             },
+            texts=self._texts(),
+            redactor=Redactor(self.url_parameters),
         )
         object.__setattr__(self, "_atoms", atoms)
         object.__setattr__(self, "_traits", traits)
         object.__setattr__(self, "_filter", compiled)
+        stored = tuple(
+            (tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT and a.stored
+        )
+        object.__setattr__(self, "_stored_context", stored)
+
+    def _texts(self) -> dict[str, dict[str, TextKind]]:
+        texts: dict[str, dict[str, TextKind]] = {"context": {}, "traits": {}}
+        for a in self.atom_list:
+            if a.source is Source.EVENT:
+                texts[a.name] = {p.name: p.text for p in a.properties if p.text is not None}
+            elif a.source in (Source.CONTEXT, Source.TRAIT) and a.text is not None:
+                texts["context" if a.source is Source.CONTEXT else "traits"][a.key] = a.text
+        return texts
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -216,6 +239,11 @@ class Catalog:
     def trait_atoms(self) -> Mapping[str, Atom]:
         """Identify traits by their name in the message (`first_name` → `traits.first_name`)."""
         return self._traits
+
+    @property
+    def stored_context(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:
+        """The context atoms stored with events, each with its path below `context` (`("page", "url")`)."""
+        return self._stored_context
 
     @property
     def identifier_traits(self) -> frozenset[str]:

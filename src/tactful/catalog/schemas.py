@@ -42,6 +42,7 @@ class CategorySchema(_Section):
 class PropertySchema(_Section):
     category: str | None = None
     description: str = ""
+    text: Literal["free", "url"] | None = None
 
 
 class AtomSchema(_Section):
@@ -60,6 +61,7 @@ class AtomSchema(_Section):
     properties: dict[str, PropertySchema | None] | list[str] = Field(default_factory=dict)
     essential: bool = False
     event: str | None = None
+    text: Literal["free", "url"] | None = None
 
 
 class CatalogSchema(_Section):
@@ -71,4 +73,5 @@ class CatalogSchema(_Section):
     data_subjects: list[DataSubjectSchema] = Field(min_length=1)
     recipients: dict[str, RecipientSchema] = Field(default_factory=dict)
     categories: dict[str, CategorySchema] = Field(default_factory=dict)
+    url_parameters: list[str] = Field(default_factory=list)
     atoms: dict[str, object] = Field(min_length=1)

@@ -192,7 +192,7 @@ def policy_for(catalog: CollectCatalog, given: PolicyContext | None) -> PolicyCo
     if given is not None:
         return given
     settings, regimes = _default_policy()
-    return PolicyContext(catalog, settings, regimes, on_withdrawal=store.forget_withdrawn_purposes)
+    return PolicyContext(catalog, settings, regimes, on_withdrawal=store.withdrawal_hook(catalog))
 
 
 def decide(

@@ -74,6 +74,10 @@ class IngestStats:
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
     """Messages whose key's word was not enough for part of what they asked (`Refusal` codes)."""
     dropped_fields: Mapping[str, int] = field(default_factory=dict)
+    redacted: Mapping[str, int] = field(default_factory=dict)
+    """Removals from text fields by `<what>:<field>` (`email:properties.query`)."""
+    withheld_fields: Mapping[str, int] = field(default_factory=dict)
+    """Declared fields left out of stored events because none of their purposes allowed them."""
 
     @property
     def balanced(self) -> bool:
@@ -86,6 +90,9 @@ class FilterOutcome(Protocol):
 
     @property
     def dropped(self) -> tuple[str, ...]: ...
+
+    @property
+    def redacted(self) -> tuple[str, ...]: ...
 
 
 class CollectCatalog(CatalogView, Protocol):

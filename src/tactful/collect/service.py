@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
+from tactful.collect import fields as collect_fields
 from tactful.collect import links, proof, quarantine, store
 from tactful.collect import purposes as collect_purposes
 from tactful.collect.message import MessageType, canonical, for_catalog
@@ -34,6 +35,7 @@ from tactful.collect.validate import Reason, Rejection, validate
 from tactful.config import Limits
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
+from tactful.db import truncate_log_after_commit
 from tactful.profiles import service as profiles_service
 from tactful.types import new_row_id
 
@@ -129,6 +131,8 @@ def _store(
     recorded: list[profiles_service.EventRecord],
     identified: list[profiles_service.TraitUpdate],
     decision: collect_purposes.Decision | None,
+    fields: collect_fields.FieldPurposes | None = None,
+    counts: Counter[str] | None = None,
 ) -> None:
     event, subject_id = plan.event, plan.subject_id
     assert event is not None
@@ -137,6 +141,12 @@ def _store(
     assert isinstance(plan.message, dict)
     filtered = catalog.filter_message(for_catalog(plan.message))
     dropped.update(filtered.dropped)
+    if counts is not None and filtered.redacted:
+        # `<what>:<path>`: a long path loses its start, never what was removed.
+        counts.update(
+            store.counter_name(f"redacted:{what}:", path)
+            for what, _, path in (entry.partition(":") for entry in filtered.redacted)
+        )
     kept = filtered.kept
     traits = _object(kept.get("traits"))
     if decision is not None:
@@ -155,6 +165,14 @@ def _store(
             kept = {**kept, "context": {**context, "traits": allowed}}
     if event.type is MessageType.IDENTIFY and traits:
         identified.append((subject_id, traits, event.timestamp))
+    if decision is not None and fields is not None:
+        # The profile has its traits; the event keeps only the fields its own purposes allow.
+        kept, withheld = fields.keep(
+            subject_id, decision, kept, user_traits=event.type is MessageType.IDENTIFY
+        )
+        if counts is not None and withheld:
+            counts.update(store.counter_name("withheld:", path) for path in withheld)
+        traits = _object(kept.get("traits"))
     stored = {
         **kept,
         "type": event.type.value,
@@ -340,6 +358,7 @@ def ingest(
         _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
 
     dropped: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
     recorded: list[profiles_service.EventRecord] = []
     identified: list[profiles_service.TraitUpdate] = []
     for plan in plans:
@@ -349,6 +368,7 @@ def ingest(
     decisions, under = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
+    fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
     for plan in plans:
         if plan.status is None:
             decision = decisions.get(plan.index)
@@ -364,6 +384,8 @@ def ingest(
                 recorded=recorded,
                 identified=identified,
                 decision=decision,
+                fields=fields,
+                counts=counts,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     # Every new key and index entry is known now: the keystore commits while the rest is done.
@@ -372,7 +394,9 @@ def ingest(
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
-    _write(session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped)
+    _write(
+        session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped, counts=counts
+    )
     return [plan.result() for plan in plans]
 
 
@@ -385,7 +409,9 @@ def _write(
     at: datetime,
     limits: Limits,
     dropped: Counter[str],
+    counts: Counter[str],
 ) -> None:
+    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far)."""
     events = [p.row for p in plans if p.status is Status.STORED]
     quarantined = [
         quarantine.row(
@@ -406,7 +432,7 @@ def _write(
     # Bulk inserts of plain dicts: the ORM's unit of work would add nothing but time.
     insert_rows(session, store.table_of(Event), events)
     insert_rows(session, store.table_of(Quarantine), quarantined)
-    counts: Counter[str] = Counter(received=len(plans))
+    counts["received"] += len(plans)
     refused: dict[uuid.UUID, Counter[str]] = {}
     declared: dict[uuid.UUID, str] = {}
     for plan in plans:
@@ -463,6 +489,8 @@ def ingest_stats(session: Session) -> IngestStats:
         suppressed_by_reason=by_prefix("suppressed:"),
         refused_by_reason=by_prefix("refused:"),
         dropped_fields=dropped,
+        redacted=by_prefix("redacted:"),
+        withheld_fields=by_prefix("withheld:"),
     )
 
 
@@ -488,7 +516,8 @@ def export_subject(
 
 def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
     """Delete a subject's events and quarantined messages. Its message ids stay as bare keyed digests
-    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again."""
+    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again.
+    On SQLite the write-ahead log is truncated once the transaction commits."""
     removed = 0
     for model in (Event, Quarantine):
         result = session.execute(delete(model).where(model.subject_id == subject_id))
@@ -499,6 +528,9 @@ def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
         .values(subject_id=None, fingerprint=None, erased=True),
         execution_options={"synchronize_session": False},
     )
+    # An erasure runs every store's handler in this transaction: once it commits, no copy of what
+    # they deleted may stay in SQLite's log, whatever collection itself held.
+    truncate_log_after_commit(session)
     return removed + int(getattr(result, "rowcount", 0) or 0)
 
 

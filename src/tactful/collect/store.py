@@ -14,16 +14,21 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
+from typing import cast as typed
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Table,
+    Text,
     case,
+    cast,
     delete,
     exists,
     func,
+    literal,
+    or_,
     select,
     update,
 )
@@ -31,9 +36,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.bulk import insert_rows, one_of, upsert_rows
+from tactful.catalog.model import Catalog
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
-from tactful.consent.gatekeeper import RecordsPurged
-from tactful.db import Base
+from tactful.consent.gatekeeper import RecordsPurged, WithdrawalHook
+from tactful.db import Base, truncate_log_after_commit
 from tactful.types import Purpose
 
 CHUNK = 500
@@ -50,6 +56,17 @@ aggregate table, which belongs to no subject and so escapes erasure."""
 
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\[\])*")
 _DIGIT_RUN = re.compile(r"[0-9]{6}")
+
+
+MAX_COUNTER_NAME = 64  # `ingest_counters.name`
+
+
+def counter_name(prefix: str, path: str) -> str:
+    """`prefix + path` as an ingestion counter's name: a path too long keeps its end (the field)."""
+    name = prefix + path
+    if len(name) <= MAX_COUNTER_NAME:
+        return name
+    return prefix + "…" + path[-(MAX_COUNTER_NAME - len(prefix) - 1) :]
 
 
 def field_name(path: str) -> str:
@@ -216,16 +233,38 @@ def _purpose_lists(dialect: str) -> tuple[ColumnElement[bool], Any, ColumnElemen
     return is_list, items, func.json_group_array(items.c.value)
 
 
+def withdrawal_hook(catalog: Catalog) -> WithdrawalHook:
+    """Consent's withdrawal hook for events collected under `catalog` (wired by `main`)."""
+
+    def forget(
+        session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+    ) -> RecordsPurged:
+        return forget_withdrawn_purposes(
+            session, subject_id=subject_id, purposes=purposes, at=at, catalog=catalog
+        )
+
+    return forget
+
+
 def forget_withdrawn_purposes(
-    session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+    session: Session,
+    *,
+    subject_id: uuid.UUID,
+    purposes: frozenset[Purpose],
+    at: datetime,
+    catalog: Catalog | None = None,
 ) -> RecordsPurged:
     """Keep the subject's stored events only for `purposes` (consent's withdrawal hook, wired by
-    `main`): an event stored for none of them is deleted, the others lose the purposes not listed.
+    `main` through `withdrawal_hook`): an event stored for none of them is deleted, the others lose
+    the purposes not listed, and, with the `catalog`, the fields none of whose declared purposes the
+    event is still stored for (`collect.fields`: context fields, and user traits).
 
-    Two statements for the subject, whatever its number of events; the database reads and rewrites
-    each list. Events stored before consent was applied (`purposes` null) say nothing about
-    purposes and are left alone. Every event counts, whatever its time: one stored after `at` by a
-    transaction that had not yet seen the refusal carries the refused purpose too."""
+    Two statements for the subject, whatever its number of events, and one per group of fields
+    declared for the same purposes; the database reads and rewrites each row. Events stored before
+    consent was applied (`purposes` null) say nothing about purposes and are left alone. Every event
+    counts, whatever its time: one stored after `at` by a transaction that had not yet seen the
+    refusal carries the refused purpose too. A deletion asks for the write-ahead log to be emptied
+    after the commit (`db.truncate_log_after_commit`), so that no copy of the rows stays in it."""
     is_list, items, aggregate = _purpose_lists(session.get_bind().dialect.name)
     keep = sorted(p.value for p in purposes)
     own = Event.subject_id == subject_id
@@ -239,7 +278,88 @@ def forget_withdrawn_purposes(
         update(Event).where(own, is_list, lost_some).values(purposes=remaining),
         execution_options={"synchronize_session": False},
     )
-    return RecordsPurged(
-        removed=cast(CursorResult[Any], removed).rowcount or 0,
-        narrowed=cast(CursorResult[Any], narrowed).rowcount or 0,
+    rewritten = (
+        0 if catalog is None else _forget_fields(session, catalog, own=own, is_list=is_list, items=items)
     )
+    result = RecordsPurged(
+        removed=typed(CursorResult[Any], removed).rowcount or 0,
+        narrowed=typed(CursorResult[Any], narrowed).rowcount or 0,
+    )
+    if result.removed or result.narrowed or rewritten:
+        truncate_log_after_commit(session)
+    return result
+
+
+def field_groups(catalog: Catalog) -> dict[frozenset[Purpose], tuple[list[str], list[str]]]:
+    """The stored context paths and user trait names, grouped by their atoms' declared purposes."""
+    groups: dict[frozenset[Purpose], tuple[list[str], list[str]]] = {}
+    for path, atom in catalog.stored_context:
+        groups.setdefault(atom.purposes, ([], []))[0].append(".".join(path))
+    for name, atom in catalog.trait_atoms.items():
+        groups.setdefault(atom.purposes, ([], []))[1].append(name)
+    return groups
+
+
+def _forget_fields(
+    session: Session, catalog: Catalog, *, own: ColumnElement[bool], is_list: ColumnElement[bool], items: Any
+) -> int:
+    """Remove from the subject's events each group of fields the event is no longer stored for any
+    of the purposes of (the lists were narrowed just before); the number of rows rewritten."""
+    rewritten = 0
+    dialect = session.get_bind().dialect.name
+    identify = Event.type == "identify"
+    for declared, (context_paths, trait_names) in sorted(
+        field_groups(catalog).items(), key=lambda g: sorted(g[0])
+    ):
+        in_context = [tuple(p.split(".")) for p in context_paths] + [("traits", t) for t in trait_names]
+        in_traits = [(name,) for name in trait_names]
+        context, context_present = _removal(dialect, Event.__table__.c.context, in_context)
+        values: dict[str, Any] = {"context": context}
+        present = context_present
+        if in_traits:
+            traits, traits_present = _removal(dialect, Event.__table__.c.traits, in_traits)
+            values["traits"] = case((identify, traits), else_=Event.__table__.c.traits)
+            present = or_(present, identify & traits_present)
+        holds = exists(select(items.c.value).where(items.c.value.in_(sorted(p.value for p in declared))))
+        result = session.execute(
+            update(Event).where(own, is_list, ~holds, present).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        rewritten += typed(CursorResult[Any], result).rowcount or 0
+    if rewritten:
+        _drop_emptied(session, dialect, own, catalog)
+    return rewritten
+
+
+def _drop_emptied(session: Session, dialect: str, own: ColumnElement[bool], catalog: Catalog) -> None:
+    """Remove the objects of the subject's events' context that removals left empty (`page: {}`),
+    the deepest first; one statement per object that fields are declared in."""
+    column = Event.__table__.c.context
+    parents = {path[:end] for path, _ in catalog.stored_context for end in range(1, len(path))}
+    if catalog.trait_atoms:
+        parents.add(("traits",))
+    for parent in sorted(parents, key=lambda p: (-len(p), p)):
+        value, _ = _removal(dialect, column, [parent])
+        if dialect == "postgresql":
+            array = literal(list(parent), postgresql.ARRAY(Text))
+            empty = column.op("#>", return_type=column.type)(array) == cast(literal("{}"), postgresql.JSONB)
+        else:
+            empty = func.json_extract(column, "$" + "".join(f'."{part}"' for part in parent)) == "{}"
+        session.execute(
+            update(Event).where(own, empty).values(context=value),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _removal(dialect: str, column: Any, paths: Sequence[tuple[str, ...]]) -> tuple[Any, ColumnElement[bool]]:
+    """`column` without `paths`, and whether any of them is there."""
+    if dialect == "postgresql":
+        value = column
+        found = []
+        for path in paths:
+            array = literal(list(path), postgresql.ARRAY(Text))
+            value = value.op("#-", return_type=column.type)(array)
+            found.append(column.op("#>", return_type=column.type)(array).is_not(None))
+        return value, or_(*found)
+    quoted = ["$" + "".join(f'."{part}"' for part in path) for path in paths]
+    return func.json_remove(column, *quoted), or_(*(func.json_type(column, q).is_not(None) for q in quoted))
