@@ -31,7 +31,7 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import HTTPBase as HTTPSchemeModel
 from fastapi.security.base import SecurityBase
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
@@ -41,14 +41,30 @@ from tactful.keys.schemas import Principal, Scope
 from tactful.types import utcnow
 
 
+class ProblemItem(BaseModel):
+    """One way a request does not match the schema (a 422 `invalid_input` problem lists them)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
-    """An RFC 9457 problem response, as `tactful.main` writes every error."""
+    """An RFC 9457 problem response (`application/problem+json`), as `tactful.main` writes every
+    error. `code` is stable; the optional members appear with the problems that carry them."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
     status: int
     detail: str
     code: str
+    field: str | None = Field(None, description="The request member at fault, when one is")
+    errors: list[ProblemItem] | None = Field(
+        None, description="Where the request does not match the schema (`invalid_input`)"
+    )
+    limit: str | None = Field(None, description="The rate limit window that refused (`rate_limited`)")
 
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -197,7 +213,8 @@ RATE_LIMITED_RESPONSE: dict[str, Any] = {
 }
 
 
-def _routes(app: FastAPI) -> list[Any]:
+def routes_of(app: FastAPI) -> list[Any]:
+    """Every route of `app` with its effective dependencies, however its routers were included."""
     try:
         from fastapi.routing import iter_route_contexts  # newer FastAPI keeps included routers nested
     except ImportError:
@@ -212,7 +229,7 @@ def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> N
     def openapi() -> dict[str, Any]:
         schema = generate()
         paths: dict[str, Any] = schema.get("paths", {})
-        for route in _routes(app):
+        for route in routes_of(app):
             required = required_scope(route) if hasattr(route, "dependant") else None
             if required is None or not any(limited(s) and s.allows(required) for s in Scope):
                 continue
@@ -220,9 +237,11 @@ def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> N
                 operation = paths.get(getattr(route, "path_format", None) or "", {}).get(method.lower())
                 if operation is not None:
                     operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED_RESPONSE)
-        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
-            "Problem", Problem.model_json_schema()
-        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in problem.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault("Problem", problem)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
