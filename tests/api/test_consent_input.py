@@ -101,3 +101,65 @@ def test_unstorable_text_in_a_flags_field_is_refused(api: Api, field: str, bad: 
     refused = _put(api, "/v1/admin/subjects/flags", body, api.admin, bad=bad, at=(field,))
     assert refused.status_code == 422, refused.text
     assert [error["loc"][1:] for error in refused.json()["errors"]] == [[field]]
+
+
+# -- times at the edges of the calendar ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def known(api: Api) -> str:
+    """An anonymous id with a recorded choice, so that a time reaches the ledger read."""
+    anonymous_id = f"anon-{uuid.uuid4().hex}"
+    body = {"anonymous_id": anonymous_id, "source": "api", "purposes": {"analytics": True}}
+    assert api.client.put("/v1/consent", json=body, headers=bearer(api.server)).status_code == 200
+    return anonymous_id
+
+
+def _read_at(api: Api, anonymous_id: str, at: str) -> Any:
+    return api.client.get(
+        "/v1/consent", params={"anonymous_id": anonymous_id, "at": at}, headers=bearer(api.server)
+    )
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T23:59:59.999999+00:30",
+        "9999-12-31T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T12:00:00+11:00",
+    ],
+)
+def test_a_time_outside_the_calendar_is_refused(api: Api, known: str, at: str) -> None:
+    refused = _read_at(api, known, at)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (refused.json()["code"], refused.json()["field"]) == ("time_out_of_range", "at")
+
+
+@pytest.mark.parametrize(
+    ("at", "analytics"),
+    [
+        ("0001-01-02T00:00:00Z", "not_set"),
+        ("0001-01-01T23:00:00-01:00", "not_set"),
+        ("1969-07-20T20:17:00Z", "not_set"),
+        ("9999-12-30T23:59:59.999999Z", "granted"),
+        ("9999-12-31T00:59:59+01:00", "granted"),
+    ],
+)
+def test_a_time_at_the_edges_of_the_range_is_answered(api: Api, known: str, at: str, analytics: str) -> None:
+    answered = _read_at(api, known, at)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["purposes"]["analytics"]["state"] == analytics
+
+
+def test_a_time_without_an_offset_is_still_refused(api: Api, known: str) -> None:
+    refused = _read_at(api, known, "2026-03-03T14:02:00")
+    assert (refused.status_code, refused.json()["code"], refused.json()["field"]) == (
+        422,
+        "invalid_input",
+        "at",
+    )

@@ -21,7 +21,15 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from tactful.api.context import AppContext, Context
-from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_server, require_write
+from tactful.api.deps import (
+    AUTH_RESPONSES,
+    Problem,
+    TimeQuery,
+    moment,
+    require_admin,
+    require_server,
+    require_write,
+)
 from tactful.collect import service as collect_service
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
@@ -253,11 +261,9 @@ def get_consent(
     principal: require_server,
     user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
     anonymous_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
-    at: Annotated[datetime | None, Query(description="An ISO 8601 time with its offset; default now")] = None,
+    at: TimeQuery = None,
 ) -> ConsentView:
-    if at is not None and at.tzinfo is None:
-        raise InvalidInput("`at` needs a UTC offset, e.g. 2026-03-03T14:02:00Z", field="at")
-    when = at or utcnow()
+    when = utcnow() if at is None else moment(at, field="at")
     keystore = context.keystore.cached()
     with context.session() as session:
         subject_id = _subject(session, keystore, user_id, anonymous_id)

@@ -25,9 +25,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import HTTPBase as HTTPSchemeModel
 from fastapi.security.base import SecurityBase
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
-from tactful.errors import PermissionDenied
+from tactful.errors import InvalidInput, PermissionDenied
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Principal, Scope
 from tactful.types import utcnow
@@ -200,6 +201,34 @@ def required_scope(route: Routed) -> Scope | None:
             found.append(dependant.call.scope)
         pending.extend(dependant.dependencies)
     return max(found, key=lambda scope: scope.rank, default=None)
+
+
+# -- time parameters ------------------------------------------------------------------------------
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+"""The times a parameter may name: the calendar less a day at each end, so that a time in range can
+be written in any UTC offset and moved by a day without leaving it (the databases store them all)."""
+TIME_RANGE = f"{EARLIEST.isoformat()} to {LATEST.isoformat()}"
+TimeQuery = Annotated[
+    datetime | None,
+    Query(description=f"An ISO 8601 time with its UTC offset, from {TIME_RANGE}; default now"),
+]
+"""A time query parameter; pass it through `moment`."""
+
+
+def moment(value: datetime, *, field: str) -> datetime:
+    """A time parameter in UTC. 422 for a time without its offset, or one outside the calendar once in
+    UTC (year 1 with a positive offset, 9999 with a negative one), which would overflow downstream."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"`{field}` needs a UTC offset, e.g. 2026-03-03T14:02:00Z", field=field)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise InvalidInput(f"`{field}` must lie from {TIME_RANGE}", code="time_out_of_range", field=field)
+    return utc
 
 
 # -- rate limits in the OpenAPI document ----------------------------------------------------------
