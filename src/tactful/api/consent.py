@@ -30,6 +30,7 @@ from tactful.api.deps import (
     require_server,
     require_write,
 )
+from tactful.api.middleware import request_id
 from tactful.collect import service as collect_service
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
@@ -165,7 +166,7 @@ def put_consent(
     body: ConsentUpdate, request: Request, context: Context, principal: require_write
 ) -> ConsentView:
     now = utcnow()
-    proof = {"request_id": request.headers.get("x-request-id", ""), "key_id": str(principal.key_id)}
+    proof = {"request_id": request_id(request.headers.get("x-request-id")), "key_id": str(principal.key_id)}
     signal = gpc.gpc_signal(request.headers.get("sec-gpc"))
     if signal:
         proof[gpc.GPC_PROOF_KEY] = "1"
@@ -279,7 +280,7 @@ def get_consent(
 )
 def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: require_admin) -> FlagsView:
     now = utcnow()
-    proof = {"request_id": request.headers.get("x-request-id", ""), "key_id": str(principal.key_id)}
+    proof = {"request_id": request_id(request.headers.get("x-request-id")), "key_id": str(principal.key_id)}
     changes = [
         ConsentChange(
             kind,
