@@ -1,6 +1,6 @@
-"""Bad input to the consent API is refused with 422, never a 500, on SQLite and PostgreSQL alike:
-text a database cannot store (NUL, lone surrogates) in any string field, and times at the edges of
-the calendar."""
+"""Bad input to the consent API is refused, never a 500, on SQLite and PostgreSQL alike: text a
+database cannot store (NUL, lone surrogates) in any string field and times at the edges of the
+calendar (422), subject tokens that would stay valid longer than the configured maximum (401)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
+from tactful.keys.tokens import issue_subject_token
 from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
 from tests.backends import migrated_database
 
@@ -163,3 +165,23 @@ def test_a_time_without_an_offset_is_still_refused(api: Api, known: str) -> None
         "invalid_input",
         "at",
     )
+
+
+# -- subject tokens ------------------------------------------------------------------------------------
+
+
+def test_a_subject_token_expiring_beyond_the_configured_maximum_is_refused(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id = f"user-{uuid.uuid4().hex}"
+    secret = api.context.settings.subject_token_secret.get_secret_value()
+    token = issue_subject_token(
+        secret=secret, user_id=user_id, at=datetime.now(UTC), lifetime=timedelta(days=2)
+    )
+    body = {"user_id": user_id, "subject_token": token, "source": "banner", "purposes": {"analytics": True}}
+    refused = api.client.put("/v1/consent", json=body, headers=bearer(api.server))
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "subject_token_invalid"
+    monkeypatch.setattr(api.context.settings, "subject_token_max_lifetime", timedelta(days=3))
+    accepted = api.client.put("/v1/consent", json=body, headers=bearer(api.server))
+    assert accepted.status_code == 200, accepted.text

@@ -175,7 +175,13 @@ def put_consent(
         if body.user_id is None:
             raise InvalidInput("a subject_token proves a user_id: give the user_id", field="subject_token")
         secret = context.settings.subject_token_secret.get_secret_value()
-        verify_subject_token(body.subject_token, secret=secret, user_id=body.user_id, at=now)
+        verify_subject_token(
+            body.subject_token,
+            secret=secret,
+            user_id=body.user_id,
+            at=now,
+            max_lifetime=context.settings.subject_token_max_lifetime,
+        )
         token_ok = True
         proof["subject_token"] = "verified"  # noqa: S105 - a mark, not a secret
     trusted = principal.scope.allows(Scope.SERVER) or token_ok
