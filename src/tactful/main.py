@@ -67,7 +67,6 @@ def problem(status: int, code: str, detail: str, **extra: object) -> JSONRespons
 
 
 PROBLEM_REF = "#/components/schemas/Problem"
-PROBLEM_CONTENT: dict[str, Any] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
 _FASTAPI_VALIDATION = ("#/components/schemas/HTTPValidationError", "#/components/schemas/ValidationError")
 _PROBLEM_SCHEMAS = (*_FASTAPI_VALIDATION, PROBLEM_REF)
 _DEFAULT_ERRORS: dict[str, dict[str, Any]] = {
@@ -101,9 +100,9 @@ def _document_operation(method: str, operation: dict[str, Any], *, parses_body: 
         # A route that answers an error of its own shape (readiness) documents it itself.
         if any(schema and schema.get("$ref") not in _PROBLEM_SCHEMAS for schema in schemas):
             continue
-        response["content"] = PROBLEM_CONTENT
+        response["content"] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
         if status == "401":
-            response.setdefault("headers", _UNAUTHENTICATED_HEADERS)
+            response.setdefault("headers", dict(_UNAUTHENTICATED_HEADERS))
 
 
 def document_problems(app: FastAPI) -> None:
