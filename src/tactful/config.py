@@ -3,11 +3,22 @@
 Precedence, highest first: explicit keyword arguments, environment variables, the file named by
 `TACTFUL_CONFIG_FILE` (TOML or YAML), defaults. `create_app(settings)` and the CLI receive the object;
 nothing reads the environment at import time.
+
+Secrets (the key-encryption key and the subject-token secret) have no value in the source:
+
+    production mode ── missing or short ──▶ refused at start
+    local mode ──── not given ──▶ load_settings reads them from the secrets file beside the
+                                  database, or creates it (random values, mode 0600) on first run
+    Settings(...) directly ─────▶ random values of its own (tests, embedding); nothing is written
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import stat
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +33,13 @@ from pydantic_settings import (
 
 from tactful.errors import ConfigurationError
 
-PLACEHOLDER_SECRET = "local-only-placeholder-secret-change-me"  # noqa: S105 - refused outside local mode
+SECRETS = ("secret_key", "subject_token_secret")
+SECRETS_FILE_NAME = "tactful-secrets.json"
+MIN_SECRET_CHARS = 32
+
+
+def random_secret() -> SecretStr:
+    return SecretStr(secrets.token_urlsafe(48))
 
 
 def normalise_database_url(url: str) -> str:
@@ -120,8 +137,16 @@ class Settings(BaseSettings):
     keystore_url: str = "sqlite:///./tactful-keys.db"
     redis_url: str | None = None
     redis_prefix: str = "tactful:"
-    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
-    subject_token_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    secret_key: SecretStr = Field(default_factory=random_secret)
+    subject_token_secret: SecretStr = Field(default_factory=random_secret)
+    secrets_file: Path | None = Field(
+        None, description="local mode: where generated secrets are kept; default beside the database"
+    )
+    subject_token_max_lifetime: timedelta = Field(
+        timedelta(days=1),
+        gt=timedelta(0),
+        description="subject tokens expiring further ahead than this are refused (seconds or ISO 8601)",
+    )
     catalog_path: Path | None = None
     cors_origins: list[str] = Field(default_factory=list)
     dedup_retention_days: int = Field(30, ge=7)
@@ -130,22 +155,28 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     log_level: str = "INFO"
 
+    @field_validator("subject_token_max_lifetime", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # An environment variable is text: "3600" means seconds, as a number in a config file does.
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
     @field_validator("database_url", "keystore_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
         return normalise_database_url(value)
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
+    def _refuse_missing_secrets(self) -> Settings:
         if self.mode == "local":
             return self
-        for name in ("secret_key", "subject_token_secret"):
+        for name in SECRETS:
             secret: SecretStr = getattr(self, name)
-            if secret.get_secret_value() == PLACEHOLDER_SECRET or len(secret.get_secret_value()) < 32:
+            if name not in self.model_fields_set or len(secret.get_secret_value()) < MIN_SECRET_CHARS:
                 raise ValueError(
-                    f"TACTFUL_{name.upper()} must be set to a random value of at least 32 characters "
-                    "outside local mode (generate one with: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))')"
+                    f"TACTFUL_{name.upper()} must be set to a random value of at least "
+                    f"{MIN_SECRET_CHARS} characters outside local mode (generate one with: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
         return self
 
@@ -174,11 +205,78 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings; a bad value becomes one ConfigurationError that names the variable."""
+    """Build the settings; a bad value becomes one ConfigurationError that names the variable.
+
+    In local mode, secrets that were not given come from the secrets file (created on first run)."""
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [f"TACTFUL_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    missing = [name for name in SECRETS if name not in settings.model_fields_set]
+    if settings.mode != "local" or not missing:
+        return settings
+    stored = local_secrets(settings.secrets_file or default_secrets_file(settings))
+    return settings.model_copy(update={name: SecretStr(stored[name]) for name in missing})
+
+
+# -- local mode's secrets file ------------------------------------------------------------------
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def default_secrets_file(settings: Settings) -> Path:
+    """Beside the main database when it is an SQLite file, else beside the keystore's, else here."""
+    for url in (settings.database_url, settings.keystore_url):
+        found = _sqlite_file(url)
+        if found is not None:
+            return found.parent / SECRETS_FILE_NAME
+    return Path(SECRETS_FILE_NAME)
+
+
+def local_secrets(path: Path) -> dict[str, str]:
+    """The secrets kept in `path`, created there with random values (owner-only, 0600) if absent.
+
+    Two processes starting at once agree: the file is written aside and linked into place, and the
+    loser reads the winner's. A file others may read is refused rather than used."""
+    if not path.exists():
+        _create_secrets_file(path)
+    info = path.stat()
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigurationError(f"{path} holds secrets but others may read it: chmod 600 {path}")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{path} is not a readable secrets file ({type(exc).__name__})") from exc
+    if not isinstance(stored, dict) or not all(
+        isinstance(stored.get(name), str) and len(stored[name]) >= MIN_SECRET_CHARS for name in SECRETS
+    ):
+        raise ConfigurationError(f"{path} must hold {', '.join(SECRETS)} of {MIN_SECRET_CHARS}+ characters")
+    return {name: stored[name] for name in SECRETS}
+
+
+def _create_secrets_file(path: Path) -> None:
+    text = json.dumps({name: random_secret().get_secret_value() for name in SECRETS}, indent=2) + "\n"
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)  # whatever the umask
+        os.write(descriptor, text.encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    finally:
+        aside.unlink()

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from redis import Redis
+from starlette.exceptions import HTTPException
 
 from tactful import __version__
 from tactful.api import collect, consent, deps, health, keys, metrics, ratelimit
@@ -53,11 +55,79 @@ STATUS: tuple[tuple[type[TactfulError], int], ...] = (
 )
 
 
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+"""Problem codes of the refusals that the framework makes before a handler runs."""
+
+
 def problem(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Basic realm="tactful", Bearer'} if status == 401 else None
     body = {"type": f"https://tactful.dev/problems/{code}", "title": code.replace("_", " "), "status": status}
     body |= {"detail": detail, "code": code, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION = ("#/components/schemas/HTTPValidationError", "#/components/schemas/ValidationError")
+_PROBLEM_SCHEMAS = (*_FASTAPI_VALIDATION, PROBLEM_REF)
+_DEFAULT_ERRORS: dict[str, dict[str, Any]] = {
+    "400": {"description": "The body could not be read as JSON text (`bad_request`)"},
+    "413": {"description": "The request body is larger than this route accepts (`payload_too_large`)"},
+    "422": {"description": "The request does not match the schema (`invalid_input`, with `errors`)"},
+}
+_UNAUTHENTICATED_HEADERS = {
+    "WWW-Authenticate": {"description": "How to present a key", "schema": {"type": "string"}}
+}
+
+
+def _is_error(status: str) -> bool:
+    return status[:1] in ("4", "5") or status == "default"
+
+
+def _document_operation(method: str, operation: dict[str, Any], *, parses_body: bool) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    if parses_body:
+        # FastAPI answers 400 for a body it cannot decode before validation runs.
+        responses.setdefault("400", dict(_DEFAULT_ERRORS["400"]))
+    if operation.get("parameters") or operation.get("requestBody"):
+        responses.setdefault("422", dict(_DEFAULT_ERRORS["422"]))
+    if method not in ("get", "head"):
+        # `BodyLimit` (or collection's own reader) bounds the body of every other method.
+        responses.setdefault("413", dict(_DEFAULT_ERRORS["413"]))
+    for status, response in responses.items():
+        if not _is_error(status):
+            continue
+        schemas = [media.get("schema", {}) for media in response.get("content", {}).values()]
+        # A route that answers an error of its own shape (readiness) documents it itself.
+        if any(schema and schema.get("$ref") not in _PROBLEM_SCHEMAS for schema in schemas):
+            continue
+        response["content"] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
+        if status == "401":
+            response.setdefault("headers", dict(_UNAUTHENTICATED_HEADERS))
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what `problem` sends: every error answer is a problem document
+    (`application/problem+json`), validation errors included; 413 and 422 wherever they can happen."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        parsed = {
+            (route.path_format, method.lower())
+            for route in deps.routes_of(app)
+            if getattr(route, "body_field", None) is not None
+            for method in route.methods
+        }
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                if isinstance(operation, dict) and "responses" in operation:
+                    _document_operation(method, operation, parses_body=(path, method) in parsed)
+        components = schema.get("components", {}).get("schemas", {})
+        for ref in _FASTAPI_VALIDATION:
+            components.pop(ref.rsplit("/", 1)[-1], None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def default_catalog_path() -> str:
@@ -109,6 +179,15 @@ def _install_error_handlers(app: FastAPI) -> None:
                 return problem(status, exc.code, exc.message, **extra)
         log.error("unmapped error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # The framework's own refusals (an unreadable body, an unknown path or method), as problems.
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        response = problem(exc.status_code, code, detail)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -167,4 +246,5 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
     for router in ROUTERS:
         app.include_router(router)
     deps.document_rate_limits(app, limited=limiter.limits)
+    document_problems(app)
     return app

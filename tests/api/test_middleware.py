@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tactful.api.context import AppContext
+from tactful.collect.models import Event
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tests.api.builders import app_context, bearer, client, issue
@@ -23,14 +25,59 @@ def context(backend: str, tmp_path: Path, keystore: Keystore) -> Iterator[AppCon
         yield app_context(db, keystore)
 
 
+MALFORMED_IDS = [
+    "x" * 65,
+    "trace 42",
+    "trace-42 GET /v1/admin/keys 200",
+    "ada@example.com",
+    'id"with"quotes',
+    "caf\u00e9",
+    "",
+]
+
+
 def test_every_response_carries_a_request_id(context: AppContext) -> None:
     http = client(context)
     generated = http.get("/healthz").headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
-    assert http.get("/healthz", headers={"X-Request-ID": "trace-42"}).headers["x-request-id"] == "trace-42"
-    replaced = http.get("/healthz", headers={"X-Request-ID": "x" * 65}).headers["x-request-id"]
-    assert replaced != "x" * 65
+    for given in ("trace-42", "A.b_c-9", "x" * 64, "0"):
+        assert http.get("/healthz", headers={"X-Request-ID": given}).headers["x-request-id"] == given
+
+
+@pytest.mark.parametrize("given", MALFORMED_IDS)
+def test_a_malformed_request_id_is_replaced_in_the_response_and_the_log(
+    context: AppContext, caplog: pytest.LogCaptureFixture, given: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="tactful.access"):
+        response = client(context).get("/healthz", headers={"X-Request-ID": given.encode("utf-8")})
+    replaced = response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+    [line] = [record.getMessage() for record in caplog.records if record.name == "tactful.access"]
+    assert line.endswith(f" id={replaced}")
+    if given:
+        assert given not in line
+
+
+@pytest.mark.parametrize("given", ["trace-42", "trace 42\nGET /forged 200"])
+def test_consent_proof_and_stored_events_keep_the_request_id_the_response_names(
+    context: AppContext, given: str
+) -> None:
+    http = client(context)
+    server = bearer(issue(context, Scope.SERVER))
+    anonymous_id = f"anon-{uuid.uuid4().hex}"
+    body = {"anonymous_id": anonymous_id, "purposes": {"analytics": True}, "source": "api"}
+    recorded = http.put("/v1/consent", json=body, headers=server | {"X-Request-ID": given})
+    assert recorded.status_code == 200, recorded.text
+    echoed = recorded.headers["x-request-id"]
+    assert (echoed == given) is (given == "trace-42")
+    assert recorded.json()["state"]["purposes"]["analytics"]["proof"]["request_id"] == echoed
+
+    event = {"type": "track", "event": "Product Viewed", "anonymousId": anonymous_id, "messageId": given}
+    sent = http.post("/v1/track", json=event, headers=server | {"X-Request-ID": given})
+    assert sent.status_code == 200, sent.text
+    with context.session() as session:
+        stored = session.scalars(select(Event.request_id).where(Event.message_id == given)).all()
+    assert stored == [sent.headers["x-request-id"]]
 
 
 def test_access_log_names_the_route_template_only(

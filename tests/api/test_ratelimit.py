@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -316,7 +317,8 @@ def test_the_openapi_document_shows_429_where_a_limited_key_can_call(context: Ap
     assert with_429(limited_app(context)) == set()  # no limit, no 429
 
 
-def test_the_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # local mode keeps its secrets beside the default database
     monkeypatch.setenv("TACTFUL_RATE_LIMITS__PER_KEY", "900")
     monkeypatch.setenv("TACTFUL_RATE_LIMITS__PER_KEY_AND_ADDRESS", "0")
     monkeypatch.setenv("TACTFUL_RATE_LIMITS__SCOPES", '["write", "server"]')

@@ -91,3 +91,44 @@ def test_other_hmac_algorithms_are_refused() -> None:
 def test_any_text_is_refused_cleanly(text: str) -> None:
     with pytest.raises(NotAuthenticated):
         verify_subject_token(text, secret=SECRET, user_id="user-1", at=T0)
+
+
+@pytest.mark.parametrize(
+    "audience", [["tactful", "another-service"], ["tactful"], ["another-service", "tactful"], "Tactful"]
+)
+def test_the_audience_must_be_exactly_tactful(audience: object) -> None:
+    token = jwt.encode(_claims(aud=audience), SECRET, algorithm="HS256")
+    assert "audience" in _refused(token)
+
+
+def test_a_token_expiring_further_ahead_than_the_maximum_is_refused() -> None:
+    day = timedelta(days=1)
+    within = jwt.encode(_claims(exp=int((T0 + day).timestamp())), SECRET, algorithm="HS256")
+    verify_subject_token(within, secret=SECRET, user_id="user-1", at=T0)
+    beyond = jwt.encode(_claims(exp=int((T0 + day).timestamp()) + 1), SECRET, algorithm="HS256")
+    assert "expires more than" in _refused(beyond)
+    # The maximum is the caller's (a setting): the same token passes under a longer one, and a
+    # token issued long ago for a long life passes once it comes within the maximum.
+    verify_subject_token(beyond, secret=SECRET, user_id="user-1", at=T0, max_lifetime=2 * day)
+    verify_subject_token(beyond, secret=SECRET, user_id="user-1", at=T0 + timedelta(seconds=1))
+
+
+@given(ahead=st.integers(min_value=1, max_value=10**10), maximum=st.integers(min_value=1, max_value=10**8))
+def test_only_tokens_within_the_maximum_are_accepted(ahead: int, maximum: int) -> None:
+    token = jwt.encode(_claims(exp=int(T0.timestamp()) + ahead), SECRET, algorithm="HS256")
+    limit = timedelta(seconds=maximum)
+    if ahead <= maximum:
+        verify_subject_token(token, secret=SECRET, user_id="user-1", at=T0, max_lifetime=limit)
+    else:
+        with pytest.raises(NotAuthenticated) as refused:
+            verify_subject_token(token, secret=SECRET, user_id="user-1", at=T0, max_lifetime=limit)
+        assert refused.value.code == "subject_token_invalid"
+
+
+@pytest.mark.parametrize("expires", ["NaN", "Infinity", "1e400"])
+def test_an_expiry_that_is_no_finite_number_is_refused(expires: str) -> None:
+    payload = json.dumps(_claims(exp=0)).replace('"exp": 0', f'"exp": {expires}')
+    token = jwt.api_jws.encode(payload.encode(), SECRET, algorithm="HS256")
+    with pytest.raises(NotAuthenticated) as refused:
+        verify_subject_token(token, secret=SECRET, user_id="user-1", at=T0)
+    assert refused.value.code == "subject_token_invalid"

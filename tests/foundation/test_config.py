@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tactful.config import PLACEHOLDER_SECRET, load_settings
+from tactful.config import SECRETS_FILE_NAME, Settings, load_settings
 from tactful.errors import ConfigurationError
+
+SECRET_VARIABLES = ("TACTFUL_SECRET_KEY", "TACTFUL_SUBJECT_TOKEN_SECRET", "TACTFUL_SECRETS_FILE")
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test in a directory of its own: local mode writes its secrets file beside the database."""
+    monkeypatch.chdir(tmp_path)
+    for name in (*SECRET_VARIABLES, "TACTFUL_MODE", "TACTFUL_DATABASE_URL", "TACTFUL_KEYSTORE_URL"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_defaults_are_the_embedded_sqlite_files(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,13 +37,103 @@ def test_environment_variables_and_postgres_driver(monkeypatch: pytest.MonkeyPat
     assert settings.limits.max_event_bytes == 4096
 
 
-def test_placeholder_secret_refused_outside_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_missing_or_short_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TACTFUL_MODE", "production")
     with pytest.raises(ConfigurationError, match="TACTFUL_SECRET_KEY"):
         load_settings()
     monkeypatch.setenv("TACTFUL_SECRET_KEY", "k" * 40)
+    with pytest.raises(ConfigurationError, match="TACTFUL_SUBJECT_TOKEN_SECRET"):
+        load_settings()
+    monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_SECRET", "t" * 31)
+    with pytest.raises(ConfigurationError, match="TACTFUL_SUBJECT_TOKEN_SECRET"):
+        load_settings()
     monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_SECRET", "t" * 40)
-    assert load_settings().secret_key.get_secret_value() != PLACEHOLDER_SECRET
+    settings = load_settings()
+    assert settings.secret_key.get_secret_value() == "k" * 40
+    assert settings.subject_token_secret.get_secret_value() == "t" * 40
+    assert not list(tmp_path.iterdir()), "production mode writes no secrets file"
+
+
+def test_local_mode_creates_owner_only_secrets_beside_the_database_and_reuses_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    url = f"sqlite:///{data / 'shop.db'}"
+    first = load_settings(database_url=url)
+    path = data / SECRETS_FILE_NAME
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in data.iterdir()] == [SECRETS_FILE_NAME], "nothing left aside"
+    stored = json.loads(path.read_text())
+    assert stored == {
+        "secret_key": first.secret_key.get_secret_value(),
+        "subject_token_secret": first.subject_token_secret.get_secret_value(),
+    }
+    assert len(set(stored.values())) == 2
+    assert all(len(value) >= 32 for value in stored.values())
+    again = load_settings(database_url=url)
+    assert again.secret_key == first.secret_key
+    assert again.subject_token_secret == first.subject_token_secret
+
+
+def test_local_mode_secrets_of_another_database_directory_differ(tmp_path: Path) -> None:
+    one = load_settings(database_url=f"sqlite:///{tmp_path / 'one.db'}")
+    (tmp_path / "other").mkdir()
+    two = load_settings(database_url=f"sqlite:///{tmp_path / 'other' / 'two.db'}")
+    assert one.secret_key != two.secret_key
+
+
+def test_given_secrets_win_over_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TACTFUL_SECRET_KEY", "k" * 40)
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'main.db'}")
+    assert settings.secret_key.get_secret_value() == "k" * 40
+    stored = json.loads((tmp_path / SECRETS_FILE_NAME).read_text())
+    assert settings.subject_token_secret.get_secret_value() == stored["subject_token_secret"]
+
+
+def test_without_an_sqlite_file_the_secrets_go_beside_the_keystore_or_here(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    load_settings(database_url="postgresql://u@db/tactful", keystore_url=f"sqlite:///{keys / 'k.db'}")
+    assert (keys / SECRETS_FILE_NAME).is_file()
+    load_settings(database_url="postgresql://u@db/tactful", keystore_url="postgresql://u@db/keys")
+    assert (tmp_path / SECRETS_FILE_NAME).is_file(), "the working directory"
+    chosen = tmp_path / "elsewhere.json"
+    load_settings(database_url="postgresql://u@db/tactful", secrets_file=chosen)
+    assert chosen.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_secrets_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'main.db'}"
+    load_settings(database_url=url)
+    (tmp_path / SECRETS_FILE_NAME).chmod(0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        load_settings(database_url=url)
+
+
+@pytest.mark.parametrize("text", ["", "not json", '{"secret_key": "short", "subject_token_secret": "short"}'])
+def test_a_damaged_secrets_file_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / SECRETS_FILE_NAME
+    path.write_text(text)
+    path.chmod(0o600)
+    with pytest.raises(ConfigurationError, match=SECRETS_FILE_NAME):
+        load_settings(database_url=f"sqlite:///{tmp_path / 'main.db'}")
+
+
+def test_settings_built_directly_have_random_secrets_and_write_nothing(tmp_path: Path) -> None:
+    one, two = Settings(), Settings()
+    assert one.secret_key != two.secret_key
+    assert len(one.subject_token_secret.get_secret_value()) >= 32
+    assert not list(tmp_path.iterdir())
+
+
+def test_subject_token_maximum_lifetime_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().subject_token_max_lifetime == timedelta(days=1)
+    monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_MAX_LIFETIME", "3600")
+    assert load_settings().subject_token_max_lifetime == timedelta(hours=1)
+    monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_MAX_LIFETIME", "PT30M")
+    assert load_settings().subject_token_max_lifetime == timedelta(minutes=30)
+    monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_MAX_LIFETIME", "0")
+    with pytest.raises(ConfigurationError, match="TACTFUL_SUBJECT_TOKEN_MAX_LIFETIME"):
+        load_settings()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ ingested in one transaction, committed before the response is sent.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Literal, NoReturn
@@ -24,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
+from tactful.api.middleware import request_id
 from tactful.collect import proof
 from tactful.collect import service as collect_service
 from tactful.collect.limits import BodyReader, check_content_length, parse_json
@@ -130,12 +130,6 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
 # -- request handling --------------------------------------------------------------------------
 
 
-def _request_id(header: str | None) -> str:
-    if header and len(header) <= 64 and header.isascii() and header.isprintable():
-        return header
-    return uuid.uuid4().hex
-
-
 def _ingest(
     context: AppContext, token: str | None, messages: list[object], source: Source
 ) -> list[EventResult]:
@@ -162,7 +156,10 @@ def _ingest(
             at=at,
             limits=context.settings.limits,
             policy=context.policy_context(),
-            tokens=proof.token_check(context.settings.subject_token_secret.get_secret_value()),
+            tokens=proof.token_check(
+                context.settings.subject_token_secret.get_secret_value(),
+                max_lifetime=context.settings.subject_token_max_lifetime,
+            ),
         )
 
 
@@ -218,7 +215,7 @@ async def _collect(request: Request, context: AppContext, kind: MessageType | No
         )
     source = Source(
         gpc=request.headers.get("sec-gpc", "").strip() == "1",
-        request_id=_request_id(request.headers.get("x-request-id")),
+        request_id=request_id(request.headers.get("x-request-id")),
         subject_token=request.headers.get(proof.SUBJECT_TOKEN_HEADER) or None,
     )
     token = header_token(request) or envelope.write_key

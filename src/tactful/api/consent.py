@@ -20,7 +20,16 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from tactful.api.context import AppContext, Context
-from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_server, require_write
+from tactful.api.deps import (
+    AUTH_RESPONSES,
+    Problem,
+    TimeQuery,
+    moment,
+    require_admin,
+    require_server,
+    require_write,
+)
+from tactful.api.middleware import request_id
 from tactful.collect import choices, links
 from tactful.collect import proof as proof_tokens
 from tactful.consent import gpc
@@ -154,7 +163,7 @@ def put_consent(
     body: ConsentUpdate, request: Request, context: Context, principal: require_write
 ) -> ConsentAck:
     now = utcnow()
-    proof = {"request_id": request.headers.get("x-request-id", ""), "key_id": str(principal.key_id)}
+    proof = {"request_id": request_id(request.headers.get("x-request-id")), "key_id": str(principal.key_id)}
     signal = gpc.gpc_signal(request.headers.get("sec-gpc"))
     if not signal and not (body.purposes or body.explicit or body.parental_consent or body.tcf_string):
         raise InvalidInput(
@@ -220,7 +229,10 @@ def _token(body: ConsentUpdate, request: Request, context: AppContext, at: datet
         return False, "subject_token_required"
     if body.user_id is None:
         raise InvalidInput("a subject_token proves a user_id: give the user_id", field="subject_token")
-    check = proof_tokens.token_check(context.settings.subject_token_secret.get_secret_value())
+    check = proof_tokens.token_check(
+        context.settings.subject_token_secret.get_secret_value(),
+        max_lifetime=context.settings.subject_token_max_lifetime,
+    )
     if check(token, body.user_id, at):
         return True, "subject_token_required"
     return False, proof_tokens.INVALID_TOKEN
@@ -249,11 +261,9 @@ def get_consent(
     principal: require_server,
     user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
     anonymous_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
-    at: Annotated[datetime | None, Query(description="An ISO 8601 time with its offset; default now")] = None,
+    at: TimeQuery = None,
 ) -> ConsentView:
-    if at is not None and at.tzinfo is None:
-        raise InvalidInput("`at` needs a UTC offset, e.g. 2026-03-03T14:02:00Z", field="at")
-    when = at or utcnow()
+    when = utcnow() if at is None else moment(at, field="at")
     keystore = context.keystore.cached()
     with context.session() as session:
         subject_id = _subject(session, keystore, user_id, anonymous_id)
@@ -269,7 +279,7 @@ def get_consent(
 )
 def put_flags(body: FlagsUpdate, request: Request, context: Context, principal: require_admin) -> FlagsView:
     now = utcnow()
-    proof = {"request_id": request.headers.get("x-request-id", ""), "key_id": str(principal.key_id)}
+    proof = {"request_id": request_id(request.headers.get("x-request-id")), "key_id": str(principal.key_id)}
     changes = [
         ConsentChange(
             kind,

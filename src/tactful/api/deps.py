@@ -25,30 +25,47 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import HTTPBase as HTTPSchemeModel
 from fastapi.security.base import SecurityBase
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
-from tactful.errors import PermissionDenied
+from tactful.errors import InvalidInput, PermissionDenied
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Principal, Scope
 from tactful.types import utcnow
 
 
+class ProblemItem(BaseModel):
+    """One way a request does not match the schema (a 422 `invalid_input` problem lists them)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class Problem(BaseModel):
-    """An RFC 9457 problem response, as `tactful.main` writes every error."""
+    """An RFC 9457 problem response (`application/problem+json`), as `tactful.main` writes every
+    error. `code` is stable; the optional members appear with the problems that carry them."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
     status: int
     detail: str
     code: str
+    field: str | None = Field(None, description="The request member at fault, when one is")
+    errors: list[ProblemItem] | None = Field(
+        None, description="Where the request does not match the schema (`invalid_input`)"
+    )
+    limit: str | None = Field(None, description="The rate limit window that refused (`rate_limited`)")
 
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -186,6 +203,34 @@ def required_scope(route: Routed) -> Scope | None:
     return max(found, key=lambda scope: scope.rank, default=None)
 
 
+# -- time parameters ------------------------------------------------------------------------------
+
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+"""The times a parameter may name: the calendar less a day at each end, so that a time in range can
+be written in any UTC offset and moved by a day without leaving it (the databases store them all)."""
+TIME_RANGE = f"{EARLIEST.isoformat()} to {LATEST.isoformat()}"
+TimeQuery = Annotated[
+    datetime | None,
+    Query(description=f"An ISO 8601 time with its UTC offset, from {TIME_RANGE}; default now"),
+]
+"""A time query parameter; pass it through `moment`."""
+
+
+def moment(value: datetime, *, field: str) -> datetime:
+    """A time parameter in UTC. 422 for a time without its offset, or one outside the calendar once in
+    UTC (year 1 with a positive offset, 9999 with a negative one), which would overflow downstream."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"`{field}` needs a UTC offset, e.g. 2026-03-03T14:02:00Z", field=field)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise InvalidInput(f"`{field}` must lie from {TIME_RANGE}", code="time_out_of_range", field=field)
+    return utc
+
+
 # -- rate limits in the OpenAPI document ----------------------------------------------------------
 
 RATE_LIMITED_RESPONSE: dict[str, Any] = {
@@ -197,7 +242,8 @@ RATE_LIMITED_RESPONSE: dict[str, Any] = {
 }
 
 
-def _routes(app: FastAPI) -> list[Any]:
+def routes_of(app: FastAPI) -> list[Any]:
+    """Every route of `app` with its effective dependencies, however its routers were included."""
     try:
         from fastapi.routing import iter_route_contexts  # newer FastAPI keeps included routers nested
     except ImportError:
@@ -212,7 +258,7 @@ def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> N
     def openapi() -> dict[str, Any]:
         schema = generate()
         paths: dict[str, Any] = schema.get("paths", {})
-        for route in _routes(app):
+        for route in routes_of(app):
             required = required_scope(route) if hasattr(route, "dependant") else None
             if required is None or not any(limited(s) and s.allows(required) for s in Scope):
                 continue
@@ -220,9 +266,11 @@ def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> N
                 operation = paths.get(getattr(route, "path_format", None) or "", {}).get(method.lower())
                 if operation is not None:
                     operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED_RESPONSE)
-        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
-            "Problem", Problem.model_json_schema()
-        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in problem.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault("Problem", problem)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

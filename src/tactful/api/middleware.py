@@ -2,15 +2,16 @@
 
 Uvicorn's own access log writes the client address and the raw path with its query string (where
 identifiers can travel), so `tactful serve` turns it off and this middleware logs instead: method,
-route template, status, duration and request id. Every request gets an `X-Request-ID` (the caller's,
-when it is a short printable token; else a new one), which handlers read from the headers and
-record as proof (consent, events), and which the response echoes.
+route template, status, duration and request id. Every request gets an `X-Request-ID`: the caller's
+when it has the shape of an id (`request_id`), else a new one. Handlers read it from the headers
+through the same function and record it as proof (consent, events); the response echoes it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -21,8 +22,17 @@ log = logging.getLogger("tactful.access")
 HEADER = b"x-request-id"
 
 
-def valid_request_id(value: bytes) -> bool:
-    return 0 < len(value) <= 64 and all(0x21 <= byte <= 0x7E for byte in value)
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""What a caller's request id may look like: anything else could forge log lines or smuggle data
+into logs and consent proofs."""
+
+
+def request_id(given: str | None) -> str:
+    """The request id: `given` (a caller's `X-Request-ID`) when it has the shape of an id, else a new
+    one. The one place that decides, for the access log, the response and every proof."""
+    if given is not None and REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 
 
 class RequestContext:
@@ -36,9 +46,9 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = [(name, value) for name, value in scope["headers"] if name != HEADER]
-        given = [value for name, value in scope["headers"] if name == HEADER]
-        request_id = given[0] if given and valid_request_id(given[0]) else uuid.uuid4().hex.encode()
-        scope = dict(scope, headers=[*headers, (HEADER, request_id)])
+        given = [value.decode("latin-1") for name, value in scope["headers"] if name == HEADER]
+        chosen = request_id(given[0] if given else None).encode()
+        scope = dict(scope, headers=[*headers, (HEADER, chosen)])
         started = time.perf_counter()
         status = 500
 
@@ -46,7 +56,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (HEADER, request_id)]
+                message["headers"] = [*message.get("headers", []), (HEADER, chosen)]
             await send(message)
 
         try:
@@ -60,7 +70,7 @@ class RequestContext:
                 path,
                 status,
                 (time.perf_counter() - started) * 1000,
-                request_id.decode(),
+                chosen.decode(),
             )
 
 

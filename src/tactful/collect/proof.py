@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tactful.errors import NotAuthenticated, PermissionDenied
 from tactful.keys.tokens import verify_subject_token
@@ -57,12 +57,13 @@ def take_tokens(message: object) -> tuple[object, Carried]:
     )
 
 
-def token_check(secret: str) -> TokenCheck:
-    """The check of subject tokens signed with `secret` (`TACTFUL_SUBJECT_TOKEN_SECRET`)."""
+def token_check(secret: str, *, max_lifetime: timedelta) -> TokenCheck:
+    """The check of subject tokens signed with `secret` (`TACTFUL_SUBJECT_TOKEN_SECRET`) that expire
+    no further ahead than `max_lifetime` (`TACTFUL_SUBJECT_TOKEN_MAX_LIFETIME`)."""
 
     def check(token: str, user_id: str, at: datetime) -> bool:
         try:
-            verify_subject_token(token, secret=secret, user_id=user_id, at=at)
+            verify_subject_token(token, secret=secret, user_id=user_id, at=at, max_lifetime=max_lifetime)
         except (NotAuthenticated, PermissionDenied):
             return False
         return True

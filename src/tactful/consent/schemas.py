@@ -10,9 +10,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from tactful.consent.fold import ConsentAction
 from tactful.consent.tcf import MAX_TC_STRING_CHARS
@@ -132,8 +142,36 @@ class SubjectFlags:
 
 # -- HTTP ------------------------------------------------------------------------------------------
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""NUL, which PostgreSQL refuses in text, and lone surrogates, which no UTF-8 column can hold."""
+STORABLE_PATTERN = r"^[^\u0000]*$"
+"""The rule as a JSON Schema pattern, so that the OpenAPI schema says it. Lone surrogates need no
+pattern: they are not Unicode, so no JSON Schema string holds one (and regex engines refuse them)."""
+
+
+def _storable(value: str) -> str:
+    if UNSTORABLE.search(value):
+        raise PydanticCustomError("unstorable_text", "NUL characters and lone surrogates are not accepted")
+    return value
+
+
+@dataclass(frozen=True)
+class Storable:
+    """Refuse text a database cannot store (422, as collection does), on SQLite as on PostgreSQL."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(_storable, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = STORABLE_PATTERN
+        return json_schema
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID), Storable()]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), Storable()]
 ExplicitName = Annotated[str, StringConstraints(pattern=EXPLICIT_NAME.pattern, max_length=100)]
 BodySource = Literal["api", "banner", "import", "segment_context", "rudderstack_context"]
 
@@ -146,8 +184,16 @@ class ParentalConsent(BaseModel):
     granted: bool = Field(True, description="False withdraws the parental consent")
 
 
+SUBJECT_RULE: dict[str, Any] = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in ("user_id", "anonymous_id")
+    ]
+}
+"""A user_id, an anonymous_id or both (both link them), said in the JSON Schema as the validator says it."""
+
+
 class SubjectRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=SUBJECT_RULE)
 
     user_id: Identifier | None = None
     anonymous_id: Identifier | None = None
@@ -168,16 +214,25 @@ class ConsentUpdate(SubjectRef):
         max_length=24,
         description="Explicit consent per special category (`user.sensitive.health`) or for "
         "`significant_decisions`",
+        # Every name must match (pydantic writes the pattern as `patternProperties`, which leaves
+        # other names free in the JSON Schema).
+        json_schema_extra={
+            "propertyNames": {"pattern": EXPLICIT_NAME.pattern, "maxLength": 100},
+            "additionalProperties": False,
+        },
     )
     parental_consent: ParentalConsent | None = None
     source: BodySource = Field(description="Where the choice was made: `banner`, `api`, ...")
     notice_version: ShortText | None = Field(None, description="The version of the notice the person saw")
-    tcf_string: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TC_STRING_CHARS)] | None = (
-        Field(None, description="An IAB TCF v2.2 TC string; recorded as proof with the choices it encodes")
-    )
-    subject_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
-        None,
-        description="A JWT from the site's backend proving the user id (needed to grant with a write key)",
+    tcf_string: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_TC_STRING_CHARS), Storable()] | None
+    ) = Field(None, description="An IAB TCF v2.2 TC string; recorded as proof with the choices it encodes")
+    subject_token: Annotated[str, StringConstraints(min_length=1, max_length=4096), Storable()] | None = (
+        Field(
+            None,
+            description="A JWT from the site's backend proving the user id "
+            "(needed to grant with a write key)",
+        )
     )
 
 
