@@ -285,15 +285,38 @@ def catalog_report(
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DatabaseUrl = None) -> None:
-    """Check the audit log's hash chain; exit 1 on the first broken link."""
+def audit_verify(
+    database_url: DatabaseUrl = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="A head recorded earlier, as SEQ:HASH: fail if the log no longer reaches it unchanged "
+            "(a truncated tail)"
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's keyed hash chain; print its head (SEQ:HASH) on standard output, to be
+    kept elsewhere and passed back with --expect-head. Exit 1 on the first broken link."""
     from tactful.audit import service as audit_service
 
+    try:
+        expected = None if expect_head is None else audit_service.parse_anchor(expect_head)
+    except TactfulError as exc:
+        raise _fail(exc.message) from exc
     with _context(_settings(database_url)) as context, context.session() as session:
-        report = audit_service.verify(session)
+        report = audit_service.verify(session, keystore=context.keystore, expect_head=expected)
+    head = (
+        "0:" + audit_service.GENESIS if report.head_seq is None else f"{report.head_seq}:{report.head_hash}"
+    )
     if not report.ok:
-        raise _fail(f"audit chain broken: {report}")
-    err.print(f"[green]audit chain intact[/] ({report.checked} entries)")
+        err.print(f"head {head}")
+        raise _fail(
+            f"audit chain broken at entry {report.first_bad_seq}: {report.problem} ({report.detail}); "
+            f"{report.checked} entries verified before it"
+        )
+    out.print(head, soft_wrap=True, highlight=False)
+    keyed = "no keyed segment yet" if report.keyed_from is None else f"keyed from entry {report.keyed_from}"
+    err.print(f"[green]audit chain intact[/] ({report.checked} entries, {keyed})")
 
 
 @retention_app.command("run")
