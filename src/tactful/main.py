@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from redis import Redis
 
 from tactful import __version__
-from tactful.api import collect, consent, deps, health, keys, metrics, ratelimit
+from tactful.api import audit, collect, consent, deps, health, keys, metrics, ratelimit
 from tactful.api.context import AppContext
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
@@ -39,7 +39,7 @@ from tactful.errors import (
 
 log = logging.getLogger("tactful")
 
-ROUTERS = (health.router, metrics.router, collect.router, keys.router, consent.router)
+ROUTERS = (health.router, metrics.router, collect.router, keys.router, consent.router, audit.router)
 
 STATUS: tuple[tuple[type[TactfulError], int], ...] = (
     (PayloadTooLarge, 413),
