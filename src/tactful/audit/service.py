@@ -161,6 +161,31 @@ def clean_details(details: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
 # -- hashing ------------------------------------------------------------------------------------
 
 
+def canonical_entry(
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject_ref: str | None,
+    details: Mapping[str, Any],
+    prev_hash: str,
+    keyed: bool,
+) -> bytes:
+    """The canonical JSON that an entry's hash covers (its format version says whether it is keyed)."""
+    document = {
+        "v": _KEYED_FORMAT if keyed else _FORMAT,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "subject_ref": subject_ref,
+        "details": {name: _canonical_number(value) for name, value in details.items()},
+        "prev_hash": prev_hash,
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
 def compute_hash(
     *,
     at: datetime,
@@ -171,20 +196,17 @@ def compute_hash(
     prev_hash: str,
     key: bytes | None = None,
 ) -> str:
-    """The hash of an entry's fields and its predecessor's hash, over their canonical JSON:
-    HMAC-SHA256 under `key` (the keyed segment), plain SHA-256 without (entries older than the key)."""
-    document = {
-        "v": _FORMAT if key is None else _KEYED_FORMAT,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor,
-        "action": action,
-        "subject_ref": subject_ref,
-        "details": {key: _canonical_number(value) for key, value in details.items()},
-        "prev_hash": prev_hash,
-    }
-    encoded = json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The hash of an entry: HMAC-SHA256 under `key` (the keyed segment), plain SHA-256 without
+    (entries written before the key existed), over `canonical_entry`."""
+    encoded = canonical_entry(
+        at=at,
+        actor=actor,
+        action=action,
+        subject_ref=subject_ref,
+        details=details,
+        prev_hash=prev_hash,
+        keyed=key is not None,
+    )
     if key is None:
         return hashlib.sha256(encoded).hexdigest()
     return hmac.new(key, encoded, hashlib.sha256).hexdigest()
