@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tactful.cli import app
+from tactful.collect.models import Quarantine
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.errors import ConfigurationError, NotAuthenticated
@@ -180,3 +182,28 @@ def test_the_audit_chain_verifies_after_secret_rotation(
     code, out, err = run("audit", "verify")
     assert code == 0, err
     assert out.strip().startswith("2:")
+
+
+def test_migrate_seals_quarantined_messages_kept_in_clear(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    with database.session() as session:
+        session.add(
+            Quarantine(
+                id=uuid.uuid4(),
+                reason="missing_identity",
+                detail="",
+                raw='{"type":"track","traits":{"email":"old@example.com"}}',
+                received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                expires_at=datetime(2026, 1, 31, tzinfo=UTC),
+            )
+        )
+    code, _, err = run("migrate")
+    assert code == 0
+    assert "sealed 1 quarantined" in err
+    with database.session() as session:
+        raw, sealed = session.execute(sa.text("SELECT raw, raw_enc FROM quarantine")).one()
+    database.dispose()
+    assert raw is None
+    assert b"old@example.com" not in sealed
+    assert "sealed" not in run("migrate")[2]  # nothing left in clear

@@ -19,8 +19,10 @@ from tactful.api.context import AppContext
 from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
+from tactful.collect import quarantine
 from tactful.config import Settings, load_settings
 from tactful.crypto import Keystore
+from tactful.db import Database
 from tactful.db import migrate as run_migrations
 from tactful.errors import TactfulError
 from tactful.keys import service as keys_service
@@ -119,7 +121,16 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     run_migrations(settings.database_url)
     keystore = Keystore(settings.keystore_url, secret_key=settings.secret_key.get_secret_value())
     keystore.create_schema()
-    keystore.dispose()
+    database = Database(settings.database_url)
+    try:
+        # Quarantined payloads that earlier versions kept in clear are sealed now.
+        with database.session() as session:
+            sealed = quarantine.seal_legacy(session, keystore=keystore)
+    finally:
+        database.dispose()
+        keystore.dispose()
+    if sealed:
+        err.print(f"sealed {sealed:,} quarantined messages kept in clear by an earlier version")
     err.print("[green]database and keystore are up to date[/]")
 
 

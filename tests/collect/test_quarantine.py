@@ -264,21 +264,40 @@ def test_a_sealed_payload_stays_with_the_key_that_sealed_it_across_a_merge(
     assert anonymous in item["raw"]
 
 
-def test_rows_written_in_clear_before_sealing_still_read_and_expire(
-    session: Session, keystore: Keystore
-) -> None:
-    legacy = Quarantine(
+def _legacy(raw: str, *, subject_id: uuid.UUID | None = None) -> Quarantine:
+    """A row as versions before sealing wrote it for a message that named nobody: `raw` in clear."""
+    return Quarantine(
         id=uuid.uuid4(),
-        subject_id=None,
-        reason="invalid_type",
+        subject_id=subject_id,
+        reason="missing_identity",
         detail="",
         message_id=uid("msg"),
-        raw='{"type":"shout"}',
+        raw=raw,
         received_at=T0,
         expires_at=T0 + quarantine.RETENTION,
-        request_id="req-q",
+        request_id="req-legacy",
     )
-    session.add(legacy)
+
+
+def test_rows_written_in_clear_before_are_minimised_and_sealed(session: Session, keystore: Keystore) -> None:
+    email = f"{uid('old')}@example.com"
+    message = {"type": "track", "userId": ["bad"], "traits": {"email": email}, "context": {"ip": IP}}
+    whole, cut = _legacy(quarantine.raw_text(message)), _legacy('{"type":"track","traits":{"email":"' + email)
+    erased = _legacy('{"type":"track"}', subject_id=uuid.uuid4())  # its subject's key is gone
+    session.add_all([whole, cut, erased])
     session.flush()
-    assert quarantine.read_raw(keystore, legacy) == '{"type":"shout"}'
-    assert collect_service.purge_quarantine(session, at=T0 + quarantine.RETENTION) >= 1
+    assert quarantine.read_raw(keystore, whole) == whole.raw  # readable until sealed
+
+    assert quarantine.seal_legacy(session, keystore=keystore, batch_size=2) >= 3
+    assert quarantine.seal_legacy(session, keystore=keystore) == 0
+    for row in (whole, cut, erased):
+        assert row.raw is None
+        assert email not in column_text(row)
+    assert whole.email_ref == keystore.digest("email", email)
+    opened = quarantine.read_raw(keystore, whole) or ""
+    assert email in opened
+    assert IP not in opened
+    assert quarantine.read_raw(keystore, cut) == '{"type":"track","traits":{"email":"' + email
+    assert (erased.raw_enc, quarantine.read_raw(keystore, erased)) == (None, None)
+    assert not keystore.has_subject(erased.subject_id)  # type: ignore[arg-type]
+    assert collect_service.purge_quarantine(session, at=T0 + quarantine.RETENTION) >= 3

@@ -13,6 +13,7 @@
         anonymous_ref, email_ref: keyed digests (the keystore's `digest`), as `identities` and the
         blind index hold them, so that export and erasure of a subject find rows that name them
     every row: expires_at = received_at + RETENTION; `purge` is the retention sweep
+    rows written in clear by earlier versions: `seal_legacy`, run by `tactful migrate`
 
 A day's quarantine key is dropped from the keystore when the first message of a day more than a
 retention later is quarantined: by then every row it sealed is past its retention, so a copy of the
@@ -25,6 +26,7 @@ payload is neither lost to the export nor kept past an erasure.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Collection, Iterable, Mapping
@@ -213,9 +215,42 @@ def row(
     }
 
 
+def seal_legacy(session: Session, *, keystore: Keystore, batch_size: int = 500) -> int:
+    """Minimise and seal the payloads that rows written before sealing hold in clear (`raw`), and
+    record the digests of the identifiers they name; how many. Idempotent (`tactful migrate`)."""
+    done = 0
+    while True:
+        rows = session.scalars(
+            select(Quarantine).where(Quarantine.raw.is_not(None)).order_by(Quarantine.id).limit(batch_size)
+        ).all()
+        for held in rows:
+            assert held.raw is not None
+            if held.subject_id is not None and not keystore.has_subject(held.subject_id):
+                held.raw = None  # its subject was erased: no key must be made for it again
+                continue
+            text, message = held.raw, None
+            try:
+                message = json.loads(text)
+            except ValueError:  # cut at the size limit: sealed as it is
+                pass
+            else:
+                text = raw_text(minimise(message, ALWAYS_REMOVED))
+            if held.subject_id is None:
+                held.raw_enc = _seal_for_nobody(keystore, text, held.received_at)
+            else:
+                held.raw_enc = keystore.encrypt(held.subject_id, text, context=RAW_CONTEXT)
+            for name, digest in refs(keystore, message).items():
+                setattr(held, name, digest)
+            held.raw = None
+        session.flush()
+        done += len(rows)
+        if len(rows) < batch_size:
+            return done
+
+
 def read_raw(keystore: Keystore, held: Quarantine) -> str | None:
     """The payload of a quarantine row, decrypted (KeyDestroyed once its key is gone). Rows written
-    before payloads were always sealed may still hold `raw` in clear until they expire."""
+    before payloads were always sealed hold `raw` in clear until `seal_legacy` seals them."""
     if held.raw_enc is None:
         return held.raw
     if held.subject_id is None:
