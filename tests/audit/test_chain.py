@@ -35,7 +35,7 @@ def _append_many(session: Session, keystore: Keystore, count: int) -> list[Audit
 
 
 def _chain_key(keystore: Keystore) -> bytes:
-    chain = keystore.chain_key()
+    chain = keystore.system.chain_key()
     assert chain is not None
     return chain.key
 

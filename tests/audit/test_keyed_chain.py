@@ -128,7 +128,7 @@ def test_entries_are_keyed_and_plain_sha256_does_not_reproduce_them(
     session: Session, keystore: Keystore
 ) -> None:
     [entry] = _append(session, keystore, 1)
-    chain = keystore.chain_key()
+    chain = keystore.system.chain_key()
     assert chain is not None
     fields = {
         "at": entry.at, "actor": entry.actor, "action": entry.action, "subject_ref": entry.subject_ref,
@@ -210,10 +210,10 @@ def test_the_old_unkeyed_prefix_verifies_and_the_keyed_segment_starts_at_the_anc
     with fresh.db.session() as session:
         report = audit_service.verify(session, keystore=fresh.keystore)
         assert (report.ok, report.checked, report.keyed_from) == (True, 3, None)
-        assert fresh.keystore.chain_key() is None  # verifying does not make the key
+        assert fresh.keystore.system.chain_key() is None  # verifying does not make the key
 
         keyed = _append(session, fresh.keystore, 2, start=10)
-    chain = fresh.keystore.chain_key()
+    chain = fresh.keystore.system.chain_key()
     assert chain is not None
     assert (chain.anchor_seq, chain.anchor_hash) == (3, legacy[-1])
     assert keyed[0].seq == 4

@@ -97,7 +97,7 @@ def test_a_payload_that_names_nobody_is_sealed_under_the_days_key_until_it_expir
     assert nobody["properties"]["product_id"] in (quarantine.read_raw(keystore, anonymous) or "")
     # Bound to its day's key: under another day's it does not open.
     with pytest.raises(KeyDestroyed):
-        keystore.decrypt_system(
+        keystore.system.decrypt(
             quarantine.key_name(T0 + timedelta(days=1)), anonymous.raw_enc, context=quarantine.RAW_CONTEXT
         )
     for row in (anonymous, sealed):

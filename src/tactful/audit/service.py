@@ -241,12 +241,12 @@ def head_entry(session: Session) -> Head | None:
 def chain_key(session: Session, *, keystore: Keystore) -> ChainKey:
     """The chain's key, made on first use and anchored to the head at that moment. Call it with the
     append lock held (as `_append` does), so that no entry lands between the anchor and the key."""
-    found = keystore.chain_key()
+    found = keystore.system.chain_key()
     if found is not None:
         return found
     current = head(session)
     anchor_seq, anchor_hash = (0, GENESIS) if current is None else current
-    return keystore.create_chain_key(anchor_seq=anchor_seq, anchor_hash=anchor_hash)
+    return keystore.system.create_chain_key(anchor_seq=anchor_seq, anchor_hash=anchor_hash)
 
 
 def _lock_head(session: Session) -> None:
@@ -315,7 +315,7 @@ def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]
         prepared.append((record.at.astimezone(UTC), actor, record.action, subject_ref, cleaned))
     if not prepared:
         return []
-    keystore.chain_key()  # read outside the lock when it exists (cached afterwards)
+    keystore.system.chain_key()  # read outside the lock when it exists (cached afterwards)
     _lock_head(session)
     key = chain_key(session, keystore=keystore).key
     current = head(session)
@@ -357,7 +357,7 @@ def verify(
     """Walk the chain in sequence order; report the first entry that was edited, deleted or
     reordered, or a log that ends before `expect_head` (a head recorded elsewhere earlier) or
     before the anchor of its keyed segment."""
-    chain = keystore.chain_key()
+    chain = keystore.system.chain_key()
     walk = _walk(session, chain, expect_head, batch_size)
     current = head(session)
     head_seq, head_hash = (None, None) if current is None else current

@@ -165,12 +165,12 @@ def key_name(received_at: datetime) -> str:
 
 def _seal_for_nobody(keystore: Keystore, text: str, received_at: datetime) -> bytes:
     name = key_name(received_at)
-    if keystore.ensure_system_key(name):
+    if keystore.system.ensure(name):
         # A new day: the keys of days whose every row is past its retention go (a day is kept
         # longer, so a row received late on a day never outlives its key's day).
         oldest_live = (received_at - RETENTION - timedelta(days=1)).astimezone(UTC).date()
-        keystore.drop_system_keys(KEY_PREFIX, name_below=oldest_live.isoformat())
-    return keystore.encrypt_system(name, text, context=RAW_CONTEXT)
+        keystore.system.drop_before(KEY_PREFIX, name_below=oldest_live.isoformat())
+    return keystore.system.encrypt(name, text, context=RAW_CONTEXT)
 
 
 def row(
@@ -254,7 +254,7 @@ def read_raw(keystore: Keystore, held: Quarantine) -> str | None:
     if held.raw_enc is None:
         return held.raw
     if held.subject_id is None:
-        return keystore.decrypt_system(key_name(held.received_at), held.raw_enc, context=RAW_CONTEXT)
+        return keystore.system.decrypt(key_name(held.received_at), held.raw_enc, context=RAW_CONTEXT)
     return keystore.decrypt(held.subject_id, held.raw_enc, context=RAW_CONTEXT)
 
 

@@ -15,7 +15,8 @@ database leave this database out.
     sealing.py    the tables and the cipher (AES-GCM, versioned tokens; the KEK from HKDF)
     keystore.py   Keystore: subject keys, salts, digests, the blind index, erasure, rotation, and a
                   request's held writes
-    system.py     the engine's own keys: blind index, audit chain (with its anchor), quarantine
+    system.py     SystemKeys (`Keystore.system`): the engine's own keys: blind index, audit chain
+                  (with its anchor), quarantine
 """
 
 from tactful.crypto.keystore import Keystore

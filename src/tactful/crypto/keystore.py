@@ -24,7 +24,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from tactful.crypto import system
 from tactful.crypto.sealing import (
     KEY,
     blind_index,
@@ -36,6 +35,7 @@ from tactful.crypto.sealing import (
     subject_keys,
     system_keys,
 )
+from tactful.crypto.system import INDEX_KEY, SystemKeys
 from tactful.db import make_engine
 from tactful.errors import ConfigurationError, KeyDestroyed
 from tactful.types import utcnow
@@ -107,55 +107,13 @@ class Keystore:
     def index_key(self) -> bytes:
         """The blind-index key (created on first use; it is never destroyed, so it may be cached)."""
         if self._index_key is None:
-            self._index_key, _ = self._system().read_or_create(
-                system.INDEX_KEY, kek=self._kek, kek_id=self._kek_id, unwrap=self._unwrap
-            )
+            self._index_key, _ = self.system.read_or_create(INDEX_KEY)
         return self._index_key
 
-    def _system(self) -> system.SystemKeys:
-        return system.SystemKeys(self.engine, self._system_cache)
-
-    def chain_key(self) -> system.ChainKey | None:
-        """The audit chain's key and anchor, or None before the first keyed append made them."""
-        material = self._system().read(system.AUDIT_KEY, unwrap=self._unwrap)
-        return None if material is None else system.ChainKey.of(material)
-
-    def create_chain_key(self, *, anchor_seq: int, anchor_hash: str) -> system.ChainKey:
-        """Make the audit chain's key, its keyed segment anchored after entry `anchor_seq` (whose
-        hash is `anchor_hash`); when it exists already, the existing key and anchor hold. Call it
-        under the audit log's append lock, with the log's head as the anchor."""
-        wanted = system.ChainKey(key=os.urandom(KEY), anchor_seq=anchor_seq, anchor_hash=anchor_hash)
-        stored = self._system().create(
-            system.AUDIT_KEY, wanted.material(), kek=self._kek, kek_id=self._kek_id, unwrap=self._unwrap
-        )
-        return system.ChainKey.of(stored)
-
-    def ensure_system_key(self, name: str) -> bool:
-        """Make the system key `name` unless it exists; True when this call made it."""
-        _, created = self._system().read_or_create(
-            name, kek=self._kek, kek_id=self._kek_id, unwrap=self._unwrap
-        )
-        return created
-
-    def encrypt_system(self, name: str, plaintext: str, *, context: str) -> bytes:
-        """Encrypt with the system key `name` (made on first use), bound to the name and `context`."""
-        key, _ = self._system().read_or_create(name, kek=self._kek, kek_id=self._kek_id, unwrap=self._unwrap)
-        return seal(key, plaintext.encode(), f"{name}\x00{context}".encode())
-
-    def decrypt_system(self, name: str, token: bytes, *, context: str) -> str:
-        """Decrypt what `encrypt_system` sealed; KeyDestroyed once the key was dropped."""
-        key = self._system().read(name, unwrap=self._unwrap)
-        if key is None:
-            raise KeyDestroyed(f"the system key {name!r} was dropped")
-        try:
-            return open_sealed(key, token, f"{name}\x00{context}".encode()).decode()
-        except (InvalidTag, ValueError) as exc:
-            raise KeyDestroyed(f"the value does not decrypt under the system key {name!r}") from exc
-
-    def drop_system_keys(self, prefix: str, *, name_below: str) -> int:
-        """Drop the system keys named `prefix...` sorting below `prefix + name_below` (never the
-        blind-index or audit keys): what they sealed can no longer be read, by anyone."""
-        return self._system().drop_before(prefix, name_below=name_below)
+    @property
+    def system(self) -> SystemKeys:
+        """The engine's own keys: the audit chain's, and those that seal data of no subject."""
+        return SystemKeys(self.engine, self._system_cache, self._kek, self._kek_id, self._unwrap)
 
     def _index_hmac(self) -> hmac.HMAC:
         if self._index_mac is None:
