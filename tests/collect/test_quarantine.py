@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -301,3 +303,44 @@ def test_rows_written_in_clear_before_are_minimised_and_sealed(session: Session,
     assert (erased.raw_enc, quarantine.read_raw(keystore, erased)) == (None, None)
     assert not keystore.has_subject(erased.subject_id)  # type: ignore[arg-type]
     assert collect_service.purge_quarantine(session, at=T0 + quarantine.RETENTION) >= 3
+
+
+_leaf = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=8, max_size=24)
+_payloads = st.recursive(
+    st.dictionaries(st.sampled_from(["email", "name", "ip", "userAgent", "note"]), _leaf, min_size=1),
+    lambda children: st.dictionaries(st.sampled_from(["traits", "context", "properties", "page"]), children),
+    max_leaves=12,
+)
+
+
+def _leaves(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value] if isinstance(value, str) else []
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+@given(payload=_payloads, names_someone=st.booleans(), user_id=_leaf)
+def test_no_quarantine_row_holds_any_value_of_its_message_in_clear(
+    keystore: Keystore, payload: dict[str, Any], names_someone: bool, user_id: str
+) -> None:
+    message = {"type": "track", "userId": user_id, **payload}
+    row = quarantine.row(
+        message,
+        keystore=keystore,
+        subject_id=uuid.uuid4() if names_someone else None,
+        reason="invalid_field",
+        detail=None,
+        message_id=None,
+        received_at=T0,
+        write_key_id=None,
+        request_id=None,
+        limit=32768,
+    )
+    assert row["raw"] is None
+    # The columns that carry anything of the message (the others are times, ids and flags).
+    carried = ("raw", "raw_enc", "detail", "message_id", "type", "user_ref", "anonymous_ref", "email_ref")
+    assert set(carried) <= row.keys()
+    stored = [v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in row.items() if k in carried]
+    for leaf in [user_id, *_leaves(payload)]:
+        assert not any(leaf in value for value in stored), leaf
