@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
 from tactful.cli import app
+from tactful.collect.models import Quarantine
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.errors import ConfigurationError, NotAuthenticated
@@ -132,3 +135,75 @@ def test_retention_run_reports_every_store(env: dict[str, str]) -> None:
     assert code == 0
     for store in ("profiles", "events", "quarantine", "message_ids"):
         assert store in err
+
+
+def test_audit_verify_prints_the_head_and_finds_a_tail_cut_below_an_expected_head(
+    env: dict[str, str],
+) -> None:
+    assert run("migrate")[0] == 0
+    for name in ("first", "second"):
+        assert run("keys", "create", "--scope", "write", "--name", name)[0] == 0  # each one audited
+    code, out, err = run("audit", "verify")
+    assert code == 0
+    assert "intact" in err
+    assert "keyed from entry 1" in err
+    recorded = out.strip()
+    assert re.fullmatch(r"2:[0-9a-f]{64}", recorded), "the head alone on standard output, for scripts"
+    assert run("keys", "create", "--scope", "write", "--name", "third")[0] == 0
+    code, out, _ = run("audit", "verify", "--expect-head", recorded)
+    assert code == 0
+    assert out.strip().startswith("3:")
+
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    with database.session() as session:
+        session.execute(sa.text("DELETE FROM audit_log WHERE seq >= 2"))
+    database.dispose()
+    assert run("audit", "verify")[0] == 0  # alone, a chain cannot see its tail cut off
+    code, _, err = run("audit", "verify", "--expect-head", recorded)
+    assert code == 1
+    assert "truncated" in err
+    assert "head 1:" in err
+
+    code, _, err = run("audit", "verify", "--expect-head", "not-a-head")
+    assert code == 1
+    assert "SEQ:HASH" in err
+
+
+def test_the_audit_chain_verifies_after_secret_rotation(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("migrate")[0] == 0
+    assert run("keys", "create", "--scope", "admin")[0] == 0
+    new_secret = "a-rotated-secret-key-of-sufficient-length"
+    monkeypatch.setenv("TACTFUL_NEW_SECRET_KEY", new_secret)
+    assert run("secret", "rotate")[0] == 0
+    monkeypatch.setenv("TACTFUL_SECRET_KEY", new_secret)
+    assert run("keys", "create", "--scope", "write")[0] == 0
+    code, out, err = run("audit", "verify")
+    assert code == 0, err
+    assert out.strip().startswith("2:")
+
+
+def test_migrate_seals_quarantined_messages_kept_in_clear(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    with database.session() as session:
+        session.add(
+            Quarantine(
+                id=uuid.uuid4(),
+                reason="missing_identity",
+                detail="",
+                raw='{"type":"track","traits":{"email":"old@example.com"}}',
+                received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                expires_at=datetime(2026, 1, 31, tzinfo=UTC),
+            )
+        )
+    code, _, err = run("migrate")
+    assert code == 0
+    assert "sealed 1 quarantined" in err
+    with database.session() as session:
+        raw, sealed = session.execute(sa.text("SELECT raw, raw_enc FROM quarantine")).one()
+    database.dispose()
+    assert raw is None
+    assert b"old@example.com" not in sealed
+    assert "sealed" not in run("migrate")[2]  # nothing left in clear

@@ -19,8 +19,10 @@ from tactful.api.context import AppContext
 from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
+from tactful.collect import quarantine
 from tactful.config import Settings, load_settings
 from tactful.crypto import Keystore
+from tactful.db import Database
 from tactful.db import migrate as run_migrations
 from tactful.errors import TactfulError
 from tactful.keys import service as keys_service
@@ -119,7 +121,16 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     run_migrations(settings.database_url)
     keystore = Keystore(settings.keystore_url, secret_key=settings.secret_key.get_secret_value())
     keystore.create_schema()
-    keystore.dispose()
+    database = Database(settings.database_url)
+    try:
+        # Quarantined payloads that earlier versions kept in clear are sealed now.
+        with database.session() as session:
+            sealed = quarantine.seal_legacy(session, keystore=keystore)
+    finally:
+        database.dispose()
+        keystore.dispose()
+    if sealed:
+        err.print(f"sealed {sealed:,} quarantined messages kept in clear by an earlier version")
     err.print("[green]database and keystore are up to date[/]")
 
 
@@ -285,15 +296,38 @@ def catalog_report(
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DatabaseUrl = None) -> None:
-    """Check the audit log's hash chain; exit 1 on the first broken link."""
+def audit_verify(
+    database_url: DatabaseUrl = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="A head recorded earlier, as SEQ:HASH: fail if the log no longer reaches it unchanged "
+            "(a truncated tail)"
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's keyed hash chain; print its head (SEQ:HASH) on standard output, to be
+    kept elsewhere and passed back with --expect-head. Exit 1 on the first broken link."""
     from tactful.audit import service as audit_service
 
+    try:
+        expected = None if expect_head is None else audit_service.parse_anchor(expect_head)
+    except TactfulError as exc:
+        raise _fail(exc.message) from exc
     with _context(_settings(database_url)) as context, context.session() as session:
-        report = audit_service.verify(session)
+        report = audit_service.verify(session, keystore=context.keystore, expect_head=expected)
+    head = (
+        "0:" + audit_service.GENESIS if report.head_seq is None else f"{report.head_seq}:{report.head_hash}"
+    )
     if not report.ok:
-        raise _fail(f"audit chain broken: {report}")
-    err.print(f"[green]audit chain intact[/] ({report.checked} entries)")
+        err.print(f"head {head}")
+        raise _fail(
+            f"audit chain broken at entry {report.first_bad_seq}: {report.problem} ({report.detail}); "
+            f"{report.checked} entries verified before it"
+        )
+    out.print(head, soft_wrap=True, highlight=False)
+    keyed = "no keyed segment yet" if report.keyed_from is None else f"keyed from entry {report.keyed_from}"
+    err.print(f"[green]audit chain intact[/] ({report.checked} entries, {keyed})")
 
 
 @retention_app.command("run")

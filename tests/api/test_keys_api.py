@@ -98,7 +98,7 @@ def test_creation_and_revocation_are_audited_with_the_calling_key(
             ("keys.created", {"key_id": new["id"], "scope": "server"}),
             ("keys.revoked", {"key_id": new["id"], "scope": "server"}),
         ]
-        assert audit_service.verify(session).ok
+        assert audit_service.verify(session, keystore=context.keystore).ok
 
 
 @pytest.mark.parametrize("scope", [Scope.WRITE, Scope.SERVER])

@@ -35,6 +35,7 @@ def test_readiness_fails_on_a_database_behind_the_code(keystore: Keystore, tmp_p
     ready = client(app_context(db, keystore)).get("/readyz")
     assert ready.status_code == 503
     _, head = schema_status(db.engine)
+    assert head is not None
     assert ready.json()["checks"]["migrations"] == f"at none, code needs {head}"
     db.dispose()
 

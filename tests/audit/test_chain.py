@@ -34,6 +34,12 @@ def _append_many(session: Session, keystore: Keystore, count: int) -> list[Audit
     ]
 
 
+def _chain_key(keystore: Keystore) -> bytes:
+    chain = keystore.system.chain_key()
+    assert chain is not None
+    return chain.key
+
+
 def _swap(session: Session, first: int, second: int) -> None:
     # Through a free sequence number, as the primary key forbids a direct swap.
     parking = -1_000_000
@@ -50,15 +56,15 @@ def test_entries_link_to_their_predecessor(session: Session, keystore: Keystore)
     for previous, entry in itertools.pairwise(entries):
         assert entry.prev_hash == previous.hash
     assert len({e.hash for e in entries}) == 4
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert report.ok
     assert report.checked == 4
     assert (report.head_seq, report.head_hash) == (4, entries[-1].hash)
     assert audit_service.head(session) == (4, entries[-1].hash)
 
 
-def test_an_empty_log_verifies(session: Session) -> None:
-    report = audit_service.verify(session)
+def test_an_empty_log_verifies(session: Session, keystore: Keystore) -> None:
+    report = audit_service.verify(session, keystore=keystore)
     assert report.ok
     assert (report.checked, report.head_seq, report.head_hash) == (0, None, None)
 
@@ -72,6 +78,7 @@ def test_the_hash_covers_every_field(session: Session, keystore: Keystore) -> No
         "subject_ref": entry.subject_ref,
         "details": entry.details,
         "prev_hash": entry.prev_hash,
+        "key": _chain_key(keystore),
     }
     assert audit_service.compute_hash(**fields) == entry.hash  # type: ignore[arg-type]
     changes = {
@@ -90,7 +97,7 @@ def test_verify_finds_an_edited_actor(session: Session, keystore: Keystore) -> N
     _append_many(session, keystore, 5)
     session.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3"))
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert not report.ok
     assert (report.first_bad_seq, report.problem, report.checked) == (3, ChainProblem.EDITED, 2)
 
@@ -99,7 +106,7 @@ def test_verify_finds_edited_details(session: Session, keystore: Keystore) -> No
     _append_many(session, keystore, 5)
     session.execute(update(audit_table).where(audit_table.c.seq == 2).values(details={"n": 1, "label": "x"}))
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.EDITED)
 
 
@@ -107,7 +114,7 @@ def test_verify_finds_a_deleted_entry(session: Session, keystore: Keystore) -> N
     _append_many(session, keystore, 5)
     session.execute(text("DELETE FROM audit_log WHERE seq = 3"))
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 4, ChainProblem.DELETED)
 
 
@@ -115,7 +122,7 @@ def test_verify_finds_a_deleted_first_entry(session: Session, keystore: Keystore
     _append_many(session, keystore, 3)
     session.execute(delete(audit_table).where(audit_table.c.seq == 1))
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.DELETED)
 
 
@@ -130,12 +137,13 @@ def test_verify_finds_a_deletion_whose_successor_was_relinked(session: Session, 
         subject_ref=third.subject_ref,
         details=third.details,
         prev_hash=entries[0].hash,
+        key=_chain_key(keystore),  # even with the key, the hole in the sequence shows
     )
     session.execute(
         update(audit_table).where(audit_table.c.seq == 3).values(prev_hash=entries[0].hash, hash=relinked)
     )
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     # Entry 3 now links to entry 1 and hashes correctly, but the sequence shows the hole.
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 3, ChainProblem.DELETED)
 
@@ -144,7 +152,7 @@ def test_verify_finds_reordered_entries(session: Session, keystore: Keystore) ->
     _append_many(session, keystore, 5)
     _swap(session, 2, 4)
 
-    report = audit_service.verify(session)
+    report = audit_service.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.REORDERED)
 
 
@@ -174,7 +182,7 @@ def test_any_single_tampering_is_found_where_it_happened(
             second = data.draw(st.integers(first + 1, length))
             _swap(session, first, second)
             expected = (first, ChainProblem.REORDERED)
-        report = audit_service.verify(session)
+        report = audit_service.verify(session, keystore=keystore)
         assert not report.ok
         assert (report.first_bad_seq, report.problem) == expected
         assert report.checked == expected[0] - 1 - (1 if kind == "delete" else 0)
@@ -204,7 +212,7 @@ def test_any_scalar_details_survive_the_round_trip(
             session, keystore=keystore, action="tests.details", actor="system", at=at(0), details=details
         )
         session.expire_all()
-        report = audit_service.verify(session)
+        report = audit_service.verify(session, keystore=keystore)
         assert report.ok, report
         stored = session.execute(select(audit_table.c.details)).scalar_one()
         assert stored.keys() == details.keys()
@@ -262,16 +270,16 @@ def test_erasing_the_salt_unlinks_the_entries(session: Session, keystore: Keysto
         select(AuditEntry.seq).where(AuditEntry.subject_ref == keystore.subject_ref(subject))
     ).all()
     assert matching == []
-    assert audit_service.verify(session).ok
+    assert audit_service.verify(session, keystore=keystore).ok
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 7])
 def test_verification_reads_across_batches(session: Session, keystore: Keystore, batch_size: int) -> None:
     _append_many(session, keystore, 10)
-    assert audit_service.verify(session, batch_size=batch_size).checked == 10
+    assert audit_service.verify(session, keystore=keystore, batch_size=batch_size).checked == 10
 
     _swap(session, 6, 8)
-    report = audit_service.verify(session, batch_size=batch_size)
+    report = audit_service.verify(session, keystore=keystore, batch_size=batch_size)
     assert (report.checked, report.first_bad_seq, report.problem) == (5, 6, ChainProblem.REORDERED)
 
 
@@ -290,4 +298,4 @@ def test_a_batch_append_continues_the_chain_like_single_appends(session: Session
     assert [e.prev_hash for e in batch[1:]] == [e.hash for e in batch[:-1]]
     assert {e.subject_ref for e in batch} == {keystore.subject_ref(subject)}
     assert audit_service.append_many(session, keystore=keystore, records=[]) == []
-    assert audit_service.verify(session).ok
+    assert audit_service.verify(session, keystore=keystore).ok

@@ -29,7 +29,6 @@ def test_two_processes_build_one_chain(backend: str, tmp_path: Path) -> None:
     ):
         keystore = Keystore(keystore_url, secret_key=workers.SECRET)
         keystore.create_schema()
-        keystore.dispose()
         start = context.Barrier(WORKERS)
         processes = [
             context.Process(target=workers.append_entries, args=(url, keystore_url, n, PER_WORKER, start))
@@ -44,10 +43,11 @@ def test_two_processes_build_one_chain(backend: str, tmp_path: Path) -> None:
         db = Database(url)
         try:
             with db.session() as session:
-                report = audit_service.verify(session)
+                report = audit_service.verify(session, keystore=keystore)
                 actors = Counter(session.scalars(select(AuditEntry.actor)).all())
         finally:
             db.dispose()
+            keystore.dispose()
     assert report.ok, report
     assert report.checked == WORKERS * PER_WORKER
     assert actors == {f"worker-{n}": PER_WORKER for n in range(WORKERS)}

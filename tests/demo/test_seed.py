@@ -78,7 +78,7 @@ def test_a_fresh_database_is_seeded_once(context: AppContext) -> None:
         assert stats.suppressed == first.statuses.get("suppressed", 0) > 0
         assert stats.suppressed_by_reason.get("no_purpose", 0) > 0
         assert set(stats.suppressed_by_reason) <= {"no_purpose", "erased_subject"}
-        assert audit_service.verify(session).ok
+        assert audit_service.verify(session, keystore=context.keystore).ok
 
 
 def test_the_keys_work_and_are_stored_hashed(context: AppContext) -> None:

@@ -280,3 +280,79 @@ def test_a_rollback_waits_for_an_early_write(tmp_path: Path) -> None:
     assert other.has_subject(subject)
     other.dispose()
     store.dispose()
+
+
+def test_the_chain_key_keeps_its_first_anchor_and_outlives_erasure_and_rotation(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    assert store.system.chain_key() is None
+    made = store.system.create_chain_key(anchor_seq=7, anchor_hash="a" * 64)
+    # Another process racing to make it gets the first one: the anchor never moves.
+    assert store.system.create_chain_key(anchor_seq=9, anchor_hash="b" * 64) == made
+    other = _store(tmp_path / "keys.db")
+    assert other.system.chain_key() == made
+    assert other.system.create_chain_key(anchor_seq=1, anchor_hash="c" * 64) == made
+    other.dispose()
+    subject = uuid.uuid4()
+    store.ensure_subject(subject)
+    assert store.destroy(subject)
+    assert store.rotate("a-brand-new-secret-that-is-long-enough") == 1
+    store.dispose()
+    rotated = _store(tmp_path / "keys.db", "a-brand-new-secret-that-is-long-enough")
+    assert rotated.system.chain_key() == made
+    rotated.dispose()
+    with pytest.raises(ConfigurationError):
+        _store(tmp_path / "keys.db").system.chain_key()
+
+
+def test_the_sealed_anchor_cannot_be_moved_without_the_kek(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    store.system.create_chain_key(anchor_seq=3, anchor_hash="d" * 64)
+    with store.engine.begin() as conn:
+        wrapped = conn.execute(
+            sa.text("SELECT wrapped FROM system_keys WHERE name = 'audit-chain'")
+        ).scalar_one()
+        flipped = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
+        conn.execute(
+            sa.text("UPDATE system_keys SET wrapped = :w WHERE name = 'audit-chain'"), {"w": flipped}
+        )
+    store.dispose()
+    with pytest.raises(ConfigurationError, match="altered"):
+        _store(tmp_path / "keys.db").system.chain_key()
+
+
+def test_system_keys_seal_under_their_name_and_only_unprotected_ones_can_be_dropped(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    assert store.system.ensure("quarantine/2026-01-01")
+    assert not store.system.ensure("quarantine/2026-01-01")
+    token = store.system.encrypt("quarantine/2026-01-01", "kept for a while", context="c")
+    newer = store.system.encrypt("quarantine/2026-03-01", "kept longer", context="c")
+    assert b"kept" not in token
+    assert store.system.decrypt("quarantine/2026-01-01", token, context="c") == "kept for a while"
+    with pytest.raises(KeyDestroyed):
+        store.system.decrypt("quarantine/2026-03-01", token, context="c")
+    with pytest.raises(KeyDestroyed):
+        store.system.decrypt("quarantine/2026-01-01", token, context="other")
+    store.digest("user_id", "u1")  # makes the blind-index key
+    store.system.create_chain_key(anchor_seq=0, anchor_hash="0" * 64)
+    for protected in ("blind", "audit", "audit-chain"):
+        with pytest.raises(ValueError, match="never dropped"):
+            store.system.drop_before(protected, name_below="zzz")
+    assert store.system.drop_before("quarantine/", name_below="2026-02-01") == 1
+    other = _store(tmp_path / "keys.db")  # not from a cache: gone from the database
+    with pytest.raises(KeyDestroyed):
+        other.system.decrypt("quarantine/2026-01-01", token, context="c")
+    assert other.system.decrypt("quarantine/2026-03-01", newer, context="c") == "kept longer"
+    assert other.system.chain_key() is not None
+    other.dispose()
+    store.dispose()
+
+
+def test_index_digests_lists_a_subjects_entries_only(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    store.put_index(alice, kind="email", value="alice@example.com")
+    store.put_index(bob, kind="email", value="bob@example.com")
+    assert store.index_digests(alice) == {store.digest("email", "alice@example.com")}
+    store.destroy(alice)
+    assert store.index_digests(alice) == set()
+    store.dispose()

@@ -137,7 +137,7 @@ def test_creation_and_revocation_are_audited_without_the_secret(session: Session
     ]
     assert all(e.subject_ref is None for e in entries)
     assert all(token[-43:] not in str(e.details) for e in entries)
-    assert audit_service.verify(session).ok
+    assert audit_service.verify(session, keystore=keystore).ok
 
 
 def test_revoking_twice_keeps_the_first_time(session: Session, keystore: Keystore) -> None:

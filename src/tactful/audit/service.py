@@ -4,11 +4,19 @@ Every entry's hash covers its fields and the previous entry's hash, so changing,
 any entry breaks the chain at that point. The sequence number is an index, not part of the hash: the
 order is carried by `prev_hash`, which lets verification tell a moved entry (its predecessor exists
 elsewhere) from a removed one (its predecessor is gone).
+
+The hash is keyed: an HMAC-SHA256 under the audit chain's key, which lives in the keystore (wrapped
+by the KEK, never destroyed), so whoever can write the main database cannot recompute the hashes of
+an entry they changed. A log written before the key existed keeps its plain SHA-256 entries as they
+are: the key is made on the next append, anchored to the head at that moment (the anchor is sealed
+with the key), and every entry after the anchor is keyed. Verification checks the unkeyed prefix
+as before, the anchor entry against the sealed anchor, and the keyed segment with the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -24,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from tactful.audit.models import AuditEntry
 from tactful.bulk import insert_rows
-from tactful.crypto import Keystore
+from tactful.crypto import ChainKey, Keystore
 from tactful.errors import InvalidInput
 
 Scalar = str | int | float | bool | None
@@ -37,6 +45,7 @@ GENESIS = "0" * 64
 # A fixed key for pg_advisory_xact_lock: every appender, in every process, queues on it.
 _APPEND_LOCK = 0x7461637466756C  # "tactful"
 _FORMAT = 1
+_KEYED_FORMAT = 2
 _TABLE = cast(Table, AuditEntry.__table__)
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 MAX_DETAILS = 32
@@ -50,11 +59,14 @@ class ChainProblem(StrEnum):
     EDITED = "edited"
     DELETED = "deleted"
     REORDERED = "reordered"
+    TRUNCATED = "truncated"
+    """The log ends before an entry it must hold: the expected head, or the keyed segment's anchor."""
 
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of `verify`: sound up to `checked`, and the first broken link if any."""
+    """The outcome of `verify`: sound up to `checked`, and the first broken link if any.
+    `keyed_from` is the first sequence number of the keyed segment (None before the key exists)."""
 
     ok: bool
     checked: int
@@ -63,6 +75,34 @@ class ChainReport:
     first_bad_seq: int | None = None
     problem: ChainProblem | None = None
     detail: str = ""
+    keyed_from: int | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest entry: what an operator records elsewhere to detect a truncated tail later."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+    def anchor(self) -> str:
+        """`SEQ:HASH`, the form `tactful audit verify --expect-head` reads."""
+        return f"{self.seq}:{self.hash}"
+
+
+_ANCHOR = re.compile(r"^(0|[1-9][0-9]{0,18}):([0-9a-f]{64})$")
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """(sequence, hash) from `SEQ:HASH` as `Head.anchor` writes it, or InvalidInput."""
+    match = _ANCHOR.match(text.strip().lower())
+    if match is None:
+        raise InvalidInput(
+            "an audit head is written SEQ:HASH (a sequence number, a colon, 64 hex digits)",
+            code="audit_invalid_head",
+        )
+    return int(match[1]), match[2]
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -121,6 +161,31 @@ def clean_details(details: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
 # -- hashing ------------------------------------------------------------------------------------
 
 
+def canonical_entry(
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject_ref: str | None,
+    details: Mapping[str, Any],
+    prev_hash: str,
+    keyed: bool,
+) -> bytes:
+    """The canonical JSON that an entry's hash covers (its format version says whether it is keyed)."""
+    document = {
+        "v": _KEYED_FORMAT if keyed else _FORMAT,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "subject_ref": subject_ref,
+        "details": {name: _canonical_number(value) for name, value in details.items()},
+        "prev_hash": prev_hash,
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
 def compute_hash(
     *,
     at: datetime,
@@ -129,19 +194,22 @@ def compute_hash(
     subject_ref: str | None,
     details: Mapping[str, Any],
     prev_hash: str,
+    key: bytes | None = None,
 ) -> str:
-    """SHA-256 over the canonical JSON of an entry's fields and its predecessor's hash."""
-    document = {
-        "v": _FORMAT,
-        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor": actor,
-        "action": action,
-        "subject_ref": subject_ref,
-        "details": {key: _canonical_number(value) for key, value in details.items()},
-        "prev_hash": prev_hash,
-    }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    """The hash of an entry: HMAC-SHA256 under `key` (the keyed segment), plain SHA-256 without
+    (entries written before the key existed), over `canonical_entry`."""
+    encoded = canonical_entry(
+        at=at,
+        actor=actor,
+        action=action,
+        subject_ref=subject_ref,
+        details=details,
+        prev_hash=prev_hash,
+        keyed=key is not None,
+    )
+    if key is None:
+        return hashlib.sha256(encoded).hexdigest()
+    return hmac.new(key, encoded, hashlib.sha256).hexdigest()
 
 
 def _canonical_number(value: object) -> object:
@@ -160,6 +228,25 @@ def head(session: Session) -> tuple[int, str] | None:
     """The newest entry's sequence number and hash, or None for an empty log."""
     row = session.connection().execute(_HEAD).first()
     return None if row is None else (row.seq, row.hash)
+
+
+def head_entry(session: Session) -> Head | None:
+    """The newest entry's sequence number, hash and time, or None for an empty log."""
+    row = session.execute(
+        select(_TABLE.c.seq, _TABLE.c.hash, _TABLE.c.at).order_by(_TABLE.c.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else Head(seq=row.seq, hash=row.hash, at=row.at)
+
+
+def chain_key(session: Session, *, keystore: Keystore) -> ChainKey:
+    """The chain's key, made on first use and anchored to the head at that moment. Call it with the
+    append lock held (as `_append` does), so that no entry lands between the anchor and the key."""
+    found = keystore.system.chain_key()
+    if found is not None:
+        return found
+    current = head(session)
+    anchor_seq, anchor_hash = (0, GENESIS) if current is None else current
+    return keystore.system.create_chain_key(anchor_seq=anchor_seq, anchor_hash=anchor_hash)
 
 
 def _lock_head(session: Session) -> None:
@@ -228,13 +315,21 @@ def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]
         prepared.append((record.at.astimezone(UTC), actor, record.action, subject_ref, cleaned))
     if not prepared:
         return []
+    keystore.system.chain_key()  # read outside the lock when it exists (cached afterwards)
     _lock_head(session)
+    key = chain_key(session, keystore=keystore).key
     current = head(session)
     seq, prev_hash = (1, GENESIS) if current is None else (current[0] + 1, current[1])
     rows: list[dict[str, object]] = []
     for at, actor, action, subject_ref, cleaned in prepared:
         digest = compute_hash(
-            at=at, actor=actor, action=action, subject_ref=subject_ref, details=cleaned, prev_hash=prev_hash
+            at=at,
+            actor=actor,
+            action=action,
+            subject_ref=subject_ref,
+            details=cleaned,
+            prev_hash=prev_hash,
+            key=key,
         )
         rows.append(
             {
@@ -252,8 +347,65 @@ def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]
 # -- verify -------------------------------------------------------------------------------------
 
 
-def verify(session: Session, *, batch_size: int = 1000) -> ChainReport:
-    """Walk the chain in sequence order; report the first entry that was edited, deleted or reordered."""
+def verify(
+    session: Session,
+    *,
+    keystore: Keystore,
+    expect_head: tuple[int, str] | None = None,
+    batch_size: int = 1000,
+) -> ChainReport:
+    """Walk the chain in sequence order; report the first entry that was edited, deleted or
+    reordered, or a log that ends before `expect_head` (a head recorded elsewhere earlier) or
+    before the anchor of its keyed segment."""
+    chain = keystore.system.chain_key()
+    walk = _walk(session, chain, expect_head, batch_size)
+    current = head(session)
+    head_seq, head_hash = (None, None) if current is None else current
+    keyed_from = None if chain is None else chain.anchor_seq + 1
+    if walk.broken is None:
+        broken = _missing_tail(walk, chain, expect_head)
+        if broken is None:
+            return ChainReport(
+                ok=True, checked=walk.checked, head_seq=head_seq, head_hash=head_hash, keyed_from=keyed_from
+            )
+    else:
+        broken = walk.broken
+    seq, problem, detail = broken
+    if problem is None:
+        predecessor = session.execute(select(AuditEntry.seq).where(AuditEntry.hash == detail)).scalar()
+        if predecessor is not None:
+            problem = ChainProblem.REORDERED
+            detail = f"the entry follows entry {predecessor}, not entry {walk.last_seq}"
+        else:
+            problem = ChainProblem.DELETED
+            detail = "the entry it follows is missing"
+    return ChainReport(
+        ok=False,
+        checked=walk.checked,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        first_bad_seq=seq,
+        problem=problem,
+        detail=detail,
+        keyed_from=keyed_from,
+    )
+
+
+_Broken = tuple[int, ChainProblem | None, str]
+
+
+@dataclass(frozen=True)
+class _Walk:
+    checked: int
+    last_seq: int
+    broken: _Broken | None
+    seen_hashes: Mapping[int, str]
+    """The hashes of the entries at the sequence numbers verification must find (anchors)."""
+
+
+def _walk(
+    session: Session, chain: ChainKey | None, expect_head: tuple[int, str] | None, batch_size: int
+) -> _Walk:
     columns = (
         AuditEntry.seq,
         AuditEntry.at,
@@ -264,14 +416,17 @@ def verify(session: Session, *, batch_size: int = 1000) -> ChainReport:
         AuditEntry.prev_hash,
         AuditEntry.hash,
     )
+    watched = {seq for seq in (chain and chain.anchor_seq, expect_head and expect_head[0]) if seq}
+    seen: dict[int, str] = {}
     # Plain rows rather than entities: the session's identity map may hold stale copies of entries
     # that were changed behind its back, and those are exactly what we look for.
     statement = select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=batch_size)
     checked, prev_seq, prev_hash = 0, 0, GENESIS
-    broken: tuple[int, ChainProblem | None, str] | None = None
+    broken: _Broken | None = None
     result = session.execute(statement)
     try:
         for row in result:
+            keyed = chain is not None and row.seq > chain.anchor_seq
             recomputed = compute_hash(
                 at=row.at,
                 actor=row.actor,
@@ -279,38 +434,55 @@ def verify(session: Session, *, batch_size: int = 1000) -> ChainReport:
                 subject_ref=row.subject_ref,
                 details=row.details,
                 prev_hash=row.prev_hash,
+                key=chain.key if keyed and chain is not None else None,
             )
             if recomputed != row.hash:
                 broken = (row.seq, ChainProblem.EDITED, "the entry no longer matches its hash")
                 break
+            if chain is not None and row.seq == chain.anchor_seq and row.hash != chain.anchor_hash:
+                broken = (
+                    row.seq,
+                    ChainProblem.EDITED,
+                    "the entry is not the one the keyed segment is anchored to",
+                )
+                break
             if row.prev_hash != prev_hash:
-                broken = (row.seq, None, row.prev_hash)  # classified below, once the cursor is closed
+                broken = (row.seq, None, row.prev_hash)  # classified by `verify`, once the cursor is closed
                 break
             if row.seq != prev_seq + 1:
                 broken = (row.seq, ChainProblem.DELETED, f"the sequence jumps from {prev_seq} to {row.seq}")
                 break
+            if row.seq in watched:
+                seen[row.seq] = row.hash
             checked, prev_seq, prev_hash = checked + 1, row.seq, row.hash
     finally:
         result.close()  # a server-side cursor on PostgreSQL: release it before the next query
-    current = head(session)
-    head_seq, head_hash = (None, None) if current is None else current
-    if broken is None:
-        return ChainReport(ok=True, checked=checked, head_seq=head_seq, head_hash=head_hash)
-    seq, problem, detail = broken
-    if problem is None:
-        predecessor = session.execute(select(AuditEntry.seq).where(AuditEntry.hash == detail)).scalar()
-        if predecessor is not None:
-            problem = ChainProblem.REORDERED
-            detail = f"the entry follows entry {predecessor}, not entry {prev_seq}"
-        else:
-            problem = ChainProblem.DELETED
-            detail = "the entry it follows is missing"
-    return ChainReport(
-        ok=False,
-        checked=checked,
-        head_seq=head_seq,
-        head_hash=head_hash,
-        first_bad_seq=seq,
-        problem=problem,
-        detail=detail,
-    )
+    return _Walk(checked=checked, last_seq=prev_seq, broken=broken, seen_hashes=seen)
+
+
+def _missing_tail(walk: _Walk, chain: ChainKey | None, expect_head: tuple[int, str] | None) -> _Broken | None:
+    """What a sound chain lacks: the entries up to its keyed segment's anchor, or the expected head."""
+    if chain is not None and walk.last_seq < chain.anchor_seq:
+        return (
+            walk.last_seq + 1,
+            ChainProblem.TRUNCATED,
+            f"the log ends at entry {walk.last_seq}, before entry {chain.anchor_seq}, its key's anchor",
+        )
+    if expect_head is None:
+        return None
+    seq, expected = expect_head
+    if seq == 0:
+        return (
+            None
+            if expected == GENESIS
+            else (0, ChainProblem.EDITED, "an empty log's head is the genesis hash")
+        )
+    if walk.last_seq < seq:
+        return (
+            walk.last_seq + 1,
+            ChainProblem.TRUNCATED,
+            f"the log ends at entry {walk.last_seq}, before the expected head {seq}",
+        )
+    if walk.seen_hashes.get(seq) != expected:
+        return (seq, ChainProblem.EDITED, f"entry {seq} is not the expected head")
+    return None

@@ -4,9 +4,9 @@ suppressed, and counted (DESIGN invariant 10).
     request body ─ limits: size cap, gzip cap, strict JSON ─ message: envelope → messages
         │                                                        (batch context, sentAt, writeKey)
         ▼
-    validate (pure)  ── Rejection(reason) ─────────────────────────────▶ quarantine (escaped; sealed
-        │ ValidEvent (UTC timestamps, skew-corrected)                    ▲ with the subject's key when
-        ▼                                                                │ it names one; 30 days)
+    validate (pure)  ── Rejection(reason) ─────────────────────────────▶ quarantine (minimised, then
+        │ ValidEvent (UTC timestamps, skew-corrected)                    ▲ sealed: subject's key, else
+        ▼                                                                │ the day's key; 30 days)
     dedup: keyed digest of (write key, messageId) in `message_ids`       │
         ├─ same content ─────────────▶ duplicate                         │
         ├─ other content ────────────────────────────── duplicate_conflict

@@ -67,9 +67,11 @@ class MessageId(Base):
 class Quarantine(Base):
     """An event that was received but not stored, with why, and the raw payload as escaped text.
 
-    A rejected payload can hold anything (an identify's e-mail address, say). When the event names a
-    subject, the payload is kept only in `raw_enc`, under the subject's data key, so that erasure
-    shreds it; otherwise it stays in `raw`. Either way the row goes at `expires_at`.
+    A rejected payload can hold anything (an identify's e-mail address, say). It is minimised and
+    kept only in `raw_enc`: under the subject's data key when the event names a subject, so that
+    erasure shreds it, otherwise under the quarantine key of its day. The identifiers it names are
+    kept only as keyed digests (`*_ref`), so that a subject's export and erasure find the row. The
+    row goes at `expires_at`. `raw` (payloads in clear) is only read from rows written before.
     """
 
     __tablename__ = "quarantine"
@@ -82,6 +84,9 @@ class Quarantine(Base):
     type: Mapped[str | None] = mapped_column(String(16))
     raw: Mapped[str | None] = mapped_column(Text)
     raw_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    user_ref: Mapped[str | None] = mapped_column(String(96), index=True)
+    anonymous_ref: Mapped[str | None] = mapped_column(String(96), index=True)
+    email_ref: Mapped[str | None] = mapped_column(String(96), index=True)
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(index=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -395,7 +395,15 @@ def ingest(
     # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
     _write(
-        session, plans, keystore=keystore, source=source, at=at, limits=limits, dropped=dropped, counts=counts
+        session,
+        plans,
+        keystore=keystore,
+        catalog=catalog,
+        source=source,
+        at=at,
+        limits=limits,
+        dropped=dropped,
+        counts=counts,
     )
     return [plan.result() for plan in plans]
 
@@ -405,6 +413,7 @@ def _write(
     plans: list[Plan],
     *,
     keystore: Keystore,
+    catalog: CollectCatalog,
     source: Source,
     at: datetime,
     limits: Limits,
@@ -425,6 +434,7 @@ def _write(
             write_key_id=source.write_key_id,
             request_id=source.request_id,
             limit=limits.max_event_bytes,
+            catalog=catalog,
         )
         for p in plans
         if p.status is Status.QUARANTINED
@@ -514,14 +524,14 @@ def export_subject(
     }
 
 
-def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
-    """Delete a subject's events and quarantined messages. Its message ids stay as bare keyed digests
-    (no subject, no content fingerprint) so that a replay is suppressed rather than stored again.
-    On SQLite the write-ahead log is truncated once the transaction commits."""
-    removed = 0
-    for model in (Event, Quarantine):
-        result = session.execute(delete(model).where(model.subject_id == subject_id))
-        removed += int(getattr(result, "rowcount", 0) or 0)
+def erase_subject(session: Session, *, subject_id: uuid.UUID, keystore: Keystore | None = None) -> int:
+    """Delete a subject's events and quarantined messages, with those that name its identifiers
+    (found through its identities and, with `keystore`, its indexed e-mail addresses: erase before
+    them). Its message ids stay as bare keyed digests (no subject, no content fingerprint) so that a
+    replay is suppressed rather than stored again."""
+    removed = quarantine.erase(session, keystore=keystore, subject_id=subject_id)
+    result = session.execute(delete(Event).where(Event.subject_id == subject_id))
+    removed += int(getattr(result, "rowcount", 0) or 0)
     result = session.execute(
         update(MessageId)
         .where(MessageId.subject_id == subject_id)

@@ -3,7 +3,8 @@
     TACTFUL_SECRET_KEY ──HKDF──▶ key-encryption key (KEK), never stored
                                    │ wraps (AES-GCM)
             keystore database ─────┼── subject_keys: one data key + one salt per subject
-                                   ├── system_keys:  the blind-index key
+                                   ├── system_keys:  the blind-index key, the audit chain's key
+                                   │                 (never destroyed) and the quarantine's keys
                                    └── blind_index:  keyed digests of e-mail addresses → subject
 
 A subject's identifiers are encrypted with its data key; its audit references are keyed with its
@@ -14,9 +15,12 @@ database leave this database out.
     sealing.py    the tables and the cipher (AES-GCM, versioned tokens; the KEK from HKDF)
     keystore.py   Keystore: subject keys, salts, digests, the blind index, erasure, rotation, and a
                   request's held writes
+    system.py     SystemKeys (`Keystore.system`): the engine's own keys: blind index, audit chain
+                  (with its anchor), quarantine
 """
 
 from tactful.crypto.keystore import Keystore
 from tactful.crypto.sealing import derive_kek, keystore_metadata
+from tactful.crypto.system import ChainKey
 
-__all__ = ["Keystore", "derive_kek", "keystore_metadata"]
+__all__ = ["ChainKey", "Keystore", "derive_kek", "keystore_metadata"]

@@ -35,11 +35,11 @@ from tactful.crypto.sealing import (
     subject_keys,
     system_keys,
 )
+from tactful.crypto.system import INDEX_KEY, SystemKeys
 from tactful.db import make_engine
 from tactful.errors import ConfigurationError, KeyDestroyed
 from tactful.types import utcnow
 
-_INDEX_KEY_NAME = "blind-index"
 _CHUNK = 500
 _Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
 """A background write of held keys and index entries: the work, and what it writes."""
@@ -54,6 +54,8 @@ class Keystore:
         self._kek = derive_kek(secret_key)
         self._kek_id = kek_fingerprint(self._kek)
         self._index_key: bytes | None = None
+        # System keys by name, shared with every view (`copy.copy` keeps the reference).
+        self._system_cache: dict[str, bytes] = {}
         self._index_mac: hmac.HMAC | None = None
         self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
         self._held_keys: dict[uuid.UUID, bytes] = {}
@@ -104,26 +106,14 @@ class Keystore:
 
     def index_key(self) -> bytes:
         """The blind-index key (created on first use; it is never destroyed, so it may be cached)."""
-        if self._index_key is not None:
-            return self._index_key
-        aad = _INDEX_KEY_NAME.encode()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(system_keys.c.wrapped, system_keys.c.kek_id).where(
-                    system_keys.c.name == _INDEX_KEY_NAME
-                )
-            ).first()
-            if row is None:
-                key = os.urandom(KEY)
-                conn.execute(
-                    insert(system_keys).values(
-                        name=_INDEX_KEY_NAME, wrapped=seal(self._kek, key, aad), kek_id=self._kek_id
-                    )
-                )
-            else:
-                key = self._unwrap(row.wrapped, row.kek_id, aad)
-        self._index_key = key
-        return key
+        if self._index_key is None:
+            self._index_key, _ = self.system.read_or_create(INDEX_KEY)
+        return self._index_key
+
+    @property
+    def system(self) -> SystemKeys:
+        """The engine's own keys: the audit chain's, and those that seal data of no subject."""
+        return SystemKeys(self.engine, self._system_cache, self._kek, self._kek_id, self._unwrap)
 
     def _index_hmac(self) -> hmac.HMAC:
         if self._index_mac is None:
@@ -392,6 +382,13 @@ class Keystore:
         with self.engine.begin() as conn:
             row = conn.execute(select(blind_index.c.subject_id).where(blind_index.c.digest == digest)).first()
         return None if row is None else row.subject_id
+
+    def index_digests(self, subject_id: uuid.UUID) -> set[str]:
+        """The digests the blind index holds for the subject (its e-mail addresses, keyed)."""
+        held = {d for d, s in self._unwritten_index.items() if s == subject_id}
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(blind_index.c.digest).where(blind_index.c.subject_id == subject_id))
+            return held | {digest for (digest,) in rows}
 
     def reassign(self, *, from_subject: uuid.UUID, to_subject: uuid.UUID) -> None:
         """Point a merged subject's index entries at the surviving subject."""

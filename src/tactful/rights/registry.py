@@ -4,7 +4,8 @@ Export and erasure walk this tuple and nothing else, so a store missing from it 
 left out of both. `tests/rights/test_registry.py` therefore fails for any table with a `subject_id`
 column (in the main database or the keystore) that no store here names (invariant 11).
 
-Order matters: the keystore comes last, because until then other stores may still need the
+Order matters: collection comes before profiles, whose identities lead to the quarantined messages
+that name the subject; the keystore comes last, because until then other stores may still need the
 subject's key to decrypt what they export, and destroying it is what makes backups unreadable.
 """
 
@@ -95,7 +96,7 @@ def _export_collection(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str
 
 
 def _erase_collection(ctx: RightsContext, subject_id: uuid.UUID) -> int:
-    return collect_service.erase_subject(ctx.session, subject_id=subject_id)
+    return collect_service.erase_subject(ctx.session, subject_id=subject_id, keystore=ctx.keystore)
 
 
 def _export_consent(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
@@ -122,19 +123,20 @@ def _erase_key(ctx: RightsContext, subject_id: uuid.UUID) -> int:
 
 
 STORES: tuple[Store, ...] = (
-    Store(
-        name="profiles",
-        kind=StoreKind.TABLE,
-        tables=("subjects", "identities", "traits", "computed", "pending_links"),
-        export=_export_profile,
-        erase=_erase_profile,
-    ),
+    # Before profiles: quarantined messages that name the subject are found through its identities.
     Store(
         name="collection",
         kind=StoreKind.TABLE,
         tables=("events", "quarantine", "message_ids"),
         export=_export_collection,
         erase=_erase_collection,
+    ),
+    Store(
+        name="profiles",
+        kind=StoreKind.TABLE,
+        tables=("subjects", "identities", "traits", "computed", "pending_links"),
+        export=_export_profile,
+        erase=_erase_profile,
     ),
     Store(
         name="realtime_counters",
