@@ -30,7 +30,7 @@ from tactful.profiles.counters import InProcessCounters
 from tactful.rights.registry import RightsContext, erase_all
 from tests.collect.builders import T0, StandInCatalog, identify, track, uid
 
-SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-q")
+SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-q", trusted=True)  # a server key
 IP, USER_AGENT = "203.0.113.77", "Mozilla/5.0 (X11; Linux x86_64) QuarantineProbe/9.1"
 
 
