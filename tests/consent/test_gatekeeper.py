@@ -43,10 +43,7 @@ def limit(action: ConsentAction) -> ConsentChange:
 
 def gate(session: Session, keystore: Keystore, subject: uuid.UUID, at: datetime) -> Allowance:
     context = policy_context()
-    return subject_allowance(
-        session, keystore=keystore, catalog=context.catalog, policy=context.policy, regimes=context.regimes,
-        subject_id=subject, at=at,
-    ).allowance  # fmt: skip
+    return subject_allowance(session, keystore=keystore, context=context, subject_id=subject, at=at).allowance
 
 
 def everything_allowed(session: Session, keystore: Keystore) -> uuid.UUID:

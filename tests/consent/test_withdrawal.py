@@ -284,10 +284,7 @@ def test_under_ccpa_nothing_is_purged_until_an_opt_out(session: Session, keystor
 
 def allowance(session: Session, keystore: Keystore, subject: uuid.UUID, at: datetime) -> object:
     context = policy_context()
-    return subject_allowance(
-        session, keystore=keystore, catalog=context.catalog, policy=context.policy, regimes=context.regimes,
-        subject_id=subject, at=at,
-    ).allowance  # fmt: skip
+    return subject_allowance(session, keystore=keystore, context=context, subject_id=subject, at=at).allowance
 
 
 def keeps(gate: object, name: str) -> bool:

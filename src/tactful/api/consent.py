@@ -93,13 +93,7 @@ def consent_view(
 ) -> ConsentView:
     """The subject's consent at `at`, with what the policy gate makes of it."""
     gate = subject_allowance(
-        session,
-        keystore=keystore,
-        catalog=context.catalog,
-        policy=context.settings.policy,
-        regimes=context.regimes,
-        subject_id=subject_id,
-        at=at,
+        session, keystore=keystore, context=context.policy_context(), subject_id=subject_id, at=at
     )
     allowance, state, flags = gate.allowance, gate.consent, gate.flags
     purposes: dict[Purpose, PurposeView] = {}

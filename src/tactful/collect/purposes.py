@@ -1,7 +1,7 @@
 """The purposes each new event may serve at receipt, decided once per request (issue 3, part 7).
 
-    new events ─▶ Arrival (consent context, GPC) ─▶ consent.intake.record_arrivals ─▶ ledgers
-                                                  └▶ consent.intake.allowances ─▶ Allowance per subject
+    new events ─▶ Arrival (consent context, GPC) ─▶ consent.intake.receive ─▶ ledgers, then the
+                                                  gate's seam ─▶ Allowance per subject
     event atom (catalog) + Allowance ─▶ purposes ─┬─ some ─▶ stored with them (`events.purposes`)
                                                   └─ none ─▶ suppressed, reason `no_purpose`
 
@@ -209,7 +209,6 @@ def decide(
     gate for every subject once. `nothing_stored`: subjects this request created, which no earlier
     event or atom can belong to."""
     base = {"request_id": source.request_id or ""}
-    subjects = list(dict.fromkeys(item.subject_id for item in items))
     if source.write_key_id is not None:
         base["key_id"] = str(source.write_key_id)
     arrivals = [
@@ -223,22 +222,13 @@ def decide(
         for item in items
     ]
     actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
-    histories, refused = intake.record_arrivals(
+    received = intake.receive(
         session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor,
         nothing_stored=nothing_stored,
     )  # fmt: skip
-    gpc_subjects = frozenset(a.subject_id for a in arrivals if a.gpc)
-    traits = intake.gate_traits(session, keystore=keystore, subject_ids=subjects, at=at)
-    allowances = intake.allowances(
-        session,
-        keystore=keystore,
-        policy=policy,
-        histories=histories,
-        gpc_subjects=gpc_subjects,
-        at=at,
-        traits=traits,
-    )
-    decisions = Decisions(policy, allowances, traits=traits, at=at)
+    traits = {s: given.traits for s, given in received.inputs.items()}
+    decisions = Decisions(policy, received.allowances, traits=traits, at=at)
+    refused = received.refused
     decisions.refused_grants = {items[i].message_id: n for i, n in refused.items()}
     return decisions
 

@@ -23,21 +23,24 @@ from sqlalchemy.orm import Session
 from tactful.catalog.model import Catalog
 from tactful.config import PolicySettings
 from tactful.consent import ledger
-from tactful.consent.schemas import SubjectFlags
+from tactful.consent.schemas import LedgerEntry, SubjectFlags
 from tactful.crypto import Keystore
 from tactful.policy import (
+    AGE_ATOMS,
     AgePolicy,
     Allowance,
     ProfileSnapshot,
     Regime,
     RequestSignals,
+    SubjectView,
     applicable_regimes,
+    build_view,
     evaluate,
     facts_from_profile,
     lifts_age_protection,
 )
 from tactful.policy.state import ConsentState
-from tactful.profiles import service as profiles_service
+from tactful.profiles import atoms as profile_atoms
 from tactful.types import Purpose
 
 
@@ -92,12 +95,34 @@ class PolicyContext:
         return lifts_age_protection(before, after, at=at, limits=tuple(limits), age_policy=policy)
 
 
+GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
+"""The traits the gate reads about a subject (age assurance, where the subject lives)."""
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What the gate reads about one subject, read eagerly: its ledger (folded, and the flags in force
+    at the moment asked about) and the few traits the gate itself reads."""
+
+    entries: Sequence[LedgerEntry]
+    consent: ConsentState
+    flags: SubjectFlags
+    traits: Mapping[str, object]
+
+
 @dataclass(frozen=True)
 class SubjectAllowance:
+    """The gate's answer for one subject, the inputs it came from, and its stored atoms as a lazy
+    mapping: `view()` is the SubjectView a decision (or, learning, a model update) receives, and it
+    opens a sealed atom only when that atom is read."""
+
     allowance: Allowance
     consent: ConsentState
     flags: SubjectFlags
     profile: ProfileSnapshot
+
+    def view(self, *, learning: bool = False) -> SubjectView:
+        return build_view(self.allowance, self.profile, learning=learning)
 
 
 def _place(value: object) -> str | None:
@@ -105,19 +130,70 @@ def _place(value: object) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= 16 else None
 
 
+def read_inputs(
+    session: Session,
+    *,
+    keystore: Keystore,
+    subject_ids: Sequence[uuid.UUID],
+    at: datetime,
+    histories: Mapping[uuid.UUID, Sequence[LedgerEntry]] | None = None,
+) -> dict[uuid.UUID, GateInputs]:
+    """The one reader of the gate's inputs, for many subjects at once (collection's batches) or one
+    (a consent read, a decision): the ledgers (given `histories`, when the caller holds them already)
+    and the gate's traits, one query each per 500 subjects; nothing decrypted that the gate does not
+    read (no identity, no sealed trait but an age or a place that is sealed)."""
+    wanted = list(dict.fromkeys(subject_ids))
+    if histories is None:
+        histories = ledger.histories(session, subject_ids=wanted)
+    traits = profile_atoms.read_atoms(
+        session, keystore=keystore, subject_ids=wanted, at=at, names=GATE_TRAITS, computed=False
+    )
+    return {
+        s: GateInputs(
+            entries=histories[s],
+            consent=ledger.fold_entries(histories[s]),
+            flags=ledger.flags_at(histories[s], at),  # entries received after `at` do not count
+            traits=traits[s],
+        )
+        for s in wanted
+    }
+
+
+def allowances(
+    context: PolicyContext,
+    inputs: Mapping[uuid.UUID, GateInputs],
+    *,
+    at: datetime,
+    gpc_subjects: frozenset[uuid.UUID] = frozenset(),
+    with_restriction: bool = True,
+) -> dict[uuid.UUID, Allowance]:
+    """The gate's answer at `at` for every subject of `inputs` (`gpc_subjects`: those whose request
+    carries a GPC signal)."""
+    return {
+        subject: allowance_from(
+            context,
+            consent=given.consent,
+            flags=given.flags,
+            traits=given.traits,
+            at=at,
+            signals=RequestSignals(gpc=subject in gpc_subjects),
+            with_restriction=with_restriction,
+        )
+        for subject, given in inputs.items()
+    }
+
+
 def subject_allowance(
     session: Session,
     *,
     keystore: Keystore,
-    catalog: Catalog,
-    policy: PolicySettings,
-    regimes: Sequence[Regime],
+    context: PolicyContext,
     subject_id: uuid.UUID,
     at: datetime,
     signals: RequestSignals | None = None,
 ) -> SubjectAllowance:
-    """The gate's answer for `subject_id` at `at`, and the inputs it was computed from."""
-    context = PolicyContext(catalog, policy, tuple(regimes))
+    """The gate's answer for `subject_id` at `at`, its inputs, and the subject's stored atoms, still
+    sealed, for `SubjectAllowance.view`."""
     return _evaluate(session, keystore, context, subject_id, at, signals, with_restriction=True)
 
 
@@ -140,21 +216,20 @@ def _evaluate(
     *,
     with_restriction: bool,
 ) -> SubjectAllowance:
-    entries = ledger.history(session, subject_id=subject_id)
-    consent = ledger.fold_entries(entries)
-    flags = ledger.flags_at([e for e in entries if e.at <= at], at)
-    stored = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id, at=at)
-    profile = ProfileSnapshot(values={**stored.traits, **stored.computed})
+    given = read_inputs(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
     allowance = allowance_from(
         context,
-        consent=consent,
-        flags=flags,
-        traits=stored.traits,
+        consent=given.consent,
+        flags=given.flags,
+        traits=given.traits,
         at=at,
         signals=signals,
         with_restriction=with_restriction,
     )
-    return SubjectAllowance(allowance=allowance, consent=consent, flags=flags, profile=profile)
+    stored = profile_atoms.read_atoms(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
+    return SubjectAllowance(
+        allowance=allowance, consent=given.consent, flags=given.flags, profile=ProfileSnapshot(values=stored)
+    )
 
 
 def allowance_from(

@@ -24,35 +24,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select
 from sqlalchemy.orm import Session
 
-from tactful.bulk import one_of
 from tactful.catalog.model import Atom, Source
-from tactful.consent import gpc, ledger
+from tactful.consent import gatekeeper, gpc, ledger
 from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
-from tactful.consent.gatekeeper import PolicyContext, allowance_from
+from tactful.consent.gatekeeper import PolicyContext
 from tactful.consent.schemas import ConsentChange, LedgerEntry
 from tactful.consent.withdrawal import may_store
 from tactful.crypto import Keystore
-from tactful.policy import AGE_ATOMS, Allowance, RequestSignals
+from tactful.policy import Allowance
 from tactful.policy.state import ConsentSource, ConsentStatus
-from tactful.profiles.models import Trait
-from tactful.profiles.traits import unseal
 from tactful.types import Purpose
-
-GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
-"""The traits the gate reads about a subject (age assurance, where the subject lives)."""
-_CHUNK = 500
-_GATE_TRAITS = select(Trait.subject_id, Trait.atom, Trait.value, Trait.value_enc).where(
-    one_of(Trait.__table__.c.subject_id, "subjects"),
-    # The names as fixed parameters: a plain `in_` list expands on every execution (a regular
-    # expression over the compiled text, a quarter of this query's time).
-    Trait.atom.in_([literal(name, Trait.__table__.c.atom.type) for name in GATE_TRAITS]),
-    Trait.expires_at > bindparam("at"),
-)
-"""The gate's traits of many subjects: plain rows, a statement built once."""
 
 
 @dataclass(frozen=True)
@@ -217,53 +201,42 @@ def record_arrivals(
     return histories, refused
 
 
-def gate_traits(
-    session: Session, *, keystore: Keystore, subject_ids: Sequence[uuid.UUID], at: datetime
-) -> dict[uuid.UUID, dict[str, object]]:
-    """The traits the gate reads (`GATE_TRAITS`) of each subject, stored and unexpired at `at`."""
-    # The gate's few traits for a whole batch in one query; the profile's own reader goes subject
-    # by subject and decrypts every identity, which a request of 2,500 events cannot afford.
-    found: dict[uuid.UUID, dict[str, object]] = {s: {} for s in subject_ids}
-    session.flush()  # traits this transaction wrote through the ORM (a merge) are read too
-    for start in range(0, len(subject_ids), _CHUNK):
-        chunk = subject_ids[start : start + _CHUNK]
-        for row in session.connection().execute(_GATE_TRAITS, {"subjects": chunk, "at": at}):
-            value = (
-                row.value
-                if row.value_enc is None
-                else unseal(keystore, row.subject_id, row.atom, row.value_enc)
-            )
-            found[row.subject_id][row.atom] = value
-    return found
+@dataclass(frozen=True)
+class Received:
+    """What a request's arrivals left: every subject's gate inputs after the ledger took their
+    choices, the gate's answer for each, and by arrival index the grants not recorded for want of
+    proof."""
+
+    inputs: Mapping[uuid.UUID, gatekeeper.GateInputs]
+    allowances: Mapping[uuid.UUID, Allowance]
+    refused: Mapping[int, int]
 
 
-def allowances(
+def receive(
     session: Session,
     *,
     keystore: Keystore,
     policy: PolicyContext,
-    histories: Mapping[uuid.UUID, Sequence[LedgerEntry]],
-    gpc_subjects: frozenset[uuid.UUID],
+    arrivals: Sequence[Arrival],
     at: datetime,
-    traits: Mapping[uuid.UUID, Mapping[str, object]] | None = None,
-) -> dict[uuid.UUID, Allowance]:
-    """The gate's answer at `at` for every subject of `histories` (a restriction applies: new data
-    is processing, which a restricted subject's data must not undergo)."""
-    subjects = list(histories)
-    if traits is None:
-        traits = gate_traits(session, keystore=keystore, subject_ids=subjects, at=at)
-    answers: dict[uuid.UUID, Allowance] = {}
-    for subject in subjects:
-        entries = histories[subject]
-        answers[subject] = allowance_from(
-            policy,
-            consent=ledger.fold_entries(entries),
-            flags=ledger.flags_at(entries, at),  # entries received after `at` do not count
-            traits=traits[subject],
-            at=at,
-            signals=RequestSignals(gpc=subject in gpc_subjects),
-        )
-    return answers
+    actor: str,
+    nothing_stored: frozenset[uuid.UUID] = frozenset(),
+) -> Received:
+    """Record what the arrivals say (`record_arrivals`), then read every arrival subject through
+    the gate's one seam (`gatekeeper.read_inputs`, given the ledgers just written) and answer the
+    gate for each (a restriction applies: new data is processing, which a restricted subject's data
+    must not undergo)."""
+    histories, refused = record_arrivals(
+        session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor,
+        nothing_stored=nothing_stored,
+    )  # fmt: skip
+    subjects = list(dict.fromkeys(a.subject_id for a in arrivals))
+    inputs = gatekeeper.read_inputs(
+        session, keystore=keystore, subject_ids=subjects, at=at, histories=histories
+    )
+    gpc_subjects = frozenset(a.subject_id for a in arrivals if a.gpc)
+    answers = gatekeeper.allowances(policy, inputs, at=at, gpc_subjects=gpc_subjects)
+    return Received(inputs, answers, refused)
 
 
 class Purposes:

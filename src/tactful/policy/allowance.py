@@ -195,18 +195,21 @@ class SubjectView(Mapping[str, object]):
     raises `KeyError`, as a mapping does); `atoms_read` records what was read, for the decision log.
     """
 
-    __slots__ = ("_allowance", "_allowed", "_read", "_reasons", "_values")
+    __slots__ = ("_allowance", "_allowed", "_names", "_read", "_reasons", "_values")
     _allowance: Allowance
     _allowed: frozenset[str]
     _read: set[str]
+    _names: frozenset[str]
     _reasons: Mapping[str, str]
-    _values: dict[str, object]
+    _values: Mapping[str, object]
 
     def __init__(self, allowance: Allowance, values: Mapping[str, object], allowed: frozenset[str]) -> None:
         set_ = object.__setattr__
         set_(self, "_allowance", allowance)
         set_(self, "_allowed", allowed)
-        set_(self, "_values", {k: v for k, v in values.items() if k in allowed})
+        # The names now, the values when read: a value may be sealed, and is opened only if used.
+        set_(self, "_values", values)
+        set_(self, "_names", frozenset(k for k in values if k in allowed))
         set_(self, "_read", set())
         set_(self, "_reasons", allowance.refusals)
 
@@ -217,6 +220,8 @@ class SubjectView(Mapping[str, object]):
         if atom not in self._allowed:
             reason = self._reasons.get(atom) or "not in this view (learning reads fewer atoms)"
             raise AtomNotAllowed(atom, reason)
+        if atom not in self._names:
+            raise KeyError(atom)
         value = self._values[atom]
         self._read.add(atom)
         return value
@@ -228,17 +233,17 @@ class SubjectView(Mapping[str, object]):
             return default
 
     def __contains__(self, atom: object) -> bool:
-        return atom in self._values
+        return atom in self._names
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._names)
 
     def __repr__(self) -> str:
         # Names only: a view's values are personal data and must not reach logs through a repr.
-        return f"SubjectView(level={self.level}, atoms={sorted(self._values)})"
+        return f"SubjectView(level={self.level}, atoms={sorted(self._names)})"
 
     @property
     def level(self) -> Level:

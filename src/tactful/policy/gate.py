@@ -112,15 +112,36 @@ def evaluate(
 def build_view(allowance: Allowance, profile: ProfileSnapshot, *, learning: bool = False) -> SubjectView:
     """The view a decision (or, with `learning`, a model update) receives: only allowed atoms."""
     allowed = allowance.learn_atoms if learning else allowance.decide_atoms
-    request_only = allowance.request_only
-    values: dict[str, object] = {}
-    for name, value in profile.values.items():
-        if name in allowed and name not in request_only:
-            values[name] = value
-    for name, value in profile.request.items():
-        if name in allowed:
-            values[name] = value
-    return SubjectView(allowance, values, allowed)
+    return SubjectView(allowance, _Readable(profile, allowed, allowance.request_only), allowed)
+
+
+class _Readable(Mapping[str, object]):
+    """The atoms of `profile` a view may hold: from this request's context, else as stored (an atom
+    allowed from the request only is never read from the store). Names are worked out now; values
+    are read when asked for, so that a sealed value is opened only when a decision uses it."""
+
+    __slots__ = ("_names", "_profile", "_request")
+
+    def __init__(
+        self, profile: ProfileSnapshot, allowed: frozenset[str], request_only: frozenset[str]
+    ) -> None:
+        self._profile = profile
+        self._request = frozenset(n for n in profile.request if n in allowed)
+        stored = (n for n in profile.values if n in allowed and n not in request_only)
+        self._names = self._request.union(stored)
+
+    def __getitem__(self, name: str) -> object:
+        if name in self._request:
+            return self._profile.request[name]
+        if name in self._names:
+            return self._profile.values[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 # -- computing an answer -------------------------------------------------------------------------
