@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -88,9 +88,10 @@ def record_choices(
     linked = links.link(session, keystore=keystore, policy=policy, claim=claim, at=at)
     refused += [("link", str(code)) for code in linked.refused]
     subject_id = linked.subject_id
-    when = at
     if gpc_proof is not None:
-        signal = consent_service.record_gpc(
+        # The signal applies first: the request's own choices are recorded after it (the ledger's
+        # order), and when they are the person's own (banner, API) they lift the cap it sets.
+        consent_service.record_gpc(
             session,
             keystore=keystore,
             subject_id=subject_id,
@@ -99,10 +100,6 @@ def record_choices(
             actor=actor,
             policy=policy,
         )
-        if signal is not None:
-            # The signal applies first: a choice made in this very request comes after it and, when
-            # it is the person's own (banner, API), lifts the cap the signal sets (DESIGN §1).
-            when = at + timedelta(microseconds=1)
     current = consent_service.state(session, subject_id=subject_id)
     changes = [c for c in changes_for(current) if not c.grants or may_grant]
     consent_service.record(
@@ -110,12 +107,12 @@ def record_choices(
         keystore=keystore,
         subject_id=subject_id,
         changes=changes,
-        at=when,
+        at=at,
         actor=actor,
         policy=policy,
     )
-    _audit_refused(session, keystore=keystore, subject_id=subject_id, refused=refused, at=when, actor=actor)
-    return Recorded(subject_id, tuple(changes), tuple(refused), when)
+    _audit_refused(session, keystore=keystore, subject_id=subject_id, refused=refused, at=at, actor=actor)
+    return Recorded(subject_id, tuple(changes), tuple(refused), at)
 
 
 def _audit_refused(

@@ -119,11 +119,13 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentState:
     explicit: dict[str, list[ConsentRecord]] = {}
     parental: list[ConsentRecord] = []
     interest: list[ConsentRecord] = []
-    gpc_first: datetime | None = None
+    gpc_first: tuple[datetime, int] | None = None
     for event in events:
         record = event.record()
-        if event.source is ConsentSource.GPC and (gpc_first is None or event.at < gpc_first):
-            gpc_first = event.at
+        if event.source is ConsentSource.GPC and (
+            gpc_first is None or (event.at, event.sequence) < gpc_first
+        ):
+            gpc_first = (event.at, event.sequence)
         if event.purpose is not None:
             purposes.setdefault(event.purpose, []).append(record)
         elif event.explicit is not None:
@@ -137,7 +139,8 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentState:
         explicit={n: _timeline(rs) for n, rs in explicit.items()},
         parental=_timeline(parental) if parental else EMPTY_TIMELINE,
         legitimate_interest=_timeline(interest) if interest else EMPTY_TIMELINE,
-        gpc_first_at=gpc_first,
+        gpc_first_at=None if gpc_first is None else gpc_first[0],
+        gpc_first_sequence=0 if gpc_first is None else gpc_first[1],
     )
 
 
@@ -180,7 +183,10 @@ def _merge(a: Timeline, b: Timeline) -> Timeline:
 def merge_states(a: ConsentState, b: ConsentState) -> ConsentState:
     """The consent state of one person known as two subjects. Commutative; never grants at any
     moment what either side refused at that moment; the earlier GPC signal carries over."""
-    gpc = [t for t in (a.gpc_first_at, b.gpc_first_at) if t is not None]
+    gpc = [
+        (state.gpc_first_at, state.gpc_first_sequence) for state in (a, b) if state.gpc_first_at is not None
+    ]
+    first = min(gpc, default=None)
     return ConsentState(
         purposes={
             p: _merge(a.purposes.get(p, EMPTY_TIMELINE), b.purposes.get(p, EMPTY_TIMELINE))
@@ -193,5 +199,6 @@ def merge_states(a: ConsentState, b: ConsentState) -> ConsentState:
         },
         parental=_merge(a.parental, b.parental),
         legitimate_interest=_merge(a.legitimate_interest, b.legitimate_interest),
-        gpc_first_at=min(gpc, default=None),
+        gpc_first_at=None if first is None else first[0],
+        gpc_first_sequence=0 if first is None else first[1],
     )

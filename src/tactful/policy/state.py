@@ -212,7 +212,14 @@ def _snapshot(state: ConsentState) -> ConsentSnapshot:
         source = record.source
         if source is _TCF:
             tcf |= 1 << position
-        elif gpc_at is not None and status is _GRANTED and source in EXPLICIT_SOURCES and record.at > gpc_at:
+        elif (
+            gpc_at is not None
+            and status is _GRANTED
+            and source in EXPLICIT_SOURCES
+            and (record.at, record.sequence) > (gpc_at, state.gpc_first_sequence)
+        ):
+            # Ordered by receipt: a choice made in the same request as the signal, recorded after
+            # it, counts as after it.
             after_gpc |= 1 << position
     given = refused = _NOTHING
     if state._explicit:
@@ -246,6 +253,9 @@ class ConsentState:
     """Refused = the subject objects to processing on legitimate interest (Art. 21)."""
     gpc_first_at: datetime | None = None
     """When a Global Privacy Control signal was first applied to this subject."""
+    gpc_first_sequence: int = 0
+    """The ledger sequence of that first signal: what was received at the same moment but recorded
+    after it came after it."""
     _last_change: datetime | None = field(init=False, repr=False, compare=False, default=None)
     _current: list[ConsentSnapshot] = field(init=False, repr=False, compare=False, default_factory=list)
     _purposes: dict[Purpose, Timeline] = field(init=False, repr=False, compare=False, default_factory=dict)
@@ -318,6 +328,7 @@ class ConsentState:
             parental=self.parental.until(when),
             legitimate_interest=self.legitimate_interest.until(when),
             gpc_first_at=gpc_at if gpc_at is not None and gpc_at <= when else None,
+            gpc_first_sequence=self.gpc_first_sequence if gpc_at is not None and gpc_at <= when else 0,
         )
 
 
