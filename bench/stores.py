@@ -14,7 +14,7 @@ from pathlib import Path
 from tactful.crypto import Keystore
 from tactful.db import Base, Database, migrate, schema_status
 from tactful.demo.generate import DemoConfig, DemoShop, Message
-from tactful.schema import import_all_models
+from tactful.tables import import_all_models
 
 SECRET = "bench-only-secret-key-of-sufficient-length-0000"  # noqa: S105 - throwaway files
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON
 
 from tactful.config import load_settings
 from tactful.db import Base, make_engine
-from tactful.schema import import_all_models
+from tactful.tables import import_all_models
 
 import_all_models()
 config = context.config

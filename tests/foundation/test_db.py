@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 
 from tactful.db import Base, Database, UTCDateTime, make_engine, require_migrated, schema_status
 from tactful.errors import DatabaseNotMigrated
-from tactful.schema import import_all_models
+from tactful.tables import import_all_models
 from tests.backends import fresh_database
 
 

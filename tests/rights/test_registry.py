@@ -15,7 +15,7 @@ from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import InProcessCounters
 from tactful.profiles.models import Identity
 from tactful.rights.registry import STORES, RightsContext, StoreKind, erase_all, export_all
-from tactful.schema import import_all_models
+from tactful.tables import import_all_models
 from tests.profiles.builders import T0
 from tests.rights.builders import person
 

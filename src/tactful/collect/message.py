@@ -11,11 +11,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from tactful import jsontext
-from tactful.config import Limits
 from tactful.errors import InvalidInput, PayloadTooLarge
+
+
+class BatchLimit(Protocol):
+    """What unpacking reads of the configured limits (`tactful.config.Limits` has it): this module
+    stays pure, with no settings code behind it."""
+
+    @property
+    def max_events_per_batch(self) -> int: ...
 
 
 class MessageType(StrEnum):
@@ -56,7 +63,7 @@ def _without_write_key(item: object) -> object:
     return item
 
 
-def unpack(body: object, *, kind: MessageType | None, limits: Limits) -> Envelope:
+def unpack(body: object, *, kind: MessageType | None, limits: BatchLimit) -> Envelope:
     """Split a parsed request body into messages; `kind` is the type a single-message path implies."""
     if kind is not None:
         if not isinstance(body, dict):
