@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
+from tactful.crypto import keystore as keystore_module
 from tactful.errors import ConfigurationError, KeyDestroyed
 
 SECRET = "a-test-secret-that-is-long-enough-0001"
@@ -355,4 +357,17 @@ def test_index_digests_lists_a_subjects_entries_only(tmp_path: Path) -> None:
     assert store.index_digests(alice) == {store.digest("email", "alice@example.com")}
     store.destroy(alice)
     assert store.index_digests(alice) == set()
+    store.dispose()
+
+
+def test_only_a_session_holding_keystore_writes_carries_its_hooks(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    hook = keystore_module._write_held_before_commit
+    assert not event.contains(Session, "before_commit", hook)  # nothing on SQLAlchemy's class
+    view = store.cached()
+    with Session(main) as plain, Session(main) as holding, holding.begin():
+        view.new_subjects([uuid.uuid4()], before_commit_of=holding)
+        assert event.contains(holding, "before_commit", hook)
+        assert not event.contains(plain, "before_commit", hook)
     store.dispose()

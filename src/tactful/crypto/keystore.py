@@ -44,6 +44,7 @@ _CHUNK = 500
 _Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
 """A background write of held keys and index entries: the work, and what it writes."""
 _HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
+_LISTENING = "tactful.keystore.listening"  # session.info entry: the hooks above are on this session
 
 
 class Keystore:
@@ -228,6 +229,12 @@ class Keystore:
     def write_before_commit(self, session: Session) -> None:
         """Write this view's held keys and index entries just before `session` commits: one keystore
         transaction per request, and no key sealing a committed row that is not durable itself."""
+        if not session.info.get(_LISTENING):
+            # On this session alone, not on SQLAlchemy's Session class: no other session of the
+            # process pays for the keystore, and none can be affected by it.
+            event.listen(session, "before_commit", _write_held_before_commit)
+            event.listen(session, "after_transaction_end", _drop_held_after_rollback)
+            session.info[_LISTENING] = True
         held: list[Keystore] = session.info.setdefault(_HELD, [])
         if not any(view is self for view in held):
             held.append(self)
@@ -478,7 +485,6 @@ def _write_index(conn: Connection, latest: Mapping[str, uuid.UUID]) -> None:
     conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
 
 
-@event.listens_for(Session, "before_commit")
 def _write_held_before_commit(session: Session) -> None:
     # A savepoint's release is not the commit: held writes wait for the outermost transaction.
     if session.in_nested_transaction():
@@ -487,7 +493,6 @@ def _write_held_before_commit(session: Session) -> None:
         view.write_held()
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _drop_held_after_rollback(session: Session, transaction: SessionTransaction) -> None:
     # Still registered once the outermost transaction ends: it rolled back, and so did every row
     # sealed with a held key.
