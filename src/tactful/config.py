@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,10 +50,10 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-class Limits(BaseSettings):
+class Limits(BaseModel):
     """Bounds on what collection reads (DESIGN §4; issue on collection)."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     max_event_bytes: int = Field(32 * 1024, ge=1024)
     max_request_bytes: int = Field(500 * 1024, ge=1024)
@@ -68,12 +68,12 @@ KeyScope = Literal["write", "server", "admin"]
 _WRITE_ONLY: list[KeyScope] = ["write"]
 
 
-class RateLimits(BaseSettings):
+class RateLimits(BaseModel):
     """Request rates on the routes a key can reach (`tactful.api.ratelimit`). The write key sits in web
     pages, so anyone can send with it: these bound what one client, and all clients of one key, may
     send. A limit of 0 turns that limit off."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     per_key: int = Field(500, ge=0, description="requests per window for one key, all addresses together")
     per_key_and_address: int = Field(100, ge=0, description="requests per window for a key from one address")
@@ -110,10 +110,10 @@ DEFAULT_CONSENT_CATEGORIES: dict[str, list[str]] = {
 }
 
 
-class PolicySettings(BaseSettings):
+class PolicySettings(BaseModel):
     """Legal defaults a deployment may change (DESIGN §1). Engineering, not legal advice."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     minor_age: int = Field(18, ge=13, le=21)
     assume_minor_when_age_unknown: bool = False

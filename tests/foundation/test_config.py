@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tactful.config import SECRETS_FILE_NAME, Settings, load_settings
+from tactful.config import SECRETS_FILE_NAME, Limits, PolicySettings, RateLimits, Settings, load_settings
 from tactful.errors import ConfigurationError
 
 SECRET_VARIABLES = ("TACTFUL_SECRET_KEY", "TACTFUL_SUBJECT_TOKEN_SECRET", "TACTFUL_SECRETS_FILE")
@@ -164,3 +164,19 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("TACTFUL_CONFIG_FILE", str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigurationError, match="not a file"):
         load_settings()
+
+
+def test_nested_settings_read_only_their_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An unprefixed variable used to reach collection's limits and the policy through the nested
+    # models' own environment reading; only the one settings object reads the environment now.
+    monkeypatch.setenv("MAX_EVENTS_PER_BATCH", "7")
+    monkeypatch.setenv("MINOR_AGE", "13")
+    monkeypatch.setenv("PER_KEY", "1")
+    defaults = (Limits().max_events_per_batch, PolicySettings().minor_age, RateLimits().per_key)
+    assert defaults == (2500, 18, 500)
+    settings = Settings()
+    assert (settings.limits.max_events_per_batch, settings.policy.minor_age) == (2500, 18)
+    monkeypatch.setenv("TACTFUL_LIMITS__MAX_EVENTS_PER_BATCH", "9")
+    monkeypatch.setenv("TACTFUL_POLICY__MINOR_AGE", "16")
+    settings = Settings()
+    assert (settings.limits.max_events_per_batch, settings.policy.minor_age) == (9, 16)
