@@ -193,6 +193,9 @@ def test_an_identify_with_consent_in_context_grants_nothing_for_the_user(site: S
 
 def test_a_token_for_someone_else_or_the_header_of_another_user_proves_nothing(site: Site) -> None:
     victim, attacker = uid("user"), uid("user")
+    site.consent(
+        {"user_id": victim, "source": "api", "purposes": {"marketing.email": False}}, scope=Scope.SERVER
+    )
     forged = track(user_id=victim, **SEGMENT, tactful={"subject_token": site.token(attacker)})
     [result] = site.send("/v1/track", forged)
     assert {"subject_token_invalid", "subject_token_required"} <= set(result["refused"])
@@ -485,3 +488,13 @@ def test_an_older_age_cannot_ride_on_a_younger_one_in_the_same_batch(site: Site)
     assert (first["refused"], second["refused"]) == ([], ["age_needs_proof"])
     assert site.traits(teen)["traits.age_range"] == "13-17"
     assert site.state(user_id=teen)["minor"] is True
+
+
+def test_a_grant_that_cannot_be_recorded_creates_nobody(site: Site) -> None:
+    stranger = uid("user")
+    [result] = site.send("/v1/t", track(user_id=stranger, **SEGMENT), text_plain=True)
+    assert (result["status"], result["refused"]) == ("suppressed", ["subject_token_required"])
+    assert site.subject(user_id=stranger) is None  # no profile, identifier or key for a claim refused whole
+    refusing = {"consent": {"categoryPreferences": {"analytics": False}}}
+    site.send("/v1/t", track(user_id=stranger, **refusing), text_plain=True)
+    assert site.state(user_id=stranger)["purposes"]["analytics"]["state"] == "denied"  # a refusal is kept

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from tactful.collect import links
 from tactful.collect import purposes as collect_purposes
 from tactful.collect.message import MessageType
-from tactful.collect.schemas import EventResult, Source, Status
+from tactful.collect.schemas import EventResult, Refusal, Source, Status
 from tactful.collect.validate import Reason, ValidEvent, read_identity
+from tactful.consent import intake
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
@@ -135,6 +136,22 @@ def identifiers(event: ValidEvent) -> set[tuple[IdentityKind, str]]:
     return {(kind, value) for kind, value in found if value}
 
 
+def _records_consent(plan: Plan, source: Source, policy: PolicyContext) -> bool:
+    """Whether the consent an event carries can be recorded: a refusal always can; a grant only for
+    an anonymous visitor or with proof of the user id (DESIGN §4). One that can't says nothing (and
+    the plan notes the grant it refused)."""
+    event = plan.event
+    assert event is not None
+    if not event.consent:
+        return False
+    if source.trusted or event.user_id is None or event.user_id in plan.proven:
+        return True
+    grants, refuses = intake.carried_kinds(event.consent, mapping=policy.policy.consent_categories)
+    if grants and not refuses:
+        plan.refused.append(Refusal.CONSENT_GRANT)
+    return refuses
+
+
 def suppress_unheard(
     session: Session,
     plans: list[Plan],
@@ -157,7 +174,7 @@ def suppress_unheard(
         if plan.status is not None or event is None:
             continue
         names = identifiers(event)
-        if event.type in _LINKING or event.consent or event.gpc is True:
+        if event.type in _LINKING or event.gpc is True or _records_consent(plan, source, policy):
             speaking |= names
         else:
             quiet.append((plan, names))

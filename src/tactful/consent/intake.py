@@ -92,6 +92,15 @@ def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Cho
     return tuple(found)
 
 
+def carried_kinds(
+    consent: Mapping[str, Any] | None, *, mapping: Mapping[str, Sequence[str]]
+) -> tuple[bool, bool]:
+    """Whether an event's consent context grants some purpose, and whether it refuses some (a
+    claim anyone may make)."""
+    found = _choices(_key(consent), mapping) if consent else ()
+    return any(granted for _, granted, _ in found), any(not granted for _, granted, _ in found)
+
+
 def carried_changes(
     consent: Mapping[str, Any] | None, *, mapping: Mapping[str, Sequence[str]], proof: Mapping[str, str]
 ) -> list[ConsentChange]:
