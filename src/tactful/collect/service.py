@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
+from tactful.catalog import drift
 from tactful.catalog.filtering import event_atom_name
 from tactful.collect import fields as collect_fields
 from tactful.collect import links, proof, quarantine, store
@@ -535,6 +536,12 @@ def ingest_stats(session: Session) -> IngestStats:
         redacted=by_prefix("redacted:"),
         withheld_fields=by_prefix("withheld:"),
     )
+
+
+def catalog_drift(session: Session) -> drift.Drift:
+    """The undeclared fields dropped so far, by field name, most frequent first."""
+    _, dropped = store.totals(session)
+    return drift.drift(dropped)
 
 
 def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:
