@@ -4,8 +4,10 @@ refused them, counted in the totals, and still deduplicated on retry; the consen
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -106,3 +108,28 @@ def test_declared_events_are_not_dropped_whatever_the_consent(session: Session, 
     # Without a choice, a declared event is suppressed for lack of a purpose, as before.
     [result] = ingest(session, keystore, [track("Product Viewed", anonymousId=uid("anon"))])
     assert (result.status, result.reason) == (Status.SUPPRESSED, Reason.NO_PURPOSE)
+
+
+def test_a_call_type_the_catalog_does_not_declare_is_dropped(
+    session: Session, keystore: Keystore, tmp_path: Path
+) -> None:
+    text = yaml.safe_load(Path(default_catalog_path()).read_text())
+    del text["atoms"]["events.page_viewed"]
+    path = tmp_path / "no-pages.yaml"
+    path.write_text(yaml.safe_dump(text))
+    catalog = load_catalog(path)
+    settings = PolicySettings()
+    policy = PolicyContext(catalog, settings, configured_regimes(settings))
+    anon = uid("anon")
+    page = {**track(anonymousId=anon, context=granted()), "type": "page", "messageId": uid("msg")}
+    screen = {**track(anonymousId=anon, context=granted()), "type": "screen", "messageId": uid("msg")}
+    results = collect_service.ingest(
+        session,
+        keystore=keystore,
+        catalog=catalog,
+        messages=[page, screen],
+        source=SOURCE,
+        at=T0,
+        policy=policy,
+    )
+    assert [(r.status, r.reason) for r in results] == [DROPPED, (Status.STORED, None)]
