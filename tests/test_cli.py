@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,11 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from tactful.cli import app
+from tactful.cli import app, port_in_use
 from tactful.collect.models import Quarantine
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.demo.generate import DemoConfig
 from tactful.errors import ConfigurationError, NotAuthenticated
 from tactful.keys import service as keys_service
 from tactful.main import default_catalog_path
@@ -207,3 +209,243 @@ def test_migrate_seals_quarantined_messages_kept_in_clear(env: dict[str, str]) -
     assert raw is None
     assert b"old@example.com" not in sealed
     assert "sealed" not in run("migrate")[2]  # nothing left in clear
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Like `run`, and the command ended on its own terms: no exception escaped to the runner."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_a_configuration_error_is_one_line_naming_the_variable(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TACTFUL_LIMITS__MAX_EVENT_BYTES", "lots")
+    code, out, err = invoke("keys", "list")
+    assert code == 1
+    assert out == ""
+    [line] = lines(err)
+    assert "TACTFUL_LIMITS__MAX_EVENT_BYTES is invalid" in line
+    assert "valid integer" in line
+    assert "lots" not in line, "values are not repeated: they may be secrets"
+    assert "Traceback" not in err
+
+    monkeypatch.delenv("TACTFUL_LIMITS__MAX_EVENT_BYTES")
+    monkeypatch.setenv("TACTFUL_MODE", "production")
+    monkeypatch.delenv("TACTFUL_SECRET_KEY")
+    code, _, err = invoke("migrate")
+    assert code == 1
+    [line] = lines(err)
+    assert "TACTFUL_SECRET_KEY must be set" in line
+    assert "TACTFUL_:" not in line
+
+
+def test_a_secrets_file_that_cannot_be_written_is_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TACTFUL_SECRET_KEY")
+    monkeypatch.setenv("TACTFUL_SECRETS_FILE", str(tmp_path / "missing" / "secrets.json"))
+    code, _, err = invoke("keys", "list")
+    assert code == 1
+    [line] = lines(err)
+    assert "TACTFUL_SECRETS_FILE" in line
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (held, not listening: connections are refused)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port: int = held.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("command", [("keys", "list"), ("migrate",), ("audit", "verify")])
+def test_an_unreachable_database_is_one_line_with_its_url_but_no_password(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("TACTFUL_DATABASE_URL", f"postgresql://tactful:s3cret-pw@127.0.0.1:{port}/shop")
+    code, out, err = invoke(*command)
+    assert code == 1
+    assert out == ""
+    [line] = lines(err)
+    assert f"cannot use the database at postgresql+psycopg://tactful@127.0.0.1:{port}/shop" in line
+    assert "TACTFUL_DATABASE_URL" in line
+    assert "s3cret-pw" not in err
+
+
+def test_an_unopenable_sqlite_database_is_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TACTFUL_DATABASE_URL", "sqlite:////nonexistent-directory/tactful.db")
+    monkeypatch.setenv("TACTFUL_SUBJECT_TOKEN_SECRET", "cli-test-token-secret-of-sufficient-length")
+    code, _, err = invoke("migrate")
+    assert code == 1
+    [line] = lines(err)
+    assert "cannot use the database at sqlite:////nonexistent-directory/tactful.db" in line
+
+
+def test_revoking_a_revoked_key_says_when_and_fails(env: dict[str, str]) -> None:
+    assert invoke("migrate")[0] == 0
+    _, key, _ = invoke("keys", "create", "--scope", "write")
+    code, _, err = invoke("keys", "revoke", key.strip())
+    assert code == 0
+    assert "revoked" in err
+    assert "already" not in err
+    code, _, err = invoke("keys", "revoke", key.strip())
+    assert code == 1
+    [line] = lines(err)
+    assert re.search(r"already revoked at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00; nothing changed", line)
+    code, listing, _ = invoke("keys", "list", "--json")
+    [row] = [json.loads(item) for item in listing.splitlines()]
+    assert row["revoked"] in line, "the time it was first revoked, unchanged"
+
+
+COMMANDS = [
+    (),
+    ("serve",),
+    ("migrate",),
+    ("demo",),
+    ("keys",),
+    ("keys", "create"),
+    ("keys", "list"),
+    ("keys", "revoke"),
+    ("secret", "rotate"),
+    ("catalog",),
+    ("catalog", "check"),
+    ("catalog", "report"),
+    ("catalog", "drift"),
+    ("audit", "verify"),
+    ("retention", "run"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tactful")
+def test_help_shows_flags_without_a_type_and_values_by_name(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    assert "--help" in result.stdout
+    options = result.stdout.split("Options")[-1]
+    assert "<bool>" not in options
+    assert "<str>" not in options
+    assert "<int" not in options
+
+
+def test_help_names_what_values_are() -> None:
+    text = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "160"}).stdout
+    assert re.search(r"--port\s+PORT", text)
+    assert re.search(r"--host\s+HOST", text)
+    assert re.search(r"--database-url\s+URL", text)
+    text = CliRunner().invoke(app, ["keys", "list", "--help"], env={"COLUMNS": "160"}).stdout
+    assert re.search(r"--json\s+One JSON object", text)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ports `serve`/`demo` would have served on: the server itself is not started."""
+    ports: list[int] = []
+    monkeypatch.setattr("tactful.cli._serve", lambda settings, host, port: ports.append(port))
+    return ports
+
+
+def test_demo_with_its_port_taken_says_which_flag_picks_another_before_any_work(
+    env: dict[str, str], served: list[int], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = invoke("demo", "--port", str(port))
+        assert code == 1
+        assert out == ""
+        [line] = lines(err)
+        assert f"port {port} on 127.0.0.1 is already in use" in line
+        assert "--port" in line
+        assert "API keys" not in err
+        assert served == []
+        assert not (tmp_path / "main.db").exists(), "nothing migrated or seeded"
+        code, _, err = invoke("serve", "--port", str(port))
+        assert code == 1
+        assert "--port" in err
+
+
+def test_demo_run_twice_says_once_that_it_is_already_seeded(
+    env: dict[str, str], served: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tactful.demo.seed.DemoConfig", lambda: DemoConfig(seed=5, customers=10, days=2))
+    port = _closed_port()
+    code, _, first = invoke("demo", "--port", str(port))
+    assert code == 0, first
+    assert "seeded the demo shop" in first
+    assert len(KEY.findall(first)) == 3
+    code, _, second = invoke("demo", "--port", str(port))
+    assert code == 0, second
+    assert served == [port, port]
+    assert "seeding the demo shop" not in second, "no progress bar when there is nothing to do"
+    assert [line for line in lines(second) if "seeded" in line] == [
+        "the demo shop is already seeded: keys are not shown again (create one with `tactful keys create`)"
+    ]
+    assert not KEY.search(second)
+    assert f"http://127.0.0.1:{port}/docs" in second
+
+
+def test_the_port_check_sees_a_bound_socket_and_a_free_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert port_in_use("127.0.0.1", taken.getsockname()[1])
+    assert not port_in_use("127.0.0.1", _closed_port())
+
+
+def test_catalog_drift_lists_dropped_fields_as_a_table_and_as_json(env: dict[str, str]) -> None:
+    from tactful.catalog.loader import load_catalog
+    from tactful.collect import service as collect_service
+    from tactful.collect.schemas import Source
+
+    assert invoke("migrate")[0] == 0
+    code, _, err = invoke("catalog", "drift")
+    assert code == 0
+    assert "no undeclared fields" in err
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    keystore = Keystore(env["TACTFUL_KEYSTORE_URL"], secret_key=env["TACTFUL_SECRET_KEY"])
+    consent = {"consent": {"categoryPreferences": {"analytics": True}}}
+    messages = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "anonymousId": f"a-{n}",
+            "context": consent,
+            "properties": p,
+        }
+        for n, p in enumerate([{"color": "red", "size": "M"}, {"color": "blue"}])
+    ]
+    with database.session() as session:
+        collect_service.ingest(
+            session,
+            keystore=keystore,
+            catalog=load_catalog(default_catalog_path()),
+            messages=messages,
+            source=Source(trusted=True),
+            at=datetime.now(UTC),
+        )
+    database.dispose()
+    keystore.dispose()
+
+    code, out, _ = invoke("catalog", "drift", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["fields"][:2] == [
+        {"field": "properties.color", "count": 2, "aggregate": False},
+        {"field": "properties.size", "count": 1, "aggregate": False},
+    ]
+    assert report["total"] == sum(f["count"] for f in report["fields"])
+    result = CliRunner().invoke(app, ["catalog", "drift"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    rows = [line for line in result.stdout.splitlines() if "properties." in line]
+    assert re.search(r"properties\.color\s.*\s2\s", rows[0])
+    assert re.search(r"properties\.size\s.*\s1\s", rows[1])

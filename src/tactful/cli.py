@@ -4,6 +4,7 @@ go to standard output alone; everything else (progress, tables, hints) goes to s
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +13,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from typer._click.core import Context, Parameter  # Typer's own copy of Click, which its classes use
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from tactful.api.context import AppContext
 from tactful.api.logs import uvicorn_log_config
@@ -22,20 +28,44 @@ from tactful.catalog.report import records_of_processing, render_records_markdow
 from tactful.collect import quarantine
 from tactful.config import Settings, load_settings
 from tactful.crypto import Keystore
-from tactful.db import Database
+from tactful.db import Database, make_engine
 from tactful.db import migrate as run_migrations
-from tactful.errors import TactfulError
+from tactful.errors import ConfigurationError, TactfulError
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tactful.main import build_context, create_app, default_catalog_path
 from tactful.types import utcnow
 
-app = typer.Typer(no_args_is_help=True, help="Tactful: personalization that knows where the line is.")
-keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke.")
-secret_app = typer.Typer(no_args_is_help=True, help="The key-encryption key.")
-catalog_app = typer.Typer(no_args_is_help=True, help="The data catalog: check it, report on it.")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
-retention_app = typer.Typer(no_args_is_help=True, help="Retention: drop what outlived its period.")
+
+def _plain_flags(params: list[Parameter]) -> list[Parameter]:
+    """On/off options shown without a value type: `--json`, not `--json <bool>` (Typer's help shows
+    the type of every option, its own `--help` included, unless it has a metavar)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        return _plain_flags(super().get_params(ctx))
+
+
+def _typer(help: str) -> typer.Typer:
+    return typer.Typer(cls=_Group, no_args_is_help=True, help=help)
+
+
+app = _typer("Tactful: personalization that knows where the line is.")
+keys_app = _typer("API keys: create, list, revoke.")
+secret_app = _typer("The key-encryption key.")
+catalog_app = _typer("The data catalog: check it, report on it, see what senders send that it lacks.")
+audit_app = _typer("The hash-chained audit log.")
+retention_app = _typer("Retention: drop what outlived its period.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(secret_app, name="secret")
 app.add_typer(catalog_app, name="catalog")
@@ -48,29 +78,73 @@ out = Console()
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
-        "--database-url", help="SQLAlchemy URL of the main database [default: TACTFUL_DATABASE_URL]"
+        "--database-url",
+        metavar="URL",
+        help="SQLAlchemy URL of the main database [default: TACTFUL_DATABASE_URL]",
     ),
 ]
-Host = Annotated[str, typer.Option(help="Interface to listen on.")]
-Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
+Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.", min=1, max=65535)]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON on standard output, for scripts.")]
 
 
 def _settings(database_url: str | None = None) -> Settings:
     overrides: dict[str, object] = {}
     if database_url:
         overrides["database_url"] = database_url
-    return load_settings(**overrides)
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    # One line per problem, never wrapped: a person reads it, a script may grep it.
+    for line in message.splitlines() or [""]:
+        err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print: without its password."""
+    try:
+        # `URL.set(password=None)` would keep the password: None there means "unchanged".
+        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def _unreachable(url: str, what: str, exc: Exception) -> typer.Exit:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    detail = reason[0] if reason else type(exc).__name__
+    return _fail(f"cannot use the {what} at {shown_url(url)}: {detail} (check TACTFUL_{what.upper()}_URL)")
+
+
+@contextmanager
+def _reaching(url: str, what: str = "database") -> Iterator[None]:
+    """Turn a database that cannot be reached (or opened) into one line that names it."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise _unreachable(url, what, exc) from None
+
+
+def _probe(url: str, what: str) -> None:
+    engine = make_engine(url)
+    try:
+        with _reaching(url, what), engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 @contextmanager
 def _context(settings: Settings) -> Iterator[AppContext]:
+    _probe(settings.database_url, "database")
+    _probe(settings.keystore_url, "keystore")
     try:
-        context = build_context(settings)
+        with _reaching(settings.database_url):
+            context = build_context(settings)
     except TactfulError as exc:
         raise _fail(exc.message) from exc
     try:
@@ -105,26 +179,58 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     )
 
 
-@app.command()
+def port_in_use(host: str, port: int) -> bool:
+    """Whether `host:port` cannot be listened on (another server holds it), tried as the server
+    will bind it (address reuse on, so a port a closed server left in TIME_WAIT counts as free)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # the server will say what is wrong with the host
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
+def _require_free_port(host: str, port: int, command: str) -> None:
+    if port_in_use(host, port):
+        raise _fail(
+            f"port {port} on {host} is already in use (another server?): "
+            f"pick a free one with --port, e.g. `tactful {command} --port {port % 65535 + 1}`"
+        )
+
+
+@app.command(cls=_Command)
 def serve(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
     """Serve the HTTP API (docs at /docs)."""
     settings = _settings(database_url)
+    _require_free_port(host, port, "serve")
     with _context(settings):
         pass  # refuse early, with the fix, when the database is not migrated
     _serve(settings, host, port)
 
 
-@app.command()
+def _migrate_main(settings: Settings) -> None:
+    with _reaching(settings.database_url):
+        run_migrations(settings.database_url)
+
+
+@app.command(cls=_Command)
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Bring the database schema up to date."""
     settings = _settings(database_url)
-    run_migrations(settings.database_url)
+    _migrate_main(settings)
     keystore = Keystore(settings.keystore_url, secret_key=settings.secret_key.get_secret_value())
-    keystore.create_schema()
+    with _reaching(settings.keystore_url, "keystore"):
+        keystore.create_schema()
     database = Database(settings.database_url)
     try:
         # Quarantined payloads that earlier versions kept in clear are sealed now.
-        with database.session() as session:
+        with _reaching(settings.database_url), database.session() as session:
             sealed = quarantine.seal_legacy(session, keystore=keystore)
     finally:
         database.dispose()
@@ -134,37 +240,49 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     err.print("[green]database and keystore are up to date[/]")
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
     """Migrate, seed the demo shop (once), print the keys and URLs, and serve."""
-    from tactful.demo.seed import seed
+    from tactful.demo.seed import already_seeded, seed
 
     settings = _settings(database_url)
-    run_migrations(settings.database_url)
-    with _context(settings) as context, _progress() as progress:
-        task = progress.add_task("seeding the demo shop", total=None)
+    # Before any work: a port taken would otherwise fail only after seeding and the banner.
+    _require_free_port(host, port, "demo")
+    _migrate_main(settings)
+    with _context(settings) as context:
+        with context.session() as session:
+            seeded = already_seeded(session)
+        if seeded:
+            report = None
+        else:
+            with _progress() as progress:
+                task = progress.add_task("seeding the demo shop", total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
 
-        report = seed(context, now=utcnow(), progress=advance)
-    err.print(report.summary())
-    if report.keys:
+                report = seed(context, now=utcnow(), progress=advance)
+    if report is None or not report.seeded:
+        err.print(
+            "the demo shop is already seeded: keys are not shown again "
+            "(create one with `tactful keys create`)",
+            soft_wrap=True,
+        )
+    else:
+        err.print(report.summary(), soft_wrap=True)
         # Plain lines, never wrapped or cut: these are meant to be copied.
         err.print("\n[bold]API keys[/] (shown once; store them now):")
         for scope, key in report.keys.items():
             err.print(f"  {scope!s:<7} {key}", soft_wrap=True)
-    else:
-        err.print("already seeded: keys are not shown again (create one with `tactful keys create`)")
     base = f"http://{host}:{port}"
     err.print(f"\nAPI: {base}   docs: {base}/docs   readiness: {base}/readyz\n", soft_wrap=True)
     _serve(settings, host, port)
 
 
-@keys_app.command("create")
+@keys_app.command("create", cls=_Command)
 def keys_create(
     scope: Annotated[Scope, typer.Option(help="write (web pages), server (backends) or admin.")],
-    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    name: Annotated[str, typer.Option(metavar="NAME", help="What the key is for.")] = "",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a key and print it alone on standard output (it is not shown again)."""
@@ -180,7 +298,7 @@ def keys_create(
     sys.stdout.write(plaintext + "\n")
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=_Command)
 def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key, for scripts.")] = False,
     database_url: DatabaseUrl = None,
@@ -213,25 +331,30 @@ def keys_list(
     out.print(table)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=_Command)
 def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key id, its prefix as listed, or the whole key.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a key; every process refuses it from its next request."""
+    """Revoke a key; every process refuses it from its next request. Exit 1 if it was already
+    revoked (nothing changes)."""
+    now = utcnow()
     with _context(_settings(database_url)) as context:
         try:
             key_id = keys_service.key_id_of(key)
             with context.session() as session:
-                keys_service.revoke_key(
-                    session, keystore=context.keystore, key_id=key_id, at=utcnow(), actor="cli"
+                info = keys_service.revoke_key(
+                    session, keystore=context.keystore, key_id=key_id, at=now, actor="cli"
                 )
         except TactfulError as exc:
             raise _fail(exc.message) from exc
+    if info.revoked_at is not None and info.revoked_at != now:
+        when = info.revoked_at.isoformat(timespec="seconds")
+        raise _fail(f"key {key_id} was already revoked at {when}; nothing changed")
     err.print(f"[green]revoked[/] {key_id}")
 
 
-@secret_app.command("rotate")
+@secret_app.command("rotate", cls=_Command)
 def secret_rotate(
     new_secret: Annotated[
         str,
@@ -240,6 +363,7 @@ def secret_rotate(
             prompt="New secret key",
             hide_input=True,
             confirmation_prompt=True,
+            metavar="SECRET",
             help="The new key-encryption secret (or TACTFUL_NEW_SECRET_KEY).",
         ),
     ],
@@ -262,8 +386,10 @@ def secret_rotate(
     err.print(f"[green]re-wrapped {count} keys.[/] Now set TACTFUL_SECRET_KEY to the new secret and restart.")
 
 
-@catalog_app.command("check")
-def catalog_check(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+@catalog_app.command("check", cls=_Command)
+def catalog_check(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A catalog file.")],
+) -> None:
     """Validate a catalog file; exit 1 and explain every problem if it is invalid."""
     problems = check_catalog_file(file)
     for problem in problems:
@@ -273,12 +399,14 @@ def catalog_check(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     err.print(f"[green]✓[/] {file} is valid")
 
 
-@catalog_app.command("report")
+@catalog_app.command("report", cls=_Command)
 def catalog_report(
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Directory for records-of-processing.{md,json}")
+        Path, typer.Option("--out", metavar="DIR", help="Directory for records-of-processing.{md,json}")
     ] = Path(),
-    catalog: Annotated[Path | None, typer.Option(help="Catalog file [default: the configured one]")] = None,
+    catalog: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Catalog file [default: the configured one]")
+    ] = None,
 ) -> None:
     """Write the GDPR Art. 30 records of processing as Markdown and JSON."""
     settings = _settings()
@@ -295,14 +423,38 @@ def catalog_report(
     err.print(f"[green]wrote[/] {out_dir / 'records-of-processing.md'} and .json")
 
 
-@audit_app.command("verify")
+@catalog_app.command("drift", cls=_Command)
+def catalog_drift(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Show the fields senders send that the catalog does not declare (dropped before storage and
+    counted), most frequent first: declare the ones you need, or stop sending them."""
+    from tactful.collect import service as collect_service
+
+    with _context(_settings(database_url)) as context, context.session() as session:
+        found = collect_service.catalog_drift(session)
+    if as_json:
+        rows = [{"field": f.field, "count": f.count, "aggregate": f.aggregate} for f in found.fields]
+        sys.stdout.write(json.dumps({"total": found.total, "fields": rows}) + "\n")
+        return
+    if not found.fields:
+        err.print("[green]no undeclared fields received[/]: every field sent is in the catalog")
+        return
+    table = Table(title=f"undeclared fields dropped ({found.total:,} in all)")
+    table.add_column("field", overflow="fold")
+    table.add_column("count", justify="right")
+    for item in found.fields:
+        table.add_row(escape(item.field), f"{item.count:,}")
+    out.print(table)
+
+
+@audit_app.command("verify", cls=_Command)
 def audit_verify(
     database_url: DatabaseUrl = None,
     expect_head: Annotated[
         str | None,
         typer.Option(
+            metavar="SEQ:HASH",
             help="A head recorded earlier, as SEQ:HASH: fail if the log no longer reaches it unchanged "
-            "(a truncated tail)"
+            "(a truncated tail)",
         ),
     ] = None,
 ) -> None:
@@ -330,7 +482,7 @@ def audit_verify(
     err.print(f"[green]audit chain intact[/] ({report.checked} entries, {keyed})")
 
 
-@retention_app.command("run")
+@retention_app.command("run", cls=_Command)
 def retention_run(database_url: DatabaseUrl = None) -> None:
     """Delete every atom, event, quarantined message and message id past its retention (idempotent)."""
     from tactful.rights.retention import run_retention

@@ -18,9 +18,10 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -204,6 +205,21 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def _problem(error: Mapping[str, Any]) -> str:
+    """One line for one invalid setting: the environment variable, what is wrong, the fix. Never the
+    value (it may be a secret)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    location = [str(part) for part in error["loc"]]
+    if not location:  # a rule across settings: its message names the variables
+        return message
+    if error["type"] == "extra_forbidden":
+        parent = "TACTFUL_" + "__".join(location[:-1]).upper() if location[:-1] else "the settings"
+        return f"{parent} has no setting named {location[-1]!r}: remove it"
+    name = "TACTFUL_" + "__".join(location).upper()
+    detail = message[:1].lower() + message[1:]
+    return f"{name} is invalid: {detail}; set it to a valid value (or unset it for the default)"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings; a bad value becomes one ConfigurationError that names the variable.
 
@@ -213,12 +229,18 @@ def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [f"TACTFUL_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
-        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+        raise ConfigurationError("\n".join(_problem(e) for e in exc.errors())) from exc
     missing = [name for name in SECRETS if name not in settings.model_fields_set]
     if settings.mode != "local" or not missing:
         return settings
-    stored = local_secrets(settings.secrets_file or default_secrets_file(settings))
+    path = settings.secrets_file or default_secrets_file(settings)
+    try:
+        stored = local_secrets(path)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot keep the local secrets file {path}: {exc.strerror or exc}; set TACTFUL_SECRETS_FILE "
+            "to a writable path (or TACTFUL_SECRET_KEY and TACTFUL_SUBJECT_TOKEN_SECRET)"
+        ) from exc
     return settings.model_copy(update={name: SecretStr(stored[name]) for name in missing})
 
 

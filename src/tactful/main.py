@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from tactful import __version__
 from tactful.api import audit, collect, consent, deps, health, keys, metrics, ratelimit
+from tactful.api.catalog import router as catalog_router
 from tactful.api.context import AppContext
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
@@ -41,7 +42,15 @@ from tactful.errors import (
 
 log = logging.getLogger("tactful")
 
-ROUTERS = (health.router, metrics.router, collect.router, keys.router, consent.router, audit.router)
+ROUTERS = (
+    health.router,
+    metrics.router,
+    collect.router,
+    keys.router,
+    consent.router,
+    audit.router,
+    catalog_router,
+)
 
 STATUS: tuple[tuple[type[TactfulError], int], ...] = (
     (PayloadTooLarge, 413),

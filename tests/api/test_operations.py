@@ -65,6 +65,7 @@ def test_metrics_count_ingestion_outcomes_for_admins_only(context: AppContext) -
                 "properties": {"product_id": "p-1", "category": "books", "color": "red"},
             },
             {"type": "track", "event": "Product Viewed", "messageId": "m-2"},
+            {"type": "track", "event": "Wishlist Shared", "anonymousId": "a-1", "messageId": "m-3"},
         ],
         # The banner's choice: without it a GDPR visitor's browsing would be suppressed.
         "context": {"consent": {"categoryPreferences": {"analytics": True}}},
@@ -76,11 +77,13 @@ def test_metrics_count_ingestion_outcomes_for_admins_only(context: AppContext) -
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert _metric(text, 'tactful_events_total{outcome="received"}') == 3
+    assert _metric(text, 'tactful_events_total{outcome="received"}') == 4
     assert _metric(text, 'tactful_events_total{outcome="stored"}') == 1
     assert _metric(text, 'tactful_events_total{outcome="deduplicated"}') == 1
     assert _metric(text, 'tactful_events_total{outcome="quarantined"}') == 1
     assert _metric(text, 'tactful_events_quarantined_by_reason_total{reason="missing_identity"}') == 1
+    assert _metric(text, 'tactful_events_total{outcome="dropped"}') == 1
+    assert _metric(text, 'tactful_events_dropped_by_reason_total{reason="undeclared_event"}') == 1
     assert _metric(text, "tactful_fields_dropped_total") >= 1
     assert _metric(text, "tactful_events_balanced") == 1
     assert "a-1" not in text, "metrics carry no identifiers"

@@ -1,10 +1,11 @@
 """Invariant 10 as a property: over random mixes of good, repeated, conflicting and bad events and
 consent choices carried by events, split into random requests, `received == stored + deduplicated +
-quarantined + suppressed` exactly, and each event's result says where it went (and it went there).
+quarantined + suppressed + dropped` exactly, and each event's result says where it went (and it went there).
 
 The demo catalog under the default policy (GDPR): a visitor's browsing is stored only once a banner
 choice carried by an event grants analytics, else suppressed (`no_purpose`); identify and alias link
-identities (`essential`) and are always stored. A request's carried choices apply to all its events."""
+identities (`essential`) and are always stored; a track the catalog does not declare is dropped
+(`undeclared_event`) whatever the consent. A request's carried choices apply to all its events."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ EXPECTED_REASON = {
 
 ops = st.one_of(
     st.tuples(
-        st.just("good"), st.sampled_from(["track", "identify", "page", "alias", "group"]), st.integers(0, 3)
+        st.just("good"),
+        st.sampled_from(["track", "identify", "page", "alias", "group", "undeclared"]),
+        st.integers(0, 3),
     ),
     st.tuples(st.just("repeat"), st.integers(0, 50), st.just(0)),
     st.tuples(st.just("retry"), st.integers(0, 50), st.just(0)),
@@ -85,6 +88,8 @@ def _good(kind: str, who: int, run: str, n: int) -> dict[str, Any]:
         message |= {"anonymousId": anonymous, "properties": {"product_id": f"p{n}", "color": "red"}}
     if kind == "track":
         message["event"] = "Product Viewed"
+    if kind == "undeclared":
+        message |= {"type": "track", "event": "Button Tapped"}
     if kind == "group":
         message["groupId"] = "g1"
     return message
@@ -153,7 +158,10 @@ def settle(
                 item = sent[index]
                 linking = item.kind in ("identify", "alias")
                 stored = linking or granted.get(item.who, False)
-                settled[index] = ("stored", None) if stored else ("suppressed", "no_purpose")
+                if item.kind == "undeclared":
+                    settled[index] = ("dropped", "undeclared_event")
+                else:
+                    settled[index] = ("stored", None) if stored else ("suppressed", "no_purpose")
     return settled
 
 
@@ -226,6 +234,7 @@ def test_every_received_event_is_accounted_for_exactly(
         "deduplicated": after.deduplicated - before.deduplicated,
         "quarantined": after.quarantined - before.quarantined,
         "suppressed": after.suppressed - before.suppressed,
+        "dropped": after.dropped - before.dropped,
     }
     assert delta == {
         "received": len(sent),
@@ -233,6 +242,7 @@ def test_every_received_event_is_accounted_for_exactly(
         "deduplicated": outcomes["duplicate"],
         "quarantined": outcomes["quarantined"],
         "suppressed": outcomes["suppressed"],
+        "dropped": outcomes["dropped"],
     }
     assert after.balanced
     reasons = Counter(reason for status, reason in results if status == "quarantined")
@@ -243,6 +253,10 @@ def test_every_received_event_is_accounted_for_exactly(
     assert after.suppressed_by_reason.get("no_purpose", 0) - before.suppressed_by_reason.get(
         "no_purpose", 0
     ) == (suppressed)
+    dropped = after.dropped_by_reason.get("undeclared_event", 0) - before.dropped_by_reason.get(
+        "undeclared_event", 0
+    )
+    assert dropped == outcomes["dropped"]
 
     purged = withdrawn_later(sent, results, [part for _, part in requests])
     with fresh_db.session() as session:

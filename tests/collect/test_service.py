@@ -143,17 +143,32 @@ def test_message_ids_are_stored_hashed(session: Session, keystore: Keystore) -> 
     assert not any(message["messageId"] in digest for digest in digests)
 
 
-def test_a_message_without_id_gets_one_derived_from_its_content(session: Session, keystore: Keystore) -> None:
+def test_messages_without_ids_are_each_given_a_fresh_one_and_all_stored(
+    session: Session, keystore: Keystore
+) -> None:
+    # Two identical actions sent without ids are two real actions (as Segment treats them).
     message = track()
     del message["messageId"]
+    first, second = ingest(session, keystore, [message, dict(message)])
+    [third] = ingest(session, keystore, [dict(message)])
+    results = [first, second, third]
+    assert [r.status for r in results] == [Status.STORED] * 3
+    ids = [r.message_id for r in results]
+    assert all(i is not None and i.startswith(collect_service.ASSIGNED_PREFIX) for i in ids)
+    assert len(set(ids)) == 3
+    for message_id in ids:
+        assert message_id is not None
+        uuid.UUID(message_id.removeprefix(collect_service.ASSIGNED_PREFIX))
+        assert len(events_of(session, message_id)) == 1
+
+
+def test_retries_of_a_message_with_an_id_are_still_deduplicated(session: Session, keystore: Keystore) -> None:
+    message = track()
     first, again = ingest(session, keystore, [message, dict(message)])
-    [other] = ingest(session, keystore, [{**message, "event": "Product Added"}])
+    [later] = ingest(session, keystore, [dict(message)])
     assert first.status is Status.STORED
-    assert first.message_id is not None
-    assert first.message_id.startswith("tfd-")
-    assert again == EventResult(first.message_id, Status.DUPLICATE)
-    assert other.status is Status.STORED
-    assert other.message_id != first.message_id
+    assert again == later == EventResult(message["messageId"], Status.DUPLICATE)
+    assert len(events_of(session, message["messageId"])) == 1
 
 
 def test_an_oversize_event_inside_a_valid_batch_is_quarantined_and_the_rest_stored(

@@ -180,3 +180,41 @@ def test_nested_settings_read_only_their_prefixed_variables(monkeypatch: pytest.
     monkeypatch.setenv("TACTFUL_POLICY__MINOR_AGE", "16")
     settings = Settings()
     assert (settings.limits.max_events_per_batch, settings.policy.minor_age) == (9, 16)
+
+
+def test_each_invalid_setting_is_one_line_with_its_variable_and_fix_never_its_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TACTFUL_LIMITS__MAX_EVENT_BYTES", "secret-looking-value")
+    monkeypatch.setenv("TACTFUL_DEDUP_RETENTION_DAYS", "3")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    lines = raised.value.message.splitlines()
+    assert len(lines) == 2
+    assert any(
+        line.startswith("TACTFUL_LIMITS__MAX_EVENT_BYTES is invalid: input should be") for line in lines
+    )
+    assert any(line.startswith("TACTFUL_DEDUP_RETENTION_DAYS is invalid: input should be") for line in lines)
+    assert all("unset it for the default" in line for line in lines)
+    assert "secret-looking-value" not in raised.value.message
+
+    monkeypatch.delenv("TACTFUL_LIMITS__MAX_EVENT_BYTES")
+    monkeypatch.delenv("TACTFUL_DEDUP_RETENTION_DAYS")
+    path = tmp_path / "tactful.toml"
+    path.write_text("[limits]\nmax_event_byte = 4096\n")
+    monkeypatch.setenv("TACTFUL_CONFIG_FILE", str(path))
+    with pytest.raises(
+        ConfigurationError, match=r"^TACTFUL_LIMITS has no setting named 'max_event_byte': remove it$"
+    ):
+        load_settings()
+
+
+def test_a_rule_across_settings_is_reported_without_an_empty_variable_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TACTFUL_MODE", "production")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert raised.value.message.startswith("TACTFUL_SECRET_KEY must be set")
+    assert "TACTFUL_:" not in raised.value.message
+    assert "Value error" not in raised.value.message

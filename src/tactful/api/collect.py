@@ -75,9 +75,13 @@ class BatchBody(BaseModel):
 
 
 class EventOutcome(BaseModel):
-    messageId: str | None = Field(description="The message id, or the one derived from the content")
-    status: Literal["stored", "duplicate", "quarantined", "suppressed"]
-    reason: str | None = Field(None, description="Why the event was quarantined or suppressed")
+    messageId: str | None = Field(
+        description="The message id; a message sent without one gets a fresh id (`tf-` and a random UUID)"
+    )
+    status: Literal["stored", "duplicate", "quarantined", "suppressed", "dropped"] = Field(
+        description="`dropped`: the catalog does not declare the event (reason `undeclared_event`)"
+    )
+    reason: str | None = Field(None, description="Why the event was quarantined, suppressed or dropped")
     detail: str | None = None
     refused: list[str] = Field(
         default_factory=list,

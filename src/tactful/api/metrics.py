@@ -36,7 +36,7 @@ class _IngestCollector(Collector):
             "Events received, by outcome (received = stored + deduplicated + ...)",
             labels=["outcome"],
         )
-        for outcome in ("received", "stored", "deduplicated", "quarantined", "suppressed"):
+        for outcome in ("received", "stored", "deduplicated", "quarantined", "suppressed", "dropped"):
             outcomes.add_metric([outcome], getattr(self.stats, outcome))
         yield outcomes
         quarantined = CounterMetricFamily(
@@ -45,6 +45,14 @@ class _IngestCollector(Collector):
         for reason, count in sorted(self.stats.quarantined_by_reason.items()):
             quarantined.add_metric([reason], count)
         yield quarantined
+        dropped_events = CounterMetricFamily(
+            "tactful_events_dropped_by_reason",
+            "Events dropped because the catalog does not declare them, by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.stats.dropped_by_reason.items()):
+            dropped_events.add_metric([reason], count)
+        yield dropped_events
         refused = CounterMetricFamily(
             "tactful_claims_refused",
             "Messages and consent requests whose key's word was not proof enough for part of what they asked",

@@ -46,6 +46,8 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     QUARANTINED = "quarantined"
     SUPPRESSED = "suppressed"
+    DROPPED = "dropped"
+    """The catalog does not declare the event (its name, or its type): not stored, counted."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,18 @@ class EventResult:
 
 @dataclass(frozen=True)
 class IngestStats:
-    """Running totals. `received == stored + deduplicated + quarantined + suppressed`, exactly."""
+    """Running totals. `received == stored + deduplicated + quarantined + suppressed + dropped`, exactly."""
 
     received: int = 0
     stored: int = 0
     deduplicated: int = 0
     quarantined: int = 0
     suppressed: int = 0
+    dropped: int = 0
+    """Events the catalog does not declare (`dropped_by_reason`); not fields, see `dropped_fields`."""
     quarantined_by_reason: Mapping[str, int] = field(default_factory=dict)
     suppressed_by_reason: Mapping[str, int] = field(default_factory=dict)
+    dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
     """Messages whose key's word was not enough for part of what they asked (`Refusal` codes)."""
     dropped_fields: Mapping[str, int] = field(default_factory=dict)
@@ -81,7 +86,8 @@ class IngestStats:
 
     @property
     def balanced(self) -> bool:
-        return self.received == self.stored + self.deduplicated + self.quarantined + self.suppressed
+        outcomes = self.stored + self.deduplicated + self.quarantined + self.suppressed + self.dropped
+        return self.received == outcomes
 
 
 class FilterOutcome(Protocol):

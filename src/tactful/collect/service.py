@@ -1,11 +1,13 @@
-"""Ingestion: every received message is stored, deduplicated, quarantined or suppressed, and counted,
-inside the caller's transaction (the HTTP layer commits before it answers).
+"""Ingestion: every received message is stored, deduplicated, quarantined, suppressed or dropped (an
+event the catalog does not declare), and counted, inside the caller's transaction (the HTTP layer
+commits before it answers).
 
 The order of work for a request keeps the database round trips per batch, not per event:
 validate all → one dedup lookup → strangers' events no purpose allows suppressed before anyone is
 created (`plans`) → resolve every other identity at once (merges move our rows, then consent
 merges ledgers) → reserve new message ids (one statement; a lost race turns into a duplicate) → the
-consent the events carry, and each event's purposes (`purposes`; none: suppressed) → traits →
+consent the events carry, and each event's purposes (`purposes`; an undeclared event: dropped;
+none: suppressed) → traits →
 computed atoms for the whole batch → bulk inserts → counters.
 """
 
@@ -24,6 +26,8 @@ from sqlalchemy.orm import Session
 from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
+from tactful.catalog import drift
+from tactful.catalog.filtering import event_atom_name
 from tactful.collect import fields as collect_fields
 from tactful.collect import links, proof, quarantine, store
 from tactful.collect import purposes as collect_purposes
@@ -39,7 +43,9 @@ from tactful.db import truncate_log_after_commit
 from tactful.profiles import service as profiles_service
 from tactful.types import new_row_id
 
-DERIVED_PREFIX = "tfd-"
+ASSIGNED_PREFIX = "tf-"
+"""Of the message id given to a message that has none (a random UUID), as Segment does: two identical
+messages without ids are two real actions, never one deduplicated."""
 
 
 @functools.cache
@@ -76,8 +82,27 @@ def _check(plans: list[Plan], *, keystore: Keystore, source: Source, at: datetim
         assert isinstance(plan.message, dict)
         plan.event = checked
         plan.fingerprint = keystore.digest("event_content", canonical(plan.message))
-        plan.message_id = checked.message_id or DERIVED_PREFIX + plan.fingerprint.rsplit(":", 1)[-1][:32]
+        plan.message_id = checked.message_id or f"{ASSIGNED_PREFIX}{uuid.uuid4()}"
         plan.digest = keystore.digest("message_id", f"{scope}\x00{plan.message_id}")
+
+
+def _undeclared(policy: PolicyContext | None, plan: Plan) -> bool:
+    """Whether the plan's event is one the catalog does not declare (by its name for a track call,
+    by its type for page, screen and group). Identify and alias link identities and carry traits,
+    which the catalog declares field by field. Without a policy (a stand-in catalog) nothing is."""
+    event = plan.event
+    if policy is None or event is None or event.type in (MessageType.IDENTIFY, MessageType.ALIAS):
+        return False
+    name = event_atom_name(event.type.value, event.name)
+    return name is None or name not in policy.catalog.atoms
+
+
+def _drop_undeclared(plans: list[Plan], policy: PolicyContext | None) -> None:
+    """Events of strangers suppressed before anyone was created are dropped when undeclared: it is
+    the catalog, not consent, that leaves them out."""
+    for plan in plans:
+        if plan.unlinked and plan.status is Status.SUPPRESSED and _undeclared(policy, plan):
+            plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
 
 
 def _classify(plans: list[Plan], seen: Mapping[str, store.SeenMessage], fresh: dict[str, str | None]) -> None:
@@ -313,8 +338,9 @@ def ingest(
     """Ingest `messages` received at `at`; one result per message, in order. The caller commits.
 
     With `policy` (or a real catalog, under the default policy), the consent the events carry is
-    recorded first and each new event is stored with the purposes it may serve, or suppressed
-    (`no_purpose`) when none may; with a stand-in catalog and no policy, consent is not applied.
+    recorded first and each new event is stored with the purposes it may serve, dropped
+    (`undeclared_event`) when the catalog does not declare it, or suppressed (`no_purpose`) when no
+    purpose may; with a stand-in catalog and no policy, consent is not applied.
 
     What a message says about a user id is a claim unless the source is trusted (a server key) or a
     subject token in the message proves it (`tokens` checks them; without it none proves anything):
@@ -334,6 +360,7 @@ def ingest(
     _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
     suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    _drop_undeclared(plans, policy)
     subjects = Subjects(session, keystore, at, policy, trusted=source.trusted)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
     # Suppressed first sightings keep their message ids too: a retry is a duplicate, as for anyone.
@@ -371,6 +398,11 @@ def ingest(
     fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
     for plan in plans:
         if plan.status is None:
+            if _undeclared(policy, plan):
+                # Still after its identities and the consent it carries were recorded: a choice
+                # sent along with any event counts.
+                plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
+                continue
             decision = decisions.get(plan.index)
             if decision is not None and not decision.purposes:
                 plan.status, plan.reason = Status.SUPPRESSED, Reason.NO_PURPOSE
@@ -495,13 +527,21 @@ def ingest_stats(session: Session) -> IngestStats:
         deduplicated=counters.get("deduplicated", 0),
         quarantined=counters.get("quarantined", 0),
         suppressed=counters.get("suppressed", 0),
+        dropped=counters.get("dropped", 0),
         quarantined_by_reason=by_prefix("quarantined:"),
         suppressed_by_reason=by_prefix("suppressed:"),
+        dropped_by_reason=by_prefix("dropped:"),
         refused_by_reason=by_prefix("refused:"),
         dropped_fields=dropped,
         redacted=by_prefix("redacted:"),
         withheld_fields=by_prefix("withheld:"),
     )
+
+
+def catalog_drift(session: Session) -> drift.Drift:
+    """The undeclared fields dropped so far, by field name, most frequent first."""
+    _, dropped = store.totals(session)
+    return drift.drift(dropped)
 
 
 def move_subject(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:

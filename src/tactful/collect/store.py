@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tactful.bulk import insert_rows, one_of, upsert_rows
+from tactful.catalog import drift
 from tactful.catalog.model import Catalog
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
 from tactful.consent.gatekeeper import RecordsPurged, WithdrawalHook
@@ -46,10 +47,10 @@ CHUNK = 500
 COUNTER_SHARDS = 8
 MAX_FIELD_NAME = 255
 MAX_DROPPED_NAMES = 100
-OTHER_FIELDS = "(other fields)"
+OTHER_FIELDS = drift.OTHER_FIELDS
 """Where the counts of names past the first MAX_DROPPED_NAMES of a request go: field names are chosen
 by senders, and one request must not be able to add thousands of counter rows."""
-UNNAMED_FIELD = "(unnamed field)"
+UNNAMED_FIELD = drift.UNNAMED_FIELD
 """Where a dropped field is counted when its name does not look like a field name. Senders choose
 names too: a property named after an e-mail address or a phone number would otherwise sit in this
 aggregate table, which belongs to no subject and so escapes erasure."""

@@ -40,7 +40,9 @@ class Reason(StrEnum):
     DUPLICATE_CONFLICT = "duplicate_conflict"
     ERASED_SUBJECT = "erased_subject"
     NO_PURPOSE = "no_purpose"
-    """Suppressed: at receipt no purpose allowed storing it (consent, GPC, age, the catalog)."""
+    """Suppressed: at receipt no purpose allowed storing it (consent, GPC, age, the atom's purposes)."""
+    UNDECLARED_EVENT = "undeclared_event"
+    """Dropped: the catalog declares no atom for the event's name (a track) or its type."""
 
 
 @dataclass(frozen=True)
