@@ -139,16 +139,14 @@ def identifiers(event: ValidEvent) -> set[tuple[IdentityKind, str]]:
 def _records_consent(plan: Plan, source: Source, policy: PolicyContext) -> bool:
     """Whether the consent an event carries can be recorded: a refusal always can; a grant only for
     an anonymous visitor or with proof of the user id (DESIGN §4). One that can't says nothing (and
-    the plan notes the grant it refused)."""
+    its grant is reported refused if the event is suppressed for it)."""
     event = plan.event
     assert event is not None
     if not event.consent:
         return False
     if source.trusted or event.user_id is None or event.user_id in plan.proven:
         return True
-    grants, refuses = intake.carried_kinds(event.consent, mapping=policy.policy.consent_categories)
-    if grants and not refuses:
-        plan.refused.append(Refusal.CONSENT_GRANT)
+    _, refuses = intake.carried_kinds(event.consent, mapping=policy.policy.consent_categories)
     return refuses
 
 
@@ -188,3 +186,6 @@ def suppress_unheard(
         assert plan.event is not None
         if not names & known and not purposes(plan.event):
             plan.status, plan.reason, plan.unlinked = Status.SUPPRESSED, Reason.NO_PURPOSE, True
+            grants, _ = intake.carried_kinds(plan.event.consent, mapping=policy.policy.consent_categories)
+            if grants:  # for a user id, without proof: nothing was recorded
+                plan.refused.append(Refusal.CONSENT_GRANT)
