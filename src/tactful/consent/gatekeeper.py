@@ -2,8 +2,8 @@
 
     ledger ──fold──▶ ConsentState ─┐
     ledger ──────▶ flags ──────────┤   (objection, restriction, limit on sensitive data)
-    profile ──▶ facts (age, place) ┼──▶ policy.evaluate(at) ──▶ Allowance
-    settings ──▶ regimes ──────────┘
+    profile ──▶ facts (age, place) ┼──▶ Gate.evaluate(at) ──▶ Allowance
+    settings ──▶ regimes ──────────┘   (the process's compiled gate, `PolicyContext.gate`)
 
 The one place that turns stored data into gate inputs, so that consent reads and (later) decisions
 see a subject the same way. `PolicyContext` also carries the withdrawal hook: what a refusal does to
@@ -13,9 +13,10 @@ records that layers above consent keep per purpose (collection's events; `main` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -28,11 +29,11 @@ from tactful.crypto import Keystore
 from tactful.policy import (
     AgePolicy,
     Allowance,
+    Gate,
     ProfileSnapshot,
     Regime,
     RequestSignals,
-    applicable_regimes,
-    evaluate,
+    compile_gate,
     facts_from_profile,
     lifts_age_protection,
 )
@@ -71,13 +72,24 @@ def keep_records(
 @dataclass(frozen=True)
 class PolicyContext:
     """What the gate needs besides the subject: the process's catalog, policy settings and regimes
-    (built once per process). The ledger service takes it to purge after a refusal, through the
-    stored atoms and then `on_withdrawal` for the records above consent."""
+    (built once per process), and the gate compiled from them. The ledger service takes it to purge
+    after a refusal, through the stored atoms and then `on_withdrawal` for the records above consent.
+
+    The application passes the gate it holds (`compiled`); a context made without one (a tool, a
+    test) compiles its own on first use."""
 
     catalog: Catalog
     policy: PolicySettings
     regimes: tuple[Regime, ...]
     on_withdrawal: WithdrawalHook = keep_records
+    compiled: Gate | None = None
+
+    @cached_property
+    def gate(self) -> Gate:
+        if self.compiled is not None:
+            return self.compiled
+        age_policy = AgePolicy(self.policy.minor_age, self.policy.assume_minor_when_age_unknown)
+        return compile_gate(self.catalog, regimes=self.regimes, age_policy=age_policy)
 
     def lifts_age_protection(
         self, before: Mapping[str, object], after: Mapping[str, object], *, at: datetime
@@ -109,15 +121,12 @@ def subject_allowance(
     session: Session,
     *,
     keystore: Keystore,
-    catalog: Catalog,
-    policy: PolicySettings,
-    regimes: Sequence[Regime],
+    context: PolicyContext,
     subject_id: uuid.UUID,
     at: datetime,
     signals: RequestSignals | None = None,
 ) -> SubjectAllowance:
     """The gate's answer for `subject_id` at `at`, and the inputs it was computed from."""
-    context = PolicyContext(catalog, policy, tuple(regimes))
     return _evaluate(session, keystore, context, subject_id, at, signals, with_restriction=True)
 
 
@@ -172,7 +181,7 @@ def allowance_from(
 
     Without `with_restriction`, the flags that limit use but keep data (restriction, the limit on
     sensitive data) are left out: the answer is then about storage (`storage_allowance`)."""
-    catalog, policy = context.catalog, context.policy
+    gate, policy = context.gate, context.policy
     country = _place(traits.get("traits.country"))
     region = _place(traits.get("traits.region"))
     facts = facts_from_profile(
@@ -182,13 +191,11 @@ def allowance_from(
         country=country,
         region=region,
     )
-    establishment = policy.establishment_country or catalog.controller.establishment
-    return evaluate(
-        catalog=catalog,
+    establishment = policy.establishment_country or gate.catalog.controller.establishment
+    return gate.evaluate(
         consent=consent,
-        regimes=applicable_regimes(establishment, country, region, regimes=context.regimes),
+        regimes=gate.applicable(establishment, country, region),
         facts=facts,
         signals=signals or RequestSignals(),
         at=at,
-        age_policy=AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown),
     )
