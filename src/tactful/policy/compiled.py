@@ -150,14 +150,16 @@ def evaluate(
 
 def catalog_version(catalog: Catalog) -> str:
     """A digest of the catalog's content in a canonical form: equal catalogs, equal versions, in
-    every process (sets are sorted, so the order of a hash never shows)."""
+    every process (sets are sorted, so the order of a hash never shows). Private fields are what
+    the catalog derives from its public ones, and are left out."""
     text = json.dumps(_canonical(catalog), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _canonical(value: object) -> object:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        public = (f.name for f in dataclasses.fields(value) if not f.name.startswith("_"))
+        fields = {name: _canonical(getattr(value, name)) for name in public}
         return {"__type__": type(value).__name__, **fields}
     if isinstance(value, enum.Enum):
         return _canonical(value.value)
@@ -174,4 +176,5 @@ def _canonical(value: object) -> object:
         return value.isoformat()
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    return repr(value)
+    # A repr may name a memory address: never part of a version.
+    raise TypeError(f"no canonical form for {type(value).__name__} in a catalog")

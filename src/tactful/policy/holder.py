@@ -1,6 +1,6 @@
 """One process's compiled gate, replaced when the catalog's published version changes.
 
-    process A: catalog changed ──▶ GateHolder.replace(gate) ──▶ board.publish(version)
+    process A: catalog changed ──▶ GateHolder.reload() ──▶ board.publish(version)
     process B: GateHolder.current() ── at most once per `interval` ──▶ board.read()
                  published ≠ last seen ──▶ load() (read the catalog again, compile) ──▶ new gate
 
@@ -69,6 +69,16 @@ class GateHolder:
         """Use `gate` from now on, and have every other process reload."""
         self._gate = gate
         self.publish()
+
+    def reload(self) -> bool:
+        """Read the catalog again (`load`); when its version changed, use it and have every other
+        process reload too. Whether it changed. (The hook for whatever changes a catalog at run
+        time: today the catalog is a file read at start.)"""
+        gate = self._load()
+        if gate.version == self._gate.version:
+            return False
+        self.replace(gate)
+        return True
 
     def current(self) -> Gate:
         """The gate to use now: reloaded first if another process published a new catalog version."""
