@@ -3,15 +3,17 @@ and a catalog changed by one of them reaches the other within a second (DESIGN Â
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from tactful import main
-from tactful.api.context import AppContext
+from tactful.api.context import AppContext, RedisBoard
 from tactful.config import Settings
 from tactful.consent import ledger
 from tactful.consent.gatekeeper import allowance_from
@@ -107,3 +109,18 @@ def test_a_context_over_a_stand_in_catalog_compiles_no_gate(database: Database, 
     assert context.policy_context().catalog is context.catalog
     with pytest.raises(TypeError):
         context.gate()
+
+
+def test_a_process_goes_on_with_its_gate_while_redis_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    board = RedisBoard(unreachable, "tactful-test:catalog:version")
+    with caplog.at_level(logging.WARNING, logger="tactful.catalog"):
+        board.publish("sha256:new")
+        assert board.read() is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "catalog version not published to Redis (ConnectionError)",
+        "catalog version not read from Redis (ConnectionError); the compiled gate stays",
+    ]
+    unreachable.close()

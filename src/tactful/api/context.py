@@ -9,6 +9,7 @@ catalog version (through Redis, `RedisBoard`; checked at most once a second).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis import Redis
+from redis import Redis, RedisError
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
@@ -28,22 +29,34 @@ from tactful.db import Database
 from tactful.policy import AgePolicy, Gate, Regime, compile_gate
 from tactful.policy.holder import GateHolder
 
+log = logging.getLogger("tactful.catalog")
+
 CATALOG_VERSION_KEY = "catalog:version"
 """The Redis key (after the configured prefix) holding the catalog version in force."""
 
 
 class RedisBoard:
-    """The catalog version in force, in one Redis key every process reads."""
+    """The catalog version in force, in one Redis key every process reads. Should Redis not answer,
+    the process goes on with the gate it has (one warning a time), and compares again later."""
 
     def __init__(self, redis: Redis, key: str) -> None:
         self._redis, self._key = redis, key
 
     def read(self) -> str | None:
-        value = self._redis.get(self._key)
+        try:
+            value = self._redis.get(self._key)
+        except RedisError as exc:
+            log.warning(
+                "catalog version not read from Redis (%s); the compiled gate stays", type(exc).__name__
+            )
+            return None
         return value.decode("ascii") if isinstance(value, bytes) else None
 
     def publish(self, version: str) -> None:
-        self._redis.set(self._key, version.encode("ascii"))
+        try:
+            self._redis.set(self._key, version.encode("ascii"))
+        except RedisError as exc:
+            log.warning("catalog version not published to Redis (%s)", type(exc).__name__)
 
 
 def compile_for(settings: Settings, regimes: tuple[Regime, ...], catalog: Catalog) -> Gate:

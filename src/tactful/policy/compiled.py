@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from itertools import combinations
 
 from tactful.catalog.model import Catalog
@@ -44,10 +45,16 @@ class Gate:
     catalog: Catalog
     regimes: tuple[Regime, ...]
     age_policy: AgePolicy
-    version: str
+    given_version: str | None
     index: CatalogIndex
     tables: dict[tuple[Regime, ...], PurposeTable]
     """By set of regimes, in their configured order; a set not compiled is added when it first applies."""
+
+    @cached_property
+    def version(self) -> str:
+        """The catalog's version: the one given at compile time, else its content's digest (worked
+        out when first asked: a gate that is never compared with another needs none)."""
+        return self.given_version or catalog_version(self.catalog)
 
     def applicable(
         self, establishment: str | None, country: str | None, region: str | None
@@ -113,7 +120,7 @@ def compile_gate(
         catalog=catalog,
         regimes=configured,
         age_policy=age_policy,
-        version=version or catalog_version(catalog),
+        given_version=version,
         index=build_index(catalog),
         tables=tables,
     )
@@ -138,7 +145,7 @@ def evaluate(
         catalog=catalog,
         regimes=chosen,
         age_policy=age_policy,
-        version="",
+        given_version=None,
         index=build_index(catalog),
         tables={chosen: build_table(chosen)},
     )
