@@ -3,9 +3,9 @@
 Everything that does not depend on the subject is worked out once, when the gate is compiled
 (`compiled.py`): per catalog, the atoms grouped by level, purpose and category as integer masks
 (`index.py`); per set of regimes, every purpose's evaluation for every kind of subject
-(`purposes.py`). A call then reads one row of the purpose
-table, assembles the atom sets with a few integer operations over tables per ceiling, and leaves
-the words (why each atom is refused, which atoms serve which purpose) to be worked out when asked.
+(`purposes.py`). A call then reads one row of the purpose table, assembles the atom sets with a
+few integer operations over tables per ceiling, and leaves the reasons (why each atom is refused, as
+a code and its parameters) and which atoms serve which purpose to be worked out when asked.
 Nothing is kept between calls that depends on a subject (a consent state keeps only its own reading
 of the present), so a subject never seen before costs about what a known one does.
 """
