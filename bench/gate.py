@@ -1,8 +1,8 @@
 """The policy gate benchmark: time per Allowance for a 60-atom catalog, and time to fold a ledger.
 
-    gate_warm   evaluate() from an already folded state, the same state object again (its reading
-                at a moment after its last change is kept on the state)
-    gate_cold   evaluate() of a new state object before every call (made outside the timing, equal
+    gate_warm   Gate.evaluate() (the gate compiled once) from an already folded state, the same
+                state object again (its reading at a moment after its last change is kept on it)
+    gate_cold   Gate.evaluate() of a new state object before every call (made outside the timing, equal
                 to the folded one): a subject never seen before, nothing cached that depends on it
     view        build_view() of a 30-value profile from an Allowance
     fold_20     fold() of a 20-event ledger
@@ -38,7 +38,7 @@ from tactful.policy import (
     RequestSignals,
     SubjectFacts,
     build_view,
-    evaluate,
+    compile_gate,
 )
 from tactful.types import Purpose
 
@@ -179,9 +179,10 @@ def run(*, runs: int = 5, quick: bool = False) -> dict[str, Any]:
     facts = SubjectFacts(age=34)
     signals = RequestSignals(gpc=False, country="DE")
     current = [state]
+    compiled = compile_gate(catalog, regimes=regimes)
 
     def gate() -> object:
-        return evaluate(catalog=catalog, consent=state, regimes=regimes, facts=facts, signals=signals, at=AT)
+        return compiled.evaluate(consent=state, regimes=regimes, facts=facts, signals=signals, at=AT)
 
     unseen: list[ConsentState] = []
 
@@ -192,11 +193,9 @@ def run(*, runs: int = 5, quick: bool = False) -> dict[str, Any]:
         current[0] = unseen.pop()
 
     def cold_gate() -> object:
-        return evaluate(
-            catalog=catalog, consent=current[0], regimes=regimes, facts=facts, signals=signals, at=AT
-        )
+        return compiled.evaluate(consent=current[0], regimes=regimes, facts=facts, signals=signals, at=AT)
 
-    allowance = evaluate(catalog=catalog, consent=state, regimes=regimes, facts=facts, signals=signals, at=AT)
+    allowance = compiled.evaluate(consent=state, regimes=regimes, facts=facts, signals=signals, at=AT)
     profile = ProfileSnapshot(values={name: i for i, name in enumerate(sorted(catalog.atoms)[:30])})
 
     warm, cold, view, folds = [], [], [], []

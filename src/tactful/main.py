@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -21,11 +22,12 @@ from starlette.exceptions import HTTPException
 from tactful import __version__
 from tactful.api import audit, collect, consent, deps, health, keys, metrics, ratelimit
 from tactful.api.catalog import router as catalog_router
-from tactful.api.context import AppContext
+from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.collect import store as collect_store
 from tactful.config import Settings
+from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
 from tactful.errors import (
@@ -39,6 +41,7 @@ from tactful.errors import (
     ServiceUnavailable,
     TactfulError,
 )
+from tactful.policy.holder import GateHolder
 
 log = logging.getLogger("tactful")
 
@@ -149,12 +152,23 @@ def build_context(settings: Settings) -> AppContext:
     require_migrated(db.engine)
     keystore = Keystore(settings.keystore_url, secret_key=settings.secret_key.get_secret_value())
     keystore.create_schema()
-    catalog = load_catalog(settings.catalog_path or default_catalog_path())
+    path = settings.catalog_path or default_catalog_path()
+    catalog = load_catalog(path)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    regimes = configured_regimes(settings.policy)
+    # The compiled gate: the catalog is read again and recompiled when another process publishes a
+    # new catalog version (through Redis); this process announces its own at start.
+    board = RedisBoard(redis, settings.redis_prefix + CATALOG_VERSION_KEY) if redis is not None else None
+    gates = GateHolder(
+        load=lambda: compile_for(settings, regimes, load_catalog(path)), clock=time.monotonic, board=board,
+        gate=compile_for(settings, regimes, catalog),
+    )  # fmt: skip
+    gates.publish()
     # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
     return AppContext(
-        settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis,
-        on_withdrawal=collect_store.withdrawal_hook(catalog),
+        settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis, regimes=regimes,
+        on_withdrawal=collect_store.withdrawal_hook(catalog), gates=gates,
+        withdrawal_for=collect_store.withdrawal_hook,
     )  # fmt: skip
 
 

@@ -283,13 +283,17 @@ def test_the_state_at_a_past_moment(api: Api) -> None:
         "state": "not_set",
         "legal_basis": "not_required",
         "allowed": True,
-        "reason": body["purposes"]["essential"]["reason"],
+        "reason": "essential needs no consent (gdpr)",
+        "reason_code": "not_required",
+        "reason_params": {"purpose": "essential", "regime": "gdpr"},
         "at": None,
         "source": None,
         "proof": {},
     }
     granted = body["purposes"]["personalization.individual"]
     assert granted["state"] == "granted"
+    assert granted["reason_code"] == "consent_granted"
+    assert granted["reason_params"] == {"purpose": "personalization.individual", "regime": "gdpr"}
     assert granted["proof"]["request_id"]
 
     then = api.get({"user_id": uid, "at": before.isoformat()}).json()

@@ -15,7 +15,7 @@ from tactful.consent.gatekeeper import allowance_from, subject_allowance
 from tactful.consent.intake import Purposes
 from tactful.consent.schemas import ConsentChange, TargetKind
 from tactful.crypto import Keystore
-from tactful.policy import Allowance
+from tactful.policy import Allowance, Code, Reason
 from tactful.policy.state import ConsentSource
 from tactful.types import Level, Purpose
 from tests.consent.test_withdrawal import (
@@ -33,7 +33,7 @@ from tests.consent.test_withdrawal import (
 )
 
 SENSITIVE = frozenset({"traits.health_interest", "context.location.latitude", "context.location.longitude"})
-LIMITED = "limit:use of sensitive personal information limited on request (CPRA)"
+LIMITED = Reason(Code.LIMIT_SENSITIVE)
 MINUTE = timedelta(minutes=1)
 
 
@@ -42,8 +42,9 @@ def limit(action: ConsentAction) -> ConsentChange:
 
 
 def gate(session: Session, keystore: Keystore, subject: uuid.UUID, at: datetime) -> Allowance:
-    context = policy_context()
-    return subject_allowance(session, keystore=keystore, context=context, subject_id=subject, at=at).allowance
+    return subject_allowance(
+        session, keystore=keystore, context=policy_context(), subject_id=subject, at=at
+    ).allowance
 
 
 def everything_allowed(session: Session, keystore: Keystore) -> uuid.UUID:

@@ -283,15 +283,16 @@ def test_under_ccpa_nothing_is_purged_until_an_opt_out(session: Session, keystor
 
 
 def allowance(session: Session, keystore: Keystore, subject: uuid.UUID, at: datetime) -> object:
-    context = policy_context()
-    return subject_allowance(session, keystore=keystore, context=context, subject_id=subject, at=at).allowance
+    return subject_allowance(
+        session, keystore=keystore, context=policy_context(), subject_id=subject, at=at
+    ).allowance
 
 
 def keeps(gate: object, name: str) -> bool:
     """Whether some declared purpose of `name` holds for storage (not for the request alone)."""
     verdicts = gate.purposes  # type: ignore[attr-defined]
     return any(
-        p is Purpose.ESSENTIAL or (verdicts[p].allowed and "request context only" not in verdicts[p].reason)
+        p is Purpose.ESSENTIAL or (verdicts[p].allowed and not verdicts[p].request_only)
         for p in demo_catalog().atoms[name].purposes
     )
 

@@ -21,10 +21,13 @@ from tactful.consent.schemas import LedgerEntry, TargetKind
 from tactful.policy import (
     AgePolicy,
     Allowance,
+    Code,
     ConsentSource,
     ConsentState,
+    Reason,
     RequestSignals,
     SubjectFacts,
+    Verdict,
     evaluate,
 )
 from tactful.types import Level, Purpose
@@ -121,6 +124,11 @@ def run(case: Mapping[str, Any]) -> tuple[Allowance, ConsentState]:
     return allowance, state
 
 
+def coded(reason: Reason | Verdict | None) -> dict[str, Any] | None:
+    """A reason as the cases write it: its code and parameters."""
+    return None if reason is None else {"code": str(reason.code), "params": dict(reason.params)}
+
+
 def check(case: Mapping[str, Any], allowance: Allowance, state: ConsentState) -> None:
     expect = case["expect"]
     at = when(case.get("at", DEFAULTS["at"]))
@@ -129,9 +137,11 @@ def check(case: Mapping[str, Any], allowance: Allowance, state: ConsentState) ->
     for key, attr in (("decide", "decide_atoms"), ("learn", "learn_atoms"), ("request_only", "request_only")):
         if key in expect:
             assert set(getattr(allowance, attr)) == expand(expect[key]), key
-    for key in ("may_learn", "minor", "learn_reason"):
+    for key in ("may_learn", "minor"):
         if key in expect:
             assert getattr(allowance, key) == expect[key], key
+    if "learn_reason" in expect:
+        assert coded(allowance.learn_reason) == expect["learn_reason"]
     if "learn_ceiling" in expect:
         assert allowance.learn_ceiling == Level(expect["learn_ceiling"])
     if "regimes" in expect:
@@ -142,12 +152,13 @@ def check(case: Mapping[str, Any], allowance: Allowance, state: ConsentState) ->
         if "basis" in want:
             assert verdict.legal_basis == want["basis"], (purpose, verdict)
         if "reason" in want:
-            assert verdict.reason == want["reason"], purpose
+            assert coded(verdict) == want["reason"], purpose
+        assert verdict.request_only == (verdict.code is Code.REQUEST_CONTEXT_ONLY), purpose
     for atom, reason in expect.get("refusals", {}).items():
-        assert allowance.refusals.get(atom) == reason, atom
+        assert coded(allowance.refusals.get(atom)) == reason, atom
     if "level_reasons" in expect:
         want_levels = {Level(k): v for k, v in expect["level_reasons"].items()}
-        got = {k: v for k, v in allowance.level_reasons.items() if k in want_levels or not want_levels}
+        got = {k: coded(v) for k, v in allowance.level_reasons.items() if k in want_levels or not want_levels}
         assert got == want_levels
     for purpose, atoms in expect.get("atoms_for", {}).items():
         assert set(allowance.atoms_for(Purpose(purpose))) == expand(atoms), purpose

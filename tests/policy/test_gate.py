@@ -16,12 +16,13 @@ from tactful.policy.allowance import assemble
 from tactful.policy.gate import _CLIMB, _PYRAMID, _Refusals
 from tactful.policy.index import PERSONALIZATION
 from tactful.policy.purposes import Evaluation
+from tactful.policy.verdicts import Code, Reason
 from tests.policy.strategies import AT, catalogs, facts, ledgers, regime_sets, signals
 from tests.policy.test_cases import CATALOGS
 
 # Every kind of pyramid evaluation the climb tells apart.
 KINDS = tuple(
-    Evaluation(allowed, "reason", request_only=request_only, device_ok=device_ok)
+    Evaluation(allowed, Reason(Code.NOT_ALLOWED), request_only=request_only, device_ok=device_ok)
     for allowed, request_only, device_ok in product((False, True), repeat=3)
 )
 

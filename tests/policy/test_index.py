@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tactful.catalog.model import Catalog
-from tactful.policy.index import PERSONALIZATION, PYRAMID_SETS, PYRAMID_SHIFT, CatalogIndex, index_of
+from tactful.policy.index import PERSONALIZATION, PYRAMID_SETS, PYRAMID_SHIFT, CatalogIndex, build_index
 from tactful.policy.state import PURPOSE_BIT
 from tests.policy.strategies import catalogs
 from tests.policy.test_cases import CATALOGS
@@ -92,7 +92,7 @@ SETS = range(PYRAMID_SETS)
 def test_the_request_and_device_tables_are_the_groups_walked_one_by_one(
     catalog: Catalog, tcf: int, precise_refused: bool, precise_given: bool
 ) -> None:
-    index = index_of(catalog)
+    index = build_index(catalog)
     flags = {"precise_refused": precise_refused, "precise_given": precise_given}
     for ceiling, request_only, device_ok in product(CEILINGS, SETS, SETS):
         assert agree(index, ceiling, request_only, device_ok, tcf, **flags), (
@@ -106,7 +106,7 @@ def test_the_request_and_device_tables_are_the_groups_walked_one_by_one(
 def test_the_precise_location_tables_are_the_groups_walked_one_by_one(
     catalog: Catalog, request_only: int, device_ok: int
 ) -> None:
-    index = index_of(catalog)
+    index = build_index(catalog)
     for ceiling, tcf, refused, given_ in product(CEILINGS, SETS, (False, True), (False, True)):
         flags = {"precise_refused": refused, "precise_given": given_}
         assert agree(index, ceiling, request_only, device_ok, tcf, **flags), (ceiling, tcf, refused, given_)
@@ -114,7 +114,7 @@ def test_the_precise_location_tables_are_the_groups_walked_one_by_one(
 
 def test_the_tables_of_a_ceiling_cover_its_groups() -> None:
     catalog = CATALOGS["shop"]
-    index = index_of(catalog)
+    index = build_index(catalog)
     for ceiling in CEILINGS:
         assert index.ceilings[ceiling].atoms == sum(atoms for _, atoms in index.groups[ceiling])
     assert index.ceilings[0].atoms == 0

@@ -27,7 +27,7 @@ from tactful.policy import (
     regime_from_config,
 )
 from tactful.policy.allowance import Deferred
-from tactful.policy.index import PERSONALIZATION, PURPOSE_LEVEL, index_of
+from tactful.policy.index import PERSONALIZATION, PURPOSE_LEVEL, build_index
 from tactful.policy.purposes import (
     PURPOSES,
     Evaluation,
@@ -35,11 +35,12 @@ from tactful.policy.purposes import (
     _cap,
     _combined,
     _with_parent,
+    build_table,
     evaluate_purposes,
-    table_of,
 )
 from tactful.policy.reasons import AtomRules
 from tactful.policy.state import ConsentSnapshot
+from tactful.policy.verdicts import Code, Reason
 from tactful.types import Purpose
 from tests.policy.strategies import AT, REGIMES, catalogs, facts, ledgers, regime_sets, signals
 from tests.policy.test_cases import CATALOGS
@@ -92,7 +93,7 @@ def atoms_one_by_one(
     limit_sensitive: bool,
 ) -> dict[str, object]:
     """The Allowance's atom sets as the rules say them atom by atom."""
-    index = index_of(catalog)
+    index = build_index(catalog)
     evals = dict(zip(PURPOSES, outcomes, strict=True))
     ceiling = 0
     while ceiling < len(PERSONALIZATION) and evals[PERSONALIZATION[ceiling]].allowed:
@@ -206,13 +207,13 @@ def test_the_purpose_table_answers_what_each_regime_says(
 ) -> None:
     snapshot = ConsentSnapshot(tuple(statuses), 0, frozenset(), frozenset(), method, objected, None, lifted)
     subject = Subject(age, minor, objected, restricted, gpc, lifted)
-    table = table_of(regimes)
+    table = build_table(tuple(regimes))
     assert evaluate_purposes(snapshot, table, subject) == purposes_one_by_one(snapshot, regimes, subject)
 
 
 @given(catalogs(), st.data())
 def test_a_mask_turns_back_into_exactly_its_atoms(catalog: Catalog, data: st.DataObject) -> None:
-    index = index_of(catalog)
+    index = build_index(catalog)
     mask = data.draw(st.integers(0, index.everything))
     expected = {name for i, name in enumerate(index.names) if mask >> i & 1}
     assert index.atoms(mask) == expected
@@ -268,7 +269,9 @@ def test_an_allowance_compares_by_value_whatever_was_asked_of_it() -> None:
         )
 
     asked, untouched = answer(state), answer(fold(catalog_events))
-    assert asked.refusals.get("traits.health_interest") == "explicit:user.sensitive.health not given"
+    assert asked.refusals.get("traits.health_interest") == Reason.of(
+        Code.EXPLICIT_MISSING, category="user.sensitive.health"
+    )
     assert asked.atoms_for(Purpose.ANALYTICS)
     assert asked == untouched
     assert "traits.health_interest" in repr(untouched)

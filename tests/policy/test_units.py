@@ -13,6 +13,7 @@ from tactful.policy import (
     GDPR,
     Allowance,
     AtomNotAllowed,
+    Code,
     LegalBasis,
     ProfileSnapshot,
     RequestSignals,
@@ -139,8 +140,14 @@ def test_a_view_refuses_atoms_outside_its_allowance_and_records_what_was_read() 
     view = build_view(allowance, profile)
     assert view["traits.age_range"] == "25-34"
     assert view.get("context.locale") is None  # allowed, but no value
-    with pytest.raises(AtomNotAllowed, match=r"consent:personalization\.predictive not granted"):
+    with pytest.raises(AtomNotAllowed) as refused:
         view["traits.first_name"]
+    assert refused.value.reason.code is Code.CONSENT_MISSING
+    assert refused.value.reason.parameters == {
+        "purpose": "personalization.predictive",
+        "status": "not_set",
+        "regime": "gdpr",
+    }
     with pytest.raises(AtomNotAllowed):
         view.get("traits.first_name")
     assert "traits.first_name" not in view

@@ -56,6 +56,7 @@ from tactful.crypto import Keystore
 from tactful.errors import InvalidInput, NotFound
 from tactful.keys.schemas import Principal, Scope
 from tactful.policy.state import ConsentSource, ConsentState
+from tactful.policy.wording import words
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, utcnow
 
@@ -104,7 +105,9 @@ def consent_view(
             state=deciding.status.value,
             legal_basis=verdict.legal_basis if verdict.allowed else None,
             allowed=verdict.allowed,
-            reason=verdict.reason,
+            reason=words(verdict.code, verdict.params),
+            reason_code=verdict.code.value,
+            reason_params=verdict.parameters,
             at=deciding.at,
             source=deciding.source.value if deciding.source else None,
             proof=dict(deciding.record.proof) if deciding.record else {},

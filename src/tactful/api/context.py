@@ -1,18 +1,23 @@
-"""What every request handler may reach: settings, the databases, the keystore, the catalog, Redis.
+"""What every request handler may reach: settings, the databases, the keystore, the catalog, Redis,
+and the policy gate compiled from the catalog and the regimes.
 
 `main.create_app` builds one `AppContext` per process and keeps it on `app.state`; handlers receive it
-through the `get_context` dependency, never from a global.
+through the `get_context` dependency, never from a global. The compiled gate is held by `gates`: each
+`policy_context()` takes the current one, which is replaced when another process publishes a new
+catalog version (through Redis, `RedisBoard`; checked at most once a second).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis import Redis
+from redis import Redis, RedisError
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
@@ -21,7 +26,44 @@ from tactful.consent.gatekeeper import PolicyContext, WithdrawalHook, keep_recor
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
-from tactful.policy import Regime
+from tactful.policy import AgePolicy, Gate, Regime, compile_gate
+from tactful.policy.holder import GateHolder
+
+log = logging.getLogger("tactful.catalog")
+
+CATALOG_VERSION_KEY = "catalog:version"
+"""The Redis key (after the configured prefix) holding the catalog version in force."""
+
+
+class RedisBoard:
+    """The catalog version in force, in one Redis key every process reads. Should Redis not answer,
+    the process goes on with the gate it has (one warning a time), and compares again later."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self._redis, self._key = redis, key
+
+    def read(self) -> str | None:
+        try:
+            value = self._redis.get(self._key)
+        except RedisError as exc:
+            log.warning(
+                "catalog version not read from Redis (%s); the compiled gate stays", type(exc).__name__
+            )
+            return None
+        return value.decode("ascii") if isinstance(value, bytes) else None
+
+    def publish(self, version: str) -> None:
+        try:
+            self._redis.set(self._key, version.encode("ascii"))
+        except RedisError as exc:
+            log.warning("catalog version not published to Redis (%s)", type(exc).__name__)
+
+
+def compile_for(settings: Settings, regimes: tuple[Regime, ...], catalog: Catalog) -> Gate:
+    """The gate for `catalog` under a process's regimes and the age policy of its settings."""
+    policy = settings.policy
+    age_policy = AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown)
+    return compile_gate(catalog, regimes=regimes, age_policy=age_policy)
 
 
 @dataclass
@@ -35,15 +77,39 @@ class AppContext:
     extras: dict[str, object] = field(default_factory=dict)
     on_withdrawal: WithdrawalHook = keep_records
     """What a consent refusal does to collection's stored events; `main.build_context` wires it."""
+    gates: GateHolder | None = None
+    """The compiled gate; without one given, the gate of `catalog`, never reloaded (none for a
+    stand-in catalog, which has no purposes to decide with: tests of collection alone)."""
+    withdrawal_for: Callable[[Catalog], WithdrawalHook] | None = None
+    """Makes `on_withdrawal` again for a catalog that replaced the first one (`main` wires it)."""
 
     def __post_init__(self) -> None:
         # Built once per process from the settings; a bad regime refuses to start.
         if not self.regimes:
             self.regimes = configured_regimes(self.settings.policy)
+        if self.gates is None and isinstance(self.catalog, Catalog):
+            settings, regimes, catalog = self.settings, self.regimes, self.catalog
+            self.gates = GateHolder(
+                load=lambda: compile_for(settings, regimes, catalog), clock=time.monotonic
+            )
+
+    def gate(self) -> Gate:
+        """The compiled gate to use now (after another process changed the catalog, the new one)."""
+        if self.gates is None:
+            raise TypeError("a stand-in catalog has no gate")
+        gate = self.gates.current()
+        if gate.catalog is not self.catalog:
+            self.catalog = gate.catalog
+            if self.withdrawal_for is not None:
+                self.on_withdrawal = self.withdrawal_for(gate.catalog)
+        return gate
 
     def policy_context(self) -> PolicyContext:
-        """The gate's inputs for this process, with its withdrawal hook."""
-        return PolicyContext(self.catalog, self.settings.policy, self.regimes, self.on_withdrawal)
+        """The gate's inputs for this process, with its compiled gate and withdrawal hook."""
+        if self.gates is None:
+            return PolicyContext(self.catalog, self.settings.policy, self.regimes, self.on_withdrawal)
+        gate = self.gate()
+        return PolicyContext(gate.catalog, self.settings.policy, self.regimes, self.on_withdrawal, gate)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

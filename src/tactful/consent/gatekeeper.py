@@ -2,8 +2,8 @@
 
     ledger ──fold──▶ ConsentState ─┐
     ledger ──────▶ flags ──────────┤   (objection, restriction, limit on sensitive data)
-    profile ──▶ facts (age, place) ┼──▶ policy.evaluate(at) ──▶ Allowance
-    settings ──▶ regimes ──────────┘
+    profile ──▶ facts (age, place) ┼──▶ Gate.evaluate(at) ──▶ Allowance
+    settings ──▶ regimes ──────────┘   (the process's compiled gate, `PolicyContext.gate`)
 
 The one place that turns stored data into gate inputs, so that consent reads and (later) decisions
 see a subject the same way. `PolicyContext` also carries the withdrawal hook: what a refusal does to
@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -29,13 +30,13 @@ from tactful.policy import (
     AGE_ATOMS,
     AgePolicy,
     Allowance,
+    Gate,
     ProfileSnapshot,
     Regime,
     RequestSignals,
     SubjectView,
-    applicable_regimes,
     build_view,
-    evaluate,
+    compile_gate,
     facts_from_profile,
     lifts_age_protection,
 )
@@ -74,13 +75,24 @@ def keep_records(
 @dataclass(frozen=True)
 class PolicyContext:
     """What the gate needs besides the subject: the process's catalog, policy settings and regimes
-    (built once per process). The ledger service takes it to purge after a refusal, through the
-    stored atoms and then `on_withdrawal` for the records above consent."""
+    (built once per process), and the gate compiled from them. The ledger service takes it to purge
+    after a refusal, through the stored atoms and then `on_withdrawal` for the records above consent.
+
+    The application passes the gate it holds (`compiled`); a context made without one (a tool, a
+    test) compiles its own on first use."""
 
     catalog: Catalog
     policy: PolicySettings
     regimes: tuple[Regime, ...]
     on_withdrawal: WithdrawalHook = keep_records
+    compiled: Gate | None = None
+
+    @cached_property
+    def gate(self) -> Gate:
+        if self.compiled is not None:
+            return self.compiled
+        age_policy = AgePolicy(self.policy.minor_age, self.policy.assume_minor_when_age_unknown)
+        return compile_gate(self.catalog, regimes=self.regimes, age_policy=age_policy)
 
     def lifts_age_protection(
         self, before: Mapping[str, object], after: Mapping[str, object], *, at: datetime
@@ -247,7 +259,7 @@ def allowance_from(
 
     Without `with_restriction`, the flags that limit use but keep data (restriction, the limit on
     sensitive data) are left out: the answer is then about storage (`storage_allowance`)."""
-    catalog, policy = context.catalog, context.policy
+    gate, policy = context.gate, context.policy
     country = _place(traits.get("traits.country"))
     region = _place(traits.get("traits.region"))
     facts = facts_from_profile(
@@ -257,13 +269,11 @@ def allowance_from(
         country=country,
         region=region,
     )
-    establishment = policy.establishment_country or catalog.controller.establishment
-    return evaluate(
-        catalog=catalog,
+    establishment = policy.establishment_country or gate.catalog.controller.establishment
+    return gate.evaluate(
         consent=consent,
-        regimes=applicable_regimes(establishment, country, region, regimes=context.regimes),
+        regimes=gate.applicable(establishment, country, region),
         facts=facts,
         signals=signals or RequestSignals(),
         at=at,
-        age_policy=AgePolicy(policy.minor_age, policy.assume_minor_when_age_unknown),
     )

@@ -251,7 +251,9 @@ class PurposeView(BaseModel):
     state: Literal["granted", "denied", "withdrawn", "not_set"]
     legal_basis: str | None = Field(description="The basis the gate found, when the purpose holds")
     allowed: bool
-    reason: str
+    reason: str = Field(description="Why, in words (made from `reason_code` and `reason_params`)")
+    reason_code: str = Field(description="Why, as a stable code (`consent_granted`, `consent_missing`, ...)")
+    reason_params: dict[str, str] = Field(default_factory=dict, description="The code's parameters")
     at: datetime | None = Field(description="When the deciding choice was received")
     source: str | None
     proof: dict[str, str] = Field(default_factory=dict, description="The deciding choice's proof")

@@ -47,10 +47,9 @@ def narrows(changes: Iterable[ConsentChange]) -> bool:
 
 
 def may_store(verdict: Verdict) -> bool:
-    """Whether a purpose's verdict lets data be stored for it (not only read from the request)."""
-    # The gate marks a purpose that holds for request context alone in its reason (policy's own
-    # wording); such a purpose reads the request and keeps nothing.
-    return verdict.allowed and "for request context only" not in verdict.reason
+    """Whether a purpose's verdict lets data be stored for it (not only read from the request): a
+    purpose that holds for the request's context alone reads the request and keeps nothing."""
+    return verdict.may_store
 
 
 def storable_purposes(allowance: Allowance) -> frozenset[Purpose]:

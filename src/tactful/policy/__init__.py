@@ -1,16 +1,19 @@
 """The policy gate: pure rules that say what may be read about a subject, and why nothing more.
 
-    catalog ──────────── index_of (once per catalog) ─── atom groups as bit masks ──┐
-    regimes (gdpr, ccpa, custom) ── table_of (once per set) ── purpose table ───────┤
+    compile_gate (once per catalog version and set of regimes) ─▶ Gate, held by the application:
+    catalog ──────────── build_index ─── atom groups as bit masks ──────────────────┐
+    regimes (gdpr, ccpa, custom) ── build_table (each set that can apply) ──────────┤
     consent ledger ─fold─▶ ConsentState ──snapshot(at=T) ───────────────────────────┤
     SubjectFacts (age, objection, restriction, limits) ─────────────────────────────┤
     RequestSignals (GPC, coarse context) ───────────────────────────────────────────┤
                                                                                     ▼
-                        gate.evaluate: one row of the table, the caps, a few mask operations
+                        Gate.evaluate: one row of the table, the caps, a few mask operations
                                                                                     │
     Allowance ◀─────────────────────────────────────────────────────────────────────┘
         ceiling, decide/learn atoms, a verdict per purpose; the reason for each refused atom
-        and the atoms of each purpose are worked out when asked (reasons.py: atom by atom)
+        and the atoms of each purpose are worked out when asked (reasons.py: atom by atom).
+        Verdicts and reasons are codes with parameters (verdicts.py); the words are made at the
+        edge from one table (wording.py), in English or Swedish.
         │
         │ gate.build_view(allowance, ProfileSnapshot)
         ▼
@@ -19,12 +22,13 @@
 Everything here is plain data in, plain data out, with time passed in: no database, no web, no
 clock. Levels are cumulative (DESIGN §2): the ceiling is the highest level whose purposes, and the
 purposes of every level below it, all hold under every applicable regime. The gate keeps nothing
-between calls that depends on a subject: what it precomputes depends on the catalog or the regimes
-alone.
+between calls: what it precomputes depends on the catalog or the regimes alone, and lives in the
+compiled `Gate`, never in a module.
 """
 
-from tactful.policy.allowance import Allowance, AtomNotAllowed, SubjectView, Verdict
-from tactful.policy.gate import build_view, evaluate
+from tactful.policy.allowance import Allowance, AtomNotAllowed, SubjectView
+from tactful.policy.compiled import Gate, catalog_version, compile_gate, evaluate
+from tactful.policy.gate import build_view
 from tactful.policy.inputs import (
     AGE_ATOMS,
     AgePolicy,
@@ -51,6 +55,7 @@ from tactful.policy.state import (
     ConsentStatus,
     PurposeState,
 )
+from tactful.policy.verdicts import Code, Reason, Verdict
 
 __all__ = [
     "AGE_ATOMS",
@@ -61,13 +66,16 @@ __all__ = [
     "AgePolicy",
     "Allowance",
     "AtomNotAllowed",
+    "Code",
     "ConsentRecord",
     "ConsentSource",
     "ConsentState",
     "ConsentStatus",
+    "Gate",
     "LegalBasis",
     "ProfileSnapshot",
     "PurposeState",
+    "Reason",
     "Regime",
     "RequestSignals",
     "SubjectFacts",
@@ -75,6 +83,8 @@ __all__ = [
     "Verdict",
     "applicable_regimes",
     "build_view",
+    "catalog_version",
+    "compile_gate",
     "evaluate",
     "facts_from_profile",
     "lifts_age_protection",

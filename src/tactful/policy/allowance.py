@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 from tactful.errors import TactfulError
+from tactful.policy.verdicts import Code, Reason, Verdict
 from tactful.types import Level, Purpose
 
 
@@ -16,7 +17,7 @@ class AtomNotAllowed(TactfulError):
 
     code = "atom_not_allowed"
 
-    def __init__(self, atom: str, reason: str) -> None:
+    def __init__(self, atom: str, reason: Reason) -> None:
         super().__init__(f"atom {atom!r} is not in this view's allowance: {reason}")
         self.atom = atom
         self.reason = reason
@@ -92,16 +93,8 @@ class Deferred(Lazy[K, V]):
         return self._value(key)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Whether a purpose holds, on which legal basis, and why, in plain words."""
-
-    allowed: bool
-    reason: str
-    legal_basis: str | None = None
-
-
-_NOT_SIGNIFICANT = Verdict(False, "explicit:significant_decisions not given")
+_NOT_SIGNIFICANT = Verdict(False, Code.EXPLICIT_MISSING, (("category", "significant_decisions"),))
+_NOT_LEARNABLE = Reason(Code.NOT_LEARNABLE)
 _new = object.__new__
 _set = object.__setattr__
 
@@ -113,15 +106,16 @@ class Allowance:
     `decide_atoms` may be read to decide; `learn_atoms` (a subset) may be learned from. Atoms in
     `request_only` may be read from this request's context only, never from the stored profile.
     Every declared atom outside `decide_atoms` has a reason in `refusals`; every level above the
-    ceiling has one in `level_reasons`.
+    ceiling has one in `level_reasons`. Reasons are codes with parameters (`verdicts.py`); their
+    words are made at the edge (`wording.py`).
     """
 
     ceiling: Level
     decide_atoms: frozenset[str]
     learn_atoms: frozenset[str]
     purposes: Mapping[Purpose, Verdict]
-    refusals: Mapping[str, str]
-    level_reasons: Mapping[Level, str]
+    refusals: Mapping[str, Reason]
+    level_reasons: Mapping[Level, Reason]
     may_learn: bool
     learn_ceiling: Level = Level.ALL
     request_only: frozenset[str] = frozenset()
@@ -130,7 +124,7 @@ class Allowance:
     significant_decisions: Verdict = _NOT_SIGNIFICANT
     regimes: tuple[str, ...] = ()
     minor: bool = False
-    learn_reason: str | None = None
+    learn_reason: Reason | None = None
     """Why this subject may not be learned from, when `may_learn` is False."""
 
     @property
@@ -146,11 +140,11 @@ class Allowance:
     def atoms_for(self, purpose: Purpose) -> frozenset[str]:
         return self.purpose_atoms.get(purpose, frozenset())
 
-    def reason_for(self, atom: str) -> str | None:
+    def reason_for(self, atom: str) -> Reason | None:
         """Why `atom` may not be read (None when it may)."""
         if atom in self.decide_atoms:
             return None
-        return self.refusals.get(atom, f"catalog:{atom} is not declared")
+        return self.refusals.get(atom) or Reason.of(Code.NOT_DECLARED, atom=atom)
 
 
 def assemble(
@@ -159,8 +153,8 @@ def assemble(
     decide_atoms: frozenset[str],
     learn_atoms: frozenset[str],
     purposes: Mapping[Purpose, Verdict],
-    refusals: Mapping[str, str],
-    level_reasons: Mapping[Level, str],
+    refusals: Mapping[str, Reason],
+    level_reasons: Mapping[Level, Reason],
     may_learn: bool,
     learn_ceiling: Level,
     request_only: frozenset[str],
@@ -168,7 +162,7 @@ def assemble(
     significant_decisions: Verdict,
     regimes: tuple[str, ...],
     minor: bool,
-    learn_reason: str | None,
+    learn_reason: Reason | None,
 ) -> Allowance:
     """The Allowance with these fields (every one given), as its constructor makes it, faster.
 
@@ -200,7 +194,7 @@ class SubjectView(Mapping[str, object]):
     _allowed: frozenset[str]
     _read: set[str]
     _names: frozenset[str]
-    _reasons: Mapping[str, str]
+    _reasons: Mapping[str, Reason]
     _values: Mapping[str, object]
 
     def __init__(self, allowance: Allowance, values: Mapping[str, object], allowed: frozenset[str]) -> None:
@@ -218,7 +212,7 @@ class SubjectView(Mapping[str, object]):
 
     def __getitem__(self, atom: str) -> object:
         if atom not in self._allowed:
-            reason = self._reasons.get(atom) or "not in this view (learning reads fewer atoms)"
+            reason = self._reasons.get(atom) or _NOT_LEARNABLE
             raise AtomNotAllowed(atom, reason)
         if atom not in self._names:
             raise KeyError(atom)

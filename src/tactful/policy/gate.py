@@ -1,10 +1,11 @@
 """The policy gate: (catalog, consent at T, regimes, facts, signals) → Allowance → SubjectView.
 
-Everything that does not depend on the subject is worked out once: per catalog, the atoms grouped
-by level, purpose and category as integer masks (`index.py`); per set of regimes, every purpose's
-evaluation for every kind of subject (`purposes.py`). A call then reads one row of the purpose
-table, assembles the atom sets with a few integer operations over tables per ceiling, and leaves
-the words (why each atom is refused, which atoms serve which purpose) to be worked out when asked.
+Everything that does not depend on the subject is worked out once, when the gate is compiled
+(`compiled.py`): per catalog, the atoms grouped by level, purpose and category as integer masks
+(`index.py`); per set of regimes, every purpose's evaluation for every kind of subject
+(`purposes.py`). A call then reads one row of the purpose table, assembles the atom sets with a
+few integer operations over tables per ceiling, and leaves the reasons (why each atom is refused, as
+a code and its parameters) and which atoms serve which purpose to be worked out when asked.
 Nothing is kept between calls that depends on a subject (a consent state keeps only its own reading
 of the present), so a subject never seen before costs about what a known one does.
 """
@@ -18,15 +19,13 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
-from tactful.catalog.model import Catalog
-from tactful.policy.allowance import Allowance, Lazy, SubjectView, Verdict, assemble
+from tactful.policy.allowance import Allowance, Lazy, SubjectView, assemble
 from tactful.policy.index import (
     PERSONALIZATION,
     PURPOSE_LEVEL,
     PYRAMID_SETS,
     PYRAMID_SHIFT,
     CatalogIndex,
-    index_of,
 )
 from tactful.policy.inputs import AgePolicy, ProfileSnapshot, RequestSignals, SubjectFacts
 from tactful.policy.purposes import (
@@ -34,12 +33,11 @@ from tactful.policy.purposes import (
     PURPOSES,
     RESTRICTED,
     Evaluation,
+    PurposeTable,
     Subject,
     evaluate_purposes,
-    table_of,
 )
 from tactful.policy.reasons import AtomRules
-from tactful.policy.regimes import Regime
 from tactful.policy.state import (
     PURPOSE_BIT,
     SIGNIFICANT_DECISIONS,
@@ -47,15 +45,17 @@ from tactful.policy.state import (
     ConsentSnapshot,
     ConsentState,
 )
+from tactful.policy.verdicts import Code, Reason, Verdict
 from tactful.types import Level, Purpose
 
 DEFAULT_AGE_POLICY = AgePolicy()
 _LEVELS = tuple(Level)
-_CUMULATIVE = tuple(f"levels are cumulative and {level} is not allowed" for level in _LEVELS)
-_SIGNIFICANT_RESTRICTED = Verdict(False, RESTRICTED)
-_SIGNIFICANT_MINOR = Verdict(False, "age:significant decisions never serve minors")
-_SIGNIFICANT_GIVEN = Verdict(True, "explicit:significant_decisions given", "consent")
-_SIGNIFICANT_MISSING = Verdict(False, "explicit:significant_decisions not given")
+_CUMULATIVE = tuple(Reason.of(Code.LEVEL_BELOW_REFUSED, level=level) for level in _LEVELS)
+_SIGNIFICANT = (("category", SIGNIFICANT_DECISIONS),)
+_SIGNIFICANT_RESTRICTED = Verdict(False, RESTRICTED.code)
+_SIGNIFICANT_MINOR = Verdict(False, Code.MINOR_SIGNIFICANT)
+_SIGNIFICANT_GIVEN = Verdict(True, Code.EXPLICIT_GIVEN, _SIGNIFICANT, "consent")
+_SIGNIFICANT_MISSING = Verdict(False, Code.EXPLICIT_MISSING, _SIGNIFICANT)
 _PYRAMID = tuple(PURPOSES.index(p) for p in PERSONALIZATION)
 """Where each pyramid purpose sits among the evaluations, lowest level first."""
 _P1, _P2, _P3, _P4 = _PYRAMID  # four levels above 1:all, as `_CLIMB` reads them
@@ -64,7 +64,7 @@ _TOP = len(PERSONALIZATION)
 _PYRAMID_SETS = PYRAMID_SETS - 1
 _NO_ATOMS: frozenset[str] = frozenset()
 _ANALYTICS = PURPOSES.index(Purpose.ANALYTICS)
-_NO_LEVEL_REASONS: Mapping[Level, str] = MappingProxyType({})
+_NO_LEVEL_REASONS: Mapping[Level, Reason] = MappingProxyType({})
 _POSITION: Mapping[Purpose, int] = MappingProxyType({p: i for i, p in enumerate(PURPOSES)})
 _ALLOWED = attrgetter("allowed")
 _new_tuple = tuple.__new__
@@ -72,25 +72,21 @@ _new_tuple = tuple.__new__
 tuple's own constructor is a Python function, and costs twice as much on every call."""
 
 
-def evaluate(
+def allowance_of(
+    index: CatalogIndex,
+    table: PurposeTable,
     *,
-    catalog: Catalog,
     consent: ConsentState,
-    regimes: Sequence[Regime],
     facts: SubjectFacts,
     signals: RequestSignals,
     at: datetime,
     age_policy: AgePolicy = DEFAULT_AGE_POLICY,
 ) -> Allowance:
-    """What may be read about the subject at `at`, and why nothing more.
+    """What may be read about the subject at `at`, and why nothing more, from a compiled catalog
+    index and the purpose table of the regimes that apply (`Gate.evaluate` picks them).
 
-    `regimes` are those that apply (see `applicable_regimes`); it may not be empty. A GPC signal on
-    this request counts from now if the ledger has not recorded one yet.
+    A GPC signal on this request counts from now if the ledger has not recorded one yet.
     """
-    if not regimes:
-        raise ValueError("evaluate needs at least one regime (applicable_regimes never returns none)")
-    index = index_of(catalog)
-    table = table_of(regimes)
     snapshot = consent.snapshot(at=at)
     # Most subjects give an age or nothing; a birthdate or a range needs the date at `at`.
     age = facts.age if facts.birthdate is None and facts.age_range is None else facts.lowest_age(at)
@@ -216,7 +212,7 @@ def _allowance(
     from_request = masks.from_request[request_only] & decide
 
     # Learning, and decisions with a significant effect (Art. 22), which never serve minors.
-    learn_reason: str | None
+    learn_reason: Reason | None
     if subject.restricted:
         learn_reason, significant = RESTRICTED, _SIGNIFICANT_RESTRICTED
     elif subject.minor:
@@ -285,7 +281,7 @@ class _Later(NamedTuple):
     restricted: bool
 
 
-class _Refusals(Lazy[str, str]):
+class _Refusals(Lazy[str, Reason]):
     """`Allowance.refusals`: every atom outside the Allowance, with the reason the atom rules give."""
 
     __slots__ = ("_later", "_rules")
@@ -299,7 +295,7 @@ class _Refusals(Lazy[str, str]):
         index = self._later.atom_index
         return index.named(index.everything & ~self._later.decide)
 
-    def _work(self, name: str) -> str:
+    def _work(self, name: str) -> Reason:
         rules = self._rules
         if rules is None:
             later = self._later
@@ -348,8 +344,8 @@ class _PurposeAtoms(Lazy[Purpose, frozenset[str]]):
         return index.atoms(atoms)
 
 
-def _level_reasons(outcomes: list[Evaluation], ceiling: int) -> Mapping[Level, str]:
-    reasons: dict[Level, str] = {}
+def _level_reasons(outcomes: list[Evaluation], ceiling: int) -> Mapping[Level, Reason]:
+    reasons: dict[Level, Reason] = {}
     for rank in range(ceiling + 1, len(_LEVELS)):
         own = outcomes[_PYRAMID[rank - 1]]
         reasons[_LEVELS[rank]] = own.reason if not own.allowed else _CUMULATIVE[ceiling + 1]

@@ -1,15 +1,14 @@
-"""Per-catalog structures the gate needs on every call, computed once per catalog object.
+"""Per-catalog structures the gate needs on every call, built when the gate is compiled.
 
-The gate is on the hot path of every decision, and a catalog never changes once loaded, so
-everything about its atoms that does not depend on the subject is worked out on first use and kept
-as long as the catalog object lives. Atoms are bits of an integer (bit i is `names[i]`), so that a
+The gate is on the hot path of every decision, so everything about a catalog's atoms that does not
+depend on the subject is worked out once, by `build_index` when the gate is compiled (`compiled.py`),
+and held by the compiled gate. Atoms are bits of an integer (bit i is `names[i]`), so that a
 call assembles its atom sets with a few integer operations over precomputed groups instead of
 walking the atoms one by one; `atoms(mask)` turns a mask back into names.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -141,20 +140,6 @@ class Names(Collection[str]):
         return self._mask.bit_count()
 
 
-_INDEXES: dict[int, tuple[weakref.ref[Catalog], CatalogIndex]] = {}
-
-
-def index_of(catalog: Catalog) -> CatalogIndex:
-    """The index of `catalog`, built on first use and dropped with the catalog."""
-    entry = _INDEXES.get(id(catalog))
-    if entry is not None and entry[0]() is catalog:
-        return entry[1]
-    index = build_index(catalog)
-    key = id(catalog)
-    _INDEXES[key] = (weakref.ref(catalog, lambda _ref, key=key: _INDEXES.pop(key, None)), index)  # type: ignore[misc]
-    return index
-
-
 def _covering(category: str) -> tuple[str, ...]:
     """The explicit grants that cover a special category: itself or a named ancestor below
     `user.sensitive` (consent to "all special categories" is not specific enough to count)."""
@@ -181,6 +166,8 @@ def _special_categories(
 
 
 def build_index(catalog: Catalog) -> CatalogIndex:
+    """The index of `catalog`, from its atoms (the tables `_ceiling_masks` folds come from `_groups`,
+    the plain reading; the tests compare the two)."""
     atom_list = catalog.atom_list
     names = tuple(a.name for a in atom_list)
     bit = {name: 1 << i for i, name in enumerate(names)}

@@ -2,7 +2,7 @@
 come before any regime (restriction, age, objection, GPC). Several regimes: the first refusal wins;
 when all allow, the strictest basis is the one reported.
 
-    regimes ──table_of (once per set)──▶ PurposeTable: a row per kind of subject,
+    regimes ──build_table (when the gate is compiled)──▶ PurposeTable: a row per kind of subject,
                                           an evaluation per purpose and consent status
     snapshot + Subject ──evaluate_purposes──▶ row lookup, 8 statuses, then the caps
 """
@@ -16,17 +16,17 @@ from itertools import combinations, product
 from operator import getitem
 from typing import NamedTuple
 
-from tactful.policy.allowance import Verdict
 from tactful.policy.regimes import LegalBasis, Regime
 from tactful.policy.state import PURPOSE_BIT, ConsentSnapshot, ConsentStatus
+from tactful.policy.verdicts import Code, Reason, Verdict
 from tactful.types import Purpose
 
-RESTRICTED = "restriction:processing restricted (Art. 18): data kept but unused"
-MINOR_CAP = "age:minor caps at 1:many"
-MINOR_NOT_PROFILED = "age:minors are never profiled"
-GPC_CAP = "policy:gpc caps at 1:many (Tactful policy, not the law)"
-GPC_SALE = "gpc:Global Privacy Control opts out of sale_or_share (law)"
-OBJECTION_MARKETING = "objection:direct marketing and profiling for it stopped (Art. 21(3))"
+RESTRICTED = Reason(Code.RESTRICTED)
+MINOR_CAP = Reason(Code.MINOR_CAP)
+MINOR_NOT_PROFILED = Reason(Code.MINOR_NOT_PROFILED)
+GPC_CAP = Reason(Code.GPC_CAP)
+GPC_SALE = Reason(Code.GPC_SALE)
+OBJECTION_MARKETING = Reason(Code.OBJECTION_MARKETING)
 
 ABOVE_SEGMENTS: frozenset[Purpose] = frozenset({Purpose.BEHAVIORAL, Purpose.PREDICTIVE, Purpose.INDIVIDUAL})
 """What the `1:many` caps (minors, GPC) refuse."""
@@ -44,14 +44,15 @@ cross-session profiling that serves it. Purposes on legitimate interest stop as 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     allowed: bool
-    reason: str
+    reason: Reason
     basis: LegalBasis | None = None
     request_only: bool = False
     """Allowed for request-context atoms read from the request only (GDPR segments without a grant)."""
     device_ok: bool = True
     """Atoms that depend on a device identifier may be read (a grant where ePrivacy asks for one)."""
     parental: bool = False
-    """Allowed with a parent's consent: the reason names its verification method, known per call."""
+    """Allowed with a parent's consent: the reason's parameters name its verification method, known
+    per call."""
     verdict: Verdict = field(init=False, compare=False, repr=False)
     """The public face of this evaluation, made once (most evaluations live in a table)."""
     flags: int = field(init=False, compare=False, repr=False)
@@ -60,7 +61,8 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         basis = self.basis.value if self.basis is not None else None
-        object.__setattr__(self, "verdict", Verdict(self.allowed, self.reason, basis))
+        verdict = Verdict(self.allowed, self.reason.code, self.reason.params, basis, self.request_only)
+        object.__setattr__(self, "verdict", verdict)
         flags = self.allowed | self.request_only << 1 | self.device_ok << 2
         object.__setattr__(self, "flags", flags)
 
@@ -125,22 +127,9 @@ def _row_index(
     return kind * 4 + objected * 2 + parent
 
 
-_TABLES: dict[tuple[Regime, ...], PurposeTable] = {}
-_TABLES_LIMIT = 64
-
-
-def table_of(regimes: Sequence[Regime]) -> PurposeTable:
-    """The table of a set of regimes (in the order given), built on first use."""
-    key = tuple(regimes)
-    table = _TABLES.get(key)
-    if table is None:
-        if len(_TABLES) >= _TABLES_LIMIT:
-            _TABLES.clear()  # a deployment has a handful of regime sets; this only bounds a leak
-        table = _TABLES[key] = _build_table(key)
-    return table
-
-
-def _build_table(regimes: tuple[Regime, ...]) -> PurposeTable:
+def build_table(regimes: tuple[Regime, ...]) -> PurposeTable:
+    """Every purpose's evaluation under `regimes` (in the order given), from the plain rules
+    (`_under`, `_combined`): done once, when the gate is compiled."""
     thresholds = tuple(
         sorted({r.consent_age for r in regimes} | {r.opt_in_age for r in regimes if r.opt_in_age is not None})
     )
@@ -265,16 +254,23 @@ def _under(
     if subject.minor and subject.age is None and purpose in regime.opt_in_purposes:
         basis = LegalBasis.CONSENT  # a minor of unknown age may be below the opt-in age
     if basis is LegalBasis.NOT_REQUIRED or purpose is Purpose.ESSENTIAL:
-        return Evaluation(True, f"not_required:{purpose} ({name})", LegalBasis.NOT_REQUIRED)
+        return Evaluation(
+            True, Reason.of(Code.NOT_REQUIRED, purpose=purpose, regime=name), LegalBasis.NOT_REQUIRED
+        )
     below = subject.below(regime.consent_age)
     needs_parent = below and (regime.coppa or basis is LegalBasis.CONSENT)
     with_parent = needs_parent and parent
     parental_refusal = Evaluation(
-        False, f"parental:consent of a parent needed under {regime.consent_age} ({name})"
+        False, Reason.of(Code.PARENTAL_CONSENT_NEEDED, age=regime.consent_age, regime=name)
     )
     if basis is LegalBasis.CONSENT:
         if status is ConsentStatus.GRANTED and not (needs_parent and not parent):
-            return Evaluation(True, f"consent:{purpose} granted ({name})", basis, parental=with_parent)
+            return Evaluation(
+                True,
+                Reason.of(Code.CONSENT_GRANTED, purpose=purpose, regime=name),
+                basis,
+                parental=with_parent,
+            )
         if (
             purpose is Purpose.SEGMENTS
             and regime.li_segments_request_context_only
@@ -285,26 +281,27 @@ def _under(
             # A "no" in a banner is read as an objection too: no fallback after a refusal.
             return Evaluation(
                 True,
-                f"legitimate_interest:{purpose} for request context only ({name})",
+                Reason.of(Code.REQUEST_CONTEXT_ONLY, purpose=purpose, regime=name),
                 LegalBasis.LEGITIMATE_INTEREST,
                 request_only=True,
                 device_ok=False,
             )
         if status is ConsentStatus.GRANTED:
             return parental_refusal
-        word = "not granted" if status is ConsentStatus.NOT_SET else str(status)
-        return Evaluation(False, f"consent:{purpose} {word} ({name})")
+        return Evaluation(False, Reason.of(Code.CONSENT_MISSING, purpose=purpose, status=status, regime=name))
     if needs_parent and not parent:
         return parental_refusal
     if basis is LegalBasis.CONTRACT:
-        return Evaluation(True, f"contract:{purpose} ({name})", basis, parental=with_parent)
+        return Evaluation(
+            True, Reason.of(Code.CONTRACT, purpose=purpose, regime=name), basis, parental=with_parent
+        )
     if subject.objected:
-        return Evaluation(False, f"objection:{purpose} rests on legitimate interest ({name})")
+        return Evaluation(False, Reason.of(Code.OBJECTION_LEGITIMATE_INTEREST, purpose=purpose, regime=name))
     if status.refused:
-        return Evaluation(False, f"opt-out:{purpose} {status} ({name})")
+        return Evaluation(False, Reason.of(Code.OPTED_OUT, purpose=purpose, status=status, regime=name))
     return Evaluation(
         True,
-        f"legitimate_interest:{purpose}, no objection or opt-out ({name})",
+        Reason.of(Code.LEGITIMATE_INTEREST, purpose=purpose, regime=name),
         basis,
         # Where reading a device identifier needs consent (ePrivacy), a grant of the purpose is
         # that consent, whatever the purpose's own basis.
@@ -314,11 +311,10 @@ def _under(
 
 
 def _with_parent(outcome: Evaluation, method: str) -> Evaluation:
-    """The outcome with the parent's verification method named in its reason."""
-    head, _, regime = outcome.reason.rpartition(" (")
+    """The outcome with the parent's verification method among its reason's parameters."""
     return Evaluation(
         True,
-        f"{head}, with parental consent ({method}) ({regime}",
+        outcome.reason.with_params(parental_method=method),
         outcome.basis,
         request_only=outcome.request_only,
         device_ok=outcome.device_ok,

@@ -1,7 +1,7 @@
-"""Why an atom may not be read: the gate's atom rules, one atom at a time and in words.
+"""Why an atom may not be read: the gate's atom rules, one atom at a time, as reason codes.
 
 The gate decides with integer masks over groups of atoms (`gate.py`); this module reads the same
-rules atom by atom, and is asked only when someone wants the words (an explanation, a view refusing
+rules atom by atom, and is asked only when someone wants the reason (an explanation, a view refusing
 an atom). The tests hold the two readings to each other: an atom is outside the Allowance exactly
 when it has a reason here.
 """
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from tactful.policy.index import PERSONALIZATION, PURPOSE_LEVEL, CatalogIndex
 from tactful.policy.purposes import RESTRICTED, Evaluation
 from tactful.policy.state import PURPOSE_BIT, SPECIAL_FEATURE_1, ConsentSnapshot
+from tactful.policy.verdicts import Code, Reason
 from tactful.types import Purpose
 
 
@@ -31,16 +32,17 @@ class AtomRules:
     ) -> None:
         self.index, self.snapshot, self.evals, self.ceiling = index, snapshot, evals, ceiling
         self.limit_sensitive, self.restricted = limit_sensitive, restricted
-        self.blocker = evals[PERSONALIZATION[ceiling]].reason if ceiling < len(PERSONALIZATION) else ""
+        top = ceiling < len(PERSONALIZATION)
+        self.blocker = evals[PERSONALIZATION[ceiling]].reason if top else Reason(Code.NOT_ALLOWED)
 
-    def decide_refusal(self, name: str) -> str | None:
+    def decide_refusal(self, name: str) -> Reason | None:
         """Why `name` may not be read to decide (None: it may)."""
         if self.restricted:
             return RESTRICTED
         index, evals = self.index, self.evals
         routes = index.routes[name]
         if not routes:
-            return f"purpose:{name} serves no personalization purpose"
+            return Reason.of(Code.NO_PERSONALIZATION_PURPOSE, atom=name)
         if index.rank[name] > self.ceiling:
             return self.blocker
         usable = tuple(p for p in routes if evals[p].allowed and PURPOSE_LEVEL[p] <= self.ceiling)
@@ -48,30 +50,30 @@ class AtomRules:
             first = evals[routes[0]]
             return first.reason if not first.allowed else self.blocker
         if all(evals[p].request_only for p in usable) and not index.bit[name] & index.request_context:
-            return f"{evals[usable[0]].reason}: storing or profiling needs consent"
+            return evals[usable[0]].reason.with_params(Code.STORING_NEEDS_CONSENT, atom=name)
         return self.atom_refusal(name, usable)
 
-    def atom_refusal(self, name: str, usable: Sequence[Purpose]) -> str | None:
+    def atom_refusal(self, name: str, usable: Sequence[Purpose]) -> Reason | None:
         """The rules of one atom whatever its level: explicit consent for special categories,
         device identifiers, CPRA limits, and TCF special feature 1 for precise location."""
         index, snapshot = self.index, self.snapshot
         bit = index.bit[name]
         for category, covering in index.explicit_needed.get(name, ()):
             if not any(c in snapshot.explicit_given for c in covering):
-                return f"explicit:{category} not given"
+                return Reason.of(Code.EXPLICIT_MISSING, category=category)
         if bit & index.device and not any(self.evals[p].device_ok for p in usable):
-            return f"eprivacy:{name} depends on a device identifier and needs consent"
+            return Reason.of(Code.DEVICE_IDENTIFIER, atom=name)
         if self.limit_sensitive and bit & index.sensitive:
-            return "limit:use of sensitive personal information limited on request (CPRA)"
+            return Reason(Code.LIMIT_SENSITIVE)
         if bit & index.precise:
             refused = SPECIAL_FEATURE_1 in snapshot.explicit_refused
             from_tcf = all(PURPOSE_BIT[p] & snapshot.tcf for p in usable)
             if refused or (from_tcf and SPECIAL_FEATURE_1 not in snapshot.explicit_given):
-                return "special_feature_1 not opted in"
+                return Reason(Code.SPECIAL_FEATURE_1)
         return None
 
-    def refusal(self, name: str) -> str:
+    def refusal(self, name: str) -> Reason:
         """The reason for an atom the gate refused."""
         # The gate's masks and these rules are one policy read two ways (the tests check that
         # they agree); should they ever part, the atom stays refused and says so.
-        return self.decide_refusal(name) or "policy:not allowed for this subject"
+        return self.decide_refusal(name) or Reason(Code.NOT_ALLOWED)
