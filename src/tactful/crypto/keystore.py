@@ -37,7 +37,7 @@ from tactful.crypto.sealing import (
 )
 from tactful.crypto.system import INDEX_KEY, SystemKeys
 from tactful.db import make_engine
-from tactful.errors import ConfigurationError, KeyDestroyed
+from tactful.errors import ConfigurationError, KeyDestroyed, KeystoreLocked
 from tactful.types import utcnow
 
 _CHUNK = 500
@@ -95,9 +95,9 @@ class Keystore:
 
     def _unwrap(self, wrapped: bytes, kek_id: str, aad: bytes) -> bytes:
         if kek_id != self._kek_id:
-            raise ConfigurationError(
+            raise KeystoreLocked(
                 "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was "
-                "created with (or the one `tactful secret rotate` moved it to)"
+                "created with (or the one `tactful secret rotate` moved it to) and restart"
             )
         try:
             return open_sealed(self._kek, wrapped, aad)

@@ -80,6 +80,20 @@ class SystemKeys:
         material = self.cache[name] = self.unwrap(row.wrapped, row.kek_id, name.encode())
         return material
 
+    def check_kek(self) -> None:
+        """Raise `KeystoreLocked` unless the KEK opens the keystore: one system key (the blind-index
+        key when it exists, else whichever comes first), read afresh, since the cache would hide a
+        `tactful secret rotate` made by another process, and unwrapped. A keystore without any
+        system key yet has nothing to open, and passes."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(system_keys.c.name, system_keys.c.wrapped, system_keys.c.kek_id)
+                .order_by((system_keys.c.name == INDEX_KEY).desc(), system_keys.c.name)
+                .limit(1)
+            ).first()
+        if row is not None:
+            self.unwrap(row.wrapped, row.kek_id, row.name.encode())
+
     def create(self, name: str, material: bytes) -> bytes:
         """Store `material` under `name` unless a key of that name exists; the key that is stored."""
         try:
