@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -181,7 +182,7 @@ class ParentalConsent(BaseModel):
 
     method: ShortText = Field(description="How the parent was verified: `credit_card`, `signed_form`, ...")
     reference: ShortText | None = Field(None, description="A reference to the verification, kept as proof")
-    granted: bool = Field(True, description="False withdraws the parental consent")
+    granted: StrictBool = Field(True, description="False withdraws the parental consent")
 
 
 SUBJECT_RULE: dict[str, Any] = {
@@ -208,8 +209,9 @@ class SubjectRef(BaseModel):
 class ConsentUpdate(SubjectRef):
     """`PUT /v1/consent`. Only the subject and `source` are required."""
 
-    purposes: dict[Purpose, bool] = Field(default_factory=dict, description="true grants, false denies")
-    explicit: dict[ExplicitName, bool] = Field(
+    # Strict: a choice is a JSON boolean, never "yes", "no", 1 or 0 read as one.
+    purposes: dict[Purpose, StrictBool] = Field(default_factory=dict, description="true grants, false denies")
+    explicit: dict[ExplicitName, StrictBool] = Field(
         default_factory=dict,
         max_length=24,
         description="Explicit consent per special category (`user.sensitive.health`) or for "
@@ -239,9 +241,11 @@ class ConsentUpdate(SubjectRef):
 class FlagsUpdate(SubjectRef):
     """`PUT /v1/admin/subjects/flags`: leave a flag out to keep it as it is."""
 
-    objection: bool | None = Field(None, description="Art. 21 objection to processing on legitimate interest")
-    restriction: bool | None = Field(None, description="Art. 18 restriction: data kept but unused")
-    limit_sensitive: bool | None = Field(
+    objection: StrictBool | None = Field(
+        None, description="Art. 21 objection to processing on legitimate interest"
+    )
+    restriction: StrictBool | None = Field(None, description="Art. 18 restriction: data kept but unused")
+    limit_sensitive: StrictBool | None = Field(
         None, description="CPRA limit on the use of sensitive personal information: kept, never used"
     )
     notice_version: ShortText | None = None
