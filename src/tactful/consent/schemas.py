@@ -174,7 +174,9 @@ class Storable:
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID), Storable()]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), Storable()]
 ExplicitName = Annotated[str, StringConstraints(pattern=EXPLICIT_NAME.pattern, max_length=100)]
-BodySource = Literal["api", "banner", "import", "segment_context", "rudderstack_context"]
+BodySource = Literal["api", "banner", "tcf", "gpc", "import", "segment_context", "rudderstack_context"]
+"""Every source of the ledger (DESIGN §1). `tcf`, `gpc` and `import` carry rules of their own that a
+body must keep (`consent.choices.check_source`, and a server key for `import`)."""
 
 
 class ParentalConsent(BaseModel):
@@ -224,7 +226,11 @@ class ConsentUpdate(SubjectRef):
         },
     )
     parental_consent: ParentalConsent | None = None
-    source: BodySource = Field(description="Where the choice was made: `banner`, `api`, ...")
+    source: BodySource = Field(
+        description="Where the choice was made: `banner`, `api`, ...; `tcf` only with a `tcf_string` and "
+        'no other choice, `gpc` only as `purposes: {"sale_or_share": false}` and nothing else, `import` '
+        "only with a server key"
+    )
     notice_version: ShortText | None = Field(None, description="The version of the notice the person saw")
     tcf_string: (
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_TC_STRING_CHARS), Storable()] | None
