@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tactful.api.context import AppContext
-from tactful.crypto import Keystore
+from tactful.crypto import Keystore, derive_kek
+from tactful.crypto.sealing import kek_fingerprint, subject_keys
 from tactful.keys.schemas import Scope
 from tests.api.builders import TestClient, app_context, basic, bearer, client, issue
 from tests.backends import fresh_database, migrated_database
@@ -66,6 +68,13 @@ def test_after_a_rotation_readiness_fails_and_requests_get_503(context: AppConte
     assert ready.json()["checks"]["keystore"].startswith("locked")
     _locked(_grant(http, server, "u-1"))
     _locked(http.post("/v1/track", json=track(userId="u-1"), headers=basic(server)))
+    # A new visitor's key is not wrapped under the old secret, where no restarted process could
+    # open it: the request is refused and nothing is written.
+    new_visitor = {"anonymous_id": "a-new", "source": "banner", "purposes": {"analytics": True}}
+    _locked(http.put("/v1/consent", json=new_visitor, headers=bearer(server)))
+    with context.keystore.engine.connect() as conn:
+        wrapped_under = set(conn.execute(select(subject_keys.c.kek_id)).scalars())
+    assert wrapped_under == {kek_fingerprint(derive_kek(NEW_SECRET))}
 
 
 def test_a_process_started_with_the_wrong_key_answers_503(context: AppContext) -> None:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tactful.crypto.sealing import KEY, open_sealed, seal, system_keys
-from tactful.errors import KeyDestroyed
+from tactful.errors import KeyDestroyed, KeystoreLocked
 
 INDEX_KEY = "blind-index"
 AUDIT_KEY = "audit-chain"
@@ -55,6 +55,16 @@ class ChainKey:
     def of(cls, material: bytes) -> ChainKey:
         anchor = json.loads(material[KEY:].decode())
         return cls(key=material[:KEY], anchor_seq=int(anchor["seq"]), anchor_hash=str(anchor["hash"]))
+
+
+def require_kek(conn: Connection, kek_id: str, *, locked: str) -> None:
+    """Raise `KeystoreLocked` (with `locked` as its message) when the keystore's keys are wrapped
+    under another KEK than `kek_id`: called in the transaction that writes new keys, so that a process
+    still running after `tactful secret rotate` cannot wrap a subject's key under the old secret,
+    where the restarted processes could never open it."""
+    current = conn.execute(select(system_keys.c.kek_id).where(system_keys.c.name == INDEX_KEY)).scalar()
+    if current is not None and current != kek_id:
+        raise KeystoreLocked(locked)
 
 
 @dataclass(frozen=True)
