@@ -73,8 +73,9 @@ it could not decode: answered as collection answers one (`malformed_json`), see 
 
 def problem(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
     """An RFC 9457 problem document. `message` repeats `detail` as the Segment and RudderStack APIs
-    name it: their libraries read `code` and `message` from any answer but a 200, and without them
-    RudderStack's raises a KeyError instead of taking its retry path."""
+    name it: their libraries read `code` and `message` from any answer but a 200. Without them
+    RudderStack's raised a KeyError instead of its API error, so it retried answers that are final (a
+    401, a 422) and reported the KeyError rather than what was refused."""
     headers = {"WWW-Authenticate": 'Basic realm="tactful", Bearer'} if status == 401 else None
     body = {"type": f"https://tactful.dev/problems/{code}", "title": code.replace("_", " "), "status": status}
     body |= {"detail": detail, "code": code, "message": detail, **extra}

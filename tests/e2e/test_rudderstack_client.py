@@ -1,8 +1,10 @@
 """End to end: RudderStack's Python client (`rudder-sdk-python`) against a real Tactful server process.
 
-The client reads `code` and `message` from any answer but a 200; a problem document without them made
-it raise a KeyError instead of taking its retry path. Here a write key limited to one request per
-window is refused with 429 once its window is full, and the client retries until its batch is stored.
+The client reads `code` and `message` from any answer but a 200; a problem document without `message`
+made it raise a KeyError in place of its API error, so it retried final answers (401, 422) and reported
+the KeyError. Here a write key limited to one request per window is refused with 429 once its window is
+full, and the client retries until its batch is stored; a final refusal is reported once, as the API
+said it.
 """
 
 from __future__ import annotations
