@@ -2,8 +2,10 @@
 
     TactfulError
     ├── ConfigurationError        the deployment is misconfigured (refuse to start)
-    │   └── CatalogError          the catalog file is invalid (carries every problem)
+    │   ├── CatalogError          the catalog file is invalid (carries every problem)
+    │   └── KeystoreLocked        503: the keystore's keys are wrapped under another secret key
     ├── InvalidInput              422: the caller sent something we cannot accept
+    │   ├── MalformedJson         422: the body is not JSON text
     │   └── PayloadTooLarge       413
     ├── NotAuthenticated          401: no key, unknown key, wrong key (one answer for all)
     ├── PermissionDenied          403: a valid key without the scope
@@ -54,8 +56,24 @@ class InvalidInput(TactfulError):
         self.field = field
 
 
+class MalformedJson(InvalidInput):
+    """The body cannot be read as JSON text (not UTF-8, or not JSON): one code on every route."""
+
+    code = "malformed_json"
+
+
 class PayloadTooLarge(InvalidInput):
-    code = "payload_too_large"
+    """A body larger than its route accepts: one code on every route, whichever check refused it."""
+
+    code = "request_too_large"
+
+
+class KeystoreLocked(ConfigurationError):
+    """The key-encryption key does not open the keystore: `TACTFUL_SECRET_KEY` is not the key the
+    keystore is wrapped under (after `tactful secret rotate`, before the restart it asks for). The
+    process cannot read or write a subject's data until it runs with the right key."""
+
+    code = "keystore_locked"
 
 
 class NotAuthenticated(TactfulError):

@@ -20,7 +20,7 @@ from redis import Redis
 from starlette.exceptions import HTTPException
 
 from tactful import __version__
-from tactful.api import audit, collect, consent, deps, health, keys, metrics, ratelimit
+from tactful.api import audit, collect, consent, deps, docs, health, keys, metrics, ratelimit
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.middleware import BodyLimit, RequestContext
@@ -34,6 +34,8 @@ from tactful.errors import (
     Conflict,
     InvalidInput,
     KeyDestroyed,
+    KeystoreLocked,
+    MalformedJson,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
@@ -53,9 +55,11 @@ ROUTERS = (
     consent.router,
     audit.router,
     catalog_router,
+    docs.router,
 )
 
 STATUS: tuple[tuple[type[TactfulError], int], ...] = (
+    (KeystoreLocked, 503),
     (PayloadTooLarge, 413),
     (InvalidInput, 422),
     (NotAuthenticated, 401),
@@ -67,14 +71,19 @@ STATUS: tuple[tuple[type[TactfulError], int], ...] = (
 )
 
 
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
-"""Problem codes of the refusals that the framework makes before a handler runs."""
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+"""Problem codes of the refusals that the framework makes before a handler runs. Its 400 is a body
+it could not decode: answered as collection answers one (`malformed_json`), see `_http_error`."""
 
 
 def problem(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem document. `message` repeats `detail` as the Segment and RudderStack APIs
+    name it: their libraries read `code` and `message` from any answer but a 200. Without them
+    RudderStack's raised a KeyError instead of its API error, so it retried answers that are final (a
+    401, a 422) and reported the KeyError rather than what was refused."""
     headers = {"WWW-Authenticate": 'Basic realm="tactful", Bearer'} if status == 401 else None
     body = {"type": f"https://tactful.dev/problems/{code}", "title": code.replace("_", " "), "status": status}
-    body |= {"detail": detail, "code": code, **extra}
+    body |= {"detail": detail, "code": code, "message": detail, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -82,9 +91,15 @@ PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_VALIDATION = ("#/components/schemas/HTTPValidationError", "#/components/schemas/ValidationError")
 _PROBLEM_SCHEMAS = (*_FASTAPI_VALIDATION, PROBLEM_REF)
 _DEFAULT_ERRORS: dict[str, dict[str, Any]] = {
-    "400": {"description": "The body could not be read as JSON text (`bad_request`)"},
-    "413": {"description": "The request body is larger than this route accepts (`payload_too_large`)"},
-    "422": {"description": "The request does not match the schema (`invalid_input`, with `errors`)"},
+    "413": {"description": "The request body is larger than this route accepts (`request_too_large`)"},
+    "422": {
+        "description": "The body is not JSON text (`malformed_json`), or the request does not match the "
+        "schema (`invalid_input`, with `errors`)"
+    },
+    "503": {
+        "description": "The keystore cannot be opened with the configured TACTFUL_SECRET_KEY "
+        "(`keystore_locked`): restart with the key it is wrapped under"
+    },
 }
 _UNAUTHENTICATED_HEADERS = {
     "WWW-Authenticate": {"description": "How to present a key", "schema": {"type": "string"}}
@@ -95,11 +110,11 @@ def _is_error(status: str) -> bool:
     return status[:1] in ("4", "5") or status == "default"
 
 
-def _document_operation(method: str, operation: dict[str, Any], *, parses_body: bool) -> None:
+def _document_operation(method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    if parses_body:
-        # FastAPI answers 400 for a body it cannot decode before validation runs.
-        responses.setdefault("400", dict(_DEFAULT_ERRORS["400"]))
+    if "401" in responses:
+        # Every route that takes a key reads the keystore (its audit entries, a subject's keys).
+        responses.setdefault("503", dict(_DEFAULT_ERRORS["503"]))
     if operation.get("parameters") or operation.get("requestBody"):
         responses.setdefault("422", dict(_DEFAULT_ERRORS["422"]))
     if method not in ("get", "head"):
@@ -119,21 +134,16 @@ def _document_operation(method: str, operation: dict[str, Any], *, parses_body: 
 
 def document_problems(app: FastAPI) -> None:
     """Make the OpenAPI schema say what `problem` sends: every error answer is a problem document
-    (`application/problem+json`), validation errors included; 413 and 422 wherever they can happen."""
+    (`application/problem+json`), validation errors included; 413, 422 and 503 wherever they can
+    happen."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         schema = generate()
-        parsed = {
-            (route.path_format, method.lower())
-            for route in deps.routes_of(app)
-            if getattr(route, "body_field", None) is not None
-            for method in route.methods
-        }
-        for path, item in schema.get("paths", {}).items():
+        for item in schema.get("paths", {}).values():
             for method, operation in item.items():
                 if isinstance(operation, dict) and "responses" in operation:
-                    _document_operation(method, operation, parses_body=(path, method) in parsed)
+                    _document_operation(method, operation)
         components = schema.get("components", {}).get("schemas", {})
         for ref in _FASTAPI_VALIDATION:
             components.pop(ref.rsplit("/", 1)[-1], None)
@@ -206,6 +216,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         # The framework's own refusals (an unreadable body, an unknown path or method), as problems.
+        if exc.status_code == 400:
+            # FastAPI's 400 is a body it could not decode (not UTF-8): the fault collection calls
+            # `malformed_json`, answered the same on every route.
+            return problem(422, MalformedJson.code, "the body is not UTF-8 JSON text")
         code = HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         response = problem(exc.status_code, code, detail)
@@ -214,6 +228,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # Not a schema fault: the body is no JSON at all (collection's `malformed_json`).
+            return problem(422, MalformedJson.code, "the body is not JSON text")
         errors = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()
@@ -249,6 +266,9 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         version=__version__,
         summary="Personalization that knows where the line is.",
         lifespan=lifespan,
+        # `api.docs` serves Swagger UI from the package: FastAPI's pages load theirs from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if context is not None:
         app.state.context = context

@@ -188,3 +188,50 @@ def test_a_subject_token_expiring_beyond_the_configured_maximum_is_refused(
     accepted = api.client.put("/v1/consent", json=body, headers=bearer(write))
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["recorded"] == [{"target": "analytics", "choice": "granted"}]
+
+
+# -- choices are JSON booleans ----------------------------------------------------------------------
+
+NOT_BOOLEANS = ["yes", "no", "true", 1, 0, None, "1"]
+
+
+def _choice_body(field: str, value: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"anonymous_id": f"anon-{uuid.uuid4().hex}", "source": "banner"}
+    if field == "purposes":
+        body["purposes"] = {"analytics": value}
+    elif field == "explicit":
+        body["explicit"] = {"user.sensitive.health": value}
+    else:
+        body["parental_consent"] = {"method": "signed_form", "granted": value}
+    return body
+
+
+@pytest.mark.parametrize("value", NOT_BOOLEANS)
+@pytest.mark.parametrize("field", ["purposes", "explicit", "parental_consent"])
+def test_a_consent_choice_that_is_not_a_json_boolean_is_refused(api: Api, field: str, value: Any) -> None:
+    refused = api.client.put("/v1/consent", json=_choice_body(field, value), headers=bearer(api.server))
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["code"] == "invalid_input"
+    assert [error["loc"][:2] for error in problem["errors"]] == [["body", field]]
+    assert all(error["type"] == "bool_type" for error in problem["errors"])
+
+
+@pytest.mark.parametrize("field", ["purposes", "explicit", "parental_consent"])
+@pytest.mark.parametrize("value", [True, False])
+def test_a_json_boolean_choice_is_recorded(api: Api, field: str, value: bool) -> None:
+    accepted = api.client.put("/v1/consent", json=_choice_body(field, value), headers=bearer(api.server))
+    assert accepted.status_code == 200, accepted.text
+    assert [choice["choice"] for choice in accepted.json()["recorded"]] == ["granted" if value else "refused"]
+
+
+@pytest.mark.parametrize("value", NOT_BOOLEANS)
+@pytest.mark.parametrize("flag", ["objection", "restriction", "limit_sensitive"])
+def test_a_flag_that_is_not_a_json_boolean_is_refused(api: Api, known: str, flag: str, value: Any) -> None:
+    body = {"anonymous_id": known, flag: value}
+    refused = api.client.put("/v1/admin/subjects/flags", json=body, headers=bearer(api.admin))
+    if value is None:
+        assert refused.status_code == 200, refused.text  # null leaves the flag as it is
+        return
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", flag]

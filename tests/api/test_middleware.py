@@ -108,7 +108,7 @@ def test_bodies_over_the_api_limit_are_refused_before_any_handler(context: AppCo
     )
     assert refused.status_code == 413
     assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["code"] == "payload_too_large"
+    assert refused.json()["code"] == "request_too_large"
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: counted while it streams
         yield big[: limit // 2]

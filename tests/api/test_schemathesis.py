@@ -45,12 +45,16 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
     "GET /v1/consent": frozenset({(422, "missing_identity", None)}),
     # A TC string's content is judged by its decoder; a token proves a user_id, so it needs one; a
     # body that records no choice is refused unless the request carries Sec-GPC, a header the
-    # schema cannot tie to the body's fields.
+    # schema cannot tie to the body's fields. A source's rule ties it to other members (tcf to a
+    # tcf_string alone, gpc to one refusal), and `import` to the key's scope, which no schema sees.
     "PUT /v1/consent": frozenset(
         {
             (422, "tcf_invalid", "tcf_string"),
             (422, "invalid_input", "subject_token"),
             (422, "no_choice", None),
+            (422, "tcf_string_required", "source"),
+            (422, "source_mismatch", "source"),
+            (422, "import_needs_server_key", "source"),
         }
     ),
     # keys.service refuses names with control characters, which KeyCreate's schema does not say

@@ -34,7 +34,7 @@ from tactful.collect import choices, links
 from tactful.collect import proof as proof_tokens
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
-from tactful.consent.choices import body_changes, tcf_changes
+from tactful.consent.choices import body_changes, check_source, tcf_changes
 from tactful.consent.fold import ConsentAction
 from tactful.consent.gatekeeper import PolicyContext, subject_allowance
 from tactful.consent.schemas import (
@@ -152,7 +152,9 @@ def consent_view(
         **_INVALID,
         422: {
             "model": Problem,
-            "description": "The body is invalid, records no choice (`no_choice`), or a TC string is invalid",
+            "description": "The body is invalid, records no choice (`no_choice`), holds choices its "
+            "`source` cannot have made (`source_mismatch`, `tcf_string_required`), says `import` without "
+            "a server key (`import_needs_server_key`), or a TC string is invalid (`tcf_invalid`)",
         },
     },
 )
@@ -167,7 +169,11 @@ def put_consent(
             "the request records no choice: give purposes, explicit, parental_consent or a tcf_string",
             code="no_choice",
         )
+    check_source(body)
     trusted = principal.scope.allows(Scope.SERVER)
+    if body.source == "import" and not trusted:
+        # An import speaks for people from another system's records: a backend's word, not a page's.
+        raise InvalidInput("source import needs a server key", code="import_needs_server_key", field="source")
     token_ok, token_code = _token(body, request, context, now)
     if token_ok:
         proof["subject_token"] = "verified"  # noqa: S105 - a mark, not a secret

@@ -61,6 +61,10 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
+    message: str = Field(
+        description="`detail` again, under the name the Segment and RudderStack APIs give it: their "
+        "libraries read `code` and `message` from every answer but a 200"
+    )
     field: str | None = Field(None, description="The request member at fault, when one is")
     errors: list[ProblemItem] | None = Field(
         None, description="Where the request does not match the schema (`invalid_input`)"

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from tactful.api.context import Context
 from tactful.db import schema_status
+from tactful.errors import KeystoreLocked
 
 router = APIRouter(tags=["operations"])
 
@@ -19,8 +20,13 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers and its migrations are current",
-    responses={503: {"description": "Database unreachable or behind the code's migrations"}},
+    summary="Readiness: the database answers, its migrations are current, the secret key opens the keystore",
+    responses={
+        503: {
+            "description": "Database unreachable or behind the code's migrations, keystore unreachable or "
+            "wrapped under another TACTFUL_SECRET_KEY (`locked`)"
+        }
+    },
 )
 def readyz(context: Context) -> JSONResponse:
     checks: dict[str, str] = {}
@@ -33,9 +39,13 @@ def readyz(context: Context) -> JSONResponse:
     except Exception as exc:
         checks.setdefault("database", f"unreachable: {type(exc).__name__}")
     try:
-        with context.keystore.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        # Unwrapping a key proves more than a reachable database: that this process's secret key is
+        # the one the keystore is wrapped under (it differs after `tactful secret rotate` until a
+        # restart with the new key), else every request that reads a subject's keys fails.
+        context.keystore.system.check_kek()
         checks["keystore"] = "ok"
+    except KeystoreLocked:
+        checks["keystore"] = "locked: the keystore is wrapped under another TACTFUL_SECRET_KEY"
     except Exception as exc:
         checks["keystore"] = f"unreachable: {type(exc).__name__}"
     if context.redis is not None:

@@ -122,13 +122,16 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
+        # The same document `tactful.main.problem` writes, with collection's code for the fault.
+        detail = f"request bodies on this route are limited to {self.max_bytes} bytes"
         body = json.dumps(
             {
-                "type": "https://tactful.dev/problems/payload_too_large",
-                "title": "payload too large",
+                "type": "https://tactful.dev/problems/request_too_large",
+                "title": "request too large",
                 "status": 413,
-                "detail": f"request bodies on this route are limited to {self.max_bytes} bytes",
-                "code": "payload_too_large",
+                "detail": detail,
+                "code": "request_too_large",
+                "message": detail,
             }
         ).encode()
         headers = [

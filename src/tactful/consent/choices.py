@@ -12,6 +12,7 @@ from typing import Any
 from tactful.consent.fold import ConsentAction
 from tactful.consent.schemas import ConsentChange, ConsentUpdate, TargetKind
 from tactful.consent.tcf import TCF_PURPOSES, decode_tc_string, tcf_purposes
+from tactful.errors import InvalidInput
 from tactful.policy.state import SPECIAL_FEATURE_1, ConsentSource, ConsentState, ConsentStatus
 from tactful.types import Purpose
 
@@ -44,6 +45,35 @@ def tcf_changes(
     action = ConsentAction.GRANTED if read.precise_location else _refusal(feature)
     changes.append(ConsentChange.for_explicit(SPECIAL_FEATURE_1, action, ConsentSource.TCF, proof=proof))
     return changes
+
+
+GPC_CHOICE = {Purpose.SALE_OR_SHARE: False}
+"""All a body with source `gpc` may say: Global Privacy Control is an opt-out of sale and sharing."""
+
+
+def check_source(body: ConsentUpdate) -> None:
+    """Refuse a body whose choices its `source` cannot have made (422, `source_mismatch`, or
+    `tcf_string_required`): the source is recorded as where each choice came from, so it must be
+    true of every one. A TC string's choices are those it encodes: source `tcf` comes with a
+    `tcf_string` and no other choice. GPC says one thing, no to `sale_or_share`."""
+    others = bool(body.explicit or body.parental_consent)
+    if body.source == "tcf":
+        if body.tcf_string is None:
+            raise InvalidInput("source tcf needs a tcf_string", code="tcf_string_required", field="source")
+        if body.purposes or others:
+            raise InvalidInput(
+                "with source tcf the choices are those of the tcf_string: send other choices with their "
+                "own source",
+                code="source_mismatch",
+                field="source",
+            )
+    if body.source == "gpc" and (body.purposes != GPC_CHOICE or others or body.tcf_string):
+        raise InvalidInput(
+            "source gpc records a refusal of sale_or_share and nothing else: "
+            'purposes {"sale_or_share": false}',
+            code="source_mismatch",
+            field="source",
+        )
 
 
 def body_changes(

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -173,7 +174,9 @@ class Storable:
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID), Storable()]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), Storable()]
 ExplicitName = Annotated[str, StringConstraints(pattern=EXPLICIT_NAME.pattern, max_length=100)]
-BodySource = Literal["api", "banner", "import", "segment_context", "rudderstack_context"]
+BodySource = Literal["api", "banner", "tcf", "gpc", "import", "segment_context", "rudderstack_context"]
+"""Every source of the ledger (DESIGN §1). `tcf`, `gpc` and `import` carry rules of their own that a
+body must keep (`consent.choices.check_source`, and a server key for `import`)."""
 
 
 class ParentalConsent(BaseModel):
@@ -181,7 +184,7 @@ class ParentalConsent(BaseModel):
 
     method: ShortText = Field(description="How the parent was verified: `credit_card`, `signed_form`, ...")
     reference: ShortText | None = Field(None, description="A reference to the verification, kept as proof")
-    granted: bool = Field(True, description="False withdraws the parental consent")
+    granted: StrictBool = Field(True, description="False withdraws the parental consent")
 
 
 SUBJECT_RULE: dict[str, Any] = {
@@ -208,8 +211,9 @@ class SubjectRef(BaseModel):
 class ConsentUpdate(SubjectRef):
     """`PUT /v1/consent`. Only the subject and `source` are required."""
 
-    purposes: dict[Purpose, bool] = Field(default_factory=dict, description="true grants, false denies")
-    explicit: dict[ExplicitName, bool] = Field(
+    # Strict: a choice is a JSON boolean, never "yes", "no", 1 or 0 read as one.
+    purposes: dict[Purpose, StrictBool] = Field(default_factory=dict, description="true grants, false denies")
+    explicit: dict[ExplicitName, StrictBool] = Field(
         default_factory=dict,
         max_length=24,
         description="Explicit consent per special category (`user.sensitive.health`) or for "
@@ -222,7 +226,11 @@ class ConsentUpdate(SubjectRef):
         },
     )
     parental_consent: ParentalConsent | None = None
-    source: BodySource = Field(description="Where the choice was made: `banner`, `api`, ...")
+    source: BodySource = Field(
+        description="Where the choice was made: `banner`, `api`, ...; `tcf` only with a `tcf_string` and "
+        'no other choice, `gpc` only as `purposes: {"sale_or_share": false}` and nothing else, `import` '
+        "only with a server key"
+    )
     notice_version: ShortText | None = Field(None, description="The version of the notice the person saw")
     tcf_string: (
         Annotated[str, StringConstraints(min_length=1, max_length=MAX_TC_STRING_CHARS), Storable()] | None
@@ -239,9 +247,11 @@ class ConsentUpdate(SubjectRef):
 class FlagsUpdate(SubjectRef):
     """`PUT /v1/admin/subjects/flags`: leave a flag out to keep it as it is."""
 
-    objection: bool | None = Field(None, description="Art. 21 objection to processing on legitimate interest")
-    restriction: bool | None = Field(None, description="Art. 18 restriction: data kept but unused")
-    limit_sensitive: bool | None = Field(
+    objection: StrictBool | None = Field(
+        None, description="Art. 21 objection to processing on legitimate interest"
+    )
+    restriction: StrictBool | None = Field(None, description="Art. 18 restriction: data kept but unused")
+    limit_sensitive: StrictBool | None = Field(
         None, description="CPRA limit on the use of sensitive personal information: kept, never used"
     )
     notice_version: ShortText | None = None

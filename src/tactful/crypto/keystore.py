@@ -35,14 +35,18 @@ from tactful.crypto.sealing import (
     subject_keys,
     system_keys,
 )
-from tactful.crypto.system import INDEX_KEY, SystemKeys
+from tactful.crypto.system import INDEX_KEY, SystemKeys, require_kek
 from tactful.db import make_engine
-from tactful.errors import ConfigurationError, KeyDestroyed
+from tactful.errors import ConfigurationError, KeyDestroyed, KeystoreLocked
 from tactful.types import utcnow
 
 _CHUNK = 500
 _Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
 """A background write of held keys and index entries: the work, and what it writes."""
+LOCKED = (
+    "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was created with (or "
+    "the one `tactful secret rotate` moved it to) and restart"
+)
 _HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
 _LISTENING = "tactful.keystore.listening"  # session.info entry: the hooks above are on this session
 
@@ -96,10 +100,7 @@ class Keystore:
 
     def _unwrap(self, wrapped: bytes, kek_id: str, aad: bytes) -> bytes:
         if kek_id != self._kek_id:
-            raise ConfigurationError(
-                "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was "
-                "created with (or the one `tactful secret rotate` moved it to)"
-            )
+            raise KeystoreLocked(LOCKED)
         try:
             return open_sealed(self._kek, wrapped, aad)
         except (InvalidTag, ValueError) as exc:
@@ -210,6 +211,7 @@ class Keystore:
             for s in sorted(materials, key=str)  # one lock order for concurrent writers
         ]
         if rows:
+            require_kek(conn, self._kek_id, locked=LOCKED)
             conn.execute(insert(subject_keys), [row | {"created_at": now} for row in rows])
 
     def new_subjects(self, subject_ids: Iterable[uuid.UUID], *, before_commit_of: Session) -> None:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tactful.crypto.sealing import KEY, open_sealed, seal, system_keys
-from tactful.errors import KeyDestroyed
+from tactful.errors import KeyDestroyed, KeystoreLocked
 
 INDEX_KEY = "blind-index"
 AUDIT_KEY = "audit-chain"
@@ -57,6 +57,16 @@ class ChainKey:
         return cls(key=material[:KEY], anchor_seq=int(anchor["seq"]), anchor_hash=str(anchor["hash"]))
 
 
+def require_kek(conn: Connection, kek_id: str, *, locked: str) -> None:
+    """Raise `KeystoreLocked` (with `locked` as its message) when the keystore's keys are wrapped
+    under another KEK than `kek_id`: called in the transaction that writes new keys, so that a process
+    still running after `tactful secret rotate` cannot wrap a subject's key under the old secret,
+    where the restarted processes could never open it."""
+    current = conn.execute(select(system_keys.c.kek_id).where(system_keys.c.name == INDEX_KEY)).scalar()
+    if current is not None and current != kek_id:
+        raise KeystoreLocked(locked)
+
+
 @dataclass(frozen=True)
 class SystemKeys:
     """The system keys of one keystore, under its current KEK (`Keystore.system`)."""
@@ -79,6 +89,20 @@ class SystemKeys:
             return None
         material = self.cache[name] = self.unwrap(row.wrapped, row.kek_id, name.encode())
         return material
+
+    def check_kek(self) -> None:
+        """Raise `KeystoreLocked` unless the KEK opens the keystore: one system key (the blind-index
+        key when it exists, else whichever comes first), read afresh, since the cache would hide a
+        `tactful secret rotate` made by another process, and unwrapped. A keystore without any
+        system key yet has nothing to open, and passes."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(system_keys.c.name, system_keys.c.wrapped, system_keys.c.kek_id)
+                .order_by((system_keys.c.name == INDEX_KEY).desc(), system_keys.c.name)
+                .limit(1)
+            ).first()
+        if row is not None:
+            self.unwrap(row.wrapped, row.kek_id, row.name.encode())
 
     def create(self, name: str, material: bytes) -> bytes:
         """Store `material` under `name` unless a key of that name exists; the key that is stored."""
