@@ -28,6 +28,7 @@ from bench.server import running_server
 from bench.stats import percentile, summary
 from bench.stores import demo_messages, fresh_stores, renamed
 from tactful.catalog.loader import load_catalog
+from tactful.collect import purposes as collect_purposes
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event
 from tactful.collect.schemas import Source
@@ -74,12 +75,20 @@ def in_process_run(
     catalog = load_catalog(default_catalog_path())
     db, keystore = fresh_stores(directory).open()
     source = Source()
+    # One policy context for the run, as the server's process holds one (its gate compiled once).
+    policy = collect_purposes.policy_for(catalog, None)
     try:
         started = time.perf_counter()
         for chunk in _chunks(messages, batch):
             with db.session() as session:
                 collect_service.ingest(
-                    session, keystore=keystore, catalog=catalog, messages=chunk, source=source, at=at
+                    session,
+                    keystore=keystore,
+                    catalog=catalog,
+                    messages=chunk,
+                    source=source,
+                    at=at,
+                    policy=policy,
                 )
         seconds = time.perf_counter() - started
         with db.session() as session:

@@ -136,7 +136,9 @@ def identifiers(event: ValidEvent) -> set[tuple[IdentityKind, str]]:
     return {(kind, value) for kind, value in found if value}
 
 
-def _records_consent(plan: Plan, source: Source, policy: PolicyContext) -> bool:
+def _records_consent(
+    plan: Plan, source: Source, policy: PolicyContext, memo: dict[object, tuple[bool, bool]]
+) -> bool:
     """Whether the consent an event carries can be recorded: a refusal always can; a grant only for
     an anonymous visitor or with proof of the user id (DESIGN §4). One that can't says nothing (and
     its grant is reported refused if the event is suppressed for it)."""
@@ -146,7 +148,7 @@ def _records_consent(plan: Plan, source: Source, policy: PolicyContext) -> bool:
         return False
     if source.trusted or event.user_id is None or event.user_id in plan.proven:
         return True
-    _, refuses = intake.carried_kinds(event.consent, mapping=policy.policy.consent_categories)
+    _, refuses = intake.carried_kinds(event.consent, mapping=policy.policy.consent_categories, memo=memo)
     return refuses
 
 
@@ -167,12 +169,13 @@ def suppress_unheard(
         return
     speaking: set[tuple[IdentityKind, str]] = set()
     quiet: list[tuple[Plan, set[tuple[IdentityKind, str]]]] = []
+    memo: dict[object, tuple[bool, bool]] = {}
     for plan in plans:
         event = plan.event
         if plan.status is not None or event is None:
             continue
         names = identifiers(event)
-        if event.type in _LINKING or event.gpc is True or _records_consent(plan, source, policy):
+        if event.type in _LINKING or event.gpc is True or _records_consent(plan, source, policy, memo):
             speaking |= names
         else:
             quiet.append((plan, names))
@@ -186,6 +189,7 @@ def suppress_unheard(
         assert plan.event is not None
         if not names & known and not purposes(plan.event):
             plan.status, plan.reason, plan.unlinked = Status.SUPPRESSED, Reason.NO_PURPOSE, True
-            grants, _ = intake.carried_kinds(plan.event.consent, mapping=policy.policy.consent_categories)
+            mapping = policy.policy.consent_categories
+            grants, _ = intake.carried_kinds(plan.event.consent, mapping=mapping, memo=memo)
             if grants:  # for a user id, without proof: nothing was recorded
                 plan.refused.append(Refusal.CONSENT_GRANT)

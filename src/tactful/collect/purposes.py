@@ -189,10 +189,21 @@ def policy_for(catalog: CollectCatalog, given: PolicyContext | None) -> PolicyCo
     stand-in catalog, which has no purposes to decide with (tests of collection alone)."""
     if not isinstance(catalog, Catalog):
         return None
+    global _last_default  # a one-entry cache; swapping the reference is atomic
     if given is not None:
         return given
+    last = _last_default
+    if last is not None and last.catalog is catalog:
+        return last  # its gate compiled once, as an application's context holds one
     settings, regimes = _default_policy()
-    return PolicyContext(catalog, settings, regimes, on_withdrawal=store.withdrawal_hook(catalog))
+    made = PolicyContext(catalog, settings, regimes, on_withdrawal=store.withdrawal_hook(catalog))
+    _last_default = made
+    return made
+
+
+_last_default: PolicyContext | None = None
+"""The default context last made, for the catalog it was made for: compiling a gate takes longer
+than a batch's whole ingestion, so it is not done again for every call with the same catalog."""
 
 
 def decide(

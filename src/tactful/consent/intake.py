@@ -93,12 +93,24 @@ def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Cho
 
 
 def carried_kinds(
-    consent: Mapping[str, Any] | None, *, mapping: Mapping[str, Sequence[str]]
+    consent: Mapping[str, Any] | None,
+    *,
+    mapping: Mapping[str, Sequence[str]],
+    memo: dict[object, tuple[bool, bool]] | None = None,
 ) -> tuple[bool, bool]:
     """Whether an event's consent context grants some purpose, and whether it refuses some (a
-    claim anyone may make)."""
-    found = _choices(_key(consent), mapping) if consent else ()
-    return any(granted for _, granted, _ in found), any(not granted for _, granted, _ in found)
+    claim anyone may make). `memo`: answers already worked out in this request (a visitor's every
+    event repeats one context)."""
+    if not consent:
+        return False, False
+    key = _key(consent)
+    if memo is not None and key in memo:
+        return memo[key]
+    found = _choices(key, mapping)
+    kinds = any(granted for _, granted, _ in found), any(not granted for _, granted, _ in found)
+    if memo is not None:
+        memo[key] = kinds
+    return kinds
 
 
 def carried_changes(

@@ -165,7 +165,10 @@ class _Batch:
             if previous_id:
                 self.digest(IdentityKind.USER_ID, previous_id)
                 self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
-        digests = sorted(set(self._digests.values()))
+        self.load_digests(sorted(set(self._digests.values())))
+
+    def load_digests(self, digests: Sequence[str]) -> None:
+        """The owners of these digests, and every subject they lead to through merges."""
         for start in range(0, len(digests), _CHUNK):
             rows = self.session.connection().execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
             self.owner.update((row.digest, row.subject_id) for row in rows)
@@ -374,15 +377,14 @@ def owners(
 ) -> dict[tuple[IdentityKind, str], uuid.UUID]:
     """The surviving subject of each of `identifiers` that some subject holds (one read of the
     identities; merges followed)."""
-    digests = {keystore.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
+    batch = _Batch(session, keystore, datetime.min)
+    digests = {batch.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
+    batch.load_digests(sorted(digests))  # one read of the identities, one per hop of merges
     found: dict[tuple[IdentityKind, str], uuid.UUID] = {}
-    wanted = sorted(digests)
-    for start in range(0, len(wanted), _CHUNK):
-        rows = session.connection().execute(_OWNERS, {"digests": wanted[start : start + _CHUNK]})
-        for row in rows:
-            survivor = canonical(session, row.subject_id)
-            if survivor is not None:
-                found[digests[row.digest]] = survivor
+    for digest, owner in batch.owner.items():
+        survivor = batch.canonical(owner)
+        if survivor is not None:
+            found[digests[digest]] = survivor
     return found
 
 
