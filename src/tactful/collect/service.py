@@ -440,6 +440,12 @@ def ingest(
     return [plan.result() for plan in plans]
 
 
+_AUDITED_PER_SUBJECT = frozenset(
+    {Refusal.CONSENT_GRANT, Refusal.MERGE_NEEDS_PROOF, Refusal.IDENTIFIER_TRAIT, Refusal.AGE_CLAIM}
+)
+"""Refused claims that tried to widen an identified person's rights: audited under the person."""
+
+
 def _write(
     session: Session,
     plans: list[Plan],
@@ -483,16 +489,31 @@ def _write(
             declared[plan.subject_id] = plan.age_method
         for code in dict.fromkeys(plan.refused):
             counts[f"refused:{code}"] += 1
-            if plan.subject_id is not None:
+            if plan.subject_id is not None and code in _AUDITED_PER_SUBJECT:
                 refused.setdefault(plan.subject_id, Counter())[code] += 1
         name = {Status.STORED: "stored", Status.DUPLICATE: "deduplicated"}.get(plan.status, str(plan.status))
         counts[name] += 1
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
-    if refused or declared:
+    unverified = counts[f"refused:{Refusal.LINK_UNVERIFIED}"]
+    if refused or declared or unverified:
         actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
-        records = [
+        records = (
+            [
+                # Pending links, as browsers without tokens make them at every sign-in: one entry for
+                # the request (the links themselves are kept, each under its user's subject).
+                audit_service.AuditRecord(
+                    action="collect.links_pending",
+                    actor=actor,
+                    at=at,
+                    details={"count": unverified, "request_id": source.request_id or ""},
+                )
+            ]
+            if unverified
+            else []
+        )
+        records += [
             audit_service.AuditRecord(
                 action="collect.claims_refused", actor=actor, at=at, subject_id=subject, details=dict(codes)
             )
