@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
 from tactful.api.middleware import request_id
@@ -172,8 +173,12 @@ async def _read_json(request: Request, limits: Limits) -> object:
     reader = BodyReader(
         limit=limits.max_request_bytes, content_encoding=request.headers.get("content-encoding")
     )
-    async for chunk in request.stream():
-        reader.feed(chunk)
+    held = ratelimit.held_body(request)  # the limiter read it to find a body's writeKey
+    if held is not None:
+        reader.feed(held)
+    else:
+        async for chunk in request.stream():
+            reader.feed(chunk)
     return parse_json(reader.finish(), limits=limits)
 
 

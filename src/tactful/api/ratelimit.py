@@ -325,6 +325,12 @@ def write_key_in(body: object) -> str | None:
     return next((k for item in items if isinstance(item, dict) and (k := key(item.get("writeKey")))), None)
 
 
+def held_body(request: Request) -> bytes | None:
+    """The raw body `body_write_key` already read from this request, if it did."""
+    held = getattr(request.state, "collected_body", None)
+    return held if isinstance(held, bytes) else None
+
+
 async def body_write_key(request: Request, limits: Limits) -> str | None:
     """The body's `writeKey`, read under collection's own bounds; the raw body stays on the request
     for the handler, which reads and judges it again. A body too large is refused here as the
@@ -353,8 +359,8 @@ async def body_write_key(request: Request, limits: Limits) -> str | None:
                 raise
             except InvalidInput:
                 reader = None  # keep reading, so that the handler gets the whole body to refuse
-    # Starlette's own cache of a read body: `request.stream()` in the handler replays it.
-    request._body = b"".join(chunks)
+    # Handed on through the request's public state: the handler reads it there (`held_body`).
+    request.state.collected_body = b"".join(chunks)
     if reader is None:
         return None
     try:
