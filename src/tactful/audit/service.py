@@ -300,6 +300,10 @@ def append_records(session: Session, *, keystore: Keystore, records: Sequence[Au
 
 
 def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]) -> list[dict[str, object]]:
+    named = [r.subject_id for r in records if r.subject_id is not None]
+    if len(named) > 1 and keystore.caching:
+        # The salts of every subject named, in one keystore transaction rather than one each.
+        keystore.ensure_subjects(named)
     prepared = []
     for record in records:
         if not _ACTION.match(record.action) or len(record.action) > 100:
