@@ -110,3 +110,25 @@ def test_the_marker_is_an_audit_entry(context: AppContext) -> None:
         entries = session.execute(select(AuditEntry).where(AuditEntry.action == MARKER)).scalars().all()
     assert len(entries) == 1
     assert entries[0].details["customers"] == TINY.customers
+
+
+def test_seeding_uses_the_configured_limits(backend: str, tmp_path: Path) -> None:
+    # A deployment's configured limits reach the demo's own ingestion: with events of at most 1 KiB
+    # configured, the shop's larger events are quarantined (the default allows 32 KiB).
+    with (
+        fresh_database(backend, tmp_path) as url,
+        fresh_database(backend, tmp_path, migrated=False, name="keys") as keys_url,
+    ):
+        db = Database(url)
+        keystore = Keystore(keys_url, secret_key="test-secret-key-of-sufficient-length-000")
+        keystore.create_schema()
+        settings = Settings.model_validate({"limits": {"max_event_bytes": 1024}})
+        context = AppContext(
+            settings=settings, db=db, keystore=keystore, catalog=load_catalog(default_catalog_path())
+        )
+        try:
+            report = seed(context, now=NOW, config=TINY)
+            assert report.statuses.get("quarantined", 0) > 0  # events over the configured 1 KiB
+        finally:
+            db.dispose()
+            keystore.dispose()

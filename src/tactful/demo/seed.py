@@ -147,6 +147,7 @@ def seed(
                 messages=batch,
                 source=source,
                 at=now,
+                limits=context.settings.limits,
                 policy=policy,
             )
         statuses.update(r.status.value for r in results)
