@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tactful.collect import quarantine, store
+from tactful.collect import checks, quarantine, store
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import EventResult, Source, Status
@@ -154,11 +154,11 @@ def test_messages_without_ids_are_each_given_a_fresh_one_and_all_stored(
     results = [first, second, third]
     assert [r.status for r in results] == [Status.STORED] * 3
     ids = [r.message_id for r in results]
-    assert all(i is not None and i.startswith(collect_service.ASSIGNED_PREFIX) for i in ids)
+    assert all(i is not None and i.startswith(checks.ASSIGNED_PREFIX) for i in ids)
     assert len(set(ids)) == 3
     for message_id in ids:
         assert message_id is not None
-        uuid.UUID(message_id.removeprefix(collect_service.ASSIGNED_PREFIX))
+        uuid.UUID(message_id.removeprefix(checks.ASSIGNED_PREFIX))
         assert len(events_of(session, message_id)) == 1
 
 

@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tactful.crypto import Keystore
-from tactful.crypto import keystore as keystore_module
+from tactful.crypto import Keystore, commit
 from tactful.errors import ConfigurationError, KeyDestroyed
 
 SECRET = "a-test-secret-that-is-long-enough-0001"
@@ -363,7 +362,7 @@ def test_index_digests_lists_a_subjects_entries_only(tmp_path: Path) -> None:
 def test_only_a_session_holding_keystore_writes_carries_its_hooks(tmp_path: Path) -> None:
     store = _store(tmp_path / "keys.db")
     main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
-    hook = keystore_module._write_held_before_commit
+    hook = commit.write_held_before_commit
     assert not event.contains(Session, "before_commit", hook)  # nothing on SQLAlchemy's class
     view = store.cached()
     with Session(main) as plain, Session(main) as holding, holding.begin():

@@ -3,12 +3,13 @@ event the catalog does not declare), and counted, inside the caller's transactio
 commits before it answers).
 
 The order of work for a request keeps the database round trips per batch, not per event:
-validate all → one dedup lookup → strangers' events no purpose allows suppressed before anyone is
-created (`plans`) → resolve every other identity at once (merges move our rows, then consent
-merges ledgers) → reserve new message ids (one statement; a lost race turns into a duplicate) → the
-consent the events carry, and each event's purposes (`purposes`; an undeclared event: dropped;
-none: suppressed) → traits →
-computed atoms for the whole batch → bulk inserts → counters.
+subject tokens out and what they prove (`trust`) → validate all, one dedup lookup (`checks`) →
+strangers' events no purpose allows suppressed before anyone is created (`plans`) → resolve every
+other identity at once (`links`: merges move our rows, then consent merges ledgers) → reserve new
+message ids (one statement; a lost race turns into a duplicate) → the consent the events carry
+(what each message may grant or widen: `trust`), and each event's purposes (`purposes`; an
+undeclared event: dropped; none: suppressed) → traits → computed atoms for the whole batch → bulk
+inserts → counters, and the audit of refused claims (`trust`).
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
 from tactful.catalog import drift
-from tactful.catalog.filtering import event_atom_name
+from tactful.collect import checks, proof, quarantine, store, trust
 from tactful.collect import fields as collect_fields
-from tactful.collect import links, proof, quarantine, store
 from tactful.collect import purposes as collect_purposes
-from tactful.collect.message import MessageType, canonical, for_catalog
+from tactful.collect.message import MessageType, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.plans import Plan, Subjects, suppress_unheard
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Refusal, Source, Status
-from tactful.collect.validate import Reason, Rejection, validate
+from tactful.collect.validate import Reason
 from tactful.config import Limits
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
@@ -43,7 +43,6 @@ from tactful.db import truncate_log_after_commit
 from tactful.profiles import service as profiles_service
 from tactful.types import new_row_id
 
-ASSIGNED_PREFIX = "tf-"
 """Of the message id given to a message that has none (a random UUID), as Segment does: two identical
 messages without ids are two real actions, never one deduplicated."""
 
@@ -53,77 +52,6 @@ def _default_limits() -> Limits:
     # Built on first use, not at import (settings read the environment); then reused, because
     # building settings for every request costs more than a small batch's database work.
     return Limits()
-
-
-def _message_id_of(message: object) -> str | None:
-    value = message.get("messageId") if isinstance(message, Mapping) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable() else None
-
-
-def _take_proof(plans: list[Plan], *, source: Source, tokens: proof.TokenCheck | None, at: datetime) -> None:
-    """Take the subject tokens out of every message before anything reads it, and note what they prove."""
-    for plan in plans:
-        plan.message, carried = proof.take_tokens(plan.message)
-        plan.proven, failed = proof.proven_ids(
-            plan.message, carried, header_token=source.subject_token, check=tokens, at=at
-        )
-        if failed:
-            plan.refused.append(proof.INVALID_TOKEN)
-
-
-def _check(plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime, limits: Limits) -> None:
-    scope = str(source.write_key_id or "")
-    for plan in plans:
-        checked = validate(plan.message, at=at, max_event_bytes=limits.max_event_bytes)
-        if isinstance(checked, Rejection):
-            plan.message_id = _message_id_of(plan.message)
-            plan.quarantine(checked.reason, checked.detail)
-            continue
-        assert isinstance(plan.message, dict)
-        plan.event = checked
-        plan.fingerprint = keystore.digest("event_content", canonical(plan.message))
-        plan.message_id = checked.message_id or f"{ASSIGNED_PREFIX}{uuid.uuid4()}"
-        plan.digest = keystore.digest("message_id", f"{scope}\x00{plan.message_id}")
-
-
-def _undeclared(policy: PolicyContext | None, plan: Plan) -> bool:
-    """Whether the plan's event is one the catalog does not declare (by its name for a track call,
-    by its type for page, screen and group). Identify and alias link identities and carry traits,
-    which the catalog declares field by field. Without a policy (a stand-in catalog) nothing is."""
-    event = plan.event
-    if policy is None or event is None or event.type in (MessageType.IDENTIFY, MessageType.ALIAS):
-        return False
-    name = event_atom_name(event.type.value, event.name)
-    return name is None or name not in policy.catalog.atoms
-
-
-def _drop_undeclared(plans: list[Plan], policy: PolicyContext | None) -> None:
-    """Events of strangers suppressed before anyone was created are dropped when undeclared: it is
-    the catalog, not consent, that leaves them out."""
-    for plan in plans:
-        if plan.unlinked and plan.status is Status.SUPPRESSED and _undeclared(policy, plan):
-            plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
-
-
-def _classify(plans: list[Plan], seen: Mapping[str, store.SeenMessage], fresh: dict[str, str | None]) -> None:
-    """Mark duplicates, conflicts and replays of erased subjects; collect first sightings in `fresh`."""
-    for plan in plans:
-        if plan.status is not None or plan.digest is None:
-            continue
-        if plan.digest in fresh:
-            earlier: store.SeenMessage | None = store.SeenMessage(fresh[plan.digest], erased=False)
-        else:
-            earlier = seen.get(plan.digest)
-        if earlier is None:
-            fresh[plan.digest] = plan.fingerprint
-        elif earlier.erased:
-            plan.status, plan.reason = Status.SUPPRESSED, Reason.ERASED_SUBJECT
-        elif earlier.fingerprint == plan.fingerprint:
-            plan.status = Status.DUPLICATE
-        else:
-            plan.quarantine(
-                Reason.DUPLICATE_CONFLICT, "this messageId was first received with another payload"
-            )
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -243,7 +171,9 @@ def _decide(
     arriving = [p for p in plans if p.status is None]
     if not arriving:
         return {}, None
-    may_grant, may_widen = _trust(session, arriving, keystore=keystore, source=source, at=at)
+    may_grant, may_widen = trust.grants_and_widenings(
+        session, arriving, keystore=keystore, source=source, at=at
+    )
     items: dict[int, collect_purposes.Arriving] = {}
     for plan in arriving:
         assert plan.event is not None
@@ -273,54 +203,10 @@ def _decide(
     for plan in arriving:
         plan.refused.extend(decided[plan.index].refused)
         if decided[plan.index].traits and under.age_declared(items[plan.index], decided[plan.index]):
-            plan.age_method = _age_method(plan, source)
+            plan.age_method = trust.age_method(plan, source)
         if plan.message_id in under.refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
     return decided, under
-
-
-def _age_method(plan: Plan, source: Source) -> str:
-    """How an accepted age was vouched for: by the site's server key, by the user's subject token,
-    or by the visitor alone (an anonymous age gate; it never carries over a pending link)."""
-    assert plan.event is not None
-    if source.trusted:
-        return "server_key"
-    return "subject_token" if plan.event.user_id is not None else "self_declared"
-
-
-def _trust(
-    session: Session, plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime
-) -> tuple[set[int], set[int]]:
-    """Which plans may grant consent, and which may widen what is known of their person (write
-    identifiers, lift an age protection), by plan index (DESIGN §4). A message that names a user id
-    may, when the key is a server key or a token in it proves that user id. One that names only an
-    anonymous id may, unless its subject is identified; and it may not grant while a pending link
-    claims the anonymous id for a user."""
-    if source.trusted:
-        every = {p.index for p in plans}
-        return every, set(every)
-    anonymous = [p for p in plans if p.event is not None and p.event.user_id is None]
-    identified, pending = links.speaks_for_identified(
-        session,
-        keystore=keystore,
-        subject_ids=[p.subject_id for p in anonymous if p.subject_id is not None],
-        anonymous_ids=[p.event.anonymous_id for p in anonymous if p.event and p.event.anonymous_id],
-        at=at,
-    )
-    may_grant: set[int] = set()
-    may_widen: set[int] = set()
-    for plan in plans:
-        event = plan.event
-        assert event is not None
-        if event.user_id is not None:
-            if event.user_id in plan.proven:
-                may_grant.add(plan.index)
-                may_widen.add(plan.index)
-        elif plan.subject_id not in identified:
-            may_widen.add(plan.index)
-            if event.anonymous_id not in pending:
-                may_grant.add(plan.index)
-    return may_grant, may_widen
 
 
 def ingest(
@@ -354,13 +240,13 @@ def ingest(
         Plan(i, dict(m) if isinstance(m, Mapping) and not isinstance(m, dict) else m)
         for i, m in enumerate(messages)
     ]
-    _take_proof(plans, source=source, tokens=tokens, at=at)
-    _check(plans, keystore=keystore, source=source, at=at, limits=limits)
+    trust.take_proof(plans, source=source, tokens=tokens, at=at)
+    checks.check(plans, keystore=keystore, source=source, at=at, limits=limits)
     fresh: dict[str, str | None] = {}
-    _classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
+    checks.classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
 
     suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
-    _drop_undeclared(plans, policy)
+    checks.drop_undeclared(plans, policy)
     subjects = Subjects(session, keystore, at, policy, trusted=source.trusted)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
     # Suppressed first sightings keep their message ids too: a retry is a duplicate, as for anyone.
@@ -382,7 +268,7 @@ def ingest(
             fresh.pop(p.digest, None)
             if p.unlinked:
                 p.status, p.reason, p.unlinked = None, None, False
-        _classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
+        checks.classify(lost, store.seen_messages(session, (p.digest for p in lost if p.digest)), {})
 
     dropped: Counter[str] = Counter()
     counts: Counter[str] = Counter()
@@ -398,7 +284,7 @@ def ingest(
     fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
     for plan in plans:
         if plan.status is None:
-            if _undeclared(policy, plan):
+            if checks.undeclared(policy, plan):
                 # Still after its identities and the consent it carries were recorded: a choice
                 # sent along with any event counts.
                 plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
@@ -440,12 +326,6 @@ def ingest(
     return [plan.result() for plan in plans]
 
 
-_AUDITED_PER_SUBJECT = frozenset(
-    {Refusal.CONSENT_GRANT, Refusal.MERGE_NEEDS_PROOF, Refusal.IDENTIFIER_TRAIT, Refusal.AGE_CLAIM}
-)
-"""Refused claims that tried to widen an identified person's rights: audited under the person."""
-
-
 def _write(
     session: Session,
     plans: list[Plan],
@@ -481,54 +361,17 @@ def _write(
     insert_rows(session, store.table_of(Event), events)
     insert_rows(session, store.table_of(Quarantine), quarantined)
     counts["received"] += len(plans)
-    refused: dict[uuid.UUID, Counter[str]] = {}
-    declared: dict[uuid.UUID, str] = {}
     for plan in plans:
         assert plan.status is not None
-        if plan.age_method is not None and plan.status is Status.STORED and plan.subject_id is not None:
-            declared[plan.subject_id] = plan.age_method
         for code in dict.fromkeys(plan.refused):
             counts[f"refused:{code}"] += 1
-            if plan.subject_id is not None and code in _AUDITED_PER_SUBJECT:
-                refused.setdefault(plan.subject_id, Counter())[code] += 1
         name = {Status.STORED: "stored", Status.DUPLICATE: "deduplicated"}.get(plan.status, str(plan.status))
         counts[name] += 1
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
-    unverified = counts[f"refused:{Refusal.LINK_UNVERIFIED}"]
-    if refused or declared or unverified:
-        actor = f"collect:key:{source.write_key_id}" if source.write_key_id else "collect"
-        records = (
-            [
-                # Pending links, as browsers without tokens make them at every sign-in: one entry for
-                # the request (the links themselves are kept, each under its user's subject).
-                audit_service.AuditRecord(
-                    action="collect.links_pending",
-                    actor=actor,
-                    at=at,
-                    details={"count": unverified, "request_id": source.request_id or ""},
-                )
-            ]
-            if unverified
-            else []
-        )
-        records += [
-            audit_service.AuditRecord(
-                action="collect.claims_refused", actor=actor, at=at, subject_id=subject, details=dict(codes)
-            )
-            for subject, codes in refused.items()
-        ]
-        records += [
-            audit_service.AuditRecord(
-                action="profiles.age_declared",
-                actor=actor,
-                at=at,
-                subject_id=subject,
-                details={"method": method},
-            )
-            for subject, method in declared.items()
-        ]
+    records = trust.audit_records(plans, source=source, at=at)
+    if records:
         audit_service.append_many(session, keystore=keystore, records=records)
 
 

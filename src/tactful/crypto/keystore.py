@@ -19,11 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
+from tactful.crypto import commit
 from tactful.crypto.sealing import (
     KEY,
     blind_index,
@@ -47,8 +48,6 @@ LOCKED = (
     "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was created with (or "
     "the one `tactful secret rotate` moved it to) and restart"
 )
-_HELD = "tactful.keystore.held"  # session.info entry: the views whose writes wait for its commit
-_LISTENING = "tactful.keystore.listening"  # session.info entry: the hooks above are on this session
 
 
 class Keystore:
@@ -231,15 +230,7 @@ class Keystore:
     def write_before_commit(self, session: Session) -> None:
         """Write this view's held keys and index entries just before `session` commits: one keystore
         transaction per request, and no key sealing a committed row that is not durable itself."""
-        if not session.info.get(_LISTENING):
-            # On this session alone, not on SQLAlchemy's Session class: no other session of the
-            # process pays for the keystore, and none can be affected by it.
-            event.listen(session, "before_commit", _write_held_before_commit)
-            event.listen(session, "after_transaction_end", _drop_held_after_rollback)
-            session.info[_LISTENING] = True
-        held: list[Keystore] = session.info.setdefault(_HELD, [])
-        if not any(view is self for view in held):
-            held.append(self)
+        commit.hold_until_commit(session, self)
 
     def write_held_soon(self) -> None:
         """Start writing the held keys and index entries on a worker thread, so that the keystore's
@@ -485,19 +476,3 @@ def _write_index(conn: Connection, latest: Mapping[str, uuid.UUID]) -> None:
     for start in range(0, len(digests), _CHUNK):
         conn.execute(delete(blind_index).where(blind_index.c.digest.in_(digests[start : start + _CHUNK])))
     conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
-
-
-def _write_held_before_commit(session: Session) -> None:
-    # A savepoint's release is not the commit: held writes wait for the outermost transaction.
-    if session.in_nested_transaction():
-        return
-    for view in session.info.pop(_HELD, ()):
-        view.write_held()
-
-
-def _drop_held_after_rollback(session: Session, transaction: SessionTransaction) -> None:
-    # Still registered once the outermost transaction ends: it rolled back, and so did every row
-    # sealed with a held key.
-    if transaction.parent is None:
-        for view in session.info.pop(_HELD, ()):
-            view.drop_held()
