@@ -1,0 +1,287 @@
+"""The walk down the pyramid for one placement (DESIGN §2): pure, plain data in and out.
+
+    experiences, highest level first ──▶ each: may it apply? ──▶ does its audience match?
+        (level beats priority; then priority,     │ no: why (Skip)        │ no: on down
+         lower first; then creation time)         ▼                       ▼
+                                             on down the walk      assignment ──▶ held out: on down,
+                                                                       │          the share noted
+                                                                       ▼
+                                                                 render ──▶ the answer
+    nothing answered ──▶ the placement's default (`1:all`, reads nothing about the subject)
+
+An experience may apply only if it is live and inside its schedule, its level is within the
+Allowance's ceiling, every atom it reads is in the Allowance (a withheld atom is never treated as
+absent), its audience is served, a significant effect is allowed, and the channel's consent holds.
+What the walk cannot know by itself (whether an audience matches, which variation a subject gets,
+how content renders) it asks `Steps`, so that this module stays the rule and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from tactful.policy.allowance import Allowance
+from tactful.policy.verdicts import Reason
+from tactful.types import Level, Purpose
+
+
+class Strategy(StrEnum):
+    """How the answer was chosen (logged with every decision)."""
+
+    RULE = "rule"
+    SPLIT = "split"
+    BANDIT = "bandit"
+    HOLDOUT = "holdout"
+    """The subject was held out of an experience above and got the answer below it."""
+    DEFAULT = "default"
+    FORCED = "forced"
+    """Set by an operator's preview, never learned from."""
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    EMAIL = "email"
+
+
+class Skip(StrEnum):
+    """Why an experience did not answer."""
+
+    NOT_LIVE = "not_live"
+    NOT_SCHEDULED = "not_scheduled"
+    ABOVE_CEILING = "above_ceiling"
+    """Its level is above what the subject's consent and situation allow ({level})."""
+    ATOMS_WITHHELD = "atoms_withheld"
+    """It reads atoms the Allowance holds back ({atoms})."""
+    CHANNEL_CONSENT = "channel_consent"
+    SIGNIFICANT_EFFECT = "significant_effect"
+    """Significant effects need explicit consent and an adult subject."""
+    AUDIENCE_NOT_SERVED = "audience_not_served"
+    """The audience is in shadow or below k subjects (it would single a person out)."""
+    NO_MATCH = "no_match"
+    NOT_IN_NAMESPACE = "not_in_namespace"
+    DEVICE_IDENTIFIER = "device_identifier"
+    """A split hashes the anonymous id, a device identifier the Allowance does not permit."""
+    HELD_OUT = "held_out"
+    NOT_RENDERED = "not_rendered"
+
+
+@dataclass(frozen=True)
+class Variation:
+    key: str
+    content: object
+    weight: float = 1.0
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experience:
+    """One published experience as the walk sees it. `atoms` are all the atoms it reads (audience,
+    content templates, strategy features); `level` is computed from them by the catalog."""
+
+    key: str
+    level: Level
+    priority: int
+    created_at: datetime
+    atoms: frozenset[str]
+    variations: tuple[Variation, ...]
+    strategy: Strategy = Strategy.RULE
+    live: bool = True
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    audience_served: bool = True
+    significant: bool = False
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    key: str
+    channel: Channel
+    default: Variation
+    experiences: tuple[Experience, ...] = ()
+
+
+@dataclass(frozen=True)
+class Matched:
+    """An audience's answer: matched or not, or unknown because an atom it read is withheld."""
+
+    matched: bool
+    withheld: bool = False
+    atoms_read: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """An assignment's answer: a variation with its probability, or a reason to go on down (with
+    the held-out share when the subject was held out)."""
+
+    variation: Variation | None
+    propensity: float = 1.0
+    skip: Skip | None = None
+    holdout_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Rendered:
+    content: object | None
+    """None: the variation could not render for this subject (a withheld atom without fallback)."""
+    atoms_read: frozenset[str] = frozenset()
+
+
+class Steps(Protocol):
+    """What the walk asks of conditions, assignment and rendering."""
+
+    def matches(self, experience: Experience, view: Mapping[str, object]) -> Matched: ...
+
+    def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn: ...
+
+    def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered: ...
+
+
+@dataclass(frozen=True)
+class Passed:
+    """An experience above the answer, and why it did not answer."""
+
+    experience: str
+    level: Level
+    skip: Skip
+    reasons: tuple[Reason, ...] = ()
+    atoms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one placement shows, and everything the log and the explanation need."""
+
+    placement: str
+    experience: str | None
+    experience_version: int | None
+    variation: str
+    content: object
+    level: Level
+    strategy: Strategy
+    propensity: float
+    atoms_read: frozenset[str]
+    passed: tuple[Passed, ...]
+    ceiling: Level
+    held_out_of: tuple[str, ...] = ()
+
+    @property
+    def downgraded(self) -> bool:
+        """The consent or situation of the subject kept a higher experience from answering."""
+        return any(p.skip in _CONSENT_SKIPS for p in self.passed)
+
+
+_CONSENT_SKIPS = frozenset(
+    {Skip.ABOVE_CEILING, Skip.ATOMS_WITHHELD, Skip.CHANNEL_CONSENT, Skip.SIGNIFICANT_EFFECT}
+)
+_NOTHING: Mapping[str, object] = {}
+
+
+def order(experiences: Sequence[Experience]) -> list[Experience]:
+    """Level beats priority; within a level, priority (lower first), then creation time."""
+    return sorted(experiences, key=lambda e: (-e.level.rank, e.priority, e.created_at, e.key))
+
+
+def _may_apply(
+    experience: Experience, *, allowance: Allowance, channel: Channel, at: datetime
+) -> tuple[Skip, tuple[Reason, ...], frozenset[str]] | None:
+    """Why `experience` may not apply to this subject now; None when it may."""
+    if not experience.live:
+        return Skip.NOT_LIVE, (), frozenset()
+    if (experience.starts_at and at < experience.starts_at) or (
+        experience.ends_at and at >= experience.ends_at
+    ):
+        return Skip.NOT_SCHEDULED, (), frozenset()
+    if experience.level > allowance.ceiling:
+        reason = allowance.level_reasons.get(experience.level)
+        return Skip.ABOVE_CEILING, (reason,) if reason else (), frozenset()
+    withheld = experience.atoms - allowance.decide_atoms
+    if withheld:
+        reasons = tuple(r for atom in sorted(withheld) if (r := allowance.reason_for(atom)) is not None)
+        return Skip.ATOMS_WITHHELD, reasons, frozenset(withheld)
+    if channel is Channel.EMAIL and not _holds(allowance, Purpose.MARKETING_EMAIL):
+        return Skip.CHANNEL_CONSENT, (allowance.verdict(Purpose.MARKETING_EMAIL).reason,), frozenset()
+    if experience.significant and (allowance.minor or not allowance.significant_decisions.allowed):
+        return Skip.SIGNIFICANT_EFFECT, (allowance.significant_decisions.reason,), frozenset()
+    if not experience.audience_served:
+        return Skip.AUDIENCE_NOT_SERVED, (), frozenset()
+    return None
+
+
+def _holds(allowance: Allowance, purpose: Purpose) -> bool:
+    verdict = allowance.purposes.get(purpose)
+    return verdict is not None and verdict.allowed
+
+
+def walk(
+    placement: Placement,
+    *,
+    allowance: Allowance,
+    view: Mapping[str, object],
+    at: datetime,
+    steps: Steps,
+) -> Answer:
+    """The answer for `placement`: always one, never above the Allowance's ceiling."""
+    passed: list[Passed] = []
+    read: set[str] = set()
+    held_out: list[str] = []
+    share = 1.0
+    for experience in order(placement.experiences):
+        refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
+        if refused is not None:
+            passed.append(Passed(experience.key, experience.level, *refused))
+            continue
+        match = steps.matches(experience, view)
+        read |= match.atoms_read
+        if match.withheld or not match.matched:
+            passed.append(Passed(experience.key, experience.level, Skip.NO_MATCH))
+            continue
+        drawn = steps.assign(experience, view)
+        if drawn.variation is None:
+            skip = drawn.skip or Skip.NO_MATCH
+            if skip is Skip.HELD_OUT:
+                held_out.append(experience.key)
+                share *= drawn.holdout_share
+            passed.append(Passed(experience.key, experience.level, skip))
+            continue
+        rendered = steps.render(drawn.variation, view)
+        read |= rendered.atoms_read
+        if rendered.content is None:
+            passed.append(Passed(experience.key, experience.level, Skip.NOT_RENDERED))
+            continue
+        return Answer(
+            placement=placement.key,
+            experience=experience.key,
+            experience_version=experience.version,
+            variation=drawn.variation.key,
+            content=rendered.content,
+            level=experience.level,
+            strategy=Strategy.HOLDOUT if held_out else experience.strategy,
+            propensity=share * drawn.propensity,
+            atoms_read=frozenset(read),
+            passed=tuple(passed),
+            ceiling=allowance.ceiling,
+            held_out_of=tuple(held_out),
+        )
+    default = placement.default
+    rendered = steps.render(default, _NOTHING)  # the default reads nothing about the subject
+    return Answer(
+        placement=placement.key,
+        experience=None,
+        experience_version=None,
+        variation=default.key,
+        content=rendered.content if rendered.content is not None else default.content,
+        level=Level.ALL,
+        strategy=Strategy.HOLDOUT if held_out else Strategy.DEFAULT,
+        propensity=share,
+        atoms_read=frozenset(read),
+        passed=tuple(passed),
+        ceiling=allowance.ceiling,
+        held_out_of=tuple(held_out),
+    )

@@ -1,0 +1,293 @@
+"""The walk down the pyramid (DESIGN §2, invariants 1 and 2): order, the reasons an experience does
+not apply, holdouts and their propensities, the default; and, over random catalogs, consents and
+experiences, that a placement always answers, never above the ceiling, reading only allowed atoms."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tactful.catalog.model import Catalog
+from tactful.consent.fold import ConsentEvent, fold
+from tactful.decide.walk import (
+    Answer,
+    Channel,
+    Drawn,
+    Experience,
+    Matched,
+    Placement,
+    Rendered,
+    Skip,
+    Strategy,
+    Variation,
+    walk,
+)
+from tactful.policy import (
+    Allowance,
+    ProfileSnapshot,
+    Regime,
+    RequestSignals,
+    SubjectFacts,
+    build_view,
+    evaluate,
+)
+from tactful.policy.verdicts import Code, Reason, Verdict
+from tactful.types import Level, Purpose
+from tests.policy.strategies import AT, catalogs, facts, ledgers, regime_sets, signals
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+DEFAULT = Variation("default", {"title": "Welcome"})
+
+
+@dataclass
+class Steps:
+    """Steps that read every atom an experience names from the view, as a real audience would."""
+
+    matching: frozenset[str] | None = None
+    """Experiences whose audience matches (None: all)."""
+    held_out: Mapping[str, float] | None = None
+    unrenderable: frozenset[str] = frozenset()
+    rendered_with: list[Mapping[str, object]] | None = None
+
+    def matches(self, experience: Experience, view: Mapping[str, object]) -> Matched:
+        values = {atom: view.get(atom) for atom in sorted(experience.atoms)}
+        matched = self.matching is None or experience.key in self.matching
+        if self.matching is None:  # a stable coin from what was read
+            matched = hashlib.sha256(repr((experience.key, values)).encode()).digest()[0] < 200
+        return Matched(matched, atoms_read=frozenset(values))
+
+    def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn:
+        if self.held_out and experience.key in self.held_out:
+            return Drawn(None, skip=Skip.HELD_OUT, holdout_share=self.held_out[experience.key])
+        variation = experience.variations[0]
+        total = sum(v.weight for v in experience.variations)
+        return Drawn(
+            variation, propensity=variation.weight / total if experience.strategy is Strategy.SPLIT else 1.0
+        )
+
+    def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered:
+        if self.rendered_with is not None:
+            self.rendered_with.append(view)
+        if variation.key in self.unrenderable:
+            return Rendered(None)
+        return Rendered(variation.content)
+
+
+def allowance(
+    ceiling: Level = Level.ONE,
+    atoms: frozenset[str] = frozenset({"context.location.country", "traits.first_name"}),
+    *,
+    email: bool = True,
+    significant: bool = False,
+    minor: bool = False,
+) -> Allowance:
+    def verdict(allowed: bool) -> Verdict:
+        return Verdict(allowed, Code.CONSENT_GRANTED if allowed else Code.CONSENT_MISSING)
+
+    return Allowance(
+        ceiling=ceiling,
+        decide_atoms=atoms,
+        learn_atoms=frozenset(),
+        purposes={Purpose.MARKETING_EMAIL: verdict(email)},
+        refusals={"traits.first_name": Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual")},
+        level_reasons={Level.ONE: Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual")},
+        may_learn=False,
+        significant_decisions=verdict(significant),
+        minor=minor,
+    )
+
+
+def experience(key: str, level: Level = Level.MANY, priority: int = 1, **changes: object) -> Experience:
+    made = Experience(
+        key=key,
+        level=level,
+        priority=priority,
+        created_at=NOW - timedelta(days=1),
+        atoms=frozenset({"context.location.country"}) if level > Level.ALL else frozenset(),
+        variations=(Variation(f"{key}-a", {"title": key}),),
+    )
+    return replace(made, **changes)  # type: ignore[arg-type]
+
+
+def decide(placement: Placement, given: Allowance, steps: Steps | None = None) -> Answer:
+    return walk(placement, allowance=given, view={}, at=NOW, steps=steps or Steps(matching=None))
+
+
+def web(*experiences: Experience, channel: Channel = Channel.WEB) -> Placement:
+    return Placement("home_hero", channel, DEFAULT, experiences)
+
+
+def test_level_beats_priority_then_priority_then_age() -> None:
+    experiences = (
+        experience("many_first", Level.MANY, priority=1),
+        experience("one_late", Level.ONE, priority=9, atoms=frozenset({"traits.first_name"})),
+        experience("one_early", Level.ONE, priority=9, atoms=frozenset({"traits.first_name"}),
+                   created_at=NOW - timedelta(days=9)),
+        experience("one_top", Level.ONE, priority=2, atoms=frozenset({"traits.first_name"})),
+    )  # fmt: skip
+    everyone = Steps(matching=frozenset(e.key for e in experiences))
+    assert decide(web(*experiences), allowance(), everyone).experience == "one_top"
+    without_top = Steps(matching=frozenset({"many_first", "one_late", "one_early"}))
+    answer = decide(web(*experiences), allowance(), without_top)
+    assert answer.experience == "one_early"
+    assert [(p.experience, p.skip) for p in answer.passed] == [("one_top", Skip.NO_MATCH)]
+
+
+def test_above_the_ceiling_the_walk_goes_down_and_says_why() -> None:
+    greeting = experience("greeting", Level.ONE, atoms=frozenset({"traits.first_name"}))
+    answer = decide(web(greeting, experience("sweden")), allowance(ceiling=Level.MANY))
+    assert (answer.experience, answer.level, answer.strategy) == ("sweden", Level.MANY, Strategy.RULE)
+    [passed] = answer.passed
+    assert (passed.experience, passed.skip) == ("greeting", Skip.ABOVE_CEILING)
+    assert passed.reasons == (Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual"),)
+    assert answer.downgraded
+
+
+def test_a_withheld_atom_keeps_an_experience_out_even_within_the_ceiling() -> None:
+    reads_name = experience("greeting", Level.MANY, atoms=frozenset({"traits.first_name"}))
+    answer = decide(web(reads_name), allowance(atoms=frozenset({"context.location.country"})))
+    assert answer.experience is None
+    assert answer.strategy is Strategy.DEFAULT
+    [passed] = answer.passed
+    assert (passed.skip, passed.atoms) == (Skip.ATOMS_WITHHELD, frozenset({"traits.first_name"}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "skip"),
+    [
+        ({"live": False}, Skip.NOT_LIVE),
+        ({"starts_at": NOW + timedelta(seconds=1)}, Skip.NOT_SCHEDULED),
+        ({"ends_at": NOW}, Skip.NOT_SCHEDULED),
+        ({"audience_served": False}, Skip.AUDIENCE_NOT_SERVED),
+        ({"significant": True}, Skip.SIGNIFICANT_EFFECT),
+    ],
+)
+def test_what_keeps_an_experience_from_applying(changes: dict[str, object], skip: Skip) -> None:
+    answer = decide(web(experience("x", **changes)), allowance())
+    assert answer.experience is None
+    assert [p.skip for p in answer.passed] == [skip]
+
+
+def test_a_significant_effect_needs_explicit_consent_and_an_adult() -> None:
+    significant = experience("price", significant=True)
+    assert decide(web(significant), allowance(significant=True)).experience == "price"
+    assert decide(web(significant), allowance(significant=True, minor=True)).experience is None
+
+
+def test_an_email_placement_needs_the_channels_consent() -> None:
+    placement = web(experience("newsletter"), channel=Channel.EMAIL)
+    assert decide(placement, allowance(email=True)).experience == "newsletter"
+    refused = decide(placement, allowance(email=False))
+    assert [p.skip for p in refused.passed] == [Skip.CHANNEL_CONSENT]
+    assert refused.downgraded
+
+
+def test_a_held_out_subject_goes_on_down_with_the_share_in_its_propensity() -> None:
+    variations = (Variation("a", {"t": "a"}, 3.0), Variation("b", {"t": "b"}, 1.0))
+    top = experience("top", Level.SOME, strategy=Strategy.SPLIT, variations=variations)
+    below = experience("below", Level.MANY)
+    answer = decide(
+        web(top, below), allowance(), Steps(matching=frozenset({"top", "below"}), held_out={"top": 0.05})
+    )
+    assert (answer.experience, answer.strategy, answer.held_out_of) == ("below", Strategy.HOLDOUT, ("top",))
+    assert answer.propensity == pytest.approx(0.05)
+    assert not answer.downgraded  # a holdout is the experiment's design, not the person's consent
+
+    alone = decide(web(top), allowance(), Steps(matching=frozenset({"top"}), held_out={"top": 0.1}))
+    assert (alone.variation, alone.strategy, alone.propensity) == (
+        "default",
+        Strategy.HOLDOUT,
+        pytest.approx(0.1),
+    )
+
+
+def test_a_variation_that_cannot_render_for_this_subject_is_passed_by() -> None:
+    answer = decide(web(experience("x")), allowance(), Steps(matching=None, unrenderable=frozenset({"x-a"})))
+    assert answer.variation == "default"
+    assert [p.skip for p in answer.passed] == [Skip.NOT_RENDERED]
+
+
+def test_the_default_is_rendered_with_nothing_about_the_subject() -> None:
+    seen: list[Mapping[str, object]] = []
+    answer = walk(
+        web(),
+        allowance=allowance(),
+        view={"traits.first_name": "Anna"},
+        at=NOW,
+        steps=Steps(rendered_with=seen),
+    )
+    assert (answer.content, answer.level, answer.propensity) == ({"title": "Welcome"}, Level.ALL, 1.0)
+    assert seen == [{}]
+
+
+# -- invariants 1 and 2 over random catalogs, consents and experiences ---------------------------
+
+
+def _level(catalog: Catalog, atoms: frozenset[str]) -> Level:
+    return max((catalog.atoms[a].level for a in atoms), default=Level.ALL)
+
+
+@st.composite
+def placements(draw: st.DrawFn, catalog: Catalog) -> Placement:
+    names = sorted(catalog.atoms)
+    experiences = []
+    for n in range(draw(st.integers(0, 6))):
+        atoms = frozenset(draw(st.lists(st.sampled_from(names), max_size=3, unique=True)))
+        strategy = draw(st.sampled_from((Strategy.RULE, Strategy.SPLIT)))
+        weights = draw(st.lists(st.floats(0.1, 5), min_size=1, max_size=3))
+        variations = tuple(Variation(f"e{n}v{i}", {"n": n, "i": i}, w) for i, w in enumerate(weights))
+        experiences.append(
+            Experience(
+                key=f"e{n}",
+                level=_level(catalog, atoms),
+                priority=draw(st.integers(0, 3)),
+                created_at=NOW - timedelta(hours=draw(st.integers(0, 100))),
+                atoms=atoms,
+                variations=variations,
+                strategy=strategy,
+                live=draw(st.sampled_from((True, True, False))),
+                audience_served=draw(st.sampled_from((True, True, False))),
+                significant=draw(st.sampled_from((False, False, True))),
+            )
+        )
+    channel = draw(st.sampled_from(tuple(Channel)))
+    return Placement("p", channel, DEFAULT, tuple(experiences))
+
+
+@given(catalogs(), ledgers, regime_sets, facts(), signals, st.data())
+def test_every_placement_answers_within_the_allowance(
+    catalog: Catalog,
+    events: list[ConsentEvent],
+    regimes: list[Regime],
+    subject: SubjectFacts,
+    request: RequestSignals,
+    data: st.DataObject,
+) -> None:
+    given_allowance = evaluate(
+        catalog=catalog, consent=fold(events), regimes=regimes, facts=subject, signals=request, at=AT
+    )
+    stored = {name: f"value of {name}" for name in catalog.atoms}
+    view = build_view(given_allowance, ProfileSnapshot(values=stored, request=stored))
+    placement = data.draw(placements(catalog))
+    held = {e.key: 0.05 for e in placement.experiences if data.draw(st.booleans())}
+
+    answer = walk(placement, allowance=given_allowance, view=view, at=NOW, steps=Steps(held_out=held))
+
+    assert answer.level <= given_allowance.ceiling
+    assert answer.atoms_read <= given_allowance.decide_atoms
+    assert view.atoms_read <= given_allowance.decide_atoms  # nothing outside was even asked for
+    assert answer.content is not None
+    assert 0 < answer.propensity <= 1
+    if answer.experience is not None:
+        chosen = next(e for e in placement.experiences if e.key == answer.experience)
+        assert chosen.atoms <= given_allowance.decide_atoms
+        assert chosen.live
+        assert chosen.audience_served
+    else:
+        assert answer.level is Level.ALL
