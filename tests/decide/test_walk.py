@@ -4,10 +4,8 @@ experiences, that a placement always answers, never above the ceiling, reading o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -15,112 +13,12 @@ from hypothesis import strategies as st
 
 from tactful.catalog.model import Catalog
 from tactful.consent.fold import ConsentEvent, fold
-from tactful.decide.walk import (
-    Answer,
-    Channel,
-    Drawn,
-    Experience,
-    Matched,
-    Placement,
-    Rendered,
-    Skip,
-    Strategy,
-    Variation,
-    walk,
-)
-from tactful.policy import (
-    Allowance,
-    ProfileSnapshot,
-    Regime,
-    RequestSignals,
-    SubjectFacts,
-    build_view,
-    evaluate,
-)
-from tactful.policy.verdicts import Code, Reason, Verdict
-from tactful.types import Level, Purpose
+from tactful.decide.walk import Channel, Experience, Placement, Skip, Strategy, Variation, walk
+from tactful.policy import ProfileSnapshot, Regime, RequestSignals, SubjectFacts, build_view, evaluate
+from tactful.policy.verdicts import Code, Reason
+from tactful.types import Level
+from tests.decide.walking import DEFAULT, NOW, Steps, allowance, decide, experience, web
 from tests.policy.strategies import AT, catalogs, facts, ledgers, regime_sets, signals
-
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-DEFAULT = Variation("default", {"title": "Welcome"})
-
-
-@dataclass
-class Steps:
-    """Steps that read every atom an experience names from the view, as a real audience would."""
-
-    matching: frozenset[str] | None = None
-    """Experiences whose audience matches (None: all)."""
-    held_out: Mapping[str, float] | None = None
-    unrenderable: frozenset[str] = frozenset()
-    rendered_with: list[Mapping[str, object]] | None = None
-
-    def matches(self, experience: Experience, view: Mapping[str, object]) -> Matched:
-        values = {atom: view.get(atom) for atom in sorted(experience.atoms)}
-        matched = self.matching is None or experience.key in self.matching
-        if self.matching is None:  # a stable coin from what was read
-            matched = hashlib.sha256(repr((experience.key, values)).encode()).digest()[0] < 200
-        return Matched(matched, atoms_read=frozenset(values))
-
-    def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn:
-        if self.held_out and experience.key in self.held_out:
-            return Drawn(None, skip=Skip.HELD_OUT, holdout_share=self.held_out[experience.key])
-        variation = experience.variations[0]
-        total = sum(v.weight for v in experience.variations)
-        return Drawn(
-            variation, propensity=variation.weight / total if experience.strategy is Strategy.SPLIT else 1.0
-        )
-
-    def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered:
-        if self.rendered_with is not None:
-            self.rendered_with.append(view)
-        if variation.key in self.unrenderable:
-            return Rendered(None)
-        return Rendered(variation.content)
-
-
-def allowance(
-    ceiling: Level = Level.ONE,
-    atoms: frozenset[str] = frozenset({"context.location.country", "traits.first_name"}),
-    *,
-    email: bool = True,
-    significant: bool = False,
-    minor: bool = False,
-) -> Allowance:
-    def verdict(allowed: bool) -> Verdict:
-        return Verdict(allowed, Code.CONSENT_GRANTED if allowed else Code.CONSENT_MISSING)
-
-    return Allowance(
-        ceiling=ceiling,
-        decide_atoms=atoms,
-        learn_atoms=frozenset(),
-        purposes={Purpose.MARKETING_EMAIL: verdict(email)},
-        refusals={"traits.first_name": Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual")},
-        level_reasons={Level.ONE: Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual")},
-        may_learn=False,
-        significant_decisions=verdict(significant),
-        minor=minor,
-    )
-
-
-def experience(key: str, level: Level = Level.MANY, priority: int = 1, **changes: object) -> Experience:
-    made = Experience(
-        key=key,
-        level=level,
-        priority=priority,
-        created_at=NOW - timedelta(days=1),
-        atoms=frozenset({"context.location.country"}) if level > Level.ALL else frozenset(),
-        variations=(Variation(f"{key}-a", {"title": key}),),
-    )
-    return replace(made, **changes)  # type: ignore[arg-type]
-
-
-def decide(placement: Placement, given: Allowance, steps: Steps | None = None) -> Answer:
-    return walk(placement, allowance=given, view={}, at=NOW, steps=steps or Steps(matching=None))
-
-
-def web(*experiences: Experience, channel: Channel = Channel.WEB) -> Placement:
-    return Placement("home_hero", channel, DEFAULT, experiences)
 
 
 def test_level_beats_priority_then_priority_then_age() -> None:
@@ -145,7 +43,11 @@ def test_above_the_ceiling_the_walk_goes_down_and_says_why() -> None:
     assert (answer.experience, answer.level, answer.strategy) == ("sweden", Level.MANY, Strategy.RULE)
     [passed] = answer.passed
     assert (passed.experience, passed.skip) == ("greeting", Skip.ABOVE_CEILING)
-    assert passed.reasons == (Reason.of(Code.CONSENT_MISSING, purpose="personalization.individual"),)
+    assert passed.reasons == (
+        Reason.of(
+            Code.CONSENT_MISSING, purpose="personalization.individual", status="not_set", regime="gdpr"
+        ),
+    )
     assert answer.downgraded
 
 

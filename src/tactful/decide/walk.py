@@ -64,7 +64,7 @@ class Skip(StrEnum):
     """The audience is in shadow or below k subjects (it would single a person out)."""
     NO_MATCH = "no_match"
     NOT_IN_NAMESPACE = "not_in_namespace"
-    DEVICE_IDENTIFIER = "device_identifier"
+    DEVICE_IDENTIFIER = "split_needs_device_identifier"
     """A split hashes the anonymous id, a device identifier the Allowance does not permit."""
     HELD_OUT = "held_out"
     NOT_RENDERED = "not_rendered"

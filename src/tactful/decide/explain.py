@@ -1,0 +1,166 @@
+"""What a decision says about itself: a structured explanation made from codes when the decision is
+made (and logged), turned into sentences only when someone reads it (`decide/wording.py`).
+
+    Answer + Allowance + catalog ──explain()──▶ Explanation (codes, parameters, atoms, categories)
+                                                    │ stored in the decision log
+                                                    ▼
+                                 GET /v1/decisions/{id}/explanation ──sentences()──▶ plain language
+
+It names atoms and categories, purposes and legal bases, never an atom's value (DESIGN §4). "Why
+not higher" lists, for each level above the answer, the reason: the gate's reason when the level is
+above the ceiling, else what kept each experience there from answering. "What would have changed
+the result" lists the consent choices that would have let a higher experience apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tactful.catalog.model import Catalog
+from tactful.decide.walk import Answer, Skip, Strategy
+from tactful.policy.allowance import Allowance
+from tactful.policy.verdicts import Code, Params, Reason, params_of
+from tactful.types import Level, Purpose
+
+_CONSENT_CODES = frozenset(
+    {Code.CONSENT_MISSING, Code.OPTED_OUT, Code.EXPLICIT_MISSING, Code.STORING_NEEDS_CONSENT}
+)
+"""Reasons a person can change by a consent choice (the others are law, age or their own objection);
+`decide.wording.CHANGES` words each."""
+
+
+@dataclass(frozen=True)
+class AtomUse:
+    """One atom the decision read: its category, the purposes it was read for, and its weight in the
+    answer (an equal share among the atoms of the experience that answered; 0 for atoms read only
+    to rule an experience out)."""
+
+    atom: str
+    category: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """Why the decision did not reach `level`: a code of the gate (`Code`) or of the walk (`Skip`)."""
+
+    level: Level
+    code: str
+    params: Params = ()
+    experience: str | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    level: Level
+    ceiling: Level
+    strategy: Strategy
+    exploration: bool
+    """The answer was drawn at random (a split or a bandit's exploration), not chosen for the person."""
+    holdout: bool
+    atoms: tuple[AtomUse, ...]
+    legal_basis: Mapping[str, str]
+    """The purposes the answer rests on, each with its legal basis."""
+    not_higher: tuple[Step, ...]
+    would_change: tuple[Reason, ...]
+    consent_downgrade: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "level": str(self.level),
+            "ceiling": str(self.ceiling),
+            "strategy": str(self.strategy),
+            "exploration": self.exploration,
+            "holdout": self.holdout,
+            "atoms": [{"atom": a.atom, "category": a.category, "weight": a.weight} for a in self.atoms],
+            "legal_basis": dict(self.legal_basis),
+            "not_higher": [
+                {"level": str(s.level), "code": s.code, "params": dict(s.params), "experience": s.experience}
+                for s in self.not_higher
+            ],
+            "would_change": [{"code": str(r.code), "params": dict(r.params)} for r in self.would_change],
+            "consent_downgrade": self.consent_downgrade,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Explanation:
+        """The explanation `to_json` wrote (as the decision log keeps it)."""
+        return cls(
+            level=Level(raw["level"]),
+            ceiling=Level(raw["ceiling"]),
+            strategy=Strategy(raw["strategy"]),
+            exploration=bool(raw["exploration"]),
+            holdout=bool(raw["holdout"]),
+            atoms=tuple(AtomUse(a["atom"], a["category"], float(a["weight"])) for a in raw["atoms"]),
+            legal_basis={str(k): str(v) for k, v in raw["legal_basis"].items()},
+            not_higher=tuple(
+                Step(Level(s["level"]), s["code"], params_of(s["params"]), s.get("experience"))
+                for s in raw["not_higher"]
+            ),
+            would_change=tuple(Reason(Code(c["code"]), params_of(c["params"])) for c in raw["would_change"]),
+            consent_downgrade=bool(raw["consent_downgrade"]),
+        )
+
+
+_LEVEL_PURPOSE: Mapping[Level, Purpose] = {
+    Level.MANY: Purpose.SEGMENTS,
+    Level.SOME: Purpose.BEHAVIORAL,
+    Level.FEW: Purpose.PREDICTIVE,
+    Level.ONE: Purpose.INDIVIDUAL,
+}
+
+
+def explain(
+    answer: Answer, *, allowance: Allowance, catalog: Catalog, answered_atoms: frozenset[str]
+) -> Explanation:
+    """The explanation of `answer`; `answered_atoms` are the atoms of the experience that answered."""
+    share = 1 / len(answered_atoms) if answered_atoms else 0.0
+    atoms = tuple(
+        AtomUse(atom, _category(catalog, atom), share if atom in answered_atoms else 0.0)
+        for atom in sorted(answer.atoms_read | answered_atoms)
+    )
+    basis: dict[str, str] = {}
+    for rank in range(1, answer.level.rank + 1):
+        purpose = _LEVEL_PURPOSE[Level.from_rank(rank)]
+        verdict = allowance.purposes.get(purpose)
+        if verdict is not None and verdict.allowed:
+            basis[str(purpose)] = verdict.legal_basis or str(verdict.code)
+    steps: list[Step] = []
+    changes: dict[Reason, None] = {}
+    for rank in range(answer.level.rank + 1, len(Level)):
+        level = Level.from_rank(rank)
+        here = [p for p in answer.passed if p.level is level]
+        if level > allowance.ceiling:
+            reason = allowance.level_reasons.get(level)
+            if reason is not None:
+                steps.append(Step(level, str(reason.code), reason.params))
+                if here and reason.code in _CONSENT_CODES:
+                    changes[reason] = None
+            continue
+        for passed in here:
+            if passed.skip is Skip.ATOMS_WITHHELD or passed.skip is Skip.CHANNEL_CONSENT:
+                for reason in passed.reasons:
+                    steps.append(Step(level, str(reason.code), reason.params, passed.experience))
+                    if reason.code in _CONSENT_CODES:
+                        changes[reason] = None
+            else:
+                steps.append(Step(level, str(passed.skip), (), passed.experience))
+    return Explanation(
+        level=answer.level,
+        ceiling=answer.ceiling,
+        strategy=answer.strategy,
+        exploration=answer.strategy in (Strategy.SPLIT, Strategy.BANDIT),
+        holdout=answer.strategy is Strategy.HOLDOUT,
+        atoms=atoms,
+        legal_basis=basis,
+        not_higher=tuple(steps),
+        would_change=tuple(changes),
+        consent_downgrade=answer.downgraded,
+    )
+
+
+def _category(catalog: Catalog, atom: str) -> str:
+    declared = catalog.atoms.get(atom)
+    return str(declared.category) if declared is not None else "undeclared"

@@ -1,0 +1,207 @@
+"""The words of a decision's explanation for the person it concerns, in English and Swedish: one
+table per kind of code, the gate's reasons through `policy.wording`. Made when an explanation is
+read, from the codes the decision log keeps; never stored as text.
+
+    Explanation (codes) ──sentences(language)──▶ Sentences(summary, data_used, why_not_higher, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from tactful.decide.explain import Explanation, Step
+from tactful.decide.walk import Skip, Strategy
+from tactful.policy import wording
+from tactful.policy.verdicts import Code
+from tactful.types import Level
+
+Language = wording.Language
+_I = {language: i for i, language in enumerate(Language)}
+
+LEVELS: Mapping[Level, tuple[str, str]] = MappingProxyType(
+    {
+        Level.ALL: ("the same for everyone", "detsamma för alla"),
+        Level.MANY: (
+            "chosen for a group of people like you (for example by country, language or device)",
+            "valt för en grupp människor som du (till exempel efter land, språk eller enhet)",
+        ),
+        Level.SOME: (
+            "chosen from what you did during this visit",
+            "valt utifrån vad du gjort under detta besök",
+        ),
+        Level.FEW: (
+            "chosen from your history with us across visits",
+            "valt utifrån din historik hos oss över flera besök",
+        ),
+        Level.ONE: (
+            "chosen for you personally, with data that identifies you",
+            "valt för dig personligen, med uppgifter som identifierar dig",
+        ),
+    }
+)
+
+STRATEGIES: Mapping[Strategy, tuple[str, str]] = MappingProxyType(
+    {
+        Strategy.RULE: ("A rule set by the shop chose it.", "En regel som butiken satt upp valde det."),
+        Strategy.SPLIT: (
+            "It was drawn at random, as part of a test of several versions.",
+            "Det lottades fram, som del av ett test av flera versioner.",
+        ),
+        Strategy.BANDIT: (
+            "A learning system chose it; it sometimes tries versions at random to learn.",
+            "Ett lärande system valde det; det provar ibland versioner slumpvis för att lära sig.",
+        ),
+        Strategy.HOLDOUT: (
+            "You were drawn into a comparison group, which sees the standard version.",
+            "Du lottades in i en jämförelsegrupp, som ser standardversionen.",
+        ),
+        Strategy.DEFAULT: ("It is the standard version.", "Det är standardversionen."),
+        Strategy.FORCED: ("It was set for a preview.", "Det valdes för en förhandsvisning."),
+    }
+)
+
+SKIPS: Mapping[Skip, tuple[str, str]] = MappingProxyType(
+    {
+        Skip.NOT_LIVE: ("that content is not running", "det innehållet är inte aktivt"),
+        Skip.NOT_SCHEDULED: ("that content is not running at this time", "det innehållet visas inte just nu"),
+        Skip.ABOVE_CEILING: (
+            "your choices do not allow that level of personalization",
+            "dina val tillåter inte den nivån av personalisering",
+        ),
+        Skip.ATOMS_WITHHELD: (
+            "it would need data your choices do not allow",
+            "det skulle kräva uppgifter som dina val inte tillåter",
+        ),
+        Skip.CHANNEL_CONSENT: (
+            "you have not agreed to personalized messages",
+            "du har inte godkänt personliga meddelanden",
+        ),
+        Skip.SIGNIFICANT_EFFECT: (
+            "decisions with a significant effect need your explicit consent",
+            "beslut med betydande verkan kräver ditt uttryckliga samtycke",
+        ),
+        Skip.AUDIENCE_NOT_SERVED: (
+            "the group it is meant for is too small to keep you anonymous in it",
+            "gruppen det är avsett för är för liten för att du ska förbli anonym i den",
+        ),
+        Skip.NO_MATCH: ("it is meant for other people", "det är avsett för andra"),
+        Skip.NOT_IN_NAMESPACE: ("you take part in another test", "du deltar i ett annat test"),
+        Skip.DEVICE_IDENTIFIER: (
+            "a test would need an identifier of your device, which you have not allowed",
+            "ett test skulle kräva en identifierare för din enhet, vilket du inte tillåtit",
+        ),
+        Skip.HELD_OUT: ("you are in its comparison group", "du är i dess jämförelsegrupp"),
+        Skip.NOT_RENDERED: (
+            "it could not be shown without data that is missing",
+            "det kunde inte visas utan uppgifter som saknas",
+        ),
+    }
+)
+
+CATEGORIES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "user.name": ("your name", "ditt namn"),
+        "user.contact": ("your contact details", "dina kontaktuppgifter"),
+        "user.location.precise": ("your precise location", "din exakta plats"),
+        "user.location": (
+            "your approximate location (country or region)",
+            "din ungefärliga plats (land eller region)",
+        ),
+        "user.device": ("your device", "din enhet"),
+        "user.preference": ("your preferences, such as language", "dina preferenser, till exempel språk"),
+        "user.demographic": ("your age group", "din åldersgrupp"),
+        "user.behavior.purchase": ("your purchases", "dina köp"),
+        "user.behavior": ("what you looked at", "vad du tittat på"),
+        "user.derived": (
+            "what we inferred from your activity",
+            "det vi dragit slutsatser om från din aktivitet",
+        ),
+        "user.sensitive": (
+            "sensitive data you explicitly allowed",
+            "känsliga uppgifter som du uttryckligen tillåtit",
+        ),
+        "user": ("data about you", "uppgifter om dig"),
+    }
+)
+"""Kinds of data in words, by the longest matching prefix of a category."""
+
+CHANGES: Mapping[Code, tuple[str, str]] = MappingProxyType(
+    {
+        Code.CONSENT_MISSING: ("you granted consent for {purpose}", "du gav samtycke till {purpose}"),
+        Code.STORING_NEEDS_CONSENT: ("you granted consent for {purpose}", "du gav samtycke till {purpose}"),
+        Code.OPTED_OUT: ("you opted in to {purpose} again", "du valde {purpose} igen"),
+        Code.EXPLICIT_MISSING: (
+            "you gave explicit consent for {category}",
+            "du gav uttryckligt samtycke för {category}",
+        ),
+    }
+)
+"""What a person could do about a reason (`Explanation.would_change` holds only these codes)."""
+
+HEADINGS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "level": ("What you see is {level}.", "Det du ser är {level}."),
+        "weight": ("{what}: {percent}% of the choice", "{what}: {percent} % av valet"),
+        "ruled_out": (
+            "{what}: used to rule other content out",
+            "{what}: användes för att välja bort annat innehåll",
+        ),
+        "not_higher": (
+            "It is not more personal because {reason}.",
+            "Det är inte mer personligt eftersom {reason}.",
+        ),
+        "would_change": ("This would change if: {reason}.", "Detta skulle ändras om: {reason}."),
+        "no_data": ("No data about you was used.", "Inga uppgifter om dig användes."),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Sentences:
+    summary: tuple[str, ...]
+    data_used: tuple[str, ...]
+    why_not_higher: tuple[str, ...]
+    what_would_change: tuple[str, ...]
+
+
+def category_words(category: str, language: Language) -> str:
+    parts = category.split(".")
+    for end in range(len(parts), 0, -1):
+        found = CATEGORIES.get(".".join(parts[:end]))
+        if found is not None:
+            return found[_I[language]]
+    return category
+
+
+def step_words(step: Step, language: Language) -> str:
+    if step.code in Skip.__members__.values():
+        return SKIPS[Skip(step.code)][_I[language]]
+    return wording.words(Code(step.code), step.params, language)
+
+
+def sentences(explanation: Explanation, language: Language) -> Sentences:
+    i = _I[language]
+    summary = (
+        HEADINGS["level"][i].format(level=LEVELS[explanation.level][i]),
+        STRATEGIES[explanation.strategy][i],
+    )
+    data: dict[str, float] = {}
+    for use in explanation.atoms:
+        what = category_words(use.category, language)
+        data[what] = data.get(what, 0.0) + use.weight
+    used = tuple(
+        HEADINGS["weight"][i].format(what=what, percent=round(weight * 100))
+        if weight > 0
+        else HEADINGS["ruled_out"][i].format(what=what)
+        for what, weight in sorted(data.items(), key=lambda item: -item[1])
+    ) or (HEADINGS["no_data"][i],)
+    reasons = dict.fromkeys(step_words(step, language) for step in explanation.not_higher)
+    changes = dict.fromkeys(CHANGES[r.code][i].format_map(dict(r.params)) for r in explanation.would_change)
+    return Sentences(
+        summary=summary,
+        data_used=used,
+        why_not_higher=tuple(HEADINGS["not_higher"][i].format(reason=r) for r in reasons),
+        what_would_change=tuple(HEADINGS["would_change"][i].format(reason=r) for r in changes),
+    )

@@ -1,0 +1,115 @@
+"""Builders for the walk's tests: steps that read what an experience names, Allowances made by hand,
+experiences and placements."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from tactful.decide.walk import (
+    Answer,
+    Channel,
+    Drawn,
+    Experience,
+    Matched,
+    Placement,
+    Rendered,
+    Skip,
+    Strategy,
+    Variation,
+    walk,
+)
+from tactful.policy import Allowance
+from tactful.policy.verdicts import Code, Reason, Verdict
+from tactful.types import Level, Purpose
+
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+DEFAULT = Variation("default", {"title": "Welcome"})
+
+
+@dataclass
+class Steps:
+    """Steps that read every atom an experience names from the view, as a real audience would."""
+
+    matching: frozenset[str] | None = None
+    """Experiences whose audience matches (None: all)."""
+    held_out: Mapping[str, float] | None = None
+    unrenderable: frozenset[str] = frozenset()
+    rendered_with: list[Mapping[str, object]] | None = None
+
+    def matches(self, experience: Experience, view: Mapping[str, object]) -> Matched:
+        values = {atom: view.get(atom) for atom in sorted(experience.atoms)}
+        matched = self.matching is None or experience.key in self.matching
+        if self.matching is None:  # a stable coin from what was read
+            matched = hashlib.sha256(repr((experience.key, values)).encode()).digest()[0] < 200
+        return Matched(matched, atoms_read=frozenset(values))
+
+    def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn:
+        if self.held_out and experience.key in self.held_out:
+            return Drawn(None, skip=Skip.HELD_OUT, holdout_share=self.held_out[experience.key])
+        variation = experience.variations[0]
+        total = sum(v.weight for v in experience.variations)
+        return Drawn(
+            variation, propensity=variation.weight / total if experience.strategy is Strategy.SPLIT else 1.0
+        )
+
+    def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered:
+        if self.rendered_with is not None:
+            self.rendered_with.append(view)
+        if variation.key in self.unrenderable:
+            return Rendered(None)
+        return Rendered(variation.content)
+
+
+def allowance(
+    ceiling: Level = Level.ONE,
+    atoms: frozenset[str] = frozenset({"context.location.country", "traits.first_name"}),
+    *,
+    email: bool = True,
+    significant: bool = False,
+    minor: bool = False,
+) -> Allowance:
+    def verdict(allowed: bool) -> Verdict:
+        return Verdict(allowed, Code.CONSENT_GRANTED if allowed else Code.CONSENT_MISSING)
+
+    return Allowance(
+        ceiling=ceiling,
+        decide_atoms=atoms,
+        learn_atoms=frozenset(),
+        purposes={Purpose.MARKETING_EMAIL: verdict(email)},
+        refusals={
+            "traits.first_name": Reason.of(
+                Code.CONSENT_MISSING, purpose="personalization.individual", status="not_set", regime="gdpr"
+            )
+        },
+        level_reasons={
+            Level.ONE: Reason.of(
+                Code.CONSENT_MISSING, purpose="personalization.individual", status="not_set", regime="gdpr"
+            )
+        },
+        may_learn=False,
+        significant_decisions=verdict(significant),
+        minor=minor,
+    )
+
+
+def experience(key: str, level: Level = Level.MANY, priority: int = 1, **changes: object) -> Experience:
+    made = Experience(
+        key=key,
+        level=level,
+        priority=priority,
+        created_at=NOW - timedelta(days=1),
+        atoms=frozenset({"context.location.country"}) if level > Level.ALL else frozenset(),
+        variations=(Variation(f"{key}-a", {"title": key}),),
+    )
+    return replace(made, **changes)  # type: ignore[arg-type]
+
+
+def decide(placement: Placement, given: Allowance, steps: Steps | None = None) -> Answer:
+    return walk(placement, allowance=given, view={}, at=NOW, steps=steps or Steps(matching=None))
+
+
+def web(*experiences: Experience, channel: Channel = Channel.WEB) -> Placement:
+    return Placement("home_hero", channel, DEFAULT, experiences)
