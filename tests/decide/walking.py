@@ -26,6 +26,12 @@ from tactful.policy.verdicts import Code, Reason, Verdict
 from tactful.types import Level, Purpose
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LEVEL_PURPOSES = {
+    Level.MANY: Purpose.SEGMENTS,
+    Level.SOME: Purpose.BEHAVIORAL,
+    Level.FEW: Purpose.PREDICTIVE,
+    Level.ONE: Purpose.INDIVIDUAL,
+}
 DEFAULT = Variation("default", {"title": "Welcome"})
 
 
@@ -72,13 +78,18 @@ def allowance(
     minor: bool = False,
 ) -> Allowance:
     def verdict(allowed: bool) -> Verdict:
-        return Verdict(allowed, Code.CONSENT_GRANTED if allowed else Code.CONSENT_MISSING)
+        if allowed:
+            return Verdict(True, Code.CONSENT_GRANTED, legal_basis="consent")
+        return Verdict(False, Code.CONSENT_MISSING)
 
     return Allowance(
         ceiling=ceiling,
         decide_atoms=atoms,
         learn_atoms=frozenset(),
-        purposes={Purpose.MARKETING_EMAIL: verdict(email)},
+        purposes={
+            Purpose.MARKETING_EMAIL: verdict(email),
+            **{p: verdict(level <= ceiling) for level, p in LEVEL_PURPOSES.items()},
+        },
         refusals={
             "traits.first_name": Reason.of(
                 Code.CONSENT_MISSING, purpose="personalization.individual", status="not_set", regime="gdpr"

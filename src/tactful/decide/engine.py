@@ -1,0 +1,84 @@
+"""One decision request, from the seam's answer to what is served and logged: for each placement the
+walk, its explanation in codes, a fresh decision id, and the log entry.
+
+    SubjectAllowance (the seam) ──view()──▶ walk(placement) per placement ──▶ Answer
+                                                     │
+                                   explain() ◀───────┘──▶ Served(decision id, answer, explanation)
+                                                                 └──▶ Entry for the decision log
+
+Pure apart from the random decision ids: no database, no HTTP. The caller reads the subject through
+the one seam (`consent.gatekeeper.subject_allowance`) and hands the entries to the `Logbook`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tactful.catalog.model import Catalog
+from tactful.decide.explain import Explanation, explain
+from tactful.decide.logbook import Entry
+from tactful.decide.walk import Answer, Placement, Steps, walk
+from tactful.policy.allowance import Allowance
+
+DECISION_ID_BYTES = 16
+"""128 random bits: a decision id is a capability to read its explanation, so it is unguessable."""
+
+
+def new_decision_id() -> str:
+    return "dc_" + secrets.token_urlsafe(DECISION_ID_BYTES)
+
+
+@dataclass(frozen=True)
+class Served:
+    decision_id: str
+    answer: Answer
+    explanation: Explanation
+
+    def entry(self, *, subject_id: uuid.UUID | None, at: datetime, model_version: str | None = None) -> Entry:
+        """The decision log's entry for this answer (names, codes and numbers; no atom values)."""
+        answer = self.answer
+        return Entry(
+            decision_id=self.decision_id,
+            subject_id=subject_id,
+            placement=answer.placement,
+            experience=answer.experience,
+            experience_version=answer.experience_version,
+            variation=answer.variation,
+            level=str(answer.level),
+            strategy=str(answer.strategy),
+            propensity=answer.propensity,
+            atoms_read=tuple(sorted(answer.atoms_read)),
+            purposes=tuple(sorted(self.explanation.legal_basis)),
+            legal_basis=dict(self.explanation.legal_basis),
+            explanation=self.explanation.to_json(),
+            decided_at=at,
+            model_version=model_version,
+        )
+
+
+def decide(
+    placements: Sequence[Placement],
+    *,
+    allowance: Allowance,
+    view: Mapping[str, object],
+    at: datetime,
+    steps: Steps,
+    catalog: Catalog,
+) -> list[Served]:
+    """An answer for every placement, in the order asked, each explained and given an id."""
+    served = []
+    for placement in placements:
+        answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps)
+        chosen = next((e for e in placement.experiences if e.key == answer.experience), None)
+        explanation = explain(
+            answer,
+            allowance=allowance,
+            catalog=catalog,
+            answered_atoms=chosen.atoms if chosen is not None else frozenset(),
+        )
+        served.append(Served(new_decision_id(), answer, explanation))
+    return served
