@@ -108,6 +108,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
                 "merged_into": str(ada.survivor),
             },
             "collection": {},
+            "decisions": {},
             "realtime_counters": {},
             "consent": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]

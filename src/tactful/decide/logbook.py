@@ -94,6 +94,11 @@ class Logbook:
         with self._lock:
             return self._by_id.get(decision_id)
 
+    def entries_of(self, subject_id: uuid.UUID) -> list[Entry]:
+        """The subject's entries not yet written (an export includes them)."""
+        with self._lock:
+            return [e for e in self._pending if e.subject_id == subject_id]
+
     def forget(self, subject_id: uuid.UUID) -> int:
         """Drop the subject's buffered entries (withdrawal and erasure reach the buffer too)."""
         with self._lock:

@@ -23,6 +23,8 @@ from tactful.collect import service as collect_service
 from tactful.config import Settings
 from tactful.consent import service as consent_service
 from tactful.crypto import Keystore
+from tactful.decide import log as decision_log
+from tactful.decide.logbook import Logbook
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
 from tactful.types import utcnow
@@ -45,6 +47,8 @@ class RightsContext:
     settings: Settings
     redis: Redis | None = None
     counters: RealtimeCounters | None = None
+    logbook: Logbook | None = None
+    """This process's decision log buffer (entries not yet written)."""
 
     def realtime(self) -> RealtimeCounters | None:
         if self.counters is not None:
@@ -70,6 +74,27 @@ class Store:
 
 
 # -- handlers -------------------------------------------------------------------------------------
+
+
+def _export_decisions(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    exported = decision_log.export_subject(ctx.session, subject_id=subject_id)
+    buffered = ctx.logbook.entries_of(subject_id) if ctx.logbook is not None else []
+    if buffered:
+        exported["not_yet_written"] = [
+            {
+                "decision_id": e.decision_id,
+                "placement": e.placement,
+                "level": e.level,
+                "explanation": e.explanation,
+            }
+            for e in buffered
+        ]
+    return exported
+
+
+def _erase_decisions(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    forgotten = ctx.logbook.forget(subject_id) if ctx.logbook is not None else 0
+    return forgotten + decision_log.erase_subject(ctx.session, subject_id=subject_id)
 
 
 def _export_profile(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
@@ -130,6 +155,13 @@ STORES: tuple[Store, ...] = (
         tables=("events", "quarantine", "message_ids"),
         export=_export_collection,
         erase=_erase_collection,
+    ),
+    Store(
+        name="decisions",
+        kind=StoreKind.TABLE,
+        tables=("decision_log",),
+        export=_export_decisions,
+        erase=_erase_decisions,
     ),
     Store(
         name="profiles",

@@ -1,0 +1,151 @@
+"""The decision log in the database: written in groups from a process's `Logbook`, read back for
+explanations, exported and erased with the subject, and watched for processes that stopped without
+writing their last window.
+
+    Logbook ──writer(database)──▶ write(session, entries) ──▶ decision_log + decision_log_processes
+    explanation ──find(session, decision_id)──▶ Entry | None
+    rights ──export_subject / erase_subject──▶ a subject's decisions
+    /metrics ──stalled(session, at, quiet)──▶ processes that stopped mid-window
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.orm import Session
+
+from tactful.bulk import insert_rows, upsert_rows
+from tactful.db import Database
+from tactful.decide.logbook import Entry
+from tactful.decide.models import DecisionLog, DecisionLogProcess
+from tactful.jsontext import column_value
+from tactful.types import new_row_id, utcnow
+
+_LOG = cast(Table, DecisionLog.__table__)
+_PROCESSES = cast(Table, DecisionLogProcess.__table__)
+
+
+def _row(entry: Entry) -> dict[str, object]:
+    return {
+        "id": new_row_id(),
+        "decision_id": entry.decision_id,
+        "subject_id": entry.subject_id,
+        "process": entry.process,
+        "sequence": entry.sequence,
+        "placement": entry.placement,
+        "experience": entry.experience,
+        "experience_version": entry.experience_version,
+        "variation": entry.variation,
+        "level": entry.level,
+        "strategy": entry.strategy,
+        "propensity": entry.propensity,
+        "atoms_read": list(entry.atoms_read),
+        "purposes": list(entry.purposes),
+        "legal_basis": dict(entry.legal_basis),
+        "explanation": dict(entry.explanation),
+        "model_version": entry.model_version,
+        "forced": entry.forced,
+        "decided_at": entry.decided_at,
+    }
+
+
+def write(session: Session, *, entries: Sequence[Entry], at: datetime) -> None:
+    """Insert a group of entries and move each process's mark to the last number written."""
+    if not entries:
+        return
+    insert_rows(session, _LOG, [_row(e) for e in entries])
+    through: dict[uuid.UUID, int] = {}
+    for entry in entries:
+        through[entry.process] = max(through.get(entry.process, 0), entry.sequence)
+    marks = [
+        {"process": p, "started_at": at, "written_through": n, "written_at": at, "stopped_at": None}
+        for p, n in through.items()
+    ]
+    upsert_rows(session, _PROCESSES, marks, keys=("process",), replace=("written_through", "written_at"))
+
+
+def stopped(session: Session, *, process: uuid.UUID, at: datetime) -> None:
+    """Mark a process as having written its last group."""
+    row = session.get(DecisionLogProcess, process)
+    if row is None:
+        session.add(
+            DecisionLogProcess(
+                process=process, started_at=at, written_through=0, written_at=at, stopped_at=at
+            )
+        )
+    else:
+        row.stopped_at = at
+
+
+def writer(database: Database) -> Callable[[Sequence[Entry]], None]:
+    """The Logbook's writer over `database`: one transaction per group."""
+
+    def write_group(entries: Sequence[Entry]) -> None:
+        with database.session() as session:
+            write(session, entries=entries, at=utcnow())
+            session.commit()
+
+    return write_group
+
+
+def _entry(row: DecisionLog) -> Entry:
+    return Entry(
+        decision_id=row.decision_id,
+        subject_id=row.subject_id,
+        placement=row.placement,
+        experience=row.experience,
+        experience_version=row.experience_version,
+        variation=row.variation,
+        level=row.level,
+        strategy=row.strategy,
+        propensity=row.propensity,
+        atoms_read=tuple(row.atoms_read),
+        purposes=tuple(row.purposes),
+        legal_basis=dict(row.legal_basis),
+        explanation=dict(row.explanation),
+        decided_at=row.decided_at,
+        model_version=row.model_version,
+        forced=row.forced,
+        process=row.process,
+        sequence=row.sequence,
+    )
+
+
+def find(session: Session, *, decision_id: str) -> Entry | None:
+    row = session.scalar(select(DecisionLog).where(DecisionLog.decision_id == decision_id))
+    return None if row is None else _entry(row)
+
+
+def stalled(session: Session, *, at: datetime, quiet: timedelta) -> list[uuid.UUID]:
+    """Processes that have not written for `quiet` and never said they stopped: each lost the window
+    it had not written (at most 100 ms or 500 decisions)."""
+    rows = session.scalars(
+        select(DecisionLogProcess.process).where(
+            DecisionLogProcess.stopped_at.is_(None), DecisionLogProcess.written_at < at - quiet
+        )
+    )
+    return list(rows)
+
+
+def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]:
+    """The subject's decisions with their explanations (in codes), oldest first."""
+    rows = session.scalars(
+        select(DecisionLog).where(DecisionLog.subject_id == subject_id).order_by(DecisionLog.decided_at)
+    )
+    columns = ("decision_id", "decided_at", "placement", "experience", "variation", "level", "strategy",
+               "propensity", "atoms_read", "legal_basis", "explanation")  # fmt: skip
+    decisions = [{c: column_value(getattr(row, c)) for c in columns} for row in rows]
+    return {"decisions": decisions} if decisions else {}
+
+
+def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
+    result = session.execute(delete(DecisionLog).where(DecisionLog.subject_id == subject_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(DecisionLog)) or 0)
