@@ -27,11 +27,13 @@ from bench.report import Row, Target
 from bench.server import running_server
 from bench.stats import percentile, summary
 from bench.stores import demo_messages, fresh_stores, renamed
+from tactful.api.context import AppContext
 from tactful.catalog.loader import load_catalog
-from tactful.collect import purposes as collect_purposes
 from tactful.collect import service as collect_service
+from tactful.collect import store as collect_store
 from tactful.collect.models import Event
 from tactful.collect.schemas import Source
+from tactful.config import Settings
 from tactful.db import make_engine
 from tactful.demo.generate import Message
 from tactful.main import default_catalog_path, settle_garbage_collector
@@ -75,8 +77,13 @@ def in_process_run(
     catalog = load_catalog(default_catalog_path())
     db, keystore = fresh_stores(directory).open()
     source = Source()
-    # One policy context for the run, as the server's process holds one (its gate compiled once).
-    policy = collect_purposes.policy_for(catalog, None)
+    # The process's settings and one policy context for the run, as a server process holds them
+    # (its gate compiled once).
+    context = AppContext(
+        settings=Settings(), db=db, keystore=keystore, catalog=catalog,
+        on_withdrawal=collect_store.withdrawal_hook(catalog),
+    )  # fmt: skip
+    policy = context.policy_context()
     try:
         started = time.perf_counter()
         for chunk in _chunks(messages, batch):
@@ -84,10 +91,10 @@ def in_process_run(
                 collect_service.ingest(
                     session,
                     keystore=keystore,
-                    catalog=catalog,
                     messages=chunk,
                     source=source,
                     at=at,
+                    limits=context.settings.limits,
                     policy=policy,
                 )
         seconds = time.perf_counter() - started

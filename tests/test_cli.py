@@ -406,6 +406,8 @@ def test_catalog_drift_lists_dropped_fields_as_a_table_and_as_json(env: dict[str
     from tactful.catalog.loader import load_catalog
     from tactful.collect import service as collect_service
     from tactful.collect.schemas import Source
+    from tactful.config import Settings
+    from tests.collect.builders import policy_context
 
     assert invoke("migrate")[0] == 0
     code, _, err = invoke("catalog", "drift")
@@ -413,6 +415,7 @@ def test_catalog_drift_lists_dropped_fields_as_a_table_and_as_json(env: dict[str
     assert "no undeclared fields" in err
     database = Database(env["TACTFUL_DATABASE_URL"])
     keystore = Keystore(env["TACTFUL_KEYSTORE_URL"], secret_key=env["TACTFUL_SECRET_KEY"])
+    settings = Settings()  # the one the CLI reads, from the same environment
     consent = {"consent": {"categoryPreferences": {"analytics": True}}}
     messages = [
         {
@@ -428,10 +431,11 @@ def test_catalog_drift_lists_dropped_fields_as_a_table_and_as_json(env: dict[str
         collect_service.ingest(
             session,
             keystore=keystore,
-            catalog=load_catalog(default_catalog_path()),
             messages=messages,
             source=Source(trusted=True),
             at=datetime.now(UTC),
+            limits=settings.limits,
+            policy=policy_context(load_catalog(default_catalog_path()), settings.policy),
         )
     database.dispose()
     keystore.dispose()

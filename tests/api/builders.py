@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from tactful import main
 from tactful.api.context import AppContext
 from tactful.catalog.loader import load_catalog
-from tactful.config import Limits, Settings
+from tactful.catalog.model import Catalog
+from tactful.config import Limits, PolicySettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys import service as keys_service
@@ -23,19 +24,22 @@ def app_context(
     db: Database,
     keystore: Keystore,
     *,
-    catalog: object | None = None,
+    catalog: Catalog | None = None,
     cors_origins: tuple[str, ...] = (),
     limits: Limits | None = None,
+    policy: PolicySettings | None = None,
 ) -> AppContext:
-    """A process context over the given databases; the demo catalog unless another is given."""
+    """A process context over the given databases; the demo catalog and the default policy unless
+    others are given."""
     settings = Settings(
         database_url=db.url,
         keystore_url=str(keystore.engine.url),
         cors_origins=list(cors_origins),
         limits=limits or Limits(),
+        policy=policy or PolicySettings(),
     )
     chosen = catalog if catalog is not None else load_catalog(main.default_catalog_path())
-    return AppContext(settings=settings, db=db, keystore=keystore, catalog=chosen)  # type: ignore[arg-type]
+    return AppContext(settings=settings, db=db, keystore=keystore, catalog=chosen)
 
 
 def app(context: AppContext | None = None) -> FastAPI:

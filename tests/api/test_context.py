@@ -23,7 +23,6 @@ from tactful.db import Database
 from tactful.policy import Allowance
 from tests.api.builders import app_context
 from tests.backends import REDIS_URL, fresh_database, redis_prefix
-from tests.collect.builders import StandInCatalog
 
 AT = datetime(2026, 3, 3, 14, 2, tzinfo=UTC)
 LOCALE = "    purposes: [essential, analytics, personalization.segments]\n"
@@ -101,14 +100,6 @@ def test_every_request_gets_the_gate_the_context_holds(database: Database, keyst
     assert context.policy_context().gate is gate  # compiled once, not per request
     assert gate.catalog is context.catalog
     assert gate.regimes == context.regimes
-
-
-def test_a_context_over_a_stand_in_catalog_compiles_no_gate(database: Database, keystore: Keystore) -> None:
-    context = app_context(database, keystore, catalog=StandInCatalog())
-    assert context.gates is None
-    assert context.policy_context().catalog is context.catalog
-    with pytest.raises(TypeError):
-        context.gate()
 
 
 def test_a_process_goes_on_with_its_gate_while_redis_does_not_answer(

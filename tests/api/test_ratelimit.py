@@ -65,7 +65,7 @@ class Keys:
 def context(
     backend: str, tmp_path_factory: pytest.TempPathFactory, keystore: Keystore
 ) -> Iterator[AppContext]:
-    """A database of this module's own (requests commit), with collection's stand-in catalog."""
+    """A database of this module's own (requests commit), with collection's small catalog."""
     with migrated_database(backend, tmp_path_factory.mktemp("ratelimit")) as db:
         yield app_context(db, keystore)
 

@@ -1,83 +1,88 @@
-"""Builders for collection tests: a small catalog stand-in, messages, and a fresh database."""
+"""Builders for collection tests: a small real catalog and the policies to run it under, messages,
+and a fresh database."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from tests.profiles.builders import T0, Atom
+from tactful.catalog.loader import parse_catalog
+from tactful.catalog.model import Catalog
+from tactful.collect import store
+from tactful.config import Limits, PolicySettings
+from tactful.consent.gatekeeper import PolicyContext
+from tactful.consent.regimes import configured_regimes
+from tests.catalog.builders import demo
+from tests.profiles.builders import T0
 
-SYSTEM_FIELDS = frozenset({"messageId", "type", "event", "userId", "anonymousId", "previousId", "timestamp"})
+LIMITS = Limits()
+"""The default limits, which a deployment that sets none runs under."""
+
+SMALL_CATALOG = """
+version: 1
+controller: {name: Example Shop, contact: privacy@shop.example.com, establishment: "US"}
+data_subjects: [{name: customers}]
+atoms:
+  context.page.url: {category: user.behavior.browsing, purposes: [analytics], retention: 13mo}
+  context.locale: {category: user.preference.language, purposes: [essential, analytics], retention: 13mo}
+  context.library.name: {category: system.operations, purposes: [essential, analytics], retention: 13mo}
+  context.library.version: {category: system.operations, purposes: [essential, analytics], retention: 13mo}
+  context.traits.email:
+    {category: user.contact.email, identifier: true, purposes: [essential], retention: request}
+  context.traits.age_range:
+    {category: user.demographic.age_range, purposes: [essential, analytics], retention: 2y}
+  traits.first_name:
+    {category: user.name, identifier: true, purposes: [essential, personalization.individual], retention: 3y}
+  traits.email: {category: user.contact.email, identifier: true, purposes: [essential], retention: 3y}
+  traits.age_range: {category: user.demographic.age_range, purposes: [essential, analytics], retention: 2y}
+  events.product_viewed:
+    category: user.behavior.browsing
+    purposes: [analytics]
+    retention: 13mo
+    properties: [product_id, category, price, query, path, url, title]
+  events.page_viewed:
+    {category: user.behavior.browsing, purposes: [analytics], retention: 13mo, properties: [name, path]}
+  events.screen_viewed:
+    {category: user.behavior.browsing, purposes: [analytics], retention: 13mo, properties: [name]}
+  events.group: {category: user.workplace, purposes: [analytics], retention: 2y, properties: [name]}
+"""
+"""A handful of fields declared the way the demo catalog declares them, for tests of collection that
+are not about the catalog: everything else is dropped. Its events: Product Viewed, page, screen and
+group."""
+
+OPEN = PolicySettings(establishment_country="US", regimes={"ccpa": {"establishments": ["US"]}})
+"""A deployment whose every visitor falls under CCPA: nothing needs a grant before it is stored (an
+opt-out still counts), for tests that are not about consent."""
 
 
-@dataclass(frozen=True)
-class FilterResult:
-    kept: dict[str, Any]
-    dropped: tuple[str, ...]
-    redacted: tuple[str, ...] = ()
+@cache
+def small_catalog() -> Catalog:
+    catalog, problems = parse_catalog(SMALL_CATALOG, file="small.yaml")
+    assert catalog is not None, problems
+    return catalog
 
 
-def _filter(
-    value: Mapping[str, Any], prefix: str, declared: frozenset[str], dropped: list[str]
-) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    for key, item in value.items():
-        path = f"{prefix}{key}"
-        if path in declared:
-            kept[key] = item
-        elif isinstance(item, dict) and any(d.startswith(path + ".") for d in declared):
-            kept[key] = _filter(item, path + ".", declared, dropped)
-        else:
-            dropped.append(path)
-    return kept
-
-
-@dataclass(frozen=True)
-class StandInCatalog:
-    """Declares a handful of fields the way the demo catalog does; everything else is dropped."""
-
-    declared: frozenset[str] = frozenset(
-        {
-            "groupId",
-            "name",
-            "category",
-            "properties.product_id",
-            "properties.category",
-            "properties.price",
-            "properties.query",
-            "properties.path",
-            "properties.url",
-            "properties.title",
-            "properties.decision_id",
-            "traits.first_name",
-            "traits.email",
-            "traits.age_range",
-            "context.page.url",
-            "context.traits.email",
-            "context.traits.age_range",
-            "context.locale",
-            "context.library.name",
-            "context.library.version",
-        }
+def policy_context(catalog: Catalog, settings: PolicySettings | None = None) -> PolicyContext:
+    """The gate's inputs for `catalog` under `settings` (the defaults unless given), with collection's
+    withdrawal hook, as the application wires them."""
+    settings = settings or PolicySettings()
+    return PolicyContext(
+        catalog, settings, configured_regimes(settings), on_withdrawal=store.withdrawal_hook(catalog)
     )
-    trait_atoms: Mapping[str, Atom] = field(
-        default_factory=lambda: {
-            "first_name": Atom("traits.first_name", "user.name", identifier=True),
-            "email": Atom("traits.email", "user.contact.email", identifier=True),
-            "age_range": Atom("traits.age_range", "user.demographic.age_range"),
-        }
-    )
-    atoms: Mapping[str, Atom] = field(default_factory=dict)
 
-    def filter_message(self, message: Mapping[str, Any]) -> FilterResult:
-        dropped: list[str] = []
-        kept = {k: v for k, v in message.items() if k in SYSTEM_FIELDS}
-        rest = {k: v for k, v in message.items() if k not in SYSTEM_FIELDS}
-        kept.update(_filter(rest, "", self.declared, dropped))
-        return FilterResult(kept, tuple(dropped))
+
+@cache
+def open_policy() -> PolicyContext:
+    """The small catalog under `OPEN`, one context for every test (its gate compiled once)."""
+    return policy_context(small_catalog(), OPEN)
+
+
+@cache
+def demo_policy() -> PolicyContext:
+    """The demo catalog under the default policy (GDPR for a controller in Germany)."""
+    return policy_context(demo())
 
 
 def uid(label: str = "u") -> str:

@@ -7,7 +7,6 @@ import pytest
 
 from tactful.db import Database
 from tests.backends import migrated_database
-from tests.collect.builders import StandInCatalog
 
 
 @pytest.fixture
@@ -15,8 +14,3 @@ def fresh_db(backend: str, tmp_path: Path) -> Iterator[Database]:
     """A database of its own, for tests that commit (HTTP) or count totals exactly."""
     with migrated_database(backend, tmp_path) as db:
         yield db
-
-
-@pytest.fixture
-def catalog() -> StandInCatalog:
-    return StandInCatalog()

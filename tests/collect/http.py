@@ -1,4 +1,5 @@
-"""Builders for collection's HTTP tests: the shared API builders, with collection's stand-in catalog."""
+"""Builders for collection's HTTP tests: the shared API builders, with collection's small catalog
+under a policy that needs no grant (these tests are not about consent)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tactful.db import Database
 from tactful.keys.schemas import Scope
 from tests.api import builders
 from tests.api.builders import basic, client
-from tests.collect.builders import StandInCatalog
+from tests.collect.builders import OPEN, small_catalog
 
 __all__ = ["AppContext", "app_context", "basic", "client", "write_key"]
 
@@ -18,7 +19,7 @@ def app_context(
     db: Database, keystore: Keystore, *, cors_origins: tuple[str, ...] = (), limits: Limits | None = None
 ) -> AppContext:
     return builders.app_context(
-        db, keystore, catalog=StandInCatalog(), cors_origins=cors_origins, limits=limits
+        db, keystore, catalog=small_catalog(), cors_origins=cors_origins, limits=limits, policy=OPEN
     )
 
 

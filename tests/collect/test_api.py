@@ -16,12 +16,12 @@ from sqlalchemy import select
 from tactful.api.collect import IngestResponse
 from tactful.collect import quarantine
 from tactful.collect.models import Event, Quarantine
-from tactful.config import Limits
+from tactful.config import Limits, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys.schemas import Scope
 from tests.backends import migrated_database
-from tests.collect.builders import identify, track, uid
+from tests.collect.builders import OPEN, identify, small_catalog, track, uid
 from tests.collect.http import AppContext, app_context, basic, client, write_key
 
 ORIGIN = "https://shop.example.com"
@@ -90,8 +90,9 @@ def test_each_route_stores_its_type_with_basic_auth(
     message.pop("type", None)
     response = post(http, f"/v1/{kind}", message, headers=basic(key))
     assert response.status_code == 200
-    # A write key's alias is a claim: stored, but the link waits for proof.
-    refused = ["link_unverified"] if kind == "alias" else []
+    # A write key's word about a user id is a claim: an alias is stored but its link waits for
+    # proof; an identify is stored without the direct identifier (a first name) it carries.
+    refused = {"alias": ["link_unverified"], "identify": ["identifier_needs_proof"]}.get(kind, [])
     assert response.json() == {
         "success": True,
         "results": [
@@ -274,6 +275,31 @@ def test_too_many_events_in_a_batch_gets_413(api_database: Database, keystore: K
         )
     assert response.status_code == 413
     assert response.json()["code"] == "too_many_events"
+
+
+def test_only_the_documented_variable_sets_collections_batch_limit(
+    api_database: Database, keystore: Keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Collection reads its limits from the one settings object: an unprefixed variable, which the
+    # nested limits once read for themselves, changes nothing; TACTFUL_LIMITS__... does.
+    def send(size: int) -> httpx.Response:
+        settings = Settings(database_url=api_database.url, keystore_url=str(keystore.engine.url), policy=OPEN)
+        context = AppContext(settings=settings, db=api_database, keystore=keystore, catalog=small_catalog())
+        with client(context) as test_client:
+            batch = {"batch": [track() for _ in range(size)]}
+            return post(test_client, "/v1/batch", batch, headers=basic(write_key(context)))
+
+    monkeypatch.delenv("TACTFUL_CONFIG_FILE", raising=False)
+    monkeypatch.delenv("TACTFUL_LIMITS__MAX_EVENTS_PER_BATCH", raising=False)
+    monkeypatch.setenv("MAX_EVENTS_PER_BATCH", "7")
+    unprefixed = send(8)
+    assert unprefixed.status_code == 200
+    assert [r["status"] for r in unprefixed.json()["results"]] == ["stored"] * 8
+    monkeypatch.setenv("TACTFUL_LIMITS__MAX_EVENTS_PER_BATCH", "7")
+    refused = send(8)
+    assert refused.status_code == 413
+    assert refused.json()["code"] == "too_many_events"
+    assert send(7).status_code == 200
 
 
 def test_an_oversize_event_inside_a_valid_batch_is_quarantined(

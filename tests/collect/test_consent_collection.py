@@ -27,7 +27,7 @@ from tactful.main import default_catalog_path
 from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose
-from tests.collect.builders import T0, identify, track, uid
+from tests.collect.builders import LIMITS, T0, identify, track, uid
 
 # A server key: these tests are about consent at collection, not about what a public key may claim
 # (tests/api/test_public_key_trust.py).
@@ -62,10 +62,10 @@ def ingest(
     return collect_service.ingest(
         session,
         keystore=keystore,
-        catalog=policy.catalog,
         messages=messages,
         source=source,
         at=T0 + timedelta(minutes=minutes),
+        limits=LIMITS,
         policy=policy,
     )
 

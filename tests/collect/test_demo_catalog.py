@@ -18,7 +18,7 @@ from tactful.collect.schemas import Source, Status
 from tactful.crypto import Keystore
 from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
-from tests.collect.builders import T0, identify, track, uid
+from tests.collect.builders import LIMITS, T0, demo_policy, identify, track, uid
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,9 @@ def test_a_demo_track_is_filtered_by_the_catalog(session: Session, keystore: Key
         },
     )
     [result] = collect_service.ingest(
-        session, keystore=keystore, catalog=demo, messages=[message], source=Source(trusted=True), at=T0
-    )
+        session, keystore=keystore, messages=[message], source=Source(trusted=True), at=T0, limits=LIMITS,
+        policy=demo_policy(),
+    )  # fmt: skip
     assert result.status is Status.STORED
     row = session.scalars(select(Event).where(Event.message_id == message["messageId"])).one()
     assert row.properties == {"product_id": "p-1", "sku": "SKU-1", "category": "books", "price": 12.5}
@@ -65,8 +66,9 @@ def test_demo_identifiers_are_only_in_the_profile(
         userId=uid("user"), traits={"first_name": "Ada", "email": email, "loyalty_tier": "gold", "eye": "x"}
     )
     [result] = collect_service.ingest(
-        session, keystore=keystore, catalog=demo, messages=[message], source=Source(trusted=True), at=T0
-    )
+        session, keystore=keystore, messages=[message], source=Source(trusted=True), at=T0, limits=LIMITS,
+        policy=demo_policy(),
+    )  # fmt: skip
     assert result.status is Status.STORED
     raw = session.execute(select(Event.__table__).where(Event.message_id == message["messageId"])).one()
     assert email not in str(raw)

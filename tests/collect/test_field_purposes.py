@@ -26,7 +26,7 @@ from tactful.crypto import Keystore
 from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose
-from tests.collect.builders import T0, identify, track, uid
+from tests.collect.builders import LIMITS, T0, identify, track, uid
 
 SOURCE = Source(write_key_id=uuid.UUID(int=8), request_id="req-fields", trusted=True)  # a server key
 CONTEXT = {
@@ -54,10 +54,10 @@ def ingest(
     return collect_service.ingest(
         session,
         keystore=keystore,
-        catalog=catalog,
         messages=messages,
         source=SOURCE,
         at=T0 + timedelta(minutes=minutes),
+        limits=LIMITS,
         policy=gdpr(catalog),
     )
 

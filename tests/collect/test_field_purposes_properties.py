@@ -26,7 +26,7 @@ from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.main import default_catalog_path
 from tactful.types import Purpose
-from tests.collect.builders import T0, track, uid
+from tests.collect.builders import LIMITS, T0, track, uid
 
 DEMO = load_catalog(default_catalog_path())
 POLICY = PolicySettings()
@@ -161,9 +161,9 @@ def ingest(session: Session, keystore: Keystore, messages: list[dict[str, Any]],
     collect_service.ingest(
         session,
         keystore=keystore,
-        catalog=DEMO,
         messages=messages,
         source=Source(request_id="req-properties", trusted=True),
         at=T0 + timedelta(minutes=minutes),
+        limits=LIMITS,
         policy=GDPR,
     )

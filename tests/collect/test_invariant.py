@@ -26,7 +26,7 @@ from tactful.collect.schemas import IngestStats, Source
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.main import default_catalog_path
-from tests.collect.builders import T0
+from tests.collect.builders import LIMITS, T0, demo_policy
 
 CATALOG = load_catalog(default_catalog_path())
 
@@ -214,10 +214,11 @@ def test_every_received_event_is_accounted_for_exactly(
             answers = collect_service.ingest(
                 session,
                 keystore=keystore,
-                catalog=CATALOG,
                 messages=[s.message for s in sent[start:end]],
                 source=Source(write_key_id=uuid.UUID(int=7), request_id=request_id, trusted=True),
                 at=T0,
+                limits=LIMITS,
+                policy=demo_policy(),
             )
         results += [(str(a.status), None if a.reason is None else str(a.reason)) for a in answers]
         requests.append((request_id, slice(start, end)))

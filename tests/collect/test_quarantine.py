@@ -28,7 +28,7 @@ from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import InProcessCounters
 from tactful.rights.registry import RightsContext, erase_all
-from tests.collect.builders import T0, StandInCatalog, identify, track, uid
+from tests.collect.builders import LIMITS, T0, identify, open_policy, track, uid
 
 SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-q", trusted=True)  # a server key
 IP, USER_AGENT = "203.0.113.77", "Mozilla/5.0 (X11; Linux x86_64) QuarantineProbe/9.1"
@@ -36,7 +36,13 @@ IP, USER_AGENT = "203.0.113.77", "Mozilla/5.0 (X11; Linux x86_64) QuarantineProb
 
 def ingest(session: Session, keystore: Keystore, messages: list[Any], *, at: Any = T0) -> list[Status]:
     results = collect_service.ingest(
-        session, keystore=keystore, catalog=StandInCatalog(), messages=messages, source=SOURCE, at=at
+        session,
+        keystore=keystore,
+        messages=messages,
+        source=SOURCE,
+        at=at,
+        limits=LIMITS,
+        policy=open_policy(),
     )
     return [r.status for r in results]
 

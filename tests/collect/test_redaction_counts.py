@@ -18,7 +18,7 @@ from tactful.collect.models import Event, IngestCounter
 from tactful.collect.schemas import Source
 from tactful.db import Database
 from tests.catalog.builders import atom, build
-from tests.collect.builders import T0, track, uid
+from tests.collect.builders import LIMITS, T0, policy_context, track, uid
 
 SEGMENT = st.from_regex(r"\A[a-z_]{1,40}\Z")
 
@@ -43,7 +43,7 @@ def long_catalog(tmp_path: Path) -> Catalog:
 def test_a_long_text_field_is_counted_on_every_backend(
     fresh_db: Database, tmp_path: Path, keystore: object
 ) -> None:
-    catalog = long_catalog(tmp_path)
+    policy = policy_context(long_catalog(tmp_path))
     section = {
         "a_rather_long_section_name": {"a_rather_long_section_name": {"a_rather_long_section_name": ""}}
     }
@@ -54,8 +54,9 @@ def test_a_long_text_field_is_counted_on_every_backend(
     for minutes in (0, 1):
         with fresh_db.session() as session:
             collect_service.ingest(
-                session, keystore=keystore, catalog=catalog, messages=[dict(message, messageId=uid("msg"))],
+                session, keystore=keystore, messages=[dict(message, messageId=uid("msg"))],
                 source=Source(write_key_id=uuid.UUID(int=5)), at=T0 + timedelta(minutes=minutes),
+                limits=LIMITS, policy=policy,
             )  # fmt: skip
     with fresh_db.session() as session:
         stats = collect_service.ingest_stats(session)

@@ -1,4 +1,5 @@
-"""The ingestion service against a database: storage, dedup, quarantine, identity, counters, erasure."""
+"""The ingestion service against a database: storage, dedup, quarantine, identity, counters, erasure.
+The small catalog, under a policy that needs no grant: these tests are not about consent."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tactful.config import Limits
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.profiles import service as profiles_service
-from tests.collect.builders import T0, StandInCatalog, identify, track, uid
+from tests.collect.builders import LIMITS, T0, identify, open_policy, track, uid
 
 SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-1", trusted=True)  # a server key
 
@@ -36,11 +37,11 @@ def ingest(
     return collect_service.ingest(
         session,
         keystore=keystore,
-        catalog=StandInCatalog(),
         messages=messages,
         source=source,
         at=T0,
-        limits=limits,
+        limits=limits or LIMITS,
+        policy=open_policy(),
     )
 
 

@@ -25,7 +25,7 @@ from tactful.main import default_catalog_path
 from tactful.policy.state import ConsentStatus
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose
-from tests.collect.builders import T0, track, uid
+from tests.collect.builders import LIMITS, T0, track, uid
 
 CATALOG = load_catalog(default_catalog_path())
 SOURCE = Source(write_key_id=uuid.UUID(int=5), request_id="req-undeclared", trusted=True)
@@ -39,7 +39,7 @@ def policy() -> PolicyContext:
 
 def ingest(session: Session, keystore: Keystore, messages: list[dict[str, Any]]) -> list[EventResult]:
     return collect_service.ingest(
-        session, keystore=keystore, catalog=CATALOG, messages=messages, source=SOURCE, at=T0, policy=policy()
+        session, keystore=keystore, messages=messages, source=SOURCE, at=T0, limits=LIMITS, policy=policy()
     )
 
 
@@ -126,10 +126,10 @@ def test_a_call_type_the_catalog_does_not_declare_is_dropped(
     results = collect_service.ingest(
         session,
         keystore=keystore,
-        catalog=catalog,
         messages=[page, screen],
         source=SOURCE,
         at=T0,
+        limits=LIMITS,
         policy=policy,
     )
     assert [(r.status, r.reason) for r in results] == [DROPPED, (Status.STORED, None)]

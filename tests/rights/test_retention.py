@@ -17,6 +17,7 @@ from tactful.crypto import Keystore
 from tactful.main import default_catalog_path
 from tactful.profiles.models import Computed
 from tactful.rights.retention import run_retention
+from tests.collect.builders import LIMITS, policy_context
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -57,8 +58,9 @@ def test_each_event_expires_with_its_atom_and_nothing_earlier(session: Session, 
         _track("Order Completed", anon, old, order_id="o-1", total=12.5, currency="EUR"),
     ]
     results = collect_service.ingest(
-        session, keystore=keystore, catalog=catalog, messages=messages, source=Source(), at=NOW
-    )
+        session, keystore=keystore, messages=messages, source=Source(), at=NOW, limits=LIMITS,
+        policy=policy_context(catalog),
+    )  # fmt: skip
     assert [r.status for r in results] == ["stored"] * 3
     subjects = set(
         session.scalars(

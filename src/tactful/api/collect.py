@@ -149,7 +149,6 @@ def _ingest(
         return collect_service.ingest(
             session,
             keystore=context.keystore,
-            catalog=context.catalog,
             messages=messages,
             source=Source(
                 write_key_id=principal.key_id,

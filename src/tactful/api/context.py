@@ -78,8 +78,7 @@ class AppContext:
     on_withdrawal: WithdrawalHook = keep_records
     """What a consent refusal does to collection's stored events; `main.build_context` wires it."""
     gates: GateHolder | None = None
-    """The compiled gate; without one given, the gate of `catalog`, never reloaded (none for a
-    stand-in catalog, which has no purposes to decide with: tests of collection alone)."""
+    """The compiled gate; without one given, the gate of `catalog`, never reloaded."""
     withdrawal_for: Callable[[Catalog], WithdrawalHook] | None = None
     """Makes `on_withdrawal` again for a catalog that replaced the first one (`main` wires it)."""
 
@@ -87,7 +86,7 @@ class AppContext:
         # Built once per process from the settings; a bad regime refuses to start.
         if not self.regimes:
             self.regimes = configured_regimes(self.settings.policy)
-        if self.gates is None and isinstance(self.catalog, Catalog):
+        if self.gates is None:
             settings, regimes, catalog = self.settings, self.regimes, self.catalog
             self.gates = GateHolder(
                 load=lambda: compile_for(settings, regimes, catalog), clock=time.monotonic
@@ -95,8 +94,7 @@ class AppContext:
 
     def gate(self) -> Gate:
         """The compiled gate to use now (after another process changed the catalog, the new one)."""
-        if self.gates is None:
-            raise TypeError("a stand-in catalog has no gate")
+        assert self.gates is not None  # set when the context is made
         gate = self.gates.current()
         if gate.catalog is not self.catalog:
             self.catalog = gate.catalog
@@ -106,8 +104,6 @@ class AppContext:
 
     def policy_context(self) -> PolicyContext:
         """The gate's inputs for this process, with its compiled gate and withdrawal hook."""
-        if self.gates is None:
-            return PolicyContext(self.catalog, self.settings.policy, self.regimes, self.on_withdrawal)
         gate = self.gate()
         return PolicyContext(gate.catalog, self.settings.policy, self.regimes, self.on_withdrawal, gate)
 

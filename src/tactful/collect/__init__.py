@@ -14,8 +14,9 @@ suppressed, and counted (DESIGN invariant 10).
         ▼ new
     profiles.resolve_many, once for the request ─ merges ─▶ move our rows, then consent's ledgers
         ▼
-    purposes: the consent events carry (and GPC) into the ledger, then per event the purposes it
-        │     may serve at receipt ─ none ──────────▶ suppressed (`no_purpose`), counted
+    purposes: which atom each event is; consent.storage records the consent events carry (and
+        │     GPC), then answers per event the purposes it may serve at receipt
+        │     ─ undeclared event ─▶ dropped (`undeclared_event`); none ─▶ suppressed (`no_purpose`)
         ▼
     catalog.filter_message ─ dropped fields counted, under plausible names only
         ▼
@@ -23,5 +24,6 @@ suppressed, and counted (DESIGN invariant 10).
         ▼
     events (append-only)          ingest_counters, dropped_fields: same transaction
 
-`service.ingest` is the in-process entry point; `tactful.api.collect` is its HTTP face.
+`service.ingest` is the in-process entry point, under the deployment's limits and policy context
+(whose catalog filters); `tactful.api.collect` is its HTTP face.
 """

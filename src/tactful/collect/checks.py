@@ -47,18 +47,18 @@ def check(plans: list[Plan], *, keystore: Keystore, source: Source, at: datetime
         plan.digest = keystore.digest("message_id", f"{scope}\x00{plan.message_id}")
 
 
-def undeclared(policy: PolicyContext | None, plan: Plan) -> bool:
+def undeclared(policy: PolicyContext, plan: Plan) -> bool:
     """Whether the plan's event is one the catalog does not declare (by its name for a track call,
     by its type for page, screen and group). Identify and alias link identities and carry traits,
-    which the catalog declares field by field. Without a policy (a stand-in catalog) nothing is."""
+    which the catalog declares field by field."""
     event = plan.event
-    if policy is None or event is None or event.type in (MessageType.IDENTIFY, MessageType.ALIAS):
+    if event is None or event.type in (MessageType.IDENTIFY, MessageType.ALIAS):
         return False
     name = event_atom_name(event.type.value, event.name)
     return name is None or name not in policy.catalog.atoms
 
 
-def drop_undeclared(plans: list[Plan], policy: PolicyContext | None) -> None:
+def drop_undeclared(plans: list[Plan], policy: PolicyContext) -> None:
     """Events of strangers suppressed before anyone was created are dropped when undeclared: it is
     the catalog, not consent, that leaves them out."""
     for plan in plans:

@@ -1,7 +1,7 @@
 """Which fields of an event are stored: each only for a purpose it is declared for that holds for this
 person and that the event itself is stored for (DESIGN §3, invariant 10).
 
-    event purposes (purposes.Decision) ─┐
+    event purposes (storage.Decision) ──┐
     the subject's Allowance ────────────┼─▶ Cut, once per subject and event purposes in a request
     catalog.stored_context, trait_atoms ┘        │
                          filtered message ───────┴─▶ kept fields ─▶ the event row; the rest named
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tactful.catalog.model import Atom, Catalog
-from tactful.collect.purposes import Decision, Decisions
 from tactful.consent import intake
+from tactful.consent.storage import Decision, Decisions
 from tactful.types import Purpose
 
 Tree = dict[str, Any]

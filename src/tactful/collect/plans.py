@@ -72,7 +72,7 @@ class Subjects:
         session: Session,
         keystore: Keystore,
         at: datetime,
-        policy: PolicyContext | None,
+        policy: PolicyContext,
         *,
         trusted: bool = False,
     ) -> None:
@@ -157,7 +157,7 @@ def suppress_unheard(
     plans: list[Plan],
     *,
     keystore: Keystore,
-    policy: PolicyContext | None,
+    policy: PolicyContext,
     source: Source,
     at: datetime,
 ) -> None:
@@ -165,7 +165,7 @@ def suppress_unheard(
     purpose allows: nothing about them is stored, no subject, identity or key (invariant 10: "not
     stored as personal data"). Only when the request says nothing about them that must be recorded:
     no consent, no GPC, no identify or alias naming the same identifiers."""
-    if policy is None or source.gpc:
+    if source.gpc:
         return
     speaking: set[tuple[IdentityKind, str]] = set()
     quiet: list[tuple[Plan, set[tuple[IdentityKind, str]]]] = []

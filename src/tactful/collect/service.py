@@ -7,14 +7,13 @@ subject tokens out and what they prove (`trust`) → validate all, one dedup loo
 strangers' events no purpose allows suppressed before anyone is created (`plans`) → resolve every
 other identity at once (`links`: merges move our rows, then consent merges ledgers) → reserve new
 message ids (one statement; a lost race turns into a duplicate) → the consent the events carry
-(what each message may grant or widen: `trust`), and each event's purposes (`purposes`; an
-undeclared event: dropped; none: suppressed) → traits → computed atoms for the whole batch → bulk
-inserts → counters, and the audit of refused claims (`trust`).
+(what each message may grant or widen: `trust`), and each event's purposes (`purposes`, which asks
+`consent.storage`; an undeclared event: dropped; none: suppressed) → traits → computed atoms for the
+whole batch → bulk inserts → counters, and the audit of refused claims (`trust`).
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -37,21 +36,12 @@ from tactful.collect.plans import Plan, Subjects, suppress_unheard
 from tactful.collect.schemas import CollectCatalog, EventResult, IngestStats, Refusal, Source, Status
 from tactful.collect.validate import Reason
 from tactful.config import Limits
+from tactful.consent import storage
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.db import truncate_log_after_commit
 from tactful.profiles import service as profiles_service
 from tactful.types import new_row_id
-
-"""Of the message id given to a message that has none (a random UUID), as Segment does: two identical
-messages without ids are two real actions, never one deduplicated."""
-
-
-@functools.cache
-def _default_limits() -> Limits:
-    # Built on first use, not at import (settings read the environment); then reused, because
-    # building settings for every request costs more than a small batch's database work.
-    return Limits()
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -83,8 +73,8 @@ def _store(
     dropped: Counter[str],
     recorded: list[profiles_service.EventRecord],
     identified: list[profiles_service.TraitUpdate],
-    decision: collect_purposes.Decision | None,
-    fields: collect_fields.FieldPurposes | None = None,
+    decision: storage.Decision,
+    fields: collect_fields.FieldPurposes,
     counts: Counter[str] | None = None,
 ) -> None:
     event, subject_id = plan.event, plan.subject_id
@@ -102,30 +92,25 @@ def _store(
         )
     kept = filtered.kept
     traits = _object(kept.get("traits"))
-    if decision is not None:
-        # Only the user traits some allowed purpose keeps: the others are neither stored nor
-        # profiled. They are an identify's own traits, and on every call the copy analytics.js
-        # repeats in `context.traits`. (A group's traits describe the group: its event atom's
-        # purposes cover them.)
-        if event.type is MessageType.IDENTIFY and traits:
-            traits = {k: v for k, v in traits.items() if k in decision.traits}
-            kept = {**kept, "traits": traits}
-        context = _object(kept.get("context"))
-        carried = context.get("traits")
-        if isinstance(carried, dict) and carried:
-            atoms = catalog.trait_atoms
-            allowed = {k: v for k, v in carried.items() if k in decision.traits or k not in atoms}
-            kept = {**kept, "context": {**context, "traits": allowed}}
+    # Only the user traits some allowed purpose keeps: the others are neither stored nor profiled.
+    # They are an identify's own traits, and on every call the copy analytics.js repeats in
+    # `context.traits`. (A group's traits describe the group: its event atom's purposes cover them.)
+    if event.type is MessageType.IDENTIFY and traits:
+        traits = {k: v for k, v in traits.items() if k in decision.traits}
+        kept = {**kept, "traits": traits}
+    context = _object(kept.get("context"))
+    carried = context.get("traits")
+    if isinstance(carried, dict) and carried:
+        atoms = catalog.trait_atoms
+        allowed = {k: v for k, v in carried.items() if k in decision.traits or k not in atoms}
+        kept = {**kept, "context": {**context, "traits": allowed}}
     if event.type is MessageType.IDENTIFY and traits:
         identified.append((subject_id, traits, event.timestamp))
-    if decision is not None and fields is not None:
-        # The profile has its traits; the event keeps only the fields its own purposes allow.
-        kept, withheld = fields.keep(
-            subject_id, decision, kept, user_traits=event.type is MessageType.IDENTIFY
-        )
-        if counts is not None and withheld:
-            counts.update(store.counter_name("withheld:", path) for path in withheld)
-        traits = _object(kept.get("traits"))
+    # The profile has its traits; the event keeps only the fields its own purposes allow.
+    kept, withheld = fields.keep(subject_id, decision, kept, user_traits=event.type is MessageType.IDENTIFY)
+    if counts is not None and withheld:
+        counts.update(store.counter_name("withheld:", path) for path in withheld)
+    traits = _object(kept.get("traits"))
     stored = {
         **kept,
         "type": event.type.value,
@@ -149,7 +134,7 @@ def _store(
         "context": _stored_context(_object(kept.get("context")), catalog),
         "consent": event.consent,
         "gpc": True if source.gpc else event.gpc,
-        "purposes": None if decision is None else sorted(decision.purposes),
+        "purposes": sorted(decision.purposes),
         "write_key_id": source.write_key_id,
         "request_id": source.request_id,
     }
@@ -160,14 +145,12 @@ def _decide(
     plans: list[Plan],
     *,
     keystore: Keystore,
-    policy: PolicyContext | None,
+    policy: PolicyContext,
     source: Source,
     at: datetime,
     fresh: frozenset[uuid.UUID],
-) -> tuple[dict[int, collect_purposes.Decision], collect_purposes.Decisions | None]:
-    """Each new event's decision by plan index (empty without a policy), and the request's allowances."""
-    if policy is None:
-        return {}, None
+) -> tuple[dict[int, storage.Decision], storage.Decisions | None]:
+    """Each new event's decision by plan index, and the request's allowances (None without new events)."""
     arriving = [p for p in plans if p.status is None]
     if not arriving:
         return {}, None
@@ -190,7 +173,7 @@ def _decide(
             may_grant=plan.index in may_grant,
             may_widen=plan.index in may_widen,
         )
-    under = collect_purposes.decide(
+    under, refused_grants = collect_purposes.decide(
         session,
         keystore=keystore,
         policy=policy,
@@ -199,12 +182,12 @@ def _decide(
         at=at,
         nothing_stored=fresh,
     )
-    decided = {index: under.decide(item) for index, item in items.items()}
+    decided = {index: under.decide(item.item) for index, item in items.items()}
     for plan in arriving:
-        plan.refused.extend(decided[plan.index].refused)
-        if decided[plan.index].traits and under.age_declared(items[plan.index], decided[plan.index]):
+        plan.refused.extend(collect_purposes.refusals(decided[plan.index]))
+        if decided[plan.index].traits and under.age_declared(items[plan.index].item, decided[plan.index]):
             plan.age_method = trust.age_method(plan, source)
-        if plan.message_id in under.refused_grants:
+        if plan.message_id in refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
     return decided, under
 
@@ -213,26 +196,24 @@ def ingest(
     session: Session,
     *,
     keystore: Keystore,
-    catalog: CollectCatalog,
     messages: Sequence[object],
     source: Source,
     at: datetime,
-    limits: Limits | None = None,
-    policy: PolicyContext | None = None,
+    limits: Limits,
+    policy: PolicyContext,
     tokens: proof.TokenCheck | None = None,
 ) -> list[EventResult]:
-    """Ingest `messages` received at `at`; one result per message, in order. The caller commits.
+    """Ingest `messages` received at `at` under the deployment's `limits` and `policy` (whose catalog
+    filters them); one result per message, in order. The caller commits.
 
-    With `policy` (or a real catalog, under the default policy), the consent the events carry is
-    recorded first and each new event is stored with the purposes it may serve, dropped
-    (`undeclared_event`) when the catalog does not declare it, or suppressed (`no_purpose`) when no
-    purpose may; with a stand-in catalog and no policy, consent is not applied.
+    The consent the events carry is recorded first and each new event is stored with the purposes
+    it may serve, dropped (`undeclared_event`) when the catalog does not declare it, or suppressed
+    (`no_purpose`) when no purpose may.
 
     What a message says about a user id is a claim unless the source is trusted (a server key) or a
     subject token in the message proves it (`tokens` checks them; without it none proves anything):
-    see `links` and `_trust` for what a claim may not do."""
-    limits = limits or _default_limits()
-    policy = collect_purposes.policy_for(catalog, policy)
+    see `links` and `trust` for what a claim may not do."""
+    catalog = policy.catalog
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
     # another process must hold from its next request on).
     keystore = keystore.cached()
@@ -289,10 +270,11 @@ def ingest(
                 # sent along with any event counts.
                 plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
                 continue
-            decision = decisions.get(plan.index)
-            if decision is not None and not decision.purposes:
+            decision = decisions[plan.index]
+            if not decision.purposes:
                 plan.status, plan.reason = Status.SUPPRESSED, Reason.NO_PURPOSE
                 continue
+            assert fields is not None  # made with the decisions
             _store(
                 plan,
                 catalog=catalog,
@@ -308,7 +290,7 @@ def ingest(
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     # Every new key and index entry is known now: the keystore commits while the rest is done.
     keystore.write_held_soon()
-    withheld = {} if under is None else collect_purposes.withheld_computed(under, [s for s, _, _ in recorded])
+    withheld = {} if under is None else under.withheld_computed([s for s, _, _ in recorded])
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})

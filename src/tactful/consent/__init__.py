@@ -7,7 +7,11 @@
                                                                 │
     profile merge ─▶ merge_ledgers (the stricter state wins) ───┘
     a refusal ─▶ withdrawal: stored atoms no allowed purpose keeps are purged (same transaction)
-    collection ─▶ intake: a batch's carried choices and GPC recorded, then one gate answer per subject
+    collection ─▶ storage.receive ─▶ intake: a batch's carried choices and GPC recorded, then one
+                      │               gate answer per subject (gatekeeper's seam)
+                      ▼
+                  Decisions: per arriving atom, the purposes it may be stored for and the user
+                  traits it may keep; newcomer: the same for someone never seen before
 
 Pure parts: `fold` (ledger → state), `tcf` (TC strings), `choices` (what a request means as ledger
 changes). Stored parts: `models`, `service`. Erasure keeps the ledger as proof, pseudonymised.

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
 from tactful.audit.models import AuditEntry
-from tactful.catalog.model import Catalog
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import Source, Status
 from tactful.config import Settings
@@ -57,9 +56,6 @@ class SeedContext(Protocol):
 
     @property
     def keystore(self) -> Keystore: ...
-
-    @property
-    def catalog(self) -> Catalog: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -143,7 +139,6 @@ def seed(
             results = collect_service.ingest(
                 session,
                 keystore=context.keystore,
-                catalog=context.catalog,
                 messages=batch,
                 source=source,
                 at=now,

@@ -1,0 +1,197 @@
+"""What newly received data may be stored for, under each subject's consent at receipt: the gate's
+answer for a batch of arrivals, turned into purposes per atom (issue 3, part 7; issue 9, part 2).
+
+    arrivals (carried choices, GPC, proof) ─▶ intake.receive ─▶ ledgers, then the gate's seam
+                                                                     │ Allowance per subject
+                                                                     ▼
+    Item (subject, the atom it is, user traits, may widen) ─▶ Decisions.decide ─▶ Decision
+        purposes: the atom's declared purposes that hold for storage (none: nothing stored)
+        traits: the user traits some allowed purpose keeps, less what a claim may not widen
+    Decisions.withheld_computed ─▶ the computed atoms a subject may not have stored
+    newcomer(policy, at) ─▶ the purposes of someone never seen before (an empty ledger)
+
+Consent knows atoms, not messages: the caller says which atom each arrival is (`Item.atom`), or that
+it links identities (`Item.links`, always `essential`). A claim that may not widen (an identified
+person's data sent without proof, DESIGN §4) keeps no direct identifier and no age that lifts an age
+protection; `Decision.needs_proof` says which of the two it tried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tactful.consent import intake, ledger, withdrawal
+from tactful.consent.gatekeeper import PolicyContext, allowance_from
+from tactful.consent.schemas import SubjectFlags
+from tactful.crypto import Keystore
+from tactful.policy import AGE_ATOMS, Allowance
+from tactful.types import Purpose
+
+LINK_PURPOSES = frozenset({Purpose.ESSENTIAL})
+"""What linking identities (identify, alias) is done for."""
+
+
+class NeedsProof(StrEnum):
+    """What a claim that may not widen tried to write about an identified person, and did not."""
+
+    IDENTIFIER = "identifier"
+    """A direct identifier (e-mail, name, phone)."""
+    AGE = "age"
+    """An age that would lift an age protection (a younger age is kept)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One arrival as consent sees it: its subject, the atom it is, and the user traits it carries."""
+
+    subject_id: uuid.UUID
+    atom: str | None
+    """The name of the event atom it is (None when there is no such name: it serves no purpose)."""
+    traits: Mapping[str, Any]
+    """User traits by name (`first_name`, not `traits.first_name`)."""
+    links: bool = False
+    """It links identities (identify, alias): `essential`, whatever `atom` says."""
+    may_widen: bool = True
+    """Whether it may write an identified person's identifiers or lift their age protections: the
+    person is anonymous, or the message proves who they are (DESIGN §4)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an arrival may be stored for, and which of the user traits it carries may be kept."""
+
+    purposes: frozenset[Purpose]
+    traits: frozenset[str] = frozenset()
+    needs_proof: tuple[NeedsProof, ...] = ()
+    """What it carried and may not write without proof (those traits are not in `traits`)."""
+
+
+def _atom_purposes(finder: intake.Purposes, policy: PolicyContext, atom: str | None) -> frozenset[Purpose]:
+    found = policy.catalog.atoms.get(atom) if atom is not None else None
+    return finder.of(found) if found is not None else frozenset()
+
+
+class Decisions:
+    """A batch's allowances at `at`, and the purposes of each item under them."""
+
+    def __init__(
+        self,
+        policy: PolicyContext,
+        allowances: Mapping[uuid.UUID, Allowance],
+        *,
+        at: datetime,
+        traits: Mapping[uuid.UUID, Mapping[str, object]] | None = None,
+        refused_grants: Mapping[int, int] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.allowances = allowances
+        self.refused_grants: Mapping[int, int] = refused_grants or {}
+        """By arrival index, the grants not recorded because the arrival may not grant."""
+        self._gate_traits = traits or {}
+        self._at = at
+        self._purposes = {s: intake.Purposes(a) for s, a in allowances.items()}
+        self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
+        self._decided: dict[tuple[object, ...], Decision] = {}
+
+    def decide(self, item: Item) -> Decision:
+        # A subject's arrivals repeat themselves (page after page, the same traits in context): the
+        # answer depends on nothing else than the subject, the atom and the trait names.
+        key: tuple[object, ...] = (item.subject_id, item.links, item.atom, item.may_widen, *item.traits)
+        if not item.may_widen:
+            # Then an age claim's values decide too: a younger age is kept, an older one is not.
+            key += tuple(repr(item.traits[n]) for n in item.traits if f"traits.{n}" in AGE_ATOMS)
+        found = self._decided.get(key)
+        if found is None:
+            found = self._decided[key] = self._decide(item)
+        return found
+
+    def _decide(self, item: Item) -> Decision:
+        finder = self._purposes[item.subject_id]
+        atoms = self.policy.catalog.trait_atoms
+        kept = frozenset(
+            name for name in item.traits if (atom := atoms.get(name)) is not None and finder.of(atom)
+        )
+        needs: tuple[NeedsProof, ...] = ()
+        if not item.may_widen:
+            kept, needs = self._without_widening(item, kept)
+        if item.links:
+            return Decision(LINK_PURPOSES, kept, needs)
+        return Decision(_atom_purposes(finder, self.policy, item.atom), kept, needs)
+
+    def age_declared(self, item: Item, decision: Decision) -> bool:
+        """Whether the item keeps an age atom that changes what is stored (an age gate, a sign-up):
+        the caller records how the age was declared, as age assurance asks."""
+        stored = self._gate_traits.get(item.subject_id, {})
+        return any(
+            f"traits.{name}" in AGE_ATOMS and stored.get(f"traits.{name}") != item.traits[name]
+            for name in decision.traits
+        )
+
+    def _without_widening(
+        self, item: Item, kept: frozenset[str]
+    ) -> tuple[frozenset[str], tuple[NeedsProof, ...]]:
+        """Of the traits `kept`, those a claim without proof may write about an identified person:
+        no direct identifier, and no age that lifts an age protection (a younger age is accepted)."""
+        atoms = self.policy.catalog.trait_atoms
+        needs: list[NeedsProof] = []
+        identifiers = {n for n in kept if (atom := atoms.get(n)) is not None and atom.identifier}
+        if identifiers:
+            needs.append(NeedsProof.IDENTIFIER)
+        ages = {n for n in kept if f"traits.{n}" in AGE_ATOMS}
+        if ages:
+            before = dict(self._gate_traits.get(item.subject_id, {}))
+            after = before | {f"traits.{n}": item.traits[n] for n in ages}
+            if self.policy.lifts_age_protection(before, after, at=self._at):
+                needs.append(NeedsProof.AGE)
+            else:
+                ages = set()
+        return kept - identifiers - ages, tuple(needs)
+
+    def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
+        """The computed atoms this subject may not have stored."""
+        storable = withdrawal.storable_purposes(self.allowances[subject_id])
+        return withdrawal.unsupported(self.policy.catalog, self._computed, storable)
+
+    def withheld_computed(self, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+        """For each of `subject_ids` that has some, the computed atoms it may not have stored."""
+        found = {s: self.unsupported_computed(s) for s in dict.fromkeys(subject_ids)}
+        return {s: atoms for s, atoms in found.items() if atoms}
+
+
+def newcomer(policy: PolicyContext, at: datetime) -> Callable[[str | None], frozenset[Purpose]]:
+    """The purposes an event atom may serve for someone never seen before whose arrival says nothing
+    about consent: the gate's answer for an empty ledger, no traits and no signals, the same for
+    every such person (what `Decisions.decide` answers for them once created)."""
+    allowance = allowance_from(
+        policy, consent=ledger.fold_entries(()), flags=SubjectFlags(), traits={}, at=at
+    )
+    finder = intake.Purposes(allowance)
+    return lambda atom: _atom_purposes(finder, policy, atom)
+
+
+def receive(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    arrivals: Sequence[intake.Arrival],
+    at: datetime,
+    actor: str,
+    nothing_stored: frozenset[uuid.UUID] = frozenset(),
+) -> Decisions:
+    """Fold the consent the arrivals carry into the ledger (GPC first), then answer the gate for every
+    subject once (`intake.receive`). `nothing_stored`: subjects the caller just created, which no
+    earlier record can belong to."""
+    received = intake.receive(
+        session, keystore=keystore, policy=policy, arrivals=arrivals, at=at, actor=actor,
+        nothing_stored=nothing_stored,
+    )  # fmt: skip
+    traits = {s: given.traits for s, given in received.inputs.items()}
+    return Decisions(policy, received.allowances, at=at, traits=traits, refused_grants=received.refused)
