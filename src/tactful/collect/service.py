@@ -164,13 +164,18 @@ def _decide(
     source: Source,
     at: datetime,
     fresh: frozenset[uuid.UUID],
-) -> tuple[dict[int, collect_purposes.Decision], collect_purposes.Decisions | None]:
-    """Each new event's decision by plan index (empty without a policy), and the request's allowances."""
+) -> tuple[
+    dict[int, collect_purposes.Decision],
+    collect_purposes.Decisions | None,
+    list[audit_service.AuditRecord],
+]:
+    """Each new event's decision by plan index (empty without a policy), the request's allowances,
+    and the audit entries of the consent recorded, still to append (with `_write`'s: one append)."""
     if policy is None:
-        return {}, None
+        return {}, None, []
     arriving = [p for p in plans if p.status is None]
     if not arriving:
-        return {}, None
+        return {}, None, []
     may_grant, may_widen = trust.grants_and_widenings(
         session, arriving, keystore=keystore, source=source, at=at
     )
@@ -190,15 +195,16 @@ def _decide(
             may_grant=plan.index in may_grant,
             may_widen=plan.index in may_widen,
         )
-    under = collect_purposes.decide(
-        session,
-        keystore=keystore,
-        policy=policy,
-        items=list(items.values()),
-        source=source,
-        at=at,
-        nothing_stored=fresh,
-    )
+    with audit_service.held(session) as audited:
+        under = collect_purposes.decide(
+            session,
+            keystore=keystore,
+            policy=policy,
+            items=list(items.values()),
+            source=source,
+            at=at,
+            nothing_stored=fresh,
+        )
     decided = {index: under.decide(item) for index, item in items.items()}
     for plan in arriving:
         plan.refused.extend(decided[plan.index].refused)
@@ -206,7 +212,7 @@ def _decide(
             plan.age_method = trust.age_method(plan, source)
         if plan.message_id in under.refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
-    return decided, under
+    return decided, under, audited
 
 
 def ingest(
@@ -278,7 +284,7 @@ def ingest(
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
     created = subjects.fresh()
-    decisions, under = _decide(
+    decisions, under, audited = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
     fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
@@ -322,6 +328,7 @@ def ingest(
         limits=limits,
         dropped=dropped,
         counts=counts,
+        audited=audited,
     )
     return [plan.result() for plan in plans]
 
@@ -337,8 +344,10 @@ def _write(
     limits: Limits,
     dropped: Counter[str],
     counts: Counter[str],
+    audited: Sequence[audit_service.AuditRecord] = (),
 ) -> None:
-    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far)."""
+    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far);
+    append the audit entries held so far (`audited`) with those of the refused claims, at once."""
     events = [p.row for p in plans if p.status is Status.STORED]
     quarantined = [
         quarantine.row(
@@ -370,9 +379,10 @@ def _write(
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
-    records = trust.audit_records(plans, source=source, at=at)
+    # One append for the request: the chain's head is read (and on PostgreSQL locked) once.
+    records = [*audited, *trust.audit_records(plans, source=source, at=at)]
     if records:
-        audit_service.append_many(session, keystore=keystore, records=records)
+        audit_service.append_records(session, keystore=keystore, records=records)
 
 
 # -- reading, moving, exporting, erasing ------------------------------------------------------
