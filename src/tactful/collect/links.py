@@ -182,6 +182,6 @@ def speaks_for_identified(
     """Of these subjects, those that are identified (hold a user id); of these anonymous ids, those a
     pending link claims for a user. A grant for either needs proof; so does writing an identified
     person's identifiers or lifting their age protections."""
-    identified = profile_links.identified(session, subject_ids=subject_ids)
-    pending = profile_links.pending(session, keystore=keystore, anonymous_ids=anonymous_ids, at=at)
-    return identified, pending
+    return profile_links.speaking(
+        session, keystore=keystore, subject_ids=subject_ids, anonymous_ids=anonymous_ids, at=at
+    )
