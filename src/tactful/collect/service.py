@@ -212,6 +212,10 @@ def _decide(
             plan.age_method = trust.age_method(plan, source)
         if plan.message_id in under.refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
+    # The salts of everyone the request's audit entries name, read now: once the keystore's held
+    # writes start (`write_held_soon`), a keystore read waits for their commit.
+    named = [r.subject_id for r in audited if r.subject_id is not None]
+    keystore.ensure_subjects([*named, *trust.audited_subjects(plans)])
     return decided, under, audited
 
 
