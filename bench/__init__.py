@@ -7,5 +7,6 @@
                      report.table()  ──▶  a Rich table with PASS/MISS against each target
 
 Each benchmark module owns one section of the results file; later benchmarks add their section
-without touching the others.
+without touching the others. `python -m bench.phases` writes nothing: it shows where an in-process
+batch's time goes, phase by phase, to find what to change.
 """

@@ -3,6 +3,7 @@ retention, moved by merges and removed by the erasure of either side."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -92,3 +93,37 @@ def test_identified_subjects_are_those_holding_a_user_id(session: Session, keyst
     )
     found = links.identified(session, subject_ids=[user.subject_id, visitor.subject_id])
     assert found == {user.subject_id}
+
+
+def test_one_read_of_what_a_request_speaks_for_equals_the_two_reads(
+    session: Session, keystore: Keystore
+) -> None:
+    """`speaking` is `identified` and `pending` in one statement: it must answer as they do, for
+    identified and anonymous subjects, claimed, unclaimed and expired anonymous ids alike."""
+    user = profiles_service.resolve(
+        session, keystore=keystore, anonymous_id=None, user_id=unique("user"), at=T0
+    ).subject_id
+    visitor = profiles_service.resolve(
+        session, keystore=keystore, anonymous_id=unique("anon"), user_id=None, at=T0
+    ).subject_id
+    claimed, expired, unclaimed = unique("anon"), unique("anon"), unique("anon")
+    links.record(session, keystore=keystore, links=[(user, claimed)], at=T0)
+    links.record(session, keystore=keystore, links=[(user, expired)], at=T0 - links.PENDING_RETENTION)
+    stranger = uuid.uuid4()
+    for subjects, anonymous in (
+        ([user, visitor, stranger], [claimed, expired, unclaimed]),
+        ([visitor], [claimed]),
+        ([user], []),
+        ([], [expired, unclaimed]),
+        ([], []),
+    ):
+        found = links.speaking(
+            session, keystore=keystore, subject_ids=subjects, anonymous_ids=anonymous, at=T0
+        )
+        assert found == (
+            links.identified(session, subject_ids=subjects),
+            links.pending(session, keystore=keystore, anonymous_ids=anonymous, at=T0),
+        )
+    assert links.speaking(
+        session, keystore=keystore, subject_ids=[user, visitor], anonymous_ids=[claimed, unclaimed], at=T0
+    ) == ({user}, {claimed})

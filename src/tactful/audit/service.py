@@ -21,7 +21,8 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -289,17 +290,49 @@ def append(
 
 def append_many(session: Session, *, keystore: Keystore, records: Sequence[AuditRecord]) -> list[AuditEntry]:
     """Add `records` at the head of the chain, in order: one lock, one head read, one flush. The
-    returned entries are detached copies."""
-    return [AuditEntry(**row) for row in _append(session, keystore, records)]
+    returned entries are detached copies. Records held back in this session (`held`) go first."""
+    rows = _append(session, keystore, records)
+    return [AuditEntry(**row) for row in rows[len(rows) - len(records) :]]
 
 
 def append_records(session: Session, *, keystore: Keystore, records: Sequence[AuditRecord]) -> None:
     """`append_many` for callers that keep nothing of the entries (no copies made: a mapped
-    instance costs more to make than its row costs to hash)."""
+    instance costs more to make than its row costs to hash). Inside `held`, the records wait on
+    its list instead."""
+    waiting = session.info.get(_HELD)
+    if waiting is not None:
+        waiting.extend(records)
+        return
     _append(session, keystore, records)
 
 
+_HELD = "tactful.audit.held"
+
+
+@contextmanager
+def held(session: Session) -> Iterator[list[AuditRecord]]:
+    """Hold back this session's `append_records` calls for the block: their records wait, in order,
+    on the list it yields, which the caller appends with its own later in the same transaction (one
+    lock and one head read for a request that audits in several steps, as collection does). An
+    `append` or `append_many` in the block, whose caller wants its entry now, appends what waits
+    first, so the chain keeps the order of the calls either way."""
+    waiting: list[AuditRecord] = []
+    before = session.info.get(_HELD)
+    session.info[_HELD] = waiting
+    try:
+        yield waiting
+    finally:
+        if before is None:
+            session.info.pop(_HELD, None)
+        else:
+            session.info[_HELD] = before
+
+
 def _append(session: Session, keystore: Keystore, records: Sequence[AuditRecord]) -> list[dict[str, object]]:
+    waiting = session.info.get(_HELD)
+    if waiting:
+        records = [*waiting, *records]
+        waiting.clear()
     named = [r.subject_id for r in records if r.subject_id is not None]
     if len(named) > 1 and keystore.caching:
         # The salts of every subject named, in one keystore transaction rather than one each.

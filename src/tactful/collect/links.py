@@ -125,8 +125,11 @@ def link_many(
     for claim in claims:
         if claim.user_id is None or claim.trusted:
             continue  # nothing to judge: no link to a user, or a key whose word is proof
+        judged = claim.anonymous_id not in (None, claim.user_id) and not claim.proves(claim.user_id)
+        if not judged and not claim.previous_id:
+            continue  # `_request` asks about no owner: nothing to link, or a link it proves
         wanted.append((IdentityKind.USER_ID, claim.user_id))
-        if claim.anonymous_id:
+        if judged and claim.anonymous_id:
             wanted.append((IdentityKind.ANONYMOUS_ID, claim.anonymous_id))
         if claim.previous_id:
             wanted.append((IdentityKind.USER_ID, claim.previous_id))
@@ -182,6 +185,6 @@ def speaks_for_identified(
     """Of these subjects, those that are identified (hold a user id); of these anonymous ids, those a
     pending link claims for a user. A grant for either needs proof; so does writing an identified
     person's identifiers or lifting their age protections."""
-    identified = profile_links.identified(session, subject_ids=subject_ids)
-    pending = profile_links.pending(session, keystore=keystore, anonymous_ids=anonymous_ids, at=at)
-    return identified, pending
+    return profile_links.speaking(
+        session, keystore=keystore, subject_ids=subject_ids, anonymous_ids=anonymous_ids, at=at
+    )

@@ -149,11 +149,12 @@ def _decide(
     source: Source,
     at: datetime,
     fresh: frozenset[uuid.UUID],
-) -> tuple[dict[int, storage.Decision], storage.Decisions | None]:
-    """Each new event's decision by plan index, and the request's allowances (None without new events)."""
+) -> tuple[dict[int, storage.Decision], storage.Decisions | None, list[audit_service.AuditRecord]]:
+    """Each new event's decision by plan index, the request's allowances (None without new events),
+    and the audit entries of the consent recorded, still to append (with `_write`'s: one append)."""
     arriving = [p for p in plans if p.status is None]
     if not arriving:
-        return {}, None
+        return {}, None, []
     may_grant, may_widen = trust.grants_and_widenings(
         session, arriving, keystore=keystore, source=source, at=at
     )
@@ -173,15 +174,16 @@ def _decide(
             may_grant=plan.index in may_grant,
             may_widen=plan.index in may_widen,
         )
-    under, refused_grants = collect_purposes.decide(
-        session,
-        keystore=keystore,
-        policy=policy,
-        items=list(items.values()),
-        source=source,
-        at=at,
-        nothing_stored=fresh,
-    )
+    with audit_service.held(session) as audited:
+        under, refused_grants = collect_purposes.decide(
+            session,
+            keystore=keystore,
+            policy=policy,
+            items=list(items.values()),
+            source=source,
+            at=at,
+            nothing_stored=fresh,
+        )
     decided = {index: under.decide(item.item) for index, item in items.items()}
     for plan in arriving:
         plan.refused.extend(collect_purposes.refusals(decided[plan.index]))
@@ -189,7 +191,11 @@ def _decide(
             plan.age_method = trust.age_method(plan, source)
         if plan.message_id in refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
-    return decided, under
+    # The salts of everyone the request's audit entries name, read now: once the keystore's held
+    # writes start (`write_held_soon`), a keystore read waits for their commit.
+    named = [r.subject_id for r in audited if r.subject_id is not None]
+    keystore.ensure_subjects([*named, *trust.audited_subjects(plans)])
+    return decided, under, audited
 
 
 def ingest(
@@ -259,7 +265,7 @@ def ingest(
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
     created = subjects.fresh()
-    decisions, under = _decide(
+    decisions, under, audited = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
     fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
@@ -304,6 +310,7 @@ def ingest(
         limits=limits,
         dropped=dropped,
         counts=counts,
+        audited=audited,
     )
     return [plan.result() for plan in plans]
 
@@ -319,8 +326,10 @@ def _write(
     limits: Limits,
     dropped: Counter[str],
     counts: Counter[str],
+    audited: Sequence[audit_service.AuditRecord] = (),
 ) -> None:
-    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far)."""
+    """Insert the request's rows and add its counts (`counts`: redacted and withheld fields so far);
+    append the audit entries held so far (`audited`) with those of the refused claims, at once."""
     events = [p.row for p in plans if p.status is Status.STORED]
     quarantined = [
         quarantine.row(
@@ -352,9 +361,10 @@ def _write(
         if plan.reason is not None:
             counts[f"{name}:{plan.reason}"] += 1
     store.add_counts(session, counts, dropped)
-    records = trust.audit_records(plans, source=source, at=at)
+    # One append for the request: the chain's head is read (and on PostgreSQL locked) once.
+    records = [*audited, *trust.audit_records(plans, source=source, at=at)]
     if records:
-        audit_service.append_many(session, keystore=keystore, records=records)
+        audit_service.append_records(session, keystore=keystore, records=records)
 
 
 # -- reading, moving, exporting, erasing ------------------------------------------------------

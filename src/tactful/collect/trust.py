@@ -86,6 +86,16 @@ _AUDITED_PER_SUBJECT = frozenset(
 """Refused claims that tried to widen an identified person's rights: audited under the person."""
 
 
+def audited_subjects(plans: Sequence[Plan]) -> set[uuid.UUID]:
+    """Everyone `audit_records` may name for these plans once their statuses are final."""
+    return {
+        plan.subject_id
+        for plan in plans
+        if plan.subject_id is not None
+        and (plan.age_method is not None or not _AUDITED_PER_SUBJECT.isdisjoint(plan.refused))
+    }
+
+
 def audit_records(plans: Sequence[Plan], *, source: Source, at: datetime) -> list[audit_service.AuditRecord]:
     """The audit entries of what a request's claims could not do, and of the ages it accepted."""
     refused: dict[uuid.UUID, Counter[str]] = {}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Atom, Source
@@ -79,6 +80,17 @@ def _key(consent: Mapping[str, Any]) -> _ChoiceKey:
     )
 
 
+def content_key(consent: Mapping[str, Any]) -> object:
+    """What identifies a consent context's content within a request: its compact JSON text, one C
+    call, where parsing it takes several Python steps. A browser repeats one context on every
+    message (analytics.js), so a batch holds a few distinct contexts, each parsed once. A context
+    that is not plain JSON (an in-process caller's objects) is keyed by its parsed form."""
+    try:
+        return orjson.dumps(consent)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _key(consent)
+
+
 def _choices(key: _ChoiceKey, mapping: Mapping[str, Sequence[str]]) -> tuple[Choice, ...]:
     preferences, allowed, denied = key
     found: list[Choice] = []
@@ -99,14 +111,14 @@ def carried_kinds(
     memo: dict[object, tuple[bool, bool]] | None = None,
 ) -> tuple[bool, bool]:
     """Whether an event's consent context grants some purpose, and whether it refuses some (a
-    claim anyone may make). `memo`: answers already worked out in this request (a visitor's every
-    event repeats one context)."""
+    claim anyone may make). `memo`: answers already worked out in this request, by content (a
+    visitor's every event repeats one context)."""
     if not consent:
         return False, False
-    key = _key(consent)
+    key = None if memo is None else content_key(consent)
     if memo is not None and key in memo:
         return memo[key]
-    found = _choices(key, mapping)
+    found = _choices(_key(consent), mapping)
     kinds = any(granted for _, granted, _ in found), any(not granted for _, granted, _ in found)
     if memo is not None:
         memo[key] = kinds
@@ -165,7 +177,7 @@ def record_arrivals(
     pending: dict[uuid.UUID, list[ConsentChange]] = {}
     statuses: dict[uuid.UUID, dict[Purpose, ConsentStatus]] = {}
     mapping = policy.policy.consent_categories
-    parsed: dict[_ChoiceKey, tuple[tuple[Choice, ...], bool]] = {}  # visitors repeat one context
+    parsed: dict[object, tuple[tuple[Choice, ...], bool]] = {}  # by content: visitors repeat one
     gpc_settled: set[uuid.UUID] = set()  # signal queued, or an earlier one still in force
     applied: dict[uuid.UUID, tuple[Choice, ...]] = {}  # the choices each subject's statuses now say
     refused: dict[int, int] = {}
@@ -181,10 +193,10 @@ def record_arrivals(
                 )
                 changes.insert(0, signal)
         if arrival.consent:
-            key = _key(arrival.consent)
+            key = content_key(arrival.consent)
             found = parsed.get(key)
             if found is None:
-                choices = _choices(key, mapping)
+                choices = _choices(_key(arrival.consent), mapping)
                 # Choices naming each purpose once leave the statuses saying exactly them: applied
                 # again right away, they change nothing.
                 found = parsed[key] = (choices, len({c[0] for c in choices}) == len(choices))

@@ -17,7 +17,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, select, update
+from sqlalchemy import (
+    CursorResult,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from tactful.bulk import one_of, upsert_rows
@@ -96,6 +108,47 @@ def identified(session: Session, *, subject_ids: Iterable[uuid.UUID]) -> frozens
         )
         found.update(row.subject_id for row in rows)
     return frozenset(found)
+
+
+_SPEAKING = union_all(
+    select(_IDENTITIES.c.subject_id, type_coerce(null(), String).label("anonymous_digest")).where(
+        one_of(_IDENTITIES.c.subject_id, "ids"), _IDENTITIES.c.kind == IdentityKind.USER_ID.value
+    ),
+    select(type_coerce(null(), Uuid).label("subject_id"), _TABLE.c.anonymous_digest).where(
+        one_of(_TABLE.c.anonymous_digest, "digests"),
+        _TABLE.c.expires_at > bindparam("at", type_=_TABLE.c.expires_at.type),
+    ),
+)
+
+
+def speaking(
+    session: Session,
+    *,
+    keystore: Keystore,
+    subject_ids: Iterable[uuid.UUID],
+    anonymous_ids: Iterable[str],
+    at: datetime,
+) -> tuple[frozenset[uuid.UUID], frozenset[str]]:
+    """`identified(subject_ids)` and `pending(anonymous_ids, at)` in one statement: the two facts
+    the trust of public keys asks about a request's anonymous messages, read in one round trip."""
+    ids = sorted(set(subject_ids), key=str)
+    digests = {keystore.digest(IdentityKind.ANONYMOUS_ID, a): a for a in dict.fromkeys(anonymous_ids)}
+    wanted = sorted(digests)
+    identified: set[uuid.UUID] = set()
+    claimed: set[str] = set()
+    if ids:
+        session.flush()  # identities this transaction moved through the ORM (a merge) count too
+    for start in range(0, max(len(ids), len(wanted)), _CHUNK):
+        rows = session.connection().execute(
+            _SPEAKING,
+            {"ids": ids[start : start + _CHUNK], "digests": wanted[start : start + _CHUNK], "at": at},
+        )
+        for row in rows:
+            if row.anonymous_digest is None:
+                identified.add(row.subject_id)
+            else:
+                claimed.add(digests[row.anonymous_digest])
+    return frozenset(identified), frozenset(claimed)
 
 
 def move(session: Session, *, source: uuid.UUID, target: uuid.UUID) -> int:
