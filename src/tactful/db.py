@@ -205,6 +205,17 @@ class Database:
         # requests sleep, and latency grows by seconds. This process's sessions queue here instead
         # and each is let in the moment the one before has committed; other processes still wait
         # in SQLite's busy handler.
+        #
+        # SQLAlchemy's pool can queue sessions too (QueuePool, pool_size=1, max_overflow=0, and
+        # pool_timeout for the wait): tried, and no faster on the ingest benchmark, but not simpler,
+        # because the pool's one connection is every user's, not only the sessions'. The background
+        # checkpointer then needs an engine of its own, or each checkpoint holds up the requests;
+        # `truncate_log` after a commit would wait for the very connection its session still holds
+        # (SQLAlchemy runs after_commit before it gives the connection back) until the timeout, so
+        # it must move to after_transaction_end and queue behind every waiting session before the
+        # erasing request can answer; and readers outside sessions (`/readyz`, `schema_status`)
+        # queue behind the requests, so a readiness probe fails under a backlog. The lock serialises
+        # the sessions alone and leaves the pool's other connections to those readers (WAL mode).
         self._turns = threading.Lock() if self.engine.dialect.name == "sqlite" else None
         self._checkpointer: _Checkpointer | None = None
 

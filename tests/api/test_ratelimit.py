@@ -30,7 +30,7 @@ from tactful.api.ratelimit import (
     Limit,
     RateLimited,
     RateLimiter,
-    _SweptMemoryStorage,
+    SweptMemoryStorage,
     caller_of,
     write_key_in,
 )
@@ -425,22 +425,22 @@ def test_a_window_admits_exactly_its_limit(per_address: int, per_key: int, hosts
 def test_the_memory_store_starts_no_threads_and_sweeps_expired_windows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_SweptMemoryStorage, "SWEEP_EVERY", 0.0)
+    monkeypatch.setattr(SweptMemoryStorage, "SWEEP_EVERY", 0.0)
     limiter = RateLimiter.from_settings(
         Settings(rate_limits=RateLimits(per_key_and_address=2, per_key=100, window_seconds=1))
     )
     storage = limiter._storage
-    assert isinstance(storage, _SweptMemoryStorage)
+    assert isinstance(storage, SweptMemoryStorage)
     before = {thread.ident for thread in threading.enumerate() if thread.is_alive()}
     caller = Caller(key_id=uuid.uuid4().hex, scope=Scope.WRITE)
     for host in range(30):
         limiter.check(caller, host=str(host))
     started = {thread.ident for thread in threading.enumerate() if thread.is_alive()} - before
     assert started == set()  # the stock storage restarts a timer thread here
-    assert len(storage.expirations) == 31  # one window per address, one for the key
+    assert len(storage.windows) == 31  # one window per address, one for the key
     time.sleep(1.1)
     limiter.check(Caller(key_id=uuid.uuid4().hex, scope=Scope.WRITE), host="x")
-    assert len(storage.expirations) == len(storage.storage) == 2  # only the new caller's windows
+    assert len(storage.windows) == 2  # only the new caller's windows
 
 
 _KEY = st.one_of(st.none(), st.just(""), st.integers(), st.sampled_from(["tfk_a", "tfk_b", "tfk_c"]))

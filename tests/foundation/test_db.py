@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tactful import db as db_module
 from tactful.db import Base, Database, UTCDateTime, make_engine, require_migrated, schema_status
 from tactful.errors import DatabaseNotMigrated
 from tactful.tables import import_all_models
@@ -105,6 +106,20 @@ def test_a_failed_or_early_committed_session_gives_its_turn_back(tmp_path: Path)
         session.commit()  # the turn ends here: another thread's session may go on while this waits
         other = pool.submit(lambda: _bump_once(db, table))
         assert other.result(timeout=5) == 3
+    db.dispose()
+
+
+def test_a_session_kept_waiting_past_the_busy_timeout_is_told_the_database_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "_BUSY_SECONDS", 0.2)
+    db, table = _counter_db(tmp_path)
+    with db.session() as session, ThreadPoolExecutor(1) as pool:
+        session.execute(table.update().values(n=1))
+        waiting = pool.submit(lambda: _bump_once(db, table))
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            waiting.result(timeout=10)
+    assert _bump_once(db, table) == 2  # the waiter changed nothing; the next session goes in
     db.dispose()
 
 

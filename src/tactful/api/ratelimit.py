@@ -34,13 +34,14 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import Request
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
@@ -96,34 +97,89 @@ class Counts:
     store_unavailable: int
 
 
-class _SweptMemoryStorage(MemoryStorage):
-    """limits' memory storage, with expired windows swept inline instead of by a timer thread.
+@dataclass(slots=True)
+class _Window:
+    expiry: float
+    count: int = 0
 
-    The stock storage restarts a `threading.Timer` on every increment when the last one has run: two
-    threads can start the same timer (RuntimeError in a request), and its sweep reads keys another
-    thread may have just dropped (KeyError in the timer thread; limits PR #352, flask-limiter #130).
-    Every call here happens under `RateLimiter`'s lock, so the sweep runs there too, at most once per
-    second; one window's key is also dropped lazily whenever it is read after its expiry.
+
+class SweptMemoryStorage(Storage):
+    """Fixed-window counters in this process's memory, with expired windows swept inline instead of
+    by a timer thread.
+
+    limits' own memory storage restarts a `threading.Timer` on every increment when the last one has
+    run: two threads can start the same timer (RuntimeError in a request), and its sweep reads keys
+    another thread may have just dropped (KeyError in the timer thread; limits PR #352,
+    flask-limiter #130). The only way to change that there is to override a private, name-mangled
+    method that any release may rename, so this storage is written on limits' public extension API
+    instead: the abstract methods of `limits.storage.Storage`, which is all `FixedWindowRateLimiter`
+    calls. Each call holds the storage's own lock; a window is dropped when it is read after its
+    expiry, and every expired one, at most once per `SWEEP_EVERY` seconds, by the increment that
+    comes due. `clock` is the wall clock (`get_expiry` answers a time stamp, as limits' storages do).
     """
 
     SWEEP_EVERY = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.timer.cancel()  # the one the stock constructor starts
-        self._next_sweep = time.monotonic() + self.SWEEP_EVERY
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.windows: dict[str, _Window] = {}
+        self._next_sweep = clock() + self.SWEEP_EVERY
 
-    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 - overrides the private hook
-        now = time.monotonic()
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ()  # nothing here fails as a store can: no error to wrap in StorageError
+
+    def _live(self, key: str, now: float) -> _Window | None:
+        window = self.windows.get(key)
+        if window is not None and window.expiry <= now:
+            del self.windows[key]
+            return None
+        return window
+
+    def _sweep(self, now: float) -> None:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self.SWEEP_EVERY
-        wall = time.time()
-        for key, expiry in list(self.expirations.items()):
-            if expiry <= wall:
-                self.storage.pop(key, None)
-                self.expirations.pop(key, None)
-                self.locks.pop(key, None)
+        for key in [key for key, window in self.windows.items() if window.expiry <= now]:
+            del self.windows[key]
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add `amount` to the key's window, opening one of `expiry` seconds if none is open."""
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            window = self._live(key, now)
+            if window is None:
+                window = self.windows[key] = _Window(now + expiry)
+            window.count += amount
+            return window.count
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            window = self._live(key, self._clock())
+            return 0 if window is None else window.count
+
+    def get_expiry(self, key: str) -> float:
+        """When the key's window closes (now when none is open)."""
+        with self._lock:
+            now = self._clock()
+            window = self._live(key, now)
+            return now if window is None else window.expiry
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        with self._lock:
+            count = len(self.windows)
+            self.windows.clear()
+            return count
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self.windows.pop(key, None)
 
 
 class RateLimiter:
@@ -149,8 +205,6 @@ class RateLimiter:
         self._address_key = hmac.new(address_secret, b"tactful rate limit addresses", "sha256").digest()
         self._per_address = self._item(settings.per_key_and_address)
         self._per_key = self._item(settings.per_key)
-        # Memory mode: one lock for the storage (see `_SweptMemoryStorage`); Redis is thread-safe.
-        self._lock = threading.Lock() if not self._shared else None
         self._count_lock = threading.Lock()
         self._refused: Counter[Limit] = Counter()
         self._store_unavailable = 0
@@ -174,7 +228,7 @@ class RateLimiter:
                 socket_timeout=REDIS_TIMEOUT_SECONDS,
             )
         elif rate.enabled:
-            storage = _SweptMemoryStorage()
+            storage = SweptMemoryStorage()
         secret = settings.secret_key.get_secret_value().encode()
         return cls(rate, storage=storage, address_secret=secret, body_limits=settings.limits)
 
@@ -201,7 +255,8 @@ class RateLimiter:
     def check(self, caller: Caller | None, *, host: str) -> None:
         """Count one request of `caller` from `host`; RateLimited when a window is full. Blocking:
         with Redis, call it from a worker thread (`acheck`)."""
-        if caller is None or self._limiter is None or caller.scope not in self._scopes:
+        limiter = self._limiter
+        if caller is None or limiter is None or caller.scope not in self._scopes:
             return
         if self._shared and time.monotonic() < self._down_until:
             self._count_unavailable()
@@ -212,7 +267,7 @@ class RateLimiter:
         )
         try:
             for limit, item, identifiers in windows:
-                if item is not None and not self._hit(item, identifiers):
+                if item is not None and not limiter.hit(item, *identifiers):
                     self._refuse(limit, item, identifiers)
         except StorageError as error:
             self._store_failed(error)
@@ -226,24 +281,13 @@ class RateLimiter:
         else:
             self.check(caller, host=host)
 
-    def _hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
-        assert self._limiter is not None
-        if self._lock is None:
-            return self._limiter.hit(item, *identifiers)
-        with self._lock:
-            return self._limiter.hit(item, *identifiers)
-
     def _refuse(self, limit: Limit, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
         assert self._limiter is not None
         with self._count_lock:
             self._refused[limit] += 1
         window = self.settings.window_seconds
         try:
-            if self._lock is None:
-                reset = self._limiter.get_window_stats(item, *identifiers).reset_time
-            else:
-                with self._lock:
-                    reset = self._limiter.get_window_stats(item, *identifiers).reset_time
+            reset = self._limiter.get_window_stats(item, *identifiers).reset_time
             retry_after = min(window, max(1, math.ceil(reset - time.time())))
         except StorageError:
             retry_after = window

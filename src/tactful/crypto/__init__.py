@@ -12,11 +12,19 @@ salt. Erasure deletes the subject's row here, so a copy of the main database, ev
 can no longer decrypt or link anything (DESIGN §5, invariants 11 and 13). Backups of the main
 database leave this database out.
 
-    sealing.py    the tables and the cipher (AES-GCM, versioned tokens; the KEK from HKDF)
-    keystore.py   Keystore: subject keys, salts, digests, the blind index, erasure, rotation, and a
-                  request's held writes
-    system.py     SystemKeys (`Keystore.system`): the engine's own keys: blind index, audit chain
-                  (with its anchor), quarantine
+    sealing.py      the tables and the cipher (AES-GCM, versioned tokens; the KEK from HKDF)
+    keystore.py     Keystore, what callers use: a facade over the modules below, and a request's
+                    cache of unwrapped keys (`cached()`)
+    material.py     subject keys and salts wrapped under the KEK: read, create, rotate
+    blind_index.py  keyed digests of identifiers → subject: put, look up, reassign
+    held.py         a request's held writes (new keys, index entries), written in one keystore
+                    transaction at the main session's commit or early on a worker thread
+    commit.py       the hooks that tie held writes to that commit, on the holding session only
+    system.py       SystemKeys (`Keystore.system`): the engine's own keys: blind index, audit chain
+                    (with its anchor), quarantine
+
+    Keystore.encrypt/decrypt/subject_ref ──▶ view cache ──▶ held (Unwritten) ──▶ material ──▶ database
+    Keystore.new_subjects/put_indexes(before_commit_of=session) ──▶ held ──commit.py──▶ one transaction
 """
 
 from tactful.crypto.keystore import Keystore

@@ -1,53 +1,37 @@
-"""The keystore: per-subject data keys and salts, the blind index, and a request's held writes.
+"""The keystore: what callers use of per-subject data keys and salts, the blind index, and a
+request's held writes. Each concern has its module; this class puts them behind one object and keeps
+a request's cache of unwrapped keys (`cached()`).
 
-A per-request view (`cached()`) may hold back the keystore writes of its request, the keys of new
-subjects and blind-index entries, and write them in one transaction just before the main session
-commits (`write_before_commit`), or start that write early on a worker thread (`write_held_soon`)
-and join it there: the key is durable before anything sealed with it is.
+    Keystore ─┬─ material.Wrapping      the KEK, subject keys' rows, rotation      (shared by views)
+              ├─ held.Unwritten         every view's held writes, read as written (shared by views)
+              ├─ system.SystemKeys      the engine's own keys                      (shared cache)
+              ├─ held.HeldWrites        this view's held writes                    (one per view)
+              ├─ blind_index.BlindIndex the index as this view sees it             (one per view)
+              └─ the view's unwrapped keys, for one request                        (one per view)
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import hmac
-import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tactful.crypto import commit
-from tactful.crypto.sealing import (
-    KEY,
-    blind_index,
-    derive_kek,
-    kek_fingerprint,
-    keystore_metadata,
-    open_sealed,
-    seal,
-    subject_keys,
-    system_keys,
-)
-from tactful.crypto.system import INDEX_KEY, SystemKeys, require_kek
+from tactful.crypto import blind_index, commit
+from tactful.crypto.blind_index import BlindIndex
+from tactful.crypto.held import HeldWrites, Unwritten
+from tactful.crypto.material import Wrapping, fresh_material, split
+from tactful.crypto.sealing import keystore_metadata, open_sealed, seal, subject_keys
+from tactful.crypto.system import INDEX_KEY, SystemKeys
 from tactful.db import make_engine
-from tactful.errors import ConfigurationError, KeyDestroyed, KeystoreLocked
-from tactful.types import utcnow
-
-_CHUNK = 500
-_Writing = tuple["Future[None]", dict[uuid.UUID, bytes], dict[str, uuid.UUID]]
-"""A background write of held keys and index entries: the work, and what it writes."""
-LOCKED = (
-    "the keystore was written under another TACTFUL_SECRET_KEY; set the key it was created with (or "
-    "the one `tactful secret rotate` moved it to) and restart"
-)
+from tactful.errors import KeyDestroyed
 
 
 class Keystore:
@@ -55,20 +39,14 @@ class Keystore:
 
     def __init__(self, url: str, *, secret_key: str) -> None:
         self.engine = make_engine(url)
-        self._kek = derive_kek(secret_key)
-        self._kek_id = kek_fingerprint(self._kek)
+        self._wrapping = Wrapping(self.engine, secret_key)
         self._index_key: bytes | None = None
         # System keys by name, shared with every view (`copy.copy` keeps the reference).
         self._system_cache: dict[str, bytes] = {}
-        self._index_mac: hmac.HMAC | None = None
+        self._unwritten = Unwritten()
         self._materials: dict[uuid.UUID, tuple[bytes, bytes]] | None = None
-        self._held_keys: dict[uuid.UUID, bytes] = {}
-        self._held_index: dict[str, uuid.UUID] = {}
-        self._writing: _Writing | None = None
-        # Every view's held writes, shared with this keystore and all its views: the rest of the
-        # process reads them as if written (only the holding session can know those subjects).
-        self._unwritten: dict[uuid.UUID, bytes] = {}
-        self._unwritten_index: dict[str, uuid.UUID] = {}
+        self._held = HeldWrites(self._wrapping, self._unwritten, None)
+        self._index = BlindIndex(self.engine, key=self.index_key, unwritten=self._unwritten, held=self._held)
 
     def cached(self) -> Keystore:
         """A view of this keystore that keeps the subject keys it unwraps, for one unit of work.
@@ -77,11 +55,13 @@ class Keystore:
         must stop working on the next request, so the cache never outlives the call that made it.
         The view shares the engine (do not dispose it); erasing through it forgets the cached key.
         """
-        self._index_hmac()  # the index key is never destroyed: the view shares it, read once
+        mac = self._index.mac()  # the index key is never destroyed: the view shares it, read once
         view = copy.copy(self)
         view._materials = {}
-        view._held_keys, view._held_index = {}, {}
-        view._writing = None
+        view._held = HeldWrites(self._wrapping, self._unwritten, view._materials)
+        view._index = BlindIndex(
+            self.engine, key=self.index_key, unwritten=self._unwritten, held=view._held, mac=mac
+        )
         return view
 
     @property
@@ -97,14 +77,6 @@ class Keystore:
 
     # -- system keys -------------------------------------------------------------------------
 
-    def _unwrap(self, wrapped: bytes, kek_id: str, aad: bytes) -> bytes:
-        if kek_id != self._kek_id:
-            raise KeystoreLocked(LOCKED)
-        try:
-            return open_sealed(self._kek, wrapped, aad)
-        except (InvalidTag, ValueError) as exc:
-            raise ConfigurationError("a keystore entry failed authentication: it was altered") from exc
-
     def index_key(self) -> bytes:
         """The blind-index key (created on first use; it is never destroyed, so it may be cached)."""
         if self._index_key is None:
@@ -114,23 +86,13 @@ class Keystore:
     @property
     def system(self) -> SystemKeys:
         """The engine's own keys: the audit chain's, and those that seal data of no subject."""
-        return SystemKeys(self.engine, self._system_cache, self._kek, self._kek_id, self._unwrap)
-
-    def _index_hmac(self) -> hmac.HMAC:
-        if self._index_mac is None:
-            self._index_mac = hmac.new(self.index_key(), digestmod=hashlib.sha256)
-        return self._index_mac
-
-    def digest(self, kind: str, value: str) -> str:
-        """A keyed, deterministic digest of an identifier, for lookups without storing the value."""
-        mac = self._index_hmac().copy()  # keyed once; each digest starts from that state
-        mac.update(f"{kind}\x00{value}".encode())
-        return f"{kind}:{mac.hexdigest()}"
+        wrapping = self._wrapping
+        return SystemKeys(self.engine, self._system_cache, wrapping.kek, wrapping.kek_id, wrapping.unwrap)
 
     # -- subject keys ------------------------------------------------------------------------
 
     def _remember(self, subject_id: uuid.UUID, material: bytes) -> tuple[bytes, bytes]:
-        keys = material[:KEY], material[KEY:]
+        keys = split(material)
         if self._materials is not None:
             self._materials[subject_id] = keys
         return keys
@@ -138,33 +100,15 @@ class Keystore:
     def _subject_material(self, subject_id: uuid.UUID, *, create: bool) -> tuple[bytes, bytes]:
         if self._materials is not None and subject_id in self._materials:
             return self._materials[subject_id]
-        held = self._unwritten.get(subject_id)
-        if held is not None:
-            return self._remember(subject_id, held)
-        aad = subject_id.bytes
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(
-                    subject_keys.c.subject_id == subject_id
-                )
-            ).first()
-        if row is not None:
-            return self._remember(subject_id, self._unwrap(row.wrapped, row.kek_id, aad))
-        if not create:
+        material = self._unwritten.keys.get(subject_id)
+        if material is None:
+            material = self._wrapping.read(subject_id)
+        if material is None and create:
+            material = self._wrapping.create(subject_id)
+            if material is None:  # another process won the race
+                return self._subject_material(subject_id, create=False)
+        if material is None:
             raise KeyDestroyed(f"no data key for subject {subject_id}: it was erased or never existed")
-        material = os.urandom(2 * KEY)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(subject_keys).values(
-                        subject_id=subject_id,
-                        wrapped=seal(self._kek, material, aad),
-                        kek_id=self._kek_id,
-                        created_at=utcnow(),
-                    )
-                )
-        except IntegrityError:
-            return self._subject_material(subject_id, create=False)  # another process won the race
         return self._remember(subject_id, material)
 
     def ensure_subject(self, subject_id: uuid.UUID) -> None:
@@ -182,36 +126,12 @@ class Keystore:
         if not wanted:
             return
         try:
-            self._ensure(wanted)
+            materials = self._wrapping.read_or_create(wanted)
         except IntegrityError:
-            self._ensure(wanted)  # another process created some of them first: read theirs now
-
-    def _ensure(self, wanted: Sequence[uuid.UUID]) -> None:
-        with self.engine.begin() as conn:
-            found: dict[uuid.UUID, bytes] = {}
-            for start in range(0, len(wanted), _CHUNK):
-                rows = conn.execute(
-                    select(subject_keys.c.subject_id, subject_keys.c.wrapped, subject_keys.c.kek_id).where(
-                        subject_keys.c.subject_id.in_(wanted[start : start + _CHUNK])
-                    )
-                )
-                for row in rows:
-                    found[row.subject_id] = self._unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
-            created = {s: os.urandom(2 * KEY) for s in wanted if s not in found}
-            self._insert_keys(conn, created)
+            materials = self._wrapping.read_or_create(wanted)  # another process created some first
         # Remembered only once committed: a rolled-back insert must not leave a usable key behind.
-        for subject_id, material in (found | created).items():
+        for subject_id, material in materials.items():
             self._remember(subject_id, material)
-
-    def _insert_keys(self, conn: Connection, materials: Mapping[uuid.UUID, bytes]) -> None:
-        now = utcnow()
-        rows = [
-            {"subject_id": s, "wrapped": seal(self._kek, materials[s], s.bytes), "kek_id": self._kek_id}
-            for s in sorted(materials, key=str)  # one lock order for concurrent writers
-        ]
-        if rows:
-            require_kek(conn, self._kek_id, locked=LOCKED)
-            conn.execute(insert(subject_keys), [row | {"created_at": now} for row in rows])
 
     def new_subjects(self, subject_ids: Iterable[uuid.UUID], *, before_commit_of: Session) -> None:
         """Keys for subjects whose ids were just drawn at random, so that no other process can hold
@@ -221,108 +141,15 @@ class Keystore:
             self.ensure_subjects(subject_ids)
             return
         for subject_id in subject_ids:
-            if subject_id not in self._held_keys:
-                material = self._held_keys[subject_id] = self._unwritten[subject_id] = os.urandom(2 * KEY)
+            if not self._held.holds_key(subject_id):
+                material = fresh_material()
+                self._held.hold_key(subject_id, material)
                 self._remember(subject_id, material)
-        if self._held_keys:
+        if self._held.holds_keys:
             self.write_before_commit(before_commit_of)
 
-    def write_before_commit(self, session: Session) -> None:
-        """Write this view's held keys and index entries just before `session` commits: one keystore
-        transaction per request, and no key sealing a committed row that is not durable itself."""
-        commit.hold_until_commit(session, self)
-
-    def write_held_soon(self) -> None:
-        """Start writing the held keys and index entries on a worker thread, so that the keystore's
-        commit overlaps the rest of the request; `write_held`, just before the main commit, waits
-        for it. One such write at a time: what is held after it starts waits for `write_held`."""
-        if self._writing is not None:
-            return
-        keys, index = self._take_held()
-        if keys or index:
-            self._writing = (_writer().submit(self._write, keys, index), keys, index)
-
-    def write_held(self) -> None:
-        """Write the held keys and index entries now, in one keystore transaction (after waiting
-        for a write started by `write_held_soon`)."""
-        self._finish_writing()
-        keys, index = self._take_held()
-        if not keys and not index:
-            return
-        try:
-            self._write(keys, index)
-        except BaseException:
-            self._unusable(keys)  # keys that never became durable must not stay usable
-            raise
-        finally:
-            self._forget_unwritten(keys, index)
-
-    def drop_held(self) -> None:
-        """Forget the held writes: the transaction whose rows needed them rolled back."""
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            future, keys, index = writing
-            # Waited for all the same: the worker must not outlive the request that started it.
-            # Keys it made durable seal nothing now; they stay as keys of no subject.
-            future.exception()
-            self._unusable(keys)
-            self._forget_unwritten(keys, index)
-        keys, index = self._held_keys, self._held_index
-        self._held_keys, self._held_index = {}, {}
-        self._unusable(keys)
-        self._forget_unwritten(keys, index)
-
-    def _take_held(self) -> tuple[dict[uuid.UUID, bytes], dict[str, uuid.UUID]]:
-        keys, index = self._held_keys, self._held_index
-        self._held_keys, self._held_index = {}, {}
-        # An erasure since they were held took them out of `_unwritten`: those stay unwritten.
-        keys = {s: m for s, m in keys.items() if s in self._unwritten}
-        index = {d: s for d, s in index.items() if self._unwritten_index.get(d) == s}
-        return keys, index
-
-    def _write(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
-        # Database work only: it may run on the worker thread, so the bookkeeping stays with the
-        # caller (`_finish_writing`, `write_held`).
-        with self.engine.begin() as conn:
-            self._insert_keys(conn, keys)
-            if index:
-                _write_index(conn, index)
-
-    def _finish_writing(self) -> None:
-        writing, self._writing = self._writing, None
-        if writing is None:
-            return
-        future, keys, index = writing
-        try:
-            future.result()
-        except BaseException:
-            self._unusable(keys)
-            raise
-        finally:
-            self._forget_unwritten(keys, index)
-
-    def _unusable(self, keys: Iterable[uuid.UUID]) -> None:
-        if self._materials is not None:
-            for subject_id in keys:
-                self._materials.pop(subject_id, None)
-
-    def _forget_unwritten(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
-        for subject_id in keys:
-            self._unwritten.pop(subject_id, None)
-        for digest, subject_id in index.items():
-            if self._unwritten_index.get(digest) == subject_id:
-                self._unwritten_index.pop(digest, None)
-
     def has_subject(self, subject_id: uuid.UUID) -> bool:
-        if subject_id in self._unwritten:
-            return True
-        with self.engine.begin() as conn:
-            return (
-                conn.execute(
-                    select(subject_keys.c.subject_id).where(subject_keys.c.subject_id == subject_id)
-                ).first()
-                is not None
-            )
+        return subject_id in self._unwritten.keys or self._wrapping.exists(subject_id)
 
     def encrypt(self, subject_id: uuid.UUID, plaintext: str, *, context: str) -> bytes:
         """Encrypt `plaintext` with the subject's data key, bound to the subject and `context`."""
@@ -341,17 +168,36 @@ class Keystore:
         _, salt = self._subject_material(subject_id, create=True)
         return hmac.new(salt, f"{domain}\x00{subject_id}".encode(), hashlib.sha256).hexdigest()
 
-    # -- blind index ------------------------------------------------------------------------
+    # -- held writes (held.py; commit.py ties them to a session's commit) --------------------
+
+    def write_before_commit(self, session: Session) -> None:
+        """Write this view's held keys and index entries just before `session` commits: one keystore
+        transaction per request, and no key sealing a committed row that is not durable itself."""
+        commit.hold_until_commit(session, self)
+
+    def write_held_soon(self) -> None:
+        """Start writing the held keys and index entries on a worker thread, so that the keystore's
+        commit overlaps the rest of the request; `write_held`, just before the main commit, waits
+        for it. One such write at a time: what is held after it starts waits for `write_held`."""
+        self._held.write_held_soon()
+
+    def write_held(self) -> None:
+        """Write the held keys and index entries now, in one keystore transaction (after waiting
+        for a write started by `write_held_soon`)."""
+        self._held.write_held()
+
+    def drop_held(self) -> None:
+        """Forget the held writes: the transaction whose rows needed them rolled back."""
+        self._held.drop_held()
+
+    # -- blind index (blind_index.py) --------------------------------------------------------
+
+    def digest(self, kind: str, value: str) -> str:
+        """A keyed, deterministic digest of an identifier, for lookups without storing the value."""
+        return self._index.digest(kind, value)
 
     def put_index(self, subject_id: uuid.UUID, *, kind: str, value: str) -> None:
-        digest = self.digest(kind, value)
-        self.write_held()
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                update(blind_index).where(blind_index.c.digest == digest).values(subject_id=subject_id)
-            ).rowcount
-            if not updated:
-                conn.execute(insert(blind_index).values(digest=digest, subject_id=subject_id))
+        self._index.put(subject_id, kind=kind, value=value)
 
     def put_indexes(
         self, entries: Sequence[tuple[uuid.UUID, str, str]], *, before_commit_of: Session | None = None
@@ -359,46 +205,20 @@ class Keystore:
         """`put_index` for each (subject_id, kind, value), in one transaction; for a value given
         twice, the last entry wins. On a view, with `before_commit_of`, the entries are held and
         written with the view's other held writes (see `write_before_commit`)."""
-        latest = {self.digest(kind, value): subject_id for subject_id, kind, value in entries}
-        if not latest:
-            return
-        if before_commit_of is not None and self.caching:
-            for digest, subject_id in latest.items():
-                self._held_index.pop(digest, None)  # a later entry wins, as in the table
-                self._held_index[digest] = self._unwritten_index[digest] = subject_id
+        hold = before_commit_of is not None and self.caching
+        if self._index.put_many(entries, hold=hold) and before_commit_of is not None:
             self.write_before_commit(before_commit_of)
-            return
-        self.write_held()
-        with self.engine.begin() as conn:
-            _write_index(conn, latest)
 
     def lookup_index(self, *, kind: str, value: str) -> uuid.UUID | None:
-        # Digest first: on first use it opens its own transaction for the index key, which on SQLite
-        # would wait forever behind this one's write lock.
-        digest = self.digest(kind, value)
-        held = self._unwritten_index.get(digest)
-        if held is not None:
-            return held
-        with self.engine.begin() as conn:
-            row = conn.execute(select(blind_index.c.subject_id).where(blind_index.c.digest == digest)).first()
-        return None if row is None else row.subject_id
+        return self._index.lookup(kind=kind, value=value)
 
     def index_digests(self, subject_id: uuid.UUID) -> set[str]:
         """The digests the blind index holds for the subject (its e-mail addresses, keyed)."""
-        held = {d for d, s in self._unwritten_index.items() if s == subject_id}
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(blind_index.c.digest).where(blind_index.c.subject_id == subject_id))
-            return held | {digest for (digest,) in rows}
+        return self._index.digests_of(subject_id)
 
     def reassign(self, *, from_subject: uuid.UUID, to_subject: uuid.UUID) -> None:
         """Point a merged subject's index entries at the surviving subject."""
-        self.write_held()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(blind_index)
-                .where(blind_index.c.subject_id == from_subject)
-                .values(subject_id=to_subject)
-            )
+        self._index.reassign(from_subject=from_subject, to_subject=to_subject)
 
     # -- erasure and rotation ---------------------------------------------------------------
 
@@ -407,72 +227,18 @@ class Keystore:
         self.write_held()
         if self._materials is not None:
             self._materials.pop(subject_id, None)
-        # Another view may hold this subject's key or entries: they are dropped, never written.
-        self._unwritten.pop(subject_id, None)
-        for digest in [d for d, s in self._unwritten_index.items() if s == subject_id]:
-            self._unwritten_index.pop(digest, None)
+        self._unwritten.erase(subject_id)  # another view may hold them: dropped, never written
         with self.engine.begin() as conn:
-            conn.execute(delete(blind_index).where(blind_index.c.subject_id == subject_id))
+            blind_index.delete_subject(conn, subject_id)
             return bool(
                 conn.execute(delete(subject_keys).where(subject_keys.c.subject_id == subject_id)).rowcount
             )
 
     def created_at(self, subject_id: uuid.UUID) -> datetime | None:
         self.write_held()
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(subject_keys.c.created_at).where(subject_keys.c.subject_id == subject_id)
-            ).first()
-        return None if row is None else row.created_at
+        return self._wrapping.created_at(subject_id)
 
     def rotate(self, new_secret: str, *, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-wrap every key under the KEK of `new_secret` in one transaction. Returns the count."""
         self.write_held()
-        new_kek = derive_kek(new_secret)
-        new_id = kek_fingerprint(new_kek)
-        done = 0
-        with self.engine.begin() as conn:
-            systems = conn.execute(select(system_keys)).all()
-            total = conn.execute(select(subject_keys.c.subject_id)).all()
-            count = len(systems) + len(total)
-            for row in systems:
-                aad = row.name.encode()
-                key = self._unwrap(row.wrapped, row.kek_id, aad)
-                conn.execute(
-                    update(system_keys)
-                    .where(system_keys.c.name == row.name)
-                    .values(wrapped=seal(new_kek, key, aad), kek_id=new_id)
-                )
-                done += 1
-                if progress:
-                    progress(done, count)
-            for (subject_id,) in total:
-                wrapped, kek_id = conn.execute(
-                    select(subject_keys.c.wrapped, subject_keys.c.kek_id).where(
-                        subject_keys.c.subject_id == subject_id
-                    )
-                ).one()
-                material = self._unwrap(wrapped, kek_id, subject_id.bytes)
-                conn.execute(
-                    update(subject_keys)
-                    .where(subject_keys.c.subject_id == subject_id)
-                    .values(wrapped=seal(new_kek, material, subject_id.bytes), kek_id=new_id)
-                )
-                done += 1
-                if progress:
-                    progress(done, count)
-        self._kek, self._kek_id = new_kek, new_id
-        return done
-
-
-@functools.cache
-def _writer() -> ThreadPoolExecutor:
-    # Made on first use, shared by the process: a few threads, each mostly waiting for a disk flush.
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="tactful-keystore")
-
-
-def _write_index(conn: Connection, latest: Mapping[str, uuid.UUID]) -> None:
-    digests = sorted(latest)
-    for start in range(0, len(digests), _CHUNK):
-        conn.execute(delete(blind_index).where(blind_index.c.digest.in_(digests[start : start + _CHUNK])))
-    conn.execute(insert(blind_index), [{"digest": d, "subject_id": latest[d]} for d in digests])
+        return self._wrapping.rotate(new_secret, progress=progress)
