@@ -421,6 +421,8 @@ def _is_condition(document: Mapping[object, object], limit: int) -> bool:
     for _ in range(limit):
         if not isinstance(current, dict):
             return False
+        if not current:  # `{"$not": {}}`: the empty condition, negated
+            return True
         if any(not isinstance(k, str) or not k.startswith("$") or k in ("$and", "$or") for k in current):
             return True
         if "$not" not in current:
