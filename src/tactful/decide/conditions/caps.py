@@ -19,7 +19,8 @@ class Caps:
     max_nodes: int = 2000
     """JSON values in the whole document: every object, array, string, number and boolean counts once."""
     max_depth: int = 12
-    """Objects and arrays nested inside each other, the document itself being depth 1."""
+    """How deep values nest: the document is at depth 1, the value under one of its keys at depth 2,
+    an item of a list there at depth 3, and so on."""
     max_string: int = 1000
     """Characters in one string operand (a value to compare with)."""
     max_key: int = 200

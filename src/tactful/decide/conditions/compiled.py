@@ -50,6 +50,12 @@ class Compiled:
     """JSON values in the document (the size the caps measure)."""
     _order: tuple[str, ...] = field(repr=False)
     _test: Test = field(repr=False, compare=False)
+    _answers: tuple[Outcome, Outcome] = field(init=False, repr=False, compare=False)
+    """The two outcomes of an evaluation that reads every atom: NO_MATCH, MATCH (made once)."""
+
+    def __post_init__(self) -> None:
+        answers = (Outcome(Match.NO_MATCH, self.atoms), Outcome(Match.MATCH, self.atoms))
+        object.__setattr__(self, "_answers", answers)
 
     def evaluate(self, view: Mapping[str, object]) -> Outcome:
         """Evaluate against `view` (a SubjectView, or any mapping of atom names to values).
@@ -66,8 +72,7 @@ class Compiled:
                 continue
             if value is not None:
                 values[atom] = value
-        found = Match.MATCH if self._test(values) else Match.NO_MATCH
-        return Outcome(found, self.atoms, None)
+        return self._answers[1] if self._test(values) else self._answers[0]
 
     def matches(self, view: Mapping[str, object]) -> bool:
         """Whether the condition matches: False when it does not, and when an atom is withheld."""

@@ -455,7 +455,10 @@ def _equals(operand: object) -> ValueTest:
     wanted = kind(operand)
     if wanted in (Kind.ARRAY, Kind.OBJECT):
         return lambda value: equal(value, operand)
-    return lambda value: value == operand and kind(value) is wanted
+    exact = type(operand)
+    # `==` first: it is false for most values, and `type(...) is` spares `kind` for the rest
+    # (True == 1 in Python, and 1 == 1.0, so the kind still decides).
+    return lambda value: value == operand and (type(value) is exact or kind(value) is wanted)
 
 
 def _field(name: str, test: ValueTest) -> Test:
@@ -475,18 +478,39 @@ def _negated_value(test: ValueTest) -> ValueTest:
 
 
 def _all(tests: Sequence[Test]) -> Test:
-    if len(tests) == 1:
-        return tests[0]
-    return lambda record: all(test(record) for test in tests)
+    return cast(Test, _every(tests))
 
 
 def _any(tests: Sequence[Test]) -> Test:
-    if len(tests) == 1:
-        return tests[0]
-    return lambda record: any(test(record) for test in tests)
+    return cast(Test, _some(tests))
 
 
 def _all_values(tests: Sequence[ValueTest]) -> ValueTest:
+    return cast(ValueTest, _every(tests))
+
+
+def _every(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    """All of `tests`, in order, stopping at the first that fails (unrolled for the usual few)."""
     if len(tests) == 1:
         return tests[0]
-    return lambda value: all(test(value) for test in tests)
+    if len(tests) == 2:
+        a, b = tests
+        return lambda x: a(x) and b(x)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda x: a(x) and b(x) and c(x)
+    found = tuple(tests)
+
+    return lambda x: all(test(x) for test in found)
+
+
+def _some(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    """Any of `tests`, in order, stopping at the first that holds."""
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda x: a(x) or b(x)
+    found = tuple(tests)
+
+    return lambda x: any(test(x) for test in found)
