@@ -104,12 +104,22 @@ def test_values_json_cannot_hold_are_refused(document: object) -> None:
 
 
 def test_a_compiled_condition_ignores_later_changes_to_its_document() -> None:
-    document: dict[str, Any] = {"traits.country": {"$in": ["SE"]}}
+    document: dict[str, Any] = {
+        "traits.country": {"$in": ["SE"]},
+        "traits.tags": {"$all": [["a"]], "$ne": {"b": [1]}},
+        "computed.pair": {"$eq": [1, {"x": 2}]},
+    }
     condition = compiled(document)
+    subject = {"traits.country": "NO", "traits.tags": [["a", "z"]], "computed.pair": [1, {"x": 3}]}
+    assert not condition.matches(subject)
     document["traits.country"]["$in"].append("NO")
+    document["traits.tags"]["$all"][0].append("z")
+    document["traits.tags"]["$ne"]["b"] = [2]
+    document["computed.pair"]["$eq"][1]["x"] = 3
     document["traits.city"] = "Oslo"
-    assert condition.atoms == {"traits.country"}
-    assert not condition.matches({"traits.country": "NO"})
+    assert condition.atoms == {"traits.country", "traits.tags", "computed.pair"}
+    assert not condition.matches(subject)
+    assert compiled(document).matches({**subject, "traits.city": "Oslo"})
 
 
 def test_values_of_no_json_kind_never_match() -> None:

@@ -13,6 +13,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final, cast
 
 import re2
@@ -291,7 +292,7 @@ class _Compiler:
     def eq(self, operand: object, path: Path, depth: int) -> ValueTest:
         if not self.literal(operand, path, depth):
             return _never
-        return _equals(operand)
+        return _equals(_frozen(operand))
 
     def ne(self, operand: object, path: Path, depth: int) -> ValueTest:
         return _negated_value(self.eq(operand, path, depth))
@@ -400,12 +401,13 @@ class _Compiler:
         oks = [self.literal(item, (*path, i), depth + 1) for i, item in enumerate(items)]
         if not items or not all(oks):
             return _never
+        wanted = tuple(_frozen(item) for item in items)
 
         def holds_all(value: object) -> bool:
             if kind(value) is not Kind.ARRAY:
                 return False
             elements = cast(Sequence[object], value)
-            return all(any(equal(e, item) for e in elements) for item in items)
+            return all(any(equal(e, item) for e in elements) for item in wanted)
 
         return holds_all
 
@@ -449,6 +451,15 @@ class _Members:
             return any(self.test(v) for v in cast(Sequence[object], value) if kind(v) is not Kind.ARRAY)
         members = self._by_kind.get(k)
         return members is not None and value in members
+
+
+def _frozen(literal: object) -> object:
+    """A copy of a checked literal that later changes to the document cannot reach."""
+    if isinstance(literal, list):
+        return tuple(_frozen(item) for item in literal)
+    if isinstance(literal, dict):
+        return MappingProxyType({key: _frozen(item) for key, item in literal.items()})
+    return literal
 
 
 def _equals(operand: object) -> ValueTest:
