@@ -22,7 +22,7 @@ OPERATORS = (
     "$elemMatch", "$size", "$all",
 )  # fmt: skip
 
-strings = st.sampled_from(["", "a", "b", "SE", "10", "9", "running", "Åsa"])
+strings = st.sampled_from(["", "a", "b", "SE", "10", "9", "running", "Åsa", "\ud800"])
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -1.5, 2.0, 10**20]))
 scalars = st.one_of(st.booleans(), numbers, strings)
 literals = st.recursive(

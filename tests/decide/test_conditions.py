@@ -175,3 +175,12 @@ def test_the_language_is_never_evaluated_as_code() -> None:
         imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
         imported = {getattr(node, "module", None) or alias.name for node in imports for alias in node.names}
         assert not imported & {"jinja2", "pickle", "marshal", "importlib"}
+
+
+def test_a_lone_surrogate_is_no_trouble() -> None:
+    # JSON can carry "\ud800", which no UTF-8 encoder takes: a pattern holding one is a problem,
+    # a value holding one is searched as its bytes.
+    assert refused({"traits.first_name": {"$regex": "\ud800"}}).codes == {ProblemCode.BAD_REGEX}
+    condition = compiled({"traits.first_name": {"$regex": "^A"}})
+    assert condition.matches({"traits.first_name": "A\ud800"})
+    assert not condition.matches({"traits.first_name": "\ud800A"})

@@ -344,7 +344,10 @@ class _Compiler:
             ))  # fmt: skip
             return _never
         try:
-            pattern = re2.compile(operand, self.regex_options)
+            pattern = re2.compile(operand.encode("utf-8"), self.regex_options)
+        except UnicodeEncodeError:
+            self.problem(ProblemCode.BAD_REGEX, path, "the pattern holds a character that is not text")
+            return _never
         except re2.error as error:
             reason = error.args[0] if error.args else ""
             text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
@@ -360,7 +363,15 @@ class _Compiler:
             ))  # fmt: skip
             return _never
         search = pattern.search
-        return lambda value: kind(value) is Kind.STRING and search(value) is not None
+
+        def found(value: object) -> bool:
+            # Searched as UTF-8 bytes: RE2's own encoding, and no offsets to map back to characters
+            # (twice as fast). A lone surrogate, which JSON can carry, is kept as its bytes.
+            if kind(value) is not Kind.STRING:
+                return False
+            return search(cast(str, value).encode("utf-8", "surrogatepass")) is not None
+
+        return found
 
     def not_(self, operand: object, path: Path, depth: int) -> ValueTest:
         return _negated_value(self.value(operand, path, depth))
