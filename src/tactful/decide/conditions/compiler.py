@@ -13,18 +13,28 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Final, cast
 
 import re2
 
 from tactful.decide.conditions.caps import DEFAULT_CAPS, Caps
 from tactful.decide.conditions.compiled import Compiled, Test
+from tactful.decide.conditions.predicates import (
+    Members,
+    ValueTest,
+    all_of,
+    all_values,
+    any_of,
+    equals,
+    field,
+    frozen,
+    negated,
+    negated_value,
+    never,
+)
 from tactful.decide.conditions.problems import Problem, ProblemCode, Problems
 from tactful.decide.conditions.values import ABSENT, Kind, equal, kind
 
-ValueTest = Callable[[object], bool]
-"""A test of one value (`ABSENT` when there is none)."""
 Path = tuple[str | int, ...]
 
 LOGICAL: Final = frozenset({"$and", "$or", "$not"})
@@ -44,10 +54,6 @@ _ORDER: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
 _KNOWN = ", ".join(sorted(LOGICAL | VALUE_OPERATORS))
 
 
-def _never(_: object) -> bool:
-    return False
-
-
 class _Stop(Exception):
     """Compiling cannot usefully go on: a cap on size, depth or problems was reached."""
 
@@ -55,7 +61,7 @@ class _Stop(Exception):
 def compile(document: object, caps: Caps = DEFAULT_CAPS) -> Compiled | Problems:
     """Check `document` (parsed JSON) and compile it, or say everything wrong with it."""
     compiler = _Compiler(caps)
-    test: Test = _never
+    test: Test = never
     with contextlib.suppress(_Stop):
         test = compiler.condition(document, (), 1, fields=False)
     if compiler.problems:
@@ -119,7 +125,7 @@ class _Compiler:
                 f"a condition is an object of {where} and their tests, "
                 'such as {"context.location.country": "SE"}'
             ))  # fmt: skip
-            return _never
+            return never
         tests: list[Test] = []
         for key, operand in document.items():
             if not isinstance(key, str):
@@ -130,7 +136,7 @@ class _Compiler:
             if key in ("$and", "$or"):
                 tests.append(self.logical(key, operand, at, depth + 1, fields=fields))
             elif key == "$not":
-                tests.append(_negated(self.condition(operand, at, depth + 1, fields=fields)))
+                tests.append(negated(self.condition(operand, at, depth + 1, fields=fields)))
             elif not named:
                 self.value(operand, at, depth + 1)  # for the problems it may hold
             elif key.startswith("$"):
@@ -144,8 +150,8 @@ class _Compiler:
             else:
                 if not fields:
                     self.atoms.add(key)
-                tests.append(_field(key, self.value(operand, at, depth + 1)))
-        return _all(tests)
+                tests.append(field(key, self.value(operand, at, depth + 1)))
+        return all_of(tests)
 
     def key(self, key: str, path: Path, *, fields: bool) -> bool:
         """Whether `key` may stand in a condition (operators are checked by the caller)."""
@@ -171,7 +177,7 @@ class _Compiler:
     def logical(self, key: str, operand: object, path: Path, depth: int, *, fields: bool) -> Test:
         items = self.items(key, operand, path, depth, what="conditions")
         tests = [self.condition(item, (*path, i), depth + 1, fields=fields) for i, item in enumerate(items)]
-        return _all(tests) if key == "$and" else _any(tests)
+        return all_of(tests) if key == "$and" else any_of(tests)
 
     def items(self, key: str, operand: object, path: Path, depth: int, *, what: str) -> Sequence[object]:
         """The items of a list operand, if it is a non-empty list within the cap (else none)."""
@@ -214,17 +220,17 @@ class _Compiler:
                     "to test the fields of an array's elements use $elemMatch; "
                     'to compare with a whole object use {"$eq": {...}}'
                 ))  # fmt: skip
-            return _never
+            return never
         if isinstance(operand, list):
             self.visit(path, depth)
             self.problem(ProblemCode.LITERAL_ARRAY, path, (
                 'to match any of several values use {"$in": [...]}; '
                 'to compare with a whole array use {"$eq": [...]}'
             ))  # fmt: skip
-            return _never
+            return never
         if not self.scalar(operand, path, depth):
-            return _never
-        return _equals(operand)
+            return never
+        return equals(operand)
 
     def operators(self, tests: Mapping[str, object], path: Path, depth: int) -> ValueTest:
         found: list[ValueTest] = []
@@ -240,7 +246,7 @@ class _Compiler:
                 ))  # fmt: skip
             else:
                 self.unknown(op, at)
-        return _all_values(found)
+        return all_values(found)
 
     def scalar(self, operand: object, path: Path, depth: int, *, what: str = "a value") -> bool:
         """Whether `operand` is a string, number or boolean within the caps."""
@@ -291,20 +297,20 @@ class _Compiler:
 
     def eq(self, operand: object, path: Path, depth: int) -> ValueTest:
         if not self.literal(operand, path, depth):
-            return _never
-        return _equals(_frozen(operand))
+            return never
+        return equals(frozen(operand))
 
     def ne(self, operand: object, path: Path, depth: int) -> ValueTest:
-        return _negated_value(self.eq(operand, path, depth))
+        return negated_value(self.eq(operand, path, depth))
 
     def order(self, operand: object, path: Path, depth: int) -> ValueTest:
         op = str(path[-1])
         if isinstance(operand, bool) or not isinstance(operand, int | float | str):
             self.visit(path, depth)
             self.problem(ProblemCode.OPERAND_TYPE, path, f"{op} compares with a number or a string")
-            return _never
+            return never
         if not self.scalar(operand, path, depth):
-            return _never
+            return never
         compare, wanted = _ORDER[op], kind(operand)
 
         def ordered(value: object) -> bool:
@@ -316,8 +322,8 @@ class _Compiler:
         items = self.items(str(path[-1]), operand, path, depth, what="values")
         oks = [self.scalar(item, (*path, i), depth + 1) for i, item in enumerate(items)]
         if not items or not all(oks):
-            return _never
-        return _Members(items).test
+            return never
+        return Members(items).test
 
     def nin(self, operand: object, path: Path, depth: int) -> ValueTest:
         inside = self.in_(operand, path, depth)
@@ -327,7 +333,7 @@ class _Compiler:
         self.visit(path, depth)
         if not isinstance(operand, bool):
             self.problem(ProblemCode.OPERAND_TYPE, path, "$exists takes true or false")
-            return _never
+            return never
         if operand:
             return lambda value: value is not ABSENT
         return lambda value: value is ABSENT
@@ -336,18 +342,18 @@ class _Compiler:
         self.visit(path, depth)
         if not isinstance(operand, str):
             self.problem(ProblemCode.OPERAND_TYPE, path, "$regex takes a pattern, as a string")
-            return _never
+            return never
         if len(operand) > self.caps.max_regex_length:
             self.problem(ProblemCode.REGEX_TOO_LONG, path, (
                 f"patterns are at most {self.caps.max_regex_length} characters; "
                 "for a list of exact values use $in"
             ))  # fmt: skip
-            return _never
+            return never
         try:
             pattern = re2.compile(operand.encode("utf-8"), self.regex_options)
         except UnicodeEncodeError:
             self.problem(ProblemCode.BAD_REGEX, path, "the pattern holds a character that is not text")
-            return _never
+            return never
         except re2.error as error:
             reason = error.args[0] if error.args else ""
             text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
@@ -355,13 +361,13 @@ class _Compiler:
                 f"the pattern cannot be used ({text}): patterns follow RE2 syntax, "
                 "without backreferences or lookaround"
             ))  # fmt: skip
-            return _never
+            return never
         if pattern.programsize > self.caps.max_regex_program:
             self.problem(ProblemCode.REGEX_TOO_COMPLEX, path, (
                 f"the pattern is too complex ({pattern.programsize} steps, at most "
                 f"{self.caps.max_regex_program}); use fewer or smaller repetitions such as {{1,1000}}"
             ))  # fmt: skip
-            return _never
+            return never
         search = pattern.search
 
         def found(value: object) -> bool:
@@ -374,7 +380,7 @@ class _Compiler:
         return found
 
     def not_(self, operand: object, path: Path, depth: int) -> ValueTest:
-        return _negated_value(self.value(operand, path, depth))
+        return negated_value(self.value(operand, path, depth))
 
     def elem_match(self, operand: object, path: Path, depth: int) -> ValueTest:
         if not isinstance(operand, dict) or not operand:
@@ -383,7 +389,7 @@ class _Compiler:
                 '$elemMatch takes the test each element must pass: value operators such as '
                 '{"$gt": 3}, or a condition over its fields such as {"category": "running"}'
             ))  # fmt: skip
-            return _never
+            return never
         if _is_condition(operand, self.caps.max_depth):
             fields = self.condition(operand, path, depth, fields=True)
             return lambda value: (
@@ -404,15 +410,15 @@ class _Compiler:
             self.problem(ProblemCode.OPERAND_TYPE, path, (
                 '$size takes a whole number, or value operators on the length such as {"$gte": 3}'
             ))  # fmt: skip
-            return _never
+            return never
         return lambda value: kind(value) is Kind.ARRAY and len(cast(Sequence[object], value)) == operand
 
     def all_(self, operand: object, path: Path, depth: int) -> ValueTest:
         items = self.items("$all", operand, path, depth, what="values")
         oks = [self.literal(item, (*path, i), depth + 1) for i, item in enumerate(items)]
         if not items or not all(oks):
-            return _never
-        wanted = tuple(_frozen(item) for item in items)
+            return never
+        wanted = tuple(frozen(item) for item in items)
 
         def holds_all(value: object) -> bool:
             if kind(value) is not Kind.ARRAY:
@@ -421,9 +427,6 @@ class _Compiler:
             return all(any(equal(e, item) for e in elements) for item in wanted)
 
         return holds_all
-
-
-# -- the functions a compiled condition is made of ------------------------------------------------
 
 
 def _is_condition(document: Mapping[object, object], limit: int) -> bool:
@@ -442,97 +445,3 @@ def _is_condition(document: Mapping[object, object], limit: int) -> bool:
             return False
         current = current["$not"]
     return False
-
-
-class _Members:
-    """The values of `$in`, by kind, so that `true` is never found among numbers (`True == 1` in
-    Python) and a lookup is one hash."""
-
-    __slots__ = ("_by_kind",)
-
-    def __init__(self, items: Sequence[object]) -> None:
-        by_kind: dict[Kind | None, set[object]] = {k: set() for k in (Kind.BOOLEAN, Kind.NUMBER, Kind.STRING)}
-        for item in items:
-            by_kind[kind(item)].add(item)
-        self._by_kind = by_kind
-
-    def test(self, value: object) -> bool:
-        k = kind(value)
-        if k is Kind.ARRAY:
-            return any(self.test(v) for v in cast(Sequence[object], value) if kind(v) is not Kind.ARRAY)
-        members = self._by_kind.get(k)
-        return members is not None and value in members
-
-
-def _frozen(literal: object) -> object:
-    """A copy of a checked literal that later changes to the document cannot reach."""
-    if isinstance(literal, list):
-        return tuple(_frozen(item) for item in literal)
-    if isinstance(literal, dict):
-        return MappingProxyType({key: _frozen(item) for key, item in literal.items()})
-    return literal
-
-
-def _equals(operand: object) -> ValueTest:
-    wanted = kind(operand)
-    if wanted in (Kind.ARRAY, Kind.OBJECT):
-        return lambda value: equal(value, operand)
-    exact = type(operand)
-    # `==` first: it is false for most values, and `type(...) is` spares `kind` for the rest
-    # (True == 1 in Python, and 1 == 1.0, so the kind still decides).
-    return lambda value: value == operand and (type(value) is exact or kind(value) is wanted)
-
-
-def _field(name: str, test: ValueTest) -> Test:
-    def check(record: Mapping[str, object]) -> bool:
-        value = record.get(name, ABSENT)
-        return test(ABSENT if value is None else value)
-
-    return check
-
-
-def _negated(test: Test) -> Test:
-    return lambda record: not test(record)
-
-
-def _negated_value(test: ValueTest) -> ValueTest:
-    return lambda value: not test(value)
-
-
-def _all(tests: Sequence[Test]) -> Test:
-    return cast(Test, _every(tests))
-
-
-def _any(tests: Sequence[Test]) -> Test:
-    return cast(Test, _some(tests))
-
-
-def _all_values(tests: Sequence[ValueTest]) -> ValueTest:
-    return cast(ValueTest, _every(tests))
-
-
-def _every(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
-    """All of `tests`, in order, stopping at the first that fails (unrolled for the usual few)."""
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda x: a(x) and b(x)
-    if len(tests) == 3:
-        a, b, c = tests
-        return lambda x: a(x) and b(x) and c(x)
-    found = tuple(tests)
-
-    return lambda x: all(test(x) for test in found)
-
-
-def _some(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
-    """Any of `tests`, in order, stopping at the first that holds."""
-    if len(tests) == 1:
-        return tests[0]
-    if len(tests) == 2:
-        a, b = tests
-        return lambda x: a(x) or b(x)
-    found = tuple(tests)
-
-    return lambda x: any(test(x) for test in found)
