@@ -17,7 +17,8 @@ code: a condition is never evaluated as code, and nothing in it can run, loop or
                | { operator: operand, ... }           every operator must hold
     operator  := "$eq" | "$ne": any JSON value but null (arrays and objects compare whole)
                | "$gt" | "$gte" | "$lt" | "$lte": a number or a string
-               | "$in" | "$nin": [string | number | boolean, ...]
+               | "$in" | "$nin": [string | number | boolean, ...]   (an array value: any / none
+                                                      of its elements listed)
                | "$exists": true | false
                | "$regex": an RE2 pattern (found anywhere in a string; (?i) for any case)
                | "$not": value
@@ -26,6 +27,9 @@ code: a condition is never evaluated as code, and nothing in it can run, loop or
                                                       whose keys are the element's field names
                | "$size": whole number | { operator: ... on the length }
                | "$all": [any JSON value but null, ...]   the array holds each of them
+
+An `$elemMatch` object of value operators only (looking through `$not`) tests each element as a
+value; one that names a field or uses `$and`/`$or` is a condition over each element's fields.
 
 **Keys are atom names** of the catalog (`context.location.country`, `traits.first_name`,
 `events.product_viewed`, `computed.favorite_category`), whole: a dot never reaches into an atom's
@@ -47,6 +51,10 @@ negations pass. Null is not a value to compare with: absence is tested with `$ex
 **Caps** (`caps.py`): document size and depth, string, name and list lengths, and each pattern's
 length and RE2 program size, all checked at compile time, so that evaluation time is bounded by
 the caps and the size of the values read, never by a clock.
+
+Modules: `compiler.py` checks the grammar and the caps and builds the condition from the small
+functions of `predicates.py`; `compiled.py` reads the atoms from a view and runs them; `values.py`
+holds the type rules, `problems.py` the problem codes.
 """
 
 from tactful.decide.conditions.caps import DEFAULT_CAPS, Caps
