@@ -38,6 +38,7 @@ HOSTILE = (
 )
 # Words without any character that can take part in template syntax or a placeholder.
 SAFE = st.text(alphabet="abcdeéåXYZ 0123,.!-'\n", max_size=12)
+SECRET = "zqwv-held-back:"
 WORD = st.sampled_from(("there", "friend", "Hej", "books", "en", "gold"))
 ATOM = st.sampled_from(ATOMS)
 
@@ -101,16 +102,13 @@ def test_linted_templates_never_show_template_syntax_or_placeholders(
     content = {"headline": "Hello", "body_html": "<p>Hello</p>"}
     templates = {"headline": headline, "body_html": f"<p>{body}</p>"}
     assume(lint_variation(content, templates, catalog=catalog()).ok)
-    subject = _view(states, values)
-    result = renderer().render(content, templates, subject)
+    # A withheld atom's value exists behind the view; a marker no template text or value can spell.
+    values = {a: SECRET + a if states[a] == "withheld" else v for a, v in values.items()}
+    result = renderer().render(content, templates, _view(states, values))
     if result.rendered:
         for text in _strings(result.content):
             assert not has_placeholder(text), text
-            # A withheld value is out of reach even where the atom is printed.
-            for atom, state in states.items():
-                value = values[atom]
-                if state == "withheld" and isinstance(value, str) and len(value) > 3:
-                    assert value not in text.replace("&#39;", "'")
+            assert SECRET not in text
         assert result.atoms_read <= {a for a, s in states.items() if s == "present"}
     else:
         # Two values printed side by side can make a placeholder ("{AB" + "C}"); it is then refused,

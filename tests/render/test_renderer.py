@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from markupsafe import Markup
 
 from tactful.policy.allowance import SubjectView
 from tactful.render.renderer import Renderer, RenderReason
@@ -178,3 +179,26 @@ def test_templates_are_compiled_once_per_renderer() -> None:
 def test_a_namespace_cannot_be_changed_or_iterated() -> None:
     result = renderer().render(GREETING, {"headline": "{% for a in traits %}{{ a }}{% endfor %}"}, view())
     assert result.reason is RenderReason.TEMPLATE_ERROR
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 1000000000 }}",
+        "{{ ['x'] * 1000000000 }}",
+        "{{ 1000000000 * 'x' }}",
+        "{{ 9 ** 99999999 }}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    ],
+)
+def test_a_template_cannot_exhaust_the_process(source: str) -> None:
+    result = renderer().render(GREETING, {"headline": source}, view())
+    assert result.reason in (RenderReason.UNSAFE, RenderReason.TEMPLATE_ERROR)
+
+
+def test_a_value_that_claims_to_be_safe_markup_is_still_escaped() -> None:
+    subject = view({"traits.first_name": Markup("<script>x</script>")})
+    result = renderer().render(
+        {"body_html": ""}, {"body_html": "{{ traits.first_name | d('you') }}"}, subject
+    )
+    assert result.content == {"body_html": "&lt;script&gt;x&lt;/script&gt;"}

@@ -63,7 +63,8 @@ _FAILURES: tuple[tuple[type[Exception], RenderReason], ...] = (
 )
 # What a template can raise on values it did not expect (`{{ computed.lifetime_value + 1 }}` with a
 # string): an outcome for this subject, not a fault of the engine.
-_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
+# A macro that calls itself recurses until Python stops it.
+_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError)
 
 
 class Renderer:

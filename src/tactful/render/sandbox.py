@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tactful.catalog.model import SOURCE_PREFIX
@@ -42,10 +44,31 @@ class AtomUndefined(StrictUndefined):
         return False
 
 
+MAX_SIZE = 100_000
+"""The longest string or list a template may make by multiplying, and the largest power it may take."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with `*` and `**` bounded: `{{ 'x' * 10**9 }}` would otherwise take
+    a process's memory in one render. (Intercepted operators are not folded at compile time either.)"""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise SecurityError("the exponent is too large")
+        if operator == "*":
+            for sized, times in ((left, right), (right, left)):
+                sequence = isinstance(sized, str | list | tuple) and isinstance(times, int)
+                if sequence and len(sized) * times > MAX_SIZE:
+                    raise SecurityError("the result would be too long")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(*, html: bool) -> ImmutableSandboxedEnvironment:
     """A sandbox with autoescaping for HTML fields, strict undefined values and no globals: no
     `range`, `lipsum` (placeholder text by design), `cycler`, `joiner`, `namespace` or `dict`."""
-    environment = ImmutableSandboxedEnvironment(
+    environment = _Sandbox(
         autoescape=html,
         undefined=AtomUndefined,
         keep_trailing_newline=True,
@@ -73,6 +96,9 @@ class Reading:
             # A stored placeholder is no name: the fallback applies, as if it were missing.
             return self.missing(atom)
         self.read.add(atom)
+        if isinstance(value, str) and type(value) is not str:
+            # A str subclass such as markupsafe's Markup would be printed unescaped: plain text only.
+            return str.__str__(value)
         return value
 
     def missing(self, atom: str) -> AtomUndefined:
