@@ -20,13 +20,16 @@ The file format
     categories:                     # optional additions below a built-in category (categories.py)
       user.behavior.wishlist: {parent: user.behavior, description}
     url_parameters: [utm_*]         # the query parameters `text: url` fields keep (`*`: any end)
+    never_in_copy:                  # categories no template may put into copy; each entry covers
+      - user.location.precise       # the categories below it. Left out: these two (the default);
+      - user.sensitive              # `never_in_copy: []` lifts the rule (per-atom flags still hold)
     atoms:
       traits.email:                 # the prefix is the source: context. traits. events. computed.
         category: user.contact.email
         purposes: [essential, marketing.email]
         retention: 3y               # 36h, 30d, 26w, 13mo, 2y, P30D, or `request` (context only)
         identifier: true            # a direct identifier: encrypted at rest
-        copy_forbidden: true        # never rendered into copy
+        copy_forbidden: true        # never rendered into copy (whatever its category)
         recipients: [email_provider]
         device_identifier: false    # true when collecting it reads a cookie or device id
         explicit_consent: false     # required for special categories used for targeting
@@ -54,6 +57,13 @@ atom's properties. Fields not declared are dropped and named; system fields are 
 (`filtering.SYSTEM_PATHS`). Fields marked `text: free` lose e-mail addresses, phone numbers and card
 numbers that pass the Luhn check; `text: url` fields lose their fragment and the query parameters
 `url_parameters` does not name (`redact.py`); the filter names each removal.
+
+Copy rules
+----------
+Templates (`tactful.render`) are linted against the catalog when published: a template may not read
+an atom marked `copy_forbidden`, nor one whose category (or, for an event atom, the category of the
+property it reads) falls under an entry of `never_in_copy`. `Catalog.copy_forbidden` lists every
+atom either rule keeps out of copy, and `Catalog.copy_rule` names the entry that covers a category.
 
 Levels
 ------

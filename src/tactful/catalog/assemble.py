@@ -17,6 +17,7 @@ from tactful.catalog.filtering import TYPE_EVENTS, snake_case
 from tactful.catalog.inherit import assemble_computed
 from tactful.catalog.levels import derive_level, fixed_at_one, highest
 from tactful.catalog.model import (
+    DEFAULT_NEVER_IN_COPY,
     EEA,
     SOURCE_PREFIX,
     TARGETING_PURPOSES,
@@ -92,6 +93,7 @@ class Assembler:
                 self._plain(name, schema)
         assemble_computed(self)
         parameters = tuple(self._url_parameters())
+        never_in_copy = self._never_in_copy()
         if self.problems:
             return None, self.problems
         c = self.doc.controller
@@ -102,6 +104,7 @@ class Assembler:
             recipients=self.recipients,
             source=self.file,
             url_parameters=parameters,
+            never_in_copy=never_in_copy,
         )
         return catalog, []
 
@@ -368,6 +371,20 @@ class Assembler:
                     key="url_parameters",
                 )
         return kept
+
+    def _never_in_copy(self) -> tuple[str, ...]:
+        declared = self.doc.never_in_copy
+        if declared is None:
+            return DEFAULT_NEVER_IN_COPY
+        for name in declared:
+            if name not in self.categories:
+                stem = name.removesuffix(".*")
+                if stem != name and stem in self.categories:
+                    fix = f"write '{stem}': an entry covers every category below it"
+                else:
+                    fix = self.suggest(name, self.categories, "name a built-in or declared category")
+                self.report(f"never_in_copy names an unknown category '{name}'", fix, key="never_in_copy")
+        return tuple(dict.fromkeys(declared))
 
     def _event_label(self, name: str, schema: AtomSchema) -> str:
         key = name.partition(".")[2]

@@ -54,6 +54,17 @@ EEA: frozenset[str] = frozenset(
 )  # fmt: skip
 """The European Economic Area: a recipient elsewhere means a transfer (GDPR Chapter V)."""
 
+DEFAULT_NEVER_IN_COPY: tuple[str, ...] = ("user.location.precise", "user.sensitive")
+"""The categories no template may put into copy unless a catalog says otherwise (`never_in_copy`):
+where a person is, and the special categories. Copy is shown, forwarded and screenshotted; "Feel
+better soon, Ada: 20% off allergy relief" tells whoever reads it something about Ada's health."""
+
+
+def covers(entry: str, category: str) -> bool:
+    """Whether the `never_in_copy` entry `entry` covers `category`: itself and every category below
+    it (`user.sensitive` covers `user.sensitive.health` and a catalog's `user.sensitive.health.x`)."""
+    return category == entry or category.startswith(entry + ".")
+
 
 @dataclass(frozen=True, slots=True)
 class Property:
@@ -185,6 +196,8 @@ class Catalog:
     """The file the catalog was loaded from, for messages."""
     url_parameters: tuple[str, ...] = ()
     """The query parameters URL fields keep (`utm_*`: a trailing `*` matches any end)."""
+    never_in_copy: tuple[str, ...] = DEFAULT_NEVER_IN_COPY
+    """Categories (each with those below it) that no template may put into copy."""
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
@@ -257,8 +270,17 @@ class Catalog:
 
     @property
     def copy_forbidden(self) -> frozenset[str]:
-        """Atoms that must never appear in rendered copy."""
-        return frozenset(a.name for a in self.atom_list if a.copy_forbidden)
+        """Atoms that must never appear in rendered copy: marked `copy_forbidden`, or of a category
+        that `never_in_copy` covers (through the atom's own category or one of its properties')."""
+        return frozenset(
+            a.name
+            for a in self.atom_list
+            if a.copy_forbidden or any(self.copy_rule(c.name) for c in a.categories)
+        )
+
+    def copy_rule(self, category: str) -> str | None:
+        """The `never_in_copy` entry that keeps `category` out of copy, if any."""
+        return next((entry for entry in self.never_in_copy if covers(entry, category)), None)
 
     @property
     def purposes(self) -> frozenset[Purpose]:

@@ -74,4 +74,6 @@ class CatalogSchema(_Section):
     recipients: dict[str, RecipientSchema] = Field(default_factory=dict)
     categories: dict[str, CategorySchema] = Field(default_factory=dict)
     url_parameters: list[str] = Field(default_factory=list)
+    never_in_copy: list[str] | None = None
+    """Categories no template may put into copy; None (the key left out) keeps the defaults."""
     atoms: dict[str, object] = Field(min_length=1)
