@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import hashlib
 import json
 import math
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -128,6 +130,14 @@ def test_outcomes_are_the_same_in_every_process() -> None:
             [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, check=True
         )
         assert json.loads(done.stdout) == expected
+
+
+@given(allocations(), ids)
+def test_a_copied_or_pickled_allocation_assigns_alike(allocation: Allocation, value: str) -> None:
+    # Allocations keep prepared hash objects, which cannot be pickled as they are.
+    for copy in (pickle.loads(pickle.dumps(allocation)), copy_module.deepcopy(allocation)):  # noqa: S301
+        assert copy == allocation
+        assert run(copy, user(value)) == run(allocation, user(value))
 
 
 @given(seeds, ids)

@@ -37,8 +37,16 @@ Propensity (DESIGN §3 invariant 8): the probability that the logging policy ser
 placement and context, over the draws. An `Assigned` carries its experience's share, weight ×
 (1 − holdout) (1.0 for a rule without holdout); `Path` multiplies in what the walk passed: the holdout
 share of each experience that held the subject out and, for namespaces, the chance of being in or out
-of a range given the ranges already passed. Without namespaces this is the issue's rule: the holdout
-share times the next answer's propensity. Over every answer of a placement the propensities sum to 1.
+of a range given the ranges already passed. Without namespaces a holdout's answer is the holdout share
+times the next answer's propensity. Over every answer of a placement the propensities sum to 1. A
+bandit's answer would be `Path.reach(allocation)` times the bandit's own probability.
+
+    path = Path()
+    for each experience whose audience matched, in walk order:
+        Assigned ──────────────────▶ answer; logged propensity path.propensity(outcome, allocation)
+        HeldOut | NotInNamespace ──▶ path = path.passing(allocation)
+        NotCandidate ──────────────▶ skip (it never applies to this context)
+    the placement's default ───────▶ logged propensity path.propensity()
 """
 
 from __future__ import annotations
@@ -130,14 +138,18 @@ class Namespace:
     name: str
     start: float
     end: float
-    _key: bytes = field(init=False, repr=False, compare=False)
+    _hasher: hashlib.blake2b = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a namespace needs a name")
         if not (0.0 <= self.start < self.end <= 1.0):
             raise ValueError(f"namespace range [{self.start}, {self.end}) is not inside [0, 1)")
-        object.__setattr__(self, "_key", _derive_key(self.name, _NAMESPACE_KEY))
+        object.__setattr__(self, "_hasher", _hasher(_derive_key(self.name, _NAMESPACE_KEY), _NAMESPACE))
+
+    def __reduce__(self) -> tuple[type[Namespace], tuple[str, float, float]]:
+        # A hash object cannot be pickled: a copy is built again from what defines it.
+        return Namespace, (self.name, self.start, self.end)
 
     @property
     def width(self) -> float:
@@ -158,9 +170,13 @@ class Allocation:
     holdout: float | None = None
     """The share held out; None takes the default (`DEFAULT_HOLDOUT` with several variations, else 0)."""
     namespace: Namespace | None = None
-    _key: bytes = field(init=False, repr=False, compare=False)
+    # Worked out once: an allocation is built when an experience is loaded, assigned on every decision.
     _layout: tuple[tuple[str, float], ...] = field(init=False, repr=False, compare=False)
     _bounds: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _share: float = field(init=False, repr=False, compare=False)
+    _needs_hash: bool = field(init=False, repr=False, compare=False)
+    _holdout_hasher: hashlib.blake2b = field(init=False, repr=False, compare=False)
+    _split_hasher: hashlib.blake2b = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.key or not self.seed:
@@ -168,15 +184,21 @@ class Allocation:
         if self.holdout is not None and not (0.0 <= self.holdout <= 1.0):
             raise ValueError(f"holdout share {self.holdout} is not in [0, 1]")
         layout = split_layout(self.variations)
-        object.__setattr__(self, "_key", _derive_key(self.seed, _SEED_KEY))
+        share = self.holdout if self.holdout is not None else DEFAULT_HOLDOUT if len(layout) > 1 else 0.0
+        key = _derive_key(self.seed, _SEED_KEY)
         object.__setattr__(self, "_layout", layout)
         object.__setattr__(self, "_bounds", tuple(bound for _, bound in layout))
+        object.__setattr__(self, "_share", share)
+        object.__setattr__(self, "_needs_hash", len(layout) > 1 or share > 0.0 or self.namespace is not None)
+        object.__setattr__(self, "_holdout_hasher", _hasher(key, _HOLDOUT))
+        object.__setattr__(self, "_split_hasher", _hasher(key, _SPLIT))
+
+    def __reduce__(self) -> tuple[type[Allocation], tuple[object, ...]]:
+        return Allocation, (self.key, self.seed, self.variations, self.holdout, self.namespace)
 
     @property
     def holdout_share(self) -> float:
-        if self.holdout is not None:
-            return self.holdout
-        return DEFAULT_HOLDOUT if len(self._layout) > 1 else 0.0
+        return self._share
 
     @property
     def strategy(self) -> Strategy:
@@ -186,7 +208,7 @@ class Allocation:
     @property
     def needs_hash(self) -> bool:
         """A rule without holdout or namespace gives everyone the same answer and reads no identifier."""
-        return self.strategy is Strategy.SPLIT or self.holdout_share > 0.0 or self.namespace is not None
+        return self._needs_hash
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -250,7 +272,7 @@ Outcome = Assigned | HeldOut | NotInNamespace | NotCandidate
 def assign(allocation: Allocation, unit: Unit | None, *, may_hash_anonymous_id: bool) -> Outcome:
     """Assign a subject whose audience matched. `may_hash_anonymous_id`: the Allowance lets a device
     identifier be read (the caller asks the gate); without it only a user id can be hashed."""
-    if not allocation.needs_hash:
+    if not allocation._needs_hash:
         return Assigned(allocation.key, allocation._layout[0][0], Strategy.RULE, 1.0)
     if unit is None:
         return NotCandidate(allocation.key, AssignmentCode.NO_UNIT)
@@ -259,18 +281,18 @@ def assign(allocation: Allocation, unit: Unit | None, *, may_hash_anonymous_id: 
     subject = _utf8(unit.value)
     namespace = allocation.namespace
     if namespace is not None:
-        at = _draw(subject, namespace._key, _NAMESPACE)
+        at = _draw(subject, namespace._hasher)
         if not (namespace.start <= at < namespace.end):
             return NotInNamespace(allocation.key, namespace.name, at)
-    holdout = allocation.holdout_share
+    holdout = allocation._share
     if holdout > 0.0:
-        at = _draw(subject, allocation._key, _HOLDOUT)
+        at = _draw(subject, allocation._holdout_hasher)
         if at < holdout:
             return HeldOut(allocation.key, holdout, at)
     layout = allocation._layout
     if len(layout) == 1:
         return Assigned(allocation.key, layout[0][0], Strategy.RULE, 1.0 - holdout)
-    at = _draw(subject, allocation._key, _SPLIT)
+    at = _draw(subject, allocation._split_hasher)
     bounds = allocation._bounds
     index = bisect_right(bounds, at)
     width = bounds[index] - (bounds[index - 1] if index else 0.0)
@@ -311,10 +333,16 @@ def _derive_key(material: str, person: bytes) -> bytes:
     return hashlib.blake2b(_utf8(material), digest_size=32, person=person).digest()
 
 
-def _draw(subject: bytes, key: bytes, person: bytes) -> float:
+def _hasher(key: bytes, person: bytes) -> hashlib.blake2b:
+    """A keyed hash with nothing hashed yet: copying it skips the key's block on every draw."""
+    return hashlib.blake2b(digest_size=8, key=key, person=person)
+
+
+def _draw(subject: bytes, hasher: hashlib.blake2b) -> float:
     """A uniform number in [0, 1): the digest's top 53 bits over 2**53 (see the module's docstring)."""
-    digest = hashlib.blake2b(subject, digest_size=8, key=key, person=person).digest()
-    return (int.from_bytes(digest, "big") >> 11) / _GRID
+    running = hasher.copy()
+    running.update(subject)
+    return (int.from_bytes(running.digest(), "big") >> 11) / _GRID
 
 
 # -- seeds -----------------------------------------------------------------------------------------
