@@ -235,15 +235,15 @@ def test_raising_the_holdout_share_only_adds_held_out_subjects(
     allocation: Allocation, value: str, low: float, high: float
 ) -> None:
     low, high = sorted((low, high))
-    at = {
-        share: run(Allocation(allocation.key, allocation.seed, allocation.variations, share), user(value))
+    fewer, more = (
+        run(Allocation(allocation.key, allocation.seed, allocation.variations, share), user(value))
         for share in (low, high)
-    }
-    if isinstance(at[low], HeldOut):
-        assert isinstance(at[high], HeldOut)
-    if isinstance(at[high], Assigned):
-        assert isinstance(at[low], Assigned)
-        assert at[low].variation == at[high].variation  # type: ignore[union-attr]
+    )
+    if isinstance(fewer, HeldOut):
+        assert isinstance(more, HeldOut)
+    if isinstance(more, Assigned):
+        assert isinstance(fewer, Assigned)
+        assert fewer.variation == more.variation
 
 
 def test_holdout_defaults_to_five_percent_with_several_variations_and_none_with_one() -> None:
