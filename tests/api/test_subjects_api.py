@@ -222,6 +222,22 @@ def test_the_claimed_browser_shows_its_pending_user(api: Api, person: Person) ->
     assert ("user_id", person.user_id, "linked") not in identities(body)
 
 
+def test_a_claim_proven_later_is_shown_linked_only(api: Api) -> None:
+    user, anon = uid("user"), uid("anon")
+    api.consent({"user_id": user, "source": "api", "purposes": GRANTS})
+    api.consent(
+        {"anonymous_id": anon, "source": "banner", "purposes": {"analytics": True}}, scope=Scope.WRITE
+    )
+    api.send("/v1/track", track(anonymous_id=anon), scope=Scope.WRITE)
+    [claimed] = api.send("/v1/identify", identify(user, {}, anonymousId=anon), scope=Scope.WRITE)
+    assert claimed["refused"] == ["link_unverified"]
+    assert ("anonymous_id", anon, "pending") in identities(api.look(user_id=user))
+    api.send("/v1/identify", identify(user, {}, anonymousId=anon))  # the backend's word: merged
+    shown = identities(api.look(user_id=user))
+    assert ("anonymous_id", anon, "linked") in shown
+    assert ("anonymous_id", anon, "pending") not in shown
+
+
 def test_flags_set_elsewhere_are_shown(api: Api) -> None:
     user = uid("user")
     api.consent({"user_id": user, "source": "api", "purposes": GRANTS})

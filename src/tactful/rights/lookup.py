@@ -34,7 +34,7 @@ from tactful.errors import NotFound
 from tactful.policy.wording import words
 from tactful.profiles import links
 from tactful.profiles import service as profiles_service
-from tactful.profiles.schemas import IdentityKind
+from tactful.profiles.schemas import IdentityKind, ProfileSnapshot
 from tactful.profiles.traits import is_email
 from tactful.types import Purpose
 
@@ -132,29 +132,31 @@ def find(
 def _identities(
     session: Session,
     keystore: Keystore,
-    catalog_traits: Mapping[str, object],
-    ids: tuple[uuid.UUID, ...],
+    survivor: uuid.UUID,
+    emails: Mapping[str, object],
     at: datetime,
 ) -> tuple[HeldIdentity, ...]:
-    survivor = ids[0]
+    """Linked identities (with the e-mail traits the blind index finds), then pending links."""
     held = profiles_service.identities(session, keystore=keystore, subject_id=survivor)
     found = [HeldIdentity(str(i.kind), i.value, LinkStatus.LINKED, i.created_at) for i in held]
     found += [
         HeldIdentity("email", value, LinkStatus.LINKED, None)
-        for value in catalog_traits.values()
+        for value in emails.values()
         if isinstance(value, str)
     ]
-    anonymous = [
+    anonymous = {
         keystore.digest(IdentityKind.ANONYMOUS_ID, i.value)
         for i in held
         if i.kind is IdentityKind.ANONYMOUS_ID
-    ]
-    claims = links.claims(session, subject_id=survivor, anonymous_digests=anonymous, at=at)
+    }
+    claims = links.claims(session, subject_id=survivor, anonymous_digests=sorted(anonymous), at=at)
     # The other side of each claim: the anonymous id's own subject, or the user's.
     others = profiles_service.identities_by_digest(
         session, keystore=keystore, digests=[c.anonymous_digest for c in claims if c.user_subject == survivor]
     )
     for claim in claims:
+        if claim.user_subject == survivor and claim.anonymous_digest in anonymous:
+            continue  # claimed first, then proven: linked, and shown as such above
         if claim.user_subject == survivor:
             holder, value = others.get(claim.anonymous_digest, (None, None))
             found.append(
@@ -242,6 +244,13 @@ def _quarantine(
     return rows[:limit], len(rows) > limit
 
 
+def _profile(session: Session, keystore: Keystore, subject_id: uuid.UUID) -> ProfileSnapshot | None:
+    try:
+        return profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id)
+    except NotFound:
+        return None
+
+
 def look_up(
     session: Session,
     *,
@@ -259,32 +268,28 @@ def look_up(
     when it holds no such subject; audited either way, inside the caller's transaction."""
     actor = f"api:key:{key_id}"
     details = {"key_id": str(key_id), "found_by": found_by.value}
-    try:
-        if subject_id is None:
-            raise NotFound("no such subject")
-        profile = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id)
-    except NotFound:
+    profile = None if subject_id is None else _profile(session, keystore, subject_id)
+    if profile is None:
         audit_service.append(session, keystore=keystore, action=MISSED, actor=actor, at=at, details=details)
         return None
-    subject = profile
-    ids = profiles_service.family(session, subject.subject_id)
+    ids = profiles_service.family(session, profile.subject_id)
     emails = {
         name: value
         for name, value in profile.traits.items()
         if (atom := policy.catalog.atoms.get(name)) is not None and is_email(atom)
     }
     events = collect_service.recent_events(
-        session, subject_id=subject.subject_id, limit=events_limit + 1, before=events_before
+        session, subject_id=profile.subject_id, limit=events_limit + 1, before=events_before
     )
     held_quarantine, quarantine_more = _quarantine(session, keystore, ids, quarantine_limit)
     record = SubjectRecord(
-        subject_id=subject.subject_id,
-        created_at=subject.created_at,
-        last_seen_at=subject.last_seen_at,
+        subject_id=profile.subject_id,
+        created_at=profile.created_at,
+        last_seen_at=profile.last_seen_at,
         merged=ids[1:],
-        identities=_identities(session, keystore, emails, ids, at),
+        identities=_identities(session, keystore, profile.subject_id, emails, at),
         traits=_atoms(policy, profile.traits, profile.computed),
-        consent=_consent(session, keystore, policy, subject.subject_id, at),
+        consent=_consent(session, keystore, policy, profile.subject_id, at),
         events=tuple(events[:events_limit]),
         events_more=len(events) > events_limit,
         quarantine=tuple(held_quarantine),
@@ -296,7 +301,7 @@ def look_up(
         action=VIEWED,
         actor=actor,
         at=at,
-        subject_id=subject.subject_id,
+        subject_id=profile.subject_id,
         details=details,
     )
     return record
