@@ -141,6 +141,19 @@ def test_business_days_follow_the_configured_country_and_subdivision() -> None:
     assert federal.confirm_by == day_end("2026-12-07")
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"timezone": "Mars/Olympus_Mons"}, "unknown time zone"),
+        ({"country": "XX"}, "no holiday calendar"),
+        ({"subdivision": "ZZ"}, "no holiday calendar"),
+    ],
+)
+def test_a_calendar_that_cannot_be_built_is_refused_at_once(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BusinessCalendar(**settings)
+
+
 def test_business_days_skip_weekends_and_holidays() -> None:
     cal = BusinessCalendar()
     assert not cal.is_business_day(date(2026, 3, 7))  # Saturday

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
@@ -97,6 +97,17 @@ class BusinessCalendar:
     timezone: str = "UTC"
     country: str = "US"
     subdivision: str | None = "CA"
+
+    def __post_init__(self) -> None:
+        # Refused when configured, not at the first due date computed months later.
+        try:
+            self.zone  # noqa: B018 - builds and caches it
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        try:
+            self._holidays  # noqa: B018
+        except NotImplementedError as exc:
+            raise ValueError(f"no holiday calendar for {self.country!r} / {self.subdivision!r}") from exc
 
     @cached_property
     def zone(self) -> ZoneInfo:
