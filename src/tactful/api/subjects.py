@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -48,7 +49,8 @@ EventsCursor = Annotated[
 ]
 
 
-def _cursor(last: dict[str, Any] | Any) -> str:
+def _cursor(last: Mapping[str, Any]) -> str:
+    # Opaque to callers: the position of the page's last event (its time, then its id).
     text = f"{last['timestamp'].isoformat()}|{last['id']}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
