@@ -20,7 +20,7 @@ from redis import Redis
 from starlette.exceptions import HTTPException
 
 from tactful import __version__
-from tactful.api import audit, collect, consent, deps, docs, health, keys, metrics, ratelimit
+from tactful.api import audit, collect, consent, deps, docs, health, keys, metrics, ratelimit, subjects
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.middleware import BodyLimit, RequestContext
@@ -54,6 +54,7 @@ ROUTERS = (
     keys.router,
     consent.router,
     audit.router,
+    subjects.router,
     catalog_router,
     docs.router,
 )

@@ -60,6 +60,12 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
     # keys.service refuses names with control characters, which KeyCreate's schema does not say
     # (tactful/keys/schemas.py): POST /v1/admin/keys {"name": "\u0019", "scope": "admin"} -> 422.
     "POST /v1/admin/keys": frozenset({(422, "invalid_input", "name")}),
+    # Nor "exactly one of these three"; and an events cursor is opaque: only one this route gave
+    # reads as a position.
+    "GET /v1/admin/subjects": frozenset(
+        {(422, "one_identifier", None), (422, "invalid_cursor", "events_cursor")}
+    ),
+    "GET /v1/admin/subjects/{subject_id}": frozenset({(422, "invalid_cursor", "events_cursor")}),
 }
 """(status, problem code, field) of refusals of schema-valid requests, per operation: for these
 answers alone, `positive_data_acceptance` is not applied."""

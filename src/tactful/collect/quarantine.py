@@ -295,16 +295,22 @@ def _of_subject(
 
 
 def export_rows(
-    session: Session, *, keystore: Keystore | None, subject_id: uuid.UUID
+    session: Session,
+    *,
+    keystore: Keystore | None,
+    subject_id: uuid.UUID,
+    newest: int | None = None,
 ) -> list[dict[str, object]]:
     """The subject's quarantined messages, payloads decrypted: its own, and those that named nobody
     the engine could resolve but one of its identifiers (without a keystore, or once a payload's key
-    is gone, it reads as None). Rows sealed for another subject are that subject's to export."""
-    held = session.scalars(
-        select(Quarantine)
-        .where(_of_subject(session, keystore, subject_id, sealed_for_others=False))
-        .order_by(Quarantine.received_at)
-    )
+    is gone, it reads as None). Rows sealed for another subject are that subject's to export.
+    Oldest first; with `newest`, only that many of the newest, newest first (an operator's look-up)."""
+    query = select(Quarantine).where(_of_subject(session, keystore, subject_id, sealed_for_others=False))
+    if newest is None:
+        query = query.order_by(Quarantine.received_at)
+    else:
+        query = query.order_by(Quarantine.received_at.desc(), Quarantine.id.desc()).limit(newest)
+    held = session.scalars(query)
     hidden = {"subject_id", "raw", "raw_enc", *_REFS}
     columns = [c.key for c in Quarantine.__table__.columns if c.key not in hidden]
     exported: list[dict[str, object]] = []

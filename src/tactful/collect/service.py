@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tactful import jsontext
@@ -418,6 +418,20 @@ def export_subject(
         "events": [{c: jsontext.column_value(getattr(e, c)) for c in columns} for e in events],
         "quarantine": quarantine.export_rows(session, keystore=keystore, subject_id=subject_id),
     }
+
+
+def recent_events(
+    session: Session, *, subject_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None = None
+) -> list[dict[str, Any]]:
+    """Up to `limit` of the subject's stored events, newest first (by event time, then id), those
+    before the `(timestamp, id)` of `before` when given: a page of an operator's look-up."""
+    query = select(Event).where(Event.subject_id == subject_id)
+    if before is not None:
+        at, last = before
+        query = query.where(or_(Event.timestamp < at, and_(Event.timestamp == at, Event.id < last)))
+    query = query.order_by(Event.timestamp.desc(), Event.id.desc()).limit(limit)
+    columns = [c.key for c in Event.__table__.columns if c.key != "subject_id"]
+    return [{c: getattr(e, c) for c in columns} for e in session.scalars(query)]
 
 
 def erase_subject(session: Session, *, subject_id: uuid.UUID, keystore: Keystore | None = None) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     null,
+    or_,
     select,
     type_coerce,
     union_all,
@@ -183,6 +185,33 @@ def export(session: Session, *, subject_id: uuid.UUID) -> list[dict[str, str]]:
         .order_by(_TABLE.c.created_at)
     )
     return [{"created_at": r.created_at.isoformat(), "expires_at": r.expires_at.isoformat()} for r in rows]
+
+
+@dataclass(frozen=True)
+class PendingClaim:
+    """One unexpired claim: `user_subject` holds the user id, `anonymous_digest` names the anonymous id."""
+
+    user_subject: uuid.UUID
+    anonymous_digest: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def claims(
+    session: Session, *, subject_id: uuid.UUID, anonymous_digests: Sequence[str], at: datetime
+) -> list[PendingClaim]:
+    """The unexpired claims about a subject, for an operator's look-up: those naming it as the user,
+    and those naming one of its anonymous ids (`anonymous_digests`), oldest first."""
+    naming = [
+        _TABLE.c.anonymous_digest.in_(list(anonymous_digests[start : start + _CHUNK]))
+        for start in range(0, len(anonymous_digests), _CHUNK)
+    ]
+    rows = session.connection().execute(
+        select(_TABLE)
+        .where(or_(_TABLE.c.subject_id == subject_id, *naming), _TABLE.c.expires_at > at)
+        .order_by(_TABLE.c.created_at, _TABLE.c.anonymous_digest)
+    )
+    return [PendingClaim(r.subject_id, r.anonymous_digest, r.created_at, r.expires_at) for r in rows]
 
 
 def expire(session: Session, *, at: datetime) -> int:

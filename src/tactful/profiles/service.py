@@ -7,6 +7,7 @@ the whole-profile reads and the per-subject export and erasure that the store re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
@@ -33,6 +34,8 @@ from tactful.profiles.recording import EventRecord, record_event, record_events
 from tactful.profiles.schemas import IdentityKind, IdentityValue, ProfileSnapshot
 from tactful.profiles.traits import TraitUpdate, apply_traits, apply_traits_many, read_traits
 
+_CHUNK = 500
+
 __all__ = [
     "EventRecord",
     "IdentityRequest",
@@ -46,6 +49,8 @@ __all__ = [
     "family",
     "find_subject",
     "get_profile",
+    "identities",
+    "identities_by_digest",
     "known_identifiers",
     "owners",
     "purge_atoms",
@@ -70,6 +75,29 @@ def _identities(session: Session, keystore: Keystore, subject_id: uuid.UUID) -> 
         )
         for row in rows
     )
+
+
+def identities(session: Session, *, keystore: Keystore, subject_id: uuid.UUID) -> tuple[IdentityValue, ...]:
+    """The identities this subject id holds, decrypted, oldest first."""
+    return _identities(session, keystore, subject_id)
+
+
+def identities_by_digest(
+    session: Session, *, keystore: Keystore, digests: Collection[str]
+) -> dict[str, tuple[uuid.UUID, IdentityValue]]:
+    """The identities known by these digests, with the subject id holding each, decrypted under
+    that subject's key (an operator's look-up shows both sides of a pending link)."""
+    wanted = sorted(set(digests))
+    found: dict[str, tuple[uuid.UUID, IdentityValue]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.scalars(select(Identity).where(Identity.digest.in_(wanted[start : start + _CHUNK])))
+        for row in rows:
+            value = keystore.decrypt(row.subject_id, row.value_enc, context=identity_context(row.kind))
+            found[row.digest] = (
+                row.subject_id,
+                IdentityValue(kind=IdentityKind(row.kind), value=value, created_at=row.created_at),
+            )
+    return found
 
 
 def _computed(session: Session, subject_id: uuid.UUID, at: datetime | None) -> dict[str, object]:
