@@ -13,6 +13,7 @@ from types import ModuleType
 from tactful.audit import models as audit_models
 from tactful.collect import models as collect_models
 from tactful.consent import models as consent_models
+from tactful.decide import models as decide_models
 from tactful.keys import models as keys_models
 from tactful.profiles import models as profiles_models
 
@@ -22,6 +23,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     profiles_models,
     collect_models,
     consent_models,
+    decide_models,
 )
 
 
