@@ -13,7 +13,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_VARIATIONS = 20
@@ -73,6 +83,13 @@ class Actor:
         return cls(key_id=key_id, name=f"api:key:{key_id}")
 
 
+def _integral(value: object) -> object:
+    # JSON has one number type: 3.0 is the integer 3 (as JSON Schema's "integer" says), "3" is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 Key = Annotated[
     str,
     Field(
@@ -102,13 +119,17 @@ Templates = Annotated[
     Field(
         max_length=MAX_TEMPLATES,
         description="Template sources by name, checked by the template language when published",
+        # Names other than keys are refused: say so, as `patternProperties` alone would allow them.
+        json_schema_extra={"additionalProperties": False},
     ),
 ]
 Condition = Annotated[
     dict[str, JsonValue],
     Field(description="A condition of the condition language, stored as given (at most 8 KiB of JSON)"),
 ]
-Priority = Annotated[StrictInt, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY)]
+# Integers, also when written `3.0`; never text or a boolean.
+Priority = Annotated[StrictInt, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY), BeforeValidator(_integral)]
+VersionNumber = Annotated[StrictInt, Field(ge=1, le=2**31 - 1), BeforeValidator(_integral)]
 Holdout = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 Weight = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 Time = Annotated[AwareDatetime, Field(description="An ISO 8601 time with its UTC offset; stored in UTC")]
@@ -262,7 +283,7 @@ class ExperienceView(BaseModel):
 class Rollback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: StrictInt = Field(ge=1, le=2**31 - 1, description="The earlier version to publish again")
+    version: VersionNumber = Field(description="The earlier version to publish again")
 
 
 # -- versions -----------------------------------------------------------------------------------------
