@@ -1,7 +1,7 @@
 """decision log: one row per served decision, and how far each serving process has written
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06 05:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import tactful.db
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,6 +6,7 @@
     │   └── KeystoreLocked        503: the keystore's keys are wrapped under another secret key
     ├── InvalidInput              422: the caller sent something we cannot accept
     │   ├── MalformedJson         422: the body is not JSON text
+    │   ├── InvalidDefinition     422: a placement, audience or experience to fix (each fault listed)
     │   └── PayloadTooLarge       413
     ├── NotAuthenticated          401: no key, unknown key, wrong key (one answer for all)
     ├── PermissionDenied          403: a valid key without the scope
@@ -22,6 +23,7 @@ not exceptions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class TactfulError(Exception):
@@ -60,6 +62,26 @@ class MalformedJson(InvalidInput):
     """The body cannot be read as JSON text (not UTF-8, or not JSON): one code on every route."""
 
     code = "malformed_json"
+
+
+class InvalidDefinition(InvalidInput):
+    """A definition with faults a person must fix: each has a field path, a code and a sentence that
+    says how (`problems`, as `errors` in the problem document)."""
+
+    code = "invalid_definition"
+
+    def __init__(self, message: str, *, problems: Sequence[FieldProblem], code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One fault of an `InvalidDefinition`: `loc` is the path into the request body, `type` its code."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
 
 
 class PayloadTooLarge(InvalidInput):

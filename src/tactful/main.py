@@ -20,7 +20,19 @@ from redis import Redis
 from starlette.exceptions import HTTPException
 
 from tactful import __version__
-from tactful.api import audit, collect, consent, deps, docs, health, keys, metrics, ratelimit, subjects
+from tactful.api import (
+    audit,
+    collect,
+    consent,
+    decide_admin,
+    deps,
+    docs,
+    health,
+    keys,
+    metrics,
+    ratelimit,
+    subjects,
+)
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.middleware import BodyLimit, RequestContext
@@ -32,6 +44,7 @@ from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
 from tactful.errors import (
     Conflict,
+    InvalidDefinition,
     InvalidInput,
     KeyDestroyed,
     KeystoreLocked,
@@ -56,6 +69,7 @@ ROUTERS = (
     audit.router,
     subjects.router,
     catalog_router,
+    *decide_admin.routers,
     docs.router,
 )
 
@@ -209,7 +223,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         for error_type, status in STATUS:
             if isinstance(exc, error_type):
                 field = getattr(exc, "field", None)
-                extra = {"field": field} if field else {}
+                extra: dict[str, object] = {"field": field} if field else {}
+                if isinstance(exc, InvalidDefinition):
+                    extra["errors"] = [{"loc": p.loc, "msg": p.msg, "type": p.type} for p in exc.problems]
                 return problem(status, exc.code, exc.message, **extra)
         log.error("unmapped error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")

@@ -1,0 +1,315 @@
+"""The decision model over HTTP (admin scope): placements, audiences and experiences, their versions,
+and publishing.
+
+    POST/GET  /v1/admin/{placements|audiences|experiences}          create, list
+    GET/PATCH /v1/admin/{placements|audiences|experiences}/{key}    read, change (a new version)
+    GET       /v1/admin/{placements|audiences|experiences}/{key}/versions
+    POST      /v1/admin/experiences/{key}/publish | pause | rollback
+
+A definition with faults answers 422 `invalid_definition` (publishing: `publish_refused`) listing each
+in `errors`: the path of the field, the fault's code, and a sentence that says how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi import Path as PathParam
+
+from tactful.api.context import AppContext, Context
+from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin
+from tactful.catalog.model import Catalog
+from tactful.decide import experiences as experiences_service
+from tactful.decide import service as decide_service
+from tactful.decide.publishing import PublishChecks
+from tactful.decide.schemas import (
+    KEY_PATTERN,
+    Actor,
+    AudienceCreate,
+    AudienceUpdate,
+    AudienceView,
+    ExperienceCreate,
+    ExperienceUpdate,
+    ExperienceView,
+    Kind,
+    PlacementCreate,
+    PlacementUpdate,
+    PlacementView,
+    Rollback,
+    VersionView,
+)
+from tactful.types import utcnow
+
+KeyPath = Annotated[str, PathParam(pattern=KEY_PATTERN, max_length=64, description="The resource's key")]
+After = Annotated[
+    str | None,
+    Query(
+        pattern=KEY_PATTERN, max_length=64, description="List the keys after this one (the last of a page)"
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=decide_service.MAX_LIST, description="At most this many")]
+Before = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="List the versions before this one (newest first)")
+]
+
+Responses = dict[int | str, dict[str, Any]]
+_NOT_FOUND: Responses = {
+    404: {"model": Problem, "description": "No resource with this key (`<kind>_not_found`)"}
+}
+_DEFINITION: Responses = {
+    422: {
+        "model": Problem,
+        "description": "The request does not match the schema (`invalid_input`), or the definition has "
+        "faults to fix (`invalid_definition`): each in `errors` with its field path and how to fix it",
+    }
+}
+_EXISTS: Responses = {409: {"model": Problem, "description": "The key is taken (`<kind>_exists`)"}}
+
+placements = APIRouter(prefix="/v1/admin/placements", tags=["placements"], responses=AUTH_RESPONSES)
+audiences = APIRouter(prefix="/v1/admin/audiences", tags=["audiences"], responses=AUTH_RESPONSES)
+experiences = APIRouter(prefix="/v1/admin/experiences", tags=["experiences"], responses=AUTH_RESPONSES)
+
+
+def _catalog(context: AppContext) -> Catalog:
+    return context.gate().catalog if context.gates is not None else context.catalog
+
+
+def publish_checks(context: AppContext) -> PublishChecks:
+    """The checks publishing runs beyond structure. The condition language's compile and the template
+    lint are wired here (each returns problems and the atoms read)."""
+    return PublishChecks()
+
+
+def _versions(context: AppContext, kind: Kind, key: str, before: int | None, limit: int) -> list[VersionView]:
+    with context.session() as session:
+        return decide_service.list_versions(session, kind=kind, key=key, before=before, limit=limit)
+
+
+# -- placements --------------------------------------------------------------------------------------
+
+
+@placements.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a placement with its default variation (serves at once)",
+    responses={**_EXISTS, **_DEFINITION},
+)
+def create_placement(body: PlacementCreate, context: Context, principal: require_admin) -> PlacementView:
+    with context.session() as session:
+        return decide_service.create_placement(
+            session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
+        )
+
+
+@placements.get("", summary="List placements by key")
+def list_placements(
+    response: Response, context: Context, principal: require_admin, after: After = None, limit: Limit = 100
+) -> list[PlacementView]:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return decide_service.list_placements(session, after=after, limit=limit)
+
+
+@placements.get("/{key}", summary="Read a placement", responses=_NOT_FOUND)
+def get_placement(
+    key: KeyPath, response: Response, context: Context, principal: require_admin
+) -> PlacementView:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return decide_service.get_placement(session, key=key)
+
+
+@placements.patch(
+    "/{key}",
+    summary="Change a placement's description or default variation (a new version, serving at once)",
+    responses={**_NOT_FOUND, **_DEFINITION},
+)
+def update_placement(
+    key: KeyPath, body: PlacementUpdate, context: Context, principal: require_admin
+) -> PlacementView:
+    with context.session() as session:
+        return decide_service.update_placement(
+            session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
+            at=utcnow(),
+        )  # fmt: skip
+
+
+@placements.get("/{key}/versions", summary="A placement's versions, newest first", responses=_NOT_FOUND)
+def placement_versions(
+    key: KeyPath, context: Context, principal: require_admin, before: Before = None, limit: Limit = 100
+) -> list[VersionView]:
+    return _versions(context, Kind.PLACEMENT, key, before, limit)
+
+
+# -- audiences ---------------------------------------------------------------------------------------
+
+
+@audiences.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an audience (its condition is stored as given)",
+    responses={**_EXISTS, **_DEFINITION},
+)
+def create_audience(body: AudienceCreate, context: Context, principal: require_admin) -> AudienceView:
+    with context.session() as session:
+        return decide_service.create_audience(
+            session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
+        )
+
+
+@audiences.get("", summary="List audiences by key")
+def list_audiences(
+    response: Response, context: Context, principal: require_admin, after: After = None, limit: Limit = 100
+) -> list[AudienceView]:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return decide_service.list_audiences(session, after=after, limit=limit)
+
+
+@audiences.get("/{key}", summary="Read an audience", responses=_NOT_FOUND)
+def get_audience(
+    key: KeyPath, response: Response, context: Context, principal: require_admin
+) -> AudienceView:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return decide_service.get_audience(session, key=key)
+
+
+@audiences.patch(
+    "/{key}",
+    summary="Change an audience's name or condition (a new version, serving at once)",
+    responses={**_NOT_FOUND, **_DEFINITION},
+)
+def update_audience(
+    key: KeyPath, body: AudienceUpdate, context: Context, principal: require_admin
+) -> AudienceView:
+    with context.session() as session:
+        return decide_service.update_audience(
+            session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
+            at=utcnow(),
+        )  # fmt: skip
+
+
+@audiences.get("/{key}/versions", summary="An audience's versions, newest first", responses=_NOT_FOUND)
+def audience_versions(
+    key: KeyPath, context: Context, principal: require_admin, before: Before = None, limit: Limit = 100
+) -> list[VersionView]:
+    return _versions(context, Kind.AUDIENCE, key, before, limit)
+
+
+# -- experiences -------------------------------------------------------------------------------------
+
+
+@experiences.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a draft experience (it serves once published)",
+    responses={**_EXISTS, **_DEFINITION},
+)
+def create_experience(body: ExperienceCreate, context: Context, principal: require_admin) -> ExperienceView:
+    with context.session() as session:
+        return experiences_service.create_experience(
+            session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
+        )
+
+
+@experiences.get("", summary="List experiences by key, optionally of one placement")
+def list_experiences(
+    response: Response,
+    context: Context,
+    principal: require_admin,
+    placement: Annotated[str | None, Query(pattern=KEY_PATTERN, max_length=64)] = None,
+    after: After = None,
+    limit: Limit = 100,
+) -> list[ExperienceView]:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return experiences_service.list_experiences(session, placement=placement, after=after, limit=limit)
+
+
+@experiences.get("/{key}", summary="Read an experience's working copy", responses=_NOT_FOUND)
+def get_experience(
+    key: KeyPath, response: Response, context: Context, principal: require_admin
+) -> ExperienceView:
+    response.headers["Cache-Control"] = "no-store"
+    with context.session() as session:
+        return experiences_service.get_experience(session, key=key)
+
+
+@experiences.patch(
+    "/{key}",
+    summary="Change an experience (a new version; what serves changes when it is published)",
+    responses={**_NOT_FOUND, **_DEFINITION},
+)
+def update_experience(
+    key: KeyPath, body: ExperienceUpdate, context: Context, principal: require_admin
+) -> ExperienceView:
+    with context.session() as session:
+        return experiences_service.update_experience(
+            session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
+            at=utcnow(),
+        )  # fmt: skip
+
+
+_PUBLISH_REFUSED: Responses = {
+    422: {
+        "model": Problem,
+        "description": "The experience cannot be published (`publish_refused`): each fault in `errors` "
+        "with its field path and how to fix it",
+    }
+}
+
+
+@experiences.post(
+    "/{key}/publish",
+    summary="Publish the working copy: it serves from now on (checked first)",
+    responses={**_NOT_FOUND, **_PUBLISH_REFUSED},
+)
+def publish_experience(key: KeyPath, context: Context, principal: require_admin) -> ExperienceView:
+    with context.session() as session:
+        return experiences_service.publish_experience(
+            session, keystore=context.keystore, key=key, actor=Actor.of_key(principal.key_id), at=utcnow(),
+            catalog=_catalog(context), checks=publish_checks(context),
+        )  # fmt: skip
+
+
+@experiences.post(
+    "/{key}/pause",
+    summary="Stop serving a live experience",
+    responses={**_NOT_FOUND, 409: {"model": Problem, "description": "A draft (`experience_not_live`)"}},
+)
+def pause_experience(key: KeyPath, context: Context, principal: require_admin) -> ExperienceView:
+    with context.session() as session:
+        return experiences_service.pause_experience(
+            session, keystore=context.keystore, key=key, actor=Actor.of_key(principal.key_id), at=utcnow()
+        )
+
+
+@experiences.post(
+    "/{key}/rollback",
+    summary="Publish an earlier version again, as a new version",
+    responses={
+        404: {"model": Problem, "description": "No such experience, or no such earlier version"},
+        **_PUBLISH_REFUSED,
+    },
+)
+def rollback_experience(
+    key: KeyPath, body: Rollback, context: Context, principal: require_admin
+) -> ExperienceView:
+    with context.session() as session:
+        return experiences_service.rollback_experience(
+            session, keystore=context.keystore, key=key, version=body.version,
+            actor=Actor.of_key(principal.key_id), at=utcnow(), catalog=_catalog(context),
+            checks=publish_checks(context),
+        )  # fmt: skip
+
+
+@experiences.get("/{key}/versions", summary="An experience's versions, newest first", responses=_NOT_FOUND)
+def experience_versions(
+    key: KeyPath, context: Context, principal: require_admin, before: Before = None, limit: Limit = 100
+) -> list[VersionView]:
+    return _versions(context, Kind.EXPERIENCE, key, before, limit)
+
+
+routers = (placements, audiences, experiences)
