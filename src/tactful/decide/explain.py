@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tactful.catalog.model import Catalog
-from tactful.decide.walk import Answer, Skip, Strategy
+from tactful.decide.assignment import Strategy
+from tactful.decide.walk import Answer, Skip
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Code, Params, Reason, params_of
 from tactful.types import Level, Purpose

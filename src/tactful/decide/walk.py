@@ -24,22 +24,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from tactful.decide.assignment import Strategy
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Reason
 from tactful.types import Level, Purpose
-
-
-class Strategy(StrEnum):
-    """How the answer was chosen (logged with every decision)."""
-
-    RULE = "rule"
-    SPLIT = "split"
-    BANDIT = "bandit"
-    HOLDOUT = "holdout"
-    """The subject was held out of an experience above and got the answer below it."""
-    DEFAULT = "default"
-    FORCED = "forced"
-    """Set by an operator's preview, never learned from."""
 
 
 class Channel(StrEnum):

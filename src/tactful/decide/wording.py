@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from tactful.decide.explain import Explanation, Step
-from tactful.decide.walk import Skip, Strategy
+from tactful.decide.assignment import Strategy
+from tactful.decide.walk import Skip
 from tactful.policy import wording
 from tactful.policy.verdicts import Code
 from tactful.types import Level
