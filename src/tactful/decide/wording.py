@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from tactful.decide.explain import Explanation, Step
 from tactful.decide.assignment import Strategy
+from tactful.decide.explain import Explanation, Step
 from tactful.decide.walk import Skip
 from tactful.policy import wording
 from tactful.policy.verdicts import Code
