@@ -461,13 +461,14 @@ def audit_verify(
     """Check the audit log's keyed hash chain; print its head (SEQ:HASH) on standard output, to be
     kept elsewhere and passed back with --expect-head. Exit 1 on the first broken link."""
     from tactful.audit import service as audit_service
+    from tactful.audit import verification as audit_verification
 
     try:
-        expected = None if expect_head is None else audit_service.parse_anchor(expect_head)
+        expected = None if expect_head is None else audit_verification.parse_anchor(expect_head)
     except TactfulError as exc:
         raise _fail(exc.message) from exc
     with _context(_settings(database_url)) as context, context.session() as session:
-        report = audit_service.verify(session, keystore=context.keystore, expect_head=expected)
+        report = audit_verification.verify(session, keystore=context.keystore, expect_head=expected)
     head = (
         "0:" + audit_service.GENESIS if report.head_seq is None else f"{report.head_seq}:{report.head_hash}"
     )

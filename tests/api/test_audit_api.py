@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
@@ -58,8 +59,8 @@ def test_the_head_is_the_newest_entry_and_verifies_as_the_expected_head(
         assert newest is not None
         assert (body["sequence"], body["hash"]) == (newest.seq, newest.hash)
         assert datetime.fromisoformat(body["at"]) == newest.at
-        expected = audit_service.parse_anchor(f"{body['sequence']}:{body['hash']}")
-        assert audit_service.verify(session, keystore=context.keystore, expect_head=expected).ok
+        expected = audit_verification.parse_anchor(f"{body['sequence']}:{body['hash']}")
+        assert audit_verification.verify(session, keystore=context.keystore, expect_head=expected).ok
 
 
 @pytest.mark.parametrize("scope", [Scope.WRITE, Scope.SERVER])

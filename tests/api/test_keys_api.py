@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.keys import service as keys_service
@@ -98,7 +98,7 @@ def test_creation_and_revocation_are_audited_with_the_calling_key(
             ("keys.created", {"key_id": new["id"], "scope": "server"}),
             ("keys.revoked", {"key_id": new["id"], "scope": "server"}),
         ]
-        assert audit_service.verify(session, keystore=context.keystore).ok
+        assert audit_verification.verify(session, keystore=context.keystore).ok
 
 
 @pytest.mark.parametrize("scope", [Scope.WRITE, Scope.SERVER])

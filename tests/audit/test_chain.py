@@ -12,8 +12,10 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
-from tactful.audit.service import GENESIS, ChainProblem
+from tactful.audit.service import GENESIS
+from tactful.audit.verification import ChainProblem
 from tactful.crypto import Keystore
 from tests.audit.builders import at
 
@@ -56,7 +58,7 @@ def test_entries_link_to_their_predecessor(session: Session, keystore: Keystore)
     for previous, entry in itertools.pairwise(entries):
         assert entry.prev_hash == previous.hash
     assert len({e.hash for e in entries}) == 4
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert report.ok
     assert report.checked == 4
     assert (report.head_seq, report.head_hash) == (4, entries[-1].hash)
@@ -64,7 +66,7 @@ def test_entries_link_to_their_predecessor(session: Session, keystore: Keystore)
 
 
 def test_an_empty_log_verifies(session: Session, keystore: Keystore) -> None:
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert report.ok
     assert (report.checked, report.head_seq, report.head_hash) == (0, None, None)
 
@@ -97,7 +99,7 @@ def test_verify_finds_an_edited_actor(session: Session, keystore: Keystore) -> N
     _append_many(session, keystore, 5)
     session.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3"))
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert not report.ok
     assert (report.first_bad_seq, report.problem, report.checked) == (3, ChainProblem.EDITED, 2)
 
@@ -106,7 +108,7 @@ def test_verify_finds_edited_details(session: Session, keystore: Keystore) -> No
     _append_many(session, keystore, 5)
     session.execute(update(audit_table).where(audit_table.c.seq == 2).values(details={"n": 1, "label": "x"}))
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.EDITED)
 
 
@@ -114,7 +116,7 @@ def test_verify_finds_a_deleted_entry(session: Session, keystore: Keystore) -> N
     _append_many(session, keystore, 5)
     session.execute(text("DELETE FROM audit_log WHERE seq = 3"))
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 4, ChainProblem.DELETED)
 
 
@@ -122,7 +124,7 @@ def test_verify_finds_a_deleted_first_entry(session: Session, keystore: Keystore
     _append_many(session, keystore, 3)
     session.execute(delete(audit_table).where(audit_table.c.seq == 1))
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.DELETED)
 
 
@@ -143,7 +145,7 @@ def test_verify_finds_a_deletion_whose_successor_was_relinked(session: Session, 
         update(audit_table).where(audit_table.c.seq == 3).values(prev_hash=entries[0].hash, hash=relinked)
     )
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     # Entry 3 now links to entry 1 and hashes correctly, but the sequence shows the hole.
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 3, ChainProblem.DELETED)
 
@@ -152,7 +154,7 @@ def test_verify_finds_reordered_entries(session: Session, keystore: Keystore) ->
     _append_many(session, keystore, 5)
     _swap(session, 2, 4)
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, ChainProblem.REORDERED)
 
 
@@ -182,7 +184,7 @@ def test_any_single_tampering_is_found_where_it_happened(
             second = data.draw(st.integers(first + 1, length))
             _swap(session, first, second)
             expected = (first, ChainProblem.REORDERED)
-        report = audit_service.verify(session, keystore=keystore)
+        report = audit_verification.verify(session, keystore=keystore)
         assert not report.ok
         assert (report.first_bad_seq, report.problem) == expected
         assert report.checked == expected[0] - 1 - (1 if kind == "delete" else 0)
@@ -212,7 +214,7 @@ def test_any_scalar_details_survive_the_round_trip(
             session, keystore=keystore, action="tests.details", actor="system", at=at(0), details=details
         )
         session.expire_all()
-        report = audit_service.verify(session, keystore=keystore)
+        report = audit_verification.verify(session, keystore=keystore)
         assert report.ok, report
         stored = session.execute(select(audit_table.c.details)).scalar_one()
         assert stored.keys() == details.keys()
@@ -270,16 +272,16 @@ def test_erasing_the_salt_unlinks_the_entries(session: Session, keystore: Keysto
         select(AuditEntry.seq).where(AuditEntry.subject_ref == keystore.subject_ref(subject))
     ).all()
     assert matching == []
-    assert audit_service.verify(session, keystore=keystore).ok
+    assert audit_verification.verify(session, keystore=keystore).ok
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 7])
 def test_verification_reads_across_batches(session: Session, keystore: Keystore, batch_size: int) -> None:
     _append_many(session, keystore, 10)
-    assert audit_service.verify(session, keystore=keystore, batch_size=batch_size).checked == 10
+    assert audit_verification.verify(session, keystore=keystore, batch_size=batch_size).checked == 10
 
     _swap(session, 6, 8)
-    report = audit_service.verify(session, keystore=keystore, batch_size=batch_size)
+    report = audit_verification.verify(session, keystore=keystore, batch_size=batch_size)
     assert (report.checked, report.first_bad_seq, report.problem) == (5, 6, ChainProblem.REORDERED)
 
 
@@ -298,4 +300,4 @@ def test_a_batch_append_continues_the_chain_like_single_appends(session: Session
     assert [e.prev_hash for e in batch[1:]] == [e.hash for e in batch[:-1]]
     assert {e.subject_ref for e in batch} == {keystore.subject_ref(subject)}
     assert audit_service.append_many(session, keystore=keystore, records=[]) == []
-    assert audit_service.verify(session, keystore=keystore).ok
+    assert audit_verification.verify(session, keystore=keystore).ok

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.db import Database
@@ -43,7 +43,7 @@ def test_two_processes_build_one_chain(backend: str, tmp_path: Path) -> None:
         db = Database(url)
         try:
             with db.session() as session:
-                report = audit_service.verify(session, keystore=keystore)
+                report = audit_verification.verify(session, keystore=keystore)
                 actors = Counter(session.scalars(select(AuditEntry.actor)).all())
         finally:
             db.dispose()

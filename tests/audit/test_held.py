@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tests.audit.builders import at
@@ -38,7 +39,7 @@ def test_held_records_wait_and_keep_the_order_of_the_calls(session: Session, key
     # Outside the block appends are written at once again.
     audit_service.append_records(session, keystore=keystore, records=[*waiting, _record(5)])
     assert _numbers(session) == [*before, 1, 2, 3, 4, 5]
-    assert audit_service.verify(session, keystore=keystore).ok
+    assert audit_verification.verify(session, keystore=keystore).ok
 
 
 def test_a_failed_block_leaves_no_hold_behind(session: Session, keystore: Keystore) -> None:

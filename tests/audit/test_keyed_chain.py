@@ -19,8 +19,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
-from tactful.audit.service import GENESIS, ChainProblem
+from tactful.audit.service import GENESIS
+from tactful.audit.verification import ChainProblem
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.errors import ConfigurationError, InvalidInput
@@ -146,7 +148,7 @@ def test_an_edit_with_recomputed_sha256_hashes_is_found(
     _append(session, keystore, 5)
     _forge_from(session, target, actor="someone-else")
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert not report.ok
     assert (report.first_bad_seq, report.problem, report.checked) == (target, ChainProblem.EDITED, target - 1)
 
@@ -162,7 +164,7 @@ def test_a_deleted_entry_with_renumbering_is_found(
         _forge_from(session, 3)
     assert [r.seq for r in _rows(session)] == [1, 2, 3, 4, 5]  # dense again: the sequence shows nothing
 
-    report = audit_service.verify(session, keystore=keystore)
+    report = audit_verification.verify(session, keystore=keystore)
     assert not report.ok
     assert report.first_bad_seq == 3
     assert report.problem == (ChainProblem.EDITED if recompute else ChainProblem.DELETED)
@@ -173,16 +175,16 @@ def test_a_truncated_tail_is_found_against_the_expected_head(session: Session, k
     recorded = audit_service.head_entry(session)
     assert recorded is not None
     assert (recorded.seq, recorded.hash, recorded.at) == (5, entries[-1].hash, entries[-1].at)
-    assert audit_service.parse_anchor(recorded.anchor()) == (5, entries[-1].hash)
-    assert audit_service.verify(session, keystore=keystore, expect_head=(5, recorded.hash)).ok
+    assert audit_verification.parse_anchor(recorded.anchor()) == (5, entries[-1].hash)
+    assert audit_verification.verify(session, keystore=keystore, expect_head=(5, recorded.hash)).ok
     _append(session, keystore, 2, start=10)  # the log grew since: the recorded head still holds
-    assert audit_service.verify(session, keystore=keystore, expect_head=(5, recorded.hash)).ok
+    assert audit_verification.verify(session, keystore=keystore, expect_head=(5, recorded.hash)).ok
 
     session.execute(delete(audit_table).where(audit_table.c.seq >= 4))
 
     # Alone, the chain cannot see its own tail cut off; the head recorded elsewhere can.
-    assert audit_service.verify(session, keystore=keystore).ok
-    report = audit_service.verify(session, keystore=keystore, expect_head=(5, recorded.hash))
+    assert audit_verification.verify(session, keystore=keystore).ok
+    report = audit_verification.verify(session, keystore=keystore, expect_head=(5, recorded.hash))
     assert not report.ok
     assert (report.problem, report.first_bad_seq, report.checked, report.head_seq) == (
         ChainProblem.TRUNCATED, 4, 3, 3,
@@ -191,16 +193,16 @@ def test_a_truncated_tail_is_found_against_the_expected_head(session: Session, k
 
 def test_an_expected_head_that_differs_is_reported(session: Session, keystore: Keystore) -> None:
     entries = _append(session, keystore, 3)
-    report = audit_service.verify(session, keystore=keystore, expect_head=(2, entries[0].hash))
+    report = audit_verification.verify(session, keystore=keystore, expect_head=(2, entries[0].hash))
     assert (report.ok, report.problem, report.first_bad_seq) == (False, ChainProblem.EDITED, 2)
-    assert audit_service.verify(session, keystore=keystore, expect_head=(2, entries[1].hash)).ok
-    assert audit_service.verify(session, keystore=keystore, expect_head=(0, GENESIS)).ok
+    assert audit_verification.verify(session, keystore=keystore, expect_head=(2, entries[1].hash)).ok
+    assert audit_verification.verify(session, keystore=keystore, expect_head=(0, GENESIS)).ok
 
 
 @pytest.mark.parametrize("text", ["", "5", "5:abc", "-1:" + "0" * 64, "x:" + "0" * 64, "5:" + "g" * 64])
 def test_malformed_heads_are_refused(text: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        audit_service.parse_anchor(text)
+        audit_verification.parse_anchor(text)
     assert refused.value.code == "audit_invalid_head"
 
 
@@ -208,7 +210,7 @@ def test_the_old_unkeyed_prefix_verifies_and_the_keyed_segment_starts_at_the_anc
     with fresh.db.session() as session:
         legacy = _write_unkeyed(session, 3)
     with fresh.db.session() as session:
-        report = audit_service.verify(session, keystore=fresh.keystore)
+        report = audit_verification.verify(session, keystore=fresh.keystore)
         assert (report.ok, report.checked, report.keyed_from) == (True, 3, None)
         assert fresh.keystore.system.chain_key() is None  # verifying does not make the key
 
@@ -220,7 +222,7 @@ def test_the_old_unkeyed_prefix_verifies_and_the_keyed_segment_starts_at_the_anc
     assert keyed[0].prev_hash == legacy[-1]
     with fresh.db.session() as session:
         assert [r.hash for r in _rows(session)[:3]] == legacy  # no past entry rewritten
-        report = audit_service.verify(session, keystore=fresh.keystore)
+        report = audit_verification.verify(session, keystore=fresh.keystore)
     assert (report.ok, report.checked, report.keyed_from, report.head_seq) == (True, 5, 4, 5)
 
 
@@ -233,7 +235,7 @@ def test_a_forged_unkeyed_prefix_is_found_at_the_anchor(fresh: Fresh, target: in
         # The prefix is plain SHA-256, so a forger can recompute it; the anchor sealed with the key
         # still names the old hash of entry 3. Keyed entries after it are forged in plain too.
         _forge_from(session, target, details={"n": 99})
-        report = audit_service.verify(session, keystore=fresh.keystore)
+        report = audit_verification.verify(session, keystore=fresh.keystore)
         session.rollback()
     assert not report.ok
     assert (report.first_bad_seq, report.problem) == (3, ChainProblem.EDITED)
@@ -245,7 +247,7 @@ def test_a_log_cut_below_its_anchor_is_found_without_an_expected_head(fresh: Fre
         _append(session, fresh.keystore, 2, start=10)
     with fresh.db.session() as session:
         session.execute(delete(audit_table).where(audit_table.c.seq >= 3))
-        report = audit_service.verify(session, keystore=fresh.keystore)
+        report = audit_verification.verify(session, keystore=fresh.keystore)
         session.rollback()
     assert (report.ok, report.problem, report.first_bad_seq, report.checked) == (
         False, ChainProblem.TRUNCATED, 3, 2,
@@ -266,7 +268,7 @@ def test_the_key_survives_erasure_and_secret_rotation(fresh: Fresh) -> None:
         _append(session, fresh.keystore, 2, start=1)
     assert fresh.keystore.destroy(subject)  # the subject's salt goes; the chain's key stays
     with fresh.db.session() as session:
-        assert audit_service.verify(session, keystore=fresh.keystore).ok
+        assert audit_verification.verify(session, keystore=fresh.keystore).ok
 
     rotated_secret = "keyed-chain-rotated-secret-of-enough-length"
     assert fresh.keystore.rotate(rotated_secret) == 1  # the chain's key (the subject's is gone)
@@ -275,10 +277,10 @@ def test_the_key_survives_erasure_and_secret_rotation(fresh: Fresh) -> None:
     try:
         with fresh.db.session() as session:
             _append(session, rotated, 1, start=5)  # the same key, re-wrapped: the chain goes on
-            report = audit_service.verify(session, keystore=rotated)
+            report = audit_verification.verify(session, keystore=rotated)
             assert (report.ok, report.checked, report.keyed_from) == (True, 4, 1)
             with pytest.raises(ConfigurationError):
-                audit_service.verify(session, keystore=stale)
+                audit_verification.verify(session, keystore=stale)
     finally:
         rotated.dispose()
         stale.dispose()
@@ -303,7 +305,7 @@ def test_any_forgery_with_recomputed_sha256_hashes_is_found_where_it_starts(
             )
         )
         _forge_from(session, target, **change)
-        report = audit_service.verify(session, keystore=keystore)
+        report = audit_verification.verify(session, keystore=keystore)
         assert (report.ok, report.first_bad_seq, report.problem) == (False, target, ChainProblem.EDITED)
     finally:
         nested.rollback()

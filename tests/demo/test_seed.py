@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tactful.api.context import AppContext
-from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.catalog.loader import load_catalog
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event
@@ -78,7 +78,7 @@ def test_a_fresh_database_is_seeded_once(context: AppContext) -> None:
         assert stats.suppressed == first.statuses.get("suppressed", 0) > 0
         assert stats.suppressed_by_reason.get("no_purpose", 0) > 0
         assert set(stats.suppressed_by_reason) <= {"no_purpose", "erased_subject"}
-        assert audit_service.verify(session, keystore=context.keystore).ok
+        assert audit_verification.verify(session, keystore=context.keystore).ok
 
 
 def test_the_keys_work_and_are_stored_hashed(context: AppContext) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
+from tactful.audit import verification as audit_verification
 from tactful.audit.models import AuditEntry
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput, NotAuthenticated, NotFound
@@ -137,7 +138,7 @@ def test_creation_and_revocation_are_audited_without_the_secret(session: Session
     ]
     assert all(e.subject_ref is None for e in entries)
     assert all(token[-43:] not in str(e.details) for e in entries)
-    assert audit_service.verify(session, keystore=keystore).ok
+    assert audit_verification.verify(session, keystore=keystore).ok
 
 
 def test_revoking_twice_keeps_the_first_time(session: Session, keystore: Keystore) -> None:

@@ -12,7 +12,7 @@
                       written before it existed keep their plain SHA-256, up to the anchor sealed
                       with the key)
         ▼
-    service.verify() walks the chain in sequence order and names the first entry that was
+    verification.verify() walks the chain in sequence order and names the first entry that was
     edited, deleted or reordered (DESIGN invariant 13), or a log cut short of its anchor or of a
     head recorded elsewhere (`expect_head`)
 
