@@ -23,15 +23,9 @@ from tactful.decide.walk import (
 )
 from tactful.policy import Allowance
 from tactful.policy.verdicts import Code, Reason, Verdict
-from tactful.types import Level, Purpose
+from tactful.types import LEVEL_PURPOSE, Level, Purpose
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-LEVEL_PURPOSES = {
-    Level.MANY: Purpose.SEGMENTS,
-    Level.SOME: Purpose.BEHAVIORAL,
-    Level.FEW: Purpose.PREDICTIVE,
-    Level.ONE: Purpose.INDIVIDUAL,
-}
 DEFAULT = Variation("default", {"title": "Welcome"})
 
 
@@ -88,7 +82,7 @@ def allowance(
         learn_atoms=frozenset(),
         purposes={
             Purpose.MARKETING_EMAIL: verdict(email),
-            **{p: verdict(level <= ceiling) for level, p in LEVEL_PURPOSES.items()},
+            **{p: verdict(level <= ceiling) for level, p in LEVEL_PURPOSE.items()},
         },
         refusals={
             "traits.first_name": Reason.of(

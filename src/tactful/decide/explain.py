@@ -23,7 +23,7 @@ from tactful.decide.assignment import Strategy
 from tactful.decide.walk import Answer, Skip
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Code, Params, Reason, params_of
-from tactful.types import Level, Purpose
+from tactful.types import LEVEL_PURPOSE, Level
 
 _CONSENT_CODES = frozenset(
     {Code.CONSENT_MISSING, Code.OPTED_OUT, Code.EXPLICIT_MISSING, Code.STORING_NEEDS_CONSENT}
@@ -105,14 +105,6 @@ class Explanation:
         )
 
 
-_LEVEL_PURPOSE: Mapping[Level, Purpose] = {
-    Level.MANY: Purpose.SEGMENTS,
-    Level.SOME: Purpose.BEHAVIORAL,
-    Level.FEW: Purpose.PREDICTIVE,
-    Level.ONE: Purpose.INDIVIDUAL,
-}
-
-
 def explain(
     answer: Answer, *, allowance: Allowance, catalog: Catalog, answered_atoms: frozenset[str]
 ) -> Explanation:
@@ -124,7 +116,7 @@ def explain(
     )
     basis: dict[str, str] = {}
     for rank in range(1, answer.level.rank + 1):
-        purpose = _LEVEL_PURPOSE[Level.from_rank(rank)]
+        purpose = LEVEL_PURPOSE[Level.from_rank(rank)]
         verdict = allowance.purposes.get(purpose)
         if verdict is not None and verdict.allowed:
             basis[str(purpose)] = verdict.legal_basis or str(verdict.code)

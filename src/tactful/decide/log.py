@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from tactful.bulk import insert_rows, upsert_rows
@@ -145,7 +145,3 @@ def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]
 def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
     result = session.execute(delete(DecisionLog).where(DecisionLog.subject_id == subject_id))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(DecisionLog)) or 0)

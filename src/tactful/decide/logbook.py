@@ -12,7 +12,7 @@ Each process numbers its entries, so what was lost shows as a gap in its numbers
 failing drops the oldest entries beyond `limit` and counts them (`lost`). A crash loses at most the
 window not yet written, never an event or a consent change (those commit before their answer); the
 writer records how far each process has written, so a process that stopped without its last write
-is found and counted.
+is found (`log.stalled`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -129,10 +129,15 @@ class Logbook:
                 return 0
             try:
                 self._write(group)
-            except Exception:
+            except Exception as error:
                 # The database may be briefly away: keep the entries for the next round, up to
-                # `limit`, and count what has to go beyond it (never silently).
-                log.exception("writing %d decision log entries failed; kept for the next round", len(group))
+                # `limit`, and count what has to go beyond it (never silently). Only the error's
+                # type is logged: a driver's message can quote the rows' values.
+                log.warning(
+                    "writing %d decision log entries failed (%s); kept for the next round",
+                    len(group),
+                    type(error).__name__,
+                )
                 with self._lock:
                     overflow = len(self._pending) - self.limit
                     for _ in range(max(overflow, 0)):
@@ -172,6 +177,4 @@ class Logbook:
 
 
 def _numbered(entry: Entry, process: uuid.UUID, sequence: int) -> Entry:
-    values = dict(entry.__dict__)
-    values["process"], values["sequence"] = process, sequence
-    return Entry(**values)
+    return replace(entry, process=process, sequence=sequence)

@@ -193,18 +193,15 @@ def _may_apply(
     if withheld:
         reasons = tuple(r for atom in sorted(withheld) if (r := allowance.reason_for(atom)) is not None)
         return Skip.ATOMS_WITHHELD, reasons, frozenset(withheld)
-    if channel is Channel.EMAIL and not _holds(allowance, Purpose.MARKETING_EMAIL):
-        return Skip.CHANNEL_CONSENT, (allowance.verdict(Purpose.MARKETING_EMAIL).reason,), frozenset()
+    if channel is Channel.EMAIL:
+        email = allowance.purposes.get(Purpose.MARKETING_EMAIL)
+        if email is None or not email.allowed:
+            return Skip.CHANNEL_CONSENT, () if email is None else (email.reason,), frozenset()
     if experience.significant and (allowance.minor or not allowance.significant_decisions.allowed):
         return Skip.SIGNIFICANT_EFFECT, (allowance.significant_decisions.reason,), frozenset()
     if not experience.audience_served:
         return Skip.AUDIENCE_NOT_SERVED, (), frozenset()
     return None
-
-
-def _holds(allowance: Allowance, purpose: Purpose) -> bool:
-    verdict = allowance.purposes.get(purpose)
-    return verdict is not None and verdict.allowed
 
 
 def walk(
