@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from tactful.decide import assignment
 from tactful.decide.walk import (
     Answer,
     Channel,
@@ -16,7 +17,6 @@ from tactful.decide.walk import (
     Matched,
     Placement,
     Rendered,
-    Skip,
     Strategy,
     Variation,
     walk,
@@ -47,13 +47,22 @@ class Steps:
         return Matched(matched, atoms_read=frozenset(values))
 
     def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn:
-        if self.held_out and experience.key in self.held_out:
-            return Drawn(None, skip=Skip.HELD_OUT, holdout_share=self.held_out[experience.key])
+        share = (self.held_out or {}).get(experience.key)
+        allocation = assignment.Allocation(
+            experience.key,
+            f"seed-{experience.key}",
+            tuple(assignment.Variation(v.key, v.weight) for v in experience.variations),
+            holdout=share or 0.0,
+        )
+        if share is not None:
+            return Drawn(allocation, assignment.HeldOut(experience.key, share, 0.0))
         variation = experience.variations[0]
         total = sum(v.weight for v in experience.variations)
-        return Drawn(
-            variation, propensity=variation.weight / total if experience.strategy is Strategy.SPLIT else 1.0
+        split = experience.strategy is Strategy.SPLIT
+        outcome = assignment.Assigned(
+            experience.key, variation.key, experience.strategy, variation.weight / total if split else 1.0
         )
+        return Drawn(allocation, outcome, variation)
 
     def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered:
         if self.rendered_with is not None:

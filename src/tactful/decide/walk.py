@@ -24,7 +24,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from tactful.decide.assignment import Strategy
+from tactful.decide.assignment import (
+    Allocation,
+    Assigned,
+    AssignmentCode,
+    HeldOut,
+    NotCandidate,
+    NotInNamespace,
+    Outcome,
+    Path,
+    Strategy,
+)
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Reason
 from tactful.types import Level, Purpose
@@ -54,6 +64,8 @@ class Skip(StrEnum):
     NOT_IN_NAMESPACE = "not_in_namespace"
     DEVICE_IDENTIFIER = "split_needs_device_identifier"
     """A split hashes the anonymous id, a device identifier the Allowance does not permit."""
+    NO_UNIT = "split_needs_an_id"
+    """A split or holdout hashes an id, and the request named none."""
     HELD_OUT = "held_out"
     NOT_RENDERED = "not_rendered"
 
@@ -105,13 +117,12 @@ class Matched:
 
 @dataclass(frozen=True)
 class Drawn:
-    """An assignment's answer: a variation with its probability, or a reason to go on down (with
-    the held-out share when the subject was held out)."""
+    """An assignment's outcome, the allocation it came from (the walk's `Path` needs both for the
+    logged propensity) and, when assigned, the variation to render."""
 
-    variation: Variation | None
-    propensity: float = 1.0
-    skip: Skip | None = None
-    holdout_share: float = 0.0
+    allocation: Allocation
+    outcome: Outcome
+    variation: Variation | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,22 @@ def _may_apply(
     return None
 
 
+_NOT_CANDIDATE = {
+    AssignmentCode.DEVICE_IDENTIFIER: Skip.DEVICE_IDENTIFIER,
+    AssignmentCode.NO_UNIT: Skip.NO_UNIT,
+}
+
+
+def _skip_of(outcome: Outcome) -> Skip:
+    if isinstance(outcome, HeldOut):
+        return Skip.HELD_OUT
+    if isinstance(outcome, NotInNamespace):
+        return Skip.NOT_IN_NAMESPACE
+    if isinstance(outcome, NotCandidate):
+        return _NOT_CANDIDATE.get(outcome.code, Skip.NO_MATCH)
+    return Skip.NO_MATCH  # assigned, with no variation to show: a bug in the steps, never shown
+
+
 def walk(
     placement: Placement,
     *,
@@ -216,7 +243,7 @@ def walk(
     passed: list[Passed] = []
     read: set[str] = set()
     held_out: list[str] = []
-    share = 1.0
+    path = Path()
     for experience in order(placement.experiences):
         refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
         if refused is not None:
@@ -228,18 +255,20 @@ def walk(
             passed.append(Passed(experience.key, experience.level, Skip.NO_MATCH))
             continue
         drawn = steps.assign(experience, view)
-        if drawn.variation is None:
-            skip = drawn.skip or Skip.NO_MATCH
-            if skip is Skip.HELD_OUT:
+        outcome = drawn.outcome
+        if not isinstance(outcome, Assigned) or drawn.variation is None:
+            if isinstance(outcome, HeldOut):
                 held_out.append(experience.key)
-                share *= drawn.holdout_share
-            passed.append(Passed(experience.key, experience.level, skip))
+            if isinstance(outcome, HeldOut | NotInNamespace):
+                path = path.passing(drawn.allocation)
+            passed.append(Passed(experience.key, experience.level, _skip_of(outcome)))
             continue
         rendered = steps.render(drawn.variation, view)
         read |= rendered.atoms_read
         if rendered.content is None:
             passed.append(Passed(experience.key, experience.level, Skip.NOT_RENDERED))
             continue
+        strategy = outcome.strategy if outcome.forced else experience.strategy
         return Answer(
             placement=placement.key,
             experience=experience.key,
@@ -247,8 +276,8 @@ def walk(
             variation=drawn.variation.key,
             content=rendered.content,
             level=experience.level,
-            strategy=Strategy.HOLDOUT if held_out else experience.strategy,
-            propensity=share * drawn.propensity,
+            strategy=Strategy.HOLDOUT if held_out else strategy,
+            propensity=path.propensity(outcome, drawn.allocation),
             atoms_read=frozenset(read),
             passed=tuple(passed),
             ceiling=allowance.ceiling,
@@ -264,7 +293,7 @@ def walk(
         content=rendered.content if rendered.content is not None else default.content,
         level=Level.ALL,
         strategy=Strategy.HOLDOUT if held_out else Strategy.DEFAULT,
-        propensity=share,
+        propensity=path.propensity(),
         atoms_read=frozenset(read),
         passed=tuple(passed),
         ceiling=allowance.ceiling,

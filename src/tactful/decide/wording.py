@@ -93,6 +93,10 @@ SKIPS: Mapping[Skip, tuple[str, str]] = MappingProxyType(
             "a test would need an identifier of your device, which you have not allowed",
             "ett test skulle kräva en identifierare för din enhet, vilket du inte tillåtit",
         ),
+        Skip.NO_UNIT: (
+            "a test needs an identifier to give you the same version each time, and none was given",
+            "ett test behöver en identifierare för att visa dig samma version varje gång, och ingen angavs",
+        ),
         Skip.HELD_OUT: ("you are in its comparison group", "du är i dess jämförelsegrupp"),
         Skip.NOT_RENDERED: (
             "it could not be shown without data that is missing",
