@@ -13,7 +13,7 @@ from tactful.crypto import Keystore
 from tactful.decide import experiences as experiences_service
 from tactful.decide import service as decide_service
 from tactful.decide.checks import Code
-from tactful.decide.publishing import Analysis, PublishChecks
+from tactful.decide.publishing import PublishChecks
 from tactful.decide.schemas import Change, ExperienceUpdate, Kind, Status, VariationSpec
 from tactful.errors import Conflict, InvalidDefinition, NotFound
 from tests.decide.model_builders import (
@@ -236,16 +236,18 @@ def test_an_ended_schedule_cannot_be_published(model: Session, keystore: Keystor
     assert _refusal(refused) == [(("ends_at",), "schedule_ended")]
 
 
-def _reads(*atoms: str) -> PublishChecks:
-    def condition(condition: object, *, path: tuple[str | int, ...]) -> Analysis:
-        return Analysis(atoms=frozenset(atoms))
+def _audience(model: Session, keystore: Keystore, condition: dict[str, object]) -> None:
+    decide_service.create_audience(
+        model, keystore=keystore, spec=audience("reading", condition=condition), actor=ACTOR, at=at(0)
+    )
 
-    return PublishChecks(condition=condition)
 
-
-def test_the_level_is_computed_from_the_atoms_the_checks_report(model: Session, keystore: Keystore) -> None:
-    _create(model, keystore, audience="sweden")
-    _publish(model, keystore, checks=_reads("context.location.country", "context.page.path"))
+def test_the_level_is_computed_from_the_atoms_the_experience_reads(
+    model: Session, keystore: Keystore
+) -> None:
+    _audience(model, keystore, {"context.location.country": "SE", "context.page.path": {"$regex": "^/shoes"}})
+    _create(model, keystore, audience="reading")
+    _publish(model, keystore)
     serving = decide_service.serving(model, kind=Kind.EXPERIENCE, key="spring")
     assert serving is not None
     assert serving.snapshot["level"] == "1:some"
@@ -255,9 +257,10 @@ def test_the_level_is_computed_from_the_atoms_the_checks_report(model: Session, 
 
 
 def test_an_atom_the_catalog_does_not_declare_cannot_be_published(model: Session, keystore: Keystore) -> None:
-    _create(model, keystore, audience="sweden")
+    _audience(model, keystore, {"context.location.country": "SE", "traits.shoe_size": 44})
+    _create(model, keystore, audience="reading")
     with pytest.raises(InvalidDefinition) as refused:
-        _publish(model, keystore, checks=_reads("context.location.country", "traits.shoe_size"))
+        _publish(model, keystore)
     assert _refusal(refused) == [(("audience",), "undeclared_atom")]
     assert "traits.shoe_size" in refused.value.problems[0].msg
 
@@ -356,3 +359,32 @@ def test_experiences_list_by_placement(model: Session, keystore: Keystore) -> No
     assert [e.key for e in experiences_service.list_experiences(model, placement="newsletter")] == [
         "mail_one"
     ]
+
+
+def _greeting(source: str) -> dict[str, object]:
+    return {"key": "hi", "weight": 1.0, "content": {"headline": "Hello"}, "templates": {"headline": source}}
+
+
+def test_a_template_reading_an_atom_without_a_fallback_is_refused_with_its_line(
+    model: Session, keystore: Keystore
+) -> None:
+    _create(model, keystore, variations=[_greeting("Hello\n{{ traits.first_name }}!")])
+    with pytest.raises(InvalidDefinition) as refused:
+        _publish(model, keystore)
+    assert _refusal(refused) == [(("variations", 0, "templates", "headline"), "template_invalid")]
+    assert "line 2" in refused.value.message and "default" in refused.value.message
+
+
+def test_a_template_counts_toward_the_level(model: Session, keystore: Keystore) -> None:
+    _create(model, keystore, variations=[_greeting("Hello {{ traits.first_name | default('there') }}!")])
+    _publish(model, keystore)
+    serving = decide_service.serving(model, kind=Kind.EXPERIENCE, key="spring")
+    assert serving is not None
+    assert (serving.snapshot["level"], serving.snapshot["atoms"]) == ("1:1", ["traits.first_name"])
+
+
+def test_a_placeholder_pasted_into_plain_copy_is_refused(model: Session, keystore: Keystore) -> None:
+    _create(model, keystore, variations=[variation("a", headline="Hi *|FNAME|*, welcome back")])
+    with pytest.raises(InvalidDefinition) as refused:
+        _publish(model, keystore)
+    assert [code for _, code in _refusal(refused)] == ["template_invalid"]

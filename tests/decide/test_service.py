@@ -122,7 +122,9 @@ def test_lists_page_by_key(session: Session, keystore: Keystore) -> None:
 def test_an_audience_keeps_its_condition_as_given_and_versions_it(
     session: Session, keystore: Keystore
 ) -> None:
-    condition = {"$or": [{"context.location.country": "SE"}, {"traits.age_range": {"$in": ["18-24", None]}}]}
+    condition = {
+        "$or": [{"context.location.country": "SE"}, {"traits.age_range": {"$in": ["18-24", "25-34"]}}]
+    }
     created = decide_service.create_audience(
         session, keystore=keystore, spec=audience(condition=condition), actor=ACTOR, at=T0
     )
@@ -137,6 +139,15 @@ def test_an_audience_keeps_its_condition_as_given_and_versions_it(
         (1, "Visitors from Sweden"),
     ]
     assert [e.action for e in _audit(session)] == ["decide.audience.created", "decide.audience.updated"]
+
+
+def test_a_condition_the_language_refuses_is_not_saved(session: Session, keystore: Keystore) -> None:
+    spec = audience(condition={"traits.age_range": {"$in": ["18-24", None]}, "$where": "sleep(1)"})
+    with pytest.raises(InvalidDefinition) as refused:
+        decide_service.create_audience(session, keystore=keystore, spec=spec, actor=ACTOR, at=T0)
+    assert {p.type for p in refused.value.problems} == {"condition_invalid"}
+    assert ["condition", "traits.age_range", "$in", 1] in [list(p.loc) for p in refused.value.problems]
+    assert "null" in refused.value.message or "$where" in refused.value.message
 
 
 def test_an_audience_condition_is_capped(session: Session, keystore: Keystore) -> None:

@@ -76,9 +76,8 @@ def _catalog(context: AppContext) -> Catalog:
 
 
 def publish_checks(context: AppContext) -> PublishChecks:
-    """The checks publishing runs beyond structure. The condition language's compile and the template
-    lint are wired here (each returns problems and the atoms read)."""
-    return PublishChecks()
+    """What this deployment offers to publishing: no human review queue yet (issue of decisions)."""
+    return PublishChecks(human_review=False)
 
 
 def _versions(context: AppContext, kind: Kind, key: str, before: int | None, limit: int) -> list[VersionView]:

@@ -2,69 +2,46 @@
 
     definition ──▶ structure (checks.experience_problems: variations, content, schedule)
                ──▶ significant effect: refused until human review exists
-               ──▶ audience condition ─┐  PublishChecks.condition: compile, problems + atoms read
-               ──▶ each template ──────┤  PublishChecks.template: lint, problems + atoms read
+               ──▶ audience condition ─┐  conditions.compile: problems, and the atoms it can read
+               ──▶ each variation ─────┤  render.lint_variation / check_email: problems, atoms read
                                        ▼
-                   atoms read ──▶ every one declared by the catalog ──▶ level = the highest of theirs
+                   atoms read ──▶ every one declared by the catalog ──▶ level (`levels.reach`)
 
-Until the condition language and the templates are wired in, `PublishChecks()` reads no atoms from
-either (`no_condition_check`, `no_template_check`): the structure is all that is checked, and the
-level is `1:all`. An experience's level is computed from what it reads, never declared (DESIGN §2).
+An experience's level is computed from what it reads, never declared (DESIGN §2). `reads` is the
+same analysis without the structural checks: serving uses it to compute the level again from the
+audience as it is now (audiences change without a new version of the experiences that use them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import cast
 
-from tactful.catalog.levels import highest
 from tactful.catalog.model import Catalog
+from tactful.decide import conditions
 from tactful.decide.checks import Code, ExperienceData, Path, Problem, experience_problems, where
+from tactful.decide.levels import reach
+from tactful.render import JSON, TemplateProblem, check_email, lint_variation
 from tactful.types import Level
 
 
 @dataclass(frozen=True)
-class Analysis:
-    """What a check of a condition or a template found: its problems and the atoms it reads."""
-
-    problems: tuple[Problem, ...] = ()
-    atoms: frozenset[str] = frozenset()
-
-
-class ConditionCheck(Protocol):
-    """Compiles an audience's condition: its problems (at `path`) and the atoms it reads."""
-
-    def __call__(self, condition: Mapping[str, object], *, path: Path) -> Analysis: ...
-
-
-class TemplateCheck(Protocol):
-    """Lints one template: its problems (at `path`) and the atoms it reads."""
-
-    def __call__(self, source: str, *, path: Path) -> Analysis: ...
-
-
-def no_condition_check(condition: Mapping[str, object], *, path: Path) -> Analysis:
-    """Stands in until the condition language is wired here: no problems, no atoms read."""
-    return Analysis()
-
-
-def no_template_check(source: str, *, path: Path) -> Analysis:
-    """Stands in until the template lint is wired here: no problems, no atoms read."""
-    return Analysis()
-
-
-@dataclass(frozen=True)
 class PublishChecks:
-    """The checks that publishing calls beyond structure. `main` (or the caller) passes the real
-    ones; the defaults do nothing."""
+    """What the deployment offers beyond the checks themselves."""
 
-    condition: ConditionCheck = no_condition_check
-    template: TemplateCheck = no_template_check
     human_review: bool = False
     """Whether human review and its admin queue exist; until then a significant-effect experience
     cannot be published (DESIGN §1, Art. 22)."""
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What an experience reads: its atoms (audience and templates) and the problems found on the way."""
+
+    problems: tuple[Problem, ...] = ()
+    atoms: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -80,10 +57,52 @@ class PublishVerdict:
         return not self.problems
 
 
-def level_of(atoms: Iterable[str], catalog: Catalog) -> Level:
-    """The highest level among the catalog levels of `atoms` (`1:all` when none is read). Atoms the
-    catalog does not declare are left out here; `check_publish` refuses them."""
-    return highest([Level.ALL, *(catalog.atoms[a].level for a in atoms if a in catalog.atoms)])
+def condition_problems(condition: object, *, path: Path) -> tuple[conditions.Compiled | None, list[Problem]]:
+    """A condition compiled, or its problems at `path` (each with the JSON pointer inside it)."""
+    compiled = conditions.compile(condition)
+    if isinstance(compiled, conditions.Problems):
+        return None, [
+            Problem((*path, *p.path), Code.CONDITION_INVALID, f"{p.message} ({p.code})")
+            for p in compiled.items
+        ]
+    return compiled, []
+
+
+def _template_problem(problem: TemplateProblem, path: Path) -> Problem:
+    inside: Path = (*path, "templates", problem.field) if problem.field else path
+    code = Code.UNDECLARED_ATOM if problem.code == "undeclared_atom" else Code.TEMPLATE_INVALID
+    return Problem(inside, code, str(problem))
+
+
+def reads(
+    experience: ExperienceData, *, channel: str, audience: Mapping[str, object] | None, catalog: Catalog
+) -> Reads:
+    """Every atom `experience` reads under its audience's condition (None: everyone) and its
+    variations' templates, with the problems of each and an atom the catalog does not declare."""
+    problems: list[Problem] = []
+    atoms: set[str] = set()
+    if audience is not None:
+        compiled, found = condition_problems(audience, path=("audience",))
+        problems += found
+        if compiled is not None:
+            for atom in sorted(reach(catalog, compiled.atoms).undeclared):
+                problems.append(
+                    Problem(
+                        ("audience",),
+                        Code.UNDECLARED_ATOM,
+                        f"{where(('audience',))} reads {atom!r}, which the catalog does not declare; "
+                        "declare it in the catalog or stop reading it",
+                    )
+                )
+            atoms |= compiled.atoms
+    for index, variation in enumerate(experience.variations):
+        # Plain content is linted too: a placeholder pasted into copy would reach people (invariant 9).
+        # An e-mail's shape is a structural check; the e-mail lint adds which fields take templates.
+        lint = check_email if channel == "email" and variation.templates else lint_variation
+        check = lint(cast(JSON, variation.content), variation.templates, catalog=catalog)
+        problems += [_template_problem(p, ("variations", index)) for p in check.problems]
+        atoms |= check.atoms
+    return Reads(tuple(problems), frozenset(atoms))
 
 
 def check_publish(
@@ -116,26 +135,6 @@ def check_publish(
                 "a way to contest it, which this deployment does not offer yet; it cannot be published",
             )
         )
-    analyses: list[tuple[Path, Analysis]] = []
-    # The place where the condition language and the template lint are called.
-    if audience is not None:
-        analyses.append((("audience",), checks.condition(audience, path=("audience",))))
-    for index, variation in enumerate(experience.variations):
-        for name, source in variation.templates.items():
-            path: Path = ("variations", index, "templates", name)
-            analyses.append((path, checks.template(source, path=path)))
-    atoms: set[str] = set()
-    for path, analysis in analyses:
-        problems += analysis.problems
-        for atom in sorted(analysis.atoms - atoms - set(catalog.atoms)):
-            problems.append(
-                Problem(
-                    path,
-                    Code.UNDECLARED_ATOM,
-                    f"{where(path)} reads "
-                    f"{atom!r}, which the catalog does not declare; declare it in the catalog or stop "
-                    "reading it",
-                )
-            )
-        atoms |= analysis.atoms
-    return PublishVerdict(tuple(problems), frozenset(atoms), level_of(atoms, catalog))
+    read = reads(experience, channel=channel, audience=audience, catalog=catalog)
+    problems += read.problems
+    return PublishVerdict(tuple(problems), read.atoms, reach(catalog, read.atoms).level)

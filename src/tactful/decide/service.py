@@ -29,6 +29,7 @@ from tactful.decide.checks import (
     text_problems,
 )
 from tactful.decide.models import Audience, DecideVersion, Experience, Placement
+from tactful.decide.publishing import condition_problems
 from tactful.decide.schemas import (
     Actor,
     AudienceCreate,
@@ -242,10 +243,11 @@ def _audience_snapshot(row: Audience) -> dict[str, Any]:
 
 
 def _condition_problems(condition: dict[str, Any] | None) -> list[Problem]:
-    # Nulls are allowed: a condition may compare with null. What it means is the language's to say.
+    # Size and depth first; then the condition language, whose own codes name what it refuses (nulls too).
     if condition is None:
         return []
-    return json_problems(condition, ("condition",), max_bytes=MAX_CONDITION_BYTES, nulls=True)
+    problems = json_problems(condition, ("condition",), max_bytes=MAX_CONDITION_BYTES, nulls=True)
+    return problems or condition_problems(condition, path=("condition",))[1]
 
 
 def create_audience(
