@@ -372,7 +372,8 @@ def test_a_template_reading_an_atom_without_a_fallback_is_refused_with_its_line(
     with pytest.raises(InvalidDefinition) as refused:
         _publish(model, keystore)
     assert _refusal(refused) == [(("variations", 0, "templates", "headline"), "template_invalid")]
-    assert "line 2" in refused.value.message and "default" in refused.value.message
+    assert "line 2" in refused.value.message
+    assert "default" in refused.value.message
 
 
 def test_a_template_counts_toward_the_level(model: Session, keystore: Keystore) -> None:
