@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from redis import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from tactful import __version__
@@ -35,6 +36,7 @@ from tactful.api import (
 )
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
+from tactful.api.decide import router as decide_router
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.collect import store as collect_store
@@ -42,6 +44,8 @@ from tactful.config import Settings
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
+from tactful.decide import log as decision_log
+from tactful.decide.logbook import Logbook
 from tactful.errors import (
     Conflict,
     InvalidDefinition,
@@ -57,6 +61,7 @@ from tactful.errors import (
     TactfulError,
 )
 from tactful.policy.holder import GateHolder
+from tactful.types import utcnow
 
 log = logging.getLogger("tactful")
 
@@ -70,6 +75,7 @@ ROUTERS = (
     subjects.router,
     catalog_router,
     *decide_admin.routers,
+    decide_router,
     docs.router,
 )
 
@@ -197,6 +203,18 @@ def build_context(settings: Settings) -> AppContext:
     )  # fmt: skip
 
 
+def stop_logbook(db: Database, logbook: Logbook) -> None:
+    """Record that this process stopped with its decision log written (`decide.log.stalled` looks
+    for processes that stopped without it)."""
+    if not logbook.sequence:
+        return  # it served no decision: nothing to account for
+    try:
+        with db.session() as session:
+            decision_log.stopped(session, process=logbook.process, at=utcnow())
+    except SQLAlchemyError as error:
+        log.warning("the decision log's stop was not recorded (%s)", type(error).__name__)
+
+
 def settle_garbage_collector() -> None:
     """Tune the collector for a long-running server, once everything long-lived exists.
 
@@ -268,13 +286,17 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = context is None
         app.state.context = context or build_context(settings)
+        logbook = app.state.context.logbook
         if own:
             settle_garbage_collector()
             app.state.context.db.checkpoint_in_background()
+            logbook.start()
         try:
             yield
         finally:
             if own:
+                logbook.stop()  # the last window of decisions, written before the databases close
+                stop_logbook(app.state.context.db, logbook)
                 app.state.context.db.dispose()
                 app.state.context.keystore.dispose()
 

@@ -81,6 +81,8 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
         )
     },
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
+    # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
+    "POST /v1/decide": frozenset({(422, "missing_identity", None), (422, "unknown_placement", "placements")}),
     "POST /v1/admin/experiences/{key}/rollback": frozenset({(422, "publish_refused", None)}),
 }
 """(status, problem code, field) of refusals of schema-valid requests, per operation: for these

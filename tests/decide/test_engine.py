@@ -21,7 +21,9 @@ def test_each_placement_gets_an_id_an_answer_and_an_entry() -> None:
     view = {"context.location.country": "SE", "traits.first_name": "Anna"}
     subject = uuid.uuid4()
 
-    served = decide([hero, greeting], allowance=allowance(), view=view, at=NOW, steps=Steps(), catalog=DEMO)
+    served = decide(
+        [hero, greeting], allowance=allowance(), view=view, at=NOW, steps=lambda _: Steps(), catalog=DEMO
+    )
 
     assert [s.answer.placement for s in served] == ["home_hero", "greeting"]
     ids = [s.decision_id for s in served]

@@ -26,6 +26,9 @@ from tactful.consent.gatekeeper import PolicyContext, WithdrawalHook, keep_recor
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.decide import log as decision_log
+from tactful.decide.lineup import Lineup, LineupHolder
+from tactful.decide.logbook import Logbook
 from tactful.policy import AgePolicy, Gate, Regime, compile_gate
 from tactful.policy.holder import GateHolder
 
@@ -81,6 +84,11 @@ class AppContext:
     """The compiled gate; without one given, the gate of `catalog`, never reloaded."""
     withdrawal_for: Callable[[Catalog], WithdrawalHook] | None = None
     """Makes `on_withdrawal` again for a catalog that replaced the first one (`main` wires it)."""
+    lineups: LineupHolder | None = None
+    """What serves (placements, live experiences), built again when the model or catalog changes."""
+    logbook: Logbook | None = None
+    """This process's buffer of the decision log; the application's lifespan writes it in the
+    background (a context built for a test writes when the test flushes it)."""
 
     def __post_init__(self) -> None:
         # Built once per process from the settings; a bad regime refuses to start.
@@ -91,6 +99,10 @@ class AppContext:
             self.gates = GateHolder(
                 load=lambda: compile_for(settings, regimes, catalog), clock=time.monotonic
             )
+        if self.lineups is None:
+            self.lineups = LineupHolder(session=self.db.session, clock=time.monotonic)
+        if self.logbook is None:
+            self.logbook = Logbook(decision_log.writer(self.db))
 
     def gate(self) -> Gate:
         """The compiled gate to use now (after another process changed the catalog, the new one)."""
@@ -102,6 +114,12 @@ class AppContext:
                 self.on_withdrawal = self.withdrawal_for(gate.catalog)
         return gate
 
+    def lineup(self) -> Lineup:
+        """What serves now, built for the catalog in force."""
+        assert self.lineups is not None  # set when the context is made
+        gate = self.gate()
+        return self.lineups.current(catalog=gate.catalog, catalog_version=gate.version)
+
     def policy_context(self) -> PolicyContext:
         """The gate's inputs for this process, with its compiled gate and withdrawal hook."""
         gate = self.gate()
@@ -112,6 +130,15 @@ class AppContext:
         """A unit of work: committed when the block ends normally, before any response is sent."""
         with self.db.session() as session:
             yield session
+
+    @contextmanager
+    def changing(self) -> Iterator[Session]:
+        """A unit of work that changes what serves: this process reads the lineup again once it
+        commits (other processes within a second, `LineupHolder`)."""
+        with self.session() as session:
+            yield session
+        assert self.lineups is not None
+        self.lineups.invalidate()
 
 
 def get_context(request: Request) -> AppContext:

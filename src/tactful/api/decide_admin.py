@@ -95,7 +95,7 @@ def _versions(context: AppContext, kind: Kind, key: str, before: int | None, lim
     responses={**_EXISTS, **_DEFINITION},
 )
 def create_placement(body: PlacementCreate, context: Context, principal: require_admin) -> PlacementView:
-    with context.session() as session:
+    with context.changing() as session:
         return decide_service.create_placement(
             session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
         )
@@ -127,7 +127,7 @@ def get_placement(
 def update_placement(
     key: KeyPath, body: PlacementUpdate, context: Context, principal: require_admin
 ) -> PlacementView:
-    with context.session() as session:
+    with context.changing() as session:
         return decide_service.update_placement(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
             at=utcnow(),
@@ -151,7 +151,7 @@ def placement_versions(
     responses={**_EXISTS, **_DEFINITION},
 )
 def create_audience(body: AudienceCreate, context: Context, principal: require_admin) -> AudienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return decide_service.create_audience(
             session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
         )
@@ -183,7 +183,7 @@ def get_audience(
 def update_audience(
     key: KeyPath, body: AudienceUpdate, context: Context, principal: require_admin
 ) -> AudienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return decide_service.update_audience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
             at=utcnow(),
@@ -207,7 +207,7 @@ def audience_versions(
     responses={**_EXISTS, **_DEFINITION},
 )
 def create_experience(body: ExperienceCreate, context: Context, principal: require_admin) -> ExperienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return experiences_service.create_experience(
             session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
         )
@@ -244,7 +244,7 @@ def get_experience(
 def update_experience(
     key: KeyPath, body: ExperienceUpdate, context: Context, principal: require_admin
 ) -> ExperienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return experiences_service.update_experience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
             at=utcnow(),
@@ -266,7 +266,7 @@ _PUBLISH_REFUSED: Responses = {
     responses={**_NOT_FOUND, **_PUBLISH_REFUSED},
 )
 def publish_experience(key: KeyPath, context: Context, principal: require_admin) -> ExperienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return experiences_service.publish_experience(
             session, keystore=context.keystore, key=key, actor=Actor.of_key(principal.key_id), at=utcnow(),
             catalog=_catalog(context), checks=publish_checks(context),
@@ -279,7 +279,7 @@ def publish_experience(key: KeyPath, context: Context, principal: require_admin)
     responses={**_NOT_FOUND, 409: {"model": Problem, "description": "A draft (`experience_not_live`)"}},
 )
 def pause_experience(key: KeyPath, context: Context, principal: require_admin) -> ExperienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return experiences_service.pause_experience(
             session, keystore=context.keystore, key=key, actor=Actor.of_key(principal.key_id), at=utcnow()
         )
@@ -296,7 +296,7 @@ def pause_experience(key: KeyPath, context: Context, principal: require_admin) -
 def rollback_experience(
     key: KeyPath, body: Rollback, context: Context, principal: require_admin
 ) -> ExperienceView:
-    with context.session() as session:
+    with context.changing() as session:
         return experiences_service.rollback_experience(
             session, keystore=context.keystore, key=key, version=body.version,
             actor=Actor.of_key(principal.key_id), at=utcnow(), catalog=_catalog(context),

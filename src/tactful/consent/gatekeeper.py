@@ -203,10 +203,31 @@ def subject_allowance(
     subject_id: uuid.UUID,
     at: datetime,
     signals: RequestSignals | None = None,
+    request: Mapping[str, object] | None = None,
 ) -> SubjectAllowance:
     """The gate's answer for `subject_id` at `at`, its inputs, and the subject's stored atoms, still
-    sealed, for `SubjectAllowance.view`."""
-    return _evaluate(session, keystore, context, subject_id, at, signals, with_restriction=True)
+    sealed, for `SubjectAllowance.view`; `request` holds this request's context atoms (read for this
+    request, never stored; the view reads an atom allowed from the request only from here)."""
+    return _evaluate(
+        session, keystore, context, subject_id, at, signals, with_restriction=True, request=request
+    )
+
+
+def stranger_allowance(
+    context: PolicyContext,
+    *,
+    at: datetime,
+    signals: RequestSignals | None = None,
+    request: Mapping[str, object] | None = None,
+) -> SubjectAllowance:
+    """The gate's answer for someone Tactful holds nothing about (no ledger, no traits): what a
+    decision for an unknown id reads, with this request's context atoms alone. Nothing is created."""
+    entries: Sequence[LedgerEntry] = ()
+    consent, flags = ledger.fold_entries(entries), ledger.flags_at(entries, at)
+    allowance = allowance_from(context, consent=consent, flags=flags, traits={}, at=at, signals=signals)
+    return SubjectAllowance(
+        allowance=allowance, consent=consent, flags=flags, profile=ProfileSnapshot(request=request or {})
+    )
 
 
 def storage_allowance(
@@ -227,6 +248,7 @@ def _evaluate(
     signals: RequestSignals | None,
     *,
     with_restriction: bool,
+    request: Mapping[str, object] | None = None,
 ) -> SubjectAllowance:
     given = read_inputs(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
     allowance = allowance_from(
@@ -240,7 +262,10 @@ def _evaluate(
     )
     stored = profile_atoms.read_atoms(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
     return SubjectAllowance(
-        allowance=allowance, consent=given.consent, flags=given.flags, profile=ProfileSnapshot(values=stored)
+        allowance=allowance,
+        consent=given.consent,
+        flags=given.flags,
+        profile=ProfileSnapshot(values=stored, request=request or {}),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,13 +66,14 @@ def decide(
     allowance: Allowance,
     view: Mapping[str, object],
     at: datetime,
-    steps: Steps,
+    steps: Callable[[Placement], Steps],
     catalog: Catalog,
 ) -> list[Served]:
-    """An answer for every placement, in the order asked, each explained and given an id."""
+    """An answer for every placement, in the order asked, each explained and given an id; `steps`
+    gives the walk's steps for a placement (rendering depends on its channel)."""
     served = []
     for placement in placements:
-        answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps)
+        answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps(placement))
         chosen = next((e for e in placement.experiences if e.key == answer.experience), None)
         explanation = explain(
             answer,

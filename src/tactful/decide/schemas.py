@@ -25,6 +25,8 @@ from pydantic import (
     StrictStr,
 )
 
+from tactful.consent.schemas import Identifier
+
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_VARIATIONS = 20
 MAX_TEMPLATES = 10
@@ -298,3 +300,65 @@ class VersionView(BaseModel):
     snapshot: dict[str, Any] = Field(description="The definition as it was at this version")
     actor_key_id: uuid.UUID | None = Field(description="The admin key that made it; none from the CLI")
     at: datetime
+
+
+# -- decisions ----------------------------------------------------------------------------------------
+
+MAX_PLACEMENTS = 50
+
+
+class DecideRequest(BaseModel):
+    """`POST /v1/decide`: for whom, which placements, in which context."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Identifier | None = Field(None, description="The user id (hashed first for a split)")
+    anonymous_id: Identifier | None = Field(
+        None, description="The anonymous id; with a pending link, only what was collected under it is read"
+    )
+    placements: list[Key] = Field(
+        min_length=1, max_length=MAX_PLACEMENTS, description="Placement keys, answered in this order"
+    )
+    context: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Segment's context object (locale, device, location, page, ...): read for this "
+        "decision, never stored; the caller's IP address is never looked up",
+    )
+
+
+class DecisionView(BaseModel):
+    """The answer for one placement."""
+
+    placement: str
+    decision_id: str = Field(description="Random and unguessable: what 'why am I seeing this?' asks with")
+    experience: str | None = Field(description="The experience that answered; none for the default")
+    experience_version: int | None = Field(description="Its published version that served")
+    variation: str
+    content: JsonValue = Field(description="Rendered: no template syntax, no placeholders, no nulls")
+    level: str = Field(description="The pyramid level reached: 1:all, 1:many, 1:some, 1:few or 1:1")
+    strategy: str = Field(description="rule, split, bandit, holdout, default or forced")
+    propensity: float = Field(description="The probability that this answer was served in this context")
+    explanation: dict[str, JsonValue] = Field(
+        description="Atoms and categories read, purposes and legal bases, why not higher (reason codes)"
+    )
+
+
+class DecideResponse(BaseModel):
+    decisions: list[DecisionView]
+
+
+class ExplanationView(BaseModel):
+    """`GET /v1/decisions/{id}/explanation`: the person-facing answer to "why am I seeing this?"."""
+
+    decision_id: str
+    placement: str
+    language: str = Field(description="The language of the sentences (en or sv)")
+    level: str
+    decided_at: datetime
+    experience_version: int | None
+    summary: list[str] = Field(description="What the person sees and how it was chosen")
+    data_used: list[str] = Field(description="The kinds of data used and how much each weighed; never values")
+    why_not_higher: list[str]
+    what_would_change: list[str] = Field(description="Consent choices that would have changed the result")
+    exploration: bool = Field(description="Chosen at random (a test or exploration), not for the person")
+    holdout: bool = Field(description="The person is in a comparison group that sees the default")

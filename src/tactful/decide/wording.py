@@ -210,3 +210,29 @@ def sentences(explanation: Explanation, language: Language) -> Sentences:
         why_not_higher=tuple(HEADINGS["not_higher"][i].format(reason=r) for r in reasons),
         what_would_change=tuple(HEADINGS["would_change"][i].format(reason=r) for r in changes),
     )
+
+
+def language_of(tag: object) -> Language | None:
+    """The shipped language of a BCP 47 tag (`sv-SE` → sv), or None when none is shipped for it."""
+    if not isinstance(tag, str):
+        return None
+    primary = tag.strip().replace("_", "-").split("-", 1)[0].lower()
+    return next((language for language in Language if language.value == primary), None)
+
+
+def accepted_language(header: str | None) -> Language | None:
+    """The shipped language an `Accept-Language` header prefers most (RFC 9110 §12.5.4), if any."""
+    ranked: list[tuple[float, int, Language]] = []
+    for position, part in enumerate((header or "").split(",")[:20]):
+        tag, _, params = part.partition(";")
+        quality = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                continue
+        language = language_of(tag)
+        if language is not None and 0 < quality <= 1:
+            ranked.append((-quality, position, language))
+    return min(ranked)[2] if ranked else None

@@ -243,6 +243,7 @@ def _allowance(
         regimes=regime_names,
         minor=subject.minor,
         learn_reason=learn_reason,
+        device_identifiers=device_ok != 0,
     )
 
 

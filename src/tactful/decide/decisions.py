@@ -1,0 +1,170 @@
+"""One decision request, from the ids a site's backend sends to the answers served and logged.
+
+    ids ──profiles.find_subject──▶ subject (or nobody: nothing is created, no link made or verified)
+        ──Sec-GPC──▶ consent.record_gpc (appends only when it changes the subject's state)
+        ──context──▶ request atoms (declared, scalar, for this request only)
+        ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read)
+        ──engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
+        ──▶ Logbook entries (written in groups after the answer)
+
+The subject is found by the user id first, then the anonymous id, following merges only. An
+anonymous id whose link to a user id is pending is its own subject (links never merge until
+verified), so a decision naming only that anonymous id reads what was collected under it alone
+(DESIGN §4, trust of public keys).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tactful.consent import service as consent_service
+from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger_allowance, subject_allowance
+from tactful.crypto import Keystore
+from tactful.decide import assignment, engine
+from tactful.decide import log as decision_log
+from tactful.decide.context import request_atoms
+from tactful.decide.engine import Served
+from tactful.decide.explain import Explanation
+from tactful.decide.lineup import Lineup
+from tactful.decide.logbook import Entry, Logbook
+from tactful.decide.steps import ServingSteps
+from tactful.decide.walk import Placement
+from tactful.decide.wording import Language, Sentences, accepted_language, language_of, sentences
+from tactful.errors import InvalidInput
+from tactful.policy import RequestSignals
+from tactful.profiles import service as profiles_service
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a decision request asks: for whom, which placements, in which context."""
+
+    placements: tuple[str, ...]
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    context: Mapping[str, object] | None = None
+    gpc: bool = False
+
+
+@dataclass(frozen=True)
+class Decided:
+    served: tuple[Served, ...]
+    entries: tuple[Entry, ...]
+    subject_id: uuid.UUID | None
+
+
+def placements_of(lineup: Lineup, keys: Sequence[str]) -> list[Placement]:
+    """The placements asked for, in order; an unknown key refuses the whole request."""
+    unknown = [key for key in dict.fromkeys(keys) if key not in lineup.placements]
+    if unknown:
+        raise InvalidInput(
+            f"no placement is called {unknown[0]!r}; list them, or create it, at /v1/admin/placements",
+            code="unknown_placement",
+            field="placements",
+        )
+    return [lineup.placements[key] for key in keys]
+
+
+def _seam(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    subject_id: uuid.UUID | None,
+    at: datetime,
+    gpc: bool,
+    request: Mapping[str, object],
+) -> SubjectAllowance:
+    signals = RequestSignals(gpc=gpc)
+    if subject_id is None:
+        return stranger_allowance(policy, at=at, signals=signals, request=request)
+    return subject_allowance(
+        session,
+        keystore=keystore,
+        context=policy,
+        subject_id=subject_id,
+        at=at,
+        signals=signals,
+        request=request,
+    )
+
+
+def decide(
+    session: Session,
+    *,
+    keystore: Keystore,
+    policy: PolicyContext,
+    lineup: Lineup,
+    ask: Ask,
+    at: datetime,
+    proof: Mapping[str, str],
+) -> Decided:
+    """The answers for `ask` at `at`, each with its decision log entry (not yet written)."""
+    if not (ask.user_id or ask.anonymous_id):
+        raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
+    placements = placements_of(lineup, ask.placements)
+    subject_id = profiles_service.find_subject(
+        session, keystore=keystore, user_id=ask.user_id, anonymous_id=ask.anonymous_id
+    )
+    if ask.gpc and subject_id is not None:
+        consent_service.record_gpc(
+            session, keystore=keystore, subject_id=subject_id, at=at, proof=proof, policy=policy
+        )
+    catalog = policy.catalog
+    found = _seam(
+        session,
+        keystore=keystore,
+        policy=policy,
+        subject_id=subject_id,
+        at=at,
+        gpc=ask.gpc,
+        request=request_atoms(catalog, ask.context or {}),
+    )
+    allowance = found.allowance
+    unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
+    served = engine.decide(
+        placements,
+        allowance=allowance,
+        view=found.view(),
+        at=at,
+        steps=lambda placement: ServingSteps(
+            lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
+        ),
+        catalog=catalog,
+    )
+    # The language of the explanation, when the context names a shipped one: kept in the log so
+    # that "why am I seeing this?" answers in it later (the context itself is never stored).
+    spoken = language_of((ask.context or {}).get("locale"))
+    extra = {"language": spoken.value} if spoken is not None else {}
+    entries = tuple(
+        replace(entry, explanation=entry.explanation | extra)
+        for entry in (s.entry(subject_id=subject_id, at=at) for s in served)
+    )
+    return Decided(tuple(served), entries, subject_id)
+
+
+def language(entry: Entry, *, asked: str | None, accept: str | None) -> Language:
+    """The explanation's language: `?locale=`, then `Accept-Language`, then the decision's context,
+    then English."""
+    return (
+        language_of(asked)
+        or accepted_language(accept)
+        or language_of(entry.explanation.get("language"))
+        or Language.EN
+    )
+
+
+def find(session: Session, *, logbook: Logbook | None, decision_id: str) -> Entry | None:
+    """A served decision by its id: from this process's buffer until written, then from the log."""
+    buffered = logbook.find(decision_id) if logbook is not None else None
+    return buffered or decision_log.find(session, decision_id=decision_id)
+
+
+def sentences_of(entry: Entry, language: Language) -> Sentences:
+    explanation = Explanation.from_json(entry.explanation)
+    return sentences(explanation, language)

@@ -1,0 +1,200 @@
+"""What serves now: every placement with its live experiences, read from the model's tables and built
+into the walk's plain types once, then reused by every decision until something changes.
+
+    placements (rows) ─────────────────────────────┐
+    experiences: the published version's snapshot ─┼─▶ Lineup: walk.Placement per key, each
+    audiences (rows: a change publishes at once) ──┘     experience's compiled condition and
+                                                         Allocation, its atoms and level (catalog)
+    LineupHolder.current(): reloaded when the model's mark (number and time of its versions) or the
+    catalog changed; the mark is read at most once per `interval`, and at once after a change here
+
+An experience's atoms and level are computed here again, from its audience as it is now and the
+catalog in force (`publishing.reads`), not taken from the snapshot of when it was published: an
+audience can change after the experiences that use it were published, and an atom the catalog
+stopped declaring is never in an Allowance, so an experience reading one never applies.
+
+Namespaces: the model names an experience's namespace but no range in it; the live experiences of
+one namespace share [0, 1) equally, in the order they were created. Publishing or pausing one of
+them divides it again, which moves some subjects between them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from tactful.catalog.model import Catalog
+from tactful.decide import assignment, conditions
+from tactful.decide.checks import ExperienceData, VariationData
+from tactful.decide.levels import reach
+from tactful.decide.models import Audience, DecideVersion
+from tactful.decide.models import Experience as ExperienceRow
+from tactful.decide.models import Placement as PlacementRow
+from tactful.decide.publishing import reads
+from tactful.decide.schemas import Status
+from tactful.decide.walk import Channel, Experience, Placement, Variation
+from tactful.render import Renderer
+
+Mark = tuple[int, str | None]
+"""The model's versions: how many, and the time of the latest (every change makes one)."""
+
+
+@dataclass(frozen=True)
+class Lineup:
+    """Everything that serves, by key, built for the catalog of `catalog_version`."""
+
+    placements: Mapping[str, Placement]
+    conditions: Mapping[str, conditions.Compiled]
+    """By experience key: its audience's condition (an experience for everyone has none)."""
+    allocations: Mapping[str, assignment.Allocation]
+    mark: Mark
+    catalog_version: str
+    renderer: Renderer
+    """The template sandbox over the catalog's atoms (compiled templates are cached in it)."""
+
+
+def mark(session: Session) -> Mark:
+    count, latest = session.execute(select(func.count(), func.max(DecideVersion.at))).one()
+    return int(count), None if latest is None else str(latest)
+
+
+def _time(raw: object) -> datetime | None:
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def _variations(snapshot: Mapping[str, Any]) -> tuple[Variation, ...]:
+    return tuple(
+        Variation(v["key"], v["content"], float(v["weight"]), dict(v.get("templates") or {}))
+        for v in snapshot["variations"]
+    )
+
+
+def _namespaces(live: list[tuple[ExperienceRow, Mapping[str, Any]]]) -> dict[str, assignment.Namespace]:
+    members: dict[str, list[str]] = defaultdict(list)
+    for row, snapshot in sorted(live, key=lambda pair: (pair[0].created_at, pair[0].key)):
+        if snapshot.get("namespace"):
+            members[snapshot["namespace"]].append(row.key)
+    ranges: dict[str, assignment.Namespace] = {}
+    for name, keys in members.items():
+        width = 1.0 / len(keys)
+        for index, key in enumerate(keys):
+            end = 1.0 if index == len(keys) - 1 else (index + 1) * width
+            ranges[key] = assignment.Namespace(name, index * width, end)
+    return ranges
+
+
+def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
+    """Read and build what serves now."""
+    seen = mark(session)
+    audiences = {row.key: row.condition for row in session.scalars(select(Audience))}
+    published = session.execute(
+        select(ExperienceRow, DecideVersion.snapshot).join(
+            DecideVersion,
+            and_(
+                DecideVersion.kind == "experience",
+                DecideVersion.key == ExperienceRow.key,
+                DecideVersion.version == ExperienceRow.published_version,
+            ),
+        )
+    ).all()
+    live = [(row, snapshot) for row, snapshot in published if snapshot.get("status") == Status.LIVE.value]
+    placements = {row.key: row for row in session.scalars(select(PlacementRow))}
+    namespaces = _namespaces(live)
+    compiled: dict[str, conditions.Compiled] = {}
+    allocations: dict[str, assignment.Allocation] = {}
+    experiences: dict[str, list[Experience]] = defaultdict(list)
+    for row, snapshot in live:
+        placement = placements.get(snapshot["placement"])
+        if placement is None:
+            continue
+        condition = audiences.get(snapshot["audience"]) if snapshot.get("audience") else None
+        variations = _variations(snapshot)
+        data = ExperienceData(
+            strategy=snapshot["strategy"],
+            starts_at=_time(snapshot.get("starts_at")),
+            ends_at=_time(snapshot.get("ends_at")),
+            variations=[VariationData(v.key, v.content, v.templates, v.weight) for v in variations],
+        )
+        read = reads(data, channel=placement.channel, audience=condition, catalog=catalog)
+        if condition is not None:
+            made = conditions.compile(condition)
+            if isinstance(made, conditions.Problems):
+                continue  # saved audiences compile; one that no longer does (new caps) serves nobody
+            compiled[row.key] = made
+        allocations[row.key] = assignment.Allocation(
+            row.key,
+            snapshot["seed"],
+            tuple(assignment.Variation(v.key, v.weight) for v in variations),
+            holdout=float(snapshot["holdout"]),
+            namespace=namespaces.get(row.key),
+        )
+        experiences[placement.key].append(
+            Experience(
+                key=row.key,
+                level=reach(catalog, read.atoms).level,
+                priority=int(snapshot["priority"]),
+                created_at=row.created_at,
+                atoms=read.atoms,
+                variations=variations,
+                strategy=assignment.Strategy(snapshot["strategy"]),
+                starts_at=data.starts_at,
+                ends_at=data.ends_at,
+                significant=bool(snapshot["significant_effect"]),
+                version=int(row.published_version or 0),
+            )
+        )
+    return Lineup(
+        placements={
+            key: Placement(
+                key,
+                Channel(row.channel),
+                Variation("default", row.default_content, 1.0, dict(row.default_templates or {})),
+                tuple(experiences.get(key, ())),
+            )
+            for key, row in placements.items()
+        },
+        conditions=compiled,
+        allocations=allocations,
+        mark=seen,
+        catalog_version=catalog_version,
+        renderer=Renderer(catalog.atoms.keys()),
+    )
+
+
+class LineupHolder:
+    """One process's lineup, built again when the model or the catalog changed. `session` opens a
+    read-only unit of work; `clock` is monotonic seconds."""
+
+    def __init__(
+        self, *, session: Callable[[], Any], clock: Callable[[], float], interval: float = 1.0
+    ) -> None:
+        self._session, self._clock, self._interval = session, clock, interval
+        self._lineup: Lineup | None = None
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        """Something changed in this process: read the mark on the next call."""
+        self._next = 0.0
+
+    def current(self, *, catalog: Catalog, catalog_version: str) -> Lineup:
+        with self._lock:
+            lineup, now = self._lineup, self._clock()
+            if lineup is not None and lineup.catalog_version == catalog_version and now < self._next:
+                return lineup
+            with self._session() as session:
+                if (
+                    lineup is None
+                    or lineup.catalog_version != catalog_version
+                    or mark(session) != lineup.mark
+                ):
+                    lineup = load(session, catalog=catalog, catalog_version=catalog_version)
+            self._lineup, self._next = lineup, now + self._interval
+            return lineup
