@@ -1,6 +1,8 @@
 """Benchmarks, run with `python -m bench` (or `make bench`) from the repository root.
 
     python -m bench ──▶ ingest.run()  floor · in_process · http (+ latency at 70 % of peak)
+                    ──▶ gate.run()    the policy gate per Allowance, the consent fold
+                    ──▶ decide.run()  conditions + assignment against GrowthBook, interleaved pairs
                             │
                             ▼
                      report.merge()  ──▶  bench/results/latest.json  {"sections": {...}, "machine", "at"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import gate, ingest, report
+from bench import decide, gate, ingest, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     gate_section = gate.run(runs=5, quick=args.quick)
     report.merge(gate.SECTION, gate_section, path=args.output)
     out.print(report.table("Policy gate and consent fold", gate.rows(gate_section)))
+    console.print("[dim]decide: conditions and assignment against GrowthBook, interleaved pairs[/]")
+    decide_section = decide.run(pairs=5, quick=args.quick)
+    report.merge(decide.SECTION, decide_section, path=args.output)
+    out.print(report.table(decide.TITLE, decide.rows(decide_section)))
     console.print(f"results: {args.output}")
     return 0
 

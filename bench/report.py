@@ -31,7 +31,7 @@ class Target:
 
     name: str
     value: float | None
-    op: str  # ">=" or "<"
+    op: str  # ">=", "<" or "<="
     bound: float
     unit: str = ""
 
@@ -39,7 +39,9 @@ class Target:
     def passed(self) -> bool | None:
         if self.value is None:
             return None
-        return self.value >= self.bound if self.op == ">=" else self.value < self.bound
+        if self.op == ">=":
+            return self.value >= self.bound
+        return self.value <= self.bound if self.op == "<=" else self.value < self.bound
 
     @property
     def verdict(self) -> str:

@@ -97,3 +97,6 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         assert target["verdict"] in ("PASS", "MISS")
         assert target["passed"] == (target["verdict"] == "PASS")
     assert "in process / floor" in done.stdout
+    decide = document["sections"]["decide"]
+    assert decide["targets"]["ratio"]["verdict"] in ("PASS", "MISS")
+    assert "tactful walk / growthbook" in done.stdout
