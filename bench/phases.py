@@ -41,7 +41,7 @@ PHASES: tuple[tuple[str, str, int], ...] = (
     ("tactful.collect.plans", "identifiers", 2),
     ("tactful.collect.purposes", "newcomer", 2),
     ("tactful.collect.plans.Subjects", "resolve", 1),
-    ("tactful.profiles.service", "owners", 2),
+    ("tactful.profiles.service", "read_known", 2),
     ("tactful.profiles.service", "resolve_many", 2),
     ("tactful.profiles.links", "record", 2),
     ("tactful.collect.store", "reserve_messages", 1),

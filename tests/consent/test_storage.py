@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tactful.consent import ledger
 from tactful.consent.gatekeeper import PolicyContext, allowance_from
@@ -17,6 +20,7 @@ from tactful.types import Purpose
 from tests.collect.builders import T0, demo_policy, open_policy
 
 SUBJECT = uuid.UUID(int=11)
+OTHERS = (uuid.UUID(int=12), uuid.UUID(int=13))
 
 
 def decisions(policy: PolicyContext, traits: dict[str, object] | None = None) -> Decisions:
@@ -83,3 +87,34 @@ def test_a_claim_that_may_not_widen_keeps_no_identifier_and_no_older_age() -> No
     proven = under.decide(Item(SUBJECT, None, claim, links=True))
     assert proven.traits == {"first_name", "age_range"}
     assert proven.needs_proof == ()
+
+
+_items = st.lists(
+    st.builds(
+        Item,
+        st.just(SUBJECT),
+        st.sampled_from(("events.product_viewed", "events.order_completed", None)),
+        st.sampled_from(({}, {"first_name": "Ada"}, {"age_range": "13-15"}, {"age_range": "25-34"})),
+        links=st.booleans(),
+        may_widen=st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@given(items=_items)
+def test_subjects_answered_alike_share_decisions_that_are_each_ones_own(items: list[Item]) -> None:
+    # Every subject gets the one answer the gate keeps for an empty ledger; only the first has an
+    # age stored, which a claim that may not widen is judged against.
+    policy = open_policy()
+    allowance = allowance_from(
+        policy, consent=ledger.fold_entries(()), flags=SubjectFlags(), traits={}, at=T0
+    )
+    stored: dict[uuid.UUID, dict[str, object]] = {SUBJECT: {"traits.age_range": "13-15"}}
+    subjects = (SUBJECT, *OTHERS)
+    shared = Decisions(policy, dict.fromkeys(subjects, allowance), at=T0, traits=stored)
+    for item in items:
+        for subject in subjects:
+            asked = replace(item, subject_id=subject)
+            alone = Decisions(policy, {subject: allowance}, at=T0, traits=stored)
+            assert shared.decide(asked) == alone.decide(asked)

@@ -246,6 +246,56 @@ def test_held_writes_started_early_are_durable_before_the_main_commit(tmp_path: 
     store.dispose()
 
 
+def test_keys_read_by_an_early_write_serve_the_request_without_a_transaction_of_their_own(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    known, erased, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    store.ensure_subjects([known, erased])
+    expected = store.subject_ref(known)
+    token = store.encrypt(erased, "sealed", context="c")
+    store.digest("user_id", "u1")  # the index key, made on first use
+    transactions: list[object] = []
+
+    def begun(conn: object) -> None:
+        transactions.append(conn)
+
+    event.listen(store.engine, "begin", begun)
+    try:
+        view = store.cached()
+        with Session(main) as session, session.begin():
+            view.new_subjects([new], before_commit_of=session)
+            view.write_held_soon(reading=[known, erased, new])  # the new key is held: not read
+            assert view.subject_ref(known) == expected
+            view.ensure_subjects([known, new])
+            assert len(transactions) == 1  # the early write's, which read the key first
+            assert view.destroy(erased)  # erased after the read: the key read is gone with it
+            with pytest.raises(KeyDestroyed):
+                view.decrypt(erased, token, context="c")
+    finally:
+        event.remove(store.engine, "begin", begun)
+    assert store.has_subject(new)
+    store.dispose()
+
+
+def test_a_failed_early_write_fails_what_waits_for_its_read(tmp_path: Path) -> None:
+    store = _store(tmp_path / "keys.db")
+    main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")
+    known = uuid.uuid4()
+    store.ensure_subject(known)
+    view = store.cached()
+    with sa.create_engine(f"sqlite:///{tmp_path / 'keys.db'}").begin() as conn:
+        conn.exec_driver_sql("DROP TABLE subject_keys")  # the keystore refuses the read
+    with Session(main) as session:
+        session.begin()
+        view.write_held_soon(reading=[known])
+        with pytest.raises(sa.exc.OperationalError):
+            view.subject_ref(known)  # told, never left waiting
+        session.rollback()
+    store.dispose()
+
+
 def test_a_failed_early_write_fails_the_commit_and_leaves_no_usable_key(tmp_path: Path) -> None:
     store = _store(tmp_path / "keys.db")
     main = sa.create_engine(f"sqlite:///{tmp_path / 'main.db'}")

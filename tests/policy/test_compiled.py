@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ from tactful.policy import (
 from tactful.policy.compiled import DEFAULT_REGIMES, regime_sets
 from tactful.policy.purposes import build_table
 from tests.policy.builders import catalog_from
-from tests.policy.strategies import AT, REGIMES, catalogs, facts, ledgers, signals
+from tests.policy.strategies import AT, INSTANTS, REGIMES, catalogs, facts, ledgers, signals
 from tests.policy.test_cases import CATALOGS, SPEC
 
 DIGEST = (
@@ -52,6 +54,45 @@ def test_a_compiled_gate_answers_what_the_plain_gate_answers(
     assert compiled == plain
     assert dict(compiled.refusals) == dict(plain.refusals)
     assert dict(compiled.purposes) == dict(plain.purposes)
+
+
+@given(
+    catalogs(),
+    facts(),
+    st.none() | st.dates(date(1950, 1, 1), date(2020, 1, 1)),
+    signals,
+    st.sets(st.sampled_from(REGIMES), min_size=1),
+    st.lists(st.sampled_from(INSTANTS), min_size=1, max_size=4),
+)
+def test_the_answer_a_gate_keeps_for_an_empty_ledger_is_the_one_it_computes(
+    catalog: Catalog,
+    subject: SubjectFacts,
+    born: date | None,
+    request: RequestSignals,
+    chosen: set[Regime],
+    moments: list[datetime],
+) -> None:
+    gate = compile_gate(catalog, regimes=REGIMES)
+    applying = tuple(r for r in REGIMES if r in chosen)
+    subject = replace(subject, birthdate=born)
+    for at in moments:  # the first call computes the answer, the later ones may read it kept
+        kept = gate.evaluate(consent=fold([]), regimes=applying, facts=subject, signals=request, at=at)
+        plain = evaluate(
+            catalog=catalog, consent=fold([]), regimes=applying, facts=subject, signals=request, at=at
+        )
+        assert kept == plain
+        assert dict(kept.refusals) == dict(plain.refusals)
+        assert dict(kept.purposes) == dict(plain.purposes)
+        assert dict(kept.purpose_atoms) == dict(plain.purpose_atoms)
+    assert bool(gate.unrecorded) == (born is None)  # an age from a birthdate needs the date
+
+
+def test_a_gate_keeps_a_bounded_number_of_answers_for_empty_ledgers() -> None:
+    gate = compile_gate(CATALOGS["shop"], regimes=(GDPR,))
+    for country in range(300):  # facts come from what subjects send: a trait's country
+        subject = SubjectFacts(country=f"c{country}")
+        gate.evaluate(consent=fold([]), regimes=(GDPR,), facts=subject, signals=RequestSignals(), at=AT)
+    assert len(gate.unrecorded) == 256
 
 
 def test_the_compiled_tables_are_those_the_rule_builds_for_each_set_of_regimes() -> None:

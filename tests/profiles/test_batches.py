@@ -85,6 +85,37 @@ def test_a_batch_resolves_exactly_as_its_items_one_by_one(
     assert _shape(session, keystore, many, batch) == _shape(session, keystore, one, singles)
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=30)
+@given(before=requests, raw=requests)
+def test_a_batch_given_what_was_read_of_its_identities_resolves_as_one_that_reads_them(
+    session: Session, keystore: Keystore, before: list[Raw], raw: list[Raw]
+) -> None:
+    reads, given_known = unique("reads"), unique("known")
+    for run in (reads, given_known):
+        profiles_service.resolve_many(session, keystore=keystore, identities=_named(before, run), at=T0)
+    read = profiles_service.resolve_many(session, keystore=keystore, identities=_named(raw, reads), at=T0)
+    known = profiles_service.read_known(session, keystore=keystore, identities=_named(raw, given_known))
+    given = profiles_service.resolve_many(
+        session, keystore=keystore, identities=_named(raw, given_known), at=T0, known=known
+    )
+    assert _shape(session, keystore, given_known, given) == _shape(session, keystore, reads, read)
+
+
+def test_a_batch_given_what_was_read_of_its_identities_reads_none_again(
+    session: Session, keystore: Keystore
+) -> None:
+    known_ids: list[IdentityRequest] = [(unique("anon"), None, None) for _ in range(5)]
+    profiles_service.resolve_many(session, keystore=keystore, identities=known_ids, at=T0)
+    wanted = [*known_ids, (unique("anon"), unique("user"), None)]
+    known = profiles_service.read_known(session, keystore=keystore, identities=wanted)
+    with statements(session) as seen:
+        resolutions = profiles_service.resolve_many(
+            session, keystore=keystore, identities=wanted, at=T0, known=known
+        )
+    assert "SELECT" not in seen
+    assert [r.created for r in resolutions] == [False] * 5 + [True]
+
+
 def test_resolving_a_batch_costs_the_same_statements_for_ten_or_two_hundred(
     session: Session, keystore: Keystore
 ) -> None:

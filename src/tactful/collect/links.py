@@ -20,7 +20,7 @@ key or tokens for both.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,20 +67,32 @@ class Linked:
     refused: tuple[Refusal, ...] = ()
 
 
+def _judged(claim: Claim) -> bool:
+    """Whether `_request` asks who holds the claim's identifiers: it links a user id to another
+    identifier without the proof that would settle it (a key whose word is proof, or a token)."""
+    if claim.user_id is None or claim.trusted:
+        return False
+    return bool(claim.previous_id) or (
+        claim.anonymous_id not in (None, claim.user_id) and not claim.proves(claim.user_id)
+    )
+
+
 def _request(
-    claim: Claim, owners: Mapping[tuple[IdentityKind, str], uuid.UUID]
+    claim: Claim, owners: profiles_service.Known | None
 ) -> tuple[profiles_service.IdentityRequest, tuple[Refusal, ...], str | None]:
-    """What may be resolved of `claim`, what was refused, and the anonymous id left pending.
+    """What may be resolved of `claim`, what was refused, and the anonymous id left pending
+    (`owners`: who holds the identifiers of every claim `_judged`).
 
     A link that already holds (the anonymous id belongs to the user's subject, as on every call
     analytics.js makes after a verified sign-in) is no new claim."""
     anonymous_id, user_id, previous_id = claim.anonymous_id, claim.user_id, claim.previous_id
-    if user_id is None:
-        return (anonymous_id, None, previous_id), (), None
-    user_subject = owners.get((IdentityKind.USER_ID, user_id))
+    if user_id is None or not _judged(claim):
+        return (anonymous_id, user_id, previous_id), (), None
+    assert owners is not None  # read for every judged claim
+    user_subject = owners.survivor(IdentityKind.USER_ID, user_id)
 
     def joined(kind: IdentityKind, value: str) -> bool:
-        return user_subject is not None and owners.get((kind, value)) == user_subject
+        return user_subject is not None and owners.survivor(kind, value) == user_subject
 
     refused: list[Refusal] = []
     pending: str | None = None
@@ -93,7 +105,7 @@ def _request(
         refused.append(Refusal.LINK_UNVERIFIED)
         pending, anonymous_id = anonymous_id, None
     if previous_id is not None and previous_id != user_id:
-        if (IdentityKind.USER_ID, previous_id) in owners:
+        if owners.survivor(IdentityKind.USER_ID, previous_id) is not None:
             if not (claim.proves(user_id) and claim.proves(previous_id)) and not joined(
                 IdentityKind.USER_ID, previous_id
             ):
@@ -121,23 +133,15 @@ def link_many(
     """
     if not claims:
         return []
-    wanted: list[tuple[IdentityKind, str]] = []
-    for claim in claims:
-        if claim.user_id is None or claim.trusted:
-            continue  # nothing to judge: no link to a user, or a key whose word is proof
-        judged = claim.anonymous_id not in (None, claim.user_id) and not claim.proves(claim.user_id)
-        if not judged and not claim.previous_id:
-            continue  # `_request` asks about no owner: nothing to link, or a link it proves
-        wanted.append((IdentityKind.USER_ID, claim.user_id))
-        if judged and claim.anonymous_id:
-            wanted.append((IdentityKind.ANONYMOUS_ID, claim.anonymous_id))
-        if claim.previous_id:
-            wanted.append((IdentityKind.USER_ID, claim.previous_id))
-            wanted.append((IdentityKind.ANONYMOUS_ID, claim.previous_id))
-    owners = profiles_service.owners(session, keystore=keystore, identifiers=wanted) if wanted else {}
+    # Who holds every identifier the claims name, read once when some claim is judged by it:
+    # resolution then reads nothing again (what it resolves is what the claims name, or less).
+    owners = None
+    if any(_judged(claim) for claim in claims):
+        named = [(c.anonymous_id, c.user_id, c.previous_id) for c in claims]
+        owners = profiles_service.read_known(session, keystore=keystore, identities=named)
     planned = [_request(claim, owners) for claim in claims]
     resolutions = profiles_service.resolve_many(
-        session, keystore=keystore, identities=[request for request, _, _ in planned], at=at
+        session, keystore=keystore, identities=[request for request, _, _ in planned], at=at, known=owners
     )
     merged: dict[uuid.UUID, uuid.UUID] = {}
     pending: list[tuple[uuid.UUID, str]] = []

@@ -191,10 +191,6 @@ def _decide(
             plan.age_method = trust.age_method(plan, source)
         if plan.message_id in refused_grants:
             plan.refused.append(Refusal.CONSENT_GRANT)
-    # The salts of everyone the request's audit entries name, read now: once the keystore's held
-    # writes start (`write_held_soon`), a keystore read waits for their commit.
-    named = [r.subject_id for r in audited if r.subject_id is not None]
-    keystore.ensure_subjects([*named, *trust.audited_subjects(plans)])
     return decided, under, audited
 
 
@@ -294,8 +290,11 @@ def ingest(
                 counts=counts,
             )
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
-    # Every new key and index entry is known now: the keystore commits while the rest is done.
-    keystore.write_held_soon()
+    # Every new key and index entry is known now: the keystore commits while the rest is done. Its
+    # transaction first reads the salts of everyone the request's audit entries name (a keystore
+    # read of their own would wait for that commit).
+    named = [r.subject_id for r in audited if r.subject_id is not None]
+    keystore.write_held_soon(reading=[*named, *trust.audited_subjects(plans)])
     withheld = {} if under is None else under.withheld_computed([s for s, _, _ in recorded])
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     # Subjects created by this request had nothing stored before: nothing to clear.

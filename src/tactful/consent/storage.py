@@ -96,16 +96,28 @@ class Decisions:
         """By arrival index, the grants not recorded because the arrival may not grant."""
         self._gate_traits = traits or {}
         self._at = at
-        self._purposes = {s: intake.Purposes(a) for s, a in allowances.items()}
+        # One finder per distinct answer: subjects the gate answered alike (every newcomer gets
+        # the answer it keeps for an empty ledger) share its work, and `decide`'s answers.
+        finders: dict[int, intake.Purposes] = {}
+        self._purposes: dict[uuid.UUID, intake.Purposes] = {}
+        for subject, allowance in allowances.items():
+            finder = finders.get(id(allowance))
+            if finder is None:
+                finder = finders[id(allowance)] = intake.Purposes(allowance)
+            self._purposes[subject] = finder
         self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
         self._decided: dict[tuple[object, ...], Decision] = {}
 
     def decide(self, item: Item) -> Decision:
-        # A subject's arrivals repeat themselves (page after page, the same traits in context): the
-        # answer depends on nothing else than the subject, the atom and the trait names.
-        key: tuple[object, ...] = (item.subject_id, item.links, item.atom, item.may_widen, *item.traits)
+        # Arrivals repeat themselves (page after page, the same traits in context): the answer
+        # depends on nothing else than the subject's Allowance (its finder), the atom and the
+        # trait names.
+        finder = self._purposes[item.subject_id]
+        key: tuple[object, ...] = (finder, item.links, item.atom, item.may_widen, *item.traits)
         if not item.may_widen:
-            # Then an age claim's values decide too: a younger age is kept, an older one is not.
+            # Then the subject's stored age and an age claim's values decide too: a younger age is
+            # kept, an older one is not.
+            key += (item.subject_id,)
             key += tuple(repr(item.traits[n]) for n in item.traits if f"traits.{n}" in AGE_ATOMS)
         found = self._decided.get(key)
         if found is None:

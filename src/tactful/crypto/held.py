@@ -6,7 +6,8 @@ them to that commit), or start that write early on a worker thread (`write_held_
 there: the key is durable before anything sealed with it is.
 
     hold_key / hold_entries ──▶ this view's held writes, and `Unwritten` (every view's, shared)
-    write_held_soon ──▶ a worker thread writes them, one keystore transaction
+    write_held_soon ──▶ a worker thread writes them, one keystore transaction (which first reads
+                        the keys the request will use next: `read_keys` waits for that read only)
     write_held ──▶ waits for that worker, then writes what was held since
     drop_held ──▶ the main transaction rolled back: forget them, and never use the held keys again
 
@@ -67,6 +68,7 @@ class HeldWrites:
         self._keys: dict[uuid.UUID, bytes] = {}
         self._index: dict[str, uuid.UUID] = {}
         self._writing: _Writing | None = None
+        self._reading: tuple[Future[dict[uuid.UUID, bytes]], frozenset[uuid.UUID]] | None = None
 
     def holds_key(self, subject_id: uuid.UUID) -> bool:
         return subject_id in self._keys
@@ -83,12 +85,32 @@ class HeldWrites:
     def holds_keys(self) -> bool:
         return bool(self._keys)
 
-    def write_held_soon(self) -> None:
+    def write_held_soon(self, reading: Iterable[uuid.UUID] = ()) -> None:
         if self._writing is not None:
             return
         keys, index = self._take()
-        if keys or index:
-            self._writing = (_writer().submit(self._write, keys, index), keys, index)
+        wanted = frozenset(reading)
+        if not (keys or index or wanted):
+            return
+        reads: Future[dict[uuid.UUID, bytes]] | None = None
+        if wanted:
+            reads = Future()
+            self._reading = (reads, wanted)
+        self._writing = (_writer().submit(self._write, keys, index, wanted, reads), keys, index)
+
+    def forget_read(self, subject_id: uuid.UUID) -> None:
+        """An erasure through this view: the key the started write read is gone."""
+        if self._reading is not None:
+            future, wanted = self._reading
+            self._reading = (future, wanted - {subject_id})
+
+    def read_keys(self, subject_id: uuid.UUID) -> bytes | None:
+        """The subject's material as the started write read it (waiting for that read, never for
+        the commit), or None when it was not asked for or has no key."""
+        reading = self._reading
+        if reading is None or subject_id not in reading[1]:
+            return None
+        return reading[0].result().get(subject_id)
 
     def write_held(self) -> None:
         self._finish_writing()
@@ -125,13 +147,27 @@ class HeldWrites:
         index = {d: s for d, s in index.items() if self._unwritten.index.get(d) == s}
         return keys, index
 
-    def _write(self, keys: Mapping[uuid.UUID, bytes], index: Mapping[str, uuid.UUID]) -> None:
+    def _write(
+        self,
+        keys: Mapping[uuid.UUID, bytes],
+        index: Mapping[str, uuid.UUID],
+        reading: frozenset[uuid.UUID] = frozenset(),
+        reads: Future[dict[uuid.UUID, bytes]] | None = None,
+    ) -> None:
         # Database work only: it may run on the worker thread, so the bookkeeping stays with the
-        # caller (`_finish_writing`, `write_held`).
-        with self._wrapping.engine.begin() as conn:
-            self._wrapping.insert(conn, keys)
-            if index:
-                write_entries(conn, index)
+        # caller (`_finish_writing`, `write_held`). The reads come first and are handed over at
+        # once: whoever waits for them does not wait for the commit's flush.
+        try:
+            with self._wrapping.engine.begin() as conn:
+                if reads is not None:
+                    reads.set_result(self._wrapping.read_many(conn, sorted(reading, key=str)))
+                self._wrapping.insert(conn, keys)
+                if index:
+                    write_entries(conn, index)
+        except BaseException as exc:
+            if reads is not None and not reads.done():
+                reads.set_exception(exc)  # never leave a reader waiting
+            raise
 
     def _finish_writing(self) -> None:
         writing, self._writing = self._writing, None

@@ -100,6 +100,9 @@ class Keystore:
     def _subject_material(self, subject_id: uuid.UUID, *, create: bool) -> tuple[bytes, bytes]:
         if self._materials is not None and subject_id in self._materials:
             return self._materials[subject_id]
+        material = self._held.read_keys(subject_id)
+        if material is not None:
+            return self._remember(subject_id, material)
         material = self._unwritten.keys.get(subject_id)
         if material is None:
             material = self._wrapping.read(subject_id)
@@ -123,6 +126,13 @@ class Keystore:
         wanted = sorted(
             {s for s in subject_ids if self._materials is None or s not in self._materials}, key=str
         )
+        # Those a started held write reads come from that read, without a transaction of their own
+        # (which would wait for the write's commit).
+        for subject_id in wanted:
+            material = self._held.read_keys(subject_id)
+            if material is not None:
+                self._remember(subject_id, material)
+        wanted = [s for s in wanted if self._materials is None or s not in self._materials]
         if not wanted:
             return
         try:
@@ -175,11 +185,17 @@ class Keystore:
         transaction per request, and no key sealing a committed row that is not durable itself."""
         commit.hold_until_commit(session, self)
 
-    def write_held_soon(self) -> None:
+    def write_held_soon(self, *, reading: Iterable[uuid.UUID] = ()) -> None:
         """Start writing the held keys and index entries on a worker thread, so that the keystore's
         commit overlaps the rest of the request; `write_held`, just before the main commit, waits
-        for it. One such write at a time: what is held after it starts waits for `write_held`."""
-        self._held.write_held_soon()
+        for it. One such write at a time: what is held after it starts waits for `write_held`.
+
+        `reading`: subjects whose keys the request will use next (the salts of those its audit
+        entries name), read first in that same transaction rather than in one of their own, which
+        would wait for its commit; using one of those keys waits for the read only. On a view only
+        (elsewhere keys are not kept)."""
+        wanted = [s for s in reading if self._materials is not None and s not in self._materials]
+        self._held.write_held_soon(wanted)
 
     def write_held(self) -> None:
         """Write the held keys and index entries now, in one keystore transaction (after waiting
@@ -227,6 +243,7 @@ class Keystore:
         self.write_held()
         if self._materials is not None:
             self._materials.pop(subject_id, None)
+        self._held.forget_read(subject_id)
         self._unwritten.erase(subject_id)  # another view may hold them: dropped, never written
         with self.engine.begin() as conn:
             blind_index.delete_subject(conn, subject_id)

@@ -94,19 +94,24 @@ class Wrapping:
             return None
         return material
 
+    def read_many(self, conn: Connection, wanted: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """The material of each wanted subject that has a key, in `conn`'s transaction."""
+        found: dict[uuid.UUID, bytes] = {}
+        for start in range(0, len(wanted), CHUNK):
+            rows = conn.execute(
+                select(subject_keys.c.subject_id, subject_keys.c.wrapped, subject_keys.c.kek_id).where(
+                    subject_keys.c.subject_id.in_(wanted[start : start + CHUNK])
+                )
+            )
+            for row in rows:
+                found[row.subject_id] = self.unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
+        return found
+
     def read_or_create(self, wanted: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         """Every wanted subject's material, the missing ones created, in one transaction.
         IntegrityError when another process created some of them first (then read again)."""
         with self.engine.begin() as conn:
-            found: dict[uuid.UUID, bytes] = {}
-            for start in range(0, len(wanted), CHUNK):
-                rows = conn.execute(
-                    select(subject_keys.c.subject_id, subject_keys.c.wrapped, subject_keys.c.kek_id).where(
-                        subject_keys.c.subject_id.in_(wanted[start : start + CHUNK])
-                    )
-                )
-                for row in rows:
-                    found[row.subject_id] = self.unwrap(row.wrapped, row.kek_id, row.subject_id.bytes)
+            found = self.read_many(conn, wanted)
             created = {s: fresh_material() for s in wanted if s not in found}
             self.insert(conn, created)
         return found | created

@@ -3,7 +3,7 @@
     catalog ──build_index──▶ CatalogIndex (atom groups as masks) ───────┐
     regimes ──every set applicable_regimes can answer──▶ PurposeTables ─┼──▶ Gate(version)
     age policy ─────────────────────────────────────────────────────────┘
-    Gate.evaluate(consent, facts, signals, at) ──▶ Allowance
+    Gate.evaluate(consent, facts, signals, at) ──▶ Allowance   (kept when the ledger holds nothing)
 
 A `Gate` is plain data built by `compile_gate`; the application holds one and replaces it when the
 catalog changes (its `version`, derived from the catalog's content). Nothing is kept between calls
@@ -17,7 +17,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from itertools import combinations
@@ -33,6 +33,8 @@ from tactful.policy.state import ConsentState
 
 DEFAULT_REGIMES: tuple[Regime, ...] = (GDPR,)
 """What `applicable_regimes` answers when no configured regime covers a subject."""
+_UNRECORDED_KEPT = 256
+"""At most this many answers for subjects with nothing recorded are kept by one gate."""
 _EVERY_SUBSET = 6
 """Up to this many configured regimes, a table is compiled for every set of them that can apply
 (63 at most); past it, a set's table is compiled the first time it applies."""
@@ -49,6 +51,9 @@ class Gate:
     index: CatalogIndex
     tables: dict[tuple[Regime, ...], PurposeTable]
     """By set of regimes, in their configured order; a set not compiled is added when it first applies."""
+    unrecorded: dict[tuple[object, ...], Allowance] = field(default_factory=dict, repr=False)
+    """Answers for subjects whose ledger holds nothing, by (regimes, facts, signals): what every
+    newcomer gets, asked for on every request (`evaluate`)."""
 
     @cached_property
     def version(self) -> str:
@@ -73,11 +78,21 @@ class Gate:
         signals: RequestSignals,
         at: datetime,
     ) -> Allowance:
-        """What may be read about the subject at `at` under `regimes` (those that apply; not empty)."""
-        table = self.tables.get(tuple(regimes))
+        """What may be read about the subject at `at` under `regimes` (those that apply; not empty).
+
+        With nothing recorded and no age that needs the date, the answer does not depend on `at`:
+        it is the same for every such subject, worked out once per gate and kept (`unrecorded`)."""
+        chosen = tuple(regimes)
+        key: tuple[object, ...] | None = None
+        if consent.empty and facts.birthdate is None and facts.age_range is None:
+            key = (chosen, facts, signals)
+            found = self.unrecorded.get(key)
+            if found is not None:
+                return found
+        table = self.tables.get(chosen)
         if table is None:
-            table = self._late_table(tuple(regimes))
-        return allowance_of(
+            table = self._late_table(chosen)
+        answer = allowance_of(
             self.index,
             table,
             consent=consent,
@@ -86,6 +101,11 @@ class Gate:
             at=at,
             age_policy=self.age_policy,
         )
+        # Facts and signals come from what subjects send (a country trait): the kept answers are
+        # bounded, past which they are worked out each time.
+        if key is not None and len(self.unrecorded) < _UNRECORDED_KEPT:
+            self.unrecorded[key] = answer
+        return answer
 
     def _late_table(self, regimes: tuple[Regime, ...]) -> PurposeTable:
         if not regimes:

@@ -279,6 +279,11 @@ class ConsentState:
 
     # -- questions ---------------------------------------------------------------------------------
 
+    @property
+    def empty(self) -> bool:
+        """Nothing recorded (no choice, no signal): the same snapshot at every moment."""
+        return self._last_change is None
+
     def state(self, purpose: Purpose, *, at: datetime) -> PurposeState:
         record = self.purposes.get(purpose, EMPTY_TIMELINE).at(at)
         return NOT_SET if record is None else PurposeState(record.status, record)

@@ -18,7 +18,7 @@ database on its own (after the batch so far is written, so that it moves every r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,6 +119,36 @@ _SEEN = (
 )
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a read of the identities found (`read_known`): the digest of each identifier asked
+    about, the subject holding each digest that exists, and every subject those lead to through
+    merges (the one it was merged into; None for a survivor)."""
+
+    digests: Mapping[tuple[IdentityKind, str], str]
+    owner: Mapping[str, uuid.UUID]
+    parent: Mapping[uuid.UUID, uuid.UUID | None]
+
+    def survivor(self, kind: IdentityKind, value: str) -> uuid.UUID | None:
+        """The surviving subject holding this identifier (None when none holds it, or it was not
+        asked about)."""
+        digest = self.digests.get((kind, value))
+        return None if digest is None else _survivor(self.parent, self.owner.get(digest))
+
+
+def _survivor(parent: Mapping[uuid.UUID, uuid.UUID | None], subject_id: uuid.UUID | None) -> uuid.UUID | None:
+    """Where `subject_id` leads through the merges in `parent` (None for a subject not in it)."""
+    current = subject_id
+    for _ in range(_MAX_HOPS):
+        if current is None or current not in parent:
+            return None  # no such subject: a dangling identity
+        up = parent[current]
+        if up is None:
+            return current
+        current = up
+    return None  # a cycle would be corruption: refuse to guess
+
+
 @dataclass
 class _Pending:
     """An identity decided in this batch, written (and encrypted) when the batch settles."""
@@ -136,11 +166,19 @@ class _Batch:
     leads to is loaded up front, so one missing from `parent` does not exist.
     """
 
-    def __init__(self, session: Session, keystore: Keystore, at: datetime) -> None:
+    def __init__(
+        self, session: Session, keystore: Keystore, at: datetime, known: Known | None = None
+    ) -> None:
         self.session, self.keystore, self.at = session, keystore, at
         self._digests: dict[tuple[IdentityKind, str], str] = {}
         self.owner: dict[str, uuid.UUID] = {}
         self.parent: dict[uuid.UUID, uuid.UUID | None] = {}
+        self._read: set[str] = set()  # digests whose owners were read (by `known`): not asked again
+        if known is not None:
+            self._digests.update(known.digests)
+            self.owner.update(known.owner)
+            self.parent.update(known.parent)
+            self._read.update(known.digests.values())
         self.with_user: dict[uuid.UUID, bool] = {}
         self.new_subjects: list[uuid.UUID] = []
         self.pending: dict[str, _Pending] = {}
@@ -165,14 +203,19 @@ class _Batch:
             if previous_id:
                 self.digest(IdentityKind.USER_ID, previous_id)
                 self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
-        self.load_digests(sorted(set(self._digests.values())))
+        self.load_digests(sorted(set(self._digests.values()) - self._read))
 
     def load_digests(self, digests: Sequence[str]) -> None:
         """The owners of these digests, and every subject they lead to through merges."""
         for start in range(0, len(digests), _CHUNK):
             rows = self.session.connection().execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
             self.owner.update((row.digest, row.subject_id) for row in rows)
+        self._read.update(digests)
         self._load_subjects(set(self.owner.values()))
+
+    def known(self) -> Known:
+        """What this batch has read so far, for a later batch in the same transaction."""
+        return Known(dict(self._digests), dict(self.owner), dict(self.parent))
 
     def _load_subjects(self, wanted: set[uuid.UUID]) -> None:
         for _ in range(_MAX_HOPS):
@@ -186,15 +229,7 @@ class _Batch:
             wanted = {p for s in wanted if (p := self.parent.get(s)) is not None}
 
     def canonical(self, subject_id: uuid.UUID | None) -> uuid.UUID | None:
-        current = subject_id
-        for _ in range(_MAX_HOPS):
-            if current is None or current not in self.parent:
-                return None  # no such subject: a dangling identity
-            parent = self.parent[current]
-            if parent is None:
-                return current
-            current = parent
-        return None  # a cycle would be corruption: refuse to guess
+        return _survivor(self.parent, subject_id)
 
     def has_user_id(self, subject_id: uuid.UUID) -> bool:
         known = self.with_user.get(subject_id)
@@ -372,26 +407,23 @@ def known_identifiers(
     return frozenset(found)
 
 
-def owners(
-    session: Session, *, keystore: Keystore, identifiers: Sequence[tuple[IdentityKind, str]]
-) -> dict[tuple[IdentityKind, str], uuid.UUID]:
-    """The surviving subject of each of `identifiers` that some subject holds (one read of the
-    identities; merges followed)."""
+def read_known(session: Session, *, keystore: Keystore, identities: Sequence[IdentityRequest]) -> Known:
+    """Who holds each identifier these requests name: one read of the identities, one per hop of
+    merges, nothing written. `resolve_many` of requests naming no other identifier, later in the same
+    transaction, reads nothing again (collection judges its claims by owners, then resolves them)."""
     batch = _Batch(session, keystore, datetime.min)
-    digests = {batch.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
-    batch.load_digests(sorted(digests))  # one read of the identities, one per hop of merges
-    found: dict[tuple[IdentityKind, str], uuid.UUID] = {}
-    for digest, owner in batch.owner.items():
-        survivor = batch.canonical(owner)
-        if survivor is not None:
-            found[digests[digest]] = survivor
-    return found
+    batch.load(identities)
+    return batch.known()
 
 
 def _resolve_batch(
-    session: Session, keystore: Keystore, requests: Sequence[IdentityRequest], at: datetime
+    session: Session,
+    keystore: Keystore,
+    requests: Sequence[IdentityRequest],
+    at: datetime,
+    known: Known | None = None,
 ) -> list[Resolution]:
-    batch = _Batch(session, keystore, at)
+    batch = _Batch(session, keystore, at, known)
     # Pending subjects and identities live in the batch until it settles; an autoflush could only
     # write half-built rows.
     with session.no_autoflush:
@@ -402,12 +434,19 @@ def _resolve_batch(
 
 
 def resolve_many(
-    session: Session, *, keystore: Keystore, identities: Sequence[IdentityRequest], at: datetime
+    session: Session,
+    *,
+    keystore: Keystore,
+    identities: Sequence[IdentityRequest],
+    at: datetime,
+    known: Known | None = None,
 ) -> list[Resolution]:
     """Resolve each (anonymous_id, user_id, previous_id) in order, as `resolve` would one by one.
 
     Callers move their own per-subject rows for each returned merge, source to target; a subject
-    returned for an early item may be merged into another by a later one.
+    returned for an early item may be merged into another by a later one. `known`: what `read_known`
+    found earlier in this transaction, nothing about identities written since; only identifiers it
+    does not cover are read.
     """
     if not identities:
         return []
@@ -419,7 +458,7 @@ def resolve_many(
     if session.get_bind().dialect.name == "sqlite":
         # Every SQLite transaction begins IMMEDIATE (`tactful.db`): it has held the write lock since
         # before the identities were read, so no race can be lost and no savepoint is needed.
-        resolutions = _resolve_batch(session, keys, identities, at)
+        resolutions = _resolve_batch(session, keys, identities, at, known)
         if keys is not keystore:
             keys.write_held()
         return resolutions
@@ -428,7 +467,8 @@ def resolve_many(
             # A savepoint, so that losing a race to create the same identity leaves the caller's
             # transaction usable: the retry then finds the rows the other transaction wrote.
             with session.begin_nested():
-                resolutions = _resolve_batch(session, keys, identities, at)
+                # A retry reads again: the race it lost wrote identities that `known` cannot hold.
+                resolutions = _resolve_batch(session, keys, identities, at, known if attempt == 0 else None)
             if keys is not keystore:
                 keys.write_held()
             return resolutions

@@ -19,11 +19,12 @@ from tactful.errors import NotFound
 from tactful.profiles import links
 from tactful.profiles.identity import (
     IdentityRequest,
+    Known,
     canonical,
     family,
     find_subject,
     known_identifiers,
-    owners,
+    read_known,
     resolve,
     resolve_many,
 )
@@ -39,6 +40,7 @@ _CHUNK = 500
 __all__ = [
     "EventRecord",
     "IdentityRequest",
+    "Known",
     "TraitUpdate",
     "apply_traits",
     "apply_traits_many",
@@ -52,9 +54,9 @@ __all__ = [
     "identities",
     "identities_by_digest",
     "known_identifiers",
-    "owners",
     "purge_atoms",
     "purge_atoms_many",
+    "read_known",
     "record_event",
     "record_events",
     "resolve",
