@@ -30,6 +30,7 @@ from tactful.api import (
     health,
     keys,
     metrics,
+    privacy,
     ratelimit,
     subjects,
 )
@@ -68,6 +69,7 @@ ROUTERS = (
     consent.router,
     audit.router,
     subjects.router,
+    privacy.router,
     catalog_router,
     *decide_admin.routers,
     docs.router,
@@ -268,12 +270,16 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = context is None
         app.state.context = context or build_context(settings)
+        jobs = None
         if own:
             settle_garbage_collector()
             app.state.context.db.checkpoint_in_background()
+            jobs = privacy.start_jobs(app.state.context)  # privacy requests run in the server itself
         try:
             yield
         finally:
+            if jobs is not None:
+                jobs.stop()
             if own:
                 app.state.context.db.dispose()
                 app.state.context.keystore.dispose()
