@@ -186,7 +186,7 @@ def check_changes(
         raise InvalidInput(
             f"the catalog declares no trait {unknown[0]!r}",
             code="unknown_trait",
-            field=f"changes.{unknown[0]}",
+            field="changes",
         )
     return dict(changes)
 

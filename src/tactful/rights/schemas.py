@@ -264,7 +264,8 @@ class RequestRecord:
 
 MAX_CHANGES = 50
 MAX_CHANGE_TEXT = 1000
-TraitName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.$-]+$")]
+TRAIT_NAME = r"^[A-Za-z0-9_.$-]{1,200}$"
+TraitName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TRAIT_NAME)]
 ChangeText = Annotated[str, StringConstraints(max_length=MAX_CHANGE_TEXT), Storable()]
 ChangeValue = ChangeText | StrictInt | StrictFloat | StrictBool | None
 Email = Annotated[str, StringConstraints(min_length=3, max_length=320), Storable()]
@@ -277,7 +278,10 @@ class PrivacyRequestCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "oneOf": [{"required": [name]} for name in ("user_id", "anonymous_id", "email")],
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("user_id", "anonymous_id", "email")
+            ],
         },
     )
 
@@ -300,6 +304,12 @@ class PrivacyRequestCreate(BaseModel):
         max_length=MAX_CHANGES,
         description="Rectification only: trait names as the catalog declares them (`first_name`), each "
         "with its corrected value (null removes it)",
+        # Every name must match (pydantic writes the pattern as `patternProperties`, which leaves
+        # other names free in the JSON Schema).
+        json_schema_extra={
+            "propertyNames": {"pattern": TRAIT_NAME, "maxLength": 200},
+            "additionalProperties": False,
+        },
     )
 
     @model_validator(mode="after")
