@@ -25,6 +25,7 @@ from tactful.api.context import AppContext
 from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
+from tactful.cli_privacy import privacy_app
 from tactful.collect import quarantine
 from tactful.config import Settings, load_settings
 from tactful.crypto import Keystore
@@ -71,6 +72,7 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(privacy_app, name="privacy")
 
 err = Console(stderr=True)
 out = Console()

@@ -22,7 +22,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -86,6 +88,10 @@ class RateLimits(BaseModel):
     store_retry_seconds: float = Field(
         5.0, ge=0, le=300, description="after the shared store (Redis) fails, admit without it this long"
     )
+    privacy_filings: int = Field(
+        10, ge=0, description="privacy requests one key may file from one address per filing window"
+    )
+    privacy_filing_window_seconds: int = Field(3600, ge=1, le=86400)
 
     @property
     def enabled(self) -> bool:
@@ -128,6 +134,35 @@ class PolicySettings(BaseModel):
     tcf_vendor_id: int | None = Field(None, ge=1, le=65535)
 
 
+class PrivacySettings(BaseModel):
+    """Privacy requests (`tactful.rights`): the calendar their legal due dates are counted in, and
+    how the server runs their jobs. Engineering, not legal advice: the calendar is configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field("UTC", description="the business's time zone: a due date ends at its midnight")
+    holiday_country: str = Field("US", min_length=2, max_length=3, description="ISO 3166 country")
+    holiday_subdivision: str | None = Field("CA", max_length=8, description="its subdivision, if any")
+    run_jobs: bool = Field(True, description="`tactful serve` runs privacy request jobs itself")
+    job_poll_seconds: float = Field(5.0, gt=0, le=3600)
+    job_lease_seconds: int = Field(300, ge=10, le=86400, description="how long one process holds a job")
+
+    @model_validator(mode="after")
+    def _known_calendar(self) -> PrivacySettings:
+        # Refused at start, not at the first due date computed.
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        try:
+            holidays.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision)
+        except NotImplementedError:
+            raise ValueError(
+                f"no holiday calendar for {self.holiday_country!r} / {self.holiday_subdivision!r}"
+            ) from None
+        return self
+
+
 class Settings(BaseSettings):
     """Every knob of a Tactful deployment."""
 
@@ -154,6 +189,7 @@ class Settings(BaseSettings):
     limits: Limits = Field(default_factory=Limits)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     log_level: str = "INFO"
 
     @field_validator("subject_token_max_lifetime", mode="before")

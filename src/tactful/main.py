@@ -31,6 +31,7 @@ from tactful.api import (
     health,
     keys,
     metrics,
+    privacy,
     ratelimit,
     subjects,
 )
@@ -73,6 +74,7 @@ ROUTERS = (
     consent.router,
     audit.router,
     subjects.router,
+    privacy.router,
     catalog_router,
     *decide_admin.routers,
     decide_router,
@@ -287,13 +289,17 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         own = context is None
         app.state.context = context or build_context(settings)
         logbook = app.state.context.logbook
+        jobs = None
         if own:
             settle_garbage_collector()
             app.state.context.db.checkpoint_in_background()
             logbook.start()
+            jobs = privacy.start_jobs(app.state.context)  # privacy requests run in the server itself
         try:
             yield
         finally:
+            if jobs is not None:
+                jobs.stop()
             if own:
                 logbook.stop()  # the last window of decisions, written before the databases close
                 stop_logbook(app.state.context.db, logbook)

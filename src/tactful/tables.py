@@ -16,6 +16,7 @@ from tactful.consent import models as consent_models
 from tactful.decide import models as decide_models
 from tactful.keys import models as keys_models
 from tactful.profiles import models as profiles_models
+from tactful.rights import models as rights_models
 
 MODEL_MODULES: tuple[ModuleType, ...] = (
     audit_models,
@@ -24,6 +25,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     collect_models,
     consent_models,
     decide_models,
+    rights_models,
 )
 
 

@@ -80,6 +80,26 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
             "PATCH /v1/admin/experiences/{key}",
         )
     },
+    # Which types need verification, what a token proves, which traits the catalog declares, and
+    # whether a key may speak for the operator are rules between members and the key's scope.
+    "POST /v1/privacy/requests": frozenset(
+        {
+            (422, "verification_required", "verified_by"),
+            (422, "subject_token_required", "token"),
+            (422, "token_proves_user_id", "user_id"),
+            (422, "token_unused", "token"),
+            (422, "changes_not_allowed", "changes"),
+            (422, "changes_required", "changes"),
+            (422, "unknown_trait", "changes"),
+            (401, "subject_token_invalid", None),
+            (403, "operator_needs_admin_key", None),
+        }
+    ),
+    # Without an admin key a request is read with a subject token, a header tied to the key's scope.
+    "GET /v1/privacy/requests/{public_id}": frozenset(
+        {(422, "subject_token_required", "X-Tactful-Subject-Token")}
+    ),
+    "GET /v1/privacy/requests": frozenset({(422, "invalid_cursor", "cursor")}),
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
     # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
     "POST /v1/decide": frozenset({(422, "missing_identity", None), (422, "unknown_placement", "placements")}),

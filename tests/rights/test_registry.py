@@ -111,6 +111,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             "decisions": {},
             "realtime_counters": {},
             "consent": {},
+            "privacy_requests": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]
         }
     ]

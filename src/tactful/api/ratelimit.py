@@ -63,6 +63,8 @@ class Limit(StrEnum):
 
     KEY_AND_ADDRESS = "key_and_address"
     KEY = "key"
+    PRIVACY_FILING = "privacy_filing"
+    """Privacy requests filed with one key from one address (each may start a job)."""
 
 
 class RateLimited(TactfulError):
@@ -205,6 +207,11 @@ class RateLimiter:
         self._address_key = hmac.new(address_secret, b"tactful rate limit addresses", "sha256").digest()
         self._per_address = self._item(settings.per_key_and_address)
         self._per_key = self._item(settings.per_key)
+        self._per_filing = (
+            RateLimitItemPerSecond(settings.privacy_filings, settings.privacy_filing_window_seconds)
+            if settings.privacy_filings > 0
+            else None
+        )
         self._count_lock = threading.Lock()
         self._refused: Counter[Limit] = Counter()
         self._store_unavailable = 0
@@ -272,6 +279,22 @@ class RateLimiter:
         except StorageError as error:
             self._store_failed(error)
 
+    def check_filing(self, caller: Caller | None, *, host: str) -> None:
+        """Count one privacy request filed by `caller` from `host`, in a window of its own: a filing
+        can start an export or an erasure, so far fewer are admitted than other requests."""
+        limiter, item = self._limiter, self._per_filing
+        if caller is None or limiter is None or item is None or caller.scope not in self._scopes:
+            return
+        if self._shared and time.monotonic() < self._down_until:
+            self._count_unavailable()
+            return
+        identifiers = ("privacy", caller.key_id, self._address(host))
+        try:
+            if not limiter.hit(item, *identifiers):
+                self._refuse(Limit.PRIVACY_FILING, item, identifiers)
+        except StorageError as error:
+            self._store_failed(error)
+
     async def acheck(self, caller: Caller | None, *, host: str) -> None:
         """`check` from the event loop: inline in memory (no thread hop), in a worker with Redis."""
         if caller is None or not self.limits(caller.scope):
@@ -285,13 +308,17 @@ class RateLimiter:
         assert self._limiter is not None
         with self._count_lock:
             self._refused[limit] += 1
-        window = self.settings.window_seconds
+        window = item.get_expiry()
         try:
             reset = self._limiter.get_window_stats(item, *identifiers).reset_time
             retry_after = min(window, max(1, math.ceil(reset - time.time())))
         except StorageError:
             retry_after = window
-        whose = "this key from this address" if limit is Limit.KEY_AND_ADDRESS else "this key"
+        whose = {
+            Limit.KEY_AND_ADDRESS: "this key from this address",
+            Limit.KEY: "this key",
+            Limit.PRIVACY_FILING: "privacy requests filed with this key from this address",
+        }[limit]
         raise RateLimited(
             f"too many requests for {whose}: at most {item.amount} every {window} s; "
             f"retry after {retry_after} s",
@@ -335,6 +362,13 @@ def admit(request: Request, token: str | None) -> None:
     limiter = limiter_of(request)
     if limiter is not None:
         limiter.check(caller_of(token), host=client_host(request))
+
+
+def admit_filing(request: Request, caller: Caller) -> None:
+    """For a privacy request being filed by an authenticated key (sync routes: a worker thread)."""
+    limiter = limiter_of(request)
+    if limiter is not None:
+        limiter.check_filing(caller, host=client_host(request))
 
 
 async def admit_collection(request: Request, token: str | None) -> None:

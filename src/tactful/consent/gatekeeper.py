@@ -269,6 +269,19 @@ def _evaluate(
     )
 
 
+def applicable_regimes(context: PolicyContext, traits: Mapping[str, object]) -> tuple[Regime, ...]:
+    """The regimes that cover a subject with these traits (only its place is read): the deployment's
+    establishment, else the catalog's controller's, and where the subject lives. A subject Tactful
+    does not hold has no traits: the establishment and the default decide."""
+    return _regimes(context, _place(traits.get("traits.country")), _place(traits.get("traits.region")))
+
+
+def _regimes(context: PolicyContext, country: str | None, region: str | None) -> tuple[Regime, ...]:
+    gate = context.gate
+    establishment = context.policy.establishment_country or gate.catalog.controller.establishment
+    return gate.applicable(establishment, country, region)
+
+
 def allowance_from(
     context: PolicyContext,
     *,
@@ -284,7 +297,6 @@ def allowance_from(
 
     Without `with_restriction`, the flags that limit use but keep data (restriction, the limit on
     sensitive data) are left out: the answer is then about storage (`storage_allowance`)."""
-    gate, policy = context.gate, context.policy
     country = _place(traits.get("traits.country"))
     region = _place(traits.get("traits.region"))
     facts = facts_from_profile(
@@ -294,10 +306,9 @@ def allowance_from(
         country=country,
         region=region,
     )
-    establishment = policy.establishment_country or gate.catalog.controller.establishment
-    return gate.evaluate(
+    return context.gate.evaluate(
         consent=consent,
-        regimes=gate.applicable(establishment, country, region),
+        regimes=_regimes(context, country, region),
         facts=facts,
         signals=signals or RequestSignals(),
         at=at,

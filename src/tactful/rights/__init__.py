@@ -7,4 +7,11 @@
                                               (destroying the key shreds every backup's copy)
 
 A store of personal data that is not in `STORES` fails the test suite (tests/rights/test_registry.py).
+
+    POST /v1/privacy/requests | tactful privacy ...
+        ▼ requests.file_request: due dates (due), repetition flags, the identifier as a keyed hash
+    privacy_requests ──▶ jobs.JobRunner (a lease; one commit per step) ──▶ steps.PLANS[type]
+        opt-out, limit, objection, restriction ─▶ consent ledger flags
+        access, portability ─▶ export_all      erasure ─▶ erase_stores, then erase_keys
+        rectification ─▶ profiles' traits      ──▶ receipt (from the recorded step results)
 """

@@ -12,7 +12,7 @@ subject's key to decrypt what they export, and destroying it is what makes backu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +27,7 @@ from tactful.decide import log as decision_log
 from tactful.decide.logbook import Logbook
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
+from tactful.rights import requests as requests_service
 from tactful.types import utcnow
 
 
@@ -135,6 +136,15 @@ def _erase_consent(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     )
 
 
+def _export_requests(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return requests_service.export_subject(ctx.session, subject_id=subject_id)
+
+
+def _erase_requests(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # Kept as the law's proof that the requests were answered, unlinked from the subject.
+    return requests_service.erase_subject(ctx.session, subject_id=subject_id)
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -184,6 +194,13 @@ STORES: tuple[Store, ...] = (
         export=_export_consent,
         erase=_erase_consent,
     ),
+    Store(
+        name="privacy_requests",
+        kind=StoreKind.TABLE,
+        tables=("privacy_requests",),
+        export=_export_requests,
+        erase=_erase_requests,
+    ),
     # Last, always: see the module docstring.
     Store(
         name="keystore",
@@ -195,15 +212,15 @@ STORES: tuple[Store, ...] = (
 )
 
 
-def _subject_ids(ctx: RightsContext, subject_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
-    # The survivor and every profile merged into it: a merged profile's key and counters are the
-    # same person's data. An id without a profile still gets every store run (stray rows, keys).
+def subject_ids(ctx: RightsContext, subject_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    """The survivor and every profile merged into it: a merged profile's key and counters are the
+    same person's data. An id without a profile still gets every store run (stray rows, keys)."""
     return profiles_service.family(ctx.session, subject_id) or (subject_id,)
 
 
 def export_all(ctx: RightsContext, subject_id: uuid.UUID) -> dict[str, object]:
     """Everything every store holds about the subject, by store name; merged profiles under `merged`."""
-    survivor, *merged = _subject_ids(ctx, subject_id)
+    survivor, *merged = subject_ids(ctx, subject_id)
     exported: dict[str, object] = {store.name: dict(store.export(ctx, survivor)) for store in STORES}
     if merged:
         exported["merged"] = [
@@ -212,7 +229,20 @@ def export_all(ctx: RightsContext, subject_id: uuid.UUID) -> dict[str, object]:
     return exported
 
 
+def erase_stores(ctx: RightsContext, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """Erase the subjects `ids` (a family: `subject_ids`) from every store but the keystore, in
+    order; what each store removed. A job commits this before `erase_keys`, so that a key is
+    destroyed only once the rows it sealed are gone for good."""
+    return {store.name: sum(store.erase(ctx, sid) for sid in ids) for store in STORES[:-1]}
+
+
+def erase_keys(ctx: RightsContext, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """The last store's erasure: the subjects' keys, salts and blind-index entries."""
+    keystore = STORES[-1]
+    return {keystore.name: sum(keystore.erase(ctx, sid) for sid in ids)}
+
+
 def erase_all(ctx: RightsContext, subject_id: uuid.UUID) -> dict[str, int]:
     """Erase the subject from every store, in order; returns what each store removed."""
-    ids = _subject_ids(ctx, subject_id)
-    return {store.name: sum(store.erase(ctx, sid) for sid in ids) for store in STORES}
+    ids = subject_ids(ctx, subject_id)
+    return erase_stores(ctx, ids) | erase_keys(ctx, ids)

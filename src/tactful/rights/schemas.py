@@ -1,13 +1,29 @@
-"""The shapes of an operator's look-up of a subject (`GET /v1/admin/subjects...`)."""
+"""The shapes of the rights domain: an operator's look-up of a subject (`GET /v1/admin/subjects...`),
+and privacy requests (engine types, then what `/v1/privacy/requests` reads and writes)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
+from tactful.consent.schemas import Identifier, Storable
+from tactful.keys.tokens import MAX_TOKEN_CHARS
+from tactful.rights.due import LegalRegime, RepeatFlag, RequestType
 from tactful.rights.lookup import LinkStatus, SubjectRecord
 
 
@@ -160,3 +176,242 @@ class SubjectLookup(BaseModel):
                 more=record.quarantine_more,
             ),
         )
+
+
+# -- privacy requests: engine types ----------------------------------------------------------------
+
+
+class RequestStatus(StrEnum):
+    """received ─▶ verified ─▶ running ─▶ completed | rejected | failed. A request that needs no proof
+    (an opt-out, a limit, an objection, a restriction) filed without any stays `received` until it
+    runs, which is at once."""
+
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def open(self) -> bool:
+        return self in _OPEN
+
+
+_OPEN = frozenset({RequestStatus.RECEIVED, RequestStatus.VERIFIED, RequestStatus.RUNNING})
+OPEN_STATUSES: tuple[RequestStatus, ...] = tuple(sorted(_OPEN))
+
+
+class VerifiedBy(StrEnum):
+    OPERATOR = "operator"
+    """An admin key (or the command line) filed it: the operator verified the person."""
+    TOKEN = "token"  # noqa: S105 - a way of verifying, not a secret
+    """A subject token for the user id came with it: the site's backend vouches for the person."""
+
+
+class NamedBy(StrEnum):
+    """Which identifier a request named (held as a keyed hash, never the identifier)."""
+
+    USER_ID = "user_id"
+    ANONYMOUS_ID = "anonymous_id"
+    EMAIL = "email"
+
+
+class RejectionReason(StrEnum):
+    """Why an operator rejected a request: never decided by Tactful itself."""
+
+    NOT_VERIFIED = "identity_not_verified"
+    UNFOUNDED = "manifestly_unfounded"
+    EXCESSIVE = "excessive"
+    EXEMPT = "legal_exemption"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One privacy request as the service hands it out."""
+
+    id: uuid.UUID
+    public_id: str
+    type: RequestType
+    status: RequestStatus
+    regimes: tuple[LegalRegime, ...]
+    subject_id: uuid.UUID | None
+    named_by: NamedBy
+    verified_by: VerifiedBy | None
+    actor_key_id: uuid.UUID | None
+    received_at: datetime
+    due_at: datetime
+    confirm_by: datetime | None
+    extended_due_at: datetime | None
+    extension_reason: str | None
+    flags: tuple[RepeatFlag, ...]
+    steps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    receipt: Mapping[str, Any] | None = None
+    failure_code: str | None = None
+    attempts: int = 0
+    closed_at: datetime | None = None
+
+    @property
+    def effective_due_at(self) -> datetime:
+        return self.extended_due_at or self.due_at
+
+    def overdue(self, at: datetime) -> bool:
+        return self.status.open and self.effective_due_at < at
+
+
+# -- privacy requests: HTTP ------------------------------------------------------------------------
+
+MAX_CHANGES = 50
+MAX_CHANGE_TEXT = 1000
+TRAIT_NAME = r"^[A-Za-z0-9_.$-]{1,200}$"
+TraitName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TRAIT_NAME)]
+ChangeText = Annotated[str, StringConstraints(max_length=MAX_CHANGE_TEXT), Storable()]
+ChangeValue = ChangeText | StrictInt | StrictFloat | StrictBool | None
+Email = Annotated[str, StringConstraints(min_length=3, max_length=320), Storable()]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TOKEN_CHARS), Storable()]
+
+
+class PrivacyRequestCreate(BaseModel):
+    """`POST /v1/privacy/requests`: the type, exactly one identifier, how the person was verified."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("user_id", "anonymous_id", "email")
+            ],
+        },
+    )
+
+    type: RequestType
+    user_id: Identifier | None = None
+    anonymous_id: Identifier | None = None
+    email: Email | None = Field(None, description="Found through the blind index (operator requests only)")
+    verified_by: VerifiedBy | None = Field(
+        None,
+        description="`operator`: an admin key files for a person it verified; `token`: a subject token "
+        "for `user_id` comes with the request. Access, portability, erasure and rectification always "
+        "need one; an opt-out, a limit, an objection or a restriction needs none",
+    )
+    token: Token | None = Field(
+        None,
+        description="The subject token, with `verified_by: token` (or the X-Tactful-Subject-Token header)",
+    )
+    changes: dict[TraitName, ChangeValue] | None = Field(
+        None,
+        max_length=MAX_CHANGES,
+        description="Rectification only: trait names as the catalog declares them (`first_name`), each "
+        "with its corrected value (null removes it)",
+        # Every name must match (pydantic writes the pattern as `patternProperties`, which leaves
+        # other names free in the JSON Schema).
+        json_schema_extra={
+            "propertyNames": {"pattern": TRAIT_NAME, "maxLength": 200},
+            "additionalProperties": False,
+        },
+    )
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> PrivacyRequestCreate:
+        given = [v for v in (self.user_id, self.anonymous_id, self.email) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of user_id, anonymous_id and email")
+        return self
+
+    @property
+    def named(self) -> tuple[NamedBy, str]:
+        for kind, value in (
+            (NamedBy.USER_ID, self.user_id),
+            (NamedBy.ANONYMOUS_ID, self.anonymous_id),
+            (NamedBy.EMAIL, self.email),
+        ):
+            if value is not None:
+                return kind, value
+        raise AssertionError("the validator requires one identifier")
+
+
+class PrivacyRequestView(BaseModel):
+    """A privacy request as the person (through a subject token) or the operator reads it."""
+
+    id: str = Field(description="The request's public id")
+    type: RequestType
+    status: RequestStatus
+    due_at: datetime = Field(description="The legal due date in force (the extended one once extended)")
+    receipt: dict[str, Any] | None = Field(
+        description="What was done, per step, once closed; a rejection's reasons and how to complain. "
+        "Not shown to a caller who filed without proof"
+    )
+    download_url: str | None = Field(None, description="Where an access export is downloaded (not yet)")
+    received_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, record: RequestRecord, *, with_receipt: bool = True) -> PrivacyRequestView:
+        return cls(
+            id=record.public_id,
+            type=record.type,
+            status=record.status,
+            due_at=record.effective_due_at,
+            receipt=dict(record.receipt) if with_receipt and record.receipt is not None else None,
+            received_at=record.received_at,
+            closed_at=record.closed_at,
+        )
+
+
+class FlagView(BaseModel):
+    code: str
+    count: int
+
+
+class PrivacyRequestAdminView(PrivacyRequestView):
+    """A privacy request as the operator's listing shows it."""
+
+    regimes: list[LegalRegime]
+    subject_id: uuid.UUID | None = Field(description="None when nothing was held, and once erased")
+    named_by: NamedBy
+    verified_by: VerifiedBy | None
+    first_due_at: datetime
+    confirm_by: datetime | None = Field(description="CCPA: receipt confirmed by then")
+    extended: bool
+    extension_reason: str | None
+    overdue: bool
+    flags: list[FlagView] = Field(description="Repeated or excessive requests, for the operator to weigh")
+    failure_code: str | None
+
+    @classmethod
+    def admin(cls, record: RequestRecord, *, at: datetime) -> PrivacyRequestAdminView:
+        base = PrivacyRequestView.of(record).model_dump()
+        return cls(
+            **base,
+            regimes=list(record.regimes),
+            subject_id=record.subject_id,
+            named_by=record.named_by,
+            verified_by=record.verified_by,
+            first_due_at=record.due_at,
+            confirm_by=record.confirm_by,
+            extended=record.extended_due_at is not None,
+            extension_reason=record.extension_reason,
+            overdue=record.overdue(at),
+            flags=[FlagView(code=f.code.value, count=f.count) for f in record.flags],
+            failure_code=record.failure_code,
+        )
+
+
+class PrivacyRequestPage(BaseModel):
+    items: list[PrivacyRequestAdminView] = Field(description="Overdue first, then by due date")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None at the end")
+
+
+class ExtensionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reasons: Annotated[str, StringConstraints(min_length=1, max_length=1000), Storable()] = Field(
+        description="The reasons given to the person (GDPR Art. 12(3)); sent now, within the first period"
+    )
+
+
+class RejectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: RejectionReason

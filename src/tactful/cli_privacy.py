@@ -1,0 +1,218 @@
+"""`tactful privacy ...`: privacy requests from the command line, filed as the operator.
+
+    request TYPE --user-id … | --anonymous-id … | --email …   file one (the server's jobs run it)
+    status ID                                                   its status, due date and receipt
+    export --user-id …                                          file an access request, run it here
+    erase --user-id …                                           file an erasure, run it here (asks)
+
+Whoever runs the command line holds the databases: the requests it files are the operator's
+(`verified_by: operator`, no key id). The request id goes to standard output alone; the receipt of
+`export` and `erase` too, as JSON; progress and tables go to standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tactful.errors import TactfulError
+from tactful.rights import requests as requests_service
+from tactful.rights.due import RequestType
+from tactful.rights.jobs import JobRunner, RunOutcome
+from tactful.rights.schemas import NamedBy, RequestRecord, VerifiedBy
+from tactful.types import utcnow
+
+privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests: file, follow, export, erase.")
+
+UserId = Annotated[str | None, typer.Option("--user-id", metavar="ID", help="The person's user id.")]
+AnonymousId = Annotated[
+    str | None, typer.Option("--anonymous-id", metavar="ID", help="Only this browser or device.")
+]
+Email = Annotated[
+    str | None, typer.Option("--email", metavar="ADDRESS", help="Found through the blind index.")
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        help="SQLAlchemy URL of the main database [default: TACTFUL_DATABASE_URL]",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON on standard output, for scripts.")]
+Changes = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--change", metavar="TRAIT=VALUE", help="Rectification: a trait's corrected value (JSON or text)."
+    ),
+]
+
+
+def _named(user_id: str | None, anonymous_id: str | None, email: str | None) -> tuple[NamedBy, str]:
+    from tactful.cli import _fail
+
+    given = [
+        (kind, value)
+        for kind, value in (
+            (NamedBy.USER_ID, user_id),
+            (NamedBy.ANONYMOUS_ID, anonymous_id),
+            (NamedBy.EMAIL, email),
+        )
+        if value
+    ]
+    if len(given) != 1:
+        raise _fail("name the person with exactly one of --user-id, --anonymous-id and --email")
+    return given[0]
+
+
+def _changes(items: list[str] | None) -> dict[str, object] | None:
+    from tactful.cli import _fail
+
+    if not items:
+        return None
+    found: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--change takes TRAIT=VALUE, not {item!r}")
+        try:
+            found[name] = json.loads(text)
+        except ValueError:
+            found[name] = text  # plain text needs no quotes
+    return found
+
+
+def _file(
+    kind: RequestType,
+    named: tuple[NamedBy, str],
+    database_url: str | None,
+    *,
+    changes: dict[str, object] | None = None,
+    run: bool,
+) -> RequestRecord:
+    from tactful.api.privacy import job_context
+    from tactful.cli import _context, _fail, _progress, _settings, err
+
+    with _context(_settings(database_url)) as context:
+        try:
+            with context.session() as session:
+                record = requests_service.file_request(
+                    session,
+                    keystore=context.keystore,
+                    policy=context.policy_context(),
+                    calendar=requests_service.calendar_of(context.settings.privacy),
+                    kind=kind,
+                    named_by=named[0],
+                    value=named[1],
+                    verified_by=VerifiedBy.OPERATOR,
+                    key_id=None,
+                    at=utcnow(),
+                    actor="cli",
+                    changes=changes,
+                )
+        except TactfulError as exc:
+            raise _fail(exc.message) from exc
+        if run:
+            with _progress() as progress:
+                task = progress.add_task(f"{kind.value} {record.public_id}", total=None)
+
+                def advance(step: str, done: int, total: int) -> None:
+                    progress.update(task, description=f"{kind.value}: {step}", completed=done, total=total)
+
+                outcome = JobRunner(job_context(context)).run(record.id, on_step=advance)
+            if outcome is not RunOutcome.COMPLETED:
+                err.print(
+                    f"the job stopped: {outcome.value} (the server retries it; see `tactful privacy status`)"
+                )
+        with context.session() as session:
+            return requests_service.get_request(session, public_id=record.public_id) or record
+
+
+def _show(record: RequestRecord, as_json: bool) -> None:
+    from tactful.cli import err
+
+    body = {
+        "id": record.public_id,
+        "type": record.type.value,
+        "status": record.status.value,
+        "regimes": [r.value for r in record.regimes],
+        "received_at": record.received_at.isoformat(),
+        "due_at": record.effective_due_at.isoformat(),
+        "flags": [f.code.value for f in record.flags],
+        "receipt": record.receipt,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(body) + "\n")
+        return
+    table = Table(title=f"privacy request {record.public_id}")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for name, value in body.items():
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
+    err.print(table)
+
+
+@privacy_app.command("request")
+def request(
+    kind: Annotated[RequestType, typer.Argument(metavar="TYPE", help="access, erasure, objection, ...")],
+    user_id: UserId = None,
+    anonymous_id: AnonymousId = None,
+    email: Email = None,
+    change: Changes = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """File a request the operator verified; print its id (the server runs its job)."""
+    record = _file(
+        kind, _named(user_id, anonymous_id, email), database_url, changes=_changes(change), run=False
+    )
+    sys.stdout.write(record.public_id + "\n")
+
+
+@privacy_app.command("status")
+def status(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's id (prq_...).")],
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A request's status, due date and receipt. Exit 1 if no request has this id."""
+    from tactful.cli import _context, _fail, _settings
+
+    with _context(_settings(database_url)) as context, context.session() as session:
+        record = requests_service.get_request(session, public_id=request_id)
+    if record is None:
+        raise _fail(f"no privacy request has the id {request_id!r}")
+    _show(record, as_json)
+
+
+@privacy_app.command("export")
+def export(
+    user_id: UserId = None,
+    anonymous_id: AnonymousId = None,
+    email: Email = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """File an access request and run it here; print its receipt as JSON."""
+    record = _file(RequestType.ACCESS, _named(user_id, anonymous_id, email), database_url, run=True)
+    _show(record, as_json=True)
+
+
+@privacy_app.command("erase")
+def erase(
+    user_id: UserId = None,
+    anonymous_id: AnonymousId = None,
+    email: Email = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask: erasure cannot be undone.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """File an erasure and run it here: every store, then the keys; print its receipt as JSON."""
+    named = _named(user_id, anonymous_id, email)
+    if not yes and not typer.confirm(
+        f"Erase everything held about this {named[0].value}? This cannot be undone"
+    ):
+        raise typer.Exit(1)
+    record = _file(RequestType.ERASURE, named, database_url, run=True)
+    _show(record, as_json=True)

@@ -1,0 +1,61 @@
+"""The privacy requests table: one row per request a person (or an operator for them) filed.
+
+What the request named is held only as a keyed hash under a system key of its own (`requests.
+REQUESTS_KEY`), never in clear: enough to match a later request of the same person (repetition
+flags) and a subject token's user id (self-service reads), nothing else. The request is kept as the
+law's proof that it was answered (CCPA §7101: 24 months), so erasing its subject does not delete it:
+`subject_id` is cleared and what the row says stays, linked to no one.
+
+A job's progress lives on the row: `steps` holds each finished step's result, written in the same
+transaction as the step's own work, and the lease (`lease_owner`, `lease_expires_at`) lets one
+process at a time run it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tactful.db import Base, JSONType
+
+
+class PrivacyRequest(Base):
+    __tablename__ = "privacy_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    """What callers name the request by: random, unguessable, not the row's key."""
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    regime: Mapped[str] = mapped_column(String(64))
+    """The legal regimes its due dates were counted under, comma-separated (`ccpa,gdpr`)."""
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    """The subject found when it was filed; None when Tactful held no one, and once erased."""
+    identity_kind: Mapped[str] = mapped_column(String(16))
+    identity_digest: Mapped[str] = mapped_column(String(96), index=True)
+    verified_by: Mapped[str | None] = mapped_column(String(16))
+    actor_key_id: Mapped[uuid.UUID | None]
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    confirm_by: Mapped[datetime | None]
+    extended_due_at: Mapped[datetime | None]
+    extension_reason: Mapped[str | None] = mapped_column(String(1000))
+    extension_noticed_at: Mapped[datetime | None]
+    flags: Mapped[Any] = mapped_column(JSONType)
+    """Repetition patterns for the operator (`due.RepeatCode`): never a refusal."""
+    changes_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """A rectification's new values, sealed under the subject's key until the job applies them."""
+    steps: Mapped[Any] = mapped_column(JSONType)
+    receipt: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_privacy_requests_status_due_at", "status", "due_at"),)

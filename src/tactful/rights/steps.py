@@ -1,0 +1,249 @@
+"""The steps of a privacy request's job, and each type's plan: which steps, in which order.
+
+    opt_out_sale_share ─▶ opt_out      (consent ledger: sale_or_share refused)
+    limit_sensitive ────▶ limit        (ledger flag: limit on sensitive data)
+    objection ──────────▶ object       (ledger flag: legitimate interest refused, Art. 21)
+    restriction ────────▶ restrict     (ledger flag: restriction, Art. 18)
+    access, portability ▶ export       (registry.export_all: counts per store; the document goes to
+                                        the plan's `ExportSink`, where the packaged download plugs in)
+    erasure ────────────▶ erase_stores (every store but the keystore, committed)
+                          destroy_keys (then the keys: backups of the rows become unreadable)
+    rectification ──────▶ rectify      (traits the subject holds, through profiles' service)
+
+A step is anything with a `name` and a `run` (the `Step` protocol). The job runner commits each
+step's work together with its result, so a finished step is never run again; what one step hands to
+the next (`Outcome.carry`) is kept only until that next step commits. Results name stores, atoms
+and counts, never a value or an identifier: they make the receipt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import update
+
+from tactful.consent import service as consent_service
+from tactful.consent.fold import ConsentAction
+from tactful.consent.gatekeeper import PolicyContext
+from tactful.consent.schemas import ConsentChange, TargetKind
+from tactful.policy.state import ConsentSource, ConsentStatus
+from tactful.profiles import service as profiles_service
+from tactful.rights import registry
+from tactful.rights.due import RequestType
+from tactful.rights.models import PrivacyRequest
+from tactful.rights.registry import RightsContext
+from tactful.rights.schemas import RequestRecord
+from tactful.types import Purpose
+
+_NO_CARRY: Mapping[str, Any] = {}
+NOTHING_HELD: Mapping[str, Any] = {"nothing_held": True}
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step may reach: the stores (through `rights`, whose session is the step's transaction),
+    the gate's inputs, the request, and what the step before handed on."""
+
+    rights: RightsContext
+    policy: PolicyContext
+    request: RequestRecord
+    subject_id: uuid.UUID | None
+    """The request's subject as it is now (the survivor, when it was merged since); None once it is
+    gone (an erasure's later steps run after it, on what the step before carried)."""
+    changes: Mapping[str, object]
+    carry: Mapping[str, Any]
+    at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Mapping[str, Any]
+    """For the receipt: stores, atoms, counts."""
+    carry: Mapping[str, Any] = field(default_factory=lambda: _NO_CARRY)
+    """For the next step only; dropped when it commits."""
+
+
+class Step(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def run(self, ctx: StepContext) -> Outcome: ...
+
+
+# -- narrowing: the ledger flags that exist --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerRefusal:
+    """Record a refusal in the consent ledger through consent's service (which audits it and purges
+    what the refusal leaves without a purpose)."""
+
+    name: str
+    kind: TargetKind
+    purpose: Purpose | None = None
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.subject_id is None:
+            return Outcome(NOTHING_HELD)
+        session = ctx.rights.session
+        proof = {"privacy_request": ctx.request.public_id}
+        if self.purpose is not None:
+            current = consent_service.state(session, subject_id=ctx.subject_id).state(self.purpose, at=ctx.at)
+            # A "no" after a "yes" is a withdrawal, as everywhere else in the ledger.
+            granted = current.status is ConsentStatus.GRANTED
+            action = ConsentAction.WITHDRAWN if granted else ConsentAction.DENIED
+            change = ConsentChange.for_purpose(self.purpose, action, ConsentSource.API, proof=proof)
+        else:
+            change = ConsentChange(self.kind, ConsentAction.DENIED, ConsentSource.API, proof=proof)
+        consent_service.record(
+            session,
+            keystore=ctx.rights.keystore,
+            subject_id=ctx.subject_id,
+            changes=[change],
+            at=ctx.at,
+            actor=ctx.actor,
+            policy=ctx.policy,
+        )
+        return Outcome({"recorded": change.label, "action": change.action.value})
+
+
+# -- access and portability ------------------------------------------------------------------------
+
+
+class ExportSink(Protocol):
+    """Where an export's document goes. The packaged, sealed download (a later part) is one; what it
+    returns joins the step's result (a file's name and size, never its content)."""
+
+    def keep(self, ctx: StepContext, document: Mapping[str, object]) -> Mapping[str, Any]: ...
+
+
+class CountsOnly:
+    """The do-nothing sink: the receipt says what each store holds; no document is kept."""
+
+    def keep(self, ctx: StepContext, document: Mapping[str, object]) -> Mapping[str, Any]:
+        return {}
+
+
+def _size(value: object) -> int:
+    if isinstance(value, list | tuple | dict):
+        return len(value)
+    return 0 if value is None else 1
+
+
+def counts(document: Mapping[str, object]) -> dict[str, Any]:
+    """How much each store holds, per part (items of a list or mapping, else one)."""
+    found: dict[str, Any] = {}
+    for store, held in document.items():
+        if store == "merged" and isinstance(held, list):
+            found["merged_profiles"] = len(held)
+        elif isinstance(held, Mapping) and held:
+            found[store] = {part: _size(value) for part, value in sorted(held.items())}
+    return found
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str = "export"
+    sink: ExportSink = field(default_factory=CountsOnly)
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.subject_id is None:
+            return Outcome(NOTHING_HELD)
+        document = registry.export_all(ctx.rights, ctx.subject_id)
+        kept = self.sink.keep(ctx, document)
+        return Outcome({"held": counts(document), **kept})
+
+
+# -- erasure ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EraseStores:
+    """Every store but the keystore: committed before any key goes."""
+
+    name: str = "erase_stores"
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.subject_id is None:
+            return Outcome(NOTHING_HELD)
+        ids = registry.subject_ids(ctx.rights, ctx.subject_id)
+        removed = registry.erase_stores(ctx.rights, ids)
+        ctx.rights.session.flush()  # a deletion that fails must fail here, before the keys
+        return Outcome({"removed": removed, "profiles": len(ids)}, carry={"ids": [str(i) for i in ids]})
+
+
+@dataclass(frozen=True)
+class DestroyKeys:
+    """The keys, salts and blind-index entries of the profiles the step before erased. The result is
+    how many of them hold no key afterwards: the same whether this ran once or again after a crash
+    between the keystore's commit and the main database's."""
+
+    name: str = "destroy_keys"
+
+    def run(self, ctx: StepContext) -> Outcome:
+        ids = [uuid.UUID(i) for i in ctx.carry.get("ids", [])]
+        registry.erase_keys(ctx.rights, ids)
+        gone = sum(1 for i in ids if not ctx.rights.keystore.has_subject(i))
+        return Outcome({"keys_destroyed": gone, "backups": "unreadable for this person"})
+
+
+# -- rectification ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rectify:
+    """Correct the traits the subject holds (null removes one); a trait not held is left alone and
+    named in the result, since storing it anew would need a purpose the request does not give."""
+
+    name: str = "rectify"
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.subject_id is None:
+            return Outcome(NOTHING_HELD)
+        session, keystore = ctx.rights.session, ctx.rights.keystore
+        catalog = ctx.policy.catalog
+        held = set(profiles_service.stored_atoms(session, subject_id=ctx.subject_id))
+        apply: dict[str, object] = {}
+        not_held: list[str] = []
+        for name, value in sorted(ctx.changes.items()):
+            atom = catalog.trait_atoms.get(name)
+            if atom is not None and atom.name in held:
+                apply[name] = value
+            else:
+                not_held.append(name)
+        changed = profiles_service.apply_traits(
+            session, keystore=keystore, catalog=catalog, subject_id=ctx.subject_id, traits=apply, at=ctx.at
+        )
+        # Applied: the sealed new values are not kept a moment longer.
+        session.execute(
+            update(PrivacyRequest).where(PrivacyRequest.id == ctx.request.id).values(changes_enc=None)
+        )
+        return Outcome(
+            {
+                "corrected": sorted((*changed.stored, *changed.encrypted)),
+                "removed": sorted(changed.removed),
+                "not_held": not_held,
+            }
+        )
+
+
+PLANS: Mapping[RequestType, tuple[Step, ...]] = {
+    RequestType.OPT_OUT_SALE_SHARE: (
+        LedgerRefusal("opt_out", TargetKind.PURPOSE, purpose=Purpose.SALE_OR_SHARE),
+    ),
+    RequestType.LIMIT_SENSITIVE: (LedgerRefusal("limit", TargetKind.LIMIT_SENSITIVE),),
+    RequestType.OBJECTION: (LedgerRefusal("object", TargetKind.LEGITIMATE_INTEREST),),
+    RequestType.RESTRICTION: (LedgerRefusal("restrict", TargetKind.RESTRICTION),),
+    RequestType.ACCESS: (Export(),),
+    # Portability's narrower document (what the person provided or was observed) comes with the
+    # packaged export; until then it runs the access export.
+    RequestType.PORTABILITY: (Export(),),
+    RequestType.ERASURE: (EraseStores(), DestroyKeys()),
+    RequestType.RECTIFICATION: (Rectify(),),
+}
+"""Every type's plan. `tests/rights/test_jobs.py` checks that each type has one."""
