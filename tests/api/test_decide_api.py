@@ -109,6 +109,9 @@ def test_a_subject_walks_up_and_down_the_pyramid_with_their_consent(
     assert (low["greeting"]["level"], low["greeting"]["content"]) == ("1:all", {"text": "Hello!"})
     assert low["greeting"]["strategy"] == "default"
     assert low["greeting"]["explanation"]["consent_downgrade"] is True
+    # What would change it: every pyramid purpose from the ceiling up to the greeting's level.
+    changes = low["greeting"]["explanation"]["would_change"]
+    assert {c["params"]["purpose"] for c in changes} >= {"personalization.individual"}
     assert "traits.first_name" not in str(low)  # withheld: not even read
 
     consent(api, server, person, **everything(True))
@@ -229,3 +232,22 @@ def test_deciding_needs_a_server_key(api: TestClient, keys: dict[Scope, dict[str
     body = {"user_id": user(), "placements": ["home_hero"]}
     assert api.post("/v1/decide", json=body, headers=keys[Scope.WRITE]).status_code == 403
     assert api.post("/v1/decide", json=body).status_code == 401
+
+
+def test_metrics_count_decisions_served_logged_and_pending(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    shop(api, keys[Scope.ADMIN])
+    decide(api, keys[Scope.SERVER], user_id=user())
+
+    def metric(name: str) -> float:
+        text = api.get("/metrics", headers=keys[Scope.ADMIN]).text
+        line = next(line for line in text.splitlines() if line.startswith(name + " "))
+        return float(line.split()[1])
+
+    assert (metric("tactful_decisions_served_total"), metric("tactful_decisions_pending")) == (2, 2)
+    assert context.logbook is not None
+    context.logbook.flush()
+    assert (metric("tactful_decisions_logged_total"), metric("tactful_decisions_pending")) == (2, 0)
+    assert metric("tactful_decisions_lost_total") == 0
+    assert metric("tactful_decision_log_stalled_processes") == 0

@@ -1,12 +1,15 @@
 """Prometheus exposition of what the engine counts (no personal data: totals and reason codes only).
 
 Collection's counters are read from the database, so every process reports the same totals; the rate
-limiter's are this process's own (scrape each process, as Prometheus does by default).
+limiter's and the decision log buffer's are this process's own (scrape each process, as Prometheus
+does by default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,6 +21,8 @@ from tactful.api.deps import AUTH_RESPONSES, require_admin
 from tactful.api.ratelimit import Counts, Limit, limiter_of
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import IngestStats
+from tactful.decide import log as decision_log
+from tactful.types import utcnow
 
 router = APIRouter(tags=["operations"], responses=AUTH_RESPONSES)
 
@@ -114,6 +119,54 @@ class _RateLimitCollector(Collector):
         yield unavailable
 
 
+@dataclass(frozen=True)
+class DecisionLogStats:
+    """This process's decision log buffer, and the processes found stopped mid-window."""
+
+    served: int
+    written: int
+    pending: int
+    lost: int
+    stalled: int
+
+
+class _DecisionLogCollector(Collector):
+    def __init__(self, stats: DecisionLogStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.stats
+        for name, help_text, value in (
+            ("tactful_decisions_served", "Decisions this process served", stats.served),
+            ("tactful_decisions_logged", "Decisions this process wrote to the decision log", stats.written),
+            (
+                "tactful_decisions_lost",
+                "Decisions this process could not log: dropped beyond the buffer's limit while writes failed",
+                stats.lost,
+            ),
+        ):
+            counter = CounterMetricFamily(name, help_text)
+            counter.add_metric([], value)
+            yield counter
+        pending = GaugeMetricFamily(
+            "tactful_decisions_pending", "Decisions served, not yet written to the log"
+        )
+        pending.add_metric([], stats.pending)
+        yield pending
+        stalled = GaugeMetricFamily(
+            "tactful_decision_log_stalled_processes",
+            "Serving processes whose last decision log write is over 5 minutes old and that did not mark "
+            "a stop: crashed (losing up to 100 ms or 500 decisions of log, never an event or a consent "
+            "change) or idle since",
+        )
+        stalled.add_metric([], stats.stalled)
+        yield stalled
+
+
+STALLED_AFTER = timedelta(minutes=5)
+"""A process whose log mark is older than this and that did not mark its stop counts as stalled."""
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics: ingestion outcomes, quarantine reasons, dropped fields, rate limits",
@@ -121,10 +174,19 @@ class _RateLimitCollector(Collector):
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
 )
 def metrics(request: Request, context: Context, principal: require_admin) -> Response:
+    now = utcnow()
     with context.session() as session:
         stats = collect_service.ingest_stats(session)
+        stalled = decision_log.stalled(session, at=now, quiet=STALLED_AFTER)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_IngestCollector(stats))
+    book = context.logbook
+    if book is not None:
+        registry.register(
+            _DecisionLogCollector(
+                DecisionLogStats(book.sequence, book.written, book.pending, book.lost, len(stalled))
+            )
+        )
     limiter = limiter_of(request)
     if limiter is not None:
         registry.register(_RateLimitCollector(limiter.counts()))

@@ -129,8 +129,13 @@ def explain(
             reason = allowance.level_reasons.get(level)
             if reason is not None:
                 steps.append(Step(level, str(reason.code), reason.params))
-                if here and reason.code in _CONSENT_CODES:
-                    changes[reason] = None
+            if here:
+                # An experience waited at this level: every consent choice missing from the ceiling
+                # up to here would have let it apply (a level needs the ones below it too).
+                for below in range(allowance.ceiling.rank + 1, rank + 1):
+                    missing = allowance.level_reasons.get(Level.from_rank(below))
+                    if missing is not None and missing.code in _CONSENT_CODES:
+                        changes[missing] = None
             continue
         for passed in here:
             if passed.skip is Skip.ATOMS_WITHHELD or passed.skip is Skip.CHANNEL_CONSENT:
