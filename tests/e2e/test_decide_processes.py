@@ -1,6 +1,7 @@
 """Invariant 3 for decisions across processes: a consent change made through one server process holds
 for the very next decision made by another (decisions read consent through the seam per request;
-nothing about a subject is cached between requests)."""
+nothing about a subject is cached between requests). The same decision then through the Python SDK
+and through the real `openfeature-sdk` with Tactful's provider, against a server process."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from openfeature import api as openfeature_api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import Reason
 
 from tactful.api.context import AppContext
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
+from tactful.sdk import Client
+from tactful.sdk.openfeature import TactfulProvider
 from tests.api.builders import app_context, bearer, issue
 from tests.api.test_consent_api import user
 from tests.api.test_decide_api import everything, shop
@@ -72,4 +78,23 @@ def test_a_withdrawal_on_one_process_holds_for_the_next_decision_on_the_other(
 
         _consent(a, server, person, {"personalization.individual": True})
         assert _greeting(b, server, person)["level"] == "1:1"
+
+        # The same decision through the Python SDK and through OpenFeature, against process B.
+        token = server["Authorization"].removeprefix("Bearer ")
+        with Client(base_url=str(b.base_url), api_key=token) as sdk:
+            [answer] = sdk.decide(["greeting"], user_id=person)
+            assert (answer.level, answer.content) == ("1:1", {"text": "Hello Astrid!"})
+            why = sdk.explanation(answer.decision_id, locale="sv")
+            assert why["language"] == "sv"
+            assert "Astrid" not in str(why)
+        openfeature_api.set_provider(TactfulProvider(base_url=str(b.base_url), api_key=token))
+        try:
+            details = openfeature_api.get_client().get_object_details(
+                "greeting", {"text": "fallback"}, EvaluationContext(targeting_key=person)
+            )
+        finally:
+            openfeature_api.shutdown()
+        assert (details.value, details.variant) == ({"text": "Hello Astrid!"}, "named")
+        assert details.reason == Reason.TARGETING_MATCH
+        assert details.flag_metadata["level"] == "1:1"
     keystore.dispose()
