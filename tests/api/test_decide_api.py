@@ -251,3 +251,38 @@ def test_metrics_count_decisions_served_logged_and_pending(
     assert (metric("tactful_decisions_logged_total"), metric("tactful_decisions_pending")) == (2, 0)
     assert metric("tactful_decisions_lost_total") == 0
     assert metric("tactful_decision_log_stalled_processes") == 0
+
+
+def test_a_split_hashes_an_anonymous_id_only_where_a_device_identifier_may_be_read(
+    api: TestClient, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    shop(api, admin)
+    split = {
+        "key": "two_heroes",
+        "placement": "home_hero",
+        "strategy": "split",
+        "priority": 9,
+        "variations": [
+            {"key": "a", "content": {"headline": "A"}},
+            {"key": "b", "content": {"headline": "B"}},
+        ],
+    }
+    _made(api.post(f"{ADMIN}/experiences", json=split, headers=admin))
+    _made(api.post(f"{ADMIN}/experiences/two_heroes/publish", headers=admin))
+
+    browser = anonymous()
+    stranger = decide(api, server, anonymous_id=browser, placements=["home_hero"])["home_hero"]
+    assert (stranger["experience"], stranger["strategy"]) == (None, "default")  # GDPR: no consent yet
+    grant = {"anonymous_id": browser, "purposes": {"personalization.segments": True}, "source": "banner"}
+    _made(api.put("/v1/consent", json=grant, headers=keys[Scope.WRITE]))
+    consented = decide(api, server, anonymous_id=browser, placements=["home_hero"])["home_hero"]
+    assert consented["strategy"] in ("split", "holdout")
+
+    answers = [decide(api, server, user_id=user(), placements=["home_hero"])["home_hero"] for _ in range(40)]
+    served = [a for a in answers if a["experience"] == "two_heroes"]
+    assert {a["strategy"] for a in served} == {"split"}
+    assert all(a["propensity"] == pytest.approx(0.5 * 0.95) for a in served)
+    held = [a for a in answers if a["experience"] is None]
+    assert all(a["strategy"] == "holdout" and a["propensity"] == pytest.approx(0.05) for a in held)
+    assert {a["variation"] for a in served} == {"a", "b"}

@@ -11,12 +11,13 @@ from hypothesis import given
 
 from tactful.catalog.model import Catalog
 from tactful.consent.fold import ConsentEvent, fold
-from tactful.policy import GDPR, Allowance, Regime, RequestSignals, SubjectFacts, evaluate
+from tactful.policy import CCPA, GDPR, Allowance, Regime, RequestSignals, SubjectFacts, evaluate
 from tactful.policy.allowance import assemble
 from tactful.policy.gate import _CLIMB, _PYRAMID, _Refusals
 from tactful.policy.index import PERSONALIZATION
 from tactful.policy.purposes import Evaluation
 from tactful.policy.verdicts import Code, Reason
+from tests.policy.builders import grants
 from tests.policy.strategies import AT, catalogs, facts, ledgers, regime_sets, signals
 from tests.policy.test_cases import CATALOGS
 
@@ -103,3 +104,23 @@ def test_refusals_are_worked_out_when_asked_from_one_reading_of_the_rules() -> N
     assert refusals._rules is rules
     with pytest.raises(KeyError):
         refusals["traits.undeclared"]
+
+
+def test_a_device_identifier_may_be_read_only_where_a_served_purpose_allows_it() -> None:
+    """ePrivacy: under GDPR reading a device identifier (hashing an anonymous id for a split) needs a
+    granted purpose; under CCPA no consent is asked for it."""
+    catalog = CATALOGS["shop"]
+
+    def allowance(regime: Regime, *granted: str) -> Allowance:
+        return evaluate(
+            catalog=catalog,
+            consent=fold(grants(granted, AT)),
+            regimes=[regime],
+            facts=SubjectFacts(),
+            signals=RequestSignals(),
+            at=AT,
+        )
+
+    assert allowance(GDPR).device_identifiers is False
+    assert allowance(GDPR, "personalization.segments").device_identifiers is True
+    assert allowance(CCPA).device_identifiers is True
