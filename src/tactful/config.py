@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     catalog_path: Path | None = None
     cors_origins: list[str] = Field(default_factory=list)
     dedup_retention_days: int = Field(30, ge=7)
+    decision_log_retention_days: int = Field(
+        395,
+        ge=1,
+        description="how long served decisions are kept for explanations and accountability "
+        "(Art. 15(1)(h)); `tactful retention run` deletes older ones",
+    )
     limits: Limits = Field(default_factory=Limits)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     policy: PolicySettings = Field(default_factory=PolicySettings)

@@ -5,6 +5,7 @@ and a process that stopped mid-window found."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from tactful.decide import log
 from tactful.decide.logbook import Logbook
 from tactful.decide.models import DecisionLogProcess
 from tactful.rights.registry import STORES, RightsContext
+from tactful.rights.retention import run_retention
+from tests.decide.test_engine import DEMO
 from tests.decide.test_logbook import NOW, entry
 
 
@@ -74,3 +77,21 @@ def test_the_registry_exports_and_erases_written_and_buffered_decisions(
     assert store.export(ctx, subject) == {}
     assert len(store.export(ctx, other)["decisions"]) == 1  # type: ignore[arg-type]
     assert book.pending == 0
+
+
+def test_decisions_past_their_retention_are_deleted_by_the_sweep(session: Session) -> None:
+    book = Logbook(lambda group: None)
+    old = replace(entry(None, 0), decided_at=NOW - timedelta(days=400))
+    recent = replace(entry(None, 1), decided_at=NOW - timedelta(days=10))
+    log.write(session, entries=[book.add(old), book.add(recent)], at=NOW)
+    log.stopped(session, process=book.process, at=NOW - timedelta(days=400))
+    session.flush()
+
+    removed = run_retention(session, catalog=DEMO, settings=Settings(), at=NOW)
+
+    assert removed["decisions"] == 1
+    assert log.find(session, decision_id=old.decision_id) is None
+    assert log.find(session, decision_id=recent.decision_id) is not None
+    assert session.get(DecisionLogProcess, book.process) is None
+    kept = Settings(decision_log_retention_days=500)
+    assert run_retention(session, catalog=DEMO, settings=kept, at=NOW)["decisions"] == 0

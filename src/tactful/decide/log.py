@@ -142,6 +142,17 @@ def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]
     return {"decisions": decisions} if decisions else {}
 
 
+def expire(session: Session, *, before: datetime) -> int:
+    """Delete decisions made before `before`, and the marks of processes stopped before it."""
+    result = session.execute(delete(DecisionLog).where(DecisionLog.decided_at < before))
+    session.execute(
+        delete(DecisionLogProcess).where(
+            DecisionLogProcess.stopped_at.is_not(None), DecisionLogProcess.stopped_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
     result = session.execute(delete(DecisionLog).where(DecisionLog.subject_id == subject_id))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -6,6 +6,8 @@
     quarantine  rows past the quarantine's own retention
     dedup       message ids older than `dedup_retention_days` (kept longer than events on purpose:
                 a late retry must still be recognised)
+    decisions   served decisions older than `decision_log_retention_days` (their explanations then
+                answer 404, as for an unknown id)
 
 `tactful retention run` calls `run_retention` on a schedule of the operator's choosing (daily is
 typical); it is idempotent.
@@ -22,6 +24,7 @@ from tactful.catalog.model import Catalog
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event
 from tactful.config import Settings
+from tactful.decide import log as decision_log
 from tactful.profiles import service as profiles_service
 
 
@@ -51,5 +54,8 @@ def run_retention(session: Session, *, catalog: Catalog, settings: Settings, at:
         "quarantine": collect_service.purge_quarantine(session, at=at),
         "message_ids": collect_service.purge_message_ids(
             session, before=at - timedelta(days=settings.dedup_retention_days)
+        ),
+        "decisions": decision_log.expire(
+            session, before=at - timedelta(days=settings.decision_log_retention_days)
         ),
     }
