@@ -286,3 +286,32 @@ def test_a_split_hashes_an_anonymous_id_only_where_a_device_identifier_may_be_re
     held = [a for a in answers if a["experience"] is None]
     assert all(a["strategy"] == "holdout" and a["propensity"] == pytest.approx(0.05) for a in held)
     assert {a["variation"] for a in served} == {"a", "b"}
+
+
+def test_a_preview_shows_a_made_up_subject_and_logs_nothing(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin = keys[Scope.ADMIN]
+    shop(api, admin)
+    body = {"ceiling": "1:1", "atoms": {"traits.first_name": "Preview"}, "context": {"locale": "sv"}}
+    shown = api.post(f"{ADMIN}/placements/greeting/preview", json=body, headers=admin)
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["level"], shown.json()["content"]) == ("1:1", {"text": "Hello Preview!"})
+    lower = api.post(f"{ADMIN}/placements/greeting/preview", json=body | {"ceiling": "1:few"}, headers=admin)
+    assert (lower.json()["level"], lower.json()["content"]) == ("1:all", {"text": "Hello!"})
+    hero = {"ceiling": "1:many", "context": {"location": {"country": "SE"}, "device": {"type": "mobile"}}}
+    banner = api.post(f"{ADMIN}/placements/home_hero/preview", json=hero, headers=admin)
+    assert banner.json()["content"] == {"headline": "Hej!"}
+    assert context.logbook is not None
+    assert context.logbook.sequence == 0  # a preview is not a decision
+
+    undeclared = api.post(
+        f"{ADMIN}/placements/greeting/preview", json={"atoms": {"traits.shoe": 1}}, headers=admin
+    )
+    assert (undeclared.status_code, undeclared.json()["code"]) == (422, "undeclared_atom")
+    missing = api.post(f"{ADMIN}/placements/nowhere/preview", json={}, headers=admin)
+    assert (missing.status_code, missing.json()["code"]) == (422, "unknown_placement")
+    assert (
+        api.post(f"{ADMIN}/placements/greeting/preview", json={}, headers=keys[Scope.SERVER]).status_code
+        == 403
+    )

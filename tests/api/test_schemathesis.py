@@ -102,6 +102,10 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
     "GET /v1/privacy/requests": frozenset({(422, "invalid_cursor", "cursor")}),
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
     # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
+    # A preview's placement and atoms name what the database and the catalog hold.
+    "POST /v1/admin/placements/{key}/preview": frozenset(
+        {(422, "unknown_placement", None), (422, "undeclared_atom", "atoms")}
+    ),
     "POST /v1/decide": frozenset({(422, "missing_identity", None), (422, "unknown_placement", "placements")}),
     "POST /v1/admin/experiences/{key}/rollback": frozenset({(422, "publish_refused", None)}),
 }

@@ -5,6 +5,7 @@ and publishing.
     GET/PATCH /v1/admin/{placements|audiences|experiences}/{key}    read, change (a new version)
     GET       /v1/admin/{placements|audiences|experiences}/{key}/versions
     POST      /v1/admin/experiences/{key}/publish | pause | rollback
+    POST      /v1/admin/placements/{key}/preview     a made-up subject under a chosen consent
 
 A definition with faults answers 422 `invalid_definition` (publishing: `publish_refused`) listing each
 in `errors`: the path of the field, the fault's code, and a sentence that says how to fix it.
@@ -12,15 +13,17 @@ in `errors`: the path of the field, the fault's code, and a sentence that says h
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi import Path as PathParam
+from pydantic import JsonValue
 
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin
 from tactful.catalog.model import Catalog
 from tactful.decide import experiences as experiences_service
+from tactful.decide import preview as decide_preview
 from tactful.decide import service as decide_service
 from tactful.decide.publishing import PublishChecks
 from tactful.decide.schemas import (
@@ -36,10 +39,12 @@ from tactful.decide.schemas import (
     PlacementCreate,
     PlacementUpdate,
     PlacementView,
+    PreviewRequest,
+    PreviewView,
     Rollback,
     VersionView,
 )
-from tactful.types import utcnow
+from tactful.types import Level, utcnow
 
 KeyPath = Annotated[str, PathParam(pattern=KEY_PATTERN, max_length=64, description="The resource's key")]
 After = Annotated[
@@ -139,6 +144,33 @@ def placement_versions(
     key: KeyPath, context: Context, principal: require_admin, before: Before = None, limit: Limit = 100
 ) -> list[VersionView]:
     return _versions(context, Kind.PLACEMENT, key, before, limit)
+
+
+@placements.post(
+    "/{key}/preview",
+    summary="Preview what a placement shows a made-up subject under a chosen consent (nothing logged)",
+    responses={
+        422: {
+            "model": Problem,
+            "description": "No such placement (`unknown_placement`), an atom the catalog does not "
+            "declare (`undeclared_atom`), or a body that does not match the schema",
+        }
+    },
+)
+def preview_placement(
+    key: KeyPath, body: PreviewRequest, context: Context, principal: require_admin
+) -> PreviewView:
+    lineup = context.lineup()
+    served = decide_preview.preview(
+        policy=context.policy_context(), lineup=lineup, placement=key, ceiling=Level(body.ceiling),
+        atoms=body.atoms, context=body.context, unit=body.unit, at=utcnow(),
+    )  # fmt: skip
+    answer = served.answer
+    return PreviewView(
+        placement=answer.placement, experience=answer.experience, variation=answer.variation,
+        content=cast(JsonValue, answer.content), level=str(answer.level), strategy=str(answer.strategy),
+        propensity=answer.propensity, explanation=cast(dict[str, JsonValue], served.explanation.to_json()),
+    )  # fmt: skip
 
 
 # -- audiences ---------------------------------------------------------------------------------------

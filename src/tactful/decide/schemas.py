@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -362,3 +362,35 @@ class ExplanationView(BaseModel):
     what_would_change: list[str] = Field(description="Consent choices that would have changed the result")
     exploration: bool = Field(description="Chosen at random (a test or exploration), not for the person")
     holdout: bool = Field(description="The person is in a comparison group that sees the default")
+
+
+class PreviewRequest(BaseModel):
+    """`POST /v1/admin/placements/{key}/preview`: a made-up subject, never a real one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ceiling: Literal["1:all", "1:many", "1:some", "1:few", "1:1"] = Field(
+        "1:1", description="Consent is taken as granted for every pyramid purpose up to this level"
+    )
+    atoms: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Made-up stored atoms by catalog name (`traits.first_name`, `computed.ltv`, ...)",
+    )
+    context: dict[str, JsonValue] = Field(default_factory=dict, description="A made-up Segment context")
+    unit: Identifier = Field(
+        "preview", description="Hashed for splits as a user id is: vary it to see variations"
+    )
+
+
+class PreviewView(BaseModel):
+    """What the placement would show that subject, and why; not a decision (nothing is logged)."""
+
+    placement: str
+    experience: str | None
+    variation: str
+    content: JsonValue
+    level: str
+    strategy: str
+    propensity: float
+    explanation: dict[str, JsonValue]
