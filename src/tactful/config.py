@@ -163,6 +163,19 @@ class PrivacySettings(BaseModel):
         return self
 
 
+class DecideSettings(BaseModel):
+    """Decisions (`tactful.decide`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience_k: int = Field(
+        50,
+        ge=1,
+        description="a 1:many audience serves once it has matched this many distinct subjects in 30 days "
+        "(DESIGN §3, invariant 7); until then it is evaluated in shadow",
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of a Tactful deployment."""
 
@@ -196,6 +209,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    decide: DecideSettings = Field(default_factory=DecideSettings)
     log_level: str = "INFO"
 
     @field_validator("subject_token_max_lifetime", mode="before")

@@ -13,7 +13,7 @@ from tactful import main
 from tactful.api.context import AppContext
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
-from tactful.config import Limits, PolicySettings, Settings
+from tactful.config import DecideSettings, Limits, PolicySettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys import service as keys_service
@@ -28,6 +28,7 @@ def app_context(
     cors_origins: tuple[str, ...] = (),
     limits: Limits | None = None,
     policy: PolicySettings | None = None,
+    decide: DecideSettings | None = None,
 ) -> AppContext:
     """A process context over the given databases; the demo catalog and the default policy unless
     others are given."""
@@ -37,6 +38,7 @@ def app_context(
         cors_origins=list(cors_origins),
         limits=limits or Limits(),
         policy=policy or PolicySettings(),
+        decide=decide or DecideSettings(),
     )
     chosen = catalog if catalog is not None else load_catalog(main.default_catalog_path())
     return AppContext(settings=settings, db=db, keystore=keystore, catalog=chosen)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tactful.config import DecideSettings
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tactful.profiles.models import Subject
@@ -21,12 +22,14 @@ from tests.backends import migrated_database
 ADMIN = "/v1/admin"
 SWEDEN_MOBILE = {"context.location.country": "SE", "context.device.type": "mobile"}
 GREETING = "Hello {{ traits.first_name | default('there') }}!"
+K = 3
+"""Distinct subjects a 1:many audience must match before it serves, in these tests."""
 
 
 @pytest.fixture
 def context(backend: str, tmp_path: Path, keystore: Keystore) -> Iterator[AppContext]:
     with migrated_database(backend, tmp_path) as db:
-        yield app_context(db, keystore)
+        yield app_context(db, keystore, decide=DecideSettings(audience_k=K))
 
 
 @pytest.fixture
@@ -70,6 +73,17 @@ def shop(api: TestClient, admin: dict[str, str]) -> None:
         _made(api.post(f"{ADMIN}/experiences/{experience['key']}/publish", headers=admin))
 
 
+def crowd(api: TestClient, context: AppContext, server: dict[str, str], people: int) -> None:
+    """`people` strangers in Sweden on mobile decide (matching the shadow audience), then the lineup
+    is read again (as it is, in serving, at most a second later)."""
+    for _ in range(people):
+        decide(
+            api, server, user_id=user(), context={"location": {"country": "SE"}, "device": {"type": "mobile"}}
+        )
+    assert context.lineups is not None
+    context.lineups.invalidate()
+
+
 def decide(api: TestClient, headers: dict[str, str], **body: Any) -> dict[str, dict[str, Any]]:
     body = {"placements": ["home_hero", "greeting"]} | body
     response = api.post("/v1/decide", json=body, headers=headers)
@@ -96,10 +110,11 @@ def consent(api: TestClient, server: dict[str, str], user_id: str, **purposes: b
 
 
 def test_a_subject_walks_up_and_down_the_pyramid_with_their_consent(
-    api: TestClient, keys: dict[Scope, dict[str, str]]
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
 ) -> None:
     shop(api, keys[Scope.ADMIN])
     server, person = keys[Scope.SERVER], user()
+    crowd(api, context, server, K)  # the 1:many audience has k subjects: it serves
     identify = {"type": "identify", "userId": person, "traits": {"first_name": "Astrid"}}
     assert api.post("/v1/batch", json={"batch": [identify]}, headers=server).status_code == 200
     context = {"location": {"country": "SE"}, "device": {"type": "mobile"}, "locale": "sv-SE"}

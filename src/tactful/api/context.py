@@ -27,10 +27,13 @@ from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.decide import log as decision_log
+from tactful.decide.audience_size import HASH_KEY_NAME, AudienceSizes, Sizing
+from tactful.decide.audience_store import RedisSizes, TableSizes
 from tactful.decide.lineup import Lineup, LineupHolder
 from tactful.decide.logbook import Logbook
 from tactful.policy import AgePolicy, Gate, Regime, compile_gate
 from tactful.policy.holder import GateHolder
+from tactful.types import utcnow
 
 log = logging.getLogger("tactful.catalog")
 
@@ -100,9 +103,26 @@ class AppContext:
                 load=lambda: compile_for(settings, regimes, catalog), clock=time.monotonic
             )
         if self.lineups is None:
-            self.lineups = LineupHolder(session=self.db.session, clock=time.monotonic)
+            self.lineups = LineupHolder(
+                session=self.db.session, clock=time.monotonic, sizes=self.audience_sizes()
+            )
         if self.logbook is None:
             self.logbook = Logbook(decision_log.writer(self.db))
+
+    def audience_sizes(self) -> AudienceSizes:
+        """Audience size counting (invariant 7): in Redis when configured, else in the database."""
+        redis, keystore = self.redis, self.keystore
+        store = TableSizes() if redis is None else RedisSizes(redis, prefix=self.settings.redis_prefix)
+        return AudienceSizes(
+            store,
+            k=self.settings.decide.audience_k,
+            secret=lambda: keystore.system.read_or_create(HASH_KEY_NAME)[0],
+        )
+
+    def audience_sizing(self) -> Sizing | None:
+        """How the management API measures audiences now."""
+        sizes = self.lineups.sizes if self.lineups is not None else None
+        return None if sizes is None else sizes.sizing(self.gate().catalog, today=utcnow().date())
 
     def gate(self) -> Gate:
         """The compiled gate to use now (after another process changed the catalog, the new one)."""

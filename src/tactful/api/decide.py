@@ -69,6 +69,7 @@ def decide(
             ask=ask,
             at=now,
             proof=proof,
+            sizes=context.lineups.sizes if context.lineups is not None else None,
         )
     if context.logbook is not None:
         for entry in decided.entries:

@@ -185,8 +185,9 @@ def preview_placement(
 def create_audience(body: AudienceCreate, context: Context, principal: require_admin) -> AudienceView:
     with context.changing() as session:
         return decide_service.create_audience(
-            session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow()
-        )
+            session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow(),
+            sizing=context.audience_sizing(),
+        )  # fmt: skip
 
 
 @audiences.get("", summary="List audiences by key")
@@ -195,7 +196,9 @@ def list_audiences(
 ) -> list[AudienceView]:
     response.headers["Cache-Control"] = "no-store"
     with context.session() as session:
-        return decide_service.list_audiences(session, after=after, limit=limit)
+        return decide_service.list_audiences(
+            session, after=after, limit=limit, sizing=context.audience_sizing()
+        )
 
 
 @audiences.get("/{key}", summary="Read an audience", responses=_NOT_FOUND)
@@ -204,7 +207,7 @@ def get_audience(
 ) -> AudienceView:
     response.headers["Cache-Control"] = "no-store"
     with context.session() as session:
-        return decide_service.get_audience(session, key=key)
+        return decide_service.get_audience(session, key=key, sizing=context.audience_sizing())
 
 
 @audiences.patch(
@@ -218,7 +221,7 @@ def update_audience(
     with context.changing() as session:
         return decide_service.update_audience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
-            at=utcnow(),
+            at=utcnow(), sizing=context.audience_sizing(),
         )  # fmt: skip
 
 

@@ -6,6 +6,7 @@
         ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read)
         ──engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
+        ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
 
 The subject is found by the user id first, then the anonymous id, following merges only. An
 anonymous id whose link to a user id is pending is its own subject (links never merge until
@@ -27,6 +28,7 @@ from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger
 from tactful.crypto import Keystore
 from tactful.decide import assignment, engine
 from tactful.decide import log as decision_log
+from tactful.decide.audience_size import AudienceSizes, shadow_matches
 from tactful.decide.context import request_atoms
 from tactful.decide.engine import Served
 from tactful.decide.explain import Explanation
@@ -103,8 +105,10 @@ def decide(
     ask: Ask,
     at: datetime,
     proof: Mapping[str, str],
+    sizes: AudienceSizes | None = None,
 ) -> Decided:
-    """The answers for `ask` at `at`, each with its decision log entry (not yet written)."""
+    """The answers for `ask` at `at`, each with its decision log entry (not yet written); the
+    subject's matches of shadow audiences are counted in `sizes`."""
     if not (ask.user_id or ask.anonymous_id):
         raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
     placements = placements_of(lineup, ask.placements)
@@ -127,16 +131,19 @@ def decide(
     )
     allowance = found.allowance
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
+    view = found.view()
     served = engine.decide(
         placements,
         allowance=allowance,
-        view=found.view(),
+        view=view,
         at=at,
         steps=lambda placement: ServingSteps(
             lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
         ),
         catalog=catalog,
     )
+    if sizes is not None and lineup.shadow:
+        _count(sizes, lineup, placements, found, view=view, unit=unit, subject_id=subject_id, at=at)
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
@@ -146,6 +153,33 @@ def decide(
         for entry in (s.entry(subject_id=subject_id, at=at) for s in served)
     )
     return Decided(tuple(served), entries, subject_id)
+
+
+def _count(
+    sizes: AudienceSizes,
+    lineup: Lineup,
+    placements: Sequence[Placement],
+    found: SubjectAllowance,
+    *,
+    view: Mapping[str, object],
+    unit: assignment.Unit | None,
+    subject_id: uuid.UUID | None,
+    at: datetime,
+) -> None:
+    allowance = found.allowance
+    matched = shadow_matches(
+        placements,
+        shadow=lineup.in_shadow(),
+        compiled=lineup.conditions,
+        allowance=allowance,
+        view=view,
+        at=at,
+    )
+    if not matched:
+        return
+    digest = sizes.digest(subject_id=subject_id, unit=unit, device_identifiers=allowance.device_identifiers)
+    if digest is not None:
+        sizes.record(matched, digest, day=at.date())
 
 
 def language(entry: Entry, *, asked: str | None, accept: str | None) -> Language:

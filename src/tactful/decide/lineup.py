@@ -6,7 +6,10 @@ into the walk's plain types once, then reused by every decision until something 
     audiences (rows: a change publishes at once) ──┘     experience's compiled condition and
                                                          Allocation, its atoms and level (catalog)
     LineupHolder.current(): reloaded when the model's mark (number and time of its versions) or the
-    catalog changed; the mark is read at most once per `interval`, and at once after a change here
+    catalog changed; the mark is read at most once per `interval`, and at once after a change here;
+    at the same times the audience matches counted in shadow are stored, and the shadow audiences
+    that reached k subjects serve (`audience_size`; after a reload, every audience held to k is
+    counted again, so one that fell below k goes back to shadow)
 
 An experience's atoms and level are computed here again, from its audience as it is now and the
 catalog in force (`publishing.reads`), not taken from the snapshot of when it was published: an
@@ -23,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
 from tactful.decide import assignment, conditions
+from tactful.decide.audience_size import AudienceSizes, held_to_k, sketch_key
 from tactful.decide.checks import ExperienceData, VariationData
 from tactful.decide.levels import reach
 from tactful.decide.models import Audience, DecideVersion
@@ -41,6 +45,7 @@ from tactful.decide.publishing import reads
 from tactful.decide.schemas import Status
 from tactful.decide.walk import Channel, Experience, Placement, Variation
 from tactful.render import Renderer
+from tactful.types import utcnow
 
 Mark = tuple[int, str | None]
 """The model's versions: how many, and the time of the latest (every change makes one)."""
@@ -58,6 +63,32 @@ class Lineup:
     catalog_version: str
     renderer: Renderer
     """The template sandbox over the catalog's atoms (compiled templates are cached in it)."""
+    sketches: Mapping[str, str]
+    """By experience key: the sketch key of its audience, when that audience is held to k."""
+    shadow: frozenset[str]
+    """The sketch keys of audiences in shadow (their experiences are not served); after `load`,
+    every audience held to k, until its count is read."""
+
+    def in_shadow(self) -> dict[str, str]:
+        """By experience key: the sketch key of its audience, for audiences in shadow."""
+        return {key: sketch for key, sketch in self.sketches.items() if sketch in self.shadow}
+
+
+def with_shadow(lineup: Lineup, shadow: frozenset[str]) -> Lineup:
+    """`lineup` with only the audiences of `shadow` kept from serving."""
+    if shadow == lineup.shadow:
+        return lineup
+    placements = {
+        key: replace(
+            placement,
+            experiences=tuple(
+                replace(e, audience_served=lineup.sketches.get(e.key) not in shadow)
+                for e in placement.experiences
+            ),
+        )
+        for key, placement in lineup.placements.items()
+    }
+    return replace(lineup, placements=placements, shadow=shadow)
 
 
 def mark(session: Session) -> Mark:
@@ -109,6 +140,7 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
     namespaces = _namespaces(live)
     compiled: dict[str, conditions.Compiled] = {}
     allocations: dict[str, assignment.Allocation] = {}
+    sketches: dict[str, str] = {}
     experiences: dict[str, list[Experience]] = defaultdict(list)
     for row, snapshot in live:
         placement = placements.get(snapshot["placement"])
@@ -128,6 +160,8 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
             if isinstance(made, conditions.Problems):
                 continue  # saved audiences compile; one that no longer does (new caps) serves nobody
             compiled[row.key] = made
+            if held_to_k(reach(catalog, made.atoms).level):
+                sketches[row.key] = sketch_key(snapshot["audience"], condition)
         allocations[row.key] = assignment.Allocation(
             row.key,
             snapshot["seed"],
@@ -148,6 +182,7 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
                 ends_at=data.ends_at,
                 significant=bool(snapshot["significant_effect"]),
                 version=int(row.published_version or 0),
+                audience_served=row.key not in sketches,
             )
         )
     return Lineup(
@@ -165,17 +200,25 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
         mark=seen,
         catalog_version=catalog_version,
         renderer=Renderer(catalog.atoms.keys()),
+        sketches=sketches,
+        shadow=frozenset(sketches.values()),
     )
 
 
 class LineupHolder:
     """One process's lineup, built again when the model or the catalog changed. `session` opens a
-    read-only unit of work; `clock` is monotonic seconds."""
+    unit of work; `clock` is monotonic seconds. Without `sizes`, audiences held to k never serve."""
 
     def __init__(
-        self, *, session: Callable[[], Any], clock: Callable[[], float], interval: float = 1.0
+        self,
+        *,
+        session: Callable[[], Any],
+        clock: Callable[[], float],
+        interval: float = 1.0,
+        sizes: AudienceSizes | None = None,
     ) -> None:
         self._session, self._clock, self._interval = session, clock, interval
+        self.sizes = sizes
         self._lineup: Lineup | None = None
         self._next = 0.0
         self._lock = threading.Lock()
@@ -196,5 +239,17 @@ class LineupHolder:
                     or mark(session) != lineup.mark
                 ):
                     lineup = load(session, catalog=catalog, catalog_version=catalog_version)
+                if self.sizes is not None:
+                    lineup = self._settle(session, lineup)
             self._lineup, self._next = lineup, now + self._interval
             return lineup
+
+    def _settle(self, session: Session, lineup: Lineup) -> Lineup:
+        """Store the matches counted since the last time; serve the shadow audiences now at k."""
+        assert self.sizes is not None
+        self.sizes.flush(session)
+        if not lineup.shadow:
+            return lineup
+        counted = self.sizes.counts(session, lineup.shadow, today=utcnow().date())
+        k = self.sizes.k
+        return with_shadow(lineup, frozenset(key for key in lineup.shadow if counted.get(key, 0.0) < k))

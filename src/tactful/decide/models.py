@@ -13,15 +13,29 @@ the answer (`logbook.py`), with the subject as its internal id only (pseudonymou
 and numbers: never an atom's value; it is a registered store of personal data (`rights.registry`).
 `decision_log_processes` says how far each serving process has written, so that a process that
 stopped without writing its last window is found and counted.
+
+`audience_sketches` holds one HyperLogLog sketch per audience (and condition) per day: registers
+over keyed hashes, no row and no identifier per subject (`audience_size.py`).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tactful.db import Base, JSONType
@@ -187,3 +201,13 @@ class DecisionLogProcess(Base):
     stopped_at: Mapped[datetime | None]
     """Set when the process wrote its last group and stopped; a process without it that has not
     written for long stopped without writing its last window."""
+
+
+class AudienceSketch(Base):
+    """The distinct subjects one audience matched on one day, as compressed sketch registers."""
+
+    __tablename__ = "audience_sketches"
+
+    sketch_key: Mapped[str] = mapped_column(String(KEY_LENGTH + 17), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    registers: Mapped[bytes] = mapped_column(LargeBinary)

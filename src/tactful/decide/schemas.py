@@ -201,6 +201,14 @@ class AudienceView(BaseModel):
     key: str
     name: str
     condition: dict[str, Any]
+    estimated_size: int = Field(
+        description="Distinct subjects its condition matched in the last 30 days (an estimate; "
+        "counted while in shadow, for a 1:many audience)"
+    )
+    serving: bool = Field(
+        description="Whether it may serve: a 1:many audience serves once it has matched k subjects "
+        "(configuration, default 50); until then it is evaluated in shadow only"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

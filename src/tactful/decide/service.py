@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tactful.audit import service as audit_service
 from tactful.crypto import Keystore
 from tactful.db import Base
+from tactful.decide.audience_size import NOT_MEASURED, Size, Sizing
 from tactful.decide.checks import (
     MAX_CONDITION_BYTES,
     Code,
@@ -227,11 +228,19 @@ def list_placements(session: Session, *, after: str | None = None, limit: int = 
 # -- audiences ---------------------------------------------------------------------------------------
 
 
-def _audience_view(row: Audience) -> AudienceView:
+def _audience_views(session: Session, rows: Sequence[Audience], sizing: Sizing | None) -> list[AudienceView]:
+    # Sizes are estimated by the sketches counted in shadow (`audience_size`); without a measure, none.
+    sizes = sizing(session, {row.key: row.condition for row in rows}) if sizing is not None else {}
+    return [_audience_view(row, sizes.get(row.key, NOT_MEASURED)) for row in rows]
+
+
+def _audience_view(row: Audience, size: Size) -> AudienceView:
     return AudienceView(
         key=row.key,
         name=row.name,
         condition=row.condition,
+        estimated_size=size.estimated,
+        serving=size.serving,
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -251,7 +260,13 @@ def _condition_problems(condition: dict[str, Any] | None) -> list[Problem]:
 
 
 def create_audience(
-    session: Session, *, keystore: Keystore, spec: AudienceCreate, actor: Actor, at: datetime
+    session: Session,
+    *,
+    keystore: Keystore,
+    spec: AudienceCreate,
+    actor: Actor,
+    at: datetime,
+    sizing: Sizing | None = None,
 ) -> AudienceView:
     """An audience (version 1). Its condition is stored as given; the condition language analyses it."""
     refuse(text_problems({("name",): spec.name}) + _condition_problems(spec.condition), what="audience")
@@ -264,17 +279,24 @@ def create_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=1, change=Change.CREATED,
         published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
-    return _audience_view(row)
+    return _audience_views(session, [row], sizing)[0]
 
 
 def update_audience(
-    session: Session, *, keystore: Keystore, key: str, patch: AudienceUpdate, actor: Actor, at: datetime
+    session: Session,
+    *,
+    keystore: Keystore,
+    key: str,
+    patch: AudienceUpdate,
+    actor: Actor,
+    at: datetime,
+    sizing: Sizing | None = None,
 ) -> AudienceView:
     row: Audience | None = locked(session, Audience, key)
     if row is None:
         raise not_found(Kind.AUDIENCE, key)
     if not patch.model_fields_set:
-        return _audience_view(row)
+        return _audience_views(session, [row], sizing)[0]
     refuse(text_problems({("name",): patch.name}) + _condition_problems(patch.condition), what="audience")
     if patch.name is not None:
         row.name = patch.name
@@ -286,18 +308,20 @@ def update_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=row.version,
         change=Change.UPDATED, published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
-    return _audience_view(row)
+    return _audience_views(session, [row], sizing)[0]
 
 
-def get_audience(session: Session, *, key: str) -> AudienceView:
+def get_audience(session: Session, *, key: str, sizing: Sizing | None = None) -> AudienceView:
     row = session.scalars(select(Audience).where(Audience.key == key)).first()
     if row is None:
         raise not_found(Kind.AUDIENCE, key)
-    return _audience_view(row)
+    return _audience_views(session, [row], sizing)[0]
 
 
-def list_audiences(session: Session, *, after: str | None = None, limit: int = 100) -> list[AudienceView]:
-    return [_audience_view(row) for row in page(session, Audience, after=after, limit=limit)]
+def list_audiences(
+    session: Session, *, after: str | None = None, limit: int = 100, sizing: Sizing | None = None
+) -> list[AudienceView]:
+    return _audience_views(session, list(page(session, Audience, after=after, limit=limit)), sizing)
 
 
 # -- versions ----------------------------------------------------------------------------------------

@@ -215,6 +215,13 @@ def _may_apply(
     return None
 
 
+def refusal(experience: Experience, *, allowance: Allowance, channel: Channel, at: datetime) -> Skip | None:
+    """Why `experience` may not apply to this subject now, or None (audience size counting asks
+    which shadow audiences belong to experiences that would otherwise be candidates)."""
+    refused = _may_apply(experience, allowance=allowance, channel=channel, at=at)
+    return None if refused is None else refused[0]
+
+
 _NOT_CANDIDATE = {
     AssignmentCode.DEVICE_IDENTIFIER: Skip.DEVICE_IDENTIFIER,
     AssignmentCode.NO_UNIT: Skip.NO_UNIT,

@@ -7,6 +7,11 @@ column (in the main database or the keystore) that no store here names (invarian
 Order matters: collection comes before profiles, whose identities lead to the quarantined messages
 that name the subject; the keystore comes last, because until then other stores may still need the
 subject's key to decrypt what they export, and destroying it is what makes backups unreadable.
+
+Not a store here: the audience size sketches (`decide.audience_size`, in `audience_sketches` or
+Redis). They hold HyperLogLog registers over keyed hashes of subjects, no row, key or value per
+subject: nothing in them can be exported as one person's, or removed without recounting everyone
+else, and each day's sketch is gone after 30 days.
 """
 
 from __future__ import annotations

@@ -1,0 +1,214 @@
+"""Audience size and singling out (DESIGN §3, invariant 7): a `1:many` audience serves only once it
+has matched k distinct subjects in the last 30 days; until then it is in shadow (evaluated and
+counted, never served).
+
+    decide ──walk──▶ answers
+       └──shadow_matches: each shadow audience of an experience that is otherwise a candidate
+          (live, in schedule, within the Allowance), its condition over the SubjectView
+            ──match──▶ AudienceSizes.record(audience, keyed hash of the subject, day)   (in memory)
+    LineupHolder, at most once per interval ──flush──▶ SizeStore (a sketch per audience per day)
+                                            ──count (union of the last 30 days)──▶ >= k: serves
+
+Only `1:many` audiences are held to k: that level may rest on a legitimate interest, for coarse
+attributes that must not single a person out. An audience that reads something higher rests on the
+person's consent to be personalised at that level; one that reads nothing (`1:all`) cannot single
+anyone out.
+
+Counting keeps no row per subject: each match adds a keyed hash (HMAC under a system key of the
+keystore, the same on every process) to a HyperLogLog sketch (`sketch.py`, or Redis's own). The
+subject is its internal id; a stranger is its user id, or its anonymous id only when the Allowance
+lets a device identifier be read (otherwise a stranger is not counted, which keeps an audience in
+shadow longer, never shorter). Sketches are kept by the audience's key and a digest of its
+condition, so a changed condition starts in shadow again.
+
+Where the sketches live (`audience_store.py`): Redis (PFADD, PFCOUNT over the day keys) when Redis is
+configured, so processes share them at once; otherwise a table of compressed registers in the main
+database, which every process of one database shares and which survives a restart (a sketch held in
+process would start from zero at every restart and differ between workers). Matches wait in this
+process's memory between flushes, deduplicated; beyond `limit` new ones are dropped (counted too low,
+the safe side).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from tactful.catalog.model import Catalog
+from tactful.decide import conditions
+from tactful.decide.assignment import Unit, UnitKind
+from tactful.decide.conditions import Match
+from tactful.decide.levels import reach
+from tactful.decide.walk import Placement, Skip, refusal
+from tactful.policy.allowance import Allowance
+from tactful.types import Level
+
+log = logging.getLogger(__name__)
+
+WINDOW_DAYS = 30
+HASH_KEY_NAME = "audience-sizes"
+"""The keystore's system key under which subjects are hashed before they are counted."""
+
+Batch = Mapping[tuple[str, date], Collection[bytes]]
+"""Keyed hashes of subjects, by (sketch key, day)."""
+
+
+def held_to_k(level: Level) -> bool:
+    """Whether an audience of this level must reach k subjects before it serves."""
+    return level is Level.MANY
+
+
+def sketch_key(audience: str, condition: Mapping[str, Any]) -> str:
+    """The audience's key and a digest of its condition: a new condition is counted afresh."""
+    canonical = json.dumps(condition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{audience}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Size:
+    """What the management API says of an audience: its estimated distinct subjects (30 days) and
+    whether it may serve."""
+
+    estimated: int
+    serving: bool
+
+
+class SizeStore(Protocol):
+    """Where the sketches are kept: one per sketch key and day."""
+
+    def add(self, session: Session, batch: Batch) -> None: ...
+
+    def count(self, session: Session, keys: Collection[str], *, today: date) -> dict[str, float]:
+        """The estimated distinct subjects of each sketch key over the window ending `today`."""
+        ...
+
+
+class Sizing(Protocol):
+    """By audience key, given its condition: its size and whether it serves."""
+
+    def __call__(
+        self, session: Session, audiences: Mapping[str, Mapping[str, Any]]
+    ) -> Mapping[str, Size]: ...
+
+
+NOT_MEASURED = Size(0, False)
+"""What a caller that does not measure sizes reports."""
+
+
+class AudienceSizes:
+    """This process's matches not yet stored, the store, and the threshold `k`. `secret` reads the
+    hashing key (once, when first needed)."""
+
+    def __init__(
+        self, store: SizeStore, *, k: int, secret: Callable[[], bytes], limit: int = 100_000
+    ) -> None:
+        self.store, self.k, self.limit = store, k, limit
+        self._secret_of = secret
+        self._secret: bytes | None = None
+        self._pending: dict[tuple[str, date], set[bytes]] = {}
+        self._held = 0
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def digest(
+        self, *, subject_id: uuid.UUID | None, unit: Unit | None, device_identifiers: bool
+    ) -> bytes | None:
+        """The keyed hash that counts this subject, or None when it may not be counted."""
+        if subject_id is not None:
+            label = b"subject:" + subject_id.bytes
+        elif unit is not None and (unit.kind is UnitKind.USER_ID or device_identifiers):
+            label = f"{unit.kind}:{unit.value}".encode()
+        else:
+            return None
+        if self._secret is None:
+            self._secret = self._secret_of()
+        return hmac.new(self._secret, label, hashlib.sha256).digest()
+
+    def record(self, keys: Iterable[str], digest: bytes, *, day: date) -> None:
+        with self._lock:
+            for key in keys:
+                held = self._pending.setdefault((key, day), set())
+                if digest in held:
+                    continue
+                if self._held >= self.limit:
+                    self.dropped += 1
+                    continue
+                held.add(digest)
+                self._held += 1
+
+    def flush(self, session: Session) -> None:
+        """Add the matches held in memory to the store (on failure they are dropped: counted low)."""
+        with self._lock:
+            batch, self._pending, self._held = self._pending, {}, 0
+        if batch:
+            self.store.add(session, batch)
+
+    def counts(self, session: Session, keys: Collection[str], *, today: date) -> dict[str, float]:
+        return self.store.count(session, keys, today=today) if keys else {}
+
+    def sizes(
+        self, session: Session, audiences: Mapping[str, tuple[str, Level]], *, today: date
+    ) -> dict[str, Size]:
+        """By audience key, given its sketch key and level: its size and whether it serves."""
+        counted = self.counts(session, {key for key, _ in audiences.values()}, today=today)
+        sizes = {}
+        for audience, (key, level) in audiences.items():
+            estimate = counted.get(key, 0.0)
+            serving = estimate >= self.k if held_to_k(level) else True
+            sizes[audience] = Size(round(estimate), serving)
+        return sizes
+
+    def sizing(self, catalog: Catalog, *, today: date) -> Sizing:
+        """Sizes as the management API reports them, with levels computed under `catalog` (an
+        audience whose condition no longer compiles serves nobody)."""
+
+        def measure(session: Session, audiences: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Size]:
+            levels: dict[str, tuple[str, Level]] = {}
+            for audience, condition in audiences.items():
+                made = conditions.compile(condition)
+                if isinstance(made, conditions.Problems):
+                    continue
+                levels[audience] = (sketch_key(audience, condition), reach(catalog, made.atoms).level)
+            sized = self.sizes(session, levels, today=today)
+            return {audience: sized.get(audience, NOT_MEASURED) for audience in audiences}
+
+        return measure
+
+
+def shadow_matches(
+    placements: Sequence[Placement],
+    *,
+    shadow: Mapping[str, str],
+    compiled: Mapping[str, conditions.Compiled],
+    allowance: Allowance,
+    view: Mapping[str, object],
+    at: datetime,
+) -> frozenset[str]:
+    """The sketch keys of the shadow audiences this subject matches, among the experiences of
+    `placements` that would otherwise be candidates. `shadow` maps an experience to its audience's
+    sketch key; `compiled` an experience to its audience's condition."""
+    matched: set[str] = set()
+    seen: set[str] = set()
+    for placement in placements:
+        for experience in placement.experiences:
+            key = shadow.get(experience.key)
+            if key is None or key in seen:
+                continue
+            why = refusal(experience, allowance=allowance, channel=placement.channel, at=at)
+            if why is not Skip.AUDIENCE_NOT_SERVED:
+                continue  # not a candidate for this subject: their match would say nothing
+            seen.add(key)
+            condition = compiled.get(experience.key)
+            if condition is not None and condition.evaluate(view).match is Match.MATCH:
+                matched.add(key)
+    return frozenset(matched)

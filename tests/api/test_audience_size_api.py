@@ -1,0 +1,117 @@
+"""Invariant 7 over HTTP: a 1:many audience matched by fewer than k distinct subjects is not served
+(the decision falls to the default, with the reason), the k-th makes it serve once the lineup is
+read again, one subject deciding many times counts once, and the audience API reports both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tactful.config import DecideSettings, Settings
+from tactful.crypto import Keystore
+from tactful.keys.schemas import Scope
+from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
+from tests.api.test_consent_api import user
+from tests.api.test_decide_api import ADMIN, K, crowd, decide, shop
+from tests.backends import migrated_database
+
+SWEDEN_MOBILE = {"location": {"country": "SE"}, "device": {"type": "mobile"}}
+
+
+@pytest.fixture
+def context(backend: str, tmp_path: Path, keystore: Keystore) -> Iterator[AppContext]:
+    with migrated_database(backend, tmp_path) as db:
+        yield app_context(db, keystore, decide=DecideSettings(audience_k=K))
+
+
+@pytest.fixture
+def api(context: AppContext) -> TestClient:
+    return client(context)
+
+
+@pytest.fixture
+def keys(context: AppContext) -> dict[Scope, dict[str, str]]:
+    return {scope: bearer(issue(context, scope, name=f"size {scope}")) for scope in Scope}
+
+
+def _hero(api: TestClient, server: dict[str, str]) -> dict[str, object]:
+    return decide(api, server, user_id=user(), context=SWEDEN_MOBILE)["home_hero"]
+
+
+def _audience(api: TestClient, admin: dict[str, str]) -> dict[str, object]:
+    response = api.get(f"{ADMIN}/audiences/sweden_mobile", headers=admin)
+    assert response.status_code == 200, response.text
+    listed = api.get(f"{ADMIN}/audiences", headers=admin).json()
+    assert listed == [response.json()]
+    found: dict[str, object] = response.json()
+    return found
+
+
+def test_below_k_the_audience_is_in_shadow_and_the_kth_subject_makes_it_serve(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    shop(api, admin)
+    assert (_audience(api, admin)["estimated_size"], _audience(api, admin)["serving"]) == (0, False)
+
+    crowd(api, context, server, K - 1)
+    shadowed = _hero(api, server)  # this one is the k-th, but counts only from the next refresh
+    assert (shadowed["level"], shadowed["strategy"], shadowed["content"]) == (
+        "1:all",
+        "default",
+        {"headline": "Welcome"},
+    )
+    assert "audience_not_served" in str(shadowed["explanation"])
+    assert context.lineups is not None
+    context.lineups.invalidate()
+
+    served = _hero(api, server)
+    assert (served["level"], served["content"]) == ("1:many", {"headline": "Hej!"})
+    audience = _audience(api, admin)
+    assert (audience["estimated_size"], audience["serving"]) == (K, True)
+
+
+def test_one_subject_deciding_many_times_counts_once(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server, person = keys[Scope.ADMIN], keys[Scope.SERVER], user()
+    shop(api, admin)
+    for _ in range(K + 2):
+        decide(api, server, user_id=person, context=SWEDEN_MOBILE)
+        assert context.lineups is not None
+        context.lineups.invalidate()
+    assert decide(api, server, user_id=person, context=SWEDEN_MOBILE)["home_hero"]["level"] == "1:all"
+    assert (_audience(api, admin)["estimated_size"], _audience(api, admin)["serving"]) == (1, False)
+
+
+def test_subjects_the_audience_does_not_match_are_not_counted(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    shop(api, admin)
+    for _ in range(K + 1):
+        decide(api, server, user_id=user(), context={"location": {"country": "SE"}})  # not mobile
+    assert context.lineups is not None
+    context.lineups.invalidate()
+    assert _hero(api, server)["level"] == "1:all"
+    assert _audience(api, admin)["estimated_size"] == 0
+
+
+def test_an_audience_above_1_many_serves_whatever_its_size(
+    api: TestClient, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin = keys[Scope.ADMIN]
+    body = {"key": "named", "name": "Has a first name", "condition": {"traits.first_name": {"$exists": True}}}
+    made = api.post(f"{ADMIN}/audiences", json=body, headers=admin)
+    assert made.status_code == 201, made.text
+    assert (made.json()["estimated_size"], made.json()["serving"]) == (0, True)
+
+
+def test_k_is_configuration_and_defaults_to_50(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().decide.audience_k == 50
+    monkeypatch.setenv("TACTFUL_DECIDE__AUDIENCE_K", "7")
+    assert Settings().decide.audience_k == 7
+    with pytest.raises(ValueError, match="audience_k"):
+        Settings(decide=DecideSettings(audience_k=0))
