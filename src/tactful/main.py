@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -311,6 +311,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         version=__version__,
         summary="Personalization that knows where the line is.",
         lifespan=lifespan,
+        dependencies=[Depends(deps.single_valued_query)],
         # `api.docs` serves Swagger UI from the package: FastAPI's pages load theirs from a CDN.
         docs_url=None,
         redoc_url=None,

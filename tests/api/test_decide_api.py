@@ -315,8 +315,11 @@ def test_a_preview_shows_a_made_up_subject_and_logs_nothing(
     lower = api.post(f"{ADMIN}/placements/greeting/preview", json=body | {"ceiling": "1:few"}, headers=admin)
     assert (lower.json()["level"], lower.json()["content"]) == ("1:all", {"text": "Hello!"})
     hero = {"ceiling": "1:many", "context": {"location": {"country": "SE"}, "device": {"type": "mobile"}}}
-    banner = api.post(f"{ADMIN}/placements/home_hero/preview", json=hero, headers=admin)
-    assert banner.json()["content"] == {"headline": "Hej!"}
+    banner = api.post(f"{ADMIN}/placements/home_hero/preview", json=hero, headers=admin).json()
+    # A truthful preview: the 1:many audience has matched fewer than k people, so it does not serve yet.
+    assert banner["content"] == {"headline": "Welcome"}
+    steps = banner["explanation"]["not_higher"]
+    assert [s["code"] for s in steps if s["level"] == "1:many"] == ["audience_not_served"]
     assert context.logbook is not None
     assert context.logbook.sequence == 0  # a preview is not a decision
 

@@ -278,3 +278,13 @@ def document_rate_limits(app: FastAPI, *, limited: Callable[[Scope], bool]) -> N
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def single_valued_query(request: Request) -> None:
+    """No route takes a query parameter more than once: `?after=a&after=b` is refused, never read as
+    whichever value the framework keeps."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise InvalidInput(f"the query parameter {name!r} is given more than once", field=name)
+        seen.add(name)
