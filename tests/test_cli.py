@@ -392,6 +392,9 @@ def test_demo_run_twice_says_once_that_it_is_already_seeded(
     ]
     assert not KEY.search(second)
     assert f"http://127.0.0.1:{port}/docs" in second
+    for text in (first, second):  # the demo's placements, and a decision to try on this port
+        assert "greeting: greeting_by_name (1:1), default (1:all)" in text
+        assert f'curl -u "tfk_server_...:" http://127.0.0.1:{port}/v1/decide' in text
 
 
 def test_the_port_check_sees_a_bound_socket_and_a_free_port() -> None:

@@ -245,17 +245,19 @@ def migrate(database_url: DatabaseUrl = None) -> None:
 @app.command(cls=_Command)
 def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
     """Migrate, seed the demo shop (once), print the keys and URLs, and serve."""
+    from tactful.demo.placements import try_it
     from tactful.demo.seed import already_seeded, seed
 
     settings = _settings(database_url)
+    base = f"http://{host}:{port}"
     # Before any work: a port taken would otherwise fail only after seeding and the banner.
     _require_free_port(host, port, "demo")
     _migrate_main(settings)
     with _context(settings) as context:
         with context.session() as session:
             seeded = already_seeded(session)
-        if seeded:
-            report = None
+        if seeded:  # no traffic again; placements an older demo lacks are added
+            report = seed(context, now=utcnow())
         else:
             with _progress() as progress:
                 task = progress.add_task("seeding the demo shop", total=None)
@@ -264,20 +266,15 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl 
                     progress.update(task, completed=done, total=total)
 
                 report = seed(context, now=utcnow(), progress=advance)
-    if report is None or not report.seeded:
-        err.print(
-            "the demo shop is already seeded: keys are not shown again "
-            "(create one with `tactful keys create`)",
-            soft_wrap=True,
-        )
-    else:
-        err.print(report.summary(), soft_wrap=True)
+        tried = try_it(context, base_url=base)
+    err.print(report.summary(), soft_wrap=True)
+    if report.seeded:
         # Plain lines, never wrapped or cut: these are meant to be copied.
         err.print("\n[bold]API keys[/] (shown once; store them now):")
         for scope, key in report.keys.items():
             err.print(f"  {scope!s:<7} {key}", soft_wrap=True)
-    base = f"http://{host}:{port}"
     err.print(f"\nAPI: {base}   docs: {base}/docs   readiness: {base}/readyz\n", soft_wrap=True)
+    err.print("\n".join(tried), soft_wrap=True, highlight=False, markup=False)
     _serve(settings, host, port)
 
 

@@ -8,6 +8,9 @@
     DemoShop(config, now).batches(500) ──▶ collect.service.ingest, one transaction per batch
         ▼                                  (as if sent with the write key)
     audit `demo.seeded` with the counts
+        ▼
+    placements.seed_placements: placements and experiences at every level (also when the shop was
+                                seeded before the demo had them), audit `demo.placements_seeded`
 
 The marker is written after the last batch, so an interrupted seed is not taken for a finished one.
 """
@@ -34,6 +37,7 @@ from tactful.config import Settings
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.demo.generate import DemoConfig, DemoShop
+from tactful.demo.placements import seed_placements
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
 from tactful.policy import Regime
@@ -80,10 +84,15 @@ class SeedReport:
     dropped_fields: Mapping[str, int] = field(default_factory=dict)
     keys: Mapping[Scope, str] = field(default_factory=dict)
     seconds: float = 0.0
+    definitions: int = 0
+    """Placements, audiences and experiences made now (`demo.placements`; 0 when they were there)."""
 
     def summary(self) -> str:
         if not self.seeded:
-            return "the demo shop was already seeded: no new keys (create one with `tactful keys create`)"
+            return (
+                "the demo shop is already seeded: keys are not shown again "
+                "(create one with `tactful keys create`)"
+            )
         outcomes = ", ".join(f"{self.statuses.get(s.value, 0):,} {s.value}" for s in Status)
         dropped = sum(self.dropped_fields.values())
         return (
@@ -108,11 +117,13 @@ def seed(
     config: DemoConfig | None = None,
     batch_size: int = 500,
 ) -> SeedReport:
-    """Seed the demo shop unless the database already holds it."""
+    """Seed the demo shop unless the database already holds it; its placements either way (once)."""
     started = time.perf_counter()
     with context.session() as session:
-        if already_seeded(session):
-            return SeedReport(seeded=False)
+        seeded = already_seeded(session)
+    if seeded:
+        made = seed_placements(context, catalog=context.policy_context().catalog, now=now)
+        return SeedReport(seeded=False, definitions=made)
     config = config or DemoConfig()
     shop = DemoShop(config, now=now)
     total = shop.count()
@@ -159,7 +170,8 @@ def seed(
             at=now,
             details={"seed": config.seed, "customers": config.customers, "messages": done},
         )
-    log.info("demo seeded: %d messages, %s", done, dict(statuses))
+    made = seed_placements(context, catalog=policy.catalog, now=now)
+    log.info("demo seeded: %d messages, %s; %d definitions", done, dict(statuses), made)
     return SeedReport(
         seeded=True,
         products=len(shop.products),
@@ -169,4 +181,5 @@ def seed(
         dropped_fields=dropped,
         keys=keys,
         seconds=time.perf_counter() - started,
+        definitions=made,
     )
