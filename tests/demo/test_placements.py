@@ -61,9 +61,12 @@ def test_the_visitor_of_the_readme_reaches_every_level_their_consent_allows(shop
     assert answers["picks"]["level"] == "1:few"
     assert {a["explanation"]["ceiling"] for a in answers.values()} == {"1:1"}
 
+    # The 1:many audience matches, but has not yet matched k people: counted in shadow, not served.
     sweden = decide(shop, VISITOR, {"device": {"type": "mobile"}, "location": {"country": "SE"}})
     hero = sweden["home_hero"]
-    assert (hero["level"], hero["experience"]) == ("1:many", "hero_sweden_mobile")
+    assert (hero["level"], hero["experience"]) == ("1:all", None)
+    steps = [(s["level"], s["code"], s["experience"]) for s in hero["explanation"]["not_higher"]]
+    assert ("1:many", "audience_not_served", "hero_sweden_mobile") in steps
 
 
 def test_a_customer_who_refused_personalization_gets_nothing_above_one_to_all(shop: Shop) -> None:
