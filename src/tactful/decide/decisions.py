@@ -4,7 +4,7 @@
         ──Sec-GPC──▶ consent.record_gpc (appends only when it changes the subject's state)
         ──context──▶ request atoms (declared, scalar, for this request only)
         ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read)
-        ──engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
+        ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
 
 The subject is found by the user id first, then the anonymous id, following merges only. An
@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from tactful.catalog.model import Catalog
 from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger_allowance, subject_allowance
 from tactful.crypto import Keystore
@@ -36,7 +37,7 @@ from tactful.decide.steps import ServingSteps
 from tactful.decide.walk import Placement
 from tactful.decide.wording import Language, Sentences, accepted_language, language_of, sentences
 from tactful.errors import InvalidInput
-from tactful.policy import RequestSignals
+from tactful.policy import Allowance, RequestSignals
 from tactful.profiles import service as profiles_service
 
 
@@ -125,12 +126,36 @@ def decide(
         gpc=ask.gpc,
         request=request_atoms(catalog, ask.context or {}),
     )
-    allowance = found.allowance
+    return serve(
+        lineup=lineup,
+        placements=placements,
+        allowance=found.allowance,
+        view=found.view(),
+        ask=ask,
+        at=at,
+        catalog=catalog,
+        subject_id=subject_id,
+    )
+
+
+def serve(
+    *,
+    lineup: Lineup,
+    placements: Sequence[Placement],
+    allowance: Allowance,
+    view: Mapping[str, object],
+    ask: Ask,
+    at: datetime,
+    catalog: Catalog,
+    subject_id: uuid.UUID | None,
+) -> Decided:
+    """The answers and their log entries once the seam has answered: pure (no database), so that a
+    benchmark or a test can run the whole decision from inputs already read."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
     served = engine.decide(
         placements,
         allowance=allowance,
-        view=found.view(),
+        view=view,
         at=at,
         steps=lambda placement: ServingSteps(
             lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
