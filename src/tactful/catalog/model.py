@@ -201,6 +201,7 @@ class Catalog:
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
+    _context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
     _stored_context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -220,10 +221,9 @@ class Catalog:
         object.__setattr__(self, "_atoms", atoms)
         object.__setattr__(self, "_traits", traits)
         object.__setattr__(self, "_filter", compiled)
-        stored = tuple(
-            (tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT and a.stored
-        )
-        object.__setattr__(self, "_stored_context", stored)
+        context = tuple((tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT)
+        object.__setattr__(self, "_context", context)
+        object.__setattr__(self, "_stored_context", tuple((path, a) for path, a in context if a.stored))
 
     def _texts(self) -> dict[str, dict[str, TextKind]]:
         texts: dict[str, dict[str, TextKind]] = {"context": {}, "traits": {}}
@@ -252,6 +252,12 @@ class Catalog:
     def trait_atoms(self) -> Mapping[str, Atom]:
         """Identify traits by their name in the message (`first_name` → `traits.first_name`)."""
         return self._traits
+
+    @property
+    def context_atoms(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:
+        """Every context atom, each with its path below `context` (split once: every decision reads
+        its request's context along them)."""
+        return self._context
 
     @property
     def stored_context(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tactful.catalog.model import Catalog, Source
+from tactful.catalog.model import Catalog
 
 _SCALARS = (str, int, float, bool)
 
@@ -20,9 +20,9 @@ _SCALARS = (str, int, float, bool)
 def request_atoms(catalog: Catalog, context: Mapping[str, object]) -> dict[str, object]:
     """The declared context atoms present in `context`, by atom name."""
     found: dict[str, object] = {}
-    for atom in catalog.by_source(Source.CONTEXT):
+    for path, atom in catalog.context_atoms:
         value: object = context
-        for part in atom.name.split(".")[1:]:
+        for part in path:
             if not isinstance(value, Mapping) or part not in value:
                 break
             value = value[part]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -165,11 +165,8 @@ def serve(
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
-    extra = {"language": spoken.value} if spoken is not None else {}
-    entries = tuple(
-        replace(entry, explanation=entry.explanation | extra)
-        for entry in (s.entry(subject_id=subject_id, at=at) for s in served)
-    )
+    language = spoken.value if spoken is not None else None
+    entries = tuple(s.entry(subject_id=subject_id, at=at, language=language) for s in served)
     return Decided(tuple(served), entries, subject_id)
 
 

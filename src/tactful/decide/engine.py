@@ -38,9 +38,20 @@ class Served:
     answer: Answer
     explanation: Explanation
 
-    def entry(self, *, subject_id: uuid.UUID | None, at: datetime, model_version: str | None = None) -> Entry:
-        """The decision log's entry for this answer (names, codes and numbers; no atom values)."""
+    def entry(
+        self,
+        *,
+        subject_id: uuid.UUID | None,
+        at: datetime,
+        model_version: str | None = None,
+        language: str | None = None,
+    ) -> Entry:
+        """The decision log's entry for this answer (names, codes and numbers; no atom values), with
+        the language its explanation is to be read in when the request named a shipped one."""
         answer = self.answer
+        explanation = self.explanation.to_json()
+        if language is not None:
+            explanation["language"] = language
         return Entry(
             decision_id=self.decision_id,
             subject_id=subject_id,
@@ -54,7 +65,7 @@ class Served:
             atoms_read=tuple(sorted(answer.atoms_read)),
             purposes=tuple(sorted(self.explanation.legal_basis)),
             legal_basis=dict(self.explanation.legal_basis),
-            explanation=self.explanation.to_json(),
+            explanation=explanation,
             decided_at=at,
             model_version=model_version,
         )

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from tactful.decide.assignment import (
@@ -104,6 +105,12 @@ class Placement:
     channel: Channel
     default: Variation
     experiences: tuple[Experience, ...] = ()
+
+    @cached_property
+    def ordered(self) -> tuple[Experience, ...]:
+        """The experiences in walk order (`order`), sorted once: a lineup builds a placement once
+        and every decision walks it."""
+        return tuple(order(self.experiences))
 
 
 @dataclass(frozen=True)
@@ -244,7 +251,7 @@ def walk(
     read: set[str] = set()
     held_out: list[str] = []
     path = Path()
-    for experience in order(placement.experiences):
+    for experience in placement.ordered:
         refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
         if refused is not None:
             passed.append(Passed(experience.key, experience.level, *refused))

@@ -96,7 +96,8 @@ class Renderer:
         content never holds template syntax or a placeholder token: content that would is refused.
         """
         reading = Reading(view)
-        world = namespaces(self._paths, reading)
+        # Plain content (no templates, as most variations and defaults are) has no world to build.
+        world = namespaces(self._paths, reading) if templates else {}
         fields: dict[str, str] = {}
         for path, source in templates.items():
             try:
