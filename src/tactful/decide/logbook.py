@@ -22,11 +22,14 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+UNNUMBERED = uuid.UUID(int=0)
+"""The process of an entry no logbook has numbered yet."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Entry:
     decided_at: datetime
     model_version: str | None = None
     forced: bool = False
-    process: uuid.UUID = field(default_factory=uuid.uuid4)
+    process: uuid.UUID = UNNUMBERED
+    """The logbook's process that numbered the entry (`sequence`); none has until it is added."""
     sequence: int = 0
 
 
