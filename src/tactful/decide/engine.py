@@ -20,7 +20,7 @@ from datetime import datetime
 
 from tactful.catalog.model import Catalog
 from tactful.decide.explain import Explanation, explain
-from tactful.decide.logbook import Entry
+from tactful.decide.logbook import Entry, unnumbered
 from tactful.decide.walk import Answer, Placement, Steps, walk
 from tactful.policy.allowance import Allowance
 
@@ -52,7 +52,7 @@ class Served:
         explanation = self.explanation.to_json()
         if language is not None:
             explanation["language"] = language
-        return Entry(
+        return unnumbered(
             decision_id=self.decision_id,
             subject_id=subject_id,
             placement=answer.placement,
@@ -85,12 +85,8 @@ def decide(
     served = []
     for placement in placements:
         answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps(placement))
-        chosen = next((e for e in placement.experiences if e.key == answer.experience), None)
         explanation = explain(
-            answer,
-            allowance=allowance,
-            catalog=catalog,
-            answered_atoms=chosen.atoms if chosen is not None else frozenset(),
+            answer, allowance=allowance, catalog=catalog, answered_atoms=answer.experience_atoms
         )
         served.append(Served(new_decision_id(), answer, explanation))
     return served

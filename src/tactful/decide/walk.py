@@ -176,6 +176,9 @@ class Answer:
     passed: tuple[Passed, ...]
     ceiling: Level
     held_out_of: tuple[str, ...] = ()
+    experience_atoms: frozenset[str] = frozenset()
+    """Every atom the answering experience reads (its audience, templates and strategy), read
+    here or not: what the explanation weighs."""
 
     @property
     def downgraded(self) -> bool:
@@ -289,6 +292,7 @@ def walk(
             passed=tuple(passed),
             ceiling=allowance.ceiling,
             held_out_of=tuple(held_out),
+            experience_atoms=experience.atoms,
         )
     default = placement.default
     rendered = steps.render(default, _NOTHING)  # the default reads nothing about the subject

@@ -95,9 +95,9 @@ class Renderer:
         permitted atom with no value `KeyError`); nothing else reaches a template. The result's
         content never holds template syntax or a placeholder token: content that would is refused.
         """
-        if not templates:  # plain content (most variations, every default): only the output check
-            return _checked(replaced(content, {}), Reading(view))
         reading = Reading(view)
+        if not templates:  # plain content (most variations, every default): only the output check
+            return _checked(replaced(content, {}), reading)
         world = namespaces(self._paths, reading)
         fields: dict[str, str] = {}
         for path, source in templates.items():
