@@ -34,18 +34,16 @@ the figures are the medians over the pairs, and the ratio is the median of the p
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
 from bench.report import Row, Target, merge, show
-from bench.stats import percentile, summary
+from bench.stats import median_us, summary
 from tactful.decide.assignment import Allocation, Assigned, Strategy, Unit, UnitKind, assign
 from tactful.decide.assignment import Variation as Share
 from tactful.decide.conditions import Compiled, Problems, compile
@@ -284,23 +282,6 @@ def growthbook_decide(gb: Any, attributes: dict[str, Any]) -> Any:
 # -- timing ----------------------------------------------------------------------------------------
 
 
-def _median_us(call: Callable[[int], object], iterations: int) -> float:
-    """The median time of `call(i)` over `iterations` calls, each timed on its own (the collector is
-    paused so that its pauses do not land on one side)."""
-    clock = time.perf_counter_ns
-    out: list[float] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for i in range(iterations):
-            start = clock()
-            call(i)
-            out.append((clock() - start) / 1000)
-    finally:
-        gc.enable()
-    return percentile(out, 50)
-
-
 def run(*, pairs: int = 5, quick: bool = False, subjects: int = 500) -> dict[str, Any]:
     """Measure; return the section for the results file."""
     iterations = 500 if quick else 20_000
@@ -322,15 +303,15 @@ def run(*, pairs: int = 5, quick: bool = False, subjects: int = 500) -> dict[str
         return growthbook_decide(gb, attributes[i % count])
 
     for call in (ours, direct, theirs):  # warm up every path once
-        _median_us(call, min(iterations, 1000))
+        median_us(call, min(iterations, 1000))
     tactful, plain, growth, ratios = [], [], [], []
     for pair in range(max(pairs, 1)):
         sides = (ours, theirs) if pair % 2 == 0 else (theirs, ours)
-        timed = {side: _median_us(side, iterations) for side in sides}
+        timed = {side: median_us(side, iterations) for side in sides}
         tactful.append(timed[ours])
         growth.append(timed[theirs])
         ratios.append(timed[ours] / timed[theirs])
-        plain.append(_median_us(direct, iterations))
+        plain.append(median_us(direct, iterations))
     section: dict[str, Any] = {
         "growthbook_version": version("growthbook"),
         "experiences": len(AUDIENCES),
