@@ -3,6 +3,7 @@
     python -m bench ──▶ ingest.run()  floor · in_process · http (+ latency at 70 % of peak)
                     ──▶ gate.run()    the policy gate per Allowance, the consent fold
                     ──▶ decide.run()  conditions + assignment against GrowthBook, interleaved pairs
+                    ──▶ decide_path.run()  gate, view, walk, render, explain, entries against GrowthBook
                             │
                             ▼
                      report.merge()  ──▶  bench/results/latest.json  {"sections": {...}, "machine", "at"}

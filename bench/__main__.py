@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import decide, gate, ingest, report
+from bench import decide, decide_path, gate, ingest, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     decide_section = decide.run(pairs=5, quick=args.quick)
     report.merge(decide.SECTION, decide_section, path=args.output)
     out.print(report.table(decide.TITLE, decide.rows(decide_section)))
+    console.print("[dim]decide_path: the whole decision path against GrowthBook, interleaved pairs[/]")
+    path_section = decide_path.run(pairs=5, quick=args.quick)
+    report.merge(decide_path.SECTION, path_section, path=args.output)
+    out.print(report.table(decide_path.TITLE, decide_path.rows(path_section)))
     console.print(f"results: {args.output}")
     return 0
 

@@ -4,8 +4,8 @@ One placement with five experiences at one level, walked in priority order; the 
 (one variation each) whose audiences the subjects miss, the fifth a two-way split they all match:
 
     1  sweden_mobile   country + device                 (misses on the country)
-    2  nordic_members  $in on the country and the plan  (misses on the country)
-    3  loyal_mobile    a numeric $gte and an $in        (misses on the points)
+    2  nordic_members  $in on the country and the tier  (misses on the country)
+    3  loyal_mobile    a numeric $gte and an $in        (misses on the value)
     4  sale_visitors   a $regex on the page path        (misses on the path)
     5  runners         all of these and an $elemMatch over viewed products: matches; split 50/50
 
@@ -34,19 +34,17 @@ the figures are the medians over the pairs, and the ratio is the median of the p
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
 from bench.report import Row, Target, merge, show
-from bench.stats import percentile, summary
-from tactful.decide.assignment import Allocation, Assigned, HeldOut, Unit, UnitKind, assign
+from bench.stats import median_us, summary
+from tactful.decide.assignment import Allocation, Assigned, Strategy, Unit, UnitKind, assign
 from tactful.decide.assignment import Variation as Share
 from tactful.decide.conditions import Compiled, Problems, compile
 from tactful.decide.walk import (
@@ -57,8 +55,6 @@ from tactful.decide.walk import (
     Matched,
     Placement,
     Rendered,
-    Skip,
-    Strategy,
     Variation,
     walk,
 )
@@ -76,8 +72,8 @@ GB_NAMES: Mapping[str, str] = {
     "context.location.country": "country",
     "context.device.type": "deviceType",
     "context.page.path": "pagePath",
-    "traits.plan": "plan",
-    "traits.loyalty_points": "loyaltyPoints",
+    "traits.loyalty_tier": "loyaltyTier",
+    "computed.lifetime_value": "lifetimeValue",
     "events.product_viewed": "productViewed",
 }
 """Each atom the audiences read, and the GrowthBook attribute that carries the same value."""
@@ -88,12 +84,12 @@ AUDIENCES: tuple[tuple[str, dict[str, Any]], ...] = (
         "nordic_members",
         {
             "context.location.country": {"$in": ["SE", "NO", "DK", "FI", "IS"]},
-            "traits.plan": {"$in": ["gold", "platinum"]},
+            "traits.loyalty_tier": {"$in": ["gold", "platinum"]},
         },
     ),
     (
         "loyal_mobile",
-        {"traits.loyalty_points": {"$gte": 5000}, "context.device.type": {"$in": ["mobile", "tablet"]}},
+        {"computed.lifetime_value": {"$gte": 5000}, "context.device.type": {"$in": ["mobile", "tablet"]}},
     ),
     ("sale_visitors", {"context.page.path": {"$regex": "^/(sale|outlet)/"}}),
     (
@@ -101,7 +97,7 @@ AUDIENCES: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "context.location.country": {"$in": ["DE", "AT", "CH", "NL"]},
             "context.device.type": "desktop",
-            "traits.loyalty_points": {"$gte": 100},
+            "computed.lifetime_value": {"$gte": 100},
             "context.page.path": {"$regex": "^/(shoes|running)/"},
             "events.product_viewed": {"$elemMatch": {"category": "running", "price": {"$gte": 80}}},
         },
@@ -195,21 +191,21 @@ def subject(rng: random.Random, *, matching: bool = True) -> Subject:
         for _ in range(rng.randrange(1, 6))
     ]
     if matching:
-        country, device, plan = rng.choice(("DE", "AT", "CH")), "desktop", rng.choice(("basic", "silver"))
-        points, path = rng.randrange(100, 5000), rng.choice(("/shoes/trail", "/running/road", "/shoes/"))
+        country, device, tier = rng.choice(("DE", "AT", "CH")), "desktop", rng.choice(("bronze", "silver"))
+        value, path = rng.randrange(100, 5000), rng.choice(("/shoes/trail", "/running/road", "/shoes/"))
         views.append({"category": "running", "price": rng.randrange(80, 200)})
     else:
         country = rng.choice(("SE", "NO", "DE", "AT", "US"))
         device = rng.choice(("mobile", "tablet", "desktop"))
-        plan = rng.choice(("basic", "gold", "platinum"))
-        points = rng.randrange(0, 8000)
+        tier = rng.choice(("bronze", "gold", "platinum"))
+        value = rng.randrange(0, 8000)
         path = rng.choice(("/sale/shoes", "/outlet/", "/running/road", "/shoes/", "/about"))
     atoms = {
         "context.location.country": country,
         "context.device.type": device,
         "context.page.path": path,
-        "traits.plan": plan,
-        "traits.loyalty_points": points,
+        "traits.loyalty_tier": tier,
+        "computed.lifetime_value": value,
         "events.product_viewed": views,
     }
     return Subject(f"u-{rng.getrandbits(64):016x}", atoms)
@@ -242,12 +238,11 @@ class Steps:
         return Matched(outcome.matched, outcome.withheld is not None, outcome.atoms_read)
 
     def assign(self, experience: Experience, view: Mapping[str, object]) -> Drawn:
-        outcome = assign(self._allocations[experience.key], self._unit, may_hash_anonymous_id=False)
+        allocation = self._allocations[experience.key]
+        outcome = assign(allocation, self._unit, may_hash_anonymous_id=False)
         if isinstance(outcome, Assigned):
-            return Drawn(self._variations[experience.key, outcome.variation], outcome.propensity)
-        if isinstance(outcome, HeldOut):
-            return Drawn(None, skip=Skip.HELD_OUT, holdout_share=outcome.share)
-        return Drawn(None, skip=Skip.NOT_IN_NAMESPACE)
+            return Drawn(allocation, outcome, self._variations[experience.key, outcome.variation])
+        return Drawn(allocation, outcome)
 
     def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered:
         return Rendered(variation.content)
@@ -287,23 +282,6 @@ def growthbook_decide(gb: Any, attributes: dict[str, Any]) -> Any:
 # -- timing ----------------------------------------------------------------------------------------
 
 
-def _median_us(call: Callable[[int], object], iterations: int) -> float:
-    """The median time of `call(i)` over `iterations` calls, each timed on its own (the collector is
-    paused so that its pauses do not land on one side)."""
-    clock = time.perf_counter_ns
-    out: list[float] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for i in range(iterations):
-            start = clock()
-            call(i)
-            out.append((clock() - start) / 1000)
-    finally:
-        gc.enable()
-    return percentile(out, 50)
-
-
 def run(*, pairs: int = 5, quick: bool = False, subjects: int = 500) -> dict[str, Any]:
     """Measure; return the section for the results file."""
     iterations = 500 if quick else 20_000
@@ -325,15 +303,15 @@ def run(*, pairs: int = 5, quick: bool = False, subjects: int = 500) -> dict[str
         return growthbook_decide(gb, attributes[i % count])
 
     for call in (ours, direct, theirs):  # warm up every path once
-        _median_us(call, min(iterations, 1000))
+        median_us(call, min(iterations, 1000))
     tactful, plain, growth, ratios = [], [], [], []
     for pair in range(max(pairs, 1)):
         sides = (ours, theirs) if pair % 2 == 0 else (theirs, ours)
-        timed = {side: _median_us(side, iterations) for side in sides}
+        timed = {side: median_us(side, iterations) for side in sides}
         tactful.append(timed[ours])
         growth.append(timed[theirs])
         ratios.append(timed[ours] / timed[theirs])
-        plain.append(_median_us(direct, iterations))
+        plain.append(median_us(direct, iterations))
     section: dict[str, Any] = {
         "growthbook_version": version("growthbook"),
         "experiences": len(AUDIENCES),

@@ -24,24 +24,25 @@ class Level(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _LEVEL_ORDER.index(self)
+        return _LEVEL_RANK[self]
 
     # All four, by rank: `str` already defines them by text, so `functools.total_ordering` would keep
     # str's `>`, `<=` and `>=`, and "1:1" would sort below "1:some".
     def __lt__(self, other: object) -> bool:
-        return self.rank < other.rank if isinstance(other, Level) else NotImplemented
+        return _LEVEL_RANK[self] < _LEVEL_RANK[other] if isinstance(other, Level) else NotImplemented
 
     def __le__(self, other: object) -> bool:
-        return self.rank <= other.rank if isinstance(other, Level) else NotImplemented
+        return _LEVEL_RANK[self] <= _LEVEL_RANK[other] if isinstance(other, Level) else NotImplemented
 
     def __gt__(self, other: object) -> bool:
-        return self.rank > other.rank if isinstance(other, Level) else NotImplemented
+        return _LEVEL_RANK[self] > _LEVEL_RANK[other] if isinstance(other, Level) else NotImplemented
 
     def __ge__(self, other: object) -> bool:
-        return self.rank >= other.rank if isinstance(other, Level) else NotImplemented
+        return _LEVEL_RANK[self] >= _LEVEL_RANK[other] if isinstance(other, Level) else NotImplemented
 
-    def __hash__(self) -> int:
-        return str.__hash__(self)
+    # str's own hash (Enum's hashes the name, in Python): a level finds its entry in a dict keyed by
+    # its text, and ranks are looked up by hash on every comparison.
+    __hash__ = str.__hash__
 
     @classmethod
     def from_rank(cls, rank: int) -> Level:
@@ -49,6 +50,7 @@ class Level(StrEnum):
 
 
 _LEVEL_ORDER: tuple[Level, ...] = (Level.ALL, Level.MANY, Level.SOME, Level.FEW, Level.ONE)
+_LEVEL_RANK: dict[Level, int] = {level: rank for rank, level in enumerate(_LEVEL_ORDER)}
 
 
 class Purpose(StrEnum):

@@ -3,10 +3,14 @@ id, and a log entry that holds names, codes and numbers but no atom's value."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+
+import pytest
 
 from tactful.catalog.loader import load_catalog
 from tactful.decide.engine import decide
+from tactful.decide.logbook import UNNUMBERED, Entry
 from tactful.decide.walk import Placement, Variation
 from tactful.main import default_catalog_path
 from tactful.types import Level
@@ -43,3 +47,25 @@ def test_each_placement_gets_an_id_an_answer_and_an_entry() -> None:
     assert "Anna" not in repr(entry)
     assert served[1].answer.content == {"text": "Hello"}
     assert served[1].answer.variation == DEFAULT.key
+
+
+def test_an_entry_made_in_one_step_is_the_one_its_constructor_makes() -> None:
+    served = decide(
+        [web(experience("sweden", Level.MANY))],
+        allowance=allowance(),
+        view={"context.location.country": "SE"},
+        at=NOW,
+        steps=lambda _: Steps(),
+        catalog=DEMO,
+    )
+    made = served[0].entry(subject_id=uuid.uuid4(), at=NOW, model_version="m1", language="sv")
+    fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(Entry)}
+    assert list(vars(made)) == list(fields)
+    built = Entry(**fields)
+    assert made == built
+    assert repr(made) == repr(built)
+    assert (made.process, made.sequence) == (UNNUMBERED, 0)
+    assert made.explanation["language"] == "sv"
+    assert dataclasses.replace(made, sequence=3) == dataclasses.replace(built, sequence=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.sequence = 1  # type: ignore[misc]

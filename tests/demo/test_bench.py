@@ -100,3 +100,6 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     decide = document["sections"]["decide"]
     assert decide["targets"]["ratio"]["verdict"] in ("PASS", "MISS")
     assert "tactful walk / growthbook" in done.stdout
+    path = document["sections"]["decide_path"]
+    assert path["targets"]["ratio"]["verdict"] in ("PASS", "MISS")
+    assert "tactful path / growthbook" in done.stdout

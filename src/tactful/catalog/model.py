@@ -185,6 +185,28 @@ class CatalogProblem:
 
 
 @dataclass(frozen=True)
+class PathNode:
+    """The atoms declared below one object of a message, one key at a time: `location` leads to a
+    node whose `country` holds the atom `context.location.country`. One walk of an object along its
+    keys finds every declared atom in it, without a walk per atom."""
+
+    atom: Atom | None = None
+    below: Mapping[str, PathNode] = field(default_factory=dict)
+
+
+def _tree(paths: tuple[tuple[tuple[str, ...], Atom], ...]) -> PathNode:
+    def node(depth: int, here: list[tuple[tuple[str, ...], Atom]]) -> PathNode:
+        atom = next((a for path, a in here if len(path) == depth), None)
+        groups: dict[str, list[tuple[tuple[str, ...], Atom]]] = {}
+        for path, a in here:
+            if len(path) > depth:
+                groups.setdefault(path[depth], []).append((path, a))
+        return PathNode(atom, MappingProxyType({k: node(depth + 1, g) for k, g in groups.items()}))
+
+    return node(0, list(paths))
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The data map: every atom, the controller, and the compiled field filter."""
 
@@ -201,6 +223,8 @@ class Catalog:
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
+    _context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
+    _context_tree: PathNode = field(init=False, repr=False, compare=False)
     _stored_context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -220,10 +244,10 @@ class Catalog:
         object.__setattr__(self, "_atoms", atoms)
         object.__setattr__(self, "_traits", traits)
         object.__setattr__(self, "_filter", compiled)
-        stored = tuple(
-            (tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT and a.stored
-        )
-        object.__setattr__(self, "_stored_context", stored)
+        context = tuple((tuple(a.key.split(".")), a) for a in self.atom_list if a.source is Source.CONTEXT)
+        object.__setattr__(self, "_context", context)
+        object.__setattr__(self, "_context_tree", _tree(context))
+        object.__setattr__(self, "_stored_context", tuple((path, a) for path, a in context if a.stored))
 
     def _texts(self) -> dict[str, dict[str, TextKind]]:
         texts: dict[str, dict[str, TextKind]] = {"context": {}, "traits": {}}
@@ -252,6 +276,17 @@ class Catalog:
     def trait_atoms(self) -> Mapping[str, Atom]:
         """Identify traits by their name in the message (`first_name` → `traits.first_name`)."""
         return self._traits
+
+    @property
+    def context_atoms(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:
+        """Every context atom, each with its path below `context` (`("location", "country")`)."""
+        return self._context
+
+    @property
+    def context_tree(self) -> PathNode:
+        """The context atoms as a tree of their paths below `context` (every decision reads its
+        request's context along it)."""
+        return self._context_tree
 
     @property
     def stored_context(self) -> tuple[tuple[tuple[str, ...], Atom], ...]:

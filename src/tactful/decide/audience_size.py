@@ -70,7 +70,7 @@ def held_to_k(level: Level) -> bool:
 
 def sketch_key(audience: str, condition: Mapping[str, Any]) -> str:
     """The audience's key and a digest of its condition: a new condition is counted afresh."""
-    canonical = json.dumps(condition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(condition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return f"{audience}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tactful.catalog.model import Catalog, Source
+from tactful.catalog.model import Catalog, PathNode
 
 _SCALARS = (str, int, float, bool)
 
@@ -20,13 +20,17 @@ _SCALARS = (str, int, float, bool)
 def request_atoms(catalog: Catalog, context: Mapping[str, object]) -> dict[str, object]:
     """The declared context atoms present in `context`, by atom name."""
     found: dict[str, object] = {}
-    for atom in catalog.by_source(Source.CONTEXT):
-        value: object = context
-        for part in atom.name.split(".")[1:]:
-            if not isinstance(value, Mapping) or part not in value:
-                break
-            value = value[part]
-        else:
-            if isinstance(value, _SCALARS) and value != "":
-                found[atom.name] = value
+    _read(catalog.context_tree.below, context, found)
     return found
+
+
+def _read(below: Mapping[str, PathNode], value: Mapping[str, object], found: dict[str, object]) -> None:
+    # Along the declared paths only: keys of `context` that no atom names are never looked at.
+    for part, node in below.items():
+        if part not in value:
+            continue
+        inner = value[part]
+        if node.atom is not None and isinstance(inner, _SCALARS) and inner != "":
+            found[node.atom.name] = inner
+        elif node.below and isinstance(inner, Mapping):
+            _read(node.below, inner, found)

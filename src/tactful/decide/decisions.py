@@ -4,7 +4,7 @@
         ──Sec-GPC──▶ consent.record_gpc (appends only when it changes the subject's state)
         ──context──▶ request atoms (declared, scalar, for this request only)
         ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read)
-        ──engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
+        ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
         ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
 
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from tactful.catalog.model import Catalog
 from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger_allowance, subject_allowance
 from tactful.crypto import Keystore
@@ -38,7 +39,7 @@ from tactful.decide.steps import ServingSteps
 from tactful.decide.walk import Placement
 from tactful.decide.wording import Language, Sentences, accepted_language, language_of, sentences
 from tactful.errors import InvalidInput
-from tactful.policy import RequestSignals
+from tactful.policy import Allowance, RequestSignals
 from tactful.profiles import service as profiles_service
 
 
@@ -129,9 +130,35 @@ def decide(
         gpc=ask.gpc,
         request=request_atoms(catalog, ask.context or {}),
     )
-    allowance = found.allowance
+    return serve(
+        lineup=lineup,
+        placements=placements,
+        allowance=found.allowance,
+        view=found.view(),
+        ask=ask,
+        at=at,
+        catalog=catalog,
+        subject_id=subject_id,
+        sizes=sizes,
+    )
+
+
+def serve(
+    *,
+    lineup: Lineup,
+    placements: Sequence[Placement],
+    allowance: Allowance,
+    view: Mapping[str, object],
+    ask: Ask,
+    at: datetime,
+    catalog: Catalog,
+    subject_id: uuid.UUID | None,
+    sizes: AudienceSizes | None = None,
+) -> Decided:
+    """The answers and their log entries once the seam has answered: no database, so that a
+    benchmark or a test can run the whole decision from inputs already read; the subject's matches
+    of shadow audiences are counted in `sizes`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
-    view = found.view()
     served = engine.decide(
         placements,
         allowance=allowance,
@@ -143,15 +170,12 @@ def decide(
         catalog=catalog,
     )
     if sizes is not None and lineup.shadow:
-        _count(sizes, lineup, placements, found, view=view, unit=unit, subject_id=subject_id, at=at)
+        _count(sizes, lineup, placements, allowance, view=view, unit=unit, subject_id=subject_id, at=at)
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
-    extra = {"language": spoken.value} if spoken is not None else {}
-    entries = tuple(
-        replace(entry, explanation=entry.explanation | extra)
-        for entry in (s.entry(subject_id=subject_id, at=at) for s in served)
-    )
+    language = spoken.value if spoken is not None else None
+    entries = tuple(s.entry(subject_id=subject_id, at=at, language=language) for s in served)
     return Decided(tuple(served), entries, subject_id)
 
 
@@ -159,14 +183,13 @@ def _count(
     sizes: AudienceSizes,
     lineup: Lineup,
     placements: Sequence[Placement],
-    found: SubjectAllowance,
+    allowance: Allowance,
     *,
     view: Mapping[str, object],
     unit: assignment.Unit | None,
     subject_id: uuid.UUID | None,
     at: datetime,
 ) -> None:
-    allowance = found.allowance
     matched = shadow_matches(
         placements,
         shadow=lineup.in_shadow(),

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from tactful.catalog.model import Catalog
 from tactful.decide.explain import Explanation, explain
-from tactful.decide.logbook import Entry
+from tactful.decide.logbook import Entry, unnumbered
 from tactful.decide.walk import Answer, Placement, Steps, walk
 from tactful.policy.allowance import Allowance
 
@@ -38,10 +38,21 @@ class Served:
     answer: Answer
     explanation: Explanation
 
-    def entry(self, *, subject_id: uuid.UUID | None, at: datetime, model_version: str | None = None) -> Entry:
-        """The decision log's entry for this answer (names, codes and numbers; no atom values)."""
+    def entry(
+        self,
+        *,
+        subject_id: uuid.UUID | None,
+        at: datetime,
+        model_version: str | None = None,
+        language: str | None = None,
+    ) -> Entry:
+        """The decision log's entry for this answer (names, codes and numbers; no atom values), with
+        the language its explanation is to be read in when the request named a shipped one."""
         answer = self.answer
-        return Entry(
+        explanation = self.explanation.to_json()
+        if language is not None:
+            explanation["language"] = language
+        return unnumbered(
             decision_id=self.decision_id,
             subject_id=subject_id,
             placement=answer.placement,
@@ -54,7 +65,7 @@ class Served:
             atoms_read=tuple(sorted(answer.atoms_read)),
             purposes=tuple(sorted(self.explanation.legal_basis)),
             legal_basis=dict(self.explanation.legal_basis),
-            explanation=self.explanation.to_json(),
+            explanation=explanation,
             decided_at=at,
             model_version=model_version,
         )
@@ -74,12 +85,8 @@ def decide(
     served = []
     for placement in placements:
         answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps(placement))
-        chosen = next((e for e in placement.experiences if e.key == answer.experience), None)
         explanation = explain(
-            answer,
-            allowance=allowance,
-            catalog=catalog,
-            answered_atoms=chosen.atoms if chosen is not None else frozenset(),
+            answer, allowance=allowance, catalog=catalog, answered_atoms=answer.experience_atoms
         )
         served.append(Served(new_decision_id(), answer, explanation))
     return served

@@ -30,6 +30,12 @@ _CONSENT_CODES = frozenset(
 )
 """Reasons a person can change by a consent choice (the others are law, age or their own objection);
 `decide.wording.CHANGES` words each."""
+_LEVELS = tuple(Level.from_rank(rank) for rank in range(len(Level)))
+_PURPOSES_UP_TO = {
+    level: tuple(LEVEL_PURPOSE[above] for above in _LEVELS[1 : level.rank + 1]) for level in _LEVELS
+}
+"""The purposes an answer at each level rests on: those of every level from `1:many` up to it."""
+_ABOVE = {level: _LEVELS[level.rank + 1 :] for level in _LEVELS}
 
 
 @dataclass(frozen=True)
@@ -110,20 +116,23 @@ def explain(
 ) -> Explanation:
     """The explanation of `answer`; `answered_atoms` are the atoms of the experience that answered."""
     share = 1 / len(answered_atoms) if answered_atoms else 0.0
+    declared = catalog.atoms
     atoms = tuple(
-        AtomUse(atom, _category(catalog, atom), share if atom in answered_atoms else 0.0)
+        AtomUse(
+            atom,
+            str(found.category) if (found := declared.get(atom)) is not None else "undeclared",
+            share if atom in answered_atoms else 0.0,
+        )
         for atom in sorted(answer.atoms_read | answered_atoms)
     )
     basis: dict[str, str] = {}
-    for rank in range(1, answer.level.rank + 1):
-        purpose = LEVEL_PURPOSE[Level.from_rank(rank)]
+    for purpose in _PURPOSES_UP_TO[answer.level]:
         verdict = allowance.purposes.get(purpose)
         if verdict is not None and verdict.allowed:
             basis[str(purpose)] = verdict.legal_basis or str(verdict.code)
     steps: list[Step] = []
     changes: dict[Reason, None] = {}
-    for rank in range(answer.level.rank + 1, len(Level)):
-        level = Level.from_rank(rank)
+    for level in _ABOVE[answer.level]:
         here = [p for p in answer.passed if p.level is level]
         if level > allowance.ceiling:
             reason = allowance.level_reasons.get(level)
@@ -132,7 +141,7 @@ def explain(
             if here:
                 # An experience waited at this level: every consent choice missing from the ceiling
                 # up to here would have let it apply (a level needs the ones below it too).
-                for below in range(allowance.ceiling.rank + 1, rank + 1):
+                for below in range(allowance.ceiling.rank + 1, level.rank + 1):
                     missing = allowance.level_reasons.get(Level.from_rank(below))
                     if missing is not None and missing.code in _CONSENT_CODES:
                         changes[missing] = None
@@ -157,8 +166,3 @@ def explain(
         would_change=tuple(changes),
         consent_downgrade=answer.downgraded,
     )
-
-
-def _category(catalog: Catalog, atom: str) -> str:
-    declared = catalog.atoms.get(atom)
-    return str(declared.category) if declared is not None else "undeclared"

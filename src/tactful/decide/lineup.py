@@ -1,7 +1,7 @@
 """What serves now: every placement with its live experiences, read from the model's tables and built
 into the walk's plain types once, then reused by every decision until something changes.
 
-    placements (rows) ─────────────────────────────┐
+    placements (rows) ─────────────────────────────┐  load reads them; build (plain data in)
     experiences: the published version's snapshot ─┼─▶ Lineup: walk.Placement per key, each
     audiences (rows: a change publishes at once) ──┘     experience's compiled condition and
                                                          Allocation, its atoms and level (catalog)
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -107,11 +107,22 @@ def _variations(snapshot: Mapping[str, Any]) -> tuple[Variation, ...]:
     )
 
 
-def _namespaces(live: list[tuple[ExperienceRow, Mapping[str, Any]]]) -> dict[str, assignment.Namespace]:
+@dataclass(frozen=True)
+class Published:
+    """One experience as it serves: its key, when it was created, and its published version's snapshot
+    (the experience as the management API shows it, its status included)."""
+
+    key: str
+    created_at: datetime
+    version: int
+    snapshot: Mapping[str, Any]
+
+
+def _namespaces(live: list[Published]) -> dict[str, assignment.Namespace]:
     members: dict[str, list[str]] = defaultdict(list)
-    for row, snapshot in sorted(live, key=lambda pair: (pair[0].created_at, pair[0].key)):
-        if snapshot.get("namespace"):
-            members[snapshot["namespace"]].append(row.key)
+    for published in sorted(live, key=lambda p: (p.created_at, p.key)):
+        if published.snapshot.get("namespace"):
+            members[published.snapshot["namespace"]].append(published.key)
     ranges: dict[str, assignment.Namespace] = {}
     for name, keys in members.items():
         width = 1.0 / len(keys)
@@ -135,14 +146,47 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
             ),
         )
     ).all()
-    live = [(row, snapshot) for row, snapshot in published if snapshot.get("status") == Status.LIVE.value]
-    placements = {row.key: row for row in session.scalars(select(PlacementRow))}
+    experiences = [
+        Published(row.key, row.created_at, int(row.published_version or 0), snapshot)
+        for row, snapshot in published
+    ]
+    placements = {
+        row.key: Placement(
+            row.key,
+            Channel(row.channel),
+            Variation("default", row.default_content, 1.0, dict(row.default_templates or {})),
+        )
+        for row in session.scalars(select(PlacementRow))
+    }
+    return build(
+        placements,
+        experiences,
+        audiences,
+        catalog=catalog,
+        catalog_version=catalog_version,
+        mark=seen,
+    )
+
+
+def build(
+    placements: Mapping[str, Placement],
+    published: Sequence[Published],
+    audiences: Mapping[str, Mapping[str, object]],
+    *,
+    catalog: Catalog,
+    catalog_version: str,
+    mark: Mark,
+) -> Lineup:
+    """The lineup from plain data: `placements` by key (their defaults; their experiences are added
+    here), every published experience (only live ones serve), audiences' conditions by key."""
+    live = [p for p in published if p.snapshot.get("status") == Status.LIVE.value]
     namespaces = _namespaces(live)
     compiled: dict[str, conditions.Compiled] = {}
     allocations: dict[str, assignment.Allocation] = {}
     sketches: dict[str, str] = {}
     experiences: dict[str, list[Experience]] = defaultdict(list)
-    for row, snapshot in live:
+    for row in live:
+        snapshot = row.snapshot
         placement = placements.get(snapshot["placement"])
         if placement is None:
             continue
@@ -181,23 +225,18 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
                 starts_at=data.starts_at,
                 ends_at=data.ends_at,
                 significant=bool(snapshot["significant_effect"]),
-                version=int(row.published_version or 0),
+                version=row.version,
                 audience_served=row.key not in sketches,
             )
         )
     return Lineup(
         placements={
-            key: Placement(
-                key,
-                Channel(row.channel),
-                Variation("default", row.default_content, 1.0, dict(row.default_templates or {})),
-                tuple(experiences.get(key, ())),
-            )
-            for key, row in placements.items()
+            key: replace(placement, experiences=tuple(experiences.get(key, ())))
+            for key, placement in placements.items()
         },
         conditions=compiled,
         allocations=allocations,
-        mark=seen,
+        mark=mark,
         catalog_version=catalog_version,
         renderer=Renderer(catalog.atoms.keys()),
         sketches=sketches,

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from tactful.decide.assignment import (
@@ -105,6 +106,12 @@ class Placement:
     default: Variation
     experiences: tuple[Experience, ...] = ()
 
+    @cached_property
+    def ordered(self) -> tuple[Experience, ...]:
+        """The experiences in walk order (`order`), sorted once: a lineup builds a placement once
+        and every decision walks it."""
+        return tuple(order(self.experiences))
+
 
 @dataclass(frozen=True)
 class Matched:
@@ -169,6 +176,9 @@ class Answer:
     passed: tuple[Passed, ...]
     ceiling: Level
     held_out_of: tuple[str, ...] = ()
+    experience_atoms: frozenset[str] = frozenset()
+    """Every atom the answering experience reads (its audience, templates and strategy), read
+    here or not: what the explanation weighs."""
 
     @property
     def downgraded(self) -> bool:
@@ -251,7 +261,7 @@ def walk(
     read: set[str] = set()
     held_out: list[str] = []
     path = Path()
-    for experience in order(placement.experiences):
+    for experience in placement.ordered:
         refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
         if refused is not None:
             passed.append(Passed(experience.key, experience.level, *refused))
@@ -289,6 +299,7 @@ def walk(
             passed=tuple(passed),
             ceiling=allowance.ceiling,
             held_out_of=tuple(held_out),
+            experience_atoms=experience.atoms,
         )
     default = placement.default
     rendered = steps.render(default, _NOTHING)  # the default reads nothing about the subject

@@ -20,6 +20,7 @@ from tactful.types import Level
 
 Language = wording.Language
 _I = {language: i for i, language in enumerate(Language)}
+_SHIPPED: dict[str, Language] = {language.value: language for language in Language}
 
 LEVELS: Mapping[Level, tuple[str, str]] = MappingProxyType(
     {
@@ -217,7 +218,7 @@ def language_of(tag: object) -> Language | None:
     if not isinstance(tag, str):
         return None
     primary = tag.strip().replace("_", "-").split("-", 1)[0].lower()
-    return next((language for language in Language if language.value == primary), None)
+    return _SHIPPED.get(primary)
 
 
 def accepted_language(header: str | None) -> Language | None:

@@ -96,6 +96,8 @@ class Renderer:
         content never holds template syntax or a placeholder token: content that would is refused.
         """
         reading = Reading(view)
+        if not templates:  # plain content (most variations, every default): only the output check
+            return _checked(replaced(content, {}), reading)
         world = namespaces(self._paths, reading)
         fields: dict[str, str] = {}
         for path, source in templates.items():
@@ -114,16 +116,7 @@ class Renderer:
             except TemplateError as exc:
                 reason = next(r for kind, r in _FAILURES if isinstance(exc, kind))
                 return self._failed(reason, path, reading)
-        output = replaced(content, fields)
-        for path, text in strings(output):
-            if find_placeholder(text) is not None:
-                return self._failed(RenderReason.PLACEHOLDER, path, reading)
-        return RenderResult(
-            RenderReason.RENDERED,
-            output,
-            atoms_read=frozenset(reading.read),
-            fallbacks=frozenset(reading.absent),
-        )
+        return _checked(replaced(content, fields), reading)
 
     def _compile(self, source: str, html: bool) -> Template:
         return self._environments[html].from_string(source)
@@ -133,3 +126,16 @@ class Renderer:
         return RenderResult(
             reason, field=path, atoms_read=frozenset(reading.read), fallbacks=frozenset(reading.absent)
         )
+
+
+def _checked(output: JSON, reading: Reading) -> RenderResult:
+    """`output` when no string of it holds template syntax or a placeholder token (invariant 9)."""
+    for path, text in strings(output):
+        if find_placeholder(text) is not None:
+            return Renderer._failed(RenderReason.PLACEHOLDER, path, reading)
+    return RenderResult(
+        RenderReason.RENDERED,
+        output,
+        atoms_read=frozenset(reading.read),
+        fallbacks=frozenset(reading.absent),
+    )
