@@ -1,12 +1,11 @@
 """Decisions: placements, experiences, audiences, the walk down the pyramid.
 
-Built so far: the model and its management API, the condition language, assignment, and the walk
-with its explanations and log. Not yet joined: `POST /v1/decide` (it will read the subject through
-`consent.gatekeeper.subject_allowance`, load the serving versions, and call `engine.decide` with
-conditions, assignment and rendering as the walk's `Steps`).
-
+    POST /v1/decide ──decisions.decide──▶ profiles.find_subject (never creates) ──▶ the one seam
+        (consent.gatekeeper: Allowance + SubjectView) ──▶ decisions.serve over the lineup
+        (lineup: what serves, built from published snapshots) ──▶ engine.decide per placement
     placement's experiences ──walk (pure)──▶ Answer ──explain──▶ codes ──logbook──▶ decision_log
-                                 │ Steps: conditions · assignment · render
+                                 │ steps.ServingSteps: conditions · assignment · render
+    1:many audiences ──audience_size (HyperLogLog, keyed hashes)──▶ served once k people matched
 
     audience condition (JSON) ──conditions.compile──▶ Compiled ──.evaluate(SubjectView)──▶ Outcome
                                         │                 │                   (match | no_match | withheld,
@@ -14,7 +13,7 @@ conditions, assignment and rendering as the walk's `Steps`).
                                Problems (code, path) .atoms ──levels.reach(catalog)──▶ Reach
                                                                   (level, undeclared atoms: publishable?)
     admin API ──▶ service / experiences ──▶ checks (field path + how to fix) ──▶ rows + a version + audit
-    publish ────▶ publishing.check_publish (structure; condition and template checks plug in) ──▶ live
+    publish ────▶ publishing.check_publish (structure, the condition language, the template lint) ──▶ live
 
 The model (`models`): a placement has a channel and a default variation that always answers; an
 experience on it has variations, a strategy, a schedule, a holdout and an optional audience. Each

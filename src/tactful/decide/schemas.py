@@ -232,7 +232,9 @@ class ExperienceCreate(BaseModel):
     key: Key
     placement: Key = Field(description="The placement's key; fixed once the experience exists")
     description: Description = ""
-    priority: Priority = Field(0, description="Higher first, within a level (an integer)")
+    priority: Priority = Field(
+        0, description="Lower first, within a level (an integer); level beats priority"
+    )
     starts_at: Time | None = None
     ends_at: Time | None = None
     holdout: Holdout | None = Field(
