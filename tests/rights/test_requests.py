@@ -14,6 +14,7 @@ from tactful.crypto import Keystore
 from tactful.errors import Conflict, InvalidInput
 from tactful.profiles import links
 from tactful.profiles import service as profiles_service
+from tactful.rights import answering
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, LegalRegime, RepeatCode, RequestType, due_dates
 from tactful.rights.models import PrivacyRequest
@@ -203,7 +204,7 @@ def test_the_listing_puts_overdue_requests_first_and_pages_through_all(
         )
         for days in (0, 10, 40, 70, 20, 90)
     }
-    closed = requests_service.reject(
+    closed = answering.reject(
         session, keystore=keystore, public_id=filed[90].public_id, reason=RejectionReason.UNFOUNDED, at=NOW,
         actor="tests",
     )  # fmt: skip
@@ -233,7 +234,7 @@ def test_an_extension_needs_reasons_in_the_first_month_and_comes_once(
     record = file(session, keystore, policy(), RequestType.ACCESS, at=NOW, user_id=user)
 
     def extend(reasons: str, days: int) -> ExtensionCode:
-        code, _ = requests_service.extend(
+        code, _ = answering.extend(
             session, keystore=keystore, calendar=CALENDAR, public_id=record.public_id, reasons=reasons,
             at=NOW + timedelta(days=days), actor="tests",
         )  # fmt: skip
@@ -257,7 +258,7 @@ def test_a_rejection_says_how_to_complain_or_on_what_basis(
 ) -> None:
     user, _ = held(session, keystore, at=NOW, country=country)
     record = file(session, keystore, policy(), RequestType.ERASURE, at=NOW, user_id=user)
-    rejected = requests_service.reject(
+    rejected = answering.reject(
         session, keystore=keystore, public_id=record.public_id, reason=RejectionReason.EXCESSIVE, at=NOW,
         actor="tests",
     )  # fmt: skip
@@ -271,7 +272,7 @@ def test_a_rejection_says_how_to_complain_or_on_what_basis(
     if "ccpa" in parts:
         assert reasons["ccpa"]["basis"]
     with pytest.raises(Conflict):
-        requests_service.reject(
+        answering.reject(
             session, keystore=keystore, public_id=record.public_id, reason=RejectionReason.OTHER, at=NOW,
             actor="tests",
         )  # fmt: skip

@@ -29,6 +29,7 @@ from tactful.collect.proof import SUBJECT_TOKEN_HEADER
 from tactful.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tactful.keys.schemas import Scope
 from tactful.keys.tokens import token_subject, verify_subject_token
+from tactful.rights import answering
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, RequestType
 from tactful.rights.jobs import JobContext, JobRunner, JobWorker
@@ -295,7 +296,7 @@ def extend_privacy_request(
 ) -> PrivacyRequestAdminView:
     now = utcnow()
     with context.session() as session:
-        code, record = requests_service.extend(
+        code, record = answering.extend(
             session,
             keystore=context.keystore,
             calendar=requests_service.calendar_of(context.settings.privacy),
@@ -319,7 +320,7 @@ def reject_privacy_request(
 ) -> PrivacyRequestAdminView:
     now = utcnow()
     with context.session() as session:
-        record = requests_service.reject(
+        record = answering.reject(
             session,
             keystore=context.keystore,
             public_id=public_id,

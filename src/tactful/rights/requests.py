@@ -1,4 +1,5 @@
-"""Privacy requests: filed, dated, flagged, read, extended, rejected; their jobs run in `jobs`.
+"""Privacy requests: filed, dated, flagged and read; the operator extends or rejects them in
+`answering`; their jobs run in `jobs`.
 
     filing (type, one identifier, how the person was verified)
         │ access, portability, erasure, rectification need proof (operator or token); the four
@@ -23,7 +24,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -36,14 +37,12 @@ from tactful.catalog.model import Catalog
 from tactful.config import PrivacySettings
 from tactful.consent.gatekeeper import PolicyContext, applicable_regimes, read_inputs
 from tactful.crypto import Keystore
-from tactful.errors import Conflict, InvalidInput, NotFound
+from tactful.errors import InvalidInput
 from tactful.policy import Regime
 from tactful.profiles import service as profiles_service
 from tactful.profiles.traits import normalise_email
 from tactful.rights.due import (
     BusinessCalendar,
-    Extension,
-    ExtensionCode,
     LegalRegime,
     PriorRequest,
     RepeatCode,
@@ -56,7 +55,6 @@ from tactful.rights.models import PrivacyRequest
 from tactful.rights.schemas import (
     OPEN_STATUSES,
     NamedBy,
-    RejectionReason,
     RequestRecord,
     RequestStatus,
     VerifiedBy,
@@ -68,8 +66,6 @@ REQUESTS_KEY = "privacy-requests"
 FILED = "rights.request_filed"
 READ = "rights.request_read"
 LISTED = "rights.requests_listed"
-EXTENDED = "rights.request_extended"
-REJECTED = "rights.request_rejected"
 CHANGES_CONTEXT = "privacy_request.changes"
 
 NEEDS_PROOF = frozenset(
@@ -85,19 +81,6 @@ AT_ONCE = frozenset(
     }
 )
 """They only narrow what is done: accepted from anyone, carried out while the filing waits."""
-
-GDPR_COMPLAINT = (
-    "You may lodge a complaint with a supervisory authority and seek a judicial remedy "
-    "(GDPR Art. 12(4), Art. 77 and Art. 79)."
-)
-CCPA_BASIS: Mapping[RejectionReason, str] = {
-    RejectionReason.NOT_VERIFIED: "The request could not be verified (CCPA Regs. §7022, §7060-§7062).",
-    RejectionReason.UNFOUNDED: "The request is manifestly unfounded (CCPA Regs. §7022).",
-    RejectionReason.EXCESSIVE: "The request is excessive or repetitive (Civ. Code §1798.145(h)(3)).",
-    RejectionReason.EXEMPT: "An exception of the law applies (Civ. Code §1798.105(d), §1798.145).",
-    RejectionReason.OTHER: "The business gave its reasons separately (CCPA Regs. §7022).",
-}
-
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -156,7 +139,9 @@ def record_of(row: PrivacyRequest) -> RequestRecord:
     )
 
 
-def _details(row: PrivacyRequest, key_id: uuid.UUID | None, **more: audit_service.Scalar) -> dict[str, Any]:
+def audit_details(
+    row: PrivacyRequest, key_id: uuid.UUID | None, **more: audit_service.Scalar
+) -> dict[str, Any]:
     # What the request is, never what it named.
     base: dict[str, audit_service.Scalar] = {"request": row.public_id, "type": row.type}
     if key_id is not None:
@@ -279,7 +264,7 @@ def file_request(
         actor=actor,
         at=at,
         subject_id=subject_id,
-        details=_details(
+        details=audit_details(
             row,
             key_id,
             verified_by=row.verified_by or "none",
@@ -302,12 +287,12 @@ def changes_of(keystore: Keystore, record: RequestRecord, sealed: bytes | None) 
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def _row(session: Session, public_id: str) -> PrivacyRequest | None:
+def get_row(session: Session, public_id: str) -> PrivacyRequest | None:
     return session.scalars(select(PrivacyRequest).where(PrivacyRequest.public_id == public_id)).one_or_none()
 
 
 def get_request(session: Session, *, public_id: str) -> RequestRecord | None:
-    row = _row(session, public_id)
+    row = get_row(session, public_id)
     return None if row is None else record_of(row)
 
 
@@ -323,7 +308,7 @@ def read_request(
     """The request, for the operator (`user_id` None: an admin key) or for the person whose subject
     token proved `user_id`: then only a request that named that user id, else None as for an
     unknown one (another's request is not confirmed to exist). Each read is audited."""
-    row = _row(session, public_id)
+    row = get_row(session, public_id)
     if row is not None and user_id is not None:
         mine = row.identity_kind == NamedBy.USER_ID.value and hmac.compare_digest(
             row.identity_digest, identity_digest(keystore, NamedBy.USER_ID, user_id)
@@ -338,7 +323,7 @@ def read_request(
         actor=f"api:key:{key_id}",
         at=at,
         subject_id=row.subject_id,
-        details=_details(row, key_id, reader="operator" if user_id is None else "token"),
+        details=audit_details(row, key_id, reader="operator" if user_id is None else "token"),
     )
     return record_of(row)
 
@@ -399,84 +384,6 @@ def audit_listing(
         at=at,
         details={"key_id": str(key_id), "count": count},
     )
-
-
-# -- the operator's decisions ---------------------------------------------------------------------
-
-
-def _open_row(session: Session, public_id: str) -> PrivacyRequest:
-    row = _row(session, public_id)
-    if row is None:
-        raise NotFound("no privacy request has this id", code="request_not_found")
-    if not RequestStatus(row.status).open:
-        raise Conflict(f"the request is {row.status} already", code="request_closed")
-    return row
-
-
-def extend(
-    session: Session,
-    *,
-    keystore: Keystore,
-    calendar: BusinessCalendar,
-    public_id: str,
-    reasons: str,
-    at: datetime,
-    actor: str,
-) -> tuple[ExtensionCode, RequestRecord]:
-    """Extend an open request's due date, the reasons given to the person now. Refused (the code says
-    why, nothing changes) once extended, after the window, or where the law allows none."""
-    row = _open_row(session, public_id)
-    record = record_of(row)
-    if row.extended_due_at is not None:
-        return ExtensionCode.NOT_EXTENDABLE, record
-    notice = Extension(noticed_at=at, reasons_given=bool(reasons.strip()))
-    dates = due_dates(
-        record.type, regimes=record.regimes, received_at=row.received_at, calendar=calendar, extension=notice
-    )
-    code = dates.extension or ExtensionCode.NOT_EXTENDABLE
-    if code is not ExtensionCode.ACCEPTED or dates.extended_due_at is None:
-        return code, record
-    row.extended_due_at = dates.extended_due_at
-    row.extension_reason = reasons.strip()
-    row.extension_noticed_at = at
-    row.updated_at = at
-    session.flush()
-    audit_service.append(
-        session, keystore=keystore, action=EXTENDED, actor=actor, at=at, subject_id=row.subject_id,
-        details=_details(row, None),
-    )  # fmt: skip
-    return code, record_of(row)
-
-
-def rejection_receipt(reason: RejectionReason, regimes: Sequence[LegalRegime]) -> dict[str, object]:
-    """Why, and under GDPR how to complain (Art. 12(4)); under CCPA the basis (Regs. §7022)."""
-    rejected: dict[str, object] = {"reason": reason.value}
-    if LegalRegime.GDPR in regimes:
-        rejected["gdpr"] = {"article": "12(4)", "right_to_complain": GDPR_COMPLAINT}
-    if LegalRegime.CCPA in regimes:
-        rejected["ccpa"] = {"section": "7022", "basis": CCPA_BASIS[reason]}
-    return {"rejected": rejected}
-
-
-def reject(
-    session: Session, *, keystore: Keystore, public_id: str, reason: RejectionReason, at: datetime, actor: str
-) -> RequestRecord:
-    """The operator's rejection of an open request that no process is running now."""
-    row = _open_row(session, public_id)
-    if row.lease_owner is not None and row.lease_expires_at is not None and row.lease_expires_at > at:
-        raise Conflict("the request's job is running: reject it when it stops", code="request_running")
-    record = record_of(row)
-    row.status = RequestStatus.REJECTED.value
-    row.receipt = rejection_receipt(reason, record.regimes)
-    row.changes_enc = None
-    row.closed_at = row.updated_at = at
-    row.lease_owner = row.lease_expires_at = None
-    session.flush()
-    audit_service.append(
-        session, keystore=keystore, action=REJECTED, actor=actor, at=at, subject_id=row.subject_id,
-        details=_details(row, None, reason=reason.value),
-    )  # fmt: skip
-    return record_of(row)
 
 
 # -- the registry's handlers: kept as proof, unlinked on erasure ------------------------------------
