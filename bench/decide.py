@@ -33,7 +33,6 @@ the figures are the medians over the pairs, and the ratio is the median of the p
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from collections.abc import Mapping
@@ -42,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
 
-from bench.report import Row, Target, merge, show
+from bench.report import Row, Target, figure_row, pairs_main
 from bench.stats import median_us, summary
 from tactful.decide.assignment import Allocation, Assigned, Strategy, Unit, UnitKind, assign
 from tactful.decide.assignment import Variation as Share
@@ -335,27 +334,30 @@ def _target(section: dict[str, Any]) -> Target:
 
 
 def rows(section: dict[str, Any]) -> list[Row]:
-    def row(label: str, key: str, unit: str = " µs", target: Target | None = None) -> Row:
-        figures = section[key]
-        return Row(label, f"{figures['median']}{unit}", f"{figures['min']}-{figures['max']}{unit}", target)
-
     return [
-        row("tactful: walk with conditions + assignment", "tactful_us"),
-        row("tactful: conditions + assignment, no walk", "direct_us"),
-        row(f"growthbook {section['growthbook_version']}: set_attributes + eval_feature", "growthbook_us"),
-        row("tactful walk / growthbook (median of pairs)", "ratio", "", _target(section)),
+        figure_row(section, "tactful: walk with conditions + assignment", "tactful_us"),
+        figure_row(section, "tactful: conditions + assignment, no walk", "direct_us"),
+        figure_row(
+            section,
+            f"growthbook {section['growthbook_version']}: set_attributes + eval_feature",
+            "growthbook_us",
+        ),
+        figure_row(
+            section, "tactful walk / growthbook (median of pairs)", "ratio", unit="", target=_target(section)
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.decide", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pairs", type=int, default=5)
-    args = parser.parse_args(argv)
-    section = run(pairs=args.pairs, quick=args.quick)
-    merge(SECTION, section)
-    show(TITLE, rows(section))
-    return 0
+    return pairs_main(
+        argv,
+        prog="python -m bench.decide",
+        description=__doc__,
+        run=run,
+        section=SECTION,
+        title=TITLE,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

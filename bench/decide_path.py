@@ -41,7 +41,6 @@ less than the whole: the whole also finds the request atoms, and runs over a lar
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import random
 import sys
@@ -53,7 +52,7 @@ from importlib.metadata import version
 from typing import Any
 
 from bench import decide as walk_bench
-from bench.report import Row, Target, merge, show
+from bench.report import Row, Target, figure_row, pairs_main
 from bench.stats import median_us, summary
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
@@ -319,29 +318,32 @@ def _target(section: dict[str, Any]) -> Target:
 
 
 def rows(section: dict[str, Any]) -> list[Row]:
-    def row(label: str, key: str, unit: str = " µs", target: Target | None = None) -> Row:
-        figures = section[key]
-        return Row(label, f"{figures['median']}{unit}", f"{figures['min']}-{figures['max']}{unit}", target)
-
     return [
-        row("tactful: whole path, 2 placements (gate to log entries)", "tactful_us"),
-        row("  alone: the gate (allowance_from)", "gate_us"),
-        row("  alone: the view (build_view)", "view_us"),
-        row("  alone: serve (walk, render, explain, entries)", "serve_us"),
-        row(f"growthbook {section['growthbook_version']}: set_attributes + eval_feature", "growthbook_us"),
-        row("tactful path / growthbook (median of pairs)", "ratio", "", _target(section)),
+        figure_row(section, "tactful: whole path, 2 placements (gate to log entries)", "tactful_us"),
+        figure_row(section, "  alone: the gate (allowance_from)", "gate_us"),
+        figure_row(section, "  alone: the view (build_view)", "view_us"),
+        figure_row(section, "  alone: serve (walk, render, explain, entries)", "serve_us"),
+        figure_row(
+            section,
+            f"growthbook {section['growthbook_version']}: set_attributes + eval_feature",
+            "growthbook_us",
+        ),
+        figure_row(
+            section, "tactful path / growthbook (median of pairs)", "ratio", unit="", target=_target(section)
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.decide_path", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pairs", type=int, default=5)
-    args = parser.parse_args(argv)
-    section = run(pairs=args.pairs, quick=args.quick)
-    merge(SECTION, section)
-    show(TITLE, rows(section))
-    return 0
+    return pairs_main(
+        argv,
+        prog="python -m bench.decide_path",
+        description=__doc__,
+        run=run,
+        section=SECTION,
+        title=TITLE,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

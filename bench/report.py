@@ -8,12 +8,13 @@ by hand.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,36 @@ class Row:
     figure: str
     spread: str = ""
     target: Target | None = None
+
+
+def figure_row(
+    section: dict[str, Any], label: str, key: str, *, unit: str = " µs", target: Target | None = None
+) -> Row:
+    """A row of one summarised figure of `section`: its median, and its range as the spread."""
+    figures = section[key]
+    return Row(label, f"{figures['median']}{unit}", f"{figures['min']}-{figures['max']}{unit}", target)
+
+
+def pairs_main(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str | None,
+    run: Callable[..., dict[str, Any]],
+    section: str,
+    title: str,
+    rows: Callable[[dict[str, Any]], list[Row]],
+) -> int:
+    """The command line of a benchmark timed in interleaved pairs: `--quick`, `--pairs N`; the
+    results merged into the results file and shown as a table."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args(argv)
+    results = run(pairs=args.pairs, quick=args.quick)
+    merge(section, results)
+    show(title, rows(results))
+    return 0
 
 
 def machine() -> dict[str, Any]:
