@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from tactful.demo.simulate import SimulationConfig
-from tactful.demo.tally import Summary
+from tactful.demo.tally import GPC, MINORS, Summary
 from tactful.types import utcnow
 
 if TYPE_CHECKING:
@@ -126,13 +126,10 @@ def summary_tables(summary: Summary) -> list[Table]:
     consent = Table(title="consent choices (and the ceilings the engine reported for their decisions)")
     for column in ("banner answer", "visitors", "share", "choices recorded", "ceilings"):
         consent.add_column(column, justify="left" if column in ("banner answer", "ceilings") else "right")
-    for choice, visitors, recorded, ceilings in summary.consent:
+    for group, visitors, recorded, ceilings in summary.consent:
         shown = ", ".join(f"{level} {count:,}" for level, count in ceilings.items())
-        consent.add_row(choice, f"{visitors:,}", _percent(visitors, summary.visitors), f"{recorded:,}", shown)
-    consent.add_row("with GPC", f"{summary.gpc:,}", _percent(summary.gpc, summary.visitors), "", "")
-    consent.add_row(
-        "minors (13-17)", f"{summary.minors:,}", _percent(summary.minors, summary.visitors), "", ""
-    )
+        answered = f"{recorded:,}" if group not in (GPC, MINORS) else ""
+        consent.add_row(group, f"{visitors:,}", _percent(visitors, summary.visitors), answered, shown)
 
     decisions = Table(title="decisions and clicks, by the level the engine reached")
     for column in ("level", "decisions", "clickable", "clicks", "click rate"):

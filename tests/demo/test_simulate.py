@@ -27,15 +27,15 @@ from tactful.decide.models import DecisionLog
 from tactful.demo import simulate as simulation
 from tactful.demo.placements import seed_placements
 from tactful.demo.simulate import SimulationConfig
-from tactful.demo.tally import Summary, Tally
-from tactful.demo.visitors import make_visitors
+from tactful.demo.tally import MINORS, Summary, Tally
+from tactful.demo.visitors import Choice, make_visitors
 from tactful.keys import service as keys_service
 from tactful.main import create_app, default_catalog_path
 from tests.backends import fresh_database
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
-SMALL = SimulationConfig(seed=13, visitors=40, days=3)
-"""A plan with Swedes on phones and outdoor fans among those who accept personalization."""
+SMALL = SimulationConfig(seed=127, visitors=40, days=3)
+"""A plan with Swedes on phones, outdoor fans who accept personalization, minors and GPC."""
 
 
 @contextmanager
@@ -170,7 +170,7 @@ def test_consent_choices_show_in_the_ceilings_the_engine_reports(ran: tuple[AppC
         choice: (visitors, recorded, ceilings)
         for choice, visitors, recorded, ceilings in result.summary.consent
     }
-    assert sum(v for v, _, _ in consent.values()) == SMALL.visitors
+    assert sum(consent[str(choice)][0] for choice in Choice) == SMALL.visitors
     visitors, recorded, ceilings = consent["necessary only"]
     assert visitors > 0
     assert recorded == 5 * visitors, "each refusal is recorded"
@@ -178,6 +178,22 @@ def test_consent_choices_show_in_the_ceilings_the_engine_reports(ran: tuple[AppC
     _, recorded, _ = consent["no answer"]
     assert recorded == 0
     assert "1:1" in consent["accept all"][2]
+
+
+def test_minors_and_gpc_without_a_grant_stay_at_or_below_1_many(ran: tuple[AppContext, Ran]) -> None:
+    _, result = ran
+    minors = [d for d in result.tally.decisions if d.minor]
+    assert minors
+    assert {d.ceiling for d in minors} | {d.level for d in minors} <= {"1:all", "1:many"}
+    # GPC caps at 1:many until personalization is granted after it (DESIGN §1): those who granted
+    # on the banner may climb, the others may not.
+    silent = [
+        d for d in result.tally.decisions if d.gpc and d.choice in (Choice.NO_ANSWER, Choice.NECESSARY_ONLY)
+    ]
+    assert silent
+    assert {d.ceiling for d in silent} | {d.level for d in silent} <= {"1:all", "1:many"}
+    consent = {group: ceilings for group, _, _, ceilings in result.summary.consent}
+    assert set(consent[MINORS]) <= {"1:all", "1:many"}
 
 
 def test_clicks_are_counted_under_what_the_engine_showed(ran: tuple[AppContext, Ran]) -> None:

@@ -208,8 +208,11 @@ class Visit:
                 v, placement=placement, variation=decision.variation, content=decision.content
             )
             ceiling = str(decision.explanation.get("ceiling", decision.level))
-            shown = Shown(placement, decision.variation, decision.level, ceiling, clicked=draw < chance)
-            tally.decided(v.choice, shown)
+            shown = Shown(
+                placement, decision.variation, decision.level, ceiling, clicked=draw < chance,
+                choice=v.choice, gpc=v.gpc, minor=v.minor,
+            )  # fmt: skip
+            tally.decided(shown)
             if why < EXPLANATION_SHARE:
                 await self._ask_why(browser, decision)
             if not shown.clicked or clicked is not None:

@@ -20,6 +20,8 @@ OUTCOMES = ("received", "stored", "deduplicated", "quarantined", "suppressed", "
 """The engine's event counters (invariant 10: received is the sum of the other five)."""
 STATUSES = ("stored", "duplicate", "quarantined", "suppressed", "dropped")
 """What the collection endpoint answers for each message."""
+GPC = "with GPC"
+MINORS = "minors (13-17)"
 BROWSER_PATHS = ("/v1/batch", "/v1/consent", "/v1/decisions/")
 """What a page sends: with the public write key only."""
 BACKEND_PATHS = ("/v1/decide",)
@@ -45,6 +47,10 @@ class Shown:
     level: str
     ceiling: str
     clicked: bool = False
+    choice: Choice = Choice.NO_ANSWER
+    """The visitor's banner answer, and below, whether they sent GPC and are a minor."""
+    gpc: bool = False
+    minor: bool = False
 
 
 @dataclass
@@ -63,7 +69,6 @@ class Tally:
     minors: int = 0
     consent_recorded: Counter[Choice] = field(default_factory=Counter)
     consent_refused: Counter[Choice] = field(default_factory=Counter)
-    ceilings: dict[Choice, Counter[str]] = field(default_factory=dict)
     explanations: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     """Visits cut short by a refused call, by the problem code the engine answered."""
@@ -77,9 +82,8 @@ class Tally:
         self.statuses.update(statuses)
         self.refused.update(refused)
 
-    def decided(self, choice: Choice, shown: Shown) -> None:
+    def decided(self, shown: Shown) -> None:
         self.decisions.append(shown)
-        self.ceilings.setdefault(choice, Counter())[shown.ceiling] += 1
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,8 @@ class Summary:
     """The engine's event counters over the run (after minus before)."""
     decisions_by_level: Mapping[str, int]
     consent: tuple[tuple[str, int, int, Mapping[str, int]], ...]
-    """(choice, visitors, choices recorded, ceilings the engine reported for their decisions)."""
-    gpc: int
-    minors: int
+    """(choice, visitors, choices recorded, ceilings the engine reported for their decisions); then
+    the visitors who sent GPC, and the minors, with theirs."""
     clicks_by_level: tuple[Rate, ...]
     clicks_by_variation: tuple[Rate, ...]
     clicks_kept: Mapping[str, int]
@@ -143,7 +146,8 @@ def _rates(groups: Mapping[str, list[Shown]]) -> tuple[Rate, ...]:
     )
 
 
-def _by_level(counts: Mapping[str, int]) -> dict[str, int]:
+def _ceilings(decisions: Iterable[Shown]) -> dict[str, int]:
+    counts = Counter(d.ceiling for d in decisions)
     return {level: counts[level] for level in LEVELS if counts.get(level)}
 
 
@@ -164,17 +168,19 @@ def summarise(tally: Tally, *, clickable: frozenset[str], visits: int) -> Summar
         refused=dict(tally.refused),
         counters={o: round(after.get(o, 0.0) - before.get(o, 0.0)) for o in OUTCOMES},
         decisions_by_level={level: levels.get(level, 0) for level in LEVELS},
-        consent=tuple(
-            (
-                str(choice),
-                tally.visitors.get(choice, 0),
-                tally.consent_recorded.get(choice, 0),
-                _by_level(tally.ceilings.get(choice, Counter())),
-            )
-            for choice in Choice
+        consent=(
+            *(
+                (
+                    str(choice),
+                    tally.visitors.get(choice, 0),
+                    tally.consent_recorded.get(choice, 0),
+                    _ceilings(d for d in tally.decisions if d.choice is choice),
+                )
+                for choice in Choice
+            ),
+            (GPC, tally.gpc, 0, _ceilings(d for d in tally.decisions if d.gpc)),
+            (MINORS, tally.minors, 0, _ceilings(d for d in tally.decisions if d.minor)),
         ),
-        gpc=tally.gpc,
-        minors=tally.minors,
         clicks_by_level=_rates(by_level),
         clicks_by_variation=_rates(dict(sorted(by_variation.items()))),
         clicks_kept=dict(tally.clicks_kept),
