@@ -163,6 +163,8 @@ def print_summary(summary: Summary) -> None:
     err.print(f'"why am I seeing this?" asked {asked:,} times: {summary.explanations.get(200, 0):,} answered')
     balance = "holds" if summary.balanced else "[bold red]does not hold[/]"
     err.print(f"received = stored + deduplicated + quarantined + suppressed + dropped: {balance}")
+    if summary.consent_refused:
+        err.print(f"[bold red]{summary.consent_refused} banner choices refused by the engine[/]")
     if summary.server_errors or summary.wrong_scope or summary.failures:
         err.print(
             f"[bold red]{summary.server_errors} server errors, {summary.wrong_scope} requests with the wrong "

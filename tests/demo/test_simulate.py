@@ -20,6 +20,7 @@ from tactful.api.context import AppContext
 from tactful.audit.models import AuditEntry
 from tactful.catalog.loader import load_catalog
 from tactful.cli import app as cli
+from tactful.collect.models import Event
 from tactful.config import DecideSettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
@@ -91,6 +92,11 @@ def simulate(context: AppContext, config: SimulationConfig = SMALL) -> Ran:
     context.logbook.flush()
     simulation.close_run(context, run=run, config=config, summary=summary, at=NOW)
     return Ran(summary, tally, run)
+
+
+def utc(moment: datetime) -> datetime:
+    """A stored time as UTC (SQLite gives it back naive)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def route(path: str) -> str:
@@ -175,6 +181,7 @@ def test_consent_choices_show_in_the_ceilings_the_engine_reports(ran: tuple[AppC
     assert visitors > 0
     assert recorded == 5 * visitors, "each refusal is recorded"
     assert set(ceilings) == {"1:all"}, "refusing personalization leaves nothing above 1:all"
+    assert result.summary.consent_refused == 0, "a page may grant for an anonymous id"
     _, recorded, _ = consent["no answer"]
     assert recorded == 0
     assert "1:1" in consent["accept all"][2]
@@ -209,7 +216,30 @@ def test_clicks_are_counted_under_what_the_engine_showed(ran: tuple[AppContext, 
     clicks = sum(r.clicks for r in summary.clicks_by_level)
     assert clicks > 0
     assert sum(summary.clicks_kept.values()) == clicks, "every click was sent and answered"
+    assert clicks <= summary.visits, "one click a visit at most"
     assert set(summary.clicks_kept) <= {"stored", "suppressed"}
+
+
+def test_stored_outcomes_name_a_logged_decision_and_keep_the_time_of_the_visit(
+    runs: tuple[AppContext, Ran, Ran],
+) -> None:
+    context, first, second = runs
+    with context.session() as session:
+        logged = set(session.scalars(select(DecisionLog.decision_id)))
+        outcomes = session.execute(
+            select(Event.event, Event.properties, Event.timestamp, Event.received_at).where(
+                Event.event.in_(("Promotion Clicked", "Product Clicked", "Order Completed"))
+            )
+        ).all()
+    clicks = [o for o in outcomes if o.event != "Order Completed"]
+    assert len(clicks) == sum(r.summary.clicks_kept.get("stored", 0) for r in (first, second))
+    assert clicks
+    for outcome in outcomes:
+        if outcome.event != "Order Completed" or "decision_id" in outcome.properties:
+            assert outcome.properties["decision_id"] in logged
+    # Events carry when they happened in the simulated visit (the window before NOW), not receipt time.
+    assert all(utc(o.timestamp) < NOW for o in outcomes)
+    assert all(utc(o.received_at) > NOW for o in outcomes)
 
 
 def test_each_run_leaves_its_keys_revoked_and_an_audit_entry(runs: tuple[AppContext, Ran, Ran]) -> None:

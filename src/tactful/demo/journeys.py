@@ -208,14 +208,15 @@ class Visit:
                 v, placement=placement, variation=decision.variation, content=decision.content
             )
             ceiling = str(decision.explanation.get("ceiling", decision.level))
+            # One click a visit: a click leads away from the page that showed the placements.
             shown = Shown(
-                placement, decision.variation, decision.level, ceiling, clicked=draw < chance,
-                choice=v.choice, gpc=v.gpc, minor=v.minor,
+                placement, decision.variation, decision.level, ceiling,
+                clicked=clicked is None and draw < chance, choice=v.choice, gpc=v.gpc, minor=v.minor,
             )  # fmt: skip
             tally.decided(shown)
             if why < EXPLANATION_SHARE:
                 await self._ask_why(browser, decision)
-            if not shown.clicked or clicked is not None:
+            if not shown.clicked:
                 continue
             clicked = decision
             clicked_favourite = self._click(browser, decision, shown)

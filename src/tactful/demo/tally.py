@@ -117,6 +117,8 @@ class Summary:
     clicks_by_level: tuple[Rate, ...]
     clicks_by_variation: tuple[Rate, ...]
     clicks_kept: Mapping[str, int]
+    consent_refused: int
+    """Banner choices the engine refused (none expected: a page may grant for an anonymous id)."""
     explanations: Mapping[int, int]
     failures: Mapping[str, int]
     server_errors: int
@@ -184,6 +186,7 @@ def summarise(tally: Tally, *, clickable: frozenset[str], visits: int) -> Summar
         clicks_by_level=_rates(by_level),
         clicks_by_variation=_rates(dict(sorted(by_variation.items()))),
         clicks_kept=dict(tally.clicks_kept),
+        consent_refused=sum(tally.consent_refused.values()),
         explanations=dict(tally.explanations),
         failures=dict(tally.failures),
         server_errors=sum(r.status >= 500 for r in tally.requests),
