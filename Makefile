@@ -26,7 +26,7 @@ $(BROWSER_STAMP): $(BROWSER)/package.json $(BROWSER)/package-lock.json
 	fi
 
 demo: $(STAMP)
-	$(BIN)/tactful demo
+	$(BIN)/tactful demo --simulate 60
 
 serve: $(STAMP)
 	$(BIN)/tactful serve

@@ -322,6 +322,7 @@ COMMANDS = [
     ("catalog", "drift"),
     ("audit", "verify"),
     ("retention", "run"),
+    ("simulate",),
 ]
 
 

@@ -26,6 +26,7 @@ from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
 from tactful.cli_privacy import privacy_app
+from tactful.cli_simulate import simulate
 from tactful.collect import quarantine
 from tactful.config import Settings, load_settings
 from tactful.crypto import Keystore
@@ -73,6 +74,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
+app.command("simulate", cls=_Command)(simulate)
 
 err = Console(stderr=True)
 out = Console()
@@ -242,11 +244,26 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     err.print("[green]database and keystore are up to date[/]")
 
 
+SimulateFirst = Annotated[
+    int,
+    typer.Option(
+        "--simulate", metavar="N", min=0, help="Before serving, simulate N visitors over the last day."
+    ),
+]
+
+
 @app.command(cls=_Command)
-def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    database_url: DatabaseUrl = None,
+    simulate_first: SimulateFirst = 0,
+) -> None:
     """Migrate, seed the demo shop (once), print the keys and URLs, and serve."""
+    from tactful.cli_simulate import print_summary, run_simulation
     from tactful.demo.placements import try_it
     from tactful.demo.seed import already_seeded, seed
+    from tactful.demo.simulate import SimulationConfig
 
     settings = _settings(database_url)
     base = f"http://{host}:{port}"
@@ -267,7 +284,14 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl 
 
                 report = seed(context, now=utcnow(), progress=advance)
         tried = try_it(context, base_url=base)
+        simulated = (
+            run_simulation(context, SimulationConfig(visitors=simulate_first, days=1))
+            if simulate_first
+            else None
+        )
     err.print(report.summary(), soft_wrap=True)
+    if simulated is not None:
+        print_summary(simulated)
     if report.seeded:
         # Plain lines, never wrapped or cut: these are meant to be copied.
         err.print("\n[bold]API keys[/] (shown once; store them now):")

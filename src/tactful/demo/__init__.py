@@ -12,6 +12,15 @@
         ▼
     seed.seed(context, now=...)     keys of each scope, then collect.service.ingest per batch, once
 
-Everything is deterministic from the seed and `now`; nothing describes a real person (`example.com`
-addresses, documentation IP ranges, the fictional 555-01xx phone block).
+    simulate.simulate(transport, keys, ...)          `tactful simulate`: traffic through the HTTP API
+        visitors.make_visitors                      new visitors: market, device, favourite, banner answer
+        journeys.Visit, one per visit in time order
+            page (write key) ──▶ consent, collection, "why am I seeing this?"
+            backend (server key) ──▶ decide; behaviour: a click or an order, by who they are and
+                                     what they were shown (outcomes carry properties.decision_id)
+        tally.Summary                               from the engine's answers and its counters
+
+Everything is deterministic from the seed and `now` (a simulation's visitors: and its run number);
+nothing describes a real person (`example.com` addresses, documentation IP ranges, the fictional
+555-01xx phone block).
 """
