@@ -248,6 +248,27 @@ def test_a_pending_link_is_never_verified_by_a_later_token(site: Site) -> None:
     assert "analytics" not in site.granted(user_id=victim)
 
 
+def test_an_unproven_link_earlier_in_a_batch_verifies_nothing_later_in_it(site: Site) -> None:
+    """Links applied earlier in a batch count for the messages after them, so only a proven one may."""
+    victim, anon = uid("user"), uid("anon")
+    site.signed_up(victim)
+    batch = [
+        {"type": "alias", "previousId": anon, "userId": victim, "messageId": uid("msg")},
+        identify(victim, {}, anonymousId=anon),
+    ]
+    results = site.send("/v1/batch", {"batch": batch})
+    assert [r["refused"] for r in results] == [["link_unverified"], ["link_unverified"]]
+    assert site.subject(anonymous_id=anon) != site.subject(user_id=victim)
+
+    # With the token on the first message, the second names a link that now holds.
+    anon = uid("anon")
+    batch[0] = {**batch[0], "previousId": anon, "messageId": uid("msg")}
+    batch[0]["context"] = {"tactful": {"subject_token": site.token(victim)}}
+    batch[1] = identify(victim, {}, anonymousId=anon)
+    assert [r["refused"] for r in site.send("/v1/batch", {"batch": batch})] == [[], []]
+    assert site.subject(anonymous_id=anon) == site.subject(user_id=victim)
+
+
 def test_an_alias_of_two_user_ids_needs_the_server_key_or_both_tokens(site: Site) -> None:
     victim, attacker = uid("user"), uid("user")
     site.signed_up(victim, first_name="Ada")

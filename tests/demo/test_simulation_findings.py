@@ -1,5 +1,5 @@
-"""What `tactful simulate` showed of the engine that the engine should not do, held as expected
-failures until it is fixed (strict: the fix turns them into failures to remove the mark)."""
+"""What `tactful simulate` showed of the engine, kept as regression tests: a message that follows a
+verified link in the same batch is no new claim."""
 
 from __future__ import annotations
 
@@ -65,13 +65,6 @@ def test_after_a_verified_link_a_later_batch_is_no_new_claim(
     assert [r["refused"] for r in answer.json()["results"]] == [[]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collect.links.link_many reads who holds each identifier once per batch, before the batch's "
-    "first claim is applied: a message that follows a verified alias in the same batch is judged as if "
-    "the link did not exist yet, so it is refused `link_unverified`, its anonymous id is set aside and a "
-    "pending link is recorded for a pair that is already joined (every simulated sign-up shows one)",
-)
 def test_a_message_after_a_verified_link_in_the_same_batch_is_no_new_claim(
     shop: tuple[AppContext, TestClient, str],
 ) -> None:

@@ -77,14 +77,20 @@ def _judged(claim: Claim) -> bool:
     )
 
 
+Joined = set[tuple[IdentityKind, str, str]]
+"""Links that earlier claims of the same batch applied: (kind, identifier, user id)."""
+
+
 def _request(
-    claim: Claim, owners: profiles_service.Known | None
+    claim: Claim, owners: profiles_service.Known | None, earlier: Joined
 ) -> tuple[profiles_service.IdentityRequest, tuple[Refusal, ...], str | None]:
     """What may be resolved of `claim`, what was refused, and the anonymous id left pending
-    (`owners`: who holds the identifiers of every claim `_judged`).
+    (`owners`: who held the identifiers of every claim `_judged` before the batch; `earlier`: the
+    links the batch's claims before this one applied).
 
     A link that already holds (the anonymous id belongs to the user's subject, as on every call
-    analytics.js makes after a verified sign-in) is no new claim."""
+    analytics.js makes after a verified sign-in, whether that sign-in came in an earlier request or
+    earlier in this one) is no new claim."""
     anonymous_id, user_id, previous_id = claim.anonymous_id, claim.user_id, claim.previous_id
     if user_id is None or not _judged(claim):
         return (anonymous_id, user_id, previous_id), (), None
@@ -92,6 +98,8 @@ def _request(
     user_subject = owners.survivor(IdentityKind.USER_ID, user_id)
 
     def joined(kind: IdentityKind, value: str) -> bool:
+        if (kind, value, user_id) in earlier:
+            return True
         return user_subject is not None and owners.survivor(kind, value) == user_subject
 
     refused: list[Refusal] = []
@@ -139,7 +147,12 @@ def link_many(
     if any(_judged(claim) for claim in claims):
         named = [(c.anonymous_id, c.user_id, c.previous_id) for c in claims]
         owners = profiles_service.read_known(session, keystore=keystore, identities=named)
-    planned = [_request(claim, owners) for claim in claims]
+    earlier: Joined = set()
+    planned = []
+    for claim in claims:
+        request = _request(claim, owners, earlier)
+        _note_links(earlier, request[0])
+        planned.append(request)
     resolutions = profiles_service.resolve_many(
         session, keystore=keystore, identities=[request for request, _, _ in planned], at=at, known=owners
     )
@@ -161,6 +174,18 @@ def link_many(
             session, keystore=keystore, links=[(_follow(merged, s), a) for s, a in pending], at=at
         )
     return linked
+
+
+def _note_links(earlier: Joined, request: profiles_service.IdentityRequest) -> None:
+    """Remember the links a planned request applies, for the claims after it in the batch."""
+    anonymous_id, user_id, previous_id = request
+    if user_id is None:
+        return
+    if anonymous_id is not None and anonymous_id != user_id:
+        earlier.add((IdentityKind.ANONYMOUS_ID, anonymous_id, user_id))
+    if previous_id is not None and previous_id != user_id:
+        earlier.add((IdentityKind.ANONYMOUS_ID, previous_id, user_id))
+        earlier.add((IdentityKind.USER_ID, previous_id, user_id))
 
 
 def _follow(merged: dict[uuid.UUID, uuid.UUID], subject_id: uuid.UUID) -> uuid.UUID:
