@@ -61,6 +61,7 @@ from tactful.errors import (
     ServiceUnavailable,
     TactfulError,
 )
+from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
 from tactful.types import utcnow
 
@@ -197,11 +198,14 @@ def build_context(settings: Settings) -> AppContext:
         gate=compile_for(settings, regimes, catalog),
     )  # fmt: skip
     gates.publish()
-    # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
+    # A consent refusal reaches collection's stored events through consent's hook; an outcome
+    # reaches measurement through collection's, and the decisions it waits for through the log's
+    # writer (DESIGN §6).
     return AppContext(
         settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis, regimes=regimes,
         on_withdrawal=collect_store.withdrawal_hook(catalog), gates=gates,
-        withdrawal_for=collect_store.withdrawal_hook,
+        withdrawal_for=collect_store.withdrawal_hook, on_outcome=measure_outcomes.record,
+        logbook=Logbook(decision_log.writer(db, landed=measure_outcomes.landed)),
     )  # fmt: skip
 
 

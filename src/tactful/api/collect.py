@@ -164,6 +164,7 @@ def _ingest(
                 context.settings.subject_token_secret.get_secret_value(),
                 max_lifetime=context.settings.subject_token_max_lifetime,
             ),
+            outcomes=context.on_outcome,
         )
 
 
