@@ -11,14 +11,18 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from tactful import main
+from tactful.catalog.loader import load_catalog
 from tactful.collect.outcomes import Outcome
 from tactful.collect.schemas import Status
 from tactful.config import Settings
 from tactful.crypto import Keystore
+from tactful.decide import log as decision_log
 from tactful.decide.logbook import Logbook
 from tactful.measure import outcomes
 from tactful.measure.outcomes import Totals, Unattributed, record
 from tactful.rights.registry import RightsContext, erase_all
+from tactful.types import Purpose
 from tests.collect.builders import identify, uid
 from tests.measure.builders import (
     SERVER,
@@ -191,6 +195,21 @@ def test_an_outcome_of_a_decision_not_yet_written_links_when_it_lands(
     assert _delta(before, outcomes.totals(session)) == {"received": 1, "linked": 1}
 
 
+def test_an_outcome_that_missed_its_groups_landing_links_at_the_next_one(
+    session: Session, keystore: Keystore, book: Logbook
+) -> None:
+    """On PostgreSQL an outcome recorded while its decision's group is being written sees no
+    decision, and that group's `landed` sees no outcome: the next landing settles it."""
+    anonymous_id, subject = visitor(session, keystore)
+    buffered = book.add(decision(subject))
+    send(session, keystore, outcome(anonymous_id=anonymous_id, decided=buffered.decision_id))
+    decision_log.write(session, entries=[buffered], at=T0)  # landed, its hook saw nothing waiting
+
+    outcomes.landed(session, [logged(session, book, decision(None))])  # some later group
+
+    assert [r.status for r in rows(session, buffered.decision_id)] == ["linked"]
+
+
 def test_a_pending_outcome_of_another_subjects_decision_is_not_linked_when_it_lands(
     session: Session, keystore: Keystore, book: Logbook
 ) -> None:
@@ -313,3 +332,19 @@ def test_erasure_removes_the_subjects_outcomes_and_counts_the_pending_ones(
     assert len(rows(session, kept.decision_id)) == 1
     assert outcomes.export_subject(session, subject_id=subject) == {}
     assert _delta(before, outcomes.totals(session)) == {"pending": -1, "erased": 1}
+
+
+def test_the_demo_shop_declares_its_outcomes_for_analytics() -> None:
+    catalog = load_catalog(main.default_catalog_path())
+    declaring = {
+        atom.name: atom
+        for atom in catalog.atom_list
+        if (found := atom.find_property("decision_id")) is not None
+        and found.category.name == "user.behavior.outcome"
+    }
+    assert set(declaring) >= {"events.product_viewed", "events.product_added", "events.order_completed"}
+    assert all(Purpose.ANALYTICS in atom.purposes for atom in declaring.values())
+    outcome_category = catalog.atoms["events.order_completed"].find_property("decision_id")
+    assert outcome_category is not None
+    assert not outcome_category.category.special
+    assert not outcome_category.category.direct_identifier

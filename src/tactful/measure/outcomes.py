@@ -203,12 +203,19 @@ def add_counts(session: Session, counts: Mapping[str, int]) -> None:
 
 def landed(session: Session, entries: Sequence[Entry]) -> None:
     """The decision log's `landed` hook (`main` wires it): the pending outcomes of these decisions,
-    just written, settle in the same transaction; then a few that waited for other decisions (an
-    outcome recorded while its decision's group was being written, on PostgreSQL, misses both)."""
+    just written, settle in the same transaction; so do those whose decision another group wrote
+    while they were being recorded (on PostgreSQL each transaction missed the other's rows)."""
     at = utcnow()
     by_id = {e.decision_id: Decided(e.subject_id, e.level, e.forced) for e in entries}
     _settle(session, by_id, at=at, only=sorted(by_id))
-    sweep(session, at=at, limit=_CHUNK)
+    missed = session.scalars(
+        select(DecisionOutcome.decision_id)
+        .join(DecisionLog, DecisionLog.decision_id == DecisionOutcome.decision_id)
+        .where(DecisionOutcome.status == PENDING)
+        .limit(_CHUNK)
+    ).all()
+    if missed:
+        _settle(session, decisions(session, set(missed)), at=at, only=sorted(set(missed)))
 
 
 def sweep(session: Session, *, at: datetime, limit: int = 5_000) -> dict[str, int]:
