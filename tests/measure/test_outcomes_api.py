@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tactful import main
+from tactful.collect.models import Event
 from tactful.config import Settings
 from tactful.keys.schemas import Scope
 from tactful.measure.models import DecisionOutcome
@@ -106,3 +107,40 @@ def test_an_outcome_sent_with_the_write_key_links_to_its_visitors_decision_only(
     assert counted['tactful_outcomes_unattributed_total{reason="malformed"}'] == 1
     assert counted["tactful_outcomes_unattributed_pending"] == 0
     assert counted["tactful_decisions_erased_total"] == 0
+
+
+def test_withdrawing_analytics_takes_the_outcomes_and_the_stored_ids_away(
+    wired: tuple[AppContext, TestClient],
+) -> None:
+    context, api = wired
+    write, server, admin = (issue(context, scope) for scope in (Scope.WRITE, Scope.SERVER, Scope.ADMIN))
+    placement = {"key": "home_hero", "channel": "web", "default": {"content": {"headline": "Welcome"}}}
+    assert api.post("/v1/admin/placements", json=placement, headers=bearer(admin)).status_code == 201
+    visitor = f"anon-{uuid.uuid4().hex}"
+    _track(write, api, visitor, "Product Viewed", product_id="p-1")
+    decided = api.post(
+        "/v1/decide", json={"anonymous_id": visitor, "placements": ["home_hero"]}, headers=bearer(server)
+    )
+    linked_id = decided.json()["decisions"][0]["decision_id"]
+    assert context.logbook is not None
+    context.logbook.flush()
+    _track(write, api, visitor, "Order Completed", order_id="o-1", revenue=30, decision_id=linked_id)
+    _track(write, api, visitor, "Order Completed", order_id="o-2", decision_id="dc_neverServedHere")
+    with context.session() as session:
+        assert {r.status for r in session.scalars(select(DecisionOutcome))} == {"linked", "pending"}
+
+    refusal = {"anonymous_id": visitor, "purposes": {"analytics": False}, "source": "banner"}
+    assert api.put("/v1/consent", json=refusal, headers=bearer(write)).status_code == 200
+
+    with context.session() as session:
+        assert list(session.scalars(select(DecisionOutcome))) == []
+        kept = [e.properties for e in session.scalars(select(Event).where(Event.event == "Order Completed"))]
+    # The orders stay (they are kept for the contract), without the ids that made them outcomes.
+    assert sorted(kept, key=lambda p: str(p["order_id"])) == [
+        {"order_id": "o-1", "revenue": 30},
+        {"order_id": "o-2"},
+    ]
+    counted = _metrics(context, api)
+    assert counted['tactful_outcomes_unattributed_total{reason="withdrawn"}'] == 1
+    assert counted["tactful_outcomes_unattributed_pending"] == 0
+    assert counted["tactful_outcomes_received_total"] == 2

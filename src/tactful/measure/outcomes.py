@@ -9,6 +9,7 @@
     sweep(session, at) ──▶ pending outcomes whose decision landed settle; those whose decision
         never landed within PENDING_FOR ──▶ unattributed:unknown_decision
     erasure ──erase_subject──▶ the subject's outcomes; pending ones count as unattributed:erased
+    a withdrawal of analytics ──forget_withdrawn──▶ the same, pending ones as unattributed:withdrawn
 
 Every outcome is counted once as `received` and, once settled, once as `linked` or as
 `unattributed:<reason>`; until then it is a pending row. So, at any moment,
@@ -43,12 +44,12 @@ from sqlalchemy.orm import Session
 from tactful import jsontext
 from tactful.bulk import insert_rows, upsert_rows
 from tactful.collect import store as collect_store
-from tactful.collect.outcomes import FAILED, Outcome
+from tactful.collect.outcomes import FAILED, OUTCOME_PURPOSE, Outcome
 from tactful.decide.logbook import Entry
 from tactful.decide.models import DecisionLog
 from tactful.measure.models import DecisionOutcome, OutcomeCounter
 from tactful.profiles import service as profiles_service
-from tactful.types import Level, new_row_id, utcnow
+from tactful.types import Level, Purpose, new_row_id, utcnow
 
 PENDING_FOR = timedelta(hours=1)
 """How long an outcome waits for its decision to be written before it counts as unknown. The log is
@@ -72,6 +73,8 @@ class Unattributed(StrEnum):
     OTHER_SUBJECT = "other_subject"
     ERASED = "erased"
     """Erased with its subject while it waited for its decision."""
+    WITHDRAWN = "withdrawn"
+    """Deleted while it waited for its decision: the subject withdrew analytics."""
     FAILED = "failed"
     """Measuring failed; the event was stored (collection's counter)."""
 
@@ -307,13 +310,29 @@ def export_subject(session: Session, *, subject_id: uuid.UUID) -> dict[str, Any]
 def erase_subject(session: Session, *, subject_id: uuid.UUID) -> int:
     """Delete the subject's outcomes; pending ones are counted as unattributed (erased), so the
     totals stay exact."""
+    return _delete(session, subject_id, Unattributed.ERASED)
+
+
+def forget_withdrawn(
+    session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+) -> int:
+    """After a refusal (consent's withdrawal hook, beside collection's: `main` wires both): without
+    `analytics` among the purposes the subject's data may still serve, their outcomes go; pending
+    ones are counted as unattributed (withdrawn)."""
+    del at
+    if OUTCOME_PURPOSE in purposes:
+        return 0
+    return _delete(session, subject_id, Unattributed.WITHDRAWN)
+
+
+def _delete(session: Session, subject_id: uuid.UUID, reason: Unattributed) -> int:
     own = DecisionOutcome.subject_id == subject_id
     pending = session.scalar(
         select(func.count()).select_from(DecisionOutcome).where(own, DecisionOutcome.status == PENDING)
     )
     result = cast(CursorResult[Any], session.execute(delete(DecisionOutcome).where(own)))
     if pending:
-        add_counts(session, {f"unattributed:{Unattributed.ERASED}": int(pending)})
+        add_counts(session, {f"unattributed:{reason}": int(pending)})
     return result.rowcount or 0
 
 
