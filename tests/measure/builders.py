@@ -53,6 +53,8 @@ atoms:
       order_id:
       revenue:
       decision_id: {category: user.behavior.outcome}
+  events.page_viewed:
+    {category: user.behavior.browsing, purposes: [analytics], retention: 13mo, properties: [name]}
   events.signed_in:
     {category: user.account, purposes: [essential, analytics], retention: 13mo, properties: [method]}
   events.password_reset:

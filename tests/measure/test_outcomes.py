@@ -148,6 +148,20 @@ def test_an_event_that_does_not_declare_the_id_is_no_outcome_and_loses_it(
     assert _delta(before, outcomes.totals(session)) == {"received": 1, "undeclared": 1}
 
 
+def test_only_track_events_are_outcomes_and_other_calls_lose_the_id(
+    session: Session, keystore: Keystore, book: Logbook
+) -> None:
+    anonymous_id, subject = visitor(session, keystore)
+    served = logged(session, book, decision(subject))
+    before = outcomes.totals(session)
+    page = {**outcome(anonymous_id=anonymous_id, decided=served.decision_id), "type": "page"}
+    page.pop("event")
+    [result] = send(session, keystore, page)
+    assert result.status is Status.STORED
+    assert "decision_id" not in stored_properties(session, page["messageId"])
+    assert _delta(before, outcomes.totals(session)) == {}
+
+
 def test_an_event_stored_without_analytics_measures_nothing(
     session: Session, keystore: Keystore, book: Logbook
 ) -> None:
