@@ -362,3 +362,27 @@ def test_the_demo_shop_declares_its_outcomes_for_analytics() -> None:
     assert outcome_category is not None
     assert not outcome_category.category.special
     assert not outcome_category.category.direct_identifier
+
+
+def test_a_withdrawal_reaches_the_outcomes_of_profiles_merged_into_the_subject(
+    session: Session, keystore: Keystore, book: Logbook
+) -> None:
+    user_id = uid("user")
+    send(session, keystore, identify(userId=user_id, anonymousId=uid("anon")), source=SERVER)
+    anonymous_id, before_login = visitor(session, keystore)
+    served = logged(session, book, decision(before_login))
+    send(session, keystore, outcome(anonymous_id=anonymous_id, decided=served.decision_id))
+    send(session, keystore, identify(userId=user_id, anonymousId=anonymous_id), source=SERVER)
+    survivor = subject_of(session, keystore, user_id=user_id)
+    assert [r.subject_id for r in rows(session, served.decision_id)] == [before_login]
+
+    kept = outcomes.forget_withdrawn(
+        session, subject_id=survivor, purposes=frozenset({Purpose.ESSENTIAL, Purpose.ANALYTICS}), at=T0
+    )
+    assert kept == 0
+    assert len(rows(session, served.decision_id)) == 1
+    gone = outcomes.forget_withdrawn(
+        session, subject_id=survivor, purposes=frozenset({Purpose.ESSENTIAL}), at=T0
+    )
+    assert gone == 1
+    assert rows(session, served.decision_id) == []

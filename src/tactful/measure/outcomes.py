@@ -318,11 +318,13 @@ def forget_withdrawn(
 ) -> int:
     """After a refusal (consent's withdrawal hook, beside collection's: `main` wires both): without
     `analytics` among the purposes the subject's data may still serve, their outcomes go; pending
-    ones are counted as unattributed (withdrawn)."""
+    ones are counted as unattributed (withdrawn). Outcomes stay under the subject id they arrived
+    with, so those of every profile merged into the subject go too."""
     del at
     if OUTCOME_PURPOSE in purposes:
         return 0
-    return _delete(session, subject_id, Unattributed.WITHDRAWN)
+    family = profiles_service.family(session, subject_id) or (subject_id,)
+    return sum(_delete(session, member, Unattributed.WITHDRAWN) for member in family)
 
 
 def _delete(session: Session, subject_id: uuid.UUID, reason: Unattributed) -> int:
