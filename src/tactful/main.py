@@ -6,8 +6,10 @@ from __future__ import annotations
 import gc
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -18,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from redis import Redis
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from tactful import __version__
@@ -40,8 +43,10 @@ from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, com
 from tactful.api.decide import router as decide_router
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
+from tactful.catalog.model import Catalog
 from tactful.collect import store as collect_store
 from tactful.config import Settings
+from tactful.consent.gatekeeper import RecordsPurged, WithdrawalHook
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
@@ -61,8 +66,9 @@ from tactful.errors import (
     ServiceUnavailable,
     TactfulError,
 )
+from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
-from tactful.types import utcnow
+from tactful.types import Purpose, utcnow
 
 log = logging.getLogger("tactful")
 
@@ -179,6 +185,21 @@ def default_catalog_path() -> str:
     return str(resources.files("tactful.catalog") / "data" / "demo_shop.yaml")
 
 
+def withdrawal_hook(catalog: Catalog) -> WithdrawalHook:
+    """What a refusal does above consent: collection's stored events under `catalog` keep only what
+    the purposes left allow, and measurement's outcomes go without analytics. What it reports (for
+    the audit) are the events."""
+    events = collect_store.withdrawal_hook(catalog)
+
+    def forget(
+        session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
+    ) -> RecordsPurged:
+        measure_outcomes.forget_withdrawn(session, subject_id=subject_id, purposes=purposes, at=at)
+        return events(session, subject_id=subject_id, purposes=purposes, at=at)
+
+    return forget
+
+
 def build_context(settings: Settings) -> AppContext:
     """Open the process's connections. Refuses an unmigrated database with the command that fixes it."""
     db = Database(settings.database_url)
@@ -197,11 +218,14 @@ def build_context(settings: Settings) -> AppContext:
         gate=compile_for(settings, regimes, catalog),
     )  # fmt: skip
     gates.publish()
-    # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
+    # A consent refusal reaches collection's stored events through consent's hook; an outcome
+    # reaches measurement through collection's, and the decisions it waits for through the log's
+    # writer (DESIGN §6).
     return AppContext(
         settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis, regimes=regimes,
-        on_withdrawal=collect_store.withdrawal_hook(catalog), gates=gates,
-        withdrawal_for=collect_store.withdrawal_hook,
+        on_withdrawal=withdrawal_hook(catalog), gates=gates,
+        withdrawal_for=withdrawal_hook, on_outcome=measure_outcomes.record,
+        logbook=Logbook(decision_log.writer(db, landed=measure_outcomes.landed)),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from tactful.collect import models as collect_models
 from tactful.consent import models as consent_models
 from tactful.decide import models as decide_models
 from tactful.keys import models as keys_models
+from tactful.measure import models as measure_models
 from tactful.profiles import models as profiles_models
 from tactful.rights import models as rights_models
 
@@ -25,6 +26,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     collect_models,
     consent_models,
     decide_models,
+    measure_models,
     rights_models,
 )
 

@@ -108,6 +108,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
                 "merged_into": str(ada.survivor),
             },
             "collection": {},
+            "outcomes": {},
             "decisions": {},
             "realtime_counters": {},
             "consent": {},

@@ -164,6 +164,7 @@ def _ingest(
                 context.settings.subject_token_secret.get_secret_value(),
                 max_lifetime=context.settings.subject_token_max_lifetime,
             ),
+            outcomes=context.on_outcome,
         )
 
 
@@ -272,6 +273,9 @@ for _name, _kind, _summary in ROUTES:
             description=(
                 "Segment HTTP Tracking API compatible. The write key is read from HTTP Basic (user name), "
                 "a Bearer token, or `writeKey` in the body. Bodies may be `application/json` or "
-                "`text/plain`, optionally gzip-compressed. Answers 200 with one result per message."
+                "`text/plain`, optionally gzip-compressed. Answers 200 with one result per message. A "
+                "`track` event carrying `properties.decision_id` is an outcome of that decision: linked "
+                "when its event declares the property, it is stored for analytics and the decision is "
+                "the same person's; the answer is the same whether it was linked or not."
             ),
         )

@@ -21,6 +21,7 @@ from redis import Redis, RedisError
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
+from tactful.collect.outcomes import OutcomeHook, ignore_outcomes
 from tactful.config import Settings
 from tactful.consent.gatekeeper import PolicyContext, WithdrawalHook, keep_records
 from tactful.consent.regimes import configured_regimes
@@ -92,6 +93,8 @@ class AppContext:
     logbook: Logbook | None = None
     """This process's buffer of the decision log; the application's lifespan writes it in the
     background (a context built for a test writes when the test flushes it)."""
+    on_outcome: OutcomeHook = ignore_outcomes
+    """What collection does with a track event naming a decision; `main` wires measure's."""
 
     def __post_init__(self) -> None:
         # Built once per process from the settings; a bad regime refuses to start.

@@ -22,6 +22,7 @@ from tactful.api.ratelimit import Counts, Limit, limiter_of
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import IngestStats
 from tactful.decide import log as decision_log
+from tactful.measure import outcomes as measure_outcomes
 from tactful.types import utcnow
 
 router = APIRouter(tags=["operations"], responses=AUTH_RESPONSES)
@@ -128,6 +129,7 @@ class DecisionLogStats:
     pending: int
     lost: int
     stalled: int
+    erased: int = 0
 
 
 class _DecisionLogCollector(Collector):
@@ -143,6 +145,11 @@ class _DecisionLogCollector(Collector):
                 "tactful_decisions_lost",
                 "Decisions this process could not log: dropped beyond the buffer's limit while writes failed",
                 stats.lost,
+            ),
+            (
+                "tactful_decisions_erased",
+                "Decisions this process served and did not write: their subject was erased first",
+                stats.erased,
             ),
         ):
             counter = CounterMetricFamily(name, help_text)
@@ -163,13 +170,48 @@ class _DecisionLogCollector(Collector):
         yield stalled
 
 
+class _OutcomeCollector(Collector):
+    """Outcomes (track events naming a decision), read from the database: the same on every process."""
+
+    def __init__(self, totals: measure_outcomes.Totals) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        totals = self.totals
+        received = CounterMetricFamily("tactful_outcomes_received", "Stored track events naming a decision")
+        received.add_metric([], totals.received)
+        yield received
+        linked = CounterMetricFamily(
+            "tactful_outcomes_linked", "Outcomes linked to a decision of the same subject"
+        )
+        linked.add_metric([], totals.linked)
+        yield linked
+        unattributed = CounterMetricFamily(
+            "tactful_outcomes_unattributed",
+            "Outcomes not linked, by reason: malformed, undeclared, no_analytics, unknown_decision, "
+            "other_subject, erased, failed",
+            labels=["reason"],
+        )
+        for reason in measure_outcomes.Unattributed:
+            unattributed.add_metric([reason.value], totals.unattributed.get(reason.value, 0))
+        yield unattributed
+        pending = GaugeMetricFamily(
+            "tactful_outcomes_unattributed_pending",
+            "Outcomes not yet linked: their decision is not written yet (received = linked + "
+            "unattributed + pending)",
+        )
+        pending.add_metric([], totals.pending)
+        yield pending
+
+
 STALLED_AFTER = timedelta(minutes=5)
 """A process whose log mark is older than this and that did not mark its stop counts as stalled."""
 
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics: ingestion outcomes, quarantine reasons, dropped fields, rate limits",
+    summary="Prometheus metrics: ingestion outcomes, quarantine reasons, dropped fields, rate limits, "
+    "the decision log, decision outcomes",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
 )
@@ -178,13 +220,17 @@ def metrics(request: Request, context: Context, principal: require_admin) -> Res
     with context.session() as session:
         stats = collect_service.ingest_stats(session)
         stalled = decision_log.stalled(session, at=now, quiet=STALLED_AFTER)
+        outcomes = measure_outcomes.totals(session)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_IngestCollector(stats))
+    registry.register(_OutcomeCollector(outcomes))
     book = context.logbook
     if book is not None:
         registry.register(
             _DecisionLogCollector(
-                DecisionLogStats(book.sequence, book.written, book.pending, book.lost, len(stalled))
+                DecisionLogStats(
+                    book.sequence, book.written, book.pending, book.lost, len(stalled), book.erased
+                )
             )
         )
     limiter = limiter_of(request)

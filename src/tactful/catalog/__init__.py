@@ -45,6 +45,7 @@ The file format
           order_id:
           note: {text: free}        # free text: e-mail, phone and card numbers redacted
           products[].category:      # `[]` marks an array of objects
+          decision_id: {category: user.behavior.outcome}   # makes the event an outcome (below)
       computed.favorite_category:
         category: user.derived.inference   # optional: defaults to the strictest input's
         inputs: [events.product_viewed.category, events.order_completed.products[].category]
@@ -57,6 +58,16 @@ atom's properties. Fields not declared are dropped and named; system fields are 
 (`filtering.SYSTEM_PATHS`). Fields marked `text: free` lose e-mail addresses, phone numbers and card
 numbers that pass the Luhn check; `text: url` fields lose their fragment and the query parameters
 `url_parameters` does not name (`redact.py`); the filter names each removal.
+
+Outcomes
+--------
+A track event that carries `properties.decision_id` (the id `POST /v1/decide` answered with) says
+which decision it followed. It is an outcome, linked to that decision by `tactful.measure`, when its
+event atom declares `decision_id` among its properties and it is stored for `analytics` (measuring
+content and outcomes); otherwise the id is left out of the stored event. Declare it with a category
+that says what it is, a pseudonymous reference to a decision rather than an identifier of the
+person: the demo catalog adds `user.behavior.outcome` below `user.behavior`. The event's numeric
+`revenue`, `value` or `total` property, when declared, is the outcome's value.
 
 Copy rules
 ----------

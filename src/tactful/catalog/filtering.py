@@ -31,7 +31,17 @@ CONSENT_FIELDS: tuple[str, ...] = ("consent", "consentManagement", "gpc")
 """Context fields the consent ledger reads; always kept."""
 
 DECISION_ID = "decision_id"
-"""`properties.decision_id` links an outcome to the decision it follows; always kept."""
+"""`properties.decision_id` links an outcome to the decision it follows; always kept by the filter
+(collection then keeps it only where an outcome may be measured: `collect.outcomes`)."""
+
+_DECISION_ID_SHAPE = re.compile(r"dc_[A-Za-z0-9_-]{1,61}")
+
+
+def is_decision_id(value: object) -> bool:
+    """Whether `value` has the shape of a decision id (`dc_` and up to 61 URL-safe characters), as
+    `POST /v1/decide` makes them: anything else cannot name a decision."""
+    return isinstance(value, str) and _DECISION_ID_SHAPE.fullmatch(value) is not None
+
 
 SYSTEM_PATHS: frozenset[str] = frozenset(
     (*SYSTEM_FIELDS, f"properties.{DECISION_ID}", *(f"context.{name}" for name in CONSENT_FIELDS))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from tactful.collect import links
 from tactful.collect import purposes as collect_purposes
 from tactful.collect.message import MessageType
+from tactful.collect.outcomes import Claim
 from tactful.collect.schemas import EventResult, Refusal, Source, Status
 from tactful.collect.validate import Reason, ValidEvent, read_identity
 from tactful.consent import intake
@@ -53,6 +54,8 @@ class Plan:
     """Reason codes of what the message asked and its key may not do without proof."""
     age_method: str | None = None
     """How an age the message declares was vouched for, when it keeps one (`AgeMethod`)."""
+    outcome: Claim | None = None
+    """A stored track event's claim to follow a decision (`properties.decision_id`)."""
 
     def quarantine(self, reason: Reason, detail: str) -> None:
         self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail

@@ -100,6 +100,9 @@ class FilterOutcome(Protocol):
     @property
     def redacted(self) -> tuple[str, ...]: ...
 
+    @property
+    def atom(self) -> str | None: ...
+
 
 class CollectCatalog(CatalogView, Protocol):
     """What collection reads of the catalog: its precompiled field filter (and what profiles read)."""

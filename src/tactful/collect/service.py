@@ -27,8 +27,11 @@ from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
 from tactful.catalog import drift
+from tactful.catalog.filtering import DECISION_ID
+from tactful.catalog.model import Atom
 from tactful.collect import checks, proof, quarantine, store, trust
 from tactful.collect import fields as collect_fields
+from tactful.collect import outcomes as collect_outcomes
 from tactful.collect import purposes as collect_purposes
 from tactful.collect.message import MessageType, for_catalog
 from tactful.collect.models import Event, MessageId, Quarantine
@@ -108,6 +111,14 @@ def _store(
         identified.append((subject_id, traits, event.timestamp))
     # The profile has its traits; the event keeps only the fields its own purposes allow.
     kept, withheld = fields.keep(subject_id, decision, kept, user_traits=event.type is MessageType.IDENTIFY)
+    properties = _object(kept.get("properties"))
+    if DECISION_ID in properties:
+        found = catalog.atoms.get(filtered.atom) if filtered.atom else None
+        atom = found if isinstance(found, Atom) else None
+        properties, plan.outcome = collect_outcomes.claim(event.type, atom, decision.purposes, properties)
+        kept = {**kept, "properties": properties}
+        if DECISION_ID not in properties:
+            withheld = [*withheld, collect_outcomes.WITHHELD_PATH]
     if counts is not None and withheld:
         counts.update(store.counter_name("withheld:", path) for path in withheld)
     traits = _object(kept.get("traits"))
@@ -204,6 +215,7 @@ def ingest(
     limits: Limits,
     policy: PolicyContext,
     tokens: proof.TokenCheck | None = None,
+    outcomes: collect_outcomes.OutcomeHook = collect_outcomes.ignore_outcomes,
 ) -> list[EventResult]:
     """Ingest `messages` received at `at` under the deployment's `limits` and `policy` (whose catalog
     filters them); one result per message, in order. The caller commits.
@@ -214,7 +226,10 @@ def ingest(
 
     What a message says about a user id is a claim unless the source is trusted (a server key) or a
     subject token in the message proves it (`tokens` checks them; without it none proves anything):
-    see `links` and `trust` for what a claim may not do."""
+    see `links` and `trust` for what a claim may not do.
+
+    Stored track events that name a decision are handed to `outcomes` in this transaction
+    (`collect.outcomes`)."""
     catalog = policy.catalog
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
     # another process must hold from its next request on).
@@ -299,6 +314,10 @@ def ingest(
     profiles_service.record_events(session, catalog=catalog, events=recorded, withheld=withheld)
     # Subjects created by this request had nothing stored before: nothing to clear.
     collect_purposes.purge_computed(session, {s: a for s, a in withheld.items() if s not in created})
+    if under is not None:
+        claims = [(p.subject_id, p.outcome, p.event) for p in plans if p.status is Status.STORED]
+        found = collect_outcomes.outcomes_of(claims, under.allowances, at=at)
+        collect_outcomes.report(session, outcomes, found, at=at, counts=counts)
     _write(
         session,
         plans,

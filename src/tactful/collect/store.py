@@ -37,8 +37,10 @@ from sqlalchemy.orm import Session
 
 from tactful.bulk import insert_rows, one_of, upsert_rows
 from tactful.catalog import drift
+from tactful.catalog.filtering import DECISION_ID
 from tactful.catalog.model import Catalog
 from tactful.collect.models import DroppedField, Event, IngestCounter, MessageId, Quarantine
+from tactful.collect.outcomes import OUTCOME_PURPOSE
 from tactful.consent.gatekeeper import RecordsPurged, WithdrawalHook
 from tactful.db import Base, truncate_log_after_commit
 from tactful.types import Purpose
@@ -261,7 +263,8 @@ def forget_withdrawn_purposes(
     event is still stored for (`collect.fields`: context fields, and user traits).
 
     Two statements for the subject, whatever its number of events, and one per group of fields
-    declared for the same purposes; the database reads and rewrites each row. Events stored before
+    declared for the same purposes; the database reads and rewrites each row. Without `analytics`,
+    the events also lose the decision ids that made them outcomes. Events stored before
     consent was applied (`purposes` null) say nothing about purposes and are left alone. Every event
     counts, whatever its time: one stored after `at` by a transaction that had not yet seen the
     refusal carries the refused purpose too. A deletion asks for the write-ahead log to be emptied
@@ -282,6 +285,8 @@ def forget_withdrawn_purposes(
     rewritten = (
         0 if catalog is None else _forget_fields(session, catalog, own=own, is_list=is_list, items=items)
     )
+    if OUTCOME_PURPOSE not in purposes:
+        rewritten += _forget_decision_ids(session, own=own)
     result = RecordsPurged(
         removed=typed(CursorResult[Any], removed).rowcount or 0,
         narrowed=typed(CursorResult[Any], narrowed).rowcount or 0,
@@ -289,6 +294,18 @@ def forget_withdrawn_purposes(
     if result.removed or result.narrowed or rewritten:
         truncate_log_after_commit(session)
     return result
+
+
+def _forget_decision_ids(session: Session, *, own: ColumnElement[bool]) -> int:
+    """Take `properties.decision_id` out of the subject's events: it is kept for measuring outcomes
+    alone (`collect.outcomes`), which the withdrawal ended."""
+    column = Event.__table__.c.properties
+    without, present = _removal(session.get_bind().dialect.name, column, [(DECISION_ID,)])
+    result = session.execute(
+        update(Event).where(own, present).values(properties=without),
+        execution_options={"synchronize_session": False},
+    )
+    return typed(CursorResult[Any], result).rowcount or 0
 
 
 def field_groups(catalog: Catalog) -> dict[frozenset[Purpose], tuple[list[str], list[str]]]:

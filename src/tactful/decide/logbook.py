@@ -6,7 +6,8 @@ invariant 8: at most 100 ms or 500 decisions later).
                               ▼
                            write(entries) in one transaction ──▶ decision log table
     explanation ──find(id)──▶ the buffer first, then the table
-    withdrawal / erasure ──forget(subject)──▶ drops the subject's buffered entries
+    erasure ──forget(subject)──▶ drops the subject's buffered entries in this process; the
+        writer drops those of a subject erased meanwhile by any process (`log.living`)
 
 Each process numbers its entries, so what was lost shows as a gap in its numbers: a write that keeps
 failing drops the oldest entries beyond `limit` and counts them (`lost`). A crash loses at most the
@@ -99,7 +100,9 @@ def unnumbered(
     return entry
 
 
-Writer = Callable[[Sequence[Entry]], None]
+Writer = Callable[[Sequence[Entry]], int | None]
+"""Writes a group in one transaction; answers how many of its entries it dropped because their
+subject was erased meanwhile (None: none)."""
 
 
 class Logbook:
@@ -116,6 +119,8 @@ class Logbook:
         self._sequence = 0
         self.written = 0
         self.lost = 0
+        self.erased = 0
+        """Entries the writer dropped: their subject was erased before they were written."""
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._flushing = threading.Lock()
@@ -174,7 +179,7 @@ class Logbook:
             if not group:
                 return 0
             try:
-                self._write(group)
+                erased = self._write(group) or 0
             except Exception as error:
                 # The database may be briefly away: keep the entries for the next round, up to
                 # `limit`, and count what has to go beyond it (never silently). Only the error's
@@ -195,8 +200,9 @@ class Logbook:
                 for _ in range(len(group)):
                     written = self._pending.popleft()
                     self._by_id.pop(written.decision_id, None)
-                self.written += len(group)
-            return len(group)
+                self.written += len(group) - erased
+                self.erased += erased
+            return len(group) - erased
 
     def start(self) -> None:
         """Write in the background, every `interval` or at `size` entries."""

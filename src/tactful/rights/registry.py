@@ -30,6 +30,7 @@ from tactful.consent import service as consent_service
 from tactful.crypto import Keystore
 from tactful.decide import log as decision_log
 from tactful.decide.logbook import Logbook
+from tactful.measure import outcomes as measure_outcomes
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
 from tactful.rights import requests as requests_service
@@ -101,6 +102,14 @@ def _export_decisions(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str,
 def _erase_decisions(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     forgotten = ctx.logbook.forget(subject_id) if ctx.logbook is not None else 0
     return forgotten + decision_log.erase_subject(ctx.session, subject_id=subject_id)
+
+
+def _export_outcomes(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return measure_outcomes.export_subject(ctx.session, subject_id=subject_id)
+
+
+def _erase_outcomes(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    return measure_outcomes.erase_subject(ctx.session, subject_id=subject_id)
 
 
 def _export_profile(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
@@ -177,6 +186,13 @@ STORES: tuple[Store, ...] = (
         tables=("decision_log",),
         export=_export_decisions,
         erase=_erase_decisions,
+    ),
+    Store(
+        name="outcomes",
+        kind=StoreKind.TABLE,
+        tables=("decision_outcomes",),
+        export=_export_outcomes,
+        erase=_erase_outcomes,
     ),
     Store(
         name="profiles",

@@ -8,6 +8,8 @@
                 a late retry must still be recognised)
     decisions   served decisions older than `decision_log_retention_days` (their explanations then
                 answer 404, as for an unknown id)
+    outcomes    linked outcomes as old as those decisions; pending ones that waited too long for
+                their decision are settled as unknown (`measure.outcomes.sweep`)
 
 `tactful retention run` calls `run_retention` on a schedule of the operator's choosing (daily is
 typical); it is idempotent.
@@ -25,6 +27,7 @@ from tactful.collect import service as collect_service
 from tactful.collect.models import Event
 from tactful.config import Settings
 from tactful.decide import log as decision_log
+from tactful.measure import outcomes as measure_outcomes
 from tactful.profiles import service as profiles_service
 
 
@@ -57,5 +60,8 @@ def run_retention(session: Session, *, catalog: Catalog, settings: Settings, at:
         ),
         "decisions": decision_log.expire(
             session, before=at - timedelta(days=settings.decision_log_retention_days)
+        ),
+        "outcomes": measure_outcomes.expire(
+            session, at=at, before=at - timedelta(days=settings.decision_log_retention_days)
         ),
     }
