@@ -36,6 +36,7 @@ from tactful.api import (
     metrics,
     privacy,
     ratelimit,
+    reviews,
     subjects,
 )
 from tactful.api.catalog import router as catalog_router
@@ -84,6 +85,7 @@ ROUTERS = (
     catalog_router,
     *decide_admin.routers,
     decide_router,
+    *reviews.routers,
     docs.router,
 )
 

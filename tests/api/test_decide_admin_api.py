@@ -122,16 +122,31 @@ def test_faults_come_back_as_a_problem_listing_each(api: TestClient, admin: dict
     assert all(e["msg"] for e in problem["errors"])
 
 
-def test_a_significant_effect_is_refused_at_publish_with_the_reason(
+def test_a_significant_effect_is_published_but_never_reading_a_special_category(
     api: TestClient, admin: dict[str, str]
 ) -> None:
+    # Human review and its queue exist (`api/reviews.py`): publishing is allowed where DESIGN §1 holds.
     api.post(f"{ADMIN}/placements", json=HERO, headers=admin)
-    api.post(f"{ADMIN}/experiences", json=SPLIT | {"significant_effect": True}, headers=admin)
+    wellness = {"key": "wellness", "name": "Wellness", "condition": {"traits.health_interest": "back_pain"}}
+    assert api.post(f"{ADMIN}/audiences", json=wellness, headers=admin).status_code == 201
+    significant = SPLIT | {"significant_effect": True}
+    api.post(f"{ADMIN}/experiences", json=significant | {"audience": "wellness"}, headers=admin)
     refused = api.post(f"{ADMIN}/experiences/spring/publish", headers=admin)
     assert refused.status_code == 422
     assert refused.json()["code"] == "publish_refused"
-    assert [e["type"] for e in refused.json()["errors"]] == ["significant_effect_needs_human_review"]
+    [error] = refused.json()["errors"]
+    assert (error["loc"], error["type"]) == (
+        ["significant_effect"],
+        "significant_effect_reads_special_category",
+    )
+    assert "traits.health_interest" in error["msg"]
     assert api.get(f"{ADMIN}/experiences/spring", headers=admin).json()["status"] == "draft"
+
+    fair = significant | {"key": "fair_price"}
+    assert api.post(f"{ADMIN}/experiences", json=fair, headers=admin).status_code == 201
+    published = api.post(f"{ADMIN}/experiences/fair_price/publish", headers=admin)
+    assert published.status_code == 200, published.text
+    assert (published.json()["status"], published.json()["significant_effect"]) == ("live", True)
 
 
 def test_missing_taken_and_malformed(api: TestClient, admin: dict[str, str]) -> None:

@@ -100,6 +100,9 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
         {(422, "subject_token_required", "X-Tactful-Subject-Token")}
     ),
     "GET /v1/privacy/requests": frozenset({(422, "invalid_cursor", "cursor")}),
+    "GET /v1/admin/reviews": frozenset({(422, "invalid_cursor", "cursor")}),
+    # A reviewer's reason must say something: blank text passes the schema's length alone.
+    "POST /v1/admin/reviews/{review_id}/answer": frozenset({(422, "invalid_input", "reason")}),
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
     # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
     # A preview's placement and atoms name what the database and the catalog hold.

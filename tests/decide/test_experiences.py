@@ -229,6 +229,18 @@ def test_a_significant_effect_cannot_be_published_without_human_review(
     assert experiences_service.get_experience(model, key="spring").status == Status.LIVE
 
 
+def test_a_significant_effect_never_reads_a_special_category(model: Session, keystore: Keystore) -> None:
+    wellness = audience("wellness", condition={"traits.health_interest": "back_pain"})
+    decide_service.create_audience(model, keystore=keystore, spec=wellness, actor=ACTOR, at=T0)
+    _create(model, keystore, significant_effect=True, audience="wellness")
+    with pytest.raises(InvalidDefinition) as refused:
+        _publish(model, keystore, checks=PublishChecks(human_review=True))
+    assert _refusal(refused) == [(("significant_effect",), Code.SIGNIFICANT_SPECIAL.value)]
+    _update(model, keystore, significant_effect=False)  # the same audience, no significant effect
+    _publish(model, keystore, checks=PublishChecks(human_review=True))
+    assert experiences_service.get_experience(model, key="spring").status == Status.LIVE
+
+
 def test_an_ended_schedule_cannot_be_published(model: Session, keystore: Keystore) -> None:
     _create(model, keystore, starts_at=at(-120).isoformat(), ends_at=at(-60).isoformat())
     with pytest.raises(InvalidDefinition) as refused:

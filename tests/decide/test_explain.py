@@ -84,6 +84,30 @@ def test_a_holdout_and_a_split_are_said_to_be_chance() -> None:
     assert explain(split, allowance=allowance(), catalog=DEMO, answered_atoms=top.atoms).exploration
 
 
+def test_a_significant_decision_tells_the_person_they_may_ask_for_review_and_contest() -> None:
+    price = experience("price", significant=True)
+    given = allowance(significant=True)
+    answer = decide(web(price), given)
+    made = explain(answer, allowance=given, catalog=DEMO, answered_atoms=price.atoms)
+    assert made.significant
+    assert made.to_json()["significant"] is True
+    assert Explanation.from_json(made.to_json()) == made
+    english = wording.sentences(made, wording.Language.EN)
+    assert len(english.your_rights) == 2
+    assert "review" in english.your_rights[0]
+    assert "contest" in english.your_rights[1]
+    swedish = wording.sentences(made, wording.Language.SV)
+    assert "granskar" in swedish.your_rights[0]
+    assert "bestrida" in swedish.your_rights[1]
+
+    ordinary = decide(web(experience("banner")), given)
+    plain = explain(ordinary, allowance=given, catalog=DEMO, answered_atoms=frozenset())
+    assert not plain.significant
+    assert "significant" not in plain.to_json()  # every other explanation reads as before
+    assert wording.sentences(plain, wording.Language.EN).your_rights == ()
+    assert all(len(words) == len(wording.Language) and all(words) for words in wording.RIGHTS)
+
+
 def test_every_code_has_words_in_every_language() -> None:
     for table, keys in (
         (wording.LEVELS, tuple(Level)),

@@ -8,13 +8,20 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tactful.catalog.model import Catalog
 from tactful.consent.fold import ConsentEvent, fold
 from tactful.decide.walk import Channel, Experience, Placement, Skip, Strategy, Variation, walk
-from tactful.policy import ProfileSnapshot, Regime, RequestSignals, SubjectFacts, build_view, evaluate
+from tactful.policy import (
+    ProfileSnapshot,
+    Regime,
+    RequestSignals,
+    SubjectFacts,
+    build_view,
+    evaluate,
+)
 from tactful.policy.verdicts import Code, Reason
 from tactful.types import Level
 from tests.decide.walking import DEFAULT, NOW, Steps, allowance, decide, experience, web
@@ -82,6 +89,43 @@ def test_a_significant_effect_needs_explicit_consent_and_an_adult() -> None:
     assert decide(web(significant), allowance(significant=True, minor=True)).experience is None
 
 
+def test_a_significant_effect_never_reads_a_special_category() -> None:
+    reads_health = experience("price", significant=True, reads_special=True)
+    answer = decide(web(reads_health), allowance(significant=True))
+    assert answer.experience is None
+    assert [p.skip for p in answer.passed] == [Skip.SIGNIFICANT_SPECIAL]
+    assert not answer.downgraded  # the experience's own fault, not the person's choices
+    ordinary = experience("banner", reads_special=True)  # special data with its explicit consent
+    assert decide(web(ordinary), allowance(significant=True)).experience == "banner"
+
+
+def test_what_replaces_a_significant_decision_is_never_significant() -> None:
+    first = experience("price_a", Level.SOME, significant=True)
+    second = experience("price_b", significant=True)
+    banner = experience("banner", priority=2)
+    placement = web(first, second, banner)
+    everyone = frozenset({"price_a", "price_b", "banner"})
+    held = decide(placement, allowance(significant=True), Steps(matching=everyone, held_out={"price_a": 0.1}))
+    assert (held.experience, held.significant) == ("banner", False)
+    assert [(p.experience, p.skip) for p in held.passed] == [
+        ("price_a", Skip.HELD_OUT),
+        ("price_b", Skip.SIGNIFICANT_FALLBACK),
+    ]
+    unrendered = decide(
+        placement,
+        allowance(significant=True),
+        Steps(matching=everyone, unrenderable=frozenset({"price_a-a"})),
+    )
+    assert unrendered.experience == "banner"
+    # Not in the first one's audience: the second is a decision in its own right, not a fallback.
+    other = decide(placement, allowance(significant=True), Steps(matching=frozenset({"price_b", "banner"})))
+    assert (other.experience, other.significant) == ("price_b", True)
+    # Without the explicit consent every significant experience is passed: the banner, never a price.
+    refused = decide(placement, allowance(significant=False), Steps(matching=everyone))
+    assert (refused.experience, refused.significant) == ("banner", False)
+    assert {p.skip for p in refused.passed} == {Skip.SIGNIFICANT_EFFECT}
+
+
 def test_an_email_placement_needs_the_channels_consent() -> None:
     placement = web(experience("newsletter"), channel=Channel.EMAIL)
     assert decide(placement, allowance(email=True)).experience == "newsletter"
@@ -135,8 +179,15 @@ def _level(catalog: Catalog, atoms: frozenset[str]) -> Level:
     return max((catalog.atoms[a].level for a in atoms), default=Level.ALL)
 
 
+_ONE_IN_THREE = st.sampled_from((False, False, True))
+
+
 @st.composite
-def placements(draw: st.DrawFn, catalog: Catalog) -> Placement:
+def placements(
+    draw: st.DrawFn,
+    catalog: Catalog,
+    significant: st.SearchStrategy[bool] = _ONE_IN_THREE,
+) -> Placement:
     names = sorted(catalog.atoms)
     experiences = []
     for n in range(draw(st.integers(0, 6))):
@@ -155,7 +206,8 @@ def placements(draw: st.DrawFn, catalog: Catalog) -> Placement:
                 strategy=strategy,
                 live=draw(st.sampled_from((True, True, False))),
                 audience_served=draw(st.sampled_from((True, True, False))),
-                significant=draw(st.sampled_from((False, False, True))),
+                significant=draw(significant),
+                reads_special=any(catalog.atoms[a].special for a in atoms),
             )
         )
     channel = draw(st.sampled_from(tuple(Channel)))
@@ -193,3 +245,51 @@ def test_every_placement_answers_within_the_allowance(
         assert chosen.audience_served
     else:
         assert answer.level is Level.ALL
+
+
+_DRAWN_PAST = frozenset(
+    {Skip.HELD_OUT, Skip.NOT_IN_NAMESPACE, Skip.NOT_RENDERED, Skip.DEVICE_IDENTIFIER, Skip.NO_UNIT}
+)
+"""How an experience that matched the subject is passed over: what answers below replaces it."""
+
+
+@settings(max_examples=150)
+@given(catalogs(), st.data())
+def test_a_significant_effect_holds_design_section_1(catalog: Catalog, data: st.DataObject) -> None:
+    """Whatever the catalog, Allowance and experiences: a significant answer has explicit consent, an
+    adult, no special category; and what replaces a significant experience is never significant."""
+    names = sorted(catalog.atoms)
+    # Often everything (else few experiences could apply at all), otherwise a random part.
+    every = data.draw(st.booleans())
+    given_allowance = allowance(
+        ceiling=Level.ONE if every else data.draw(st.sampled_from(tuple(Level))),
+        atoms=frozenset(names if every else data.draw(st.lists(st.sampled_from(names), unique=True))),
+        significant=data.draw(st.booleans()),
+        minor=data.draw(_ONE_IN_THREE),
+    )
+    view = {name: f"value of {name}" for name in given_allowance.decide_atoms}
+    placement = data.draw(placements(catalog, significant=st.booleans()))
+    rarely = st.sampled_from((False, False, False, True))
+    held = {e.key: 0.05 for e in placement.experiences if data.draw(rarely)}
+    broken = frozenset(f"{e.key}v0" for e in placement.experiences if data.draw(rarely))
+
+    answer = walk(
+        placement,
+        allowance=given_allowance,
+        view=view,
+        at=NOW,
+        steps=Steps(held_out=held, unrenderable=broken),
+    )
+
+    chosen = next((e for e in placement.experiences if e.key == answer.experience), None)
+    assert answer.significant == (chosen is not None and chosen.significant)
+    if answer.significant:
+        assert chosen is not None
+        assert given_allowance.significant_decisions.allowed
+        assert not given_allowance.minor
+        assert not chosen.reads_special
+        significant = {e.key for e in placement.experiences if e.significant}
+        assert not [p for p in answer.passed if p.experience in significant and p.skip in _DRAWN_PAST]
+    if given_allowance.minor or not given_allowance.significant_decisions.allowed:
+        assert not answer.significant
+    event("significant answer" if answer.significant else "ordinary answer")

@@ -113,6 +113,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             "realtime_counters": {},
             "consent": {},
             "privacy_requests": {},
+            "decision_reviews": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]
         }
     ]

@@ -134,4 +134,6 @@ def explanation(
         what_would_change=list(words.what_would_change),
         exploration=bool(entry.explanation.get("exploration")),
         holdout=bool(entry.explanation.get("holdout")),
+        significant=bool(entry.explanation.get("significant")),
+        your_rights=list(words.your_rights),
     )

@@ -81,8 +81,9 @@ def _catalog(context: AppContext) -> Catalog:
 
 
 def publish_checks(context: AppContext) -> PublishChecks:
-    """What this deployment offers to publishing: no human review queue yet (issue of decisions)."""
-    return PublishChecks(human_review=False)
+    """What this deployment offers to publishing: human review of significant decisions and its
+    admin queue (`api/reviews.py`), so a significant-effect experience may be published."""
+    return PublishChecks(human_review=True)
 
 
 def _versions(context: AppContext, kind: Kind, key: str, before: int | None, limit: int) -> list[VersionView]:

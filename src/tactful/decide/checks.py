@@ -57,6 +57,7 @@ class Code(StrEnum):
     TEMPLATE_INVALID = "template_invalid"
     UNDECLARED_ATOM = "undeclared_atom"
     NEEDS_HUMAN_REVIEW = "significant_effect_needs_human_review"
+    SIGNIFICANT_SPECIAL = "significant_effect_reads_special_category"
 
 
 @dataclass(frozen=True)

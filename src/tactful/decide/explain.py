@@ -73,9 +73,12 @@ class Explanation:
     not_higher: tuple[Step, ...]
     would_change: tuple[Reason, ...]
     consent_downgrade: bool
+    significant: bool = False
+    """The answer has a significant effect (DESIGN §1): the person may ask for human review and
+    contest it. In the JSON form only when true, so that every other explanation reads as before."""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        made: dict[str, object] = {
             "level": str(self.level),
             "ceiling": str(self.ceiling),
             "strategy": str(self.strategy),
@@ -90,6 +93,9 @@ class Explanation:
             "would_change": [{"code": str(r.code), "params": dict(r.params)} for r in self.would_change],
             "consent_downgrade": self.consent_downgrade,
         }
+        if self.significant:
+            made["significant"] = True
+        return made
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Explanation:
@@ -108,6 +114,7 @@ class Explanation:
             ),
             would_change=tuple(Reason(Code(c["code"]), params_of(c["params"])) for c in raw["would_change"]),
             consent_downgrade=bool(raw["consent_downgrade"]),
+            significant=bool(raw.get("significant", False)),
         )
 
 
@@ -165,4 +172,5 @@ def explain(
         not_higher=tuple(steps),
         would_change=tuple(changes),
         consent_downgrade=answer.downgraded,
+        significant=answer.significant,
     )

@@ -41,7 +41,7 @@ from tactful.decide.levels import reach
 from tactful.decide.models import Audience, DecideVersion
 from tactful.decide.models import Experience as ExperienceRow
 from tactful.decide.models import Placement as PlacementRow
-from tactful.decide.publishing import reads
+from tactful.decide.publishing import reads, reads_special
 from tactful.decide.schemas import Status
 from tactful.decide.walk import Channel, Experience, Placement, Variation
 from tactful.render import Renderer
@@ -225,6 +225,7 @@ def build(
                 starts_at=data.starts_at,
                 ends_at=data.ends_at,
                 significant=bool(snapshot["significant_effect"]),
+                reads_special=reads_special(catalog, read.atoms),
                 version=row.version,
                 audience_served=row.key not in sketches,
             )

@@ -1,7 +1,9 @@
 """The publish check: whether an experience may go live, and the level it would serve at.
 
     definition ──▶ structure (checks.experience_problems: variations, content, schedule)
-               ──▶ significant effect: refused until human review exists
+               ──▶ significant effect: only where human review exists, never reading a
+                   special category (DESIGN §1; the walk holds the rest: explicit consent, adults,
+                   a fallback that is not significant)
                ──▶ audience condition ─┐  conditions.compile: problems, and the atoms it can read
                ──▶ each variation ─────┤  render.lint_variation / check_email: problems, atoms read
                                        ▼
@@ -105,6 +107,12 @@ def reads(
     return Reads(tuple(problems), frozenset(atoms))
 
 
+def reads_special(catalog: Catalog, atoms: frozenset[str]) -> bool:
+    """Whether any of `atoms` is of a special category (GDPR Art. 9) in `catalog`."""
+    declared = catalog.atoms
+    return any((atom := declared.get(name)) is not None and atom.special for name in atoms)
+
+
 def check_publish(
     experience: ExperienceData,
     *,
@@ -137,4 +145,14 @@ def check_publish(
         )
     read = reads(experience, channel=channel, audience=audience, catalog=catalog)
     problems += read.problems
+    if significant_effect and reads_special(catalog, read.atoms):
+        special = sorted(a for a in read.atoms if a in catalog.atoms and catalog.atoms[a].special)
+        problems.append(
+            Problem(
+                ("significant_effect",),
+                Code.SIGNIFICANT_SPECIAL,
+                f"an experience with a significant effect never reads a special category of data, and "
+                f"this one reads {', '.join(special)}; stop reading it, or clear `significant_effect`",
+            )
+        )
     return PublishVerdict(tuple(problems), read.atoms, reach(catalog, read.atoms).level)

@@ -372,6 +372,14 @@ class ExplanationView(BaseModel):
     what_would_change: list[str] = Field(description="Consent choices that would have changed the result")
     exploration: bool = Field(description="Chosen at random (a test or exploration), not for the person")
     holdout: bool = Field(description="The person is in a comparison group that sees the default")
+    significant: bool = Field(
+        False,
+        description="The decision has a significant effect (a price, an eligibility): the person may ask "
+        "for human review and contest it (`POST /v1/decisions/{id}/review`)",
+    )
+    your_rights: list[str] = Field(
+        default_factory=list, description="For a significant decision: the right to review and to contest"
+    )
 
 
 class PreviewRequest(BaseModel):

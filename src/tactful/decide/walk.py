@@ -12,6 +12,13 @@
 An experience may apply only if it is live and inside its schedule, its level is within the
 Allowance's ceiling, every atom it reads is in the Allowance (a withheld atom is never treated as
 absent), its audience is served, a significant effect is allowed, and the channel's consent holds.
+
+A significant effect (DESIGN §1, GDPR Art. 22) applies only with the explicit consent
+`significant_decisions` of an adult, never reading a special category; and what replaces it is never
+itself significant: once a significant experience matched the subject and was passed over (held out,
+outside its namespace share, unrenderable), no significant experience below it answers, so the
+subject gets the next ordinary answer or the default (which reads nothing and is never significant).
+
 What the walk cannot know by itself (whether an audience matches, which variation a subject gets,
 how content renders) it asks `Steps`, so that this module stays the rule and nothing else.
 """
@@ -59,6 +66,11 @@ class Skip(StrEnum):
     CHANNEL_CONSENT = "channel_consent"
     SIGNIFICANT_EFFECT = "significant_effect"
     """Significant effects need explicit consent and an adult subject."""
+    SIGNIFICANT_SPECIAL = "significant_reads_special_category"
+    """A significant effect never reads a special category (its audience changed since publishing,
+    or the catalog did)."""
+    SIGNIFICANT_FALLBACK = "significant_fallback"
+    """A significant experience above matched and was passed over: its fallback is never significant."""
     AUDIENCE_NOT_SERVED = "audience_not_served"
     """The audience is in shadow or below k subjects (it would single a person out)."""
     NO_MATCH = "no_match"
@@ -96,6 +108,8 @@ class Experience:
     ends_at: datetime | None = None
     audience_served: bool = True
     significant: bool = False
+    reads_special: bool = False
+    """It reads an atom of a special category (GDPR Art. 9), as the catalog in force says."""
     version: int = 1
 
 
@@ -179,6 +193,8 @@ class Answer:
     experience_atoms: frozenset[str] = frozenset()
     """Every atom the answering experience reads (its audience, templates and strategy), read
     here or not: what the explanation weighs."""
+    significant: bool = False
+    """The answering experience has a significant effect: the subject may ask for human review."""
 
     @property
     def downgraded(self) -> bool:
@@ -190,6 +206,7 @@ _CONSENT_SKIPS = frozenset(
     {Skip.ABOVE_CEILING, Skip.ATOMS_WITHHELD, Skip.CHANNEL_CONSENT, Skip.SIGNIFICANT_EFFECT}
 )
 _NOTHING: Mapping[str, object] = {}
+_FALLBACK: tuple[Skip, tuple[Reason, ...], frozenset[str]] = (Skip.SIGNIFICANT_FALLBACK, (), frozenset())
 
 
 def order(experiences: Sequence[Experience]) -> list[Experience]:
@@ -218,8 +235,11 @@ def _may_apply(
         email = allowance.purposes.get(Purpose.MARKETING_EMAIL)
         if email is None or not email.allowed:
             return Skip.CHANNEL_CONSENT, () if email is None else (email.reason,), frozenset()
-    if experience.significant and (allowance.minor or not allowance.significant_decisions.allowed):
-        return Skip.SIGNIFICANT_EFFECT, (allowance.significant_decisions.reason,), frozenset()
+    if experience.significant:
+        if allowance.minor or not allowance.significant_decisions.allowed:
+            return Skip.SIGNIFICANT_EFFECT, (allowance.significant_decisions.reason,), frozenset()
+        if experience.reads_special:
+            return Skip.SIGNIFICANT_SPECIAL, (), frozenset()
     if not experience.audience_served:
         return Skip.AUDIENCE_NOT_SERVED, (), frozenset()
     return None
@@ -261,8 +281,11 @@ def walk(
     read: set[str] = set()
     held_out: list[str] = []
     path = Path()
+    fallen = False  # a significant experience matched and was passed over: what follows replaces it
     for experience in placement.ordered:
         refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
+        if refused is None and fallen and experience.significant:
+            refused = _FALLBACK
         if refused is not None:
             passed.append(Passed(experience.key, experience.level, *refused))
             continue
@@ -279,11 +302,13 @@ def walk(
             if isinstance(outcome, HeldOut | NotInNamespace):
                 path = path.passing(drawn.allocation)
             passed.append(Passed(experience.key, experience.level, _skip_of(outcome)))
+            fallen = fallen or experience.significant
             continue
         rendered = steps.render(drawn.variation, view)
         read |= rendered.atoms_read
         if rendered.content is None:
             passed.append(Passed(experience.key, experience.level, Skip.NOT_RENDERED))
+            fallen = fallen or experience.significant
             continue
         strategy = outcome.strategy if outcome.forced else experience.strategy
         return Answer(
@@ -300,6 +325,7 @@ def walk(
             ceiling=allowance.ceiling,
             held_out_of=tuple(held_out),
             experience_atoms=experience.atoms,
+            significant=experience.significant,
         )
     default = placement.default
     rendered = steps.render(default, _NOTHING)  # the default reads nothing about the subject

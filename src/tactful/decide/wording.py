@@ -84,6 +84,14 @@ SKIPS: Mapping[Skip, tuple[str, str]] = MappingProxyType(
             "decisions with a significant effect need your explicit consent",
             "beslut med betydande verkan kräver ditt uttryckliga samtycke",
         ),
+        Skip.SIGNIFICANT_SPECIAL: (
+            "a decision with a significant effect may never use sensitive data",
+            "ett beslut med betydande verkan får aldrig använda känsliga uppgifter",
+        ),
+        Skip.SIGNIFICANT_FALLBACK: (
+            "what replaces a decision with a significant effect is never itself such a decision",
+            "det som ersätter ett beslut med betydande verkan är aldrig självt ett sådant beslut",
+        ),
         Skip.AUDIENCE_NOT_SERVED: (
             "the group it is meant for is too small to keep you anonymous in it",
             "gruppen det är avsett för är för liten för att du ska förbli anonym i den",
@@ -163,6 +171,21 @@ HEADINGS: Mapping[str, tuple[str, str]] = MappingProxyType(
     }
 )
 
+RIGHTS: tuple[tuple[str, str], ...] = (
+    (
+        "This decision has a significant effect on you, so a person at the shop reviews it if you ask.",
+        "Det här beslutet har betydande verkan för dig, så en människa i butiken granskar det "
+        "om du ber om det.",
+    ),
+    (
+        "You may ask for that review, give your point of view, and contest the decision; "
+        "you will get an answer from a person.",
+        "Du kan begära granskningen, framföra din synpunkt och bestrida beslutet; "
+        "du får svar från en människa.",
+    ),
+)
+"""A significant decision's rights (GDPR Art. 22(3)): human intervention, a point of view, contest."""
+
 
 @dataclass(frozen=True)
 class Sentences:
@@ -170,6 +193,8 @@ class Sentences:
     data_used: tuple[str, ...]
     why_not_higher: tuple[str, ...]
     what_would_change: tuple[str, ...]
+    your_rights: tuple[str, ...] = ()
+    """For a decision with a significant effect: that the person may ask for review and contest it."""
 
 
 def category_words(category: str, language: Language) -> str:
@@ -210,6 +235,7 @@ def sentences(explanation: Explanation, language: Language) -> Sentences:
         data_used=used,
         why_not_higher=tuple(HEADINGS["not_higher"][i].format(reason=r) for r in reasons),
         what_would_change=tuple(HEADINGS["would_change"][i].format(reason=r) for r in changes),
+        your_rights=tuple(sentence[i] for sentence in RIGHTS) if explanation.significant else (),
     )
 
 

@@ -14,4 +14,7 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
         opt-out, limit, objection, restriction ─▶ consent ledger flags
         access, portability ─▶ export_all      erasure ─▶ erase_stores, then erase_keys
         rectification ─▶ profiles' traits      ──▶ receipt (from the recorded step results)
+
+    POST /v1/decisions/{id}/review ──▶ reviews.file_review (a significant decision, its person's)
+    decision_reviews ──▶ the admin queue (overdue first) ──▶ reviews.answer_review (upheld | overturned)
 """

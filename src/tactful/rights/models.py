@@ -1,4 +1,5 @@
-"""The privacy requests table: one row per request a person (or an operator for them) filed.
+"""The privacy requests table: one row per request a person (or an operator for them) filed; and the
+requests for human review of significant decisions (`DecisionReview`).
 
 What the request named is held only as a keyed hash under a system key of its own (`requests.
 REQUESTS_KEY`), never in clear: enough to match a later request of the same person (repetition
@@ -17,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tactful.db import Base, JSONType
@@ -59,3 +60,49 @@ class PrivacyRequest(Base):
     closed_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_privacy_requests_status_due_at", "status", "due_at"),)
+
+
+class DecisionReview(Base):
+    """One request for human review of, or a contest against, a decision with a significant effect
+    (GDPR Art. 22(3)); one per decision and kind.
+
+    What the decision was is copied from the decision log when the request is filed (placement,
+    experience and version, level, and its explanation in codes: atoms and categories, purposes,
+    legal bases, never an atom's value), so that the queue outlives the log's retention. The person's
+    statement and the reviewer's reason are free text: minimised (no e-mail address, phone or card
+    number) and sealed under the subject's data key, shredded with it on erasure (`reviews.py`).
+    """
+
+    __tablename__ = "decision_reviews"
+    __table_args__ = (
+        UniqueConstraint("decision_id", "kind", name="uq_decision_reviews_decision_id_kind"),
+        Index("ix_decision_reviews_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    """What the admin queue names it by: random, not the row's key."""
+    decision_id: Mapped[str] = mapped_column(String(48))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    placement: Mapped[str] = mapped_column(String(64))
+    experience: Mapped[str] = mapped_column(String(64))
+    experience_version: Mapped[int]
+    variation: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+    decided_at: Mapped[datetime]
+    explanation: Mapped[Any] = mapped_column(JSONType)
+    statement_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    statement_removed: Mapped[Any] = mapped_column(JSONType)
+    """What minimisation took out of the statement (`email`, `phone`, ...), one entry per removal."""
+    filed_by: Mapped[str] = mapped_column(String(16))
+    filed_key_id: Mapped[uuid.UUID]
+    filed_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    replacement: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    """What serves in place of an overturned decision: the placement's default (never significant)."""
+    answered_key_id: Mapped[uuid.UUID | None]
+    answered_at: Mapped[datetime | None]

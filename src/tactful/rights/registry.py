@@ -34,6 +34,7 @@ from tactful.measure import outcomes as measure_outcomes
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
 from tactful.rights import requests as requests_service
+from tactful.rights import reviews as reviews_service
 from tactful.types import utcnow
 
 
@@ -159,6 +160,15 @@ def _erase_requests(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return requests_service.erase_subject(ctx.session, subject_id=subject_id)
 
 
+def _export_reviews(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return reviews_service.export_subject(ctx.session, keystore=ctx.keystore, subject_id=subject_id)
+
+
+def _erase_reviews(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # Deleted: the sealed statement and reason are shredded with the key in any case.
+    return reviews_service.erase_subject(ctx.session, subject_id=subject_id)
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -221,6 +231,14 @@ STORES: tuple[Store, ...] = (
         tables=("privacy_requests",),
         export=_export_requests,
         erase=_erase_requests,
+    ),
+    # Before the keystore: the statements and reasons are sealed under the subject's key.
+    Store(
+        name="decision_reviews",
+        kind=StoreKind.TABLE,
+        tables=("decision_reviews",),
+        export=_export_reviews,
+        erase=_erase_reviews,
     ),
     # Last, always: see the module docstring.
     Store(
