@@ -249,6 +249,7 @@ def run(config: Config = Config(), *, log: Any = print) -> dict[str, Any]:
         "latency": "after each tactful peak, an open loop at 70 % of it; from each scheduled start; p50/p99 "
         "are medians of the runs' own percentiles",
     }
+    section["targets"] = {name: target.as_json() for name, target in targets(section).items()}
     if config == QUICK:
         section["quick"] = True
     return section
@@ -370,11 +371,6 @@ def rows(section: dict[str, Any]) -> list[Row]:
     ]
 
 
-def finish(section: dict[str, Any]) -> dict[str, Any]:
-    section["targets"] = {name: target.as_json() for name, target in targets(section).items()}
-    return section
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.decide_http", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a tiny configuration, to check that it runs")
@@ -382,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (merged by section)")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else Config(runs=args.runs)
-    section = finish(run(config))
+    section = run(config)
     merge(SECTION, section, path=args.output)
     show(TITLE, rows(section))
     return 0
