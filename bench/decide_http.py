@@ -22,7 +22,9 @@ keeps no cache of subject state (DESIGN invariant 3), and decision logging is on
 its groups after the answers, as in production). Before the clock starts each subject decides twice:
 the sweden_mobile audience reads the request, so it serves once k subjects matched it in shadow, and
 the levels each group reached are recorded beside the figures. The client's CPU time per request is
-measured, so that a saturated client would show instead of passing for the server's limit.
+measured, so that a saturated client would show instead of passing for the server's limit, and so is
+each server's (every thread, from /proc): trivial / tactful CPU per request is the ratio of peaks each
+would reach alone on an idle core, a figure a shared machine disturbs less than throughput.
 
 `python -m bench.decide_http [--quick] [--runs N]`.
 """
@@ -45,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench.decide_load import Closed, Opened, closed_loop, on_cpu, open_loop, serving
+from bench.decide_load import Closed, Opened, Served, closed_loop, on_cpu, open_loop, serving
 from bench.report import RESULTS, Row, Target, merge, show
 from bench.stats import percentile, summary
 from bench.stores import SECRET, Stores, fresh_stores
@@ -227,10 +229,10 @@ def run(config: Config = Config(), *, log: Any = print) -> dict[str, Any]:
             ) as theirs,
         ):
             log("decide_http: seeding the subjects through the API")
-            seed(ours, token, population)
-            levels_reached(ours, token, population)  # the shadow audience meets its k
+            seed(ours.url, token, population)
+            levels_reached(ours.url, token, population)  # the shadow audience meets its k
             time.sleep(1.5)  # what serves is read again at most a second later
-            reached = levels_reached(ours, token, population)
+            reached = levels_reached(ours.url, token, population)
             with on_cpu(client_cpu):
                 section = _measure(config, ours, theirs, token, bodies, log)
     section["levels_reached"] = reached
@@ -246,6 +248,8 @@ def run(config: Config = Config(), *, log: Any = print) -> dict[str, Any]:
         "served by uvicorn with the same options",
         "client": "aiohttp keep-alive connections from this process, pinned to the other core",
         "ratio": "median of each run's tactful / trivial peak (the two measured back to back)",
+        "cpu_ratio": "median of each run's trivial / tactful server CPU time per request (all threads): the "
+        "ratio of peaks each would reach alone on an idle core, steadier on a shared machine",
         "latency": "after each tactful peak, an open loop at 70 % of it; from each scheduled start; p50/p99 "
         "are medians of the runs' own percentiles",
     }
@@ -255,16 +259,18 @@ def run(config: Config = Config(), *, log: Any = print) -> dict[str, Any]:
     return section
 
 
-def _best(url: str, token: str, bodies: Sequence[bytes], config: Config) -> tuple[int, dict[str, float]]:
+def _best(
+    server: Served, token: str, bodies: Sequence[bytes], config: Config
+) -> tuple[int, dict[str, float]]:
     probe: dict[str, float] = {}
     for level in config.concurrency:
-        result = closed_loop(url, token, bodies, concurrency=level, seconds=config.sweep_seconds)
+        result = closed_loop(server, token, bodies, concurrency=level, seconds=config.sweep_seconds)
         probe[str(level)] = round(result.per_second, 1)
     return int(max(probe, key=lambda k: probe[k])), probe
 
 
 def _measure(
-    config: Config, ours: str, theirs: str, token: str, bodies: Sequence[bytes], log: Any
+    config: Config, ours: Served, theirs: Served, token: str, bodies: Sequence[bytes], log: Any
 ) -> dict[str, Any]:
     log("decide_http: concurrency sweep (closed loop)")
     best_ours, sweep_ours = _best(ours, token, bodies, config)
@@ -272,27 +278,39 @@ def _measure(
     peaks: dict[str, list[Closed]] = {"tactful": [], "trivial": []}
     loads: list[Opened] = []
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for index in range(max(config.runs, 1)):
         log(f"decide_http: run {index + 1}/{config.runs} (peaks, then 70 % of tactful's)")
         sides = [("tactful", ours, best_ours), ("trivial", theirs, best_theirs)]
         figures: dict[str, Closed] = {}
-        for name, url, level in sides if index % 2 == 0 else sides[::-1]:
-            figures[name] = closed_loop(url, token, bodies, concurrency=level, seconds=config.run_seconds)
+        for name, server, level in sides if index % 2 == 0 else sides[::-1]:
+            figures[name] = closed_loop(server, token, bodies, concurrency=level, seconds=config.run_seconds)
             peaks[name].append(figures[name])
         ratios.append(figures["tactful"].per_second / figures["trivial"].per_second)
+        costs = [_cpu_per_request(figures[name]) for name in ("trivial", "tactful")]
+        if costs[0] is not None and costs[1]:
+            cpu_ratios.append(costs[0] / costs[1])
         rate = LOAD_SHARE * figures["tactful"].per_second
         loads.append(open_loop(ours, token, bodies, rate=rate, seconds=config.load_seconds))
     return {
         "tactful": _side(peaks["tactful"], best_ours, sweep_ours),
         "trivial": _side(peaks["trivial"], best_theirs, sweep_theirs),
         "ratio": summary(ratios, digits=3),
+        # What the ratio would be with each server alone on its core, CPU-bound.
+        "cpu_ratio": summary(cpu_ratios, digits=3) if cpu_ratios else None,
         "latency_at_70pct": _latency(loads),
         "subjects": len(bodies),
         "placements": ASKED,
     }
 
 
+def _cpu_per_request(run: Closed) -> float | None:
+    return None if run.server_cpu_seconds is None else run.server_cpu_seconds / run.requests
+
+
 def _side(runs: list[Closed], concurrency: int, sweep: dict[str, float]) -> dict[str, Any]:
+    costs = [c for c in map(_cpu_per_request, runs) if c is not None]
+    busy = [r.server_cpu_seconds / r.seconds for r in runs if r.server_cpu_seconds is not None]
     return {
         "requests_per_second": summary([r.per_second for r in runs]),
         "concurrency": concurrency,
@@ -301,6 +319,9 @@ def _side(runs: list[Closed], concurrency: int, sweep: dict[str, float]) -> dict
         # The client's own cost: a core near 100 % busy would make the client the limit.
         "client_cpu_us_per_request": summary([r.client_cpu_seconds / r.requests * 1e6 for r in runs]),
         "client_core_busy": summary([r.client_cpu_seconds / r.seconds for r in runs], digits=3),
+        # The server's own: CPU per request, and how busy it kept its core (below 1, it waited).
+        "server_cpu_us_per_request": summary([c * 1e6 for c in costs]) if costs else None,
+        "server_core_busy": summary(busy, digits=3) if busy else None,
     }
 
 
@@ -362,6 +383,18 @@ def rows(section: dict[str, Any]) -> list[Row]:
             verdicts["p99_ms_at_70pct"],
         ),
         Row(
+            "server CPU per request (tactful · trivial)",
+            _pair(ours, theirs, "server_cpu_us_per_request", " µs"),
+            _pair(ours, theirs, "server_core_busy", "", "core busy "),
+        ),
+        Row(
+            "trivial / tactful server CPU per request",
+            "n/a" if section["cpu_ratio"] is None else f"{section['cpu_ratio']['median']}",
+            ""
+            if section["cpu_ratio"] is None
+            else f"{section['cpu_ratio']['min']}-{section['cpu_ratio']['max']}",
+        ),
+        Row(
             "client CPU per request (tactful · trivial)",
             f"{ours['client_cpu_us_per_request']['median']:.0f} · "
             f"{theirs['client_cpu_us_per_request']['median']:.0f} µs",
@@ -369,6 +402,13 @@ def rows(section: dict[str, Any]) -> list[Row]:
             f"{theirs['client_core_busy']['median']:.0%}",
         ),
     ]
+
+
+def _pair(ours: dict[str, Any], theirs: dict[str, Any], key: str, unit: str, prefix: str = "") -> str:
+    figures = [side[key] for side in (ours, theirs)]
+    if any(f is None for f in figures):
+        return "n/a"
+    return prefix + " · ".join(f"{f['median']:g}" for f in figures) + unit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@
     open_loop(…, rate, seconds)  a fixed arrival rate; latency from each scheduled start, so that a
                                  server falling behind cannot hide its queue (coordinated omission)
     on_cpu(cpu)                  this process (the load generator) pinned for the duration
+    process_cpu_seconds(pid)     a server's CPU time, every thread: its cost per request, which a busy
+                                 machine disturbs less than its throughput
 
 The client is aiohttp over keep-alive connections (its C parser keeps the measuring side light), as
 `bench.load` for ingestion; the client's CPU time is taken per run, so that a saturated client shows.
@@ -31,11 +33,19 @@ from bench.server import ROOT, free_port
 
 
 @dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+
+
+@dataclass(frozen=True)
 class Closed:
     requests: int
     seconds: float
     errors: int
     client_cpu_seconds: float
+    server_cpu_seconds: float | None
+    """The server process's CPU time (all its threads) over the run; None where /proc is missing."""
 
     @property
     def per_second(self) -> float:
@@ -71,7 +81,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], log: Path, *, cpu: int | None) -> Iterator[str]:
+def serving(command: list[str], env: dict[str, str], log: Path, *, cpu: int | None) -> Iterator[Served]:
     """Run `command` (a server on a free port, given as `{port}`), pinned to `cpu`; its URL once it
     answers `/healthz`. Stopped by its pid."""
     port = free_port()
@@ -94,9 +104,18 @@ def serving(command: list[str], env: dict[str, str], log: Path, *, cpu: int | No
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{argv[2]} did not answer /healthz in time")
             time.sleep(0.1)
-        yield url
+        yield Served(url, process.pid)
     finally:
         _stop(process)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of process `pid` so far, every thread included (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the load --------------------------------------------------------------------------------------
@@ -123,11 +142,14 @@ async def _warm(client: aiohttp.ClientSession, bodies: Sequence[bytes], connecti
     await asyncio.gather(*(_post(client, bodies[i % len(bodies)]) for i in range(connections)))
 
 
-async def _closed(url: str, token: str, bodies: Sequence[bytes], concurrency: int, seconds: float) -> Closed:
+async def _closed(
+    server: Served, token: str, bodies: Sequence[bytes], concurrency: int, seconds: float
+) -> Closed:
     done = errors = 0
-    async with _client(url, token, concurrency) as client:
+    async with _client(server.url, token, concurrency) as client:
         await _warm(client, bodies, concurrency)
         cpu = time.process_time()
+        server_cpu = process_cpu_seconds(server.pid)
         started = time.perf_counter()
         deadline = started + seconds
 
@@ -142,12 +164,18 @@ async def _closed(url: str, token: str, bodies: Sequence[bytes], concurrency: in
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
         used = time.process_time() - cpu
-    return Closed(requests=done, seconds=elapsed, errors=errors, client_cpu_seconds=used)
+        server_now = process_cpu_seconds(server.pid)
+    served = None if server_cpu is None or server_now is None else server_now - server_cpu
+    return Closed(
+        requests=done, seconds=elapsed, errors=errors, client_cpu_seconds=used, server_cpu_seconds=served
+    )
 
 
-def closed_loop(url: str, token: str, bodies: Sequence[bytes], *, concurrency: int, seconds: float) -> Closed:
+def closed_loop(
+    server: Served, token: str, bodies: Sequence[bytes], *, concurrency: int, seconds: float
+) -> Closed:
     """`concurrency` clients for `seconds`, each sending as soon as its previous answer arrived."""
-    return asyncio.run(_closed(url, token, bodies, concurrency, seconds))
+    return asyncio.run(_closed(server, token, bodies, concurrency, seconds))
 
 
 async def _open(url: str, token: str, bodies: Sequence[bytes], rate: float, seconds: float) -> Opened:
@@ -175,10 +203,10 @@ async def _open(url: str, token: str, bodies: Sequence[bytes], rate: float, seco
     return Opened(rate=rate, seconds=elapsed, latencies_ms=tuple(latencies), errors=errors)
 
 
-def open_loop(url: str, token: str, bodies: Sequence[bytes], *, rate: float, seconds: float) -> Opened:
+def open_loop(server: Served, token: str, bodies: Sequence[bytes], *, rate: float, seconds: float) -> Opened:
     """Requests at `rate` per second for `seconds` whatever the answers, each timed from its schedule
     (a server that falls behind cannot hide its queue)."""
-    return asyncio.run(_open(url, token, bodies, rate, seconds))
+    return asyncio.run(_open(server.url, token, bodies, rate, seconds))
 
 
 @contextmanager

@@ -5,9 +5,11 @@ each group of the mix claims, through a real server."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench import decide_http, trivial
-from bench.decide_load import Opened
+from bench.decide_load import Opened, process_cpu_seconds
 from tactful.decide.schemas import DecideRequest
 from tactful.demo.placements import PLACEMENTS
 
@@ -70,6 +72,17 @@ def test_the_targets_are_judged_from_the_figures() -> None:
     assert verdicts["p99_ms_at_70pct"].verdict == "MISS"  # the bound is strict
 
 
+def test_a_process_cpu_time_counts_what_it_spends() -> None:
+    before = process_cpu_seconds(os.getpid())
+    assert before is not None
+    spent = time.process_time()
+    while time.process_time() - spent < 0.2:
+        sum(range(10_000))
+    after = process_cpu_seconds(os.getpid())
+    assert after is not None
+    assert after - before >= 0.1  # clock ticks: coarser than process_time, never below half of it
+
+
 @pytest.mark.slow
 def test_a_quick_run_reaches_each_groups_level_without_errors(tmp_path: Path) -> None:
     output = tmp_path / "latest.json"
@@ -92,8 +105,11 @@ def test_a_quick_run_reaches_each_groups_level_without_errors(tmp_path: Path) ->
         assert section[side]["errors"] == 0
         assert section[side]["requests_per_second"]["median"] > 0
         assert section[side]["client_cpu_us_per_request"]["median"] > 0
+        assert section[side]["server_cpu_us_per_request"]["median"] > 0
+        assert 0 < section[side]["server_core_busy"]["median"] <= 1.05
     ratios = section["ratio"]
     assert ratios["min"] <= ratios["median"] <= ratios["max"]
+    assert len(section["cpu_ratio"]["runs"]) == len(ratios["runs"])
     assert section["latency_at_70pct"]["errors"] == 0
     assert set(section["targets"]) == {"ratio", "p99_ms_at_70pct"}
     assert "tactful / trivial" in done.stdout
