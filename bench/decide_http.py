@@ -92,7 +92,7 @@ ELSEWHERE: dict[str, Any] = {"locale": "de-DE", "location": {"country": "DE"}, "
 class Config:
     runs: int = 5
     subjects: int = 200
-    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     sweep_seconds: float = 3.0
     run_seconds: float = 10.0
     load_seconds: float = 15.0
