@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import decide, decide_path, gate, ingest, report
+from bench import decide, decide_http, decide_path, gate, ingest, report, rights_scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     path_section = decide_path.run(pairs=5, quick=args.quick)
     report.merge(decide_path.SECTION, path_section, path=args.output)
     out.print(report.table(decide_path.TITLE, decide_path.rows(path_section)))
+    console.print("[dim]decide_http: POST /v1/decide against a trivial endpoint, one core each[/]")
+    http_config = decide_http.QUICK if args.quick else decide_http.Config()
+    http_section = decide_http.run(http_config, log=lambda text: console.print(f"[dim]{text}[/]"))
+    report.merge(decide_http.SECTION, http_section, path=args.output)
+    out.print(report.table(decide_http.TITLE, decide_http.rows(http_section)))
+    console.print("[dim]rights_scale: erase and export one subject among 100,000[/]")
+    size = rights_scale.QUICK if args.quick else rights_scale.FULL
+    rights_section = rights_scale.run(size, log=lambda text: console.print(f"[dim]{text}[/]"))
+    report.merge(rights_scale.SECTION, rights_section, path=args.output)
+    out.print(report.table(rights_scale.TITLE, rights_scale.rows(rights_section)))
     console.print(f"results: {args.output}")
     return 0
 

@@ -103,3 +103,11 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     path = document["sections"]["decide_path"]
     assert path["targets"]["ratio"]["verdict"] in ("PASS", "MISS")
     assert "tactful path / growthbook" in done.stdout
+    http = document["sections"]["decide_http"]
+    assert http["quick"] is True
+    assert {target["verdict"] for target in http["targets"].values()} <= {"PASS", "MISS"}
+    assert "tactful / trivial" in done.stdout
+    rights = document["sections"]["rights_scale"]
+    assert rights["quick"] is True
+    assert {"sqlite_erase_ms", "sqlite_export_ms"} <= rights["targets"].keys()
+    assert "sqlite: erase one subject" in done.stdout
