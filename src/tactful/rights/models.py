@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tactful.db import Base, JSONType
@@ -59,3 +59,22 @@ class PrivacyRequest(Base):
     closed_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_privacy_requests_status_due_at", "status", "due_at"),)
+
+
+class RecipientNotice(Base):
+    """A recipient the catalog names for a subject's data, to be told of an erasure, a rectification
+    or a restriction (GDPR Art. 19; CCPA service providers and third parties): one tracked task per
+    request and recipient. It names the recipient by its catalog key, never the person."""
+
+    __tablename__ = "recipient_notices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    detail: Mapped[str | None] = mapped_column(String(200))
+    """A short, data-free note from whoever told the recipient (a hook's reference, an operator)."""
+
+    __table_args__ = (UniqueConstraint("request_id", "recipient"),)
