@@ -203,7 +203,10 @@ def found_in_tables(place: Place, needles: dict[str, bytes]) -> list[str]:
     """`table.column: needle` for every cell of both databases holding one."""
     import_all_models()
     hits = []
-    for engine, metadata in ((place.database.engine, Base.metadata), (place.keystore.engine, keystore_metadata)):
+    for engine, metadata in (
+        (place.database.engine, Base.metadata),
+        (place.keystore.engine, keystore_metadata),
+    ):
         for where, raw in _cells(engine, metadata):
             hits += [f"{where}: {name}" for name, needle in needles.items() if needle in raw]
     return hits

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from tactful.audit import verification
 from tactful.collect import service as collect_service
 from tactful.collect.schemas import Status
 from tactful.collect.validate import Reason
 from tactful.consent import service as consent_service
+from tactful.db import Base
 from tactful.policy.state import ConsentStatus
 from tactful.profiles import service as profiles_service
 from tactful.rights import recipients as recipients_service
@@ -25,6 +27,7 @@ from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
 from tactful.rights.models import PrivacyRequest
 from tactful.rights.schemas import RequestStatus
+from tactful.tables import import_all_models
 from tactful.types import Purpose, utcnow
 from tests.rights.erasing import (
     POLICY,
@@ -80,7 +83,9 @@ def test_an_erased_person_is_found_nowhere(where: Place) -> None:
         assert verification.verify(session, keystore=where.keystore).ok
         assert not where.keystore.has_subject(ada.subject_id)
         # Bob is whole: the scan's zero is about her, not an empty database.
-        assert len(profiles_service.identities(session, keystore=where.keystore, subject_id=bob.subject_id)) == 3
+        assert (
+            len(profiles_service.identities(session, keystore=where.keystore, subject_id=bob.subject_id)) == 3
+        )
         # The requests stay as proof, linked to no one.
         rows = session.scalars(select(PrivacyRequest).where(PrivacyRequest.id == access.id)).all()
         assert [row.subject_id for row in rows] == [None]
@@ -108,10 +113,7 @@ def test_an_erased_person_is_found_nowhere(where: Place) -> None:
     assert [(t.recipient, t.status.value) for t in tasks] == [(r, "pending") for r in named]
 
 
-def where_subject(table: str):  # type: ignore[no-untyped-def]
-    from tactful.db import Base
-    from tactful.tables import import_all_models
-
+def where_subject(table: str) -> ColumnElement[Any]:
     import_all_models()
     return Base.metadata.tables[table].c.subject_id
 
@@ -156,8 +158,10 @@ def test_no_return_of_the_erased(where: Place) -> None:
     assert profile.traits == {}
     assert ledger.state(Purpose.ANALYTICS, at=utcnow()).status is not ConsentStatus.GRANTED
     # Both are counted, and the totals still balance.
-    assert stats.suppressed_by_reason.get("erased_subject", 0) - start.suppressed_by_reason.get(
-        "erased_subject", 0
-    ) == 4
+    assert (
+        stats.suppressed_by_reason.get("erased_subject", 0)
+        - start.suppressed_by_reason.get("erased_subject", 0)
+        == 4
+    )
     assert stats.after_erasure - start.after_erasure == 1
     assert stats.balanced
