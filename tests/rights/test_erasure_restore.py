@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tactful.audit import verification
+from tactful.audit.models import AuditEntry
 from tactful.cli import app
 from tactful.crypto import Keystore
 from tactful.db import Database
@@ -23,7 +25,7 @@ from tactful.profiles import service as profiles_service
 from tactful.profiles.models import Identity, Trait
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
-from tactful.rights.reapply import reapply
+from tactful.rights.reapply import REAPPLIED, reapply
 from tactful.types import utcnow
 from tests.rights.erasing import POLICY, SECRET, Place, count, place, seed, subject_of
 from tests.rights.requesting import file
@@ -102,6 +104,12 @@ def test_a_restored_backup_is_unreadable_for_the_person_and_erased_again(where: 
     assert bob.subject_id.hex.encode() in data
     again = reapply(database=where.database, keystore=where.keystore, settings=where.settings, at=utcnow())
     assert (again.restored, again.removed, again.keys) == (0, 0, 0)
+    with where.database.session() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == REAPPLIED)).all()
+        assert [(e.subject_ref, dict(e.details or {})) for e in entries] == [
+            (None, {"subjects": 1, "rows": done.removed, "keys": 0})
+        ]
+        assert verification.verify(session, keystore=where.keystore).ok
 
 
 def test_the_command_reapplies_and_the_log_expires(where: Place, monkeypatch: pytest.MonkeyPatch) -> None:

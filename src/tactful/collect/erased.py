@@ -16,6 +16,7 @@ own time, not its receipt, decides: a device whose clock runs behind is suppress
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -50,15 +51,22 @@ def own_time(event: ValidEvent) -> datetime:
     return min(event.timestamp, event.original_timestamp)
 
 
-def check(session: Session, plans: list[Plan], *, keystore: Keystore, at: datetime) -> int:
-    """Suppress the new messages that replay an erased subject's earlier ones; how many messages
-    named an erased identifier and were sent after its erasure (they go on, as someone new)."""
+@dataclass(frozen=True)
+class Checked:
+    after_erasure: int
+    """Messages naming an erased identifier, sent after its erasure: they go on, as someone new."""
+    known: frozenset[tuple[IdentityKind, str]]
+    """Which identifiers of the new messages live subjects hold (`plans.suppress_unheard` reuses it)."""
+
+
+def check(session: Session, plans: list[Plan], *, keystore: Keystore, at: datetime) -> Checked:
+    """Suppress the new messages that replay an erased subject's earlier ones."""
     named: list[tuple[Plan, set[tuple[IdentityKind, str]]]] = [
         (plan, identifiers(plan.event)) for plan in plans if plan.status is None and plan.event is not None
     ]
     wanted = {name for _, names in named for name in names}
     if not wanted:
-        return 0
+        return Checked(0, frozenset())
     known = profiles_service.known_identifiers(session, keystore=keystore, identifiers=sorted(wanted))
     asking: list[tuple[Plan, list[Identifier]]] = []
     for plan, names in named:
@@ -70,10 +78,10 @@ def check(session: Session, plans: list[Plan], *, keystore: Keystore, at: dateti
             found.extend(_emails(plan))
         asking.append((plan, found))
     if not asking:
-        return 0
+        return Checked(0, known)
     erased = keystore.erasure_log.erased((name for _, found in asking for name in found), at=at)
     if not erased:
-        return 0
+        return Checked(0, known)
     after = 0
     for plan, found in asking:
         times = [erased[name] for name in found if name in erased]
@@ -84,4 +92,4 @@ def check(session: Session, plans: list[Plan], *, keystore: Keystore, at: dateti
             plan.status, plan.reason = Status.SUPPRESSED, Reason.ERASED_SUBJECT
         else:
             after += 1
-    return after
+    return Checked(after, known)

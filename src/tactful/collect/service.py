@@ -228,9 +228,11 @@ def ingest(
     checks.check(plans, keystore=keystore, source=source, at=at, limits=limits)
     fresh: dict[str, str | None] = {}
     checks.classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
-    after_erasure = erased.check(session, plans, keystore=keystore, at=at)
-
-    suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    # One read of who holds the new messages' identifiers, for both of the next two.
+    checked = erased.check(session, plans, keystore=keystore, at=at)
+    suppress_unheard(
+        session, plans, keystore=keystore, policy=policy, source=source, at=at, known=checked.known
+    )
     checks.drop_undeclared(plans, policy)
     subjects = Subjects(session, keystore, at, policy, trusted=source.trusted)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
@@ -257,8 +259,8 @@ def ingest(
 
     dropped: Counter[str] = Counter()
     counts: Counter[str] = Counter()
-    if after_erasure:
-        counts[erased.AFTER_ERASURE] += after_erasure
+    if checked.after_erasure:
+        counts[erased.AFTER_ERASURE] += checked.after_erasure
     recorded: list[profiles_service.EventRecord] = []
     identified: list[profiles_service.TraitUpdate] = []
     for plan in plans:

@@ -6,7 +6,8 @@
         ▼ registry.erase_stores for those, one transaction, the write-ahead log emptied after it
     keystore: any key, salt or index entry of theirs still there (a restored keystore) ─▶ destroyed
         ▼
-    Reapplied: how many subjects each database held again, and the rows removed
+    Reapplied: how many subjects each database held again, and the rows removed (also an audit entry,
+    with the counts alone)
 
 The server runs it at start (`main`'s lifespan), and `tactful privacy reapply` after a restore.
 Nothing is found on a database that was never restored: then it costs one read per registered
@@ -25,6 +26,7 @@ from redis import Redis
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from tactful.audit import service as audit_service
 from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.db import Base, Database
@@ -32,6 +34,7 @@ from tactful.rights import registry
 from tactful.rights.registry import RightsContext, StoreKind
 
 log = logging.getLogger("tactful.rights")
+REAPPLIED = "rights.erasure_reapplied"
 _CHUNK = 500
 
 
@@ -89,6 +92,11 @@ def reapply(
             rights = RightsContext(session=session, keystore=keystore, settings=settings, redis=redis)
             keys = sum(registry.erase_keys(rights, keyed).values())
     if restored or keyed:
+        with database.session() as session:
+            audit_service.append(
+                session, keystore=keystore, action=REAPPLIED, actor="system:erasure-log", at=at,
+                details={"subjects": len(restored), "rows": removed, "keys": keys},
+            )  # fmt: skip
         keystore.truncate_log()
         # Counts only: which subjects were erased again is nobody's business in a log.
         log.warning(
