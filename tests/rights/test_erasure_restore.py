@@ -12,9 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tactful import main
 from tactful.audit import verification
 from tactful.audit.models import AuditEntry
 from tactful.cli import app
@@ -146,3 +149,21 @@ def test_the_command_reapplies_and_the_log_expires(where: Place, monkeypatch: py
     assert log.subjects(at=utcnow()) == [ada.subject_id]
     assert log.purge(at=utcnow() + kept + timedelta(days=1)) == {"identifiers": 0, "subjects": 1}
     assert log.subjects(at=utcnow()) == []
+
+
+def test_a_server_start_reapplies_the_log(where: Place) -> None:
+    ada = seed(where, at=NOW, tag="ada")
+    main_file = where.files[0]
+    copy_file = main_file.with_name("backup.db")
+    backup(main_file, copy_file)
+    erase(where, ada.user_id)
+    where.database.dispose()
+    for stale in (main_file.with_name(main_file.name + "-wal"), main_file.with_name(main_file.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    shutil.copyfile(copy_file, main_file)
+    assert count(where, "events") == 3
+    settings = where.settings.model_copy(update={"secret_key": SecretStr(SECRET)})
+    with TestClient(main.create_app(settings)) as client:  # the lifespan runs: the server starts
+        assert client.get("/healthz").status_code == 200
+    assert count(where, "events") == 0
+    assert subject_of(where, user_id=ada.user_id) is None
