@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tactful.profiles.models import Identity, Trait
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
 from tactful.rights.reapply import REAPPLIED, reapply
+from tactful.rights.steps import PLANS, Outcome, StepContext
 from tactful.types import utcnow
 from tests.rights.erasing import POLICY, SECRET, Place, count, place, seed, subject_of
 from tests.rights.requesting import file
@@ -167,3 +169,25 @@ def test_a_server_start_reapplies_the_log(where: Place) -> None:
         assert client.get("/healthz").status_code == 200
     assert count(where, "events") == 0
     assert subject_of(where, user_id=ada.user_id) is None
+
+
+@dataclass(frozen=True)
+class Failing:
+    name: str = "erase_stores"
+
+    def run(self, ctx: StepContext) -> Outcome:
+        raise RuntimeError("the database went away")
+
+
+def test_an_erasure_that_failed_before_its_deletions_is_not_completed_by_a_reapplication(
+    where: Place,
+) -> None:
+    ada = seed(where, at=NOW, tag="ada")
+    plan = tuple(Failing() if s.name == "erase_stores" else s for s in PLANS[RequestType.ERASURE])
+    with where.database.session() as session:
+        record = file(session, where.keystore, POLICY, RequestType.ERASURE, at=NOW, user_id=ada.user_id)
+    runner = JobRunner(where.jobs(), plans={RequestType.ERASURE: plan}, max_attempts=1)
+    assert runner.run(record.id) is RunOutcome.FAILED
+    done = reapply(database=where.database, keystore=where.keystore, settings=where.settings, at=utcnow())
+    assert (done.logged, done.restored, done.keys) == (0, 0, 0)
+    assert subject_of(where, user_id=ada.user_id) == ada.subject_id

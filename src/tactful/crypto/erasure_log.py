@@ -20,7 +20,7 @@ import hmac
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Column, String, Table, delete, insert, select
 from sqlalchemy.engine import Engine
@@ -58,15 +58,6 @@ def normalise(kind: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class Retention:
-    """How long entries are kept: identifiers for suppression (the deduplication window), subject
-    ids for re-applying the erasure (at least as long as backups of the main database)."""
-
-    suppress_for: timedelta
-    keep_for: timedelta
-
-
-@dataclass(frozen=True)
 class ErasureLog:
     """The erasure log of one keystore (`Keystore.erasure_log`)."""
 
@@ -77,34 +68,32 @@ class ErasureLog:
         message = f"{kind}\x00{normalise(kind, value)}".encode()
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
-    def record(
-        self,
-        *,
-        subject_ids: Sequence[uuid.UUID],
-        identifiers: Iterable[Identifier],
-        at: datetime,
-        retention: Retention,
-    ) -> int:
-        """Log an erasure at `at` of `subject_ids`, known by `identifiers`, in one keystore
-        transaction; a later erasure of the same identifier replaces the earlier entry. How many
-        identifiers were logged."""
+    def suppress(self, identifiers: Iterable[Identifier], *, at: datetime, until: datetime) -> int:
+        """Log that `identifiers` were erased at `at`, for suppression until `until`, in one keystore
+        transaction; a later erasure of the same identifier replaces the earlier entry. How many."""
         key, _ = self.system.read_or_create(ERASURE_KEY)
         digests = sorted({self._digest(key, kind, value) for kind, value in identifiers})
-        ids = sorted(set(subject_ids), key=str)
         with self.engine.begin() as conn:
             for start in range(0, len(digests), CHUNK):
                 chunk = digests[start : start + CHUNK]
                 conn.execute(delete(erased_identifiers).where(erased_identifiers.c.digest.in_(chunk)))
             if digests:
-                expires = at + retention.suppress_for
-                rows = [{"digest": d, "erased_at": at, "expires_at": expires} for d in digests]
+                rows = [{"digest": d, "erased_at": at, "expires_at": until} for d in digests]
                 conn.execute(insert(erased_identifiers), rows)
-            if ids:
-                conn.execute(delete(erased_subjects).where(erased_subjects.c.subject_id.in_(ids)))
-                keep = at + retention.keep_for
-                rows = [{"subject_id": s, "erased_at": at, "keep_until": keep} for s in ids]
-                conn.execute(insert(erased_subjects), rows)
         return len(digests)
+
+    def log_subjects(
+        self, subject_ids: Sequence[uuid.UUID], *, at: datetime, keep_until: datetime
+    ) -> None:
+        """Log that `subject_ids` were erased at `at` (their rows' deletion committed), to be
+        erased again from any restored backup until `keep_until`."""
+        ids = sorted(set(subject_ids), key=str)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(erased_subjects).where(erased_subjects.c.subject_id.in_(ids)))
+            rows = [{"subject_id": s, "erased_at": at, "keep_until": keep_until} for s in ids]
+            conn.execute(insert(erased_subjects), rows)
 
     def erased(self, identifiers: Iterable[Identifier], *, at: datetime) -> dict[Identifier, datetime]:
         """When each of `identifiers` that the log holds (and has not let expire by `at`) was

@@ -10,7 +10,8 @@
                                         erasure log, before any deletion; the recipients to tell)
                           erase_stores (every store but the keystore, committed)
                           unlearn      (each model's hook; the job waits while one still works)
-                          destroy_keys (then the keys: backups of the rows become unreadable;
+                          destroy_keys (the subject ids in the erasure log, for re-application;
+                                        then the keys: backups of the rows become unreadable;
                                         both databases' write-ahead logs emptied)
                           notify_recipients (a tracked task per recipient, Art. 19)
     rectification ──────▶ rectify, notify_recipients
@@ -36,7 +37,6 @@ from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.consent.schemas import ConsentChange, TargetKind
-from tactful.crypto.erasure_log import Retention
 from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles import service as profiles_service
 from tactful.rights import recipients as recipients_service
@@ -185,15 +185,10 @@ class Suppress:
         if ctx.subject_id is None:
             return Outcome(NOTHING_HELD)
         ids = registry.subject_ids(ctx.rights, ctx.subject_id)
-        settings = ctx.rights.settings
-        logged = ctx.rights.keystore.erasure_log.record(
-            subject_ids=ids,
-            identifiers=identifiers_of(ctx.rights, ctx.policy.catalog, ids),
+        logged = ctx.rights.keystore.erasure_log.suppress(
+            identifiers_of(ctx.rights, ctx.policy.catalog, ids),
             at=ctx.at,
-            retention=Retention(
-                suppress_for=timedelta(days=settings.dedup_retention_days),
-                keep_for=timedelta(days=settings.privacy.erasure_log_days),
-            ),
+            until=ctx.at + timedelta(days=ctx.rights.settings.dedup_retention_days),
         )
         told = recipients_service.recipients_of(ctx.policy.catalog, atoms_held(ctx.rights, ids))
         return Outcome({"identifiers_suppressed": logged, "recipients": told})
@@ -224,6 +219,10 @@ class DestroyKeys:
 
     def run(self, ctx: StepContext) -> Outcome:
         ids = [uuid.UUID(i) for i in ctx.carry.get("ids", [])]
+        # Logged only now that their rows' deletion has committed (a request that never got this far
+        # must not be completed by a re-application), and before the keys, which it then covers.
+        keep = timedelta(days=ctx.rights.settings.privacy.erasure_log_days)
+        ctx.rights.keystore.erasure_log.log_subjects(ids, at=ctx.at, keep_until=ctx.at + keep)
         registry.erase_keys(ctx.rights, ids)
         # No copy of a destroyed key (or of a deleted row) may stay in a write-ahead log: the main
         # database's was emptied when the deletions committed; the keystore's now (SQLite only).
