@@ -289,7 +289,7 @@ def test_a_rerun_after_a_crash_ends_with_the_same_receipt(env: Jobs, crashing: s
     assert runner.run(record.id) is RunOutcome.RETRY
     stopped = reread(env, record)
     assert stopped.status is RequestStatus.RUNNING
-    assert list(stopped.steps) == ERASURE_STEPS[: ERASURE_STEPS.index(crashing)]
+    assert set(stopped.steps) == set(ERASURE_STEPS[: ERASURE_STEPS.index(crashing)])
     assert runner.run(record.id) is RunOutcome.COMPLETED
     assert reread(env, record).receipt == reread(env, clean).receipt
     assert not env.keystore.has_subject(ada.survivor)
