@@ -1,7 +1,7 @@
 """decision outcomes: track events linked to the decisions they follow, and their running counts
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06 21:00:00
 """
 

@@ -4,6 +4,8 @@
     status ID                                                   its status, due date and receipt
     export --user-id …                                          file an access request, run it here
     erase --user-id …                                           file an erasure, run it here (asks)
+    reapply                                                     erase again, after a restore, whoever
+                                                                the erasure log names
 
 Whoever runs the command line holds the databases: the requests it files are the operator's
 (`verified_by: operator`, no key id). The request id goes to standard output alone; the receipt of
@@ -216,3 +218,36 @@ def erase(
         raise typer.Exit(1)
     record = _file(RequestType.ERASURE, named, database_url, run=True)
     _show(record, as_json=True)
+
+
+@privacy_app.command("reapply")
+def reapply_log(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Re-apply the erasure log to both databases: run it after restoring a backup (the server does
+    at every start). Prints how many erased subjects the restore had brought back, and what went."""
+    from tactful.cli import _context, _settings, err
+    from tactful.rights.reapply import reapply
+
+    with _context(_settings(database_url)) as context:
+        done = reapply(
+            database=context.db,
+            keystore=context.keystore,
+            settings=context.settings,
+            at=utcnow(),
+            redis=context.redis,
+        )
+    body = {
+        "erased_subjects_logged": done.logged,
+        "found_again": done.restored,
+        "rows_removed": done.removed,
+        "keys_destroyed": done.keys,
+        "log_entries_expired": done.expired,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(body) + "\n")
+        return
+    table = Table(title="erasure log re-applied")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in body.items():
+        table.add_row(name.replace("_", " "), str(value))
+    err.print(table)

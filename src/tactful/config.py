@@ -146,6 +146,12 @@ class PrivacySettings(BaseModel):
     run_jobs: bool = Field(True, description="`tactful serve` runs privacy request jobs itself")
     job_poll_seconds: float = Field(5.0, gt=0, le=3600)
     job_lease_seconds: int = Field(300, ge=10, le=86400, description="how long one process holds a job")
+    erasure_log_days: int = Field(
+        400,
+        ge=30,
+        description="how long the erasure log keeps erased subjects, to erase them again from a restored "
+        "backup: at least as long as backups of the main database are kept",
+    )
 
     @model_validator(mode="after")
     def _known_calendar(self) -> PrivacySettings:

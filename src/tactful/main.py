@@ -69,6 +69,7 @@ from tactful.errors import (
 )
 from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
+from tactful.rights.reapply import reapply
 from tactful.types import Purpose, utcnow
 
 log = logging.getLogger("tactful")
@@ -317,6 +318,11 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         logbook = app.state.context.logbook
         jobs = None
         if own:
+            # A restored backup must not bring back anyone erased since (DESIGN §5).
+            ctx = app.state.context
+            reapply(
+                database=ctx.db, keystore=ctx.keystore, settings=ctx.settings, at=utcnow(), redis=ctx.redis
+            )
             settle_garbage_collector()
             app.state.context.db.checkpoint_in_background()
             logbook.start()

@@ -124,6 +124,7 @@ def test_an_operator_files_and_the_server_runs_the_job(api: Api) -> None:
         "download_url",
         "received_at",
         "closed_at",
+        "recipients",
     }
     assert body["status"] == "verified"
     assert body["download_url"] is None
@@ -401,3 +402,23 @@ def test_every_route_is_documented_with_its_problems(api: Api) -> None:
     assert "409" in paths["/v1/privacy/requests/{public_id}/extend"]["post"]["responses"]
     schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("PrivacyRequestCreate")
+
+
+def test_an_erasure_answer_lists_the_recipients_to_tell(api: Api) -> None:
+    user = api.known()
+    sent = api.client.post(
+        "/v1/identify",
+        json=identify(user, {"email": f"{uid('ada')}@example.com"}),
+        headers=bearer(api.keys[Scope.SERVER]),
+    )
+    assert sent.status_code == 200, sent.text
+    body = api.filed({"type": "erasure", "user_id": user, "verified_by": "operator"})
+    assert body["recipients"] == []  # named when the job runs, while the data still exists
+    api.run_jobs()
+    done = api.read(body["id"]).json()
+    assert done["status"] == "completed"
+    told = {r["recipient"]: r for r in done["recipients"]}
+    assert set(told) == {"email_provider", "hosting"}  # the demo catalog's, for the e-mail address
+    assert told["email_provider"]["name"] == "Example Mail Inc."
+    assert {r["status"] for r in told.values()} == {"pending"}
+    assert done["receipt"]["steps"]["notify_recipients"]["recipients"] == sorted(told)

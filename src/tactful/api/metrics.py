@@ -67,6 +67,12 @@ class _IngestCollector(Collector):
         for reason, count in sorted(self.stats.refused_by_reason.items()):
             refused.add_metric([reason], count)
         yield refused
+        returned = CounterMetricFamily(
+            "tactful_events_after_erasure",
+            "Events naming an erased identifier, sent after the erasure: each began a new, empty subject",
+        )
+        returned.add_metric([], self.stats.after_erasure)
+        yield returned
         dropped = CounterMetricFamily(
             "tactful_fields_dropped", "Fields dropped because the catalog does not declare them"
         )

@@ -30,6 +30,7 @@ from tactful.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tactful.keys.schemas import Scope
 from tactful.keys.tokens import token_subject, verify_subject_token
 from tactful.rights import answering
+from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, RequestType
 from tactful.rights.jobs import JobContext, JobRunner, JobWorker
@@ -41,6 +42,7 @@ from tactful.rights.schemas import (
     PrivacyRequestCreate,
     PrivacyRequestPage,
     PrivacyRequestView,
+    RecipientTaskView,
     RejectionCreate,
     RequestStatus,
     VerifiedBy,
@@ -216,10 +218,21 @@ def get_privacy_request(
         record = requests_service.read_request(
             session, keystore=keystore, public_id=public_id, key_id=principal.key_id, user_id=user_id, at=now
         )
+        catalog = context.policy_context().catalog
+        tasks = (
+            [] if record is None else recipients_service.tasks(session, catalog=catalog, request_id=record.id)
+        )
     response.headers["Cache-Control"] = "no-store"
     if record is None:
         raise NotFound("no privacy request has this id", code="request_not_found")
-    return PrivacyRequestView.of(record)
+    views = [
+        RecipientTaskView(
+            recipient=t.recipient, name=t.name, role=t.role, country=t.country, status=t.status.value,
+            updated_at=t.updated_at,
+        )
+        for t in tasks
+    ]  # fmt: skip
+    return PrivacyRequestView.of(record, recipients=views)
 
 
 def _cursor(position: Position, at: datetime) -> str:

@@ -163,11 +163,13 @@ def suppress_unheard(
     policy: PolicyContext,
     source: Source,
     at: datetime,
+    known: frozenset[tuple[IdentityKind, str]] | None = None,
 ) -> None:
     """Suppress, before anyone is created, the new events of people never seen before that no
     purpose allows: nothing about them is stored, no subject, identity or key (invariant 10: "not
     stored as personal data"). Only when the request says nothing about them that must be recorded:
-    no consent, no GPC, no identify or alias naming the same identifiers."""
+    no consent, no GPC, no identify or alias naming the same identifiers. `known`: which of the new
+    events' identifiers live subjects hold, when the request has read that already."""
     if source.gpc:
         return
     speaking: set[tuple[IdentityKind, str]] = set()
@@ -185,8 +187,9 @@ def suppress_unheard(
     quiet = [(plan, names) for plan, names in quiet if not names & speaking]
     if not quiet:
         return
-    wanted = [name for _, names in quiet for name in names]
-    known = profiles_service.known_identifiers(session, keystore=keystore, identifiers=wanted)
+    if known is None:
+        wanted = [name for _, names in quiet for name in names]
+        known = profiles_service.known_identifiers(session, keystore=keystore, identifiers=wanted)
     purposes = collect_purposes.newcomer(policy, at)
     for plan, names in quiet:
         assert plan.event is not None

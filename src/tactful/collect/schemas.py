@@ -83,6 +83,9 @@ class IngestStats:
     """Removals from text fields by `<what>:<field>` (`email:properties.query`)."""
     withheld_fields: Mapping[str, int] = field(default_factory=dict)
     """Declared fields left out of stored events because none of their purposes allowed them."""
+    after_erasure: int = 0
+    """Messages naming an erased identifier, sent after its erasure: each began a new, empty subject
+    (those sent before are `suppressed_by_reason["erased_subject"]`)."""
 
     @property
     def balanced(self) -> bool:

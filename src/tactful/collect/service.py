@@ -27,9 +27,9 @@ from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
 from tactful.catalog import drift
-from tactful.catalog.filtering import DECISION_ID
+from tactful.catalog.filtering import DECISION_ID, event_atom_name
 from tactful.catalog.model import Atom
-from tactful.collect import checks, proof, quarantine, store, trust
+from tactful.collect import checks, erased, proof, quarantine, store, trust
 from tactful.collect import fields as collect_fields
 from tactful.collect import outcomes as collect_outcomes
 from tactful.collect import purposes as collect_purposes
@@ -242,8 +242,11 @@ def ingest(
     checks.check(plans, keystore=keystore, source=source, at=at, limits=limits)
     fresh: dict[str, str | None] = {}
     checks.classify(plans, store.seen_messages(session, (p.digest for p in plans if p.digest)), fresh)
-
-    suppress_unheard(session, plans, keystore=keystore, policy=policy, source=source, at=at)
+    # One read of who holds the new messages' identifiers, for both of the next two.
+    checked = erased.check(session, plans, keystore=keystore, at=at)
+    suppress_unheard(
+        session, plans, keystore=keystore, policy=policy, source=source, at=at, known=checked.known
+    )
     checks.drop_undeclared(plans, policy)
     subjects = Subjects(session, keystore, at, policy, trusted=source.trusted)
     subjects.resolve([p for p in plans if p.status in (None, Status.QUARANTINED)])
@@ -270,6 +273,8 @@ def ingest(
 
     dropped: Counter[str] = Counter()
     counts: Counter[str] = Counter()
+    if checked.after_erasure:
+        counts[erased.AFTER_ERASURE] += checked.after_erasure
     recorded: list[profiles_service.EventRecord] = []
     identified: list[profiles_service.TraitUpdate] = []
     for plan in plans:
@@ -402,6 +407,7 @@ def ingest_stats(session: Session) -> IngestStats:
         quarantined=counters.get("quarantined", 0),
         suppressed=counters.get("suppressed", 0),
         dropped=counters.get("dropped", 0),
+        after_erasure=counters.get(erased.AFTER_ERASURE, 0),
         quarantined_by_reason=by_prefix("quarantined:"),
         suppressed_by_reason=by_prefix("suppressed:"),
         dropped_by_reason=by_prefix("dropped:"),
@@ -481,3 +487,10 @@ def purge_message_ids(session: Session, *, before: datetime) -> int:
 def purge_quarantine(session: Session, *, at: datetime) -> int:
     """Delete quarantined messages kept past their retention (`quarantine.RETENTION`) by `at`."""
     return quarantine.purge(session, at=at)
+
+
+def event_atoms(session: Session, *, subject_id: uuid.UUID) -> frozenset[str]:
+    """The event atoms the subject's stored events are (`events.product_viewed`): whom the catalog
+    says they reach is whom an erasure must tell."""
+    kinds = session.execute(select(Event.type, Event.event).where(Event.subject_id == subject_id).distinct())
+    return frozenset(name for kind, event in kinds if (name := event_atom_name(kind, event)) is not None)

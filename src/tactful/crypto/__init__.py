@@ -5,7 +5,8 @@
             keystore database ─────┼── subject_keys: one data key + one salt per subject
                                    ├── system_keys:  the blind-index key, the audit chain's key
                                    │                 (never destroyed) and the quarantine's keys
-                                   └── blind_index:  keyed digests of e-mail addresses → subject
+                                   ├── blind_index:  keyed digests of e-mail addresses → subject
+                                   └── erased_identifiers, erased_subjects: the erasure log
 
 A subject's identifiers are encrypted with its data key; its audit references are keyed with its
 salt. Erasure deletes the subject's row here, so a copy of the main database, even with the KEK,
@@ -20,6 +21,8 @@ database leave this database out.
     held.py         a request's held writes (new keys, index entries), written in one keystore
                     transaction at the main session's commit or early on a worker thread
     commit.py       the hooks that tie held writes to that commit, on the holding session only
+    erasure_log.py  the erasure log: keyed digests of erased identifiers (suppression of replays)
+                    and erased subject ids (re-applied after a restore)
     system.py       SystemKeys (`Keystore.system`): the engine's own keys: blind index, audit chain
                     (with its anchor), quarantine
 

@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 
 from tactful.crypto import blind_index, commit
 from tactful.crypto.blind_index import BlindIndex
+from tactful.crypto.erasure_log import ErasureLog
 from tactful.crypto.held import HeldWrites, Unwritten
 from tactful.crypto.material import Wrapping, fresh_material, split
 from tactful.crypto.sealing import keystore_metadata, open_sealed, seal, subject_keys
 from tactful.crypto.system import INDEX_KEY, SystemKeys
-from tactful.db import make_engine
+from tactful.db import make_engine, truncate_log
 from tactful.errors import KeyDestroyed
 
 
@@ -74,6 +75,16 @@ class Keystore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def truncate_log(self) -> bool:
+        """Fold the keystore's write-ahead log into its file and empty it (SQLite; True elsewhere),
+        so that no destroyed key or erased entry survives in the `-wal` file."""
+        return truncate_log(self.engine)
+
+    @property
+    def erasure_log(self) -> ErasureLog:
+        """Who was erased and when, as keyed digests (`erasure_log.py`)."""
+        return ErasureLog(self.engine, self.system)
 
     # -- system keys -------------------------------------------------------------------------
 

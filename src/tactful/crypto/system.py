@@ -3,6 +3,8 @@
     blind-index          keys the digests of identifiers (never destroyed)
     audit-chain          keys the audit log's hashes; carries the anchor where the keyed segment
                          starts (never destroyed: not by erasure, not by rotation, which re-wraps it)
+    erasure-log          keys the erasure log's digests of erased identifiers (never destroyed: the
+                         log must still match them after any erasure; `erasure_log.py`)
     quarantine/<date>    seals the quarantined messages received on that day that name nobody;
                          dropped once every message it sealed is past the quarantine's retention
 
@@ -30,7 +32,8 @@ from tactful.errors import KeyDestroyed, KeystoreLocked
 
 INDEX_KEY = "blind-index"
 AUDIT_KEY = "audit-chain"
-PROTECTED = frozenset({INDEX_KEY, AUDIT_KEY})
+ERASURE_KEY = "erasure-log"
+PROTECTED = frozenset({INDEX_KEY, AUDIT_KEY, ERASURE_KEY})
 """Names that `drop_before` refuses: what they key must stay verifiable or findable for ever."""
 
 Unwrap = Callable[[bytes, str, bytes], bytes]

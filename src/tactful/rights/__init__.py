@@ -12,8 +12,14 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
         ▼ requests.file_request: due dates (due), repetition flags, the identifier as a keyed hash
     privacy_requests ──▶ jobs.JobRunner (a lease; one commit per step) ──▶ steps.PLANS[type]
         opt-out, limit, objection, restriction ─▶ consent ledger flags
-        access, portability ─▶ export_all      erasure ─▶ erase_stores, then erase_keys
-        rectification ─▶ profiles' traits      ──▶ receipt (from the recorded step results)
+        access, portability ─▶ export_all      rectification ─▶ profiles' traits
+        erasure ─▶ suppress (keystore erasure log) ─▶ erase_stores ─▶ unlearn (unlearning.py)
+                ─▶ destroy_keys ─▶ notify_recipients (recipients.py; also rectification, restriction)
+        ──▶ receipt (from the recorded step results)
+
+    keystore erasure log ──▶ collection: replays of earlier messages suppressed
+                         └─▶ reapply.py: at every start and `tactful privacy reapply`, a restored
+                             backup's erased subjects erased again
 
     POST /v1/decisions/{id}/review ──▶ reviews.file_review (a significant decision, its person's)
     decision_reviews ──▶ the admin queue (overdue first) ──▶ reviews.answer_review (upheld | overturned)

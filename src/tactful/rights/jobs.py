@@ -11,7 +11,9 @@
 
 A crash between steps leaves the finished ones recorded with their work: the next run (after the
 lease expires) starts at the first unfinished step and ends with the same receipt. A step that
-raises is retried by a later run, up to `max_attempts` runs, then the request fails with a code.
+raises is retried by a later run, up to `max_attempts` runs, then the request fails with a code;
+one that must wait (`StepPending`: a model still unlearning) is run again later without using up
+an attempt.
 A request whose subject Tactful does not hold (or no longer holds) completes as "nothing held".
 
 `JobWorker` is the server's thread: it runs whatever is pending every `job_poll_seconds`.
@@ -43,6 +45,7 @@ from tactful.errors import TactfulError
 from tactful.profiles import service as profiles_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
+from tactful.rights.erasure import StepPending
 from tactful.rights.models import PrivacyRequest
 from tactful.rights.registry import RightsContext
 from tactful.rights.schemas import OPEN_STATUSES, RequestRecord, RequestStatus
@@ -70,6 +73,8 @@ class RunOutcome(StrEnum):
     """Another process holds the lease, or took it over."""
     CLOSED = "closed"
     """Not open (completed, rejected, failed), or no such request."""
+    WAITING = "waiting"
+    """A step must wait (a model still unlearning): run again later, no attempt used up."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,8 @@ class JobRunner:
                     on_step(step.name, len(plan) - len(pending) + 1, len(plan))
         except LeaseLost:
             return RunOutcome.BUSY
+        except StepPending:
+            return self._wait(request_id)
         except Exception as exc:
             # The step's transaction rolled back with its work. Only the type: messages can carry data.
             log.warning("privacy request step %s failed (%s)", step_name, type(exc).__name__)
@@ -320,6 +327,19 @@ class JobRunner:
             row.lease_owner = row.lease_expires_at = None  # a later run tries again
             row.updated_at = now
         return RunOutcome.RETRY
+
+    def _wait(self, request_id: uuid.UUID) -> RunOutcome:
+        now = self.clock()
+        with self.jobs.database.session() as session:
+            try:
+                row = self._fenced(session, request_id, now)
+            except LeaseLost:
+                return RunOutcome.BUSY
+            # Waiting is not failing: the attempt this run took is given back, the lease released.
+            row.attempts = max(row.attempts - 1, 0)
+            row.lease_owner = row.lease_expires_at = None
+            row.updated_at = now
+        return RunOutcome.WAITING
 
     def _why_not(self, request_id: uuid.UUID) -> RunOutcome:
         with self.jobs.database.session() as session:

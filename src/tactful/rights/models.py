@@ -106,3 +106,22 @@ class DecisionReview(Base):
     """What serves in place of an overturned decision: the placement's default (never significant)."""
     answered_key_id: Mapped[uuid.UUID | None]
     answered_at: Mapped[datetime | None]
+
+
+class RecipientNotice(Base):
+    """A recipient the catalog names for a subject's data, to be told of an erasure, a rectification
+    or a restriction (GDPR Art. 19; CCPA service providers and third parties): one tracked task per
+    request and recipient. It names the recipient by its catalog key, never the person."""
+
+    __tablename__ = "recipient_notices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    detail: Mapped[str | None] = mapped_column(String(200))
+    """A short, data-free note from whoever told the recipient (a hook's reference, an operator)."""
+
+    __table_args__ = (UniqueConstraint("request_id", "recipient"),)

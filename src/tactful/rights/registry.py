@@ -181,6 +181,14 @@ def _erase_key(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return int(ctx.keystore.destroy(subject_id))
 
 
+def _export_nothing(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return {}
+
+
+def _keep_erasure_record(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    return 0
+
+
 STORES: tuple[Store, ...] = (
     # Before profiles: quarantined messages that name the subject are found through its identities.
     Store(
@@ -239,6 +247,17 @@ STORES: tuple[Store, ...] = (
         tables=("decision_reviews",),
         export=_export_reviews,
         erase=_erase_reviews,
+    ),
+    # The erasure's own record (crypto/erasure_log.py): erased subject ids and keyed digests of
+    # their identifiers, never an identifier. Nothing of a live subject is there (an identifier
+    # that comes back starts someone new), and an erasure keeps it: it is what stops replays and
+    # erases the person again from a restored backup.
+    Store(
+        name="erasure_log",
+        kind=StoreKind.KEYSTORE,
+        tables=("erased_subjects", "erased_identifiers"),
+        export=_export_nothing,
+        erase=_keep_erasure_record,
     ),
     # Last, always: see the module docstring.
     Store(

@@ -4,7 +4,7 @@ and privacy requests (engine types, then what `/v1/privacy/requests` reads and w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -331,6 +331,18 @@ class PrivacyRequestCreate(BaseModel):
         raise AssertionError("the validator requires one identifier")
 
 
+class RecipientTaskView(BaseModel):
+    """One recipient to be told of an erasure, rectification or restriction (Art. 19), and whether
+    it was: the person may ask who they are."""
+
+    recipient: str = Field(description="The recipient's key in the catalog")
+    name: str
+    role: str = Field(description="processor, controller, third party, ... as the catalog says")
+    country: str | None
+    status: str = Field(description="pending (the operator's to do), sent, failed or not_required")
+    updated_at: datetime
+
+
 class PrivacyRequestView(BaseModel):
     """A privacy request as the person (through a subject token) or the operator reads it."""
 
@@ -345,9 +357,15 @@ class PrivacyRequestView(BaseModel):
     download_url: str | None = Field(None, description="Where an access export is downloaded (not yet)")
     received_at: datetime
     closed_at: datetime | None
+    recipients: list[RecipientTaskView] = Field(
+        default_factory=list,
+        description="Erasure, rectification, restriction: each recipient of the data to be told (Art. 19)",
+    )
 
     @classmethod
-    def of(cls, record: RequestRecord, *, with_receipt: bool = True) -> PrivacyRequestView:
+    def of(
+        cls, record: RequestRecord, *, with_receipt: bool = True, recipients: Sequence[RecipientTaskView] = ()
+    ) -> PrivacyRequestView:
         return cls(
             id=record.public_id,
             type=record.type,
@@ -356,6 +374,7 @@ class PrivacyRequestView(BaseModel):
             receipt=dict(record.receipt) if with_receipt and record.receipt is not None else None,
             received_at=record.received_at,
             closed_at=record.closed_at,
+            recipients=list(recipients),
         )
 
 

@@ -6,9 +6,16 @@
     restriction ────────▶ restrict     (ledger flag: restriction, Art. 18)
     access, portability ▶ export       (registry.export_all: counts per store; the document goes to
                                         the plan's `ExportSink`, where the packaged download plugs in)
-    erasure ────────────▶ erase_stores (every store but the keystore, committed)
-                          destroy_keys (then the keys: backups of the rows become unreadable)
-    rectification ──────▶ rectify      (traits the subject holds, through profiles' service)
+    erasure ────────────▶ suppress     (the identifiers' HMACs and the time in the keystore's
+                                        erasure log, before any deletion; the recipients to tell)
+                          erase_stores (every store but the keystore, committed)
+                          unlearn      (each model's hook; the job waits while one still works)
+                          destroy_keys (the subject ids in the erasure log, for re-application;
+                                        then the keys: backups of the rows become unreadable;
+                                        both databases' write-ahead logs emptied)
+                          notify_recipients (a tracked task per recipient, Art. 19)
+    rectification ──────▶ rectify, notify_recipients
+    restriction ────────▶ restrict, notify_recipients
 
 A step is anything with a `name` and a `run` (the `Step` protocol). The job runner commits each
 step's work together with its result, so a finished step is never run again; what one step hands to
@@ -21,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
@@ -32,11 +39,15 @@ from tactful.consent.gatekeeper import PolicyContext
 from tactful.consent.schemas import ConsentChange, TargetKind
 from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles import service as profiles_service
+from tactful.rights import recipients as recipients_service
 from tactful.rights import registry
 from tactful.rights.due import RequestType
+from tactful.rights.erasure import StepPending, atoms_held, identifiers_of
 from tactful.rights.models import PrivacyRequest
+from tactful.rights.recipients import LeaveToOperator, Notifier
 from tactful.rights.registry import RightsContext
 from tactful.rights.schemas import RequestRecord
+from tactful.rights.unlearning import NO_MODELS, Unlearned, Unlearning
 from tactful.types import Purpose
 
 _NO_CARRY: Mapping[str, Any] = {}
@@ -163,6 +174,27 @@ class Export:
 
 
 @dataclass(frozen=True)
+class Suppress:
+    """The first step: log the erasure (keyed digests of the identifiers, its time) before any row
+    goes, so that a message sent before it can no longer bring the person back; and name, while
+    the data still exists, the recipients to tell."""
+
+    name: str = "suppress"
+
+    def run(self, ctx: StepContext) -> Outcome:
+        if ctx.subject_id is None:
+            return Outcome(NOTHING_HELD)
+        ids = registry.subject_ids(ctx.rights, ctx.subject_id)
+        logged = ctx.rights.keystore.erasure_log.suppress(
+            identifiers_of(ctx.rights, ctx.policy.catalog, ids),
+            at=ctx.at,
+            until=ctx.at + timedelta(days=ctx.rights.settings.dedup_retention_days),
+        )
+        told = recipients_service.recipients_of(ctx.policy.catalog, atoms_held(ctx.rights, ids))
+        return Outcome({"identifiers_suppressed": logged, "recipients": told})
+
+
+@dataclass(frozen=True)
 class EraseStores:
     """Every store but the keystore: committed before any key goes."""
 
@@ -187,9 +219,67 @@ class DestroyKeys:
 
     def run(self, ctx: StepContext) -> Outcome:
         ids = [uuid.UUID(i) for i in ctx.carry.get("ids", [])]
+        # Logged only now that their rows' deletion has committed (a request that never got this far
+        # must not be completed by a re-application), and before the keys, which it then covers.
+        keep = timedelta(days=ctx.rights.settings.privacy.erasure_log_days)
+        ctx.rights.keystore.erasure_log.log_subjects(ids, at=ctx.at, keep_until=ctx.at + keep)
         registry.erase_keys(ctx.rights, ids)
+        # No copy of a destroyed key (or of a deleted row) may stay in a write-ahead log: the main
+        # database's was emptied when the deletions committed; the keystore's now (SQLite only).
+        ctx.rights.keystore.truncate_log()
         gone = sum(1 for i in ids if not ctx.rights.keystore.has_subject(i))
-        return Outcome({"keys_destroyed": gone, "backups": "unreadable for this person"})
+        return Outcome({"keys_destroyed": gone, "backups": "beyond use for this person: their key is gone"})
+
+
+@dataclass(frozen=True)
+class Unlearn:
+    """Each model's unlearning hook, for the subjects the step before erased. Serving sees them no
+    more (their rows are gone); the request completes only once every hook has finished."""
+
+    name: str = "unlearn"
+    hooks: tuple[Unlearning, ...] = NO_MODELS
+
+    def run(self, ctx: StepContext) -> Outcome:
+        ids = [uuid.UUID(i) for i in ctx.carry.get("ids", [])]
+        waiting = [h.name for h in self.hooks if h.forget(subject_ids=ids, at=ctx.at) is Unlearned.PENDING]
+        if waiting:
+            raise StepPending(f"{len(waiting)} model(s) still unlearning")
+        # The keys' step needs the ids as well: handed on again.
+        return Outcome({"models": sorted(h.name for h in self.hooks)}, carry=dict(ctx.carry))
+
+
+@dataclass(frozen=True)
+class NotifyRecipients:
+    """A tracked task for each recipient of the subject's data (Art. 19). For an erasure they were
+    named by `suppress`, while the data still existed; otherwise from what the subject holds now."""
+
+    name: str = "notify_recipients"
+    notifier: Notifier = field(default_factory=LeaveToOperator)
+
+    def run(self, ctx: StepContext) -> Outcome:
+        done = ctx.request.steps
+        if Suppress.name in done:
+            named = done[Suppress.name].get("result", {}).get("recipients", [])
+        elif Rectify.name in done:  # those who received the atoms corrected
+            result = done[Rectify.name].get("result", {})
+            changed = [*result.get("corrected", []), *result.get("removed", [])]
+            named = recipients_service.recipients_of(ctx.policy.catalog, changed)
+        elif ctx.subject_id is not None:
+            ids = registry.subject_ids(ctx.rights, ctx.subject_id)
+            named = recipients_service.recipients_of(ctx.policy.catalog, atoms_held(ctx.rights, ids))
+        else:
+            return Outcome(NOTHING_HELD)
+        statuses = recipients_service.open_tasks(
+            ctx.rights.session,
+            catalog=ctx.policy.catalog,
+            notifier=self.notifier,
+            request_id=ctx.request.id,
+            request_public_id=ctx.request.public_id,
+            request_type=ctx.request.type,
+            recipients=[str(r) for r in named],
+            at=ctx.at,
+        )
+        return Outcome({"recipients": sorted(statuses)})
 
 
 # -- rectification ---------------------------------------------------------------------------------
@@ -238,12 +328,12 @@ PLANS: Mapping[RequestType, tuple[Step, ...]] = {
     ),
     RequestType.LIMIT_SENSITIVE: (LedgerRefusal("limit", TargetKind.LIMIT_SENSITIVE),),
     RequestType.OBJECTION: (LedgerRefusal("object", TargetKind.LEGITIMATE_INTEREST),),
-    RequestType.RESTRICTION: (LedgerRefusal("restrict", TargetKind.RESTRICTION),),
+    RequestType.RESTRICTION: (LedgerRefusal("restrict", TargetKind.RESTRICTION), NotifyRecipients()),
     RequestType.ACCESS: (Export(),),
     # Portability's narrower document (what the person provided or was observed) comes with the
     # packaged export; until then it runs the access export.
     RequestType.PORTABILITY: (Export(),),
-    RequestType.ERASURE: (EraseStores(), DestroyKeys()),
-    RequestType.RECTIFICATION: (Rectify(),),
+    RequestType.ERASURE: (Suppress(), EraseStores(), Unlearn(), DestroyKeys(), NotifyRecipients()),
+    RequestType.RECTIFICATION: (Rectify(), NotifyRecipients()),
 }
 """Every type's plan. `tests/rights/test_jobs.py` checks that each type has one."""
