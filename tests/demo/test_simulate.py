@@ -5,6 +5,7 @@ same visitors again."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tactful.collect.models import Event
 from tactful.config import DecideSettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.decide.lineup import LineupHolder
 from tactful.decide.models import DecisionLog
 from tactful.demo import simulate as simulation
 from tactful.demo.placements import seed_placements
@@ -54,6 +56,11 @@ def shop_context(backend: str, tmp_path: Path, *, audience_k: int = 50) -> Itera
         )
         context = AppContext(
             settings=settings, db=db, keystore=keystore, catalog=load_catalog(default_catalog_path())
+        )
+        # Shadow matches are settled on every decision, not once a second, so that when an audience
+        # reaches k depends on the seed alone, never on how fast this machine runs the visits.
+        context.lineups = LineupHolder(
+            session=db.session, clock=time.monotonic, interval=0.0, sizes=context.audience_sizes()
         )
         seed_placements(context, catalog=context.catalog, now=NOW)
         try:

@@ -82,9 +82,7 @@ class ErasureLog:
                 conn.execute(insert(erased_identifiers), rows)
         return len(digests)
 
-    def log_subjects(
-        self, subject_ids: Sequence[uuid.UUID], *, at: datetime, keep_until: datetime
-    ) -> None:
+    def log_subjects(self, subject_ids: Sequence[uuid.UUID], *, at: datetime, keep_until: datetime) -> None:
         """Log that `subject_ids` were erased at `at` (their rows' deletion committed), to be
         erased again from any restored backup until `keep_until`."""
         ids = sorted(set(subject_ids), key=str)
