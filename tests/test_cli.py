@@ -135,8 +135,40 @@ def test_retention_run_reports_every_store(env: dict[str, str]) -> None:
     assert run("migrate")[0] == 0
     code, _, err = run("retention", "run")
     assert code == 0
-    for store in ("profiles", "events", "quarantine", "message_ids"):
+    for store in ("quarantine", "message ids", "decisions", "all stores"):
         assert store in err
+
+
+def test_retention_dry_run_shows_what_would_go_and_leaves_it(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    try:
+        with database.session() as session:
+            session.add(Quarantine(id=uuid.uuid4(), subject_id=None, reason="invalid", detail="expired",
+                                   received_at=datetime(2020, 1, 1, tzinfo=UTC),
+                                   expires_at=datetime(2020, 2, 1, tzinfo=UTC)))  # fmt: skip
+
+        def held() -> int:
+            with database.session() as session:
+                return session.scalar(sa.select(sa.func.count()).select_from(Quarantine)) or 0
+
+        code, out, err = run("retention", "run", "--dry-run", "--json")
+        assert code == 0
+        document = json.loads(out)
+        assert document["dry_run"] is True
+        assert {"store": "quarantine", "category": "quarantined messages", "action": "delete", "rows": 1} in (
+            document["rows"]
+        )
+        assert held() == 1, "a dry run removes nothing"
+        code, _, err = run("retention", "run", "--dry-run")
+        assert "dry run" in err
+        assert held() == 1
+        code, out, _ = run("retention", "run", "--json")
+        assert code == 0
+        assert json.loads(out)["total"] == 1
+        assert held() == 0
+    finally:
+        database.dispose()
 
 
 def test_audit_verify_prints_the_head_and_finds_a_tail_cut_below_an_expected_head(
