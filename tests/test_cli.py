@@ -107,6 +107,22 @@ def test_catalog_check_and_report(env: dict[str, str], tmp_path: Path) -> None:
     assert records
 
 
+def test_catalog_check_warns_of_retention_past_the_defaults_and_passes(tmp_path: Path) -> None:
+    code, _, err = run("catalog", "check", default_catalog_path())
+    assert "longer than" not in err, "the demo keeps within the defaults"
+    long = tmp_path / "long.yaml"
+    demo = yaml.safe_load(Path(default_catalog_path()).read_text())
+    demo["atoms"]["events.page_viewed"]["retention"] = "13mo"
+    for name in ("computed.last_seen", "computed.event_counts", "computed.favorite_category"):
+        demo["atoms"][name].pop("retention")  # inherit their inputs' shortest
+    long.write_text(yaml.safe_dump(demo))
+    code, _, err = run("catalog", "check", str(long))
+    assert code == 0, "a warning, not a refusal"
+    assert "events.page_viewed" in err
+    assert "kept 13 months, longer than the 1 month" in " ".join(err.split())
+    assert "is valid" in " ".join(err.split())
+
+
 def test_secret_rotation_rewraps_keys(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("migrate")[0] == 0
     subject = uuid.uuid4()

@@ -25,9 +25,10 @@ from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.collect.schemas import Source
 from tactful.config import Settings
 from tactful.crypto import Keystore
+from tactful.keys import service as keys_service
 from tactful.main import default_catalog_path
 from tactful.profiles.models import Computed, Trait
-from tactful.rights import anonymise
+from tactful.rights import anonymise, retention
 from tactful.rights.retention import SWEPT, SweepReport, run_retention
 from tests.collect.builders import LIMITS, policy_context
 
@@ -45,6 +46,7 @@ def _event(
     properties: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     kind: str = "track",
+    write_key_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     row = Event(
         id=uuid.uuid4(), subject_id=subject, message_id=f"m-{uuid.uuid4().hex}", type=kind,
@@ -52,7 +54,7 @@ def _event(
         received_at=at + timedelta(seconds=2),
         properties=dict(properties or {}), traits={}, context=dict(context or {}),
         consent={"categoryPreferences": {"analytics": True}}, gpc=False, purposes=["analytics"],
-        write_key_id=None, request_id=f"req-{uuid.uuid4().hex[:12]}",
+        write_key_id=write_key_id, request_id=f"req-{uuid.uuid4().hex[:12]}",
     )  # fmt: skip
     session.add(row)
     session.flush()
@@ -127,6 +129,26 @@ def test_purchases_stay_until_24_months_after_the_subjects_latest(
     assert not _linked(session, latest), "the whole history goes together"
 
 
+@pytest.mark.parametrize("scope", ["write", "server"])
+def test_only_an_order_sent_with_more_than_the_public_key_keeps_the_history(
+    session: Session, keystore: Keystore, scope: str
+) -> None:
+    key, _ = keys_service.create_key(
+        session, keystore=keystore, name=f"{scope} key", scope=scope, at=NOW, actor="test"
+    )
+    customer = uuid.uuid4()
+    old = _event(session, customer, "Order Completed", NOW - 721 * DAY, properties={"total": 10})
+    fresh = _event(
+        session, customer, "Order Completed", NOW - DAY, properties={"total": 1}, write_key_id=key.id
+    )
+    _sweep(session, keystore, NOW)
+    assert _linked(session, fresh)
+    if scope == "write":
+        assert not _linked(session, old), "anyone can send an order from a web page: it renews nothing"
+    else:
+        assert _linked(session, old), "the shop's backend vouches for the order"
+
+
 def test_a_precise_location_is_taken_out_of_events_after_24_hours(
     session: Session, keystore: Keystore
 ) -> None:
@@ -163,6 +185,17 @@ def test_a_precise_location_is_taken_out_of_events_after_24_hours(
     assert row.context == {"location": {"country": "SE"}, "locale": "sv-SE"}
     assert report.total("event fields") == 1
 
+    ordered = _event(
+        session, subject, "Order Completed", NOW - 800 * DAY, context=where, properties={"total": 5}
+    )
+    run_retention(session, catalog=catalog, settings=settings, at=NOW, keystore=keystore)
+    row = _row(session, ordered)
+    assert row is not None
+    assert row.subject_id == anonymise.ANONYMISED
+    assert row.context == {"location": {"country": "SE"}, "locale": "sv-SE"}, (
+        "an anonymised row keeps no place"
+    )
+
 
 def test_the_shipped_periods_are_the_minimisation_defaults() -> None:
     periods = {name: atom.retention for name, atom in DEMO.atoms.items()}
@@ -177,7 +210,10 @@ def test_the_shipped_periods_are_the_minimisation_defaults() -> None:
 # -- anonymisation ----------------------------------------------------------------------------------
 
 
-def test_anonymised_orders_still_add_up_but_lead_to_no_one(session: Session, keystore: Keystore) -> None:
+def test_anonymised_orders_still_add_up_but_lead_to_no_one(
+    session: Session, keystore: Keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 2)  # more rows than one batch
     ada, bob = uuid.uuid4(), uuid.uuid4()
     at = NOW - 800 * DAY
 

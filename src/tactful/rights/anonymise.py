@@ -6,10 +6,11 @@
                                                  under its own retention)
     timestamp, received_at              ──►     the start of their day (UTC); original_timestamp None
     traits, consent, gpc                ──►     {} / None
-    properties                          ──►     the declared ones without text (free text, URLs)
-                                                 and without `reference` numbers (order, cart ids)
-    context                             ──►     the stored context atoms without text (country,
-                                                 language, device type, campaign source...)
+    properties                          ──►     the declared ones without text (free text, URLs),
+                                                 `reference` numbers (order, cart ids) or a
+                                                 category at 1:1 (precise location, special)
+    context                             ──►     the stored context atoms without text and below
+                                                 1:1 (country, language, device type, campaign)
     type, event, purposes, write_key_id         kept: what the row counts as, and which site sent it
 
 An anonymised row belongs to no subject: export and erasure no longer find it, and the retention
@@ -24,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from tactful.catalog.model import Atom, Catalog
+from tactful.types import Level
 
 ANONYMISED = uuid.UUID(int=0)
 """The subject id of every anonymised row: no person's (subject ids are random version 4 UUIDs)."""
@@ -32,15 +34,23 @@ Path = tuple[str, ...]
 
 
 def kept_properties(atom: Atom | None) -> list[Path]:
-    """The property paths an anonymised row of `atom` keeps."""
+    """The property paths an anonymised row of `atom` keeps: not text, not a reference, and of no
+    category that singles a person out on its own (precise location, special categories)."""
     if atom is None:
         return []
-    return [tuple(p.name.split(".")) for p in atom.properties if p.text is None and not p.reference]
+    return [
+        tuple(p.name.split("."))
+        for p in atom.properties
+        if p.text is None and not p.reference and p.category.floor is not Level.ONE
+    ]
 
 
 def kept_context(catalog: Catalog) -> list[Path]:
-    """The context paths an anonymised row keeps: stored context atoms that are not text."""
-    return [path for path, atom in catalog.stored_context if atom.text is None]
+    """The context paths an anonymised row keeps: stored context atoms that are not text and not
+    at `1:1` (a precise location, an identifier)."""
+    return [
+        path for path, atom in catalog.stored_context if atom.text is None and atom.level is not Level.ONE
+    ]
 
 
 def pick(value: Mapping[str, Any], paths: Iterable[Path]) -> dict[str, Any]:

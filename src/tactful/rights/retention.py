@@ -24,13 +24,13 @@ server runs it on its own schedule (`schedule.py`); `tactful retention run` runs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, CursorResult, Select, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from tactful.audit import service as audit_service
 from tactful.catalog.model import Atom, Catalog
@@ -42,6 +42,8 @@ from tactful.crypto import Keystore
 from tactful.db import truncate_log_after_commit
 from tactful.decide import log as decision_log
 from tactful.decide.models import DecisionLog
+from tactful.keys.models import ApiKey
+from tactful.keys.schemas import Scope
 from tactful.profiles import links as profile_links
 from tactful.profiles.models import Computed, PendingLink, Trait
 from tactful.rights import anonymise
@@ -126,14 +128,22 @@ class _Sweep:
         self, kind: str, name: str | None, atom: Atom | None, fallback: timedelta
     ) -> ColumnElement[bool]:
         cutoff = self.at - (atom.retention if atom is not None else fallback)
-        named = Event.event.is_(None) if name is None else Event.event == name
-        same = (Event.type == kind, named, Event.subject_id != anonymise.ANONYMISED)
+        expired = _of_kind(Event, kind, name) & (Event.timestamp < cutoff)
         if atom is None or atom.retention_anchor is Anchor.EACH:
-            return (Event.timestamp < cutoff) & same[0] & same[1] & same[2]
-        # Anchored on the latest: every row of the subjects whose latest row of this kind is older.
-        lapsed = select(Event.subject_id).where(*same).group_by(Event.subject_id)
-        lapsed = lapsed.having(func.max(Event.timestamp) < cutoff)
-        return same[0] & same[1] & same[2] & Event.subject_id.in_(lapsed)
+            return expired
+        # Anchored on the latest: a row goes unless the subject has a newer row of the same kind
+        # within the period. Only rows sent with more than the public write key renew the others:
+        # anyone can send an order for any user id from a web page, and a claim that keeps
+        # someone's history longer widens what is done with their data (DESIGN §4, trust of keys).
+        later = aliased(Event)
+        public = select(ApiKey.id).where(ApiKey.scope == Scope.WRITE.value)
+        renewing = select(later.id).where(
+            _of_kind(later, kind, name),
+            later.subject_id == Event.subject_id,
+            later.timestamp >= cutoff,
+            or_(later.write_key_id.is_(None), later.write_key_id.not_in(public)),
+        )
+        return expired & ~exists(renewing)
 
     def _anonymise(self, where: ColumnElement[bool], atom: Atom | None) -> int:
         if self.dry_run:
@@ -142,15 +152,23 @@ class _Sweep:
         context = anonymise.kept_context(self.catalog)
         columns = (Event.id, Event.timestamp, Event.received_at, Event.properties, Event.context)
         done = 0
-        while True:
-            rows = self.session.execute(select(*columns).where(where).limit(BATCH)).mappings().all()
-            if not rows:
-                return done
-            changed = [
-                anonymise.anonymised(dict(row), properties=properties, context=context) for row in rows
-            ]
+        for rows in self._batches(select(*columns).where(where)):
+            changed = [anonymise.anonymised(row, properties=properties, context=context) for row in rows]
             self.session.execute(update(Event), changed)
             done += len(changed)
+        return done
+
+    def _batches(self, query: Select[Any]) -> Iterator[list[dict[str, Any]]]:
+        """The rows of `query` a batch at a time, in id order (each batch starts past the last id
+        seen, so rows a batch rewrites are never read again, whether they still match or not)."""
+        last: object = None
+        while True:
+            page = query if last is None else query.where(Event.id > last)
+            rows = [dict(r) for r in self.session.execute(page.order_by(Event.id).limit(BATCH)).mappings()]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
 
     def event_fields(self) -> list[Expired]:
         """Context fields whose own retention ended, out of events kept longer."""
@@ -168,13 +186,11 @@ class _Sweep:
         if self.dry_run:
             return self.count(select(Event.id).where(where))
         done = 0
-        while True:
-            rows = self.session.execute(select(Event.id, Event.context).where(where).limit(BATCH)).all()
-            if not rows:
-                return done
-            changed = [{"id": row.id, "context": _without(row.context, path)} for row in rows]
+        for rows in self._batches(select(Event.id, Event.context).where(where)):
+            changed = [{"id": row["id"], "context": _without(row["context"], path)} for row in rows]
             self.session.execute(update(Event), changed)
             done += len(changed)
+        return done
 
     # -- profiles and the rest -----------------------------------------------------------------------
 
@@ -221,6 +237,12 @@ class _Sweep:
         else:
             count = decision_log.expire(self.session, before=before)
         return [Expired("decisions", "decision log", Expiry.DELETE, count)]
+
+
+def _of_kind(table: type[Event], kind: str, name: str | None) -> ColumnElement[bool]:
+    """Rows of one call type and event name that belong to a subject (not anonymised ones)."""
+    named = table.event.is_(None) if name is None else table.event == name
+    return (table.type == kind) & named & (table.subject_id != anonymise.ANONYMISED)
 
 
 def _without(context: dict[str, Any] | None, path: tuple[str, ...]) -> dict[str, Any]:
