@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -366,3 +366,40 @@ def test_the_sweep_is_idempotent(session: Session, keystore: Keystore, at: datet
     _seed(session, keystore, DEMO)
     _sweep(session, keystore, at)
     assert _sweep(session, keystore, at).total() == 0
+
+
+KINDS = ("Product Viewed", "Products Searched", "Signed In", "Order Completed")
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=25)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(KINDS), st.integers(0, 900), st.integers(0, 2)), min_size=1, max_size=12
+    )
+)
+def test_after_a_sweep_nothing_linked_is_past_its_period_and_anonymised_rows_still_count(
+    session: Session, keystore: Keystore, rows: list[tuple[str, int, int]]
+) -> None:
+    nested = session.begin_nested()
+    subjects = [uuid.uuid4() for _ in range(3)]
+    made = {_event(session, subjects[who], kind, NOW - age * DAY - timedelta(hours=1)): (kind, who, age)
+            for kind, age, who in rows}  # fmt: skip
+    _sweep(session, keystore, NOW)
+    session.expire_all()
+    for row_id, (kind, who, age) in made.items():
+        atom = DEMO.event_atom({"type": "track", "event": kind})
+        assert atom is not None
+        row = session.get(Event, row_id)
+        latest = min(a for k, w, a in made.values() if k == kind and w == who)
+        due = (latest if atom.retention_anchor == "latest" else age) * DAY + timedelta(
+            hours=1
+        ) > atom.retention
+        if not due:
+            assert row is not None
+            assert row.subject_id == subjects[who], "nothing goes before its time"
+        elif DEMO.expiry_of_atom(atom) is Expiry.ANONYMISE:
+            assert row is not None, "it still counts"
+            assert row.subject_id == anonymise.ANONYMISED
+        else:
+            assert row is None
+    nested.rollback()
