@@ -129,7 +129,7 @@ def test_the_worker_sweeps_on_its_own_and_stops(database: Database, keystore: Ke
     )
     assert worker is not None
     try:
-        for _ in range(500):
+        for _ in range(3000):  # a bound, not a timing: it ends at the first sweep
             if _sweeps(database):
                 break
             threading.Event().wait(0.01)
