@@ -14,4 +14,8 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
         opt-out, limit, objection, restriction ─▶ consent ledger flags
         access, portability ─▶ export_all      erasure ─▶ erase_stores, then erase_keys
         rectification ─▶ profiles' traits      ──▶ receipt (from the recorded step results)
+
+    schedule.RetentionWorker (daily, a lease) | tactful retention run [--dry-run]
+        ▼ retention.run_retention: each store's expired rows, per category ─▶ delete, or
+          anonymise.anonymised (the catalog's `expiry`) ─▶ SweepReport ─▶ one `retention.swept` entry
 """
