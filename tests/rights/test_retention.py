@@ -330,6 +330,11 @@ def test_a_dry_run_counts_what_the_run_then_does_and_changes_nothing(
     session: Session, keystore: Keystore
 ) -> None:
     _seed(session, keystore, DEMO)
+    page = {"page": {"url": "https://shop.example.com/account"}, "location": {"country": "SE"}}
+    subject = uuid.uuid4()
+    _event(session, subject, "Signed In", NOW - 100 * DAY, context=page)  # loses its page, stays
+    _event(session, subject, "Signed In", NOW - 400 * DAY, context=page)  # goes whole: no field counted
+    _event(session, subject, "Product Viewed", NOW - 40 * DAY, context=page)  # anonymised, page and all
     before = _every_table(session)
     audited = session.scalar(select(func.count()).select_from(AuditEntry))
 

@@ -25,7 +25,7 @@ server runs it on its own schedule (`schedule.py`); `tactful retention run` runs
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -93,6 +93,9 @@ class _Sweep:
     settings: Settings
     at: datetime
     dry_run: bool
+    expiring: list[ColumnElement[bool]] = field(default_factory=list)
+    """The events step's conditions: a dry run's later steps leave out the rows they name, which
+    a real run has deleted or anonymised by then."""
 
     def count(self, query: Select[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
@@ -117,6 +120,7 @@ class _Sweep:
         for kind, name in kinds:
             atom = self.catalog.event_atom({"type": kind, "event": name})
             where = self._expired_events(kind, name, atom, fallback)
+            self.expiring.append(where)
             action = self.catalog.expiry_of_atom(atom) if atom is not None else Expiry.DELETE
             anonymised = action is Expiry.ANONYMISE
             count = self._anonymise(where, atom) if anonymised else self.deleted(Event, where)
@@ -179,6 +183,8 @@ class _Sweep:
                 & (Event.timestamp < self.at - atom.retention)
                 & Event.context[path].as_string().is_not(None)
             )
+            if self.dry_run and self.expiring:
+                where = where & ~or_(*self.expiring)
             found[atom.category] = found.get(atom.category, 0) + self._clear(where, path)
         return [Expired("event fields", c, Expiry.DELETE, n) for c, n in sorted(found.items())]
 
