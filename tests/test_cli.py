@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from tactful.demo.generate import DemoConfig
 from tactful.errors import ConfigurationError, NotAuthenticated
 from tactful.keys import service as keys_service
 from tactful.main import default_catalog_path
+from tactful.rights.models import ScheduleLease
 
 KEY = re.compile(r"tfk_(write|server|admin)_[0-9a-f]{32}_[A-Za-z0-9_-]{43}")
 
@@ -179,6 +180,15 @@ def test_retention_dry_run_shows_what_would_go_and_leaves_it(env: dict[str, str]
         code, _, err = run("retention", "run", "--dry-run")
         assert "dry run" in err
         assert held() == 1
+        with database.session() as session:  # a server's sweep in progress
+            until = datetime.now(UTC) + timedelta(hours=1)
+            session.add(ScheduleLease(task="retention", lease_owner="server", lease_expires_at=until))
+        code, _, err = run("retention", "run")
+        assert code == 1
+        assert "running the retention sweep now" in " ".join(err.split())
+        assert held() == 1
+        with database.session() as session:
+            session.execute(sa.update(ScheduleLease).values(lease_owner=None, lease_expires_at=None))
         code, out, _ = run("retention", "run", "--json")
         assert code == 0
         assert json.loads(out)["total"] == 1

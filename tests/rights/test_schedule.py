@@ -136,3 +136,17 @@ def test_the_worker_sweeps_on_its_own_and_stops(database: Database, keystore: Ke
     finally:
         worker.stop()
     assert len(_sweeps(database)) == 1, "once: the next is due a day later"
+
+
+def test_a_run_by_hand_needs_the_lease_but_not_the_interval(database: Database, keystore: Keystore) -> None:
+    clock = Clock()
+    server, by_hand = (_schedule(database, keystore, name, clock) for name in ("server", "cli"))
+    assert server.run_if_due() is not None
+    assert by_hand.run_if_due() is None, "not due"
+    report = by_hand.run_if_due(anyway=True, actor="retention:cli")
+    assert report is not None, "by hand it runs whenever asked"
+    assert [e.actor for e in _sweeps(database)] == ["retention:schedule", "retention:cli"]
+    clock.now += timedelta(hours=23)
+    assert server.run_if_due() is None, "the run by hand counts: the next is due a day after it"
+    assert server.acquire(clock.now, due_only=False), "a server's sweep in progress"
+    assert by_hand.run_if_due(anyway=True) is None, "never two sweeps at once"

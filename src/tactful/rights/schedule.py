@@ -31,7 +31,7 @@ from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.rights.models import ScheduleLease
-from tactful.rights.retention import SweepReport, run_retention
+from tactful.rights.retention import OnStep, SweepReport, run_retention
 from tactful.types import utcnow
 
 log = logging.getLogger("tactful.rights")
@@ -71,32 +71,41 @@ class RetentionSchedule:
         except IntegrityError:
             pass  # another process made it first
 
-    def acquire(self, now: datetime) -> bool:
-        """Take the lease if the sweep is due and no live lease holds it; True when taken."""
+    def acquire(self, now: datetime, *, due_only: bool = True) -> bool:
+        """Take the lease if no live lease holds it (and, with `due_only`, the sweep is due); True
+        when taken."""
         self._ensure_row()
+        conditions = [
+            ScheduleLease.task == TASK,
+            or_(ScheduleLease.lease_owner.is_(None), ScheduleLease.lease_expires_at < now),
+        ]
+        if due_only:
+            conditions.append(
+                or_(ScheduleLease.last_run_at.is_(None), ScheduleLease.last_run_at <= now - self.every)
+            )
         with self.database.session() as session:
             taken = session.execute(
                 update(ScheduleLease)
-                .where(
-                    ScheduleLease.task == TASK,
-                    or_(ScheduleLease.lease_owner.is_(None), ScheduleLease.lease_expires_at < now),
-                    or_(ScheduleLease.last_run_at.is_(None), ScheduleLease.last_run_at <= now - self.every),
-                )
+                .where(*conditions)
                 .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
             return _count(taken) == 1
 
-    def run_if_due(self) -> SweepReport | None:
-        """Run the sweep if it is due and the lease is ours; its report, or None."""
+    def run_if_due(
+        self, *, anyway: bool = False, actor: str = ACTOR, on_step: OnStep | None = None
+    ) -> SweepReport | None:
+        """Run the sweep if it is due (or `anyway`, as `tactful retention run` does) and the lease
+        is ours; its report, or None. A run by hand counts as the last run: the next is due a full
+        interval after it."""
         now = self.clock()
-        if not self.acquire(now):
+        if not self.acquire(now, due_only=not anyway):
             return None
         try:
             with self.database.session() as session:
                 report = run_retention(
                     session, catalog=self.catalog(), settings=self.settings, at=now,
-                    keystore=self.keystore, actor=ACTOR,
+                    keystore=self.keystore, actor=actor, on_step=on_step,
                 )  # fmt: skip
                 if not self._release(session, ran_at=now):
                     raise LeaseLost
