@@ -15,6 +15,9 @@ from tactful.crypto import Keystore
 from tactful.db import Database
 from tests.backends import backends, fresh_database
 
+# The server's own retention sweep stays off in tests unless a test (or the environment) turns it on.
+os.environ.setdefault("TACTFUL_RETENTION__SCHEDULE", "false")
+
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=60)
 hypothesis_settings.register_profile("dev", deadline=None, max_examples=30)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from tactful.demo.generate import DemoConfig
 from tactful.errors import ConfigurationError, NotAuthenticated
 from tactful.keys import service as keys_service
 from tactful.main import default_catalog_path
+from tactful.rights.models import ScheduleLease
 
 KEY = re.compile(r"tfk_(write|server|admin)_[0-9a-f]{32}_[A-Za-z0-9_-]{43}")
 
@@ -107,6 +108,22 @@ def test_catalog_check_and_report(env: dict[str, str], tmp_path: Path) -> None:
     assert records
 
 
+def test_catalog_check_warns_of_retention_past_the_defaults_and_passes(tmp_path: Path) -> None:
+    code, _, err = run("catalog", "check", default_catalog_path())
+    assert "longer than" not in err, "the demo keeps within the defaults"
+    long = tmp_path / "long.yaml"
+    demo = yaml.safe_load(Path(default_catalog_path()).read_text())
+    demo["atoms"]["events.page_viewed"]["retention"] = "13mo"
+    for name in ("computed.last_seen", "computed.event_counts", "computed.favorite_category"):
+        demo["atoms"][name].pop("retention")  # inherit their inputs' shortest
+    long.write_text(yaml.safe_dump(demo))
+    code, _, err = run("catalog", "check", str(long))
+    assert code == 0, "a warning, not a refusal"
+    assert "events.page_viewed" in err
+    assert "kept 13 months, longer than the 1 month" in " ".join(err.split())
+    assert "is valid" in " ".join(err.split())
+
+
 def test_secret_rotation_rewraps_keys(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("migrate")[0] == 0
     subject = uuid.uuid4()
@@ -135,8 +152,49 @@ def test_retention_run_reports_every_store(env: dict[str, str]) -> None:
     assert run("migrate")[0] == 0
     code, _, err = run("retention", "run")
     assert code == 0
-    for store in ("profiles", "events", "quarantine", "message_ids"):
+    for store in ("quarantine", "message ids", "decisions", "all stores"):
         assert store in err
+
+
+def test_retention_dry_run_shows_what_would_go_and_leaves_it(env: dict[str, str]) -> None:
+    assert run("migrate")[0] == 0
+    database = Database(env["TACTFUL_DATABASE_URL"])
+    try:
+        with database.session() as session:
+            session.add(Quarantine(id=uuid.uuid4(), subject_id=None, reason="invalid", detail="expired",
+                                   received_at=datetime(2020, 1, 1, tzinfo=UTC),
+                                   expires_at=datetime(2020, 2, 1, tzinfo=UTC)))  # fmt: skip
+
+        def held() -> int:
+            with database.session() as session:
+                return session.scalar(sa.select(sa.func.count()).select_from(Quarantine)) or 0
+
+        code, out, err = run("retention", "run", "--dry-run", "--json")
+        assert code == 0
+        document = json.loads(out)
+        assert document["dry_run"] is True
+        assert {"store": "quarantine", "category": "quarantined messages", "action": "delete", "rows": 1} in (
+            document["rows"]
+        )
+        assert held() == 1, "a dry run removes nothing"
+        code, _, err = run("retention", "run", "--dry-run")
+        assert "dry run" in err
+        assert held() == 1
+        with database.session() as session:  # a server's sweep in progress
+            until = datetime.now(UTC) + timedelta(hours=1)
+            session.add(ScheduleLease(task="retention", lease_owner="server", lease_expires_at=until))
+        code, _, err = run("retention", "run")
+        assert code == 1
+        assert "running the retention sweep now" in " ".join(err.split())
+        assert held() == 1
+        with database.session() as session:
+            session.execute(sa.update(ScheduleLease).values(lease_owner=None, lease_expires_at=None))
+        code, out, _ = run("retention", "run", "--json")
+        assert code == 0
+        assert json.loads(out)["total"] == 1
+        assert held() == 0
+    finally:
+        database.dispose()
 
 
 def test_audit_verify_prints_the_head_and_finds_a_tail_cut_below_an_expected_head(

@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from tactful.api.context import AppContext
 from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
+from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.report import records_of_processing, render_records_markdown
 from tactful.cli_privacy import privacy_app
 from tactful.cli_simulate import simulate
@@ -419,6 +420,8 @@ def catalog_check(
         err.print(f"[red]✗[/] {problem}")
     if problems:
         raise typer.Exit(1)
+    for warning in retention_warnings(load_catalog(file)):  # minimisation defaults: warned, not refused
+        err.print(f"[yellow]![/] {escape(str(warning))}", soft_wrap=True)
     err.print(f"[green]✓[/] {file} is valid")
 
 
@@ -507,15 +510,15 @@ def audit_verify(
 
 
 @retention_app.command("run", cls=_Command)
-def retention_run(database_url: DatabaseUrl = None) -> None:
-    """Delete every atom, event, quarantined message and message id past its retention (idempotent)."""
-    from tactful.rights.retention import run_retention
+def retention_run(
+    database_url: DatabaseUrl = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would go, per store and category; change nothing.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Delete or anonymise every event, atom, quarantined message, message id and decision past its
+    retention, as the catalog says (idempotent); the server also runs this on its own schedule."""
+    from tactful.cli_retention import run_sweep
 
-    with _context(_settings(database_url)) as context, context.session() as session:
-        removed = run_retention(session, catalog=context.catalog, settings=context.settings, at=utcnow())
-    table = Table(title="retention sweep")
-    table.add_column("store")
-    table.add_column("removed", justify="right")
-    for store, count in removed.items():
-        table.add_row(store, f"{count:,}")
-    err.print(table)
+    run_sweep(_settings(database_url), dry_run=dry_run, as_json=as_json)

@@ -169,6 +169,17 @@ class PrivacySettings(BaseModel):
         return self
 
 
+class RetentionSettings(BaseModel):
+    """The server's own retention sweep (`tactful.rights.schedule`): on by default, daily."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: bool = Field(True, description="`tactful serve` runs the retention sweep on its own schedule")
+    every_hours: float = Field(24.0, gt=0, le=24 * 7, description="how often the sweep runs")
+    poll_seconds: float = Field(300.0, gt=0, le=86400, description="how often a process looks if it is due")
+    lease_seconds: int = Field(3600, ge=60, le=86400, description="how long one process holds the sweep")
+
+
 class DecideSettings(BaseModel):
     """Decisions (`tactful.decide`)."""
 
@@ -216,6 +227,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     decide: DecideSettings = Field(default_factory=DecideSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     log_level: str = "INFO"
 
     @field_validator("subject_token_max_lifetime", mode="before")

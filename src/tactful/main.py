@@ -44,6 +44,7 @@ from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, com
 from tactful.api.decide import router as decide_router
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
+from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.model import Catalog
 from tactful.collect import store as collect_store
 from tactful.config import Settings
@@ -70,6 +71,7 @@ from tactful.errors import (
 from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
 from tactful.rights.reapply import reapply
+from tactful.rights.schedule import RetentionWorker
 from tactful.types import Purpose, utcnow
 
 log = logging.getLogger("tactful")
@@ -317,6 +319,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         app.state.context = context or build_context(settings)
         logbook = app.state.context.logbook
         jobs = None
+        sweeps: RetentionWorker | None = None
         if own:
             # A restored backup must not bring back anyone erased since (DESIGN §5).
             ctx = app.state.context
@@ -327,11 +330,20 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             app.state.context.db.checkpoint_in_background()
             logbook.start()
             jobs = privacy.start_jobs(app.state.context)  # privacy requests run in the server itself
+            own_context = app.state.context
+            for warning in retention_warnings(own_context.catalog):
+                log.warning("catalog retention: %s", warning)
+            sweeps = RetentionWorker.start_for(
+                database=own_context.db, keystore=own_context.keystore, settings=own_context.settings,
+                catalog=lambda: own_context.catalog,
+            )  # fmt: skip
         try:
             yield
         finally:
             if jobs is not None:
                 jobs.stop()
+            if sweeps is not None:
+                sweeps.stop()
             if own:
                 logbook.stop()  # the last window of decisions, written before the databases close
                 stop_logbook(app.state.context.db, logbook)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tactful.catalog.report import records_of_processing, render_records_markdown
+from tactful.catalog.report import records_of_processing, render_records_markdown, technical_measures
 from tactful.catalog.retention import format_retention
-from tests.catalog.builders import demo
+from tests.catalog import builders
+from tests.catalog.builders import build, demo
 
 
 def test_the_records_cover_every_purpose_category_and_retention() -> None:
@@ -51,3 +53,12 @@ def test_the_markdown_has_a_section_per_purpose() -> None:
         assert f"`{atom.category}`" in text
         assert f"`{atom.name}` ({format_retention(atom.retention)})" in text
     assert "Technical and organisational measures" in text
+
+
+def test_the_measures_say_which_expired_rows_are_anonymised(tmp_path: Path) -> None:
+    [sweep] = [m for m in technical_measures(demo()) if "retention sweep" in m]
+    assert "user.behavior.purchase" in sweep
+    assert "anonymised" in sweep
+    plain = build(tmp_path, {"events.signed_in": builders.atom("user.account")})
+    [sweep] = [m for m in technical_measures(plain) if "retention sweep" in m]
+    assert "anonymised" not in sweep

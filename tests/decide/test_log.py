@@ -79,7 +79,9 @@ def test_the_registry_exports_and_erases_written_and_buffered_decisions(
     assert book.pending == 0
 
 
-def test_decisions_past_their_retention_are_deleted_by_the_sweep(session: Session) -> None:
+def test_decisions_past_their_retention_are_deleted_by_the_sweep(
+    session: Session, keystore: Keystore
+) -> None:
     book = Logbook(lambda group: None)
     old = replace(entry(None, 0), decided_at=NOW - timedelta(days=400))
     recent = replace(entry(None, 1), decided_at=NOW - timedelta(days=10))
@@ -87,11 +89,13 @@ def test_decisions_past_their_retention_are_deleted_by_the_sweep(session: Sessio
     log.stopped(session, process=book.process, at=NOW - timedelta(days=400))
     session.flush()
 
-    removed = run_retention(session, catalog=DEMO, settings=Settings(), at=NOW)
+    removed = run_retention(session, catalog=DEMO, settings=Settings(), at=NOW, keystore=keystore)
 
-    assert removed["decisions"] == 1
+    assert removed.total("decisions") == 1
     assert log.find(session, decision_id=old.decision_id) is None
     assert log.find(session, decision_id=recent.decision_id) is not None
     assert session.get(DecisionLogProcess, book.process) is None
     kept = Settings(decision_log_retention_days=500)
-    assert run_retention(session, catalog=DEMO, settings=kept, at=NOW)["decisions"] == 0
+    assert (
+        run_retention(session, catalog=DEMO, settings=kept, at=NOW, keystore=keystore).total("decisions") == 0
+    )

@@ -23,6 +23,9 @@ The file format
     never_in_copy:                  # categories no template may put into copy; each entry covers
       - user.location.precise       # the categories below it. Left out: these two (the default);
       - user.sensitive              # `never_in_copy: []` lifts the rule (per-atom flags still hold)
+    expiry:                         # what the retention sweep does to an expired event row, per
+      user.behavior.browsing: anonymise   # category (covering those below it): `delete` (the
+      user.behavior.search: delete  # default) or `anonymise`; special categories are always deleted
     atoms:
       traits.email:                 # the prefix is the source: context. traits. events. computed.
         category: user.contact.email
@@ -40,9 +43,11 @@ The file format
       events.order_completed:       # track "Order Completed"; page → events.page_viewed,
         category: user.behavior.purchase   # screen → events.screen_viewed, group → events.group
         essential: true             # needed to deliver the service
+        retention_anchor: latest    # count the period from the subject's latest such row (default:
+                                    # `each`, from each row's own time)
         event: Order Completed      # optional: the Segment name, when not the title-cased key
         properties:                 # a list of names, or name → {category, description}
-          order_id:
+          order_id: {reference: true}   # leads back to the person elsewhere: dropped when anonymised
           note: {text: free}        # free text: e-mail, phone and card numbers redacted
           products[].category:      # `[]` marks an array of objects
           decision_id: {category: user.behavior.outcome}   # makes the event an outcome (below)
@@ -68,6 +73,16 @@ content and outcomes); otherwise the id is left out of the stored event. Declare
 that says what it is, a pseudonymous reference to a decision rather than an identifier of the
 person: the demo catalog adds `user.behavior.outcome` below `user.behavior`. The event's numeric
 `revenue`, `value` or `total` property, when declared, is the outcome's value.
+
+Retention
+---------
+Every stored atom expires after its `retention` (`tactful.rights.retention` sweeps). A context field
+is stored with the event it arrived on until the shorter of their periods ends. `minimisation.py`
+holds the shipped defaults (precise location 24 hours, in-session behaviour 30 days, other events 13
+months, purchases 24 months after the latest) and warns, without refusing, for an atom kept longer.
+An expired event row is deleted, or anonymised where `expiry` says so: it then keeps what it counts
+as (type, day, declared properties that are neither text nor `reference` nor at `1:1`, coarse
+context) and loses every link to the person.
 
 Copy rules
 ----------

@@ -31,7 +31,7 @@ from tactful.catalog.model import (
     Source,
 )
 from tactful.catalog.redact import TextKind
-from tactful.catalog.retention import REQUEST_ONLY, RetentionError, parse_retention
+from tactful.catalog.retention import REQUEST_ONLY, Anchor, Expiry, RetentionError, parse_retention
 from tactful.catalog.schemas import AtomSchema, CatalogSchema
 from tactful.types import Level, Purpose
 
@@ -94,6 +94,7 @@ class Assembler:
         assemble_computed(self)
         parameters = tuple(self._url_parameters())
         never_in_copy = self._never_in_copy()
+        expiry = self._expiry()
         if self.problems:
             return None, self.problems
         c = self.doc.controller
@@ -105,6 +106,7 @@ class Assembler:
             source=self.file,
             url_parameters=parameters,
             never_in_copy=never_in_copy,
+            expiry=expiry,
         )
         return catalog, []
 
@@ -211,6 +213,7 @@ class Assembler:
             essential=schema.essential,
             event=self._event_label(name, schema) if source is Source.EVENT else None,
             text=TextKind(schema.text) if schema.text is not None else None,
+            retention_anchor=self._anchor(name, schema),
         )
         self.common_checks(atom)
         self.atoms[name] = atom
@@ -324,6 +327,7 @@ class Assembler:
             ("essential", schema.essential, Source.EVENT),
             ("event", schema.event is not None, Source.EVENT),
             ("inputs", bool(schema.inputs), Source.COMPUTED),
+            ("retention_anchor", schema.retention_anchor is not None, Source.EVENT),
         )
         for key, present, allowed in only:
             if present and source is not allowed:
@@ -356,7 +360,8 @@ class Assembler:
                     continue
                 own = looked_up
             text = TextKind(spec.text) if spec is not None and spec.text is not None else None
-            found.append(Property(prop, own, spec.description if spec is not None else "", text))
+            reference = spec is not None and spec.reference
+            found.append(Property(prop, own, spec.description if spec is not None else "", text, reference))
         return tuple(found)
 
     def _url_parameters(self) -> list[str]:
@@ -385,6 +390,41 @@ class Assembler:
                     fix = self.suggest(name, self.categories, "name a built-in or declared category")
                 self.report(f"never_in_copy names an unknown category '{name}'", fix, key="never_in_copy")
         return tuple(dict.fromkeys(declared))
+
+    def _anchor(self, name: str, schema: AtomSchema) -> Anchor:
+        if schema.retention_anchor is None:
+            return Anchor.EACH
+        try:
+            return Anchor(schema.retention_anchor)
+        except ValueError:
+            self.report(
+                f"unknown retention_anchor '{schema.retention_anchor}'",
+                "write 'each' (from each row, the default) or 'latest' (from the subject's latest row)",
+                atom=name,
+                key="retention_anchor",
+            )
+            return Anchor.EACH
+
+    def _expiry(self) -> dict[str, Expiry]:
+        actions = {e.value: e for e in Expiry}
+        found: dict[str, Expiry] = {}
+        for name, word in self.doc.expiry.items():
+            category = self.categories.get(name)
+            action = actions.get(word)
+            if category is None:
+                fix = self.suggest(name, self.categories, "name a built-in or declared category")
+                self.report(f"expiry names an unknown category '{name}'", fix, key="expiry")
+            elif action is None:
+                self.report(f"expiry of '{name}' is '{word}'", "write 'delete' or 'anonymise'", key="expiry")
+            elif action is Expiry.ANONYMISE and category.special:
+                self.report(
+                    f"'{name}' is a special category: its rows are deleted when they expire",
+                    f"write '{name}: delete' or remove the entry",
+                    key="expiry",
+                )
+            else:
+                found[name] = action
+        return found
 
     def _event_label(self, name: str, schema: AtomSchema) -> str:
         key = name.partition(".")[2]

@@ -13,7 +13,7 @@ from typing import Any
 from tactful.catalog.categories import Category
 from tactful.catalog.filtering import FilterResult, MessageFilter, compile_filter, event_atom_name
 from tactful.catalog.redact import Redactor, TextKind
-from tactful.catalog.retention import REQUEST_ONLY
+from tactful.catalog.retention import REQUEST_ONLY, Anchor, Expiry
 from tactful.types import Level, Purpose
 
 
@@ -75,6 +75,9 @@ class Property:
     description: str = ""
     text: TextKind | None = None
     """Free text or a URL: redacted as it is stored (`redact`)."""
+    reference: bool = False
+    """A number of a record kept elsewhere (an order or cart id) that leads back to the person
+    there: removed when the row is anonymised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class Atom:
     """For event atoms, the Segment event name (`Order Completed`) or call type (`page`)."""
     text: TextKind | None = None
     """For context and trait atoms: free text or a URL, redacted as it is stored (`redact`)."""
+    retention_anchor: Anchor = Anchor.EACH
+    """For event atoms: whether the period runs from each row or from the subject's latest."""
 
     @property
     def category(self) -> str:
@@ -220,6 +225,8 @@ class Catalog:
     """The query parameters URL fields keep (`utm_*`: a trailing `*` matches any end)."""
     never_in_copy: tuple[str, ...] = DEFAULT_NEVER_IN_COPY
     """Categories (each with those below it) that no template may put into copy."""
+    expiry: Mapping[str, Expiry] = field(default_factory=dict)
+    """What expiry does to stored rows, by category (each with those below it); delete otherwise."""
     _atoms: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _traits: Mapping[str, Atom] = field(init=False, repr=False, compare=False)
     _filter: MessageFilter = field(init=False, repr=False, compare=False)
@@ -312,6 +319,18 @@ class Catalog:
             for a in self.atom_list
             if a.copy_forbidden or any(self.copy_rule(c.name) for c in a.categories)
         )
+
+    def expiry_of(self, category: str) -> Expiry:
+        """What expiry does to a row of `category`: the entry of `expiry` naming the closest
+        category at or above it, else `delete`."""
+        entries = [entry for entry in self.expiry if covers(entry, category)]
+        return self.expiry[max(entries, key=len)] if entries else Expiry.DELETE
+
+    def expiry_of_atom(self, atom: Atom) -> Expiry:
+        """What expiry does to a stored row of `atom`: as its category says, except that a row of a
+        special category is always deleted (a day, a product and a place can single out one of
+        few people, and what they would reveal is the worst to reveal)."""
+        return Expiry.DELETE if atom.special else self.expiry_of(atom.category)
 
     def copy_rule(self, category: str) -> str | None:
         """The `never_in_copy` entry that keeps `category` out of copy, if any."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from tactful.catalog.model import EEA, Atom, Catalog, Recipient
-from tactful.catalog.retention import format_retention
+from tactful.catalog.retention import Expiry, format_retention
 from tactful.types import Purpose
 
 Json = dict[str, "Json"] | list["Json"] | str | int | float | bool | None
@@ -142,10 +142,19 @@ def technical_measures(catalog: Catalog) -> list[str]:
     identifiers = sorted(a.name for a in catalog.atom_list if a.identifier)
     transient = sorted(a.name for a in catalog.atom_list if not a.stored)
     special = sorted(a.name for a in catalog.atom_list if a.special)
+    anonymised = sorted(c for c, action in catalog.expiry.items() if action is Expiry.ANONYMISE)
+    kept_counted = (
+        f", except event rows of {', '.join(anonymised)} (outside the special categories), which are "
+        "anonymised: they lose the subject, identifiers, free text, URLs and time of day, and remain "
+        "only to be counted"
+        if anonymised
+        else ""
+    )
     measures = [
         "Data minimisation at collection: fields this catalog does not declare are dropped and counted, "
         "never stored.",
-        "Every stored atom expires after its retention period; retention sweeps delete what has expired.",
+        "Every stored atom expires after its retention period; the server's retention sweep (daily by "
+        f"default) deletes what has expired{kept_counted}.",
         "Direct identifiers are encrypted at rest under a per-subject data key kept in a separate keystore; "
         "erasure destroys the key (crypto-shredding), including in restored backups"
         + (f": {', '.join(identifiers)}." if identifiers else "."),

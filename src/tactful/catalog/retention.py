@@ -9,11 +9,35 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from enum import StrEnum
 
 REQUEST_ONLY = timedelta(0)
 """The retention of a field read for the current request and never stored."""
 
 REQUEST_WORD = "request"
+
+
+class Expiry(StrEnum):
+    """What the retention sweep does to a stored event row whose period ended (`expiry:` in the
+    catalog, per category)."""
+
+    DELETE = "delete"
+    """The row goes."""
+    ANONYMISE = "anonymise"
+    """The row stays for aggregates (counts, sums per day) but loses every link to the person: its
+    subject, message id, group id, request id, consent context, traits, free text, URLs and the
+    properties marked `reference`; its times keep only the day."""
+
+
+class Anchor(StrEnum):
+    """What an event atom's retention period counts from (`retention_anchor:`)."""
+
+    EACH = "each"
+    """Each row's own time: a page view goes 30 days after it was seen."""
+    LATEST = "latest"
+    """The subject's latest row of the atom: orders stay until 24 months after the last one, so a
+    customer's history goes as a whole once they stop buying."""
+
 
 _DAYS = {"d": 1, "w": 7, "mo": 30, "y": 365}
 _SHORT = re.compile(r"^\s*(\d+)\s*(h|d|w|mo|y)\s*$", re.IGNORECASE)

@@ -43,6 +43,7 @@ class PropertySchema(_Section):
     category: str | None = None
     description: str = ""
     text: Literal["free", "url"] | None = None
+    reference: bool = False
 
 
 class AtomSchema(_Section):
@@ -51,6 +52,7 @@ class AtomSchema(_Section):
     level: str | int | None = None
     purposes: list[str] = Field(default_factory=list)
     retention: str | int | float | None = None
+    retention_anchor: str | None = None
     description: str = ""
     identifier: bool = False
     device_identifier: bool = False
@@ -76,4 +78,6 @@ class CatalogSchema(_Section):
     url_parameters: list[str] = Field(default_factory=list)
     never_in_copy: list[str] | None = None
     """Categories no template may put into copy; None (the key left out) keeps the defaults."""
+    expiry: dict[str, str] = Field(default_factory=dict)
+    """What expiry does to stored rows, per category (covering those below it): delete or anonymise."""
     atoms: dict[str, object] = Field(min_length=1)

@@ -23,4 +23,8 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
 
     POST /v1/decisions/{id}/review ──▶ reviews.file_review (a significant decision, its person's)
     decision_reviews ──▶ the admin queue (overdue first) ──▶ reviews.answer_review (upheld | overturned)
+
+    schedule.RetentionWorker (daily, a lease) | tactful retention run [--dry-run]
+        ▼ retention.run_retention: each store's expired rows, per category ─▶ delete, or
+          anonymise.anonymised (the catalog's `expiry`) ─▶ SweepReport ─▶ one `retention.swept` entry
 """

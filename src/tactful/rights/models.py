@@ -125,3 +125,20 @@ class RecipientNotice(Base):
     """A short, data-free note from whoever told the recipient (a hook's reference, an operator)."""
 
     __table_args__ = (UniqueConstraint("request_id", "recipient"),)
+
+
+class ScheduleLease(Base):
+    """A scheduled task of the server (the retention sweep): who runs it now and when it last ran.
+
+    One row per task. A process takes the lease with one conditional UPDATE (free or expired, and
+    the task due); rowcount 1 means it runs the task, and it releases the lease, recording the run,
+    in the same transaction as the task's work. Holds no subject data.
+    """
+
+    __tablename__ = "schedule_leases"
+
+    task: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    """When the last run that completed started (the next is due an interval after it)."""
