@@ -4,6 +4,7 @@ go to standard output alone; everything else (progress, tables, hints) goes to s
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -87,6 +88,10 @@ DatabaseUrl = Annotated[
 ]
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.", min=1, max=65535)]
+Workers = Annotated[
+    int,
+    typer.Option(metavar="N", min=1, help="Server processes; more than one needs Redis (TACTFUL_REDIS_URL)."),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON on standard output, for scripts.")]
 
 
@@ -166,19 +171,35 @@ def _progress() -> Progress:
     )
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
     # Records with exceptions are reduced to type and location (tracebacks can quote request data).
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=uvicorn_log_config(settings.log_level),
-    )
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "log_config": uvicorn_log_config(settings.log_level),
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    # Each worker builds its application from the environment, as this process read it.
+    os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+    uvicorn.run("tactful.main:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def workers_need_redis(settings: Settings, workers: int) -> str | None:
+    """Why `workers` server processes cannot serve with `settings` (None: they can)."""
+    if workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {workers} needs Redis: the session counters (1:some decisions) live in one "
+            "process's memory without it, and another process would decide without them; set "
+            "TACTFUL_REDIS_URL, or serve with one worker"
+        )
+    return None
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -207,13 +228,18 @@ def _require_free_port(host: str, port: int, command: str) -> None:
 
 
 @app.command(cls=_Command)
-def serve(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
+def serve(
+    host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None, workers: Workers = 1
+) -> None:
     """Serve the HTTP API (docs at /docs)."""
     settings = _settings(database_url)
+    refused = workers_need_redis(settings, workers)
+    if refused is not None:
+        raise _fail(refused)
     _require_free_port(host, port, "serve")
     with _context(settings):
         pass  # refuse early, with the fix, when the database is not migrated
-    _serve(settings, host, port)
+    _serve(settings, host, port, workers)
 
 
 def _migrate_main(settings: Settings) -> None:

@@ -40,8 +40,8 @@ from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, com
 from tactful.api.decide import router as decide_router
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
-from tactful.collect import store as collect_store
-from tactful.config import Settings
+from tactful.collect import realtime
+from tactful.config import Settings, load_settings
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database, require_migrated
@@ -62,6 +62,7 @@ from tactful.errors import (
     TactfulError,
 )
 from tactful.policy.holder import GateHolder
+from tactful.profiles.counters import make_counters
 from tactful.types import utcnow
 
 log = logging.getLogger("tactful")
@@ -197,11 +198,14 @@ def build_context(settings: Settings) -> AppContext:
         gate=compile_for(settings, regimes, catalog),
     )  # fmt: skip
     gates.publish()
-    # A consent refusal reaches collection's stored events through consent's hook (DESIGN §6).
+    # Session counters in Redis when configured (every process shares them), else in this process.
+    counters = make_counters(redis=redis, prefix=settings.redis_prefix)
+    # A consent refusal reaches collection's stored events and the session counters through
+    # consent's hook (DESIGN §6).
     return AppContext(
         settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis, regimes=regimes,
-        on_withdrawal=collect_store.withdrawal_hook(catalog), gates=gates,
-        withdrawal_for=collect_store.withdrawal_hook,
+        on_withdrawal=realtime.withdrawal_hook(catalog, counters), gates=gates,
+        withdrawal_for=lambda changed: realtime.withdrawal_hook(changed, counters), counters=counters,
     )  # fmt: skip
 
 
@@ -279,6 +283,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only the type: messages can carry request data, and logs never carry personal data.
         log.error("unexpected error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one of several server processes (`tactful serve --workers N`), each
+    reading its settings from the environment."""
+    return create_app(load_settings())
 
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> FastAPI:

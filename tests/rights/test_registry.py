@@ -97,7 +97,11 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
     }
     assert {i["value"] for i in profile["identities"]} == {ada.user_id, ada.anonymous_id}
     assert profile["computed"]["computed.favorite_category"] == "books"
-    assert exported["realtime_counters"]["events"] == {"Product Viewed": 1, "Signed In": 1}  # type: ignore[index]
+    assert exported["realtime_counters"]["counts"] == [  # type: ignore[index]
+        {"event": "events.page_viewed", "count": 1},
+        {"event": "events.product_viewed", "count": 1},
+        {"event": "events.product_viewed", "count": 1, "property": "category", "value": "books"},
+    ]
     assert "key_created_at" in exported["keystore"]  # type: ignore[operator]
     assert exported["merged"] == [
         {

@@ -27,7 +27,7 @@ from tactful import jsontext
 from tactful.audit import service as audit_service
 from tactful.bulk import insert_rows
 from tactful.catalog import drift
-from tactful.collect import checks, proof, quarantine, store, trust
+from tactful.collect import checks, proof, quarantine, realtime, store, trust
 from tactful.collect import fields as collect_fields
 from tactful.collect import purposes as collect_purposes
 from tactful.collect.message import MessageType, for_catalog
@@ -204,6 +204,7 @@ def ingest(
     limits: Limits,
     policy: PolicyContext,
     tokens: proof.TokenCheck | None = None,
+    behaviour: realtime.Behaviour | None = None,
 ) -> list[EventResult]:
     """Ingest `messages` received at `at` under the deployment's `limits` and `policy` (whose catalog
     filters them); one result per message, in order. The caller commits.
@@ -214,7 +215,10 @@ def ingest(
 
     What a message says about a user id is a claim unless the source is trusted (a server key) or a
     subject token in the message proves it (`tokens` checks them; without it none proves anything):
-    see `links` and `trust` for what a claim may not do."""
+    see `links` and `trust` for what a claim may not do.
+
+    `behaviour` gathers, in the same pass, what the session counters may count of the stored events
+    and the request's merges: the caller feeds the counters with it after the commit."""
     catalog = policy.catalog
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
     # another process must hold from its next request on).
@@ -261,6 +265,8 @@ def ingest(
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
     created = subjects.fresh()
+    if behaviour is not None:
+        behaviour.merged(subjects.merges())
     decisions, under, audited = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
@@ -289,6 +295,8 @@ def ingest(
                 fields=fields,
                 counts=counts,
             )
+            if behaviour is not None and under is not None:
+                behaviour.stored(plan.row, purposes=decision.purposes, under=under, at=at)
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     # Every new key and index entry is known now: the keystore commits while the rest is done. Its
     # transaction first reads the salts of everyone the request's audit entries name (a keystore
