@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from redis import Redis
 
@@ -87,8 +88,11 @@ def _made(response: Any) -> None:
 
 
 def _shop(process: Process) -> None:
+    shop(process.client, bearer(process.keys[Scope.ADMIN]))
+
+
+def shop(api: TestClient | httpx.Client, admin: dict[str, str]) -> None:
     """`home_hero`: a 1:some banner for people who viewed three running products in this session."""
-    admin, api = bearer(process.keys[Scope.ADMIN]), process.client
     placement = {"key": "home_hero", "channel": "web", "default": {"content": {"headline": "Welcome"}}}
     _made(api.post(f"{ADMIN}/placements", json=placement, headers=admin))
     audience = {"key": "runners", "name": "Three running products in this session", "condition": RUNNERS}
@@ -104,14 +108,9 @@ def _shop(process: Process) -> None:
     _made(api.post(f"{ADMIN}/experiences/running_banner/publish", headers=admin))
 
 
-def consent(process: Process, anon: str, purposes: dict[str, bool]) -> None:
-    body = {"anonymous_id": anon, "purposes": purposes, "source": "banner"}
-    response = process.client.put("/v1/consent", json=body, headers=bearer(process.keys[Scope.WRITE]))
-    assert response.status_code == 200, response.text
-
-
-def view(process: Process, anon: str, category: str, *, times: int = 1, **properties: Any) -> None:
-    batch = [
+def views(anon: str, category: str, *, times: int = 1, **properties: Any) -> list[dict[str, Any]]:
+    """`times` Product Viewed events of one visitor, sent now."""
+    return [
         {
             "type": "track",
             "event": "Product Viewed",
@@ -122,9 +121,18 @@ def view(process: Process, anon: str, category: str, *, times: int = 1, **proper
         }
         for i in range(times)
     ]
-    response = process.client.post(
-        "/v1/batch", json={"batch": batch}, headers=basic(process.keys[Scope.WRITE])
-    )
+
+
+def consent(process: Process, anon: str, purposes: dict[str, bool]) -> None:
+    body = {"anonymous_id": anon, "purposes": purposes, "source": "banner"}
+    response = process.client.put("/v1/consent", json=body, headers=bearer(process.keys[Scope.WRITE]))
+    assert response.status_code == 200, response.text
+
+
+def view(process: Process, anon: str, category: str, *, times: int = 1, **properties: Any) -> None:
+    batch = views(anon, category, times=times, **properties)
+    headers = basic(process.keys[Scope.WRITE])
+    response = process.client.post("/v1/batch", json={"batch": batch}, headers=headers)
     assert response.status_code == 200, response.text
     assert {r["status"] for r in response.json()["results"]} == {"stored"}
 
