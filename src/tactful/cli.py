@@ -4,7 +4,6 @@ go to standard output alone; everything else (progress, tables, hints) goes to s
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from typer._click.core import Context, Parameter  # Typer's own copy of Click, w
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from tactful.api.context import AppContext
-from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.report import records_of_processing, render_records_markdown
 from tactful.cli_privacy import privacy_app
@@ -35,7 +33,7 @@ from tactful.db import migrate as run_migrations
 from tactful.errors import ConfigurationError, TactfulError
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
-from tactful.main import build_context, create_app, default_catalog_path
+from tactful.main import build_context, default_catalog_path, run_server, workers_need_redis
 from tactful.types import utcnow
 
 
@@ -89,8 +87,7 @@ DatabaseUrl = Annotated[
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.", min=1, max=65535)]
 Workers = Annotated[
-    int,
-    typer.Option(metavar="N", min=1, help="Server processes; more than one needs Redis (TACTFUL_REDIS_URL)."),
+    int, typer.Option(metavar="N", min=1, help="Server processes (more than one needs Redis).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON on standard output, for scripts.")]
 
@@ -172,34 +169,7 @@ def _progress() -> Progress:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
-    import uvicorn
-
-    # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
-    # Records with exceptions are reduced to type and location (tracebacks can quote request data).
-    options: dict[str, object] = {
-        "host": host,
-        "port": port,
-        "log_level": settings.log_level.lower(),
-        "access_log": False,
-        "log_config": uvicorn_log_config(settings.log_level),
-    }
-    if workers == 1:
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
-        return
-    # Each worker builds its application from the environment, as this process read it.
-    os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
-    uvicorn.run("tactful.main:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
-
-
-def workers_need_redis(settings: Settings, workers: int) -> str | None:
-    """Why `workers` server processes cannot serve with `settings` (None: they can)."""
-    if workers > 1 and not settings.redis_url:
-        return (
-            f"--workers {workers} needs Redis: the session counters (1:some decisions) live in one "
-            "process's memory without it, and another process would decide without them; set "
-            "TACTFUL_REDIS_URL, or serve with one worker"
-        )
-    return None
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,7 @@ from tactful.api import (
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.decide import router as decide_router
+from tactful.api.logs import uvicorn_log_config
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.collect import realtime
@@ -283,6 +285,39 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only the type: messages can carry request data, and logs never carry personal data.
         log.error("unexpected error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")
+
+
+def workers_need_redis(settings: Settings, workers: int) -> str | None:
+    """Why `workers` server processes cannot serve with `settings` (None: they can)."""
+    if workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {workers} needs Redis: the session counters (1:some decisions) live in one "
+            "process's memory without it, and another process would decide without them; set "
+            "TACTFUL_REDIS_URL, or serve with one worker"
+        )
+    return None
+
+
+def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve the application with uvicorn: in this process, or in `workers` processes, each of which
+    builds its application from the environment (`app_from_environment`), as this process read it."""
+    import uvicorn
+
+    several = workers > 1
+    if several:
+        os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+    # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
+    # Records with exceptions are reduced to type and location (tracebacks can quote request data).
+    uvicorn.run(
+        "tactful.main:app_from_environment" if several else create_app(settings),
+        factory=several,
+        workers=workers if several else None,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=uvicorn_log_config(settings.log_level),
+    )
 
 
 def app_from_environment() -> FastAPI:
