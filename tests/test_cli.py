@@ -14,8 +14,9 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from tactful.cli import app, port_in_use
+from tactful.cli import app, port_in_use, workers_need_redis
 from tactful.collect.models import Quarantine
+from tactful.config import Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.demo.generate import DemoConfig
@@ -408,7 +409,7 @@ def test_help_names_what_values_are() -> None:
 def served(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The ports `serve`/`demo` would have served on: the server itself is not started."""
     ports: list[int] = []
-    monkeypatch.setattr("tactful.cli._serve", lambda settings, host, port: ports.append(port))
+    monkeypatch.setattr("tactful.cli._serve", lambda settings, host, port, workers=1: ports.append(port))
     return ports
 
 
@@ -431,6 +432,22 @@ def test_demo_with_its_port_taken_says_which_flag_picks_another_before_any_work(
         code, _, err = invoke("serve", "--port", str(port))
         assert code == 1
         assert "--port" in err
+
+
+def test_several_workers_without_redis_are_refused_with_the_fix(
+    env: dict[str, str], served: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TACTFUL_REDIS_URL", raising=False)
+    code, out, err = invoke("serve", "--workers", "2", "--port", str(_closed_port()))
+    assert code == 1
+    assert out == ""
+    [line] = lines(err)
+    assert "--workers 2 needs Redis" in line
+    assert "set TACTFUL_REDIS_URL, or serve with one worker" in line
+    assert served == []
+    assert not (tmp_path / "main.db").exists(), "refused before anything was opened"
+    assert workers_need_redis(Settings(redis_url="redis://cache.internal:6379/0"), 4) is None
+    assert workers_need_redis(Settings(), 1) is None
 
 
 def test_demo_run_twice_says_once_that_it_is_already_seeded(

@@ -22,7 +22,6 @@ from typer._click.core import Context, Parameter  # Typer's own copy of Click, w
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from tactful.api.context import AppContext
-from tactful.api.logs import uvicorn_log_config
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.report import records_of_processing, render_records_markdown
@@ -36,7 +35,7 @@ from tactful.db import migrate as run_migrations
 from tactful.errors import ConfigurationError, TactfulError
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
-from tactful.main import build_context, create_app, default_catalog_path
+from tactful.main import build_context, default_catalog_path, run_server, workers_need_redis
 from tactful.types import utcnow
 
 
@@ -90,6 +89,9 @@ DatabaseUrl = Annotated[
 ]
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.", min=1, max=65535)]
+Workers = Annotated[
+    int, typer.Option(metavar="N", min=1, help="Server processes (more than one needs Redis).")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON on standard output, for scripts.")]
 
 
@@ -169,19 +171,8 @@ def _progress() -> Progress:
     )
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
-    # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
-    # Records with exceptions are reduced to type and location (tracebacks can quote request data).
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        log_config=uvicorn_log_config(settings.log_level),
-    )
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -210,13 +201,18 @@ def _require_free_port(host: str, port: int, command: str) -> None:
 
 
 @app.command(cls=_Command)
-def serve(host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None) -> None:
+def serve(
+    host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None, workers: Workers = 1
+) -> None:
     """Serve the HTTP API (docs at /docs)."""
     settings = _settings(database_url)
+    refused = workers_need_redis(settings, workers)
+    if refused is not None:
+        raise _fail(refused)
     _require_free_port(host, port, "serve")
     with _context(settings):
         pass  # refuse early, with the fix, when the database is not migrated
-    _serve(settings, host, port)
+    _serve(settings, host, port, workers)
 
 
 def _migrate_main(settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -42,12 +43,13 @@ from tactful.api import (
 from tactful.api.catalog import router as catalog_router
 from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, compile_for
 from tactful.api.decide import router as decide_router
+from tactful.api.logs import uvicorn_log_config
 from tactful.api.middleware import BodyLimit, RequestContext
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.model import Catalog
-from tactful.collect import store as collect_store
-from tactful.config import Settings
+from tactful.collect import realtime
+from tactful.config import Settings, load_settings
 from tactful.consent.gatekeeper import RecordsPurged, WithdrawalHook
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
@@ -70,6 +72,7 @@ from tactful.errors import (
 )
 from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
+from tactful.profiles.counters import RealtimeCounters, make_counters
 from tactful.rights.reapply import reapply
 from tactful.rights.schedule import RetentionWorker
 from tactful.types import Purpose, utcnow
@@ -190,11 +193,12 @@ def default_catalog_path() -> str:
     return str(resources.files("tactful.catalog") / "data" / "demo_shop.yaml")
 
 
-def withdrawal_hook(catalog: Catalog) -> WithdrawalHook:
+def withdrawal_hook(catalog: Catalog, counters: RealtimeCounters | None) -> WithdrawalHook:
     """What a refusal does above consent: collection's stored events under `catalog` keep only what
-    the purposes left allow, and measurement's outcomes go without analytics. What it reports (for
-    the audit) are the events."""
-    events = collect_store.withdrawal_hook(catalog)
+    the purposes left allow, the session counters go without `personalization.behavioral`
+    (`collect.realtime`), and measurement's outcomes go without analytics. What it reports (for the
+    audit) are the events."""
+    events = realtime.withdrawal_hook(catalog, counters)
 
     def forget(
         session: Session, *, subject_id: uuid.UUID, purposes: frozenset[Purpose], at: datetime
@@ -223,13 +227,16 @@ def build_context(settings: Settings) -> AppContext:
         gate=compile_for(settings, regimes, catalog),
     )  # fmt: skip
     gates.publish()
-    # A consent refusal reaches collection's stored events through consent's hook; an outcome
-    # reaches measurement through collection's, and the decisions it waits for through the log's
-    # writer (DESIGN §6).
+    # Session counters in Redis when configured (every process shares them), else in this process.
+    counters = make_counters(redis=redis, prefix=settings.redis_prefix)
+    # A consent refusal reaches collection's stored events, the session counters and measurement's
+    # outcomes through consent's hook; an outcome reaches measurement through collection's, and the
+    # decisions it waits for through the log's writer (DESIGN §6).
     return AppContext(
         settings=settings, db=db, keystore=keystore, catalog=catalog, redis=redis, regimes=regimes,
-        on_withdrawal=withdrawal_hook(catalog), gates=gates,
-        withdrawal_for=withdrawal_hook, on_outcome=measure_outcomes.record,
+        on_withdrawal=withdrawal_hook(catalog, counters), gates=gates,
+        withdrawal_for=lambda changed: withdrawal_hook(changed, counters), counters=counters,
+        on_outcome=measure_outcomes.record,
         logbook=Logbook(decision_log.writer(db, landed=measure_outcomes.landed)),
     )  # fmt: skip
 
@@ -308,6 +315,45 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only the type: messages can carry request data, and logs never carry personal data.
         log.error("unexpected error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")
+
+
+def workers_need_redis(settings: Settings, workers: int) -> str | None:
+    """Why `workers` server processes cannot serve with `settings` (None: they can)."""
+    if workers > 1 and not settings.redis_url:
+        return (
+            f"--workers {workers} needs Redis: the session counters (1:some decisions) live in one "
+            "process's memory without it, and another process would decide without them; set "
+            "TACTFUL_REDIS_URL, or serve with one worker"
+        )
+    return None
+
+
+def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve the application with uvicorn: in this process, or in `workers` processes, each of which
+    builds its application from the environment (`app_from_environment`), as this process read it."""
+    import uvicorn
+
+    several = workers > 1
+    if several:
+        os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+    # Uvicorn's access log carries client addresses and query strings: Tactful logs requests itself.
+    # Records with exceptions are reduced to type and location (tracebacks can quote request data).
+    uvicorn.run(
+        "tactful.main:app_from_environment" if several else create_app(settings),
+        factory=several,
+        workers=workers if several else None,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=uvicorn_log_config(settings.log_level),
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one of several server processes (`tactful serve --workers N`), each
+    reading its settings from the environment."""
+    return create_app(load_settings())
 
 
 def create_app(settings: Settings, *, context: AppContext | None = None) -> FastAPI:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tactful.crypto import Keystore
 from tactful.profiles import service as profiles_service
-from tactful.profiles.counters import RealtimeCounters, observe
+from tactful.profiles.counters import Observation, RealtimeCounters
 from tests.profiles.builders import T0, catalog, track, unique
 
 
@@ -30,7 +30,8 @@ def person(session: Session, keystore: Keystore, counters: RealtimeCounters) -> 
     visitor = profiles_service.resolve(session, keystore=keystore, anonymous_id=anon, user_id=None, at=T0)
     message = track("Product Viewed", category="books")
     profiles_service.record_event(session, catalog=cat, subject_id=visitor.subject_id, message=message, at=T0)
-    observe(counters, visitor.subject_id, message, T0)
+    viewed = Observation("events.product_viewed", (("category", '"books"'),))
+    counters.record(visitor.subject_id, [viewed], at=T0, version="0")
     profiles_service.apply_traits(
         session,
         keystore=keystore,
@@ -39,7 +40,7 @@ def person(session: Session, keystore: Keystore, counters: RealtimeCounters) -> 
         traits={"email": email, "first_name": "Ada", "age_range": "25-34"},
         at=T0,
     )
-    observe(counters, known.subject_id, track("Signed In"), T0)
+    counters.record(known.subject_id, [Observation("events.page_viewed")], at=T0, version="0")
     login = profiles_service.resolve(session, keystore=keystore, anonymous_id=anon, user_id=user, at=T0)
     for merge in login.merges:  # what collection does with every merge it gets back
         counters.merge(source=merge.source, target=merge.target, at=T0)

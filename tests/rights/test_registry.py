@@ -4,6 +4,7 @@ every store (DESIGN invariant 11)."""
 from __future__ import annotations
 
 import pytest
+from redis import Redis
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
@@ -12,10 +13,11 @@ from tactful.crypto import Keystore, keystore_metadata
 from tactful.db import Base
 from tactful.errors import KeyDestroyed
 from tactful.profiles import service as profiles_service
-from tactful.profiles.counters import InProcessCounters
+from tactful.profiles.counters import InProcessCounters, make_counters
 from tactful.profiles.models import Identity
 from tactful.rights.registry import STORES, RightsContext, StoreKind, erase_all, export_all
 from tactful.tables import import_all_models
+from tests.backends import REDIS_URL, redis_prefix
 from tests.profiles.builders import T0
 from tests.rights.builders import person
 
@@ -99,7 +101,11 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
     }
     assert {i["value"] for i in profile["identities"]} == {ada.user_id, ada.anonymous_id}
     assert profile["computed"]["computed.favorite_category"] == "books"
-    assert exported["realtime_counters"]["events"] == {"Product Viewed": 1, "Signed In": 1}  # type: ignore[index]
+    assert exported["realtime_counters"]["counts"] == [  # type: ignore[index]
+        {"event": "events.page_viewed", "count": 1},
+        {"event": "events.product_viewed", "count": 1},
+        {"event": "events.product_viewed", "count": 1, "property": "category", "value": "books"},
+    ]
     assert "key_created_at" in exported["keystore"]  # type: ignore[operator]
     assert exported["merged"] == [
         {
@@ -141,3 +147,28 @@ def test_erase_all_leaves_nothing_and_shreds_every_key_of_the_family(
     with pytest.raises(KeyDestroyed):
         keystore.decrypt(ada.survivor, sealed[0], context="identity.user_id")
     assert erase_all(ctx, ada.survivor) == {store.name: 0 for store in STORES}
+
+
+@pytest.mark.redis
+def test_with_redis_export_and_erasure_reach_the_counters_every_process_shares(
+    session: Session, keystore: Keystore
+) -> None:
+    """The server's counters live under its prefix in Redis: a rights context given only Redis and
+    the same settings (a job on any process) exports and erases them."""
+    if not REDIS_URL:
+        pytest.skip("needs TACTFUL_TEST_REDIS_URL")
+    client = Redis.from_url(REDIS_URL)
+    settings = Settings(redis_prefix=redis_prefix())
+    served = make_counters(redis=client, prefix=settings.redis_prefix)
+    ada = person(session, keystore, served)
+    ctx = RightsContext(session=session, keystore=keystore, settings=settings, redis=client)
+    try:
+        exported = export_all(ctx, ada.survivor)
+        assert exported["realtime_counters"] != {}
+        removed = erase_all(ctx, ada.survivor)
+        assert removed["realtime_counters"] == 3  # the survivor's three keys
+        assert list(client.scan_iter(match=f"{settings.redis_prefix}*")) == []
+    finally:
+        for key in client.scan_iter(match=f"{settings.redis_prefix}*"):
+            client.delete(key)
+        client.close()

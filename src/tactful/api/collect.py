@@ -25,7 +25,7 @@ from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
 from tactful.api.middleware import request_id
-from tactful.collect import proof
+from tactful.collect import proof, realtime
 from tactful.collect import service as collect_service
 from tactful.collect.limits import BodyReader, check_content_length, parse_json
 from tactful.collect.message import MessageType, unpack
@@ -139,6 +139,8 @@ def _ingest(
     context: AppContext, token: str | None, messages: list[object], source: Source
 ) -> list[EventResult]:
     at = utcnow()
+    policy = context.policy_context()
+    behaviour = realtime.Behaviour(policy.catalog) if policy.catalog.session_atoms else None
     with context.session() as session:
         # The key is checked in the ingestion transaction itself: one transaction per request.
         if token is None:
@@ -146,7 +148,7 @@ def _ingest(
         principal = keys_service.authenticate(session, token=token, at=at)
         if not principal.scope.allows(Scope.WRITE):
             raise PermissionDenied(f"this needs a key with the {Scope.WRITE} scope")
-        return collect_service.ingest(
+        results = collect_service.ingest(
             session,
             keystore=context.keystore,
             messages=messages,
@@ -159,13 +161,18 @@ def _ingest(
             ),
             at=at,
             limits=context.settings.limits,
-            policy=context.policy_context(),
+            policy=policy,
             tokens=proof.token_check(
                 context.settings.subject_token_secret.get_secret_value(),
                 max_lifetime=context.settings.subject_token_max_lifetime,
             ),
             outcomes=context.on_outcome,
+            behaviour=behaviour,
         )
+    # Committed: the session counters count what was stored (nothing, had the commit failed).
+    if behaviour is not None:
+        behaviour.feed(context.counters, at=at)
+    return results
 
 
 async def _read_json(request: Request, limits: Limits) -> object:

@@ -30,7 +30,7 @@ from tactful.api.deps import (
     require_write,
 )
 from tactful.api.middleware import request_id
-from tactful.collect import choices, links
+from tactful.collect import choices, links, realtime
 from tactful.collect import proof as proof_tokens
 from tactful.consent import gpc
 from tactful.consent import service as consent_service
@@ -212,6 +212,10 @@ def put_consent(
             state = consent_view(
                 session, context=context, keystore=keystore, subject_id=recorded.subject_id, at=recorded.at
             )
+    if recorded.merges:  # committed: the merged visitor's session goes on under the survivor
+        behaviour = realtime.Behaviour(context.catalog)
+        behaviour.merged(recorded.merges)
+        behaviour.feed(context.counters, at=now)
     return ConsentAck(
         recorded=[
             AcceptedChoice(target=c.label, choice="granted" if c.grants else "refused")

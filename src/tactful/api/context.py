@@ -34,6 +34,7 @@ from tactful.decide.lineup import Lineup, LineupHolder
 from tactful.decide.logbook import Logbook
 from tactful.policy import AgePolicy, Gate, Regime, compile_gate
 from tactful.policy.holder import GateHolder
+from tactful.profiles.counters import RealtimeCounters, make_counters
 from tactful.types import utcnow
 
 log = logging.getLogger("tactful.catalog")
@@ -95,6 +96,9 @@ class AppContext:
     background (a context built for a test writes when the test flushes it)."""
     on_outcome: OutcomeHook = ignore_outcomes
     """What collection does with a track event naming a decision; `main` wires measure's."""
+    counters: RealtimeCounters | None = None
+    """The session counters (`1:some`): in Redis when configured, shared by every process; else in
+    this process's memory, which is why `tactful serve` refuses several workers without Redis."""
 
     def __post_init__(self) -> None:
         # Built once per process from the settings; a bad regime refuses to start.
@@ -111,6 +115,8 @@ class AppContext:
             )
         if self.logbook is None:
             self.logbook = Logbook(decision_log.writer(self.db))
+        if self.counters is None:
+            self.counters = make_counters(redis=self.redis, prefix=self.settings.redis_prefix)
 
     def audience_sizes(self) -> AudienceSizes:
         """Audience size counting (invariant 7): in Redis when configured, else in the database."""

@@ -70,6 +70,7 @@ def decide(
             at=now,
             proof=proof,
             sizes=context.lineups.sizes if context.lineups is not None else None,
+            counters=context.counters,
         )
     if context.logbook is not None:
         for entry in decided.entries:

@@ -92,6 +92,7 @@ def job_context(context: AppContext) -> JobContext:
         policy=context.policy_context,
         redis=context.redis,
         logbook=context.logbook,
+        counters=context.counters,
     )
 
 

@@ -54,6 +54,8 @@ The file format
       computed.favorite_category:
         category: user.derived.inference   # optional: defaults to the strictest input's
         inputs: [events.product_viewed.category, events.order_completed.products[].category]
+      session.product_views_by_category:   # this session's behaviour, counted as events arrive
+        session: {event: events.product_viewed, measure: count, by: category}  # count|last|since
 
 A context atom's value is read from the request; with `retention: request` it is used for that
 request only and never stored, otherwise it is stored with the event it arrived on. An identify
@@ -95,7 +97,8 @@ Levels
 ------
 An atom's level is derived from its source and category (`levels.py` holds the table): request
 context such as coarse location, language or device type is `1:many`; a stored age range is
-`1:many`; in-session behaviour (events) is `1:some`; computed, cross-session profile atoms are at
+`1:many`; in-session behaviour (events, and the session atoms counted from them, `session.py`) is
+`1:some`; computed, cross-session profile atoms are at
 least `1:few`; identified traits (name, contact), purchase history and special categories are `1:1`.
 A computed atom inherits at least the strictest category, level and retention of its inputs and may
 declare a stricter category (`inherit.py`).

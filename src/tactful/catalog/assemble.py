@@ -33,10 +33,11 @@ from tactful.catalog.model import (
 from tactful.catalog.redact import TextKind
 from tactful.catalog.retention import REQUEST_ONLY, Anchor, Expiry, RetentionError, parse_retention
 from tactful.catalog.schemas import AtomSchema, CatalogSchema
+from tactful.catalog.session import assemble_session
 from tactful.types import Level, Purpose
 
 _SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*"
-_ATOM_NAME = re.compile(rf"^(context|traits|events|computed)(\.{_SEGMENT})+$")
+_ATOM_NAME = re.compile(rf"^(context|traits|events|computed|session)(\.{_SEGMENT})+$")
 _EVENT_ATOM = re.compile(r"^events\.[a-z0-9]+(_[a-z0-9]+)*$")
 _PROPERTY = re.compile(r"^[A-Za-z_$][\w$-]*(\[\])?(\.[A-Za-z_$][\w$-]*(\[\])?)*$")
 _URL_PARAMETER = re.compile(r"^[A-Za-z0-9_.~\[\]-]+\*?$|^\*$")
@@ -89,9 +90,10 @@ class Assembler:
         self._recipients()
         self._validate_atoms()
         for name, schema in self.schemas.items():
-            if not name.startswith("computed."):
+            if not name.startswith(("computed.", "session.")):
                 self._plain(name, schema)
         assemble_computed(self)
+        assemble_session(self)
         parameters = tuple(self._url_parameters())
         never_in_copy = self._never_in_copy()
         expiry = self._expiry()
@@ -159,7 +161,8 @@ class Assembler:
             if not _ATOM_NAME.match(name):
                 self.report(
                     "an atom name is a source prefix and a field path",
-                    "start it with 'context.', 'traits.', 'events.' or 'computed.', e.g. 'traits.name'",
+                    "start it with 'context.', 'traits.', 'events.', 'computed.' or 'session.', "
+                    "e.g. 'traits.name'",
                     atom=name,
                 )
                 continue
@@ -328,6 +331,7 @@ class Assembler:
             ("event", schema.event is not None, Source.EVENT),
             ("inputs", bool(schema.inputs), Source.COMPUTED),
             ("retention_anchor", schema.retention_anchor is not None, Source.EVENT),
+            ("session", schema.session is not None, Source.SESSION),
         )
         for key, present, allowed in only:
             if present and source is not allowed:

@@ -8,6 +8,7 @@
 | `trait`    | `1:many` | `stored_floor`      | age range → `1:many`; name, e-mail → `1:1`                 |
 | `event`    | `1:some` | `floor`             | a product viewed in this session → `1:some`                |
 | `computed` | `1:few`  | `stored_floor`      | favourite category → `1:few`; lifetime value → `1:1`       |
+| `session`  | `1:some` | `floor`             | outdoor products viewed in this session → `1:some`         |
 
 Special categories, direct identifiers, precise location and purchase history carry a `1:1` floor
 in `categories.py`, and an atom marked `identifier` is `1:1`. A computed atom's level is also at
@@ -31,6 +32,7 @@ SOURCE_BASE: Mapping[Source, Level] = MappingProxyType(
         Source.TRAIT: Level.MANY,
         Source.EVENT: Level.SOME,
         Source.COMPUTED: Level.FEW,
+        Source.SESSION: Level.SOME,
     }
 )
 

@@ -28,11 +28,47 @@ class Source(StrEnum):
     """A track, page, screen or group call and the properties it carries."""
     COMPUTED = "computed"
     """Derived by the engine from other atoms (its `inputs`)."""
+    SESSION = "session"
+    """Counted from this session's events as they arrive (`session:`): never stored in the database."""
 
 
 SOURCE_PREFIX: Mapping[str, Source] = MappingProxyType(
-    {"context": Source.CONTEXT, "traits": Source.TRAIT, "events": Source.EVENT, "computed": Source.COMPUTED}
+    {
+        "context": Source.CONTEXT,
+        "traits": Source.TRAIT,
+        "events": Source.EVENT,
+        "computed": Source.COMPUTED,
+        "session": Source.SESSION,
+    }
 )
+
+SESSION_TIMEOUT = timedelta(minutes=30)
+"""A session ends after this long without an event; its counters go with it. Behaviour over a longer
+window reaches across sessions: a `1:few` profile atom, never a `1:some` session atom."""
+
+
+class Measure(StrEnum):
+    """What a session atom keeps about one kind of event within the session."""
+
+    COUNT = "count"
+    """How many arrived (an integer); with `by`, how many per value of the property, as a list of
+    `{"value": ..., "count": n}`, most frequent first."""
+    LAST = "last"
+    """The value of the property `by` on the latest one."""
+    SINCE = "since"
+    """Whole seconds since the latest one (recency)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """How a session atom follows its event atom: `measure` over `event`, per value of `by`."""
+
+    event: str
+    """The event atom counted (`events.product_viewed`)."""
+    measure: Measure
+    by: str | None = None
+    """A declared property of the event atom (`category`, `products[].category`)."""
+
 
 TARGETING_PURPOSES: frozenset[Purpose] = frozenset(
     {
@@ -116,6 +152,8 @@ class Atom:
     """For context and trait atoms: free text or a URL, redacted as it is stored (`redact`)."""
     retention_anchor: Anchor = Anchor.EACH
     """For event atoms: whether the period runs from each row or from the subject's latest."""
+    session: SessionSpec | None = None
+    """For session atoms: which event they follow, and what they keep of it."""
 
     @property
     def category(self) -> str:
@@ -233,6 +271,7 @@ class Catalog:
     _context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
     _context_tree: PathNode = field(init=False, repr=False, compare=False)
     _stored_context: tuple[tuple[tuple[str, ...], Atom], ...] = field(init=False, repr=False, compare=False)
+    _session: tuple[Atom, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         atoms = MappingProxyType({a.name: a for a in self.atom_list})
@@ -255,6 +294,7 @@ class Catalog:
         object.__setattr__(self, "_context", context)
         object.__setattr__(self, "_context_tree", _tree(context))
         object.__setattr__(self, "_stored_context", tuple((path, a) for path, a in context if a.stored))
+        object.__setattr__(self, "_session", tuple(a for a in self.atom_list if a.source is Source.SESSION))
 
     def _texts(self) -> dict[str, dict[str, TextKind]]:
         texts: dict[str, dict[str, TextKind]] = {"context": {}, "traits": {}}
@@ -339,6 +379,11 @@ class Catalog:
     @property
     def purposes(self) -> frozenset[Purpose]:
         return frozenset(p for a in self.atom_list for p in a.purposes)
+
+    @property
+    def session_atoms(self) -> tuple[Atom, ...]:
+        """The session atoms (`1:some`, fed by collection as events arrive, read from counters)."""
+        return self._session
 
     def by_source(self, source: Source) -> tuple[Atom, ...]:
         return tuple(a for a in self.atom_list if a.source is source)

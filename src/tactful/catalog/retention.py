@@ -89,12 +89,16 @@ def _parse_iso(word: str) -> timedelta | None:
 
 
 def format_retention(period: timedelta) -> str:
-    """A short human form: `request only`, `6 years`, `13 months`, `26 weeks`, `30 days`, `36 hours`."""
+    """A short human form: `request only`, `6 years`, `13 months`, `26 weeks`, `30 days`, `36 hours`,
+    `30 minutes` (a session atom)."""
     if period == REQUEST_ONLY:
         return "request only (not stored)"
     if period % timedelta(days=1):
-        hours = int(period.total_seconds() // 3600)
-        return _plural(hours, "hour") if period % timedelta(hours=1) == timedelta(0) else str(period)
+        if period % timedelta(hours=1) == timedelta(0):
+            return _plural(int(period.total_seconds() // 3600), "hour")
+        if period % timedelta(minutes=1) == timedelta(0):
+            return _plural(int(period.total_seconds() // 60), "minute")
+        return str(period)
     days = period.days
     for size, unit in ((365, "year"), (30, "month"), (7, "week"), (1, "day")):
         if days % size == 0:

@@ -46,6 +46,13 @@ class PropertySchema(_Section):
     reference: bool = False
 
 
+class SessionSchema(_Section):
+    event: str = Field(min_length=1)
+    measure: Literal["count", "last", "since"] = "count"
+    by: str | None = None
+    window: str | int | float | None = None
+
+
 class AtomSchema(_Section):
     source: str | None = None
     category: str | None = None
@@ -64,6 +71,7 @@ class AtomSchema(_Section):
     essential: bool = False
     event: str | None = None
     text: Literal["free", "url"] | None = None
+    session: SessionSchema | None = None
 
 
 class CatalogSchema(_Section):

@@ -23,6 +23,9 @@ suppressed, and counted (DESIGN invariant 10).
     profiles.apply_traits_many, profiles.record_events: once for the request
         ▼
     events (append-only)          ingest_counters, dropped_fields: same transaction
+        ▼ committed
+    realtime.Behaviour.feed ─ the session counters (1:some): merges, then what each subject's
+                              storage Allowance keeps for personalization.behavioral
 
 `service.ingest` is the in-process entry point, under the deployment's limits and policy context
 (whose catalog filters); `tactful.api.collect` is its HTTP face.

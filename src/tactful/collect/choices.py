@@ -45,6 +45,8 @@ class Recorded:
     changes: tuple[ConsentChange, ...]
     refused: tuple[tuple[str, str], ...]
     at: datetime
+    merges: tuple[tuple[uuid.UUID, uuid.UUID], ...] = ()
+    """Profiles the request's link merged: (the one merged, the one it merged into)."""
 
 
 def _may_grant(session: Session, *, keystore: Keystore, claim: links.Claim, at: datetime) -> bool:
@@ -112,7 +114,8 @@ def record_choices(
         policy=policy,
     )
     _audit_refused(session, keystore=keystore, subject_id=subject_id, refused=refused, at=at, actor=actor)
-    return Recorded(subject_id, tuple(changes), tuple(refused), at)
+    merges = tuple((m.source, m.target) for m in linked.merges)
+    return Recorded(subject_id, tuple(changes), tuple(refused), at, merges)
 
 
 def _audit_refused(

@@ -119,6 +119,10 @@ class Subjects:
         """Subjects this request created that no merge moved rows into: nothing is stored for them."""
         return frozenset(self._created.difference(self._merged.values()))
 
+    def merges(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """The request's merges so far, in order: (the profile merged, the one it merged into)."""
+        return list(self._merged.items())
+
     def current(self, subject_id: uuid.UUID) -> uuid.UUID:
         seen = {subject_id}
         while subject_id in self._merged:

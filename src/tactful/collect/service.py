@@ -29,7 +29,7 @@ from tactful.bulk import insert_rows
 from tactful.catalog import drift
 from tactful.catalog.filtering import DECISION_ID, event_atom_name
 from tactful.catalog.model import Atom
-from tactful.collect import checks, erased, proof, quarantine, store, trust
+from tactful.collect import checks, erased, proof, quarantine, realtime, store, trust
 from tactful.collect import fields as collect_fields
 from tactful.collect import outcomes as collect_outcomes
 from tactful.collect import purposes as collect_purposes
@@ -216,6 +216,7 @@ def ingest(
     policy: PolicyContext,
     tokens: proof.TokenCheck | None = None,
     outcomes: collect_outcomes.OutcomeHook = collect_outcomes.ignore_outcomes,
+    behaviour: realtime.Behaviour | None = None,
 ) -> list[EventResult]:
     """Ingest `messages` received at `at` under the deployment's `limits` and `policy` (whose catalog
     filters them); one result per message, in order. The caller commits.
@@ -229,7 +230,10 @@ def ingest(
     see `links` and `trust` for what a claim may not do.
 
     Stored track events that name a decision are handed to `outcomes` in this transaction
-    (`collect.outcomes`)."""
+    (`collect.outcomes`).
+
+    `behaviour` gathers, in the same pass, what the session counters may count of the stored events
+    and the request's merges: the caller feeds the counters with it after the commit."""
     catalog = policy.catalog
     # Subject keys unwrapped once for the whole request, and forgotten with it (an erasure on
     # another process must hold from its next request on).
@@ -281,6 +285,8 @@ def ingest(
         if plan.subject_id is not None:
             plan.subject_id = subjects.current(plan.subject_id)
     created = subjects.fresh()
+    if behaviour is not None:
+        behaviour.merged(subjects.merges())
     decisions, under, audited = _decide(
         session, plans, keystore=keystore, policy=policy, source=source, at=at, fresh=created
     )
@@ -309,6 +315,8 @@ def ingest(
                 fields=fields,
                 counts=counts,
             )
+            if behaviour is not None and under is not None:
+                behaviour.stored(plan.row, purposes=decision.purposes, under=under, at=at)
     profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
     # Every new key and index entry is known now: the keystore commits while the rest is done. Its
     # transaction first reads the salts of everyone the request's audit entries name (a keystore

@@ -42,6 +42,8 @@ from tactful.policy import (
 )
 from tactful.policy.state import ConsentState
 from tactful.profiles import atoms as profile_atoms
+from tactful.profiles.counters import RealtimeCounters
+from tactful.profiles.session import SessionAtoms
 from tactful.types import Purpose
 
 
@@ -121,6 +123,12 @@ class GateInputs:
     flags: SubjectFlags
     traits: Mapping[str, object]
 
+    @cached_property
+    def version(self) -> str:
+        """The version of the subject's refusals (`ledger.refusals_version`): what the session
+        counters carry, so that counts made before a refusal are stale once it is read."""
+        return ledger.refusals_version(self.entries)
+
 
 @dataclass(frozen=True)
 class SubjectAllowance:
@@ -132,6 +140,8 @@ class SubjectAllowance:
     consent: ConsentState
     flags: SubjectFlags
     profile: ProfileSnapshot
+    version: str = "0"
+    """The version of the subject's refusals (`GateInputs.version`)."""
 
     def view(self, *, learning: bool = False) -> SubjectView:
         return build_view(self.allowance, self.profile, learning=learning)
@@ -204,13 +214,17 @@ def subject_allowance(
     at: datetime,
     signals: RequestSignals | None = None,
     request: Mapping[str, object] | None = None,
+    counters: RealtimeCounters | None = None,
 ) -> SubjectAllowance:
     """The gate's answer for `subject_id` at `at`, its inputs, and the subject's stored atoms, still
     sealed, for `SubjectAllowance.view`; `request` holds this request's context atoms (read for this
-    request, never stored; the view reads an atom allowed from the request only from here)."""
+    request, never stored; the view reads an atom allowed from the request only from here). With
+    `counters`, the view holds the catalog's session atoms too, read from them when first used and
+    only if counted under the subject's refusals as they are now."""
     return _evaluate(
-        session, keystore, context, subject_id, at, signals, with_restriction=True, request=request
-    )
+        session, keystore, context, subject_id, at, signals, with_restriction=True, request=request,
+        counters=counters,
+    )  # fmt: skip
 
 
 def stranger_allowance(
@@ -249,8 +263,13 @@ def _evaluate(
     *,
     with_restriction: bool,
     request: Mapping[str, object] | None = None,
+    counters: RealtimeCounters | None = None,
 ) -> SubjectAllowance:
     given = read_inputs(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
+    version = given.version
+    live: Mapping[str, object] = {}
+    if counters is not None and context.catalog.session_atoms:
+        live = SessionAtoms(counters, subject_id=subject_id, at=at, version=version, catalog=context.catalog)
     allowance = allowance_from(
         context,
         consent=given.consent,
@@ -265,7 +284,8 @@ def _evaluate(
         allowance=allowance,
         consent=given.consent,
         flags=given.flags,
-        profile=ProfileSnapshot(values=stored, request=request or {}),
+        profile=ProfileSnapshot(values=stored, request=request or {}, session=live),
+        version=version,
     )
 
 

@@ -45,6 +45,18 @@ def entry_of(row: ConsentEventRow | Row[Any]) -> LedgerEntry:
 
 _STATUS = {action: ConsentStatus(action.value) for action in ConsentAction}
 
+
+def refusals_version(entries: Sequence[LedgerEntry]) -> str:
+    """The version of a subject's refusals: it changes with every refusal, withdrawal, objection,
+    restriction or GPC signal recorded (each is a `denied` or `withdrawn` entry), when a merge brings
+    another ledger's, and when erasure takes the ledger away; a grant leaves it as it was. What was
+    counted under one version (the session counters) is stale under any other."""
+    refusals = [e for e in entries if e.action is not ConsentAction.GRANTED]
+    if not refusals:
+        return "0"
+    return f"{len(refusals)}.{max(refusals, key=lambda e: (e.at, e.sequence)).id.hex[:12]}"
+
+
 _OUTSIDE_FOLD = frozenset({TargetKind.RESTRICTION, TargetKind.LIMIT_SENSITIVE})
 """Flags the fold does not carry: the gate reads them as subject facts (`flags_at`)."""
 

@@ -89,12 +89,14 @@ class Decisions:
         at: datetime,
         traits: Mapping[uuid.UUID, Mapping[str, object]] | None = None,
         refused_grants: Mapping[int, int] | None = None,
+        versions: Mapping[uuid.UUID, str] | None = None,
     ) -> None:
         self.policy = policy
         self.allowances = allowances
         self.refused_grants: Mapping[int, int] = refused_grants or {}
         """By arrival index, the grants not recorded because the arrival may not grant."""
         self._gate_traits = traits or {}
+        self._versions = versions or {}
         self._at = at
         # One finder per distinct answer: subjects the gate answered alike (every newcomer gets
         # the answer it keeps for an empty ledger) share its work, and `decide`'s answers.
@@ -107,6 +109,22 @@ class Decisions:
             self._purposes[subject] = finder
         self._computed = tuple(a.name for a in policy.catalog.atom_list if a.name.startswith("computed."))
         self._decided: dict[tuple[object, ...], Decision] = {}
+        self._session: dict[int, frozenset[str]] = {}
+
+    def version(self, subject_id: uuid.UUID) -> str:
+        """The version of the subject's refusals as read for these answers (`GateInputs.version`)."""
+        return self._versions.get(subject_id, "0")
+
+    def session_atoms(self, subject_id: uuid.UUID) -> frozenset[str]:
+        """The session atoms this subject's behaviour may be counted for: those its storage
+        Allowance keeps for personalization.behavioral."""
+        finder = self._purposes[subject_id]
+        found = self._session.get(id(finder))
+        if found is None:
+            found = self._session[id(finder)] = frozenset(
+                a.name for a in self.policy.catalog.session_atoms if Purpose.BEHAVIORAL in finder.of(a)
+            )
+        return found
 
     def decide(self, item: Item) -> Decision:
         # Arrivals repeat themselves (page after page, the same traits in context): the answer
@@ -206,4 +224,7 @@ def receive(
         nothing_stored=nothing_stored,
     )  # fmt: skip
     traits = {s: given.traits for s, given in received.inputs.items()}
-    return Decisions(policy, received.allowances, at=at, traits=traits, refused_grants=received.refused)
+    versions = {s: given.version for s, given in received.inputs.items()}
+    return Decisions(
+        policy, received.allowances, at=at, traits=traits, refused_grants=received.refused, versions=versions
+    )

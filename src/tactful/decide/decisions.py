@@ -3,7 +3,8 @@
     ids ──profiles.find_subject──▶ subject (or nobody: nothing is created, no link made or verified)
         ──Sec-GPC──▶ consent.record_gpc (appends only when it changes the subject's state)
         ──context──▶ request atoms (declared, scalar, for this request only)
-        ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read)
+        ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read;
+                                               session atoms: one counters snapshot on first read)
         ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
         ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
@@ -41,6 +42,7 @@ from tactful.decide.wording import Language, Sentences, accepted_language, langu
 from tactful.errors import InvalidInput
 from tactful.policy import Allowance, RequestSignals
 from tactful.profiles import service as profiles_service
+from tactful.profiles.counters import RealtimeCounters
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def _seam(
     at: datetime,
     gpc: bool,
     request: Mapping[str, object],
+    counters: RealtimeCounters | None,
 ) -> SubjectAllowance:
     signals = RequestSignals(gpc=gpc)
     if subject_id is None:
@@ -94,6 +97,7 @@ def _seam(
         at=at,
         signals=signals,
         request=request,
+        counters=counters,
     )
 
 
@@ -107,9 +111,11 @@ def decide(
     at: datetime,
     proof: Mapping[str, str],
     sizes: AudienceSizes | None = None,
+    counters: RealtimeCounters | None = None,
 ) -> Decided:
     """The answers for `ask` at `at`, each with its decision log entry (not yet written); the
-    subject's matches of shadow audiences are counted in `sizes`."""
+    subject's matches of shadow audiences are counted in `sizes`. The session atoms come from
+    `counters`, read once, when a condition first reads one the Allowance permits."""
     if not (ask.user_id or ask.anonymous_id):
         raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
     placements = placements_of(lineup, ask.placements)
@@ -129,6 +135,7 @@ def decide(
         at=at,
         gpc=ask.gpc,
         request=request_atoms(catalog, ask.context or {}),
+        counters=counters,
     )
     return serve(
         lineup=lineup,

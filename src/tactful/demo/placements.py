@@ -2,7 +2,8 @@
 
     home_hero  1:all   the default banner
                1:many  hero_sweden_mobile  audience sweden_mobile: country SE on a mobile device
-               1:some  hero_outdoor        audience browsing_outdoor: this request's page is under /c/outdoor
+               1:some  hero_outdoor        audience browsing_outdoor: this request's page is under /c/outdoor,
+                                           or three outdoor products viewed in this session
     greeting   1:all   "Hello!"
                1:1     greeting_by_name    a template: the first name, or "there"
     picks      1:all   the default: bestsellers
@@ -81,6 +82,9 @@ PLACEMENTS: tuple[PlacementCreate, ...] = (
     ),
 )
 
+OUTDOOR_THREE_TIMES = {"value": "outdoor", "count": {"$gte": 3}}
+"""Three or more outdoor products viewed in this session (one of the counts per category)."""
+
 AUDIENCES: tuple[AudienceCreate, ...] = (
     AudienceCreate(
         key="sweden_mobile",
@@ -90,7 +94,12 @@ AUDIENCES: tuple[AudienceCreate, ...] = (
     AudienceCreate(
         key="browsing_outdoor",
         name="Browsing outdoor gear in this session",
-        condition={"context.page.path": {"$regex": "^/c/outdoor"}},
+        condition={
+            "$or": [
+                {"context.page.path": {"$regex": "^/c/outdoor"}},
+                {"session.product_views_by_category": {"$elemMatch": OUTDOOR_THREE_TIMES}},
+            ]
+        },
     ),
     AudienceCreate(
         key="has_favorite",

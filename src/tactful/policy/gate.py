@@ -116,7 +116,7 @@ class _Readable(Mapping[str, object]):
     allowed from the request only is never read from the store). Names are worked out now; values
     are read when asked for, so that a sealed value is opened only when a decision uses it."""
 
-    __slots__ = ("_names", "_profile", "_request")
+    __slots__ = ("_names", "_profile", "_request", "_session")
 
     def __init__(
         self, profile: ProfileSnapshot, allowed: frozenset[str], request_only: frozenset[str]
@@ -124,11 +124,15 @@ class _Readable(Mapping[str, object]):
         self._profile = profile
         self._request = frozenset(n for n in profile.request if n in allowed)
         stored = (n for n in profile.values if n in allowed and n not in request_only)
-        self._names = self._request.union(stored)
+        # Session atoms' names are known without reading the counters; their values are not.
+        self._session = frozenset(n for n in profile.session if n in allowed and n not in request_only)
+        self._names = self._request.union(stored, self._session)
 
     def __getitem__(self, name: str) -> object:
         if name in self._request:
             return self._profile.request[name]
+        if name in self._session:
+            return self._profile.session[name]
         if name in self._names:
             return self._profile.values[name]
         raise KeyError(name)

@@ -71,11 +71,13 @@ class RequestSignals:
 
 @dataclass(frozen=True, slots=True)
 class ProfileSnapshot:
-    """Plain data, by atom name: `values` as stored, `request` as read from this request's context.
-    Atoms that the gate allows from the request only are read from `request` alone."""
+    """Plain data, by atom name: `values` as stored, `request` as read from this request's context,
+    `session` as this session's counters say (a mapping that reads them on first use). Atoms that
+    the gate allows from the request only are read from `request` alone."""
 
     values: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     request: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+    session: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
 
 
 def parse_age_range(text: object) -> tuple[int, int | None] | None:

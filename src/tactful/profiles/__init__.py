@@ -10,7 +10,10 @@
        │                                                   key, e-mail in the keystore's blind index
        ├──record_events(stored messages)─────▶ recording ── computed: last seen, event counts,
        │                                                    favourite category, lifetime value
-       └──observe(message)───────────────────▶ counters ── this session only (memory or Redis)
+       └──(after the commit) record(observations)──▶ counters ── this session only (memory or Redis),
+                                                              under the subject's refusals' version
+    consent.gatekeeper ──SessionAtoms──▶ session ── the catalog's session atoms, one counters read
+                                                    when a decision first reads one
 
     rights ──export_subject / erase_subject──▶ every profile row of one subject id
     policy gate ──get_profile──▶ ProfileSnapshot (decrypted), from which a SubjectView is built

@@ -43,6 +43,7 @@ from tactful.db import Database
 from tactful.decide.logbook import Logbook
 from tactful.errors import TactfulError
 from tactful.profiles import service as profiles_service
+from tactful.profiles.counters import RealtimeCounters
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.erasure import StepPending
@@ -88,6 +89,8 @@ class JobContext:
     redis: Redis | None = None
     logbook: Logbook | None = None
     """This process's decision log buffer: an export and an erasure reach its entries too."""
+    counters: RealtimeCounters | None = None
+    """The session counters this process serves from (in its memory without Redis)."""
 
 
 class LeaseLost(Exception):
@@ -241,6 +244,7 @@ class JobRunner:
             keystore=jobs.keystore,
             settings=jobs.settings,
             redis=jobs.redis,
+            counters=jobs.counters,
             logbook=jobs.logbook,
         )
 

@@ -251,7 +251,9 @@ class _Sweep:
     def outcomes(self) -> list[Expired]:
         before = self.at - timedelta(days=self.settings.decision_log_retention_days)
         if self.dry_run:
-            linked = (DecisionOutcome.status == measure_outcomes.LINKED) & (DecisionOutcome.occurred_at < before)
+            linked = (DecisionOutcome.status == measure_outcomes.LINKED) & (
+                DecisionOutcome.occurred_at < before
+            )
             waited = (DecisionOutcome.status == measure_outcomes.PENDING) & (
                 DecisionOutcome.received_at <= self.at - measure_outcomes.PENDING_FOR
             )

@@ -45,7 +45,7 @@ VALUE_OPERATORS: Final = frozenset(
 )  # fmt: skip
 """Operators that test a value: under an atom name (or a field name inside `$elemMatch`)."""
 
-ATOM_NAME: Final = re.compile(r"(context|traits|events|computed)(\.[A-Za-z_][A-Za-z0-9_]*)+")
+ATOM_NAME: Final = re.compile(r"(context|traits|events|computed|session)(\.[A-Za-z_][A-Za-z0-9_]*)+")
 """The catalog's rule for atom names (a test holds the two together)."""
 
 _ORDER: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
@@ -169,7 +169,7 @@ class _Compiler:
             return True
         self.problem(ProblemCode.BAD_KEY, path, (
             f"{key!r} is not an atom name: atom names are those of the catalog and start with "
-            "context., traits., events. or computed. (fields of an array's elements are tested "
+            "context., traits., events., computed. or session. (fields of an array's elements are tested "
             "with $elemMatch)"
         ))  # fmt: skip
         return False
