@@ -112,6 +112,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             "realtime_counters": {},
             "consent": {},
             "privacy_requests": {},
+            "exports": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]
         }
     ]

@@ -32,6 +32,7 @@ from tactful.decide import log as decision_log
 from tactful.decide.logbook import Logbook
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
+from tactful.rights import exports as exports_service
 from tactful.rights import requests as requests_service
 from tactful.types import utcnow
 
@@ -150,6 +151,15 @@ def _erase_requests(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return requests_service.erase_subject(ctx.session, subject_id=subject_id)
 
 
+def _export_packages(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return exports_service.export_subject(ctx.session, subject_id=subject_id)
+
+
+def _erase_packages(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # The sealed files go with their rows; their keys die with the subject's key in any case.
+    return exports_service.erase_subject(ctx.session, settings=ctx.settings, subject_id=subject_id)
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -205,6 +215,13 @@ STORES: tuple[Store, ...] = (
         tables=("privacy_requests",),
         export=_export_requests,
         erase=_erase_requests,
+    ),
+    Store(
+        name="exports",
+        kind=StoreKind.FILE,
+        tables=("privacy_exports",),
+        export=_export_packages,
+        erase=_erase_packages,
     ),
     # Last, always: see the module docstring.
     Store(

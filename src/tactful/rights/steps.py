@@ -5,7 +5,8 @@
     objection ──────────▶ object       (ledger flag: legitimate interest refused, Art. 21)
     restriction ────────▶ restrict     (ledger flag: restriction, Art. 18)
     access, portability ▶ export       (registry.export_all: counts per store; the document goes to
-                                        the plan's `ExportSink`, where the packaged download plugs in)
+                                        the plan's `ExportSink`: exports.PackagedExport seals the
+                                        package the person downloads)
     erasure ────────────▶ erase_stores (every store but the keystore, committed)
                           destroy_keys (then the keys: backups of the rows become unreadable)
     rectification ──────▶ rectify      (traits the subject holds, through profiles' service)
@@ -34,7 +35,9 @@ from tactful.policy.state import ConsentSource, ConsentStatus
 from tactful.profiles import service as profiles_service
 from tactful.rights import registry
 from tactful.rights.due import RequestType
+from tactful.rights.exports import PackagedExport
 from tactful.rights.models import PrivacyRequest
+from tactful.rights.package import PackageKind
 from tactful.rights.registry import RightsContext
 from tactful.rights.schemas import RequestRecord
 from tactful.types import Purpose
@@ -239,10 +242,10 @@ PLANS: Mapping[RequestType, tuple[Step, ...]] = {
     RequestType.LIMIT_SENSITIVE: (LedgerRefusal("limit", TargetKind.LIMIT_SENSITIVE),),
     RequestType.OBJECTION: (LedgerRefusal("object", TargetKind.LEGITIMATE_INTEREST),),
     RequestType.RESTRICTION: (LedgerRefusal("restrict", TargetKind.RESTRICTION),),
-    RequestType.ACCESS: (Export(),),
-    # Portability's narrower document (what the person provided or was observed) comes with the
-    # packaged export; until then it runs the access export.
-    RequestType.PORTABILITY: (Export(),),
+    # The document goes into a sealed package the person downloads (exports.PackagedExport);
+    # portability's holds only what the person provided or was observed (package.build).
+    RequestType.ACCESS: (Export(sink=PackagedExport(PackageKind.ACCESS)),),
+    RequestType.PORTABILITY: (Export(sink=PackagedExport(PackageKind.PORTABILITY)),),
     RequestType.ERASURE: (EraseStores(), DestroyKeys()),
     RequestType.RECTIFICATION: (Rectify(),),
 }
