@@ -100,6 +100,10 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
         {(422, "subject_token_required", "X-Tactful-Subject-Token")}
     ),
     "GET /v1/privacy/requests": frozenset({(422, "invalid_cursor", "cursor")}),
+    # The same for a package's download.
+    "GET /v1/privacy/exports/{token}": frozenset(
+        {(422, "subject_token_required", "X-Tactful-Subject-Token")}
+    ),
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
     # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
     # A preview's placement and atoms name what the database and the catalog hold.

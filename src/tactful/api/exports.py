@@ -197,7 +197,10 @@ class ExportDownload(Response):
                     await anyio.to_thread.run_sync(self.ended, complete)
 
     async def _stream(self, send: Send, gone: anyio.Event) -> bool:
+        # The last chunk goes with `more_body: False`: a client that has every byte (it knows the
+        # length) may close at once, and that is a completed transfer, not a cut one.
         chunks = self.opened.chunks(self.handle)
+        held: bytes | None = None
         while True:
             try:
                 chunk = await anyio.to_thread.run_sync(next, chunks, None)
@@ -206,11 +209,14 @@ class ExportDownload(Response):
                 return False
             if gone.is_set():
                 return False
+            if held is not None:
+                await send({"type": "http.response.body", "body": held, "more_body": chunk is not None})
             if chunk is None:
-                break
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return not gone.is_set()
+                # Judged before anything else runs: a client gone while the last bytes waited to be
+                # written was seen (the server's send waited, the listener ran); one gone after
+                # they were written had them all.
+                return not gone.is_set()
+            held = chunk
 
 
 @router.get(
