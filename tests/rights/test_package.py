@@ -326,3 +326,48 @@ def test_a_csv_cell_reads_back_as_its_value_and_never_as_a_formula(values: list[
         cell = row["value"]
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
         assert (cell[1:] if value.startswith(("=", "+", "-", "@", "\t", "\r")) else cell) == value
+
+
+_HELD_ATOMS = sorted(a.name for a in DEMO.atom_list if a.source.value in ("trait", "computed"))
+
+
+@given(
+    held=st.dictionaries(st.sampled_from(_HELD_ATOMS), st.text(max_size=8), max_size=len(_HELD_ATOMS)),
+    purposes=st.lists(st.sets(st.sampled_from([str(p) for p in Purpose]), max_size=3), max_size=6),
+    regimes=st.sets(st.sampled_from(["gdpr", "ccpa"]), min_size=1),
+)
+def test_portability_never_holds_an_inference_or_what_rests_on_neither_consent_nor_contract(
+    held: dict[str, str], purposes: list[set[str]], regimes: set[str]
+) -> None:
+    chosen = tuple(r for r in (GDPR, CCPA) if r.name in regimes)
+    profile = {
+        "subject_id": "s",
+        "traits": {k: v for k, v in held.items() if k.startswith("traits.")},
+        "computed": {k: v for k, v in held.items() if k.startswith("computed.")},
+    }
+    at = T0.isoformat()
+    events = [
+        {"id": str(i), "message_id": f"m{i}", "type": "track", "event": "Product Viewed", "timestamp": at,
+         "received_at": at, "properties": {}, "purposes": sorted(p)}
+        for i, p in enumerate(purposes)
+    ]  # fmt: skip
+    doc = {"profiles": profile, "collection": {"events": events}}
+    files = read(build(doc, PackageKind.PORTABILITY, regimes=chosen))
+    bases = package.legal_bases(chosen)
+
+    def portable(names: list[str]) -> bool:
+        return any(n == "essential" or bases[Purpose(n)] & package.PORTABLE_BASES for n in names)
+
+    for trait in files["traits.json"]:
+        atom = DEMO.atoms[trait["atom"]]
+        assert atom.source.value == "trait"
+        assert not atom.category.startswith("user.derived")
+        assert portable(trait["purposes"])
+    assert [e["message_id"] for e in files["events.json"]] == [
+        e["message_id"] for e in events if portable(e["purposes"])
+    ]
+    kept = {t["atom"] for t in files["traits.json"]}
+    for name in profile["traits"]:
+        atom = DEMO.atoms[name]
+        if not atom.category.startswith("user.derived") and portable(sorted(str(p) for p in atom.purposes)):
+            assert name in kept  # nothing given that qualifies is left out

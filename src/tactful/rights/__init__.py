@@ -14,4 +14,9 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
         opt-out, limit, objection, restriction ─▶ consent ledger flags
         access, portability ─▶ export_all      erasure ─▶ erase_stores, then erase_keys
         rectification ─▶ profiles' traits      ──▶ receipt (from the recorded step results)
+
+    access, portability: export_all's document ──▶ package.build (JSON, CSV, schema.json, README.txt;
+        portability without inferences) ──▶ exports.store (sealed in the export folder, its key under
+        the subject's) ──▶ download_url /v1/privacy/exports/{token} (api.exports) ──▶ a use per
+        completed transfer; gone at expiry (exports.sweep), after the last use, or with the person
 """
