@@ -371,3 +371,13 @@ def test_portability_never_holds_an_inference_or_what_rests_on_neither_consent_n
         atom = DEMO.atoms[name]
         if not atom.category.startswith("user.derived") and portable(sorted(str(p) for p in atom.purposes)):
             assert name in kept  # nothing given that qualifies is left out
+
+
+def test_a_value_past_64_bits_is_written_as_it_is() -> None:
+    huge = 2**70 + 1
+    at = T0.isoformat()
+    event = {"id": "1", "message_id": "m", "type": "track", "event": "Product Viewed", "timestamp": at,
+             "received_at": at, "properties": {"count": huge}, "purposes": ["analytics"]}  # fmt: skip
+    files = read(build({"collection": {"events": [event]}}, PackageKind.ACCESS))
+    assert files["events.json"][0]["properties"] == {"count": huge}
+    assert files["events.csv"][0]["properties"] == f'{{"count": {huge}}}'

@@ -30,6 +30,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from tactful.catalog.model import Atom, Catalog, Source
 from tactful.catalog.report import records_of_processing
 from tactful.decide import wording
@@ -107,12 +109,12 @@ def _parts(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _items(parts: Sequence[Mapping[str, Any]], store: str, part: str) -> list[Any]:
     found: list[Any] = []
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     for held in parts:
         section = held.get(store)
         values = section.get(part) if isinstance(section, Mapping) else None
         for value in values if isinstance(values, list) else []:
-            key = json.dumps(value, sort_keys=True, default=str)
+            key = _dumps(value, sort=True)
             if key not in seen:  # a merged profile's export may repeat what the survivor holds
                 seen.add(key)
                 found.append(value)
@@ -257,8 +259,10 @@ class _Sections:
         self, traits: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
     ) -> dict[str, Json]:
         names = {str(t["atom"]) for t in traits} | {str(e["atom"]) for e in events if e.get("atom")}
+        contexts = {_dumps(e.get("context"), sort=True): e.get("context") for e in events}
+        found = list(contexts.values())
         for path, atom in self.catalog.stored_context:  # stored with the events they arrived on
-            if any(_has(e.get("context"), path) for e in events):
+            if any(_has(context, path) for context in found):
                 names.add(atom.name)
         return package_text.processing(self.catalog, sorted(names), self.bases) | {
             "all_processing": records_of_processing(self.catalog)
@@ -291,14 +295,27 @@ def _worded(raw: object) -> dict[str, Json] | None:
 # -- files ----------------------------------------------------------------------------------------
 
 
+def _dumps(value: Json, *, indent: bool = False, sort: bool = False) -> bytes:
+    """JSON text: orjson's, or the standard library's for what orjson refuses (integers past 64 bits,
+    which a message may carry): a package is never refused for a value it holds."""
+    option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort else 0)
+    try:
+        return orjson.dumps(value, option=option, default=str)
+    except orjson.JSONEncodeError:
+        text = json.dumps(
+            value, ensure_ascii=False, indent=2 if indent else None, sort_keys=sort, default=str
+        )
+        return text.encode()
+
+
 def _json(value: Json) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False, default=str) + "\n").encode()
+    return _dumps(value, indent=True) + b"\n"
 
 
 def _cell(value: object) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else _dumps(value).decode()
     # A spreadsheet runs a cell that starts like a formula: the apostrophe keeps it text.
     return "'" + text if text.startswith(_FORMULA) else text
 
