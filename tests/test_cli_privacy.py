@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import stat
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,3 +125,49 @@ def test_a_person_is_named_by_exactly_one_identifier(env: dict[str, str]) -> Non
     )
     assert code == 0
     assert out.strip().startswith("prq_")
+
+
+def _zip_names(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        assert "Ada" in archive.read("traits.json").decode()
+        return set(archive.namelist())
+
+
+def test_an_export_writes_its_package_to_a_new_file(env: dict[str, str], tmp_path: Path) -> None:
+    held(env, "ada-1815")
+    target = tmp_path / "ada.zip"
+    code, out, err = run("privacy", "export", "--user-id", "ada-1815", "--output", str(target))
+    assert code == 0, err
+    request_id = json.loads(out)["id"]
+    assert "README.txt" in _zip_names(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    code, _, err = run("privacy", "export", request_id, "--output", str(target))
+    assert code == 1
+    assert "exists already" in err
+    again = tmp_path / "again.zip"
+    assert run("privacy", "export", request_id, "-o", str(again))[0] == 0  # the operator's copy: not a use
+    assert _zip_names(again) == _zip_names(target)
+
+
+def test_an_open_request_named_by_its_id_runs_here_first(env: dict[str, str], tmp_path: Path) -> None:
+    held(env, "ada-1815")
+    request_id = run("privacy", "request", "portability", "--user-id", "ada-1815")[1].strip()
+    target = tmp_path / "mine.zip"
+    code, out, err = run("privacy", "export", request_id, "--output", str(target))
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"
+    assert "decisions.json" not in _zip_names(target)  # portability: what the person gave or did
+
+
+def test_an_export_names_a_request_it_can_write(env: dict[str, str], tmp_path: Path) -> None:
+    held(env, "ada-1815")
+    target = tmp_path / "x.zip"
+    assert "no privacy request" in run("privacy", "export", "prq_unknown", "-o", str(target))[2]
+    objection = run("privacy", "request", "objection", "--user-id", "ada-1815")[1].strip()
+    assert "only access and portability" in run("privacy", "export", objection, "-o", str(target))[2]
+    assert "name either" in run("privacy", "export", objection, "--user-id", "ada-1815")[2]
+    nobody = run("privacy", "request", "access", "--user-id", "nobody")[1].strip()
+    code, _, err = run("privacy", "export", nobody, "-o", str(target))
+    assert code == 1
+    assert "no package" in err
+    assert not target.exists()

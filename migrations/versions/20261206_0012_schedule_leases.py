@@ -1,7 +1,7 @@
 """schedule leases: one row per scheduled server task (the retention sweep), so one process runs it
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 21:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import tactful.db
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,31 +2,39 @@
 
     request TYPE --user-id … | --anonymous-id … | --email …   file one (the server's jobs run it)
     status ID                                                   its status, due date and receipt
-    export --user-id …                                          file an access request, run it here
+    export ID --output FILE                                     run it here if open; write its package
+    export --user-id … [--output FILE]                          file an access request, run it here
     erase --user-id …                                           file an erasure, run it here (asks)
     reapply                                                     erase again, after a restore, whoever
                                                                 the erasure log names
 
 Whoever runs the command line holds the databases: the requests it files are the operator's
 (`verified_by: operator`, no key id). The request id goes to standard output alone; the receipt of
-`export` and `erase` too, as JSON; progress and tables go to standard error.
+`export` and `erase` too, as JSON; progress and tables go to standard error. `export --output`
+writes the package opened (the operator's copy: audited, not one of the link's uses).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from tactful.errors import TactfulError
+from tactful.errors import KeyDestroyed, TactfulError
+from tactful.rights import exports as exports_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
 from tactful.rights.schemas import NamedBy, RequestRecord, VerifiedBy
 from tactful.types import utcnow
+
+if TYPE_CHECKING:
+    from tactful.api.context import AppContext
 
 privacy_app = typer.Typer(no_args_is_help=True, help="Privacy requests: file, follow, export, erase.")
 
@@ -96,8 +104,7 @@ def _file(
     changes: dict[str, object] | None = None,
     run: bool,
 ) -> RequestRecord:
-    from tactful.api.privacy import job_context
-    from tactful.cli import _context, _fail, _progress, _settings, err
+    from tactful.cli import _context, _fail, _settings
 
     with _context(_settings(database_url)) as context:
         try:
@@ -119,17 +126,7 @@ def _file(
         except TactfulError as exc:
             raise _fail(exc.message) from exc
         if run:
-            with _progress() as progress:
-                task = progress.add_task(f"{kind.value} {record.public_id}", total=None)
-
-                def advance(step: str, done: int, total: int) -> None:
-                    progress.update(task, description=f"{kind.value}: {step}", completed=done, total=total)
-
-                outcome = JobRunner(job_context(context)).run(record.id, on_step=advance)
-            if outcome is not RunOutcome.COMPLETED:
-                err.print(
-                    f"the job stopped: {outcome.value} (the server retries it; see `tactful privacy status`)"
-                )
+            _run_here(context, record)
         with context.session() as session:
             return requests_service.get_request(session, public_id=record.public_id) or record
 
@@ -190,16 +187,99 @@ def status(
     _show(record, as_json)
 
 
+def _run_here(context: AppContext, record: RequestRecord) -> None:
+    from tactful.api.privacy import job_context
+    from tactful.cli import _progress, err
+
+    kind = record.type
+    with _progress() as progress:
+        task = progress.add_task(f"{kind.value} {record.public_id}", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            progress.update(task, description=f"{kind.value}: {step}", completed=done, total=total)
+
+        outcome = JobRunner(job_context(context)).run(record.id, on_step=advance)
+    if outcome is not RunOutcome.COMPLETED:
+        err.print(f"the job stopped: {outcome.value} (the server retries it; see `tactful privacy status`)")
+
+
+def _write_package(context: AppContext, record: RequestRecord, output: Path) -> None:
+    """Write the request's package, opened, to `output` (created 0600, never over another file)."""
+    from tactful.cli import _fail, _progress
+
+    keystore = context.keystore.cached()
+    with context.session() as session:
+        row = exports_service.of_request(session, request_id=record.id)
+        opened = None
+        if row is not None and row.expires_at > utcnow():
+            opened = exports_service.open_export(
+                session, keystore=keystore, settings=context.settings, row=row
+            )
+        if opened is not None and opened.path.is_file():
+            exports_service.audit_written(session, keystore=keystore, opened=opened, at=utcnow())
+        else:
+            opened = None
+    if opened is None:
+        raise _fail(f"request {record.public_id} has no package to write (nothing held, expired or used up)")
+    try:
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _fail(f"{output} exists already: name a new file") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(descriptor, "wb") as target, opened.path.open("rb") as source, _progress() as progress:
+            task = progress.add_task(f"writing {output.name}", total=opened.size)
+            for chunk in opened.chunks(source):
+                target.write(chunk)
+                progress.advance(task, len(chunk))
+    except (KeyDestroyed, OSError) as exc:
+        output.unlink(missing_ok=True)
+        raise _fail(f"the package could not be written ({type(exc).__name__})") from None
+
+
 @privacy_app.command("export")
 def export(
+    request_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="An access or portability request (prq_...).")
+    ] = None,
     user_id: UserId = None,
     anonymous_id: AnonymousId = None,
     email: Email = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the package (a zip) to this new file."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """File an access request and run it here; print its receipt as JSON."""
-    record = _file(RequestType.ACCESS, _named(user_id, anonymous_id, email), database_url, run=True)
-    _show(record, as_json=True)
+    """Run an access request here and print its receipt as JSON; with --output, write its package.
+
+    Name a request by its id (one still open runs here first), or a person (an access request is
+    filed for them). The package is written opened: keep the file as safe as the data in it."""
+    from tactful.cli import _context, _fail, _settings
+
+    named = [v for v in (user_id, anonymous_id, email) if v]
+    if (request_id is None) == (not named):
+        raise _fail("name either a request id or a person (--user-id, --anonymous-id or --email)")
+    if request_id is None:
+        record = _file(RequestType.ACCESS, _named(user_id, anonymous_id, email), database_url, run=True)
+        request_id = record.public_id
+    with _context(_settings(database_url)) as context:
+        with context.session() as session:
+            found = requests_service.get_request(session, public_id=request_id)
+        if found is None:
+            raise _fail(f"no privacy request has the id {request_id!r}")
+        if found.type not in (RequestType.ACCESS, RequestType.PORTABILITY):
+            raise _fail(
+                f"request {request_id} is {found.type.value}: only access and portability have packages"
+            )
+        if found.status.open:
+            _run_here(context, found)
+            with context.session() as session:
+                found = requests_service.get_request(session, public_id=request_id) or found
+        if output is not None:
+            _write_package(context, found, output)
+    _show(found, as_json=True)
 
 
 @privacy_app.command("erase")

@@ -152,6 +152,17 @@ class PrivacySettings(BaseModel):
         description="how long the erasure log keeps erased subjects, to erase them again from a restored "
         "backup: at least as long as backups of the main database are kept",
     )
+    export_dir: Path | None = Field(
+        None,
+        description="where sealed access and portability packages are kept until they expire (every "
+        "process that serves downloads must see the same folder); default beside the database",
+    )
+    export_days: int = Field(
+        7, ge=1, le=90, description="a package is deleted this many days after it is made"
+    )
+    export_downloads: int = Field(
+        3, ge=1, le=100, description="completed downloads a package's link allows before it is deleted"
+    )
 
     @model_validator(mode="after")
     def _known_calendar(self) -> PrivacySettings:
@@ -337,6 +348,18 @@ def default_secrets_file(settings: Settings) -> Path:
         if found is not None:
             return found.parent / SECRETS_FILE_NAME
     return Path(SECRETS_FILE_NAME)
+
+
+EXPORTS_DIR_NAME = "tactful-exports"
+
+
+def export_dir(settings: Settings) -> Path:
+    """Where privacy export packages are kept: `privacy.export_dir`, else beside the main database
+    when it is an SQLite file, else `tactful-exports` in the working directory."""
+    if settings.privacy.export_dir is not None:
+        return settings.privacy.export_dir
+    found = _sqlite_file(settings.database_url)
+    return (found.parent if found is not None else Path()) / EXPORTS_DIR_NAME
 
 
 def local_secrets(path: Path) -> dict[str, str]:

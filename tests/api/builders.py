@@ -4,7 +4,9 @@ client of the whole app, and keys of each scope."""
 from __future__ import annotations
 
 import base64
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,7 +15,7 @@ from tactful import main
 from tactful.api.context import AppContext
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
-from tactful.config import DecideSettings, Limits, PolicySettings, Settings
+from tactful.config import DecideSettings, Limits, PolicySettings, PrivacySettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.keys import service as keys_service
@@ -39,6 +41,7 @@ def app_context(
         limits=limits or Limits(),
         policy=policy or PolicySettings(),
         decide=decide or DecideSettings(),
+        privacy=PrivacySettings(export_dir=Path(tempfile.mkdtemp(prefix="tactful-exports-"))),
     )
     chosen = catalog if catalog is not None else load_catalog(main.default_catalog_path())
     return AppContext(settings=settings, db=db, keystore=keystore, catalog=chosen)

@@ -103,6 +103,10 @@ SEMANTIC_REFUSALS: dict[str, frozenset[tuple[int, str, str | None]]] = {
     "GET /v1/admin/reviews": frozenset({(422, "invalid_cursor", "cursor")}),
     # A reviewer's reason must say something: blank text passes the schema's length alone.
     "POST /v1/admin/reviews/{review_id}/answer": frozenset({(422, "invalid_input", "reason")}),
+    # The same for a package's download.
+    "GET /v1/privacy/exports/{token}": frozenset(
+        {(422, "subject_token_required", "X-Tactful-Subject-Token")}
+    ),
     "POST /v1/admin/experiences/{key}/publish": frozenset({(422, "publish_refused", None)}),
     # "A user_id or an anonymous_id" is not a schema's to say; placement keys name rows in the database.
     # A preview's placement and atoms name what the database and the catalog hold.

@@ -3,16 +3,18 @@ a job context over a database of its own, and people held in it."""
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
-from tactful.config import PolicySettings, Settings
+from tactful.config import PolicySettings, PrivacySettings, Settings
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
@@ -104,9 +106,17 @@ class Jobs:
         return self.context.keystore
 
 
+def export_folder() -> PrivacySettings:
+    """Privacy settings whose export packages go to a folder of their own (not beside a PostgreSQL
+    test database's working directory)."""
+    return PrivacySettings(export_dir=Path(tempfile.mkdtemp(prefix="tactful-exports-")))
+
+
 def jobs(database: Database, keystore: Keystore, context: PolicyContext | None = None) -> Jobs:
     chosen = context or policy()
-    settings = Settings(database_url=database.url, keystore_url=str(keystore.engine.url))
+    settings = Settings(
+        database_url=database.url, keystore_url=str(keystore.engine.url), privacy=export_folder()
+    )
     return Jobs(
         JobContext(database=database, keystore=keystore, settings=settings, policy=lambda: chosen), chosen
     )

@@ -123,6 +123,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             "privacy_requests": {},
             "decision_reviews": {},
             "erasure_log": {},
+            "exports": {},
             "keystore": exported["merged"][0]["keystore"],  # type: ignore[index]
         }
     ]

@@ -2,7 +2,8 @@
 
     POST /v1/privacy/requests            any key ── who may file what ──▶ rights.requests.file_request
                                          opt-out, limit, objection, restriction: run before the answer
-    GET  /v1/privacy/requests/{id}       admin key, or the person's subject token (their own only)
+    GET  /v1/privacy/requests/{id}       admin key, or the person's subject token (their own only);
+                                         an access or portability request's `download_url` (api.exports)
     GET  /v1/privacy/requests            admin: overdue first, filters, pages
     POST /v1/privacy/requests/{id}/extend | /reject                               admin
 
@@ -10,13 +11,16 @@ Who may file (DESIGN §4, trust of public keys): `verified_by: operator` needs a
 is recorded); `verified_by: token` needs a subject token for the `user_id` named, with any key. A
 request that only narrows (an opt-out, a limit, an objection, a restriction) needs neither, as a
 withdrawal needs none; its answer then shows no receipt, which would tell whether the person is held.
-Filing has a rate limit of its own for public keys. Jobs run in the server (`start_jobs`).
+Filing has a rate limit of its own for public keys. Jobs run in the server (`start_jobs`), whose
+worker also deletes export packages past their expiry (`export_sweep`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -29,7 +33,7 @@ from tactful.collect.proof import SUBJECT_TOKEN_HEADER
 from tactful.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tactful.keys.schemas import Scope
 from tactful.keys.tokens import token_subject, verify_subject_token
-from tactful.rights import answering
+from tactful.rights import answering, exports
 from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, RequestType
@@ -96,11 +100,34 @@ def job_context(context: AppContext) -> JobContext:
     )
 
 
+SWEEP_SECONDS = 60.0
+"""How often the job worker deletes expired export packages (at most)."""
+
+
+def export_sweep(context: AppContext, *, every: float = SWEEP_SECONDS) -> Callable[[], int]:
+    """The job worker's chore: delete the export packages past their expiry, at most every `every`
+    seconds; how many went this time."""
+    last = [-every]
+
+    def sweep() -> int:
+        if time.monotonic() - last[0] < every:
+            return 0
+        last[0] = time.monotonic()
+        with context.session() as session:
+            return exports.sweep(session, keystore=context.keystore, settings=context.settings, at=utcnow())
+
+    return sweep
+
+
 def start_jobs(context: AppContext) -> JobWorker | None:
     """The server's job runner, started (None when the settings leave jobs to another process)."""
     if not context.settings.privacy.run_jobs:
         return None
-    worker = JobWorker(JobRunner(job_context(context)), interval=context.settings.privacy.job_poll_seconds)
+    worker = JobWorker(
+        JobRunner(job_context(context)),
+        interval=context.settings.privacy.job_poll_seconds,
+        chores=(export_sweep(context),),
+    )
     worker.start()
     return worker
 
@@ -223,6 +250,9 @@ def get_privacy_request(
         tasks = (
             [] if record is None else recipients_service.tasks(session, catalog=catalog, request_id=record.id)
         )
+        found = {} if record is None else exports.for_requests(
+            session, keystore=keystore, request_ids=[record.id], at=now
+        )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     if record is None:
         raise NotFound("no privacy request has this id", code="request_not_found")
@@ -233,7 +263,7 @@ def get_privacy_request(
         )
         for t in tasks
     ]  # fmt: skip
-    return PrivacyRequestView.of(record, recipients=views)
+    return PrivacyRequestView.of(record, recipients=views, download_url=found.get(record.id))
 
 
 def _cursor(position: Position, at: datetime) -> str:
@@ -285,11 +315,18 @@ def list_privacy_requests(
         requests_service.audit_listing(
             session, keystore=context.keystore, key_id=principal.key_id, count=len(found[:limit]), at=utcnow()
         )
+        page = found[:limit]
+        urls = exports.for_requests(
+            session, keystore=context.keystore, request_ids=[record.id for _, record in page], at=utcnow()
+        )
     response.headers["Cache-Control"] = "no-store"
-    page = found[:limit]
     next_cursor = _cursor(page[-1][0], at) if len(found) > limit else None
     return PrivacyRequestPage(
-        items=[PrivacyRequestAdminView.admin(record, at=at) for _, record in page], next_cursor=next_cursor
+        items=[
+            PrivacyRequestAdminView.admin(record, at=at, download_url=urls.get(record.id))
+            for _, record in page
+        ],
+        next_cursor=next_cursor,
     )
 
 

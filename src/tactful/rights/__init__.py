@@ -27,4 +27,9 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
     schedule.RetentionWorker (daily, a lease) | tactful retention run [--dry-run]
         ▼ retention.run_retention: each store's expired rows, per category ─▶ delete, or
           anonymise.anonymised (the catalog's `expiry`) ─▶ SweepReport ─▶ one `retention.swept` entry
+
+    access, portability: export_all's document ──▶ package.build (JSON, CSV, schema.json, README.txt;
+        portability without inferences) ──▶ exports.store (sealed in the export folder, its key under
+        the subject's) ──▶ download_url /v1/privacy/exports/{token} (api.exports) ──▶ a use per
+        completed transfer; gone at expiry (exports.sweep), after the last use, or with the person
 """

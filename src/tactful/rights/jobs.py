@@ -16,7 +16,8 @@ one that must wait (`StepPending`: a model still unlearning) is run again later 
 an attempt.
 A request whose subject Tactful does not hold (or no longer holds) completes as "nothing held".
 
-`JobWorker` is the server's thread: it runs whatever is pending every `job_poll_seconds`.
+`JobWorker` is the server's thread: it runs whatever is pending every `job_poll_seconds`, and its
+chores (the export packages' expiry sweep).
 """
 
 from __future__ import annotations
@@ -352,10 +353,13 @@ class JobRunner:
 
 
 class JobWorker:
-    """The server's thread: runs pending jobs every `interval` seconds until stopped."""
+    """The server's thread: runs pending jobs every `interval` seconds until stopped, then each of
+    `chores` (the export packages' expiry sweep, say)."""
 
-    def __init__(self, runner: JobRunner, *, interval: float) -> None:
-        self.runner, self.interval = runner, interval
+    def __init__(
+        self, runner: JobRunner, *, interval: float, chores: Sequence[Callable[[], object]] = ()
+    ) -> None:
+        self.runner, self.interval, self.chores = runner, interval, tuple(chores)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tactful-privacy-jobs", daemon=True)
 
@@ -372,3 +376,8 @@ class JobWorker:
                 self.runner.run_pending()
             except Exception as exc:  # a failed round is retried at the next one
                 log.warning("privacy request jobs not run this round (%s)", type(exc).__name__)
+            for chore in self.chores:
+                try:
+                    chore()
+                except Exception as exc:
+                    log.warning("a privacy chore did not run this round (%s)", type(exc).__name__)

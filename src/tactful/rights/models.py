@@ -142,3 +142,33 @@ class ScheduleLease(Base):
     lease_expires_at: Mapped[datetime | None]
     last_run_at: Mapped[datetime | None]
     """When the last run that completed started (the next is due an interval after it)."""
+
+
+class PrivacyExport(Base):
+    """One sealed access or portability package: its file lives in the export folder under `id`.
+
+    The package is sealed with a random key of its own, kept here only sealed under the subject's
+    data key (`key_enc`): erasing the subject deletes the row and the file, and destroying the key
+    leaves any copy of either unreadable. The download link's token is kept only as its SHA-256
+    (`token_digest`); the token itself is an HMAC of `id` under a keystore system key, so that it can
+    be shown again to whoever may read the request, and never from the main database alone.
+    """
+
+    __tablename__ = "privacy_exports"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """`access` or `portability`."""
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    """Bytes of the zip file once opened (the download's Content-Length)."""
+    chunk_size: Mapped[int]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    downloads: Mapped[int]
+    """Completed downloads: a transfer counts only once its last byte was handed to the connection."""
+    max_downloads: Mapped[int]
+    last_download_at: Mapped[datetime | None]

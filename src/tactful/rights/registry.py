@@ -33,6 +33,7 @@ from tactful.decide.logbook import Logbook
 from tactful.measure import outcomes as measure_outcomes
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters, RedisCounters
+from tactful.rights import exports as exports_service
 from tactful.rights import requests as requests_service
 from tactful.rights import reviews as reviews_service
 from tactful.types import utcnow
@@ -169,6 +170,15 @@ def _erase_reviews(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return reviews_service.erase_subject(ctx.session, subject_id=subject_id)
 
 
+def _export_packages(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    return exports_service.export_subject(ctx.session, subject_id=subject_id)
+
+
+def _erase_packages(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    # The sealed files go with their rows; their keys die with the subject's key in any case.
+    return exports_service.erase_subject(ctx.session, settings=ctx.settings, subject_id=subject_id)
+
+
 def _export_key(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     # Only when the key was made: the key itself is never exported.
     created = ctx.keystore.created_at(subject_id)
@@ -247,6 +257,13 @@ STORES: tuple[Store, ...] = (
         tables=("decision_reviews",),
         export=_export_reviews,
         erase=_erase_reviews,
+    ),
+    Store(
+        name="exports",
+        kind=StoreKind.FILE,
+        tables=("privacy_exports",),
+        export=_export_packages,
+        erase=_erase_packages,
     ),
     # The erasure's own record (crypto/erasure_log.py): erased subject ids and keyed digests of
     # their identifiers, never an identifier. Nothing of a live subject is there (an identifier

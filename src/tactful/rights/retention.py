@@ -17,6 +17,8 @@
                    then answer 404, as for an unknown id)
     outcomes       linked outcomes as old as those decisions; pending ones that waited too long for
                    their decision are settled as unknown (`measure.outcomes.expire`)
+    exports        access and portability packages past their expiry, rows and sealed files
+                   (`exports.sweep`; the job worker also runs it between jobs)
 
 `run_retention` runs every step in the caller's transaction and returns a `SweepReport`: a count
 per store, category and action. A dry run counts the same rows with the same conditions and
@@ -50,7 +52,8 @@ from tactful.measure import outcomes as measure_outcomes
 from tactful.measure.models import DecisionOutcome
 from tactful.profiles import links as profile_links
 from tactful.profiles.models import Computed, PendingLink, Trait
-from tactful.rights import anonymise
+from tactful.rights import anonymise, exports
+from tactful.rights.models import PrivacyExport
 
 SWEPT = "retention.swept"
 UNDECLARED = "undeclared"
@@ -97,6 +100,7 @@ class _Sweep:
     settings: Settings
     at: datetime
     dry_run: bool
+    keystore: Keystore
     expiring: list[ColumnElement[bool]] = field(default_factory=list)
     """The events step's conditions: a dry run's later steps leave out the rows they name, which
     a real run has deleted or anonymised by then."""
@@ -248,6 +252,13 @@ class _Sweep:
             count = decision_log.expire(self.session, before=before)
         return [Expired("decisions", "decision log", Expiry.DELETE, count)]
 
+    def exports(self) -> list[Expired]:
+        if self.dry_run:
+            count = self.count(select(PrivacyExport.id).where(PrivacyExport.expires_at <= self.at))
+        else:
+            count = exports.sweep(self.session, keystore=self.keystore, settings=self.settings, at=self.at)
+        return [Expired("exports", "access and portability packages", Expiry.DELETE, count)]
+
     def outcomes(self) -> list[Expired]:
         before = self.at - timedelta(days=self.settings.decision_log_retention_days)
         if self.dry_run:
@@ -292,6 +303,7 @@ STEPS: tuple[tuple[str, Callable[[_Sweep], list[Expired]]], ...] = (
     ("message ids", _Sweep.message_ids),
     ("decisions", _Sweep.decisions),
     ("outcomes", _Sweep.outcomes),
+    ("exports", _Sweep.exports),
 )
 """In order: whole events first, so that fields are not cleared from rows about to go."""
 
@@ -309,7 +321,7 @@ def run_retention(
 ) -> SweepReport:
     """Run every store's sweep at `at` in `session`'s transaction (or count what it would do, with
     `dry_run`); a real run appends the `retention.swept` audit entry, with the counts."""
-    sweep = _Sweep(session, catalog, settings, at, dry_run)
+    sweep = _Sweep(session, catalog, settings, at, dry_run, keystore)
     rows: list[Expired] = []
     for done, (name, step) in enumerate(STEPS, start=1):
         rows += step(sweep)

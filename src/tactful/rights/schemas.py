@@ -354,7 +354,12 @@ class PrivacyRequestView(BaseModel):
         description="What was done, per step, once closed; a rejection's reasons and how to complain. "
         "Not shown to a caller who filed without proof"
     )
-    download_url: str | None = Field(None, description="Where an access export is downloaded (not yet)")
+    download_url: str | None = Field(
+        None,
+        description="Once an access or portability request completed: where its package is downloaded "
+        "(`GET`, with the admin key or the person's subject token), until it expires or its downloads "
+        "are used up; None before, after, and for other types",
+    )
     received_at: datetime
     closed_at: datetime | None
     recipients: list[RecipientTaskView] = Field(
@@ -364,10 +369,16 @@ class PrivacyRequestView(BaseModel):
 
     @classmethod
     def of(
-        cls, record: RequestRecord, *, with_receipt: bool = True, recipients: Sequence[RecipientTaskView] = ()
+        cls,
+        record: RequestRecord,
+        *,
+        with_receipt: bool = True,
+        recipients: Sequence[RecipientTaskView] = (),
+        download_url: str | None = None,
     ) -> PrivacyRequestView:
         return cls(
             id=record.public_id,
+            download_url=download_url,
             type=record.type,
             status=record.status,
             due_at=record.effective_due_at,
@@ -399,8 +410,10 @@ class PrivacyRequestAdminView(PrivacyRequestView):
     failure_code: str | None
 
     @classmethod
-    def admin(cls, record: RequestRecord, *, at: datetime) -> PrivacyRequestAdminView:
-        base = PrivacyRequestView.of(record).model_dump()
+    def admin(
+        cls, record: RequestRecord, *, at: datetime, download_url: str | None = None
+    ) -> PrivacyRequestAdminView:
+        base = PrivacyRequestView.of(record, download_url=download_url).model_dump()
         return cls(
             **base,
             regimes=list(record.regimes),

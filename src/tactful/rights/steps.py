@@ -5,7 +5,8 @@
     objection ──────────▶ object       (ledger flag: legitimate interest refused, Art. 21)
     restriction ────────▶ restrict     (ledger flag: restriction, Art. 18)
     access, portability ▶ export       (registry.export_all: counts per store; the document goes to
-                                        the plan's `ExportSink`, where the packaged download plugs in)
+                                        the plan's `ExportSink`: exports.PackagedExport seals the
+                                        package the person downloads)
     erasure ────────────▶ suppress     (the identifiers' HMACs and the time in the keystore's
                                         erasure log, before any deletion; the recipients to tell)
                           erase_stores (every store but the keystore, committed)
@@ -43,7 +44,9 @@ from tactful.rights import recipients as recipients_service
 from tactful.rights import registry
 from tactful.rights.due import RequestType
 from tactful.rights.erasure import StepPending, atoms_held, identifiers_of
+from tactful.rights.exports import PackagedExport
 from tactful.rights.models import PrivacyRequest
+from tactful.rights.package import PackageKind
 from tactful.rights.recipients import LeaveToOperator, Notifier
 from tactful.rights.registry import RightsContext
 from tactful.rights.schemas import RequestRecord
@@ -329,10 +332,10 @@ PLANS: Mapping[RequestType, tuple[Step, ...]] = {
     RequestType.LIMIT_SENSITIVE: (LedgerRefusal("limit", TargetKind.LIMIT_SENSITIVE),),
     RequestType.OBJECTION: (LedgerRefusal("object", TargetKind.LEGITIMATE_INTEREST),),
     RequestType.RESTRICTION: (LedgerRefusal("restrict", TargetKind.RESTRICTION), NotifyRecipients()),
-    RequestType.ACCESS: (Export(),),
-    # Portability's narrower document (what the person provided or was observed) comes with the
-    # packaged export; until then it runs the access export.
-    RequestType.PORTABILITY: (Export(),),
+    # The document goes into a sealed package the person downloads (exports.PackagedExport);
+    # portability's holds only what the person provided or was observed (package.build).
+    RequestType.ACCESS: (Export(sink=PackagedExport(PackageKind.ACCESS)),),
+    RequestType.PORTABILITY: (Export(sink=PackagedExport(PackageKind.PORTABILITY)),),
     RequestType.ERASURE: (Suppress(), EraseStores(), Unlearn(), DestroyKeys(), NotifyRecipients()),
     RequestType.RECTIFICATION: (Rectify(), NotifyRecipients()),
 }
