@@ -16,6 +16,8 @@ from tactful.collect.models import Event, MessageId
 from tactful.consent.models import ConsentEventRow
 from tactful.decide.models import DecisionLog
 from tactful.profiles.models import Identity, Subject, Trait
+from tactful.rights.due import RequestType
+from tactful.rights.steps import PLANS
 
 SMALL = Size(subjects=30, events=305, chunk=10)
 
@@ -94,7 +96,8 @@ def test_measuring_erases_and_exports_whole_subjects(tmp_path: Path) -> None:
     rights_seed.seed(stores, SMALL, log=lambda _: None)
     section = rights_scale.measure(stores, SMALL, subjects=2, log=lambda _: None)
     assert len(section["erase_ms"]["runs"]) == len(section["export_ms"]["runs"]) == 2
-    assert set(section["steps_ms"]) == {"erase_stores", "destroy_keys", "export"}
+    planned = {step.name for kind in (RequestType.ERASURE, RequestType.ACCESS) for step in PLANS[kind]}
+    assert set(section["steps_ms"]) == planned
     held = section["export_held"]
     assert held["collection"]["events"] in (10, 11)
     assert held["decisions"]["decisions"] >= rights_seed.DECISIONS_PER_SUBJECT

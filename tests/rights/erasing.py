@@ -27,7 +27,7 @@ from tactful.decide import log as decision_log
 from tactful.decide.logbook import Entry
 from tactful.policy.state import ConsentSource
 from tactful.profiles import service as profiles_service
-from tactful.profiles.counters import RedisCounters, observe
+from tactful.profiles.counters import Observation, RedisCounters
 from tactful.rights.jobs import JobContext
 from tactful.tables import import_all_models
 from tactful.types import Purpose
@@ -162,7 +162,8 @@ def seed(place: Place, *, at: datetime, tag: str) -> Person:
         decision_log.write(session, entries=[_decision(subject, at)], at=at)
     if place.redis is not None:
         counters = RedisCounters(place.redis, prefix=place.settings.redis_prefix)
-        observe(counters, subject, {"type": "track", "event": "Product Viewed"}, at)
+        viewed = Observation("events.product_viewed", (("category", '"outdoor"'),))
+        counters.record(subject, [viewed], at=at, version="0")
     return Person(user, (first, second), email, subject)
 
 
