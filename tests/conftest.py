@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from tests.backends import backends, fresh_database
 
 # The server's own retention sweep stays off in tests unless a test (or the environment) turns it on.
 os.environ.setdefault("TACTFUL_RETENTION__SCHEDULE", "false")
+# Privacy packages go to a folder of this run's own, never beside the working directory (where the
+# default puts them for a database that is not a file).
+os.environ.setdefault("TACTFUL_PRIVACY__EXPORT_DIR", tempfile.mkdtemp(prefix="tactful-test-exports-"))
 
 hypothesis_settings.register_profile("ci", deadline=None, max_examples=60)
 hypothesis_settings.register_profile("dev", deadline=None, max_examples=30)

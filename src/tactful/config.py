@@ -64,6 +64,12 @@ class Limits(BaseModel):
     max_json_depth: int = Field(32, ge=4, le=256)
     max_object_keys: int = Field(500, ge=10)
     max_events_per_batch: int = Field(2500, ge=1)
+    quarantine_retention_days: int = Field(
+        30,
+        ge=1,
+        le=365,
+        description="days a quarantined message is kept (sealed), for its sender to see why it was refused",
+    )
 
 
 KeyScope = Literal["write", "server", "admin"]

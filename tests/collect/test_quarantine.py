@@ -20,7 +20,7 @@ from tactful.collect import quarantine
 from tactful.collect import service as collect_service
 from tactful.collect.models import Quarantine
 from tactful.collect.schemas import Source, Status
-from tactful.config import Settings
+from tactful.config import Limits, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database, migrate
 from tactful.errors import KeyDestroyed
@@ -34,14 +34,16 @@ SOURCE = Source(write_key_id=uuid.UUID(int=1), request_id="req-q", trusted=True)
 IP, USER_AGENT = "203.0.113.77", "Mozilla/5.0 (X11; Linux x86_64) QuarantineProbe/9.1"
 
 
-def ingest(session: Session, keystore: Keystore, messages: list[Any], *, at: Any = T0) -> list[Status]:
+def ingest(
+    session: Session, keystore: Keystore, messages: list[Any], *, at: Any = T0, limits: Limits = LIMITS
+) -> list[Status]:
     results = collect_service.ingest(
         session,
         keystore=keystore,
         messages=messages,
         source=SOURCE,
         at=at,
-        limits=LIMITS,
+        limits=limits,
         policy=open_policy(),
     )
     return [r.status for r in results]
@@ -134,6 +136,29 @@ def test_a_days_key_is_dropped_once_everything_it_sealed_is_past_retention(
         ingest(session, keystore, [track(anonymousId=None)], at=later)
         with pytest.raises(KeyDestroyed):
             quarantine.read_raw(keystore, first)
+    finally:
+        keystore.dispose()
+
+
+def test_the_quarantine_keeps_its_own_configured_retention(session: Session, tmp_path: Path) -> None:
+    keystore = Keystore(
+        f"sqlite:///{tmp_path / 'keys.db'}", secret_key="a-test-secret-that-is-long-enough-0001"
+    )
+    keystore.create_schema()
+    short = LIMITS.model_copy(update={"quarantine_retention_days": 3})
+    try:
+        early = track(anonymousId=None, timestamp="last tuesday")
+        ingest(session, keystore, [early], limits=short)
+        first = held(session, early["messageId"])
+        assert first.expires_at == T0 + timedelta(days=3)
+        just_before = T0 + timedelta(days=3) - timedelta(seconds=1)
+        assert collect_service.purge_quarantine(session, at=just_before) == 0
+        # The day key that sealed it goes once every row it sealed is past the shorter period.
+        later = T0 + timedelta(days=5)
+        ingest(session, keystore, [track(anonymousId=None, timestamp="x")], at=later, limits=short)
+        with pytest.raises(KeyDestroyed):
+            quarantine.read_raw(keystore, first)
+        assert collect_service.purge_quarantine(session, at=later) >= 1
     finally:
         keystore.dispose()
 

@@ -16,8 +16,9 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 from tactful.collect import service as collect_service
+from tactful.collect.outcomes import Outcome
 from tactful.collect.schemas import EventResult, Source, Status
-from tactful.config import PolicySettings, Settings
+from tactful.config import PolicySettings, PrivacySettings, Settings
 from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
 from tactful.consent.schemas import ConsentChange
@@ -25,12 +26,13 @@ from tactful.crypto import Keystore, keystore_metadata
 from tactful.db import Base, Database
 from tactful.decide import log as decision_log
 from tactful.decide.logbook import Entry
+from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.state import ConsentSource
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import Observation, RedisCounters
 from tactful.rights.jobs import JobContext
 from tactful.tables import import_all_models
-from tactful.types import Purpose
+from tactful.types import Level, Purpose
 from tests.backends import REDIS_URL, fresh_database, redis_prefix
 from tests.collect.builders import LIMITS, policy_context
 from tests.rights.requesting import DEMO
@@ -93,7 +95,11 @@ def place(backend: str, tmp: Path) -> Iterator[Place]:
         keystore.create_schema()
         redis = Redis.from_url(REDIS_URL) if REDIS_URL else None
         prefix = redis_prefix()
-        settings = Settings(database_url=main_url, keystore_url=keys_url, redis_prefix=prefix)
+        exports = tmp / "exports"
+        settings = Settings(
+            database_url=main_url, keystore_url=keys_url, redis_prefix=prefix,
+            privacy=PrivacySettings(export_dir=exports),
+        )  # fmt: skip
         files: list[Path] = []
         for url in (main_url, keys_url):
             if url.startswith("sqlite:///"):
@@ -159,7 +165,14 @@ def seed(place: Place, *, at: datetime, tag: str) -> Person:
         consent_service.record(
             session, keystore=place.keystore, subject_id=subject, changes=[grant], at=at, actor="tests"
         )
-        decision_log.write(session, entries=[_decision(subject, at)], at=at)
+        decided = _decision(subject, at)
+        decision_log.write(session, entries=[decided], at=at)
+        clicked = Outcome(
+            subject_id=subject, decision_id=decided.decision_id, event="events.promotion_clicked",
+            value=None, occurred_at=at, received_at=at, refusal=None, may_learn=True,
+            learn_ceiling=Level.ONE,
+        )  # fmt: skip
+        measure_outcomes.record(session, outcomes=[clicked], at=at)
     if place.redis is not None:
         counters = RedisCounters(place.redis, prefix=place.settings.redis_prefix)
         viewed = Observation("events.product_viewed", (("category", '"outdoor"'),))
@@ -213,9 +226,15 @@ def found_in_tables(place: Place, needles: dict[str, bytes]) -> list[str]:
     return hits
 
 
+def export_files(place: Place) -> list[Path]:
+    folder = place.settings.privacy.export_dir
+    return sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []
+
+
 def found_in_files(place: Place, needles: dict[str, bytes]) -> list[str]:
+    """The needles in the bytes of both databases, their write-ahead logs and the export folder."""
     hits = []
-    for path in place.files:
+    for path in [*place.files, *export_files(place)]:
         if path.exists():
             data = path.read_bytes()
             hits += [f"{path.name}: {name}" for name, needle in needles.items() if needle in data]

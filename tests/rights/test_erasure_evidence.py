@@ -1,8 +1,8 @@
 """Evidence that an erasure is complete (issue 11, parts 4 and 7): a person seeded in every store is
 found nowhere afterwards, not in any table or column, not in the bytes of either database or their
-write-ahead logs, not in Redis, neither as an identifier nor as its SHA-256 or MD5; the audit chain
-still verifies; the receipt names the stores and the recipients; and the erasure log then stops
-replays of earlier messages while a later return starts someone new."""
+write-ahead logs, not in Redis or the export folder, neither as an identifier nor as its SHA-256 or
+MD5; the audit chain still verifies; the receipt names the stores and the recipients; and the erasure
+log then stops replays of earlier messages while a later return starts someone new."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from tests.rights.erasing import (
     POLICY,
     Place,
     count,
+    export_files,
     found_in_files,
     found_in_redis,
     found_in_tables,
@@ -69,6 +70,7 @@ def test_an_erased_person_is_found_nowhere(where: Place) -> None:
     assert JobRunner(where.jobs()).run(access.id) is RunOutcome.COMPLETED
     needles = ada.needles()
     assert redis_keys_of(where, ada.subject_id) or where.redis is None
+    assert export_files(where), "her access request left a sealed package in the export folder"
 
     public_id = erase(where, ada.user_id)
 
@@ -76,8 +78,12 @@ def test_an_erased_person_is_found_nowhere(where: Place) -> None:
     assert found_in_files(where, needles) == []
     assert found_in_redis(where, needles) == []
     assert redis_keys_of(where, ada.subject_id) == []
+    assert export_files(where) == []  # her package went with her
     with where.database.session() as session:
-        for table in ("events", "quarantine", "decision_log", "identities", "traits", "subjects"):
+        for table in (
+            "events", "quarantine", "decision_log", "decision_outcomes", "privacy_exports", "identities",
+            "traits", "subjects",
+        ):  # fmt: skip
             column = where_subject(table)
             assert session.execute(select(column).where(column == ada.subject_id)).first() is None, table
         assert verification.verify(session, keystore=where.keystore).ok
@@ -104,6 +110,8 @@ def test_an_erased_person_is_found_nowhere(where: Place) -> None:
     assert steps["suppress"]["identifiers_suppressed"] == 4  # a user id, two anonymous ids, the address
     assert steps["erase_stores"]["removed"]["collection"] >= 3 + 2  # events, quarantined messages
     assert steps["erase_stores"]["removed"]["decisions"] == 1
+    assert steps["erase_stores"]["removed"]["outcomes"] == 1
+    assert steps["erase_stores"]["removed"]["exports"] == 1
     assert (steps["erase_stores"]["removed"]["realtime_counters"] > 0) is (where.redis is not None)
     assert steps["destroy_keys"]["keys_destroyed"] == 1
     assert "beyond use" in steps["destroy_keys"]["backups"]

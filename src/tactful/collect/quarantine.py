@@ -48,6 +48,7 @@ from tactful.profiles.traits import EMAIL_INDEX, normalise_email
 from tactful.types import new_row_id
 
 RETENTION = timedelta(days=30)
+"""The default of `Limits.quarantine_retention_days` (`TACTFUL_LIMITS__QUARANTINE_RETENTION_DAYS`)."""
 """How long a quarantined payload is kept. A module constant: quarantine is for finding faults in
 senders, which a month covers; it is not a setting yet."""
 
@@ -163,12 +164,12 @@ def key_name(received_at: datetime) -> str:
     return f"{KEY_PREFIX}{received_at.astimezone(UTC).date().isoformat()}"
 
 
-def _seal_for_nobody(keystore: Keystore, text: str, received_at: datetime) -> bytes:
+def _seal_for_nobody(keystore: Keystore, text: str, received_at: datetime, retention: timedelta) -> bytes:
     name = key_name(received_at)
     if keystore.system.ensure(name):
         # A new day: the keys of days whose every row is past its retention go (a day is kept
         # longer, so a row received late on a day never outlives its key's day).
-        oldest_live = (received_at - RETENTION - timedelta(days=1)).astimezone(UTC).date()
+        oldest_live = (received_at - retention - timedelta(days=1)).astimezone(UTC).date()
         keystore.system.drop_before(KEY_PREFIX, name_below=oldest_live.isoformat())
     return keystore.system.encrypt(name, text, context=RAW_CONTEXT)
 
@@ -186,6 +187,7 @@ def row(
     request_id: str | None,
     limit: int,
     catalog: CatalogView | None = None,
+    retention: timedelta = RETENTION,
 ) -> dict[str, Any]:
     """The quarantine row of one rejected message, ready for a bulk insert: minimised (see
     `never_stored`; with no catalog, `ALWAYS_REMOVED` only) and sealed."""
@@ -194,7 +196,7 @@ def row(
     kept = raw[:limit]
     kind = message.get("type") if isinstance(message, dict) else None
     if subject_id is None:
-        sealed = _seal_for_nobody(keystore, kept, received_at)
+        sealed = _seal_for_nobody(keystore, kept, received_at, retention)
     else:
         sealed = keystore.encrypt(subject_id, kept, context=RAW_CONTEXT)
     return {
@@ -209,7 +211,7 @@ def row(
         **refs(keystore, kept_message),
         "truncated": len(raw) > limit,
         "received_at": received_at,
-        "expires_at": received_at + RETENTION,
+        "expires_at": received_at + retention,
         "write_key_id": write_key_id,
         "request_id": request_id,
     }
@@ -236,7 +238,8 @@ def seal_legacy(session: Session, *, keystore: Keystore, batch_size: int = 500) 
             else:
                 text = raw_text(minimise(message, ALWAYS_REMOVED))
             if held.subject_id is None:
-                held.raw_enc = _seal_for_nobody(keystore, text, held.received_at)
+                kept_for = held.expires_at - held.received_at  # the row's own period
+                held.raw_enc = _seal_for_nobody(keystore, text, held.received_at, kept_for)
             else:
                 held.raw_enc = keystore.encrypt(held.subject_id, text, context=RAW_CONTEXT)
             for name, digest in refs(keystore, message).items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -375,6 +375,7 @@ def _write(
             request_id=source.request_id,
             limit=limits.max_event_bytes,
             catalog=catalog,
+            retention=timedelta(days=limits.quarantine_retention_days),
         )
         for p in plans
         if p.status is Status.QUARANTINED
@@ -493,7 +494,8 @@ def purge_message_ids(session: Session, *, before: datetime) -> int:
 
 
 def purge_quarantine(session: Session, *, at: datetime) -> int:
-    """Delete quarantined messages kept past their retention (`quarantine.RETENTION`) by `at`."""
+    """Delete quarantined messages kept past their retention (`Limits.quarantine_retention_days`,
+    fixed on each row when it was quarantined) by `at`."""
     return quarantine.purge(session, at=at)
 
 
