@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tactful.catalog.report import records_of_processing, render_records_markdown, technical_measures
-from tactful.catalog.retention import format_retention
+from tactful.catalog.retention import describe_retention
 from tests.catalog import builders
 from tests.catalog.builders import build, demo
 
@@ -24,7 +24,7 @@ def test_the_records_cover_every_purpose_category_and_retention() -> None:
             for category in atom.categories:
                 assert atom.name in rows[category.name]["atoms"]
             listed = {a["name"]: a for a in activity["atoms"]}
-            assert listed[atom.name]["retention"] == format_retention(atom.retention)
+            assert listed[atom.name]["retention"] == describe_retention(atom.retention, atom.retention_anchor)
             assert listed[atom.name]["retention_days"] == atom.retention.days
             assert activity["legal_basis"]
             assert activity["data_subjects"] == [s.name for s in catalog.data_subjects]
@@ -51,7 +51,7 @@ def test_the_markdown_has_a_section_per_purpose() -> None:
         assert f"## Purpose: `{purpose.value}`" in text
     for atom in catalog.atom_list:
         assert f"`{atom.category}`" in text
-        assert f"`{atom.name}` ({format_retention(atom.retention)})" in text
+        assert f"`{atom.name}` ({describe_retention(atom.retention, atom.retention_anchor)})" in text
     assert "Technical and organisational measures" in text
 
 

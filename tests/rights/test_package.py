@@ -200,7 +200,7 @@ def test_an_access_package_holds_every_section_valid_against_its_schema(
     assert processing["controller"]["name"] == DEMO.controller.name
     held_atoms = {d["atom"]: d for d in processing["data"]}
     assert held_atoms["traits.email"]["recipients"] == ["Example Cloud GmbH", "Example Mail Inc."]
-    assert held_atoms["events.order_completed"]["retention"] == "6 years"
+    assert held_atoms["events.order_completed"]["retention"] == "24 months after the latest"
     assert "context.locale" in held_atoms  # stored with the events, which carry it
     assert "context.page.url" not in held_atoms  # declared, but none of hers carries it
     assert any(r["outside_eea"] and r["safeguard"] for r in processing["recipients"])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from tactful.catalog.model import EEA, Atom, Catalog, Recipient
-from tactful.catalog.retention import Expiry, format_retention
+from tactful.catalog.retention import Expiry, describe_retention, format_retention
 from tactful.types import Purpose
 
 Json = dict[str, "Json"] | list["Json"] | str | int | float | bool | None
@@ -122,7 +122,7 @@ def _atom(atom: Atom) -> dict[str, Json]:
         "name": atom.name,
         "category": atom.category,
         "level": atom.level.value,
-        "retention": format_retention(atom.retention),
+        "retention": describe_retention(atom.retention, atom.retention_anchor),
         "retention_days": atom.retention.days,
         "identifier": atom.identifier,
     }

@@ -106,5 +106,12 @@ def format_retention(period: timedelta) -> str:
     raise AssertionError("unreachable: every whole number of days divides by 1")  # pragma: no cover
 
 
+def describe_retention(period: timedelta, anchor: Anchor = Anchor.EACH) -> str:
+    """`format_retention`, saying what the period counts from when that is not each row's own time:
+    `24 months after the latest`."""
+    text = format_retention(period)
+    return f"{text} after the latest" if anchor is Anchor.LATEST else text
+
+
 def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"

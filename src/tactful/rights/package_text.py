@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tactful.catalog.model import EEA, Catalog, Source
 from tactful.catalog.report import LEGAL_BASIS, PURPOSE_TEXT
-from tactful.catalog.retention import format_retention
+from tactful.catalog.retention import describe_retention
 from tactful.decide import wording
 from tactful.decide.assignment import Strategy
 from tactful.policy.regimes import LegalBasis
@@ -119,7 +119,7 @@ def processing(
                 "source": a.source.value,
                 "source_explained": SOURCES[a.source],
                 "purposes": sorted(p.value for p in a.purposes),
-                "retention": format_retention(a.retention),
+                "retention": describe_retention(a.retention, a.retention_anchor),
                 "retention_days": a.retention.days,
                 "recipients": [catalog.recipients[k].name for k in a.recipients if k in catalog.recipients],
             }
