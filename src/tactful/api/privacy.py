@@ -17,8 +17,6 @@ worker also deletes export packages past their expiry (`export_sweep`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -29,6 +27,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_write
+from tactful.api.queues import queue_cursor, read_queue_cursor
 from tactful.collect.proof import SUBJECT_TOKEN_HEADER
 from tactful.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tactful.keys.schemas import Scope
@@ -38,7 +37,6 @@ from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, RequestType
 from tactful.rights.jobs import JobContext, JobRunner, JobWorker
-from tactful.rights.requests import Position
 from tactful.rights.schemas import (
     ExtensionCreate,
     NamedBy,
@@ -266,26 +264,6 @@ def get_privacy_request(
     return PrivacyRequestView.of(record, recipients=views, download_url=found.get(record.id))
 
 
-def _cursor(position: Position, at: datetime) -> str:
-    rank, due, public_id = position
-    text = f"{at.isoformat()}|{rank}|{due.isoformat()}|{public_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _position(cursor: str | None) -> tuple[datetime, Position] | None:
-    if cursor is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, rank, due, public_id = text.split("|")
-        found = (datetime.fromisoformat(at), (int(rank), datetime.fromisoformat(due), public_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        found = None
-    if found is None or found[0].tzinfo is None or found[1][1].tzinfo is None:
-        raise InvalidInput("this is not a cursor given by this route", code="invalid_cursor", field="cursor")
-    return found
-
-
 @router.get(
     "",
     summary="List privacy requests: overdue first, then by due date",
@@ -305,7 +283,7 @@ def list_privacy_requests(
     cursor: Annotated[str | None, Query(min_length=1, max_length=300, description="`next_cursor`")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST, description="At most this many")] = 50,
 ) -> PrivacyRequestPage:
-    resumed = _position(cursor)
+    resumed = read_queue_cursor(cursor)
     # A later page keeps the first page's moment, so that "overdue" means the same on every page.
     at, after = resumed if resumed is not None else (utcnow(), None)
     with context.session() as session:
@@ -320,7 +298,7 @@ def list_privacy_requests(
             session, keystore=context.keystore, request_ids=[record.id for _, record in page], at=utcnow()
         )
     response.headers["Cache-Control"] = "no-store"
-    next_cursor = _cursor(page[-1][0], at) if len(found) > limit else None
+    next_cursor = queue_cursor(page[-1][0], at) if len(found) > limit else None
     return PrivacyRequestPage(
         items=[
             PrivacyRequestAdminView.admin(record, at=at, download_url=urls.get(record.id))

@@ -16,8 +16,6 @@ token that proves nothing is refused (401) before any decision is looked up.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,13 +23,12 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_write
+from tactful.api.queues import queue_cursor, read_queue_cursor
 from tactful.collect.proof import SUBJECT_TOKEN_HEADER
-from tactful.errors import InvalidInput
 from tactful.keys.schemas import Principal, Scope
 from tactful.keys.tokens import token_subject
 from tactful.rights import review_queue, reviews
 from tactful.rights.due import BusinessCalendar
-from tactful.rights.review_queue import Position
 from tactful.rights.review_schemas import (
     DecisionReviews,
     ReviewAdminView,
@@ -172,26 +169,6 @@ def read_reviews(
     return DecisionReviews(decision_id=decision_id, reviews=[ReviewView.of(r) for r in found])
 
 
-def _cursor(position: Position, at: datetime) -> str:
-    rank, due, public_id = position
-    text = f"{at.isoformat()}|{rank}|{due.isoformat()}|{public_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _position(cursor: str | None) -> tuple[datetime, Position] | None:
-    if cursor is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, rank, due, public_id = text.split("|")
-        found = (datetime.fromisoformat(at), (int(rank), datetime.fromisoformat(due), public_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        found = None
-    if found is None or found[0].tzinfo is None or found[1][1].tzinfo is None:
-        raise InvalidInput("this is not a cursor given by this route", code="invalid_cursor", field="cursor")
-    return found
-
-
 @admin.get(
     "",
     summary="The review queue: overdue first, then by due date",
@@ -215,7 +192,7 @@ def list_reviews(
     cursor: Annotated[str | None, Query(min_length=1, max_length=300, description="`next_cursor`")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST, description="At most this many")] = 50,
 ) -> ReviewPage:
-    resumed = _position(cursor)
+    resumed = read_queue_cursor(cursor)
     at, after = resumed if resumed is not None else (utcnow(), None)
     with context.session() as session:
         found = review_queue.list_reviews(
@@ -226,7 +203,7 @@ def list_reviews(
         )
     response.headers["Cache-Control"] = "no-store"
     page = found[:limit]
-    next_cursor = _cursor(page[-1][0], at) if len(found) > limit else None
+    next_cursor = queue_cursor(page[-1][0], at) if len(found) > limit else None
     return ReviewPage(items=[ReviewSummary.of(r, at=at) for _, r in page], next_cursor=next_cursor)
 
 
