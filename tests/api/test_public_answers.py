@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,14 +22,17 @@ import pytest
 from tactful.api.privacy import job_context
 from tactful.collect import service as collect_service
 from tactful.crypto import Keystore
+from tactful.decide import log as decision_log
 from tactful.keys.schemas import Scope
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
 from tactful.rights.schemas import NamedBy, VerifiedBy
 from tactful.types import utcnow
-from tests.api.builders import app_context, client, issue
+from tests.api.builders import AppContext, app_context, bearer, client, issue
+from tests.api.test_consent_api import user
 from tests.api.test_public_key_trust import SEGMENT, Site, identify, track, uid
+from tests.api.test_reviews_api import TOKEN_HEADER, decided, review_url, shop, token
 from tests.backends import migrated_database
 
 ROUTES = {
@@ -74,12 +78,11 @@ def public_answers(site: Site, messages: list[dict[str, Any]]) -> list[list[dict
     return answers
 
 
-ACCEPTED = {"status": "accepted", "reason": None, "detail": None, "refused": []}
+ACCEPTED: dict[str, Any] = {"status": "accepted", "reason": None, "detail": None, "refused": []}
 
 
-def erase(site: Site, user_id: str) -> None:
+def erase(context: AppContext, user_id: str) -> None:
     """The operator erases the person, as `tactful privacy erase` does: every store, then the keys."""
-    context = site.context
     with context.session() as session:
         record = requests_service.file_request(
             session,
@@ -132,7 +135,7 @@ def test_whether_a_person_refused_or_granted_consent_is_not_told(site: Site) -> 
 def test_whether_a_user_id_was_erased_is_not_told(site: Site) -> None:
     erased, stranger = uid("user"), uid("user")
     site.signed_up(erased)
-    erase(site, erased)
+    erase(site.context, erased)
     earlier = (utcnow() - timedelta(hours=1)).isoformat()
 
     def before_erasure(who: str) -> dict[str, Any]:
@@ -293,3 +296,50 @@ def test_the_answers_of_one_batch_follow_its_messages(site: Site) -> None:
     results = site.send("/v1/batch", {"batch": batch})
     assert [r["messageId"] for r in results] == [m["messageId"] for m in batch]
     assert [r["status"] for r in results] == ["accepted", "accepted", "quarantined", "dropped"]
+
+
+# -- decision ids ----------------------------------------------------------------------------------------
+
+
+def test_a_decision_id_reads_the_same_unknown_erased_expired_or_someone_elses(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    """The explanation and the review routes take the write key: what they answer for a decision id
+    that is not the asker's tells nothing about why (never made, expired, its person erased)."""
+    with migrated_database(backend, tmp_path) as db:
+        context = app_context(db, keystore)
+        api = client(context)
+        keys = {scope: bearer(issue(context, scope, name=f"ids {scope}")) for scope in Scope}
+        shop(api, keys[Scope.ADMIN])
+        assert context.logbook is not None
+        older = decided(api, keys[Scope.SERVER], user())["price_box"]
+        context.logbook.flush()
+        with context.session() as session:
+            assert decision_log.expire(session, before=utcnow()) >= 1  # its retention ran
+        ada, bob = user(), user()
+        theirs = decided(api, keys[Scope.SERVER], ada)["price_box"]
+        gone = decided(api, keys[Scope.SERVER], bob)["price_box"]
+        context.logbook.flush()
+        erase(context, bob)
+        public = keys[Scope.WRITE]
+        assert api.get(f"/v1/decisions/{theirs}/explanation", headers=public).status_code == 200
+
+        def answer(response: Any) -> tuple[int, dict[str, Any]]:
+            return response.status_code, response.json()
+
+        unknown = "dc_" + "A" * 22
+        explained = [
+            answer(api.get(f"/v1/decisions/{decision}/explanation", headers=public))
+            for decision in (unknown, older, gone)
+        ]
+        assert all(e == explained[0] for e in explained), explained
+        assert (explained[0][0], explained[0][1]["code"]) == (404, "decision_not_found")
+        someone = public | {TOKEN_HEADER: token(context, user())}
+        reviews = [
+            answer(call(review_url(decision), headers=headers))
+            for decision in (unknown, older, gone, theirs)
+            for headers in (public, someone)
+            for call in (api.get, lambda url, headers: api.post(url, json={}, headers=headers))
+        ]
+        assert all(r == reviews[0] for r in reviews), reviews
+        assert (reviews[0][0], reviews[0][1]["code"]) == (404, "decision_not_found")
