@@ -343,8 +343,6 @@ def ingest(
         counts=counts,
         audited=audited,
     )
-    for plan in plans:
-        plan.undeclared = checks.undeclared(policy, plan)
     return [plan.result() for plan in plans]
 
 
