@@ -107,21 +107,17 @@ def _percent(part: int, whole: int) -> str:
 def summary_tables(summary: Summary) -> list[Table]:
     """The summary as tables: traffic, consent, decisions and clicks."""
     traffic = Table(title=f"simulated {summary.visitors:,} visitors, {summary.visits:,} visits")
-    traffic.add_column("messages (collection's answers)")
-    traffic.add_column("count", justify="right")
-    traffic.add_column("engine counter", justify="right")
+    traffic.add_column("messages")
+    traffic.add_column("pages' answers", justify="right")
+    traffic.add_column("engine counter (admin key)", justify="right")
     counters = summary.counters
     traffic.add_row("sent", f"{summary.messages:,}", f"{counters.get('received', 0):,} received")
-    for status, outcome in (
-        ("stored", "stored"),
-        ("duplicate", "deduplicated"),
-        ("quarantined", "quarantined"),
-        ("suppressed", "suppressed"),
-        ("dropped", "dropped"),
-    ):
-        traffic.add_row(status, f"{summary.statuses.get(status, 0):,}", f"{counters.get(outcome, 0):,}")
+    taken = ", ".join(f"{counters.get(o, 0):,} {o}" for o in ("stored", "deduplicated", "suppressed"))
+    traffic.add_row("accepted", f"{summary.statuses.get('accepted', 0):,}", taken)
+    for status in ("quarantined", "dropped"):
+        traffic.add_row(status, f"{summary.statuses.get(status, 0):,}", f"{counters.get(status, 0):,}")
     for code, count in sorted(summary.refused.items()):
-        traffic.add_row(f"claim refused: {code}", f"{count:,}", "")
+        traffic.add_row(f"claim refused: {code}", "", f"{count:,}")
 
     consent = Table(title="consent choices (and the ceilings the engine reported for their decisions)")
     for column in ("banner answer", "visitors", "share", "choices recorded", "ceilings"):
@@ -157,8 +153,11 @@ def print_summary(summary: Summary) -> None:
 
     for table in summary_tables(summary):
         err.print(table)
-    kept = ", ".join(f"{count:,} {status}" for status, count in sorted(summary.clicks_kept.items()))
-    err.print(f"click events: {kept or 'none'} (a click the visitor's consent does not cover is not kept)")
+    clicks = sum(summary.clicks_answered.values())
+    err.print(
+        f"click events: {clicks:,} sent; {summary.outcomes_kept:,} outcomes kept, clicks and orders naming "
+        "a decision (one the visitor's consent does not cover is not kept)"
+    )
     asked = sum(summary.explanations.values())
     err.print(f'"why am I seeing this?" asked {asked:,} times: {summary.explanations.get(200, 0):,} answered')
     balance = "holds" if summary.balanced else "[bold red]does not hold[/]"

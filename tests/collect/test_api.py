@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tactful.api.collect import IngestResponse
 from tactful.collect import quarantine
+from tactful.collect import service as collect_service
 from tactful.collect.models import Event, Quarantine
 from tactful.config import Limits, Settings
 from tactful.crypto import Keystore
@@ -61,6 +62,12 @@ def stored(context: AppContext, message_id: str) -> list[Event]:
         return list(session.scalars(select(Event).where(Event.message_id == message_id)))
 
 
+def refusals(context: AppContext) -> dict[str, int]:
+    """The refusals counted so far, by code (`/metrics`: `tactful_claims_refused`)."""
+    with context.session() as session:
+        return dict(collect_service.ingest_stats(session).refused_by_reason)
+
+
 def quarantined(context: AppContext, message_id: str) -> list[Quarantine]:
     with context.session() as session:
         return list(session.scalars(select(Quarantine).where(Quarantine.message_id == message_id)))
@@ -88,25 +95,32 @@ def test_each_route_stores_its_type_with_basic_auth(
 ) -> None:
     message = MESSAGES[kind]()
     message.pop("type", None)
+    before = refusals(context)
     response = post(http, f"/v1/{kind}", message, headers=basic(key))
     assert response.status_code == 200
-    # A write key's word about a user id is a claim: an alias is stored but its link waits for
-    # proof; an identify is stored without the direct identifier (a first name) it carries.
-    refused = {"alias": ["link_unverified"], "identify": ["identifier_needs_proof"]}.get(kind, [])
+    # The page's answer tells what the message alone decides: taken in.
     assert response.json() == {
         "success": True,
         "results": [
             {
                 "messageId": message["messageId"],
-                "status": "stored",
+                "status": "accepted",
                 "reason": None,
                 "detail": None,
-                "refused": refused,
+                "refused": [],
             }
         ],
     }
     [row] = stored(context, message["messageId"])
     assert row.type == kind
+    # A write key's word about a user id is a claim: an alias is stored but its link waits for
+    # proof; an identify is stored without the direct identifier (a first name) it carries. Both
+    # refusals are counted for the operator, not told to the page.
+    refused = {"alias": "link_unverified", "identify": "identifier_needs_proof"}.get(kind)
+    after = refusals(context)
+    assert {code: n - before.get(code, 0) for code, n in after.items() if n != before.get(code, 0)} == (
+        {refused: 1} if refused else {}
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(MESSAGES))
@@ -116,7 +130,7 @@ def test_analytics_js_short_paths_with_text_plain_and_write_key_in_body(
     message = {**MESSAGES[kind](), "type": kind, "writeKey": key, "sentAt": "2026-03-01T12:00:00Z"}
     response = post(http, f"/v1/{SHORT[kind]}", message, headers={"Content-Type": "text/plain"})
     assert response.status_code == 200
-    assert response.json()["results"][0]["status"] == "stored"
+    assert response.json()["results"][0]["status"] == "accepted"
     assert [row.type for row in stored(context, message["messageId"])] == [kind]
 
 
@@ -127,33 +141,40 @@ def test_bearer_token_is_accepted(http: Any, context: AppContext, key: str) -> N
     assert stored(context, message["messageId"])
 
 
+@pytest.mark.parametrize(
+    ("scope", "statuses"),
+    [
+        (Scope.SERVER, ["stored", "quarantined", "duplicate"]),
+        (Scope.WRITE, ["accepted", "quarantined", "accepted"]),  # a page reads what its message decides
+    ],
+)
 def test_batch_applies_shared_context_and_reports_each_event(
-    http: Any, context: AppContext, key: str
+    http: Any, context: AppContext, scope: Scope, statuses: list[str]
 ) -> None:
     good, bad = track(), track(event="")
     body = {"batch": [good, bad, good], "context": {"locale": "fr-FR"}, "sentAt": "2026-03-01T12:00:00Z"}
-    response = post(http, "/v1/batch", body, headers=basic(key))
+    response = post(http, "/v1/batch", body, headers=basic(write_key(context, scope=scope)))
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [(r["status"], r["reason"]) for r in results] == [
-        ("stored", None),
-        ("quarantined", "invalid_field"),
-        ("duplicate", None),
-    ]
+    reasons = [None, "invalid_field", None]
+    assert [(r["status"], r["reason"]) for r in results] == list(zip(statuses, reasons, strict=True))
     [row] = stored(context, good["messageId"])
     assert row.context == {"locale": "fr-FR"}
 
 
-def test_the_answer_is_the_documented_response(http: Any, key: str) -> None:
+@pytest.mark.parametrize(("scope", "status"), [(Scope.WRITE, "accepted"), (Scope.SERVER, "stored")])
+def test_the_answer_is_the_documented_response(
+    http: Any, context: AppContext, scope: Scope, status: str
+) -> None:
     good, bad = track(), track(event="")
-    response = post(http, "/v1/batch", {"batch": [good, bad]}, headers=basic(key))
+    response = post(http, "/v1/batch", {"batch": [good, bad]}, headers=basic(write_key(context, scope=scope)))
     assert response.headers["content-type"] == "application/json"
     answer = response.json()
     assert IngestResponse.model_validate(answer).model_dump() == answer
     assert answer["success"] is True
     assert answer["results"][0] == {
         "messageId": good["messageId"],
-        "status": "stored",
+        "status": status,
         "reason": None,
         "detail": None,
         "refused": [],
@@ -294,7 +315,7 @@ def test_only_the_documented_variable_sets_collections_batch_limit(
     monkeypatch.setenv("MAX_EVENTS_PER_BATCH", "7")
     unprefixed = send(8)
     assert unprefixed.status_code == 200
-    assert [r["status"] for r in unprefixed.json()["results"]] == ["stored"] * 8
+    assert [r["status"] for r in unprefixed.json()["results"]] == ["accepted"] * 8
     monkeypatch.setenv("TACTFUL_LIMITS__MAX_EVENTS_PER_BATCH", "7")
     refused = send(8)
     assert refused.status_code == 413
@@ -307,7 +328,7 @@ def test_an_oversize_event_inside_a_valid_batch_is_quarantined(
 ) -> None:
     small, big = track(), track(properties={"blob": "x" * 40_000})
     response = post(http, "/v1/batch", {"batch": [small, big]}, headers=basic(key))
-    assert [r["status"] for r in response.json()["results"]] == ["stored", "quarantined"]
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "quarantined"]
     assert response.json()["results"][1]["reason"] == "event_too_large"
     assert stored(context, small["messageId"])
     assert quarantined(context, big["messageId"])
@@ -356,7 +377,13 @@ def test_injection_strings_in_declared_fields_are_stored_verbatim(
     response = post(http, "/v1/track", message, headers=basic(key))
     assert response.status_code == 200
     assert response.json()["results"] == [
-        {"messageId": message["messageId"], "status": "stored", "reason": None, "detail": None, "refused": []}
+        {
+            "messageId": message["messageId"],
+            "status": "accepted",
+            "reason": None,
+            "detail": None,
+            "refused": [],
+        }
     ]
     [row] = stored(context, message["messageId"])
     assert row.properties == {"product_id": hostile, "category": "{{7*7}}"}

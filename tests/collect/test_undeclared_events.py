@@ -79,7 +79,7 @@ def test_a_retry_of_a_dropped_event_is_a_duplicate(session: Session, keystore: K
     [first] = ingest(session, keystore, [shared])
     [again] = ingest(session, keystore, [dict(shared)])
     assert (first.status, first.reason) == DROPPED
-    assert again == EventResult(shared["messageId"], Status.DUPLICATE)
+    assert again == EventResult(shared["messageId"], Status.DUPLICATE, undeclared=True)
 
 
 def test_a_strangers_undeclared_event_is_dropped_and_leaves_no_profile(

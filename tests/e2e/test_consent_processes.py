@@ -84,7 +84,7 @@ def test_a_withdrawal_on_one_process_holds_on_the_other_at_once(backend: str, tm
         grants = dict.fromkeys(("analytics", *PERSONALIZATION), True)
         _consent(a, write, anon, grants)
         assert _read(b, server_key, anon)["purposes"]["personalization.predictive"]["state"] == "granted"
-        first = _view(a, write, anon)
+        first = _view(a, server_key, anon)
         assert first["status"] == "stored"
         assert _purposes(db, first["messageId"]) == ["analytics", "personalization.behavioral"]
         with db.session() as session:
@@ -100,13 +100,13 @@ def test_a_withdrawal_on_one_process_holds_on_the_other_at_once(backend: str, tm
         assert "computed.favorite_category" not in kept  # predictive or e-mail marketing only
         assert "computed.event_counts" in kept  # analytics still holds
         # The next event sent to A serves only what B left allowed.
-        second = _view(a, write, anon)
+        second = _view(a, server_key, anon)
         assert second["status"] == "stored"
         assert _purposes(db, second["messageId"]) == ["analytics"]
 
         # Withdrawing everything on B: the very next event sent to A is suppressed.
         _consent(b, write, anon, dict.fromkeys(grants, False))
-        result = _view(a, write, anon)
+        result = _view(a, server_key, anon)
         assert (result["status"], result["reason"]) == ("suppressed", "no_purpose")
         with db.session() as session:
             assert profiles_service.stored_atoms(session, subject_id=subject) <= {"computed.last_seen"}

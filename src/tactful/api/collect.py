@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tactful.api import ratelimit
+from tactful.api import answers, ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, authenticate_token, declare_scope, header_token
 from tactful.api.middleware import request_id
@@ -76,21 +76,37 @@ class BatchBody(BaseModel):
 
 
 class EventOutcome(BaseModel):
+    """What became of one message, as the key's scope may see it.
+
+    A write key is public (it sits in every web page), so its answer is determined by the message
+    alone and tells nothing about the people it names: `accepted` (taken in: stored, or left out
+    because of the person's consent or an earlier erasure, or a repeat of a message received
+    before), `quarantined` (only for a fault of the message itself, with its reason) or `dropped`
+    (the catalog does not declare the event). A server or admin key reads the engine's answer:
+    `stored`, `duplicate`, `quarantined`, `suppressed` or `dropped`, with the reason and every
+    refusal. The counts by outcome and the refusals are in `/metrics` and the audit trail."""
+
     messageId: str | None = Field(
         description="The message id; a message sent without one gets a fresh id (`tf-` and a random UUID)"
     )
-    status: Literal["stored", "duplicate", "quarantined", "suppressed", "dropped"] = Field(
-        description="`dropped`: the catalog does not declare the event (reason `undeclared_event`)"
+    status: Literal["accepted", "stored", "duplicate", "quarantined", "suppressed", "dropped"] = Field(
+        description="To a write key: `accepted`, `quarantined` (a fault of the message: `missing_identity`, "
+        "`invalid_type`, `invalid_field`, `event_too_large`, `timestamp_out_of_range`, `unstorable_value`) "
+        "or `dropped` (`undeclared_event`: the catalog does not declare the event). To a server or admin "
+        "key: `stored`, `duplicate`, `quarantined` (also `duplicate_conflict`: the message id came before "
+        "with another payload), `suppressed` (`no_purpose`, `erased_subject`) or `dropped`"
     )
     reason: str | None = Field(None, description="Why the event was quarantined, suppressed or dropped")
-    detail: str | None = None
+    detail: str | None = Field(None, description="Which field a quarantined message's fault is in")
     refused: list[str] = Field(
         default_factory=list,
         description="What the message asked that its key may not do without proof (a server key, or a "
-        "subject token for the user id): `subject_token_required` (a consent grant), `link_unverified` "
-        "(an anonymous id linked to a user id: kept pending, nothing merged), `merge_needs_proof` (two "
-        "user ids), `identifier_needs_proof`, `age_needs_proof`, `subject_token_invalid`. The rest of "
-        "the message was processed.",
+        "subject token for the user id); the rest of the message was processed. A write key sees only "
+        "`subject_token_invalid` (a token the message carried proves nothing), since the others depend on "
+        "what is stored about the person. A server or admin key sees every code: "
+        "`subject_token_required` (a consent grant), `link_unverified` (an anonymous id linked to a user "
+        "id: kept pending, nothing merged), `merge_needs_proof` (two user ids), "
+        "`identifier_needs_proof`, `age_needs_proof`, `subject_token_invalid`.",
     )
 
 
@@ -137,7 +153,8 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 def _ingest(
     context: AppContext, token: str | None, messages: list[object], source: Source
-) -> list[EventResult]:
+) -> tuple[list[EventResult], bool]:
+    """Each message's result, and whether the key may read the engine's answer (a server key)."""
     at = utcnow()
     policy = context.policy_context()
     behaviour = realtime.Behaviour(policy.catalog) if policy.catalog.session_atoms else None
@@ -148,6 +165,7 @@ def _ingest(
         principal = keys_service.authenticate(session, token=token, at=at)
         if not principal.scope.allows(Scope.WRITE):
             raise PermissionDenied(f"this needs a key with the {Scope.WRITE} scope")
+        trusted = principal.scope.allows(Scope.SERVER)
         results = collect_service.ingest(
             session,
             keystore=context.keystore,
@@ -156,7 +174,7 @@ def _ingest(
                 write_key_id=principal.key_id,
                 gpc=source.gpc,
                 request_id=source.request_id,
-                trusted=principal.scope.allows(Scope.SERVER),
+                trusted=trusted,
                 subject_token=source.subject_token,
             ),
             at=at,
@@ -172,7 +190,7 @@ def _ingest(
     # Committed: the session counters count what was stored (nothing, had the commit failed).
     if behaviour is not None:
         behaviour.feed(context.counters, at=at)
-    return results
+    return results, trusted
 
 
 async def _read_json(request: Request, limits: Limits) -> object:
@@ -197,22 +215,11 @@ async def _refuse(context: AppContext, token: str | None, error: InvalidInput) -
     raise error
 
 
-def _answer(results: list[EventResult]) -> Response:
+def _answer(results: list[EventResult], *, trusted: bool) -> Response:
     """The `IngestResponse` body, written directly: a batch's results need no validation round (they
-    are built here from engine types), and orjson writes them in a fraction of the time."""
-    body = {
-        "success": True,
-        "results": [
-            {
-                "messageId": r.message_id,
-                "status": r.status.value,
-                "reason": None if r.reason is None else r.reason.value,
-                "detail": r.detail,
-                "refused": list(r.refused),
-            }
-            for r in results
-        ],
-    }
+    are built here from engine types), and orjson writes them in a fraction of the time. What each
+    result shows is the key scope's view (`answers`)."""
+    body = {"success": True, "results": answers.results(results, trusted=trusted)}
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -235,8 +242,8 @@ async def _collect(request: Request, context: AppContext, kind: MessageType | No
         subject_token=request.headers.get(proof.SUBJECT_TOKEN_HEADER) or None,
     )
     token = header_token(request) or envelope.write_key
-    results = await run_in_threadpool(_ingest, context, token, envelope.messages, source)
-    return _answer(results)
+    results, trusted = await run_in_threadpool(_ingest, context, token, envelope.messages, source)
+    return _answer(results, trusted=trusted)
 
 
 def _handler(kind: MessageType | None) -> Callable[[Request, AppContext], Awaitable[Response]]:
@@ -280,7 +287,9 @@ for _name, _kind, _summary in ROUTES:
             description=(
                 "Segment HTTP Tracking API compatible. The write key is read from HTTP Basic (user name), "
                 "a Bearer token, or `writeKey` in the body. Bodies may be `application/json` or "
-                "`text/plain`, optionally gzip-compressed. Answers 200 with one result per message. A "
+                "`text/plain`, optionally gzip-compressed. Answers 200 with one result per message, after "
+                "the commit: to a write key what the message alone determines (`accepted`, a fault of "
+                "the message, an undeclared event), to a server or admin key the engine's outcome. A "
                 "`track` event carrying `properties.decision_id` is an outcome of that decision: linked "
                 "when its event declares the property, it is stored for analytics and the decision is "
                 "the same person's; the answer is the same whether it was linked or not."

@@ -59,10 +59,12 @@ def undeclared(policy: PolicyContext, plan: Plan) -> bool:
 
 
 def drop_undeclared(plans: list[Plan], policy: PolicyContext) -> None:
-    """Events of strangers suppressed before anyone was created are dropped when undeclared: it is
-    the catalog, not consent, that leaves them out."""
+    """Note of every plan whether the catalog declares its event (whatever becomes of it: a public
+    answer shows this fact of the message). Events of strangers suppressed before anyone was created
+    are dropped when undeclared: it is the catalog, not consent, that leaves them out."""
     for plan in plans:
-        if plan.unlinked and plan.status is Status.SUPPRESSED and undeclared(policy, plan):
+        plan.undeclared = undeclared(policy, plan)
+        if plan.unlinked and plan.status is Status.SUPPRESSED and plan.undeclared:
             plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT
 
 

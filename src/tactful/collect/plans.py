@@ -56,6 +56,8 @@ class Plan:
     """How an age the message declares was vouched for, when it keeps one (`AgeMethod`)."""
     outcome: Claim | None = None
     """A stored track event's claim to follow a decision (`properties.decision_id`)."""
+    undeclared: bool = False
+    """The catalog declares no atom for the event (`EventResult.undeclared`)."""
 
     def quarantine(self, reason: Reason, detail: str) -> None:
         self.status, self.reason, self.detail = Status.QUARANTINED, reason, detail
@@ -63,7 +65,7 @@ class Plan:
     def result(self) -> EventResult:
         assert self.status is not None
         refused = tuple(dict.fromkeys(self.refused))
-        return EventResult(self.message_id, self.status, self.reason, self.detail, refused)
+        return EventResult(self.message_id, self.status, self.reason, self.detail, refused, self.undeclared)
 
 
 class Subjects:

@@ -60,6 +60,9 @@ class EventResult:
     detail: str | None = None
     refused: tuple[str, ...] = ()
     """What the message asked that its key may not do without proof (`Refusal` codes)."""
+    undeclared: bool = False
+    """The catalog does not declare the message's event, whatever became of it (a duplicate, an
+    erased subject's replay): a fact of the message and the catalog, which public answers show."""
 
 
 @dataclass(frozen=True)

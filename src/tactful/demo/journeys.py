@@ -109,10 +109,10 @@ class Visit:
 
     async def _flush(self, browser: AsyncClient) -> list[EventOutcome]:
         outcomes = await browser.flush()
-        self.shop.tally.outcomes((o.status for o in outcomes), (r for o in outcomes for r in o.refused))
+        self.shop.tally.outcomes(o.status for o in outcomes)
         for outcome in outcomes:
             if outcome.message_id in self.clicks:
-                self.shop.tally.clicks_kept[outcome.status] += 1
+                self.shop.tally.clicks_answered[outcome.status] += 1
         return outcomes
 
     # -- the visit ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
     open_run: the run's number (earlier runs in the audit log), a key of each scope for it
         ▼
     simulate(transport_for, keys, ...)            the caller hands in the app's ASGI transport
-        │ GET /metrics (admin key): the engine's event counters before
+        │ GET /metrics (admin key): the engine's counters before (events by outcome, refused
+        │     claims, outcomes kept: what a page's write key is never told)
         │ every visit of every visitor, in time order (`journeys.Visit`):
         │     page ──(write key)──▶ consent, collection, explanations
         │     backend ──(server key)──▶ decide
@@ -44,7 +45,7 @@ from tactful.crypto import Keystore
 from tactful.demo import behaviour
 from tactful.demo.journeys import Shop, Visit
 from tactful.demo.shop import by_category, make_products
-from tactful.demo.tally import OUTCOMES, Sent, Summary, Tally, summarise
+from tactful.demo.tally import OUTCOMES, OUTCOMES_RECEIVED, REFUSED, Sent, Summary, Tally, summarise
 from tactful.demo.visitors import Visitor, make_visitors
 from tactful.keys import service as keys_service
 from tactful.keys.schemas import Scope
@@ -163,15 +164,17 @@ def _visits(visitors: tuple[Visitor, ...]) -> Iterator[tuple[datetime, Visitor, 
 
 
 def counters(text: str) -> dict[str, float]:
-    """The engine's event counters (`tactful_events_total` by outcome) from a `/metrics` page."""
+    """The engine's counters from a `/metrics` page: events by outcome (`tactful_events_total`),
+    refused claims by reason (`refused:<reason>`) and stored outcomes (`outcomes_received`)."""
     found: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name != "tactful_events":
-            continue
         for sample in family.samples:
-            outcome = sample.labels.get("outcome")
-            if sample.name == "tactful_events_total" and outcome in OUTCOMES:
-                found[outcome] = sample.value
+            if sample.name == "tactful_events_total" and sample.labels.get("outcome") in OUTCOMES:
+                found[sample.labels["outcome"]] = sample.value
+            elif sample.name == "tactful_claims_refused_total" and "reason" in sample.labels:
+                found[REFUSED + sample.labels["reason"]] = sample.value
+            elif sample.name == "tactful_outcomes_received_total":
+                found[OUTCOMES_RECEIVED] = sample.value
     return found
 
 

@@ -1,10 +1,13 @@
 """What a simulation counts, from what the engine answered: every request's status and key scope,
-each message's outcome, each decision's level, variation and ceiling, and the engine's own event
-counters (`/metrics`) before and after the run. Pure bookkeeping, no I/O.
+each message's answer, each decision's level, variation and ceiling, and the engine's own counters
+(`/metrics`: events by outcome, refused claims, outcomes kept) before and after the run. Pure
+bookkeeping, no I/O.
 
 The summary is built from these answers, never from the simulator's plan: a decision counts at the
-level the engine said it reached, a click under the variation the engine said it showed, and a
-message as what the collection endpoint said became of it.
+level the engine said it reached, a click under the variation the engine said it showed. A page's
+write key reads only what each message alone decides (`accepted`, a fault, an undeclared event), so
+what became of the messages (stored or suppressed, claims refused, clicks kept as outcomes) comes
+from the counters the operator reads with the admin key.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from tactful.demo.visitors import Choice
 LEVELS = ("1:all", "1:many", "1:some", "1:few", "1:1")
 OUTCOMES = ("received", "stored", "deduplicated", "quarantined", "suppressed", "dropped")
 """The engine's event counters (invariant 10: received is the sum of the other five)."""
-STATUSES = ("stored", "duplicate", "quarantined", "suppressed", "dropped")
-"""What the collection endpoint answers for each message."""
+STATUSES = ("accepted", "quarantined", "dropped")
+"""What the collection endpoint answers a page (write key) for each message."""
+REFUSED = "refused:"
+"""The counters of refused claims (`tactful_claims_refused` by reason) are named `refused:<reason>`."""
+OUTCOMES_RECEIVED = "outcomes_received"
+"""The counter of stored track events naming a decision (`tactful_outcomes_received`)."""
 GPC = "with GPC"
 MINORS = "minors (13-17)"
 BROWSER_PATHS = ("/v1/batch", "/v1/consent", "/v1/decisions/")
@@ -59,11 +66,9 @@ class Tally:
 
     requests: list[Sent] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
-    refused: Counter[str] = field(default_factory=Counter)
     decisions: list[Shown] = field(default_factory=list)
-    clicks_kept: Counter[str] = field(default_factory=Counter)
-    """Click events by the collection's answer (a click the visitor's consent does not let the
-    engine keep is suppressed: it cannot be learned from)."""
+    clicks_answered: Counter[str] = field(default_factory=Counter)
+    """Click events by the collection's answer to the page (`accepted` whether kept or not)."""
     visitors: Counter[Choice] = field(default_factory=Counter)
     gpc: int = 0
     minors: int = 0
@@ -78,9 +83,8 @@ class Tally:
     def sent(self, request: Sent) -> None:
         self.requests.append(request)
 
-    def outcomes(self, statuses: Iterable[str], refused: Iterable[str] = ()) -> None:
+    def outcomes(self, statuses: Iterable[str]) -> None:
         self.statuses.update(statuses)
-        self.refused.update(refused)
 
     def decided(self, shown: Shown) -> None:
         self.decisions.append(shown)
@@ -107,7 +111,9 @@ class Summary:
     visits: int
     messages: int
     statuses: Mapping[str, int]
+    """The pages' answers, by status."""
     refused: Mapping[str, int]
+    """Claims the engine refused over the run, by reason (its counters: never told to a page)."""
     counters: Mapping[str, int]
     """The engine's event counters over the run (after minus before)."""
     decisions_by_level: Mapping[str, int]
@@ -116,7 +122,10 @@ class Summary:
     the visitors who sent GPC, and the minors, with theirs."""
     clicks_by_level: tuple[Rate, ...]
     clicks_by_variation: tuple[Rate, ...]
-    clicks_kept: Mapping[str, int]
+    clicks_answered: Mapping[str, int]
+    outcomes_kept: int
+    """Track events naming a decision that the engine stored over the run (clicks, and orders
+    after a click): those the visitor's consent does not cover are not kept, nor learned from."""
     consent_refused: int
     """Banner choices the engine refused (none expected: a page may grant for an anonymous id)."""
     explanations: Mapping[int, int]
@@ -162,13 +171,18 @@ def summarise(tally: Tally, *, clickable: frozenset[str], visits: int) -> Summar
             by_variation.setdefault(f"{shown.placement} / {shown.variation}", []).append(shown)
     levels = Counter(s.level for s in tally.decisions)
     before, after = tally.counters_before, tally.counters_after
+
+    def delta(name: str) -> int:
+        return round(after.get(name, 0.0) - before.get(name, 0.0))
+
+    refused = {name.removeprefix(REFUSED): delta(name) for name in sorted(after) if name.startswith(REFUSED)}
     return Summary(
         visitors=sum(tally.visitors.values()),
         visits=visits,
         messages=sum(tally.statuses.values()),
         statuses={s: tally.statuses.get(s, 0) for s in STATUSES},
-        refused=dict(tally.refused),
-        counters={o: round(after.get(o, 0.0) - before.get(o, 0.0)) for o in OUTCOMES},
+        refused={code: n for code, n in refused.items() if n},
+        counters={o: delta(o) for o in OUTCOMES},
         decisions_by_level={level: levels.get(level, 0) for level in LEVELS},
         consent=(
             *(
@@ -185,7 +199,8 @@ def summarise(tally: Tally, *, clickable: frozenset[str], visits: int) -> Summar
         ),
         clicks_by_level=_rates(by_level),
         clicks_by_variation=_rates(dict(sorted(by_variation.items()))),
-        clicks_kept=dict(tally.clicks_kept),
+        clicks_answered=dict(tally.clicks_answered),
+        outcomes_kept=delta(OUTCOMES_RECEIVED),
         consent_refused=sum(tally.consent_refused.values()),
         explanations=dict(tally.explanations),
         failures=dict(tally.failures),

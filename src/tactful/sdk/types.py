@@ -13,8 +13,11 @@ LEVELS = ("1:all", "1:many", "1:some", "1:few", "1:1")
 
 @dataclass(frozen=True)
 class EventOutcome:
-    """What became of one collected message: `stored`, `duplicate`, `quarantined`, `suppressed` or
-    `dropped`, with the reason, and what its key could not do without proof (`refused`)."""
+    """What became of one collected message, as the key's scope may see it. With a server or admin
+    key: `stored`, `duplicate`, `quarantined`, `suppressed` or `dropped`, with the reason, and what
+    the message could not do without proof (`refused`). With a write key, what the message alone
+    decides: `accepted`, `quarantined` (a fault of the message) or `dropped` (an undeclared event),
+    and of the refusals only `subject_token_invalid`."""
 
     message_id: str | None
     status: str
