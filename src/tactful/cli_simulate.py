@@ -120,7 +120,7 @@ def summary_tables(summary: Summary) -> list[Table]:
         traffic.add_row(f"claim refused: {code}", "", f"{count:,}")
 
     consent = Table(title="consent choices (and the ceilings the engine reported for their decisions)")
-    for column in ("banner answer", "visitors", "share", "choices recorded", "ceilings"):
+    for column in ("banner answer", "visitors", "share", "choices acknowledged", "ceilings"):
         consent.add_column(column, justify="left" if column in ("banner answer", "ceilings") else "right")
     for group, visitors, recorded, ceilings in summary.consent:
         shown = ", ".join(f"{level} {count:,}" for level, count in ceilings.items())

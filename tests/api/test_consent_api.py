@@ -80,9 +80,11 @@ def test_a_write_key_grants_for_an_anonymous_id(api: Api) -> None:
         Scope.WRITE, {"anonymous_id": anon, "purposes": {"analytics": True}, "source": "banner"}
     )
     assert response.status_code == 200, response.text
+    # A page is not told whether the id speaks for someone (DESIGN §4); the state shows the grant.
     assert response.json() == {
-        "recorded": [{"target": "analytics", "choice": "granted"}],
+        "recorded": [],
         "refused": [],
+        "unconfirmed": [{"target": "analytics", "choice": "granted"}],
         "gpc": False,
         "state": None,  # a write key never reads consent back
     }

@@ -242,8 +242,14 @@ def test_identify_then_an_anonymous_grant_never_reaches_the_user(site: Site) -> 
 
     # A banner grant for the linked anonymous id now needs the user's proof, by event or by PUT.
     assert site.refusals("/v1/track", track(anonymous_id=anon, **SEGMENT))["subject_token_required"] == 1
+    before_refused = site.refused()
     answer = site.consent({"anonymous_id": anon, "source": "banner", "purposes": {"sale_or_share": True}})
-    assert answer.json()["refused"] == [{"target": "sale_or_share", "code": "subject_token_required"}]
+    # The page is not told that the id speaks for someone; the operator's count says it was refused.
+    assert (answer.json()["refused"], answer.json()["unconfirmed"]) == (
+        [],
+        [{"target": "sale_or_share", "choice": "granted"}],
+    )
+    assert site.refused() - before_refused == Counter({"subject_token_required": 1})
     assert site.state(user_id=victim)["history"] == before
     # What names only the anonymous id sees only what was collected under it.
     if site.known(anonymous_id=anon):
@@ -265,8 +271,13 @@ def test_a_pending_link_is_never_verified_by_a_later_token(site: Site) -> None:
         }
     )
     assert site.subject(anonymous_id=anon) != site.subject(user_id=victim)
+    before_refused = site.refused()
     answer = site.consent({"anonymous_id": anon, "source": "banner", "purposes": {"analytics": True}})
-    assert answer.json()["refused"] == [{"target": "analytics", "code": "subject_token_required"}]
+    assert (answer.json()["refused"], answer.json()["unconfirmed"]) == (
+        [],
+        [{"target": "analytics", "choice": "granted"}],
+    )
+    assert site.refused() - before_refused == Counter({"subject_token_required": 1})
     assert "analytics" not in site.granted(user_id=victim)
 
 
@@ -384,6 +395,27 @@ def test_an_anonymous_visitor_declares_their_own_age_which_stays_theirs(site: Si
 # -- 4. consent reads ------------------------------------------------------------------------------
 
 
+def test_a_write_keys_consent_answer_is_the_same_for_a_linked_and_a_fresh_anonymous_id(site: Site) -> None:
+    """A page must not learn from `PUT /v1/consent` whether a visitor's id speaks for someone."""
+    victim, linked, merged, fresh = uid("user"), uid("anon"), uid("anon"), uid("anon")
+    site.signed_up(victim)
+    site.send("/v1/identify", identify(victim, {}, anonymousId=linked))  # a pending link
+    proven = identify(
+        victim, {}, anonymousId=merged, context={"tactful": {"subject_token": site.token(victim)}}
+    )
+    site.send("/v1/identify", proven)  # a verified one
+    assert site.subject(anonymous_id=merged) == site.subject(user_id=victim)
+    body = {"source": "banner", "purposes": {"analytics": True, "sale_or_share": False}}
+    answers = [site.consent({"anonymous_id": anon, **body}).json() for anon in (linked, merged, fresh)]
+    assert answers[0] == answers[1] == answers[2]
+    # And with a user id beside it, the link's fate is not told either.
+    both = [
+        site.consent({"anonymous_id": anon, "user_id": victim, **body}).json() for anon in (merged, fresh)
+    ]
+    assert both[0] == both[1]
+    assert both[0]["refused"] == [{"target": "analytics", "code": "subject_token_required"}]
+
+
 def test_put_with_a_write_key_answers_an_acknowledgment_that_tells_nothing(site: Site) -> None:
     known, unknown = uid("user"), uid("user")
     site.signed_up(known)
@@ -395,6 +427,7 @@ def test_put_with_a_write_key_answers_an_acknowledgment_that_tells_nothing(site:
         == {
             "recorded": [{"target": "analytics", "choice": "refused"}],
             "refused": [{"target": "personalization.individual", "code": "subject_token_required"}],
+            "unconfirmed": [],
             "gpc": False,
             "state": None,
         }

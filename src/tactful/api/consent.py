@@ -13,6 +13,7 @@ for anyone. A denial or withdrawal is accepted from any key for any subject: it 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -55,7 +56,7 @@ from tactful.consent.schemas import (
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput, NotFound
 from tactful.keys.schemas import Principal, Scope
-from tactful.policy.state import ConsentSource, ConsentState
+from tactful.policy.state import EMPTY_STATE, ConsentSource, ConsentState
 from tactful.policy.wording import words
 from tactful.profiles import service as profiles_service
 from tactful.types import Purpose, utcnow
@@ -216,6 +217,8 @@ def put_consent(
         behaviour = realtime.Behaviour(context.catalog)
         behaviour.merged(recorded.merges)
         behaviour.feed(context.counters, at=now)
+    if not trusted:
+        return _public_ack(changes_for(EMPTY_STATE), claim=claim, token_code=token_code, gpc=signal)
     return ConsentAck(
         recorded=[
             AcceptedChoice(target=c.label, choice="granted" if c.grants else "refused")
@@ -225,6 +228,33 @@ def put_consent(
         gpc=signal,
         state=state,
     )
+
+
+def _public_ack(
+    wanted: Sequence[ConsentChange], *, claim: links.Claim, token_code: str, gpc: bool
+) -> ConsentAck:
+    """A write key's answer, made from the request alone (DESIGN §4): the same whatever is stored,
+    so that a page learns nothing of the person's consent, identity or links.
+
+    Refusals are always recorded. A grant naming a user id is recorded exactly when the request
+    proves that user (the request shows it); a grant naming only an anonymous id depends on whether
+    the id speaks for an identified person, so it is `unconfirmed`. A link's refusal depends on
+    whether the link already holds, so it is not told either (a server key's answer, `/metrics` and
+    the audit trail carry it)."""
+    recorded: list[AcceptedChoice] = []
+    refused: list[RefusedChoice] = []
+    unconfirmed: list[AcceptedChoice] = []
+    for change in wanted:
+        choice = AcceptedChoice(target=change.label, choice="granted" if change.grants else "refused")
+        if not change.grants:
+            recorded.append(choice)
+        elif claim.user_id is None:
+            unconfirmed.append(choice)
+        elif claim.proves(claim.user_id):
+            recorded.append(choice)
+        else:
+            refused.append(RefusedChoice(target=change.label, code=token_code))
+    return ConsentAck(recorded=recorded, refused=refused, unconfirmed=unconfirmed, gpc=gpc, state=None)
 
 
 def _token(body: ConsentUpdate, request: Request, context: AppContext, at: datetime) -> tuple[bool, str]:

@@ -350,6 +350,13 @@ class ConsentAck(BaseModel):
 
     recorded: list[AcceptedChoice]
     refused: list[RefusedChoice]
+    unconfirmed: list[AcceptedChoice] = Field(
+        default_factory=list,
+        description="Only in a write key's answer: grants for an anonymous id. They are recorded unless "
+        "the id speaks for an identified person (a link to a user id), which needs that user's proof; a "
+        "public key is not told which, since that would tell whether the visitor is linked to someone. "
+        "A server key's answer lists them under `recorded` or `refused`",
+    )
     gpc: bool = Field(description="The request carried a Global Privacy Control signal (`Sec-GPC: 1`)")
     state: ConsentView | None = Field(
         None, description="The subject's consent after the request: only for a server or admin key"

@@ -159,7 +159,9 @@ class Visit:
             anonymous_id=v.anonymous_id, purposes=PURPOSES[v.choice], source="banner",
             notice_version=NOTICE_VERSION, gpc=v.gpc,
         )  # fmt: skip
-        tally.consent_recorded[v.choice] += len(ack.recorded)
+        # A page's answer lists an anonymous id's grants as unconfirmed (it is not told whether the id
+        # speaks for someone); the ceilings of later decisions show what the engine recorded.
+        tally.consent_recorded[v.choice] += len(ack.recorded) + len(ack.unconfirmed)
         tally.consent_refused[v.choice] += len(ack.refused)
 
     def _sign_up(self, browser: AsyncClient) -> None:

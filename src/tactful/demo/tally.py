@@ -118,7 +118,7 @@ class Summary:
     """The engine's event counters over the run (after minus before)."""
     decisions_by_level: Mapping[str, int]
     consent: tuple[tuple[str, int, int, Mapping[str, int]], ...]
-    """(choice, visitors, choices recorded, ceilings the engine reported for their decisions); then
+    """(choice, visitors, choices acknowledged, ceilings the engine reported for their decisions); then
     the visitors who sent GPC, and the minors, with theirs."""
     clicks_by_level: tuple[Rate, ...]
     clicks_by_variation: tuple[Rate, ...]

@@ -39,12 +39,15 @@ class EventOutcome:
 @dataclass(frozen=True)
 class ConsentAck:
     """The answer to a consent call: the choices recorded and refused (with their codes), whether
-    the request carried GPC, and the subject's state (only for a server-scope key)."""
+    the request carried GPC, and the subject's state (only for a server-scope key). A write key's
+    answer lists grants for an anonymous id as `unconfirmed`: a page is not told whether the id
+    speaks for an identified person."""
 
     recorded: tuple[Mapping[str, Any], ...]
     refused: tuple[Mapping[str, Any], ...]
     gpc: bool
     state: Mapping[str, Any] | None = None
+    unconfirmed: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ConsentAck:
@@ -53,6 +56,7 @@ class ConsentAck:
             refused=tuple(raw.get("refused") or ()),
             gpc=bool(raw.get("gpc", False)),
             state=raw.get("state"),
+            unconfirmed=tuple(raw.get("unconfirmed") or ()),
         )
 
 
