@@ -15,7 +15,6 @@ The client is aiohttp over keep-alive connections (its C parser keeps the measur
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from bench.load import client_session, post
 from bench.server import ROOT, free_port
 
 
@@ -121,32 +121,19 @@ def process_cpu_seconds(pid: int) -> float | None:
 # -- the load --------------------------------------------------------------------------------------
 
 
-def _client(url: str, token: str, connections: int) -> aiohttp.ClientSession:
-    basic = base64.b64encode(f"{token}:".encode()).decode()
-    return aiohttp.ClientSession(
-        base_url=url,
-        headers={"Content-Type": "application/json", "Authorization": f"Basic {basic}"},
-        connector=aiohttp.TCPConnector(limit=connections),
-        timeout=aiohttp.ClientTimeout(total=60.0),
-    )
-
-
-async def _post(client: aiohttp.ClientSession, body: bytes) -> int:
-    async with client.post("/v1/decide", data=body) as response:
-        await response.read()
-        return response.status
+DECIDE = "/v1/decide"
 
 
 async def _warm(client: aiohttp.ClientSession, bodies: Sequence[bytes], connections: int) -> None:
     # Every connection open before the clock starts.
-    await asyncio.gather(*(_post(client, bodies[i % len(bodies)]) for i in range(connections)))
+    await asyncio.gather(*(post(client, bodies[i % len(bodies)], path=DECIDE) for i in range(connections)))
 
 
 async def _closed(
     server: Served, token: str, bodies: Sequence[bytes], concurrency: int, seconds: float
 ) -> Closed:
     done = errors = 0
-    async with _client(server.url, token, concurrency) as client:
+    async with client_session(server.url, token, concurrency) as client:
         await _warm(client, bodies, concurrency)
         cpu = time.process_time()
         server_cpu = process_cpu_seconds(server.pid)
@@ -157,7 +144,7 @@ async def _closed(
             nonlocal done, errors
             i = offset
             while time.perf_counter() < deadline:
-                errors += await _post(client, bodies[i % len(bodies)]) != 200
+                errors += await post(client, bodies[i % len(bodies)], path=DECIDE) != 200
                 done += 1
                 i += concurrency
 
@@ -184,11 +171,11 @@ async def _open(url: str, token: str, bodies: Sequence[bytes], rate: float, seco
 
     async def send(client: aiohttp.ClientSession, body: bytes, scheduled: float) -> None:
         nonlocal errors
-        status = await _post(client, body)
+        status = await post(client, body, path=DECIDE)
         latencies.append((time.perf_counter() - scheduled) * 1000)
         errors += status != 200
 
-    async with _client(url, token, 64) as client:
+    async with client_session(url, token, 64) as client:
         await _warm(client, bodies, 8)
         tasks: list[asyncio.Task[None]] = []
         started = time.perf_counter()

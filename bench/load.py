@@ -47,8 +47,9 @@ def bodies(batches: Sequence[Sequence[Message]]) -> list[bytes]:
     return [json.dumps({"batch": list(batch)}).encode() for batch in batches]
 
 
-def _client(url: str, write_key: str, connections: int) -> aiohttp.ClientSession:
-    basic = base64.b64encode(f"{write_key}:".encode()).decode()
+def client_session(url: str, key: str, connections: int) -> aiohttp.ClientSession:
+    """Keep-alive connections to `url` with `key` as HTTP Basic user, JSON bodies (every load here)."""
+    basic = base64.b64encode(f"{key}:".encode()).decode()
     return aiohttp.ClientSession(
         base_url=url,
         headers={"Content-Type": "application/json", "Authorization": f"Basic {basic}"},
@@ -57,9 +58,9 @@ def _client(url: str, write_key: str, connections: int) -> aiohttp.ClientSession
     )
 
 
-async def _post(client: aiohttp.ClientSession, payload: bytes) -> int:
-    """POST one batch and read the whole answer; its status."""
-    async with client.post("/v1/batch", data=payload) as response:
+async def post(client: aiohttp.ClientSession, payload: bytes, *, path: str = "/v1/batch") -> int:
+    """POST one body and read the whole answer; its status."""
+    async with client.post(path, data=payload) as response:
         await response.read()
         return response.status
 
@@ -84,9 +85,9 @@ async def _closed(
                 payload = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            errors += await _post(client, payload) != 200
+            errors += await post(client, payload) != 200
 
-    async with _client(url, write_key, concurrency) as client:
+    async with client_session(url, write_key, concurrency) as client:
         await _warm(client)
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
@@ -107,11 +108,11 @@ async def _open(url: str, write_key: str, payloads: list[bytes], rate: float) ->
 
     async def send(client: aiohttp.ClientSession, payload: bytes, scheduled: float) -> None:
         nonlocal errors
-        status = await _post(client, payload)
+        status = await post(client, payload)
         latencies.append((time.perf_counter() - scheduled) * 1000)
         errors += status != 200
 
-    async with _client(url, write_key, 64) as client:
+    async with client_session(url, write_key, 64) as client:
         await _warm(client)
         tasks: list[asyncio.Task[None]] = []
         started = time.perf_counter()
