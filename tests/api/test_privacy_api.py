@@ -422,3 +422,45 @@ def test_an_erasure_answer_lists_the_recipients_to_tell(api: Api) -> None:
     assert told["email_provider"]["name"] == "Example Mail Inc."
     assert {r["status"] for r in told.values()} == {"pending"}
     assert done["receipt"]["steps"]["notify_recipients"]["recipients"] == sorted(told)
+
+
+def test_the_operator_marks_what_became_of_each_recipient(api: Api) -> None:
+    user = api.known()
+    sent = api.client.post(
+        "/v1/identify",
+        json=identify(user, {"email": f"{uid('ada')}@example.com"}),
+        headers=bearer(api.keys[Scope.SERVER]),
+    )
+    assert sent.status_code == 200, sent.text
+    body = api.filed({"type": "erasure", "user_id": user, "verified_by": "operator"})
+    api.run_jobs()
+
+    def mark(recipient: str, payload: dict[str, Any], *, scope: Scope = Scope.ADMIN) -> httpx2.Response:
+        return api.client.post(
+            f"/v1/privacy/requests/{body['id']}/recipients/{recipient}",
+            json=payload,
+            headers=bearer(api.keys[scope]),
+        )
+
+    answer = mark("email_provider", {"status": "sent", "detail": "ticket 4711"})
+    assert answer.status_code == 200, answer.text
+    assert {t["recipient"]: t["status"] for t in answer.json()} == {
+        "email_provider": "sent",
+        "hosting": "pending",
+    }
+    [entry] = api.audit_tail(1)
+    assert entry.action == "rights.recipient_marked"
+    assert (entry.details["recipient"], entry.details["status"]) == ("email_provider", "sent")
+    assert user not in str(entry.details)
+    done = api.read(body["id"]).json()
+    assert {t["recipient"]: t["status"] for t in done["recipients"]}["email_provider"] == "sent"
+    # What cannot be marked: a task that does not exist, "pending" again, another key than admin.
+    assert problem(mark("nobody", {"status": "sent"}), 404) == "recipient_task_not_found"
+    assert problem(mark("hosting", {"status": "pending"}), 422) == "invalid_input"
+    assert mark("hosting", {"status": "sent"}, scope=Scope.SERVER).status_code == 403
+    unknown = api.client.post(
+        "/v1/privacy/requests/prq_unknown0000/recipients/hosting",
+        json={"status": "sent"},
+        headers=bearer(api.keys[Scope.ADMIN]),
+    )
+    assert problem(unknown, 404) == "request_not_found"

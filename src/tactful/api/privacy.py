@@ -44,6 +44,7 @@ from tactful.rights.schemas import (
     PrivacyRequestCreate,
     PrivacyRequestPage,
     PrivacyRequestView,
+    RecipientMark,
     RecipientTaskView,
     RejectionCreate,
     RequestStatus,
@@ -254,14 +255,17 @@ def get_privacy_request(
     response.headers["Cache-Control"] = "no-store"
     if record is None:
         raise NotFound("no privacy request has this id", code="request_not_found")
-    views = [
+    return PrivacyRequestView.of(record, recipients=_task_views(tasks), download_url=found.get(record.id))
+
+
+def _task_views(tasks: list[recipients_service.Notice]) -> list[RecipientTaskView]:
+    return [
         RecipientTaskView(
             recipient=t.recipient, name=t.name, role=t.role, country=t.country, status=t.status.value,
             updated_at=t.updated_at,
         )
         for t in tasks
     ]  # fmt: skip
-    return PrivacyRequestView.of(record, recipients=views, download_url=found.get(record.id))
 
 
 @router.get(
@@ -358,3 +362,40 @@ def reject_privacy_request(
             actor=f"api:key:{principal.key_id}",
         )
     return PrivacyRequestAdminView.admin(record, at=now)
+
+
+@router.post(
+    "/{public_id}/recipients/{recipient}",
+    summary="Mark what became of telling one recipient of an erasure, rectification or restriction",
+    description="GDPR Art. 19: each recipient the catalog names for the person's data is told, unless that "
+    "proves impossible or involves disproportionate effort. A `Notifier` hook may do it; otherwise the "
+    "operator does and says so here (`sent`, `failed`, `not_required`). Audited with the key's id. "
+    "Answers the request's tasks.",
+    responses={
+        **_NOT_FOUND,
+        422: {"model": Problem, "description": "The body is invalid"},
+    },
+)
+def mark_recipient(
+    public_id: PublicId,
+    recipient: Annotated[
+        str, Path(min_length=1, max_length=64, description="The recipient's key in the catalog")
+    ],
+    body: RecipientMark,
+    context: Context,
+    principal: require_admin,
+) -> list[RecipientTaskView]:
+    now = utcnow()
+    with context.session() as session:
+        row = answering.mark_recipient(
+            session,
+            keystore=context.keystore,
+            public_id=public_id,
+            recipient=recipient,
+            status=recipients_service.NoticeStatus(body.status),
+            detail=body.detail,
+            key_id=principal.key_id,
+            at=now,
+        )
+        tasks = recipients_service.tasks(session, catalog=context.policy_context().catalog, request_id=row.id)
+    return _task_views(tasks)

@@ -4,6 +4,7 @@ with the basis, Regs. §7022). Each is audited without an identifier."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from tactful.audit import service as audit_service
 from tactful.crypto import Keystore
 from tactful.errors import Conflict, NotFound
+from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import BusinessCalendar, Extension, ExtensionCode, LegalRegime, due_dates
 from tactful.rights.models import PrivacyRequest
@@ -19,6 +21,7 @@ from tactful.rights.schemas import RejectionReason, RequestRecord, RequestStatus
 
 EXTENDED = "rights.request_extended"
 REJECTED = "rights.request_rejected"
+RECIPIENT_MARKED = "rights.recipient_marked"
 
 GDPR_COMPLAINT = (
     "You may lodge a complaint with a supervisory authority and seek a judicial remedy "
@@ -106,3 +109,30 @@ def reject(
         details=requests_service.audit_details(row, None, reason=reason.value),
     )  # fmt: skip
     return requests_service.record_of(row)
+
+
+def mark_recipient(
+    session: Session,
+    *,
+    keystore: Keystore,
+    public_id: str,
+    recipient: str,
+    status: recipients_service.NoticeStatus,
+    detail: str | None,
+    key_id: uuid.UUID,
+    at: datetime,
+) -> PrivacyRequest:
+    """The operator says what became of telling one recipient (GDPR Art. 19): told, failed, or not
+    required (impossible or disproportionate). Audited with the key; the detail is the operator's
+    reference, never data about the person."""
+    row = requests_service.get_row(session, public_id)
+    if row is None:
+        raise NotFound("no privacy request has this id", code="request_not_found")
+    recipients_service.mark(
+        session, request_id=row.id, recipient=recipient, status=status, detail=detail, at=at
+    )
+    audit_service.append(
+        session, keystore=keystore, action=RECIPIENT_MARKED, actor=f"api:key:{key_id}", at=at,
+        details=requests_service.audit_details(row, key_id, recipient=recipient, status=status.value),
+    )  # fmt: skip
+    return row

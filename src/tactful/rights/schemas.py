@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -440,6 +440,18 @@ class ExtensionCreate(BaseModel):
 
     reasons: Annotated[str, StringConstraints(min_length=1, max_length=1000), Storable()] = Field(
         description="The reasons given to the person (GDPR Art. 12(3)); sent now, within the first period"
+    )
+
+
+class RecipientMark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["sent", "failed", "not_required"] = Field(
+        description="`sent`: the recipient was told; `failed`: telling failed; `not_required`: telling is "
+        "impossible or would take disproportionate effort (GDPR Art. 19)"
+    )
+    detail: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable()] | None = Field(
+        None, description="The operator's reference (a ticket, a date): never data about the person"
     )
 
 
