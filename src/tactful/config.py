@@ -169,6 +169,18 @@ class PrivacySettings(BaseModel):
     export_downloads: int = Field(
         3, ge=1, le=100, description="completed downloads a package's link allows before it is deleted"
     )
+    request_record_days: int = Field(
+        730,
+        ge=730,
+        description="a closed privacy request's record is kept this long as proof it was answered (CCPA "
+        "regulations §7101: at least 24 months), then deleted by the retention sweep",
+    )
+    consent_proof_days: int = Field(
+        1095,
+        ge=365,
+        description="an erased person's pseudonymised consent records are kept this long after the erasure, "
+        "as proof that consent existed for the limitation period (GDPR Art. 17(3)(b), (e)), then deleted",
+    )
 
     @model_validator(mode="after")
     def _known_calendar(self) -> PrivacySettings:

@@ -8,14 +8,16 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from tactful.audit.models import AuditEntry
+from tactful.config import Settings
 from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
+from tactful.consent.models import ConsentEventRow
 from tactful.consent.schemas import ConsentChange
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentStatus
@@ -26,6 +28,7 @@ from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
 from tactful.rights.models import PrivacyRequest
+from tactful.rights.retention import run_retention
 from tactful.rights.schemas import RequestRecord, RequestStatus
 from tactful.rights.steps import PLANS, Outcome, Step, StepContext
 from tactful.types import Purpose, utcnow
@@ -328,3 +331,55 @@ def test_the_steps_are_audited_without_identifiers(env: Jobs) -> None:
         written = [(e.action, dict(e.details or {})) for e in entries]
     assert [action for action, _ in written] == ["rights.request_step", "rights.request_completed"]
     assert user not in str(written)
+
+
+def test_what_an_erasure_keeps_as_proof_goes_after_its_own_period(env: Jobs) -> None:
+    ada = family(env)
+    grant = ConsentChange.for_purpose(Purpose.ANALYTICS, ConsentAction.GRANTED, ConsentSource.API)
+    with env.database.session() as session:
+        consent_service.record(
+            session,
+            keystore=env.keystore,
+            subject_id=ada.survivor,
+            changes=[grant],
+            at=utcnow(),
+            actor="tests",
+        )
+    record = filed(env, RequestType.ERASURE, email=ada.email)
+    assert JobRunner(env.context).run(record.id) is RunOutcome.COMPLETED
+    proof = select(func.count()).select_from(ConsentEventRow).where(ConsentEventRow.erased_at.is_not(None))
+    with env.database.session() as session:
+        row = session.get(PrivacyRequest, record.id)
+        assert row is not None
+        assert row.closed_at is not None
+        closed = row.closed_at.replace(tzinfo=UTC) if row.closed_at.tzinfo is None else row.closed_at
+        assert (session.scalar(proof) or 0) > 0, "her consent records stay as proof, pseudonymised"
+    privacy = Settings().privacy
+
+    def sweep(at: datetime, *, dry_run: bool = False) -> dict[str, int]:
+        with env.database.session() as session:
+            report = run_retention(
+                session, catalog=env.policy.catalog, settings=Settings(), at=at, keystore=env.keystore,
+                dry_run=dry_run,
+            )  # fmt: skip
+        return {store: report.total(store) for store in ("privacy requests", "consent")}
+
+    def held() -> tuple[bool, int]:
+        with env.database.session() as session:
+            return session.get(PrivacyRequest, record.id) is not None, int(session.scalar(proof) or 0)
+
+    kept = held()
+    # Within 24 months the request stays; within the limitation period the consent proof stays.
+    assert sweep(closed + timedelta(days=privacy.request_record_days - 1)) == {
+        "privacy requests": 0,
+        "consent": 0,
+    }
+    assert held() == kept
+    past = closed + timedelta(days=max(privacy.request_record_days, privacy.consent_proof_days) + 1)
+    # (The module's other tests closed requests too: each goes by the same rule.)
+    would = sweep(past, dry_run=True)
+    assert would["privacy requests"] >= 1
+    assert would["consent"] == kept[1]
+    assert held() == kept  # a dry run changes nothing
+    assert sweep(past) == would
+    assert held() == (False, 0)

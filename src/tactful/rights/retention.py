@@ -19,6 +19,9 @@
                    their decision are settled as unknown (`measure.outcomes.expire`)
     exports        access and portability packages past their expiry, rows and sealed files
                    (`exports.sweep`; the job worker also runs it between jobs)
+    proof          what erasure keeps as proof, each for its own period: a closed request's record
+                   (`privacy.request_record_days`, at least 24 months) and an erased person's
+                   pseudonymised consent records (`privacy.consent_proof_days` after the erasure)
 
 `run_retention` runs every step in the caller's transaction and returns a `SweepReport`: a count
 per store, category and action. A dry run counts the same rows with the same conditions and
@@ -42,6 +45,7 @@ from tactful.catalog.retention import Anchor, Expiry
 from tactful.collect import service as collect_service
 from tactful.collect.models import Event, MessageId, Quarantine
 from tactful.config import Settings
+from tactful.consent.models import ConsentEventRow
 from tactful.crypto import Keystore
 from tactful.db import truncate_log_after_commit
 from tactful.decide import log as decision_log
@@ -53,7 +57,7 @@ from tactful.measure.models import DecisionOutcome
 from tactful.profiles import links as profile_links
 from tactful.profiles.models import Computed, PendingLink, Trait
 from tactful.rights import anonymise, exports
-from tactful.rights.models import PrivacyExport
+from tactful.rights.models import PrivacyExport, PrivacyRequest
 
 SWEPT = "retention.swept"
 UNDECLARED = "undeclared"
@@ -252,6 +256,24 @@ class _Sweep:
             count = decision_log.expire(self.session, before=before)
         return [Expired("decisions", "decision log", Expiry.DELETE, count)]
 
+    def proof(self) -> list[Expired]:
+        """What erasure keeps as proof, each for its own period: closed requests' records, and an
+        erased person's pseudonymised consent records (counted from the erasure)."""
+        privacy = self.settings.privacy
+        closed = PrivacyRequest.closed_at < self.at - timedelta(days=privacy.request_record_days)
+        erased = ConsentEventRow.erased_at < self.at - timedelta(days=privacy.consent_proof_days)
+        return [
+            Expired(
+                "privacy requests", "request records", Expiry.DELETE, self.deleted(PrivacyRequest, closed)
+            ),
+            Expired(
+                "consent",
+                "erased people's consent records",
+                Expiry.DELETE,
+                self.deleted(ConsentEventRow, erased),
+            ),
+        ]
+
     def exports(self) -> list[Expired]:
         if self.dry_run:
             count = self.count(select(PrivacyExport.id).where(PrivacyExport.expires_at <= self.at))
@@ -304,6 +326,7 @@ STEPS: tuple[tuple[str, Callable[[_Sweep], list[Expired]]], ...] = (
     ("decisions", _Sweep.decisions),
     ("outcomes", _Sweep.outcomes),
     ("exports", _Sweep.exports),
+    ("proof", _Sweep.proof),
 )
 """In order: whole events first, so that fields are not cleared from rows about to go."""
 
