@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from tactful.cli_shared import _context, _fail, _progress, _settings, err
 from tactful.errors import KeyDestroyed, TactfulError
 from tactful.rights import exports as exports_service
 from tactful.rights import requests as requests_service
@@ -63,8 +64,6 @@ Changes = Annotated[
 
 
 def _named(user_id: str | None, anonymous_id: str | None, email: str | None) -> tuple[NamedBy, str]:
-    from tactful.cli import _fail
-
     given = [
         (kind, value)
         for kind, value in (
@@ -80,8 +79,6 @@ def _named(user_id: str | None, anonymous_id: str | None, email: str | None) -> 
 
 
 def _changes(items: list[str] | None) -> dict[str, object] | None:
-    from tactful.cli import _fail
-
     if not items:
         return None
     found: dict[str, object] = {}
@@ -104,8 +101,6 @@ def _file(
     changes: dict[str, object] | None = None,
     run: bool,
 ) -> RequestRecord:
-    from tactful.cli import _context, _fail, _settings
-
     with _context(_settings(database_url)) as context:
         try:
             with context.session() as session:
@@ -132,8 +127,6 @@ def _file(
 
 
 def _show(record: RequestRecord, as_json: bool) -> None:
-    from tactful.cli import err
-
     body = {
         "id": record.public_id,
         "type": record.type.value,
@@ -178,8 +171,6 @@ def status(
     database_url: DatabaseUrl = None,
 ) -> None:
     """A request's status, due date and receipt. Exit 1 if no request has this id."""
-    from tactful.cli import _context, _fail, _settings
-
     with _context(_settings(database_url)) as context, context.session() as session:
         record = requests_service.get_request(session, public_id=request_id)
     if record is None:
@@ -189,7 +180,6 @@ def status(
 
 def _run_here(context: AppContext, record: RequestRecord) -> None:
     from tactful.api.privacy import job_context
-    from tactful.cli import _progress, err
 
     kind = record.type
     with _progress() as progress:
@@ -205,8 +195,6 @@ def _run_here(context: AppContext, record: RequestRecord) -> None:
 
 def _write_package(context: AppContext, record: RequestRecord, output: Path) -> None:
     """Write the request's package, opened, to `output` (created 0600, never over another file)."""
-    from tactful.cli import _fail, _progress
-
     keystore = context.keystore.cached()
     with context.session() as session:
         row = exports_service.of_request(session, request_id=record.id)
@@ -256,8 +244,6 @@ def export(
 
     Name a request by its id (one still open runs here first), or a person (an access request is
     filed for them). The package is written opened: keep the file as safe as the data in it."""
-    from tactful.cli import _context, _fail, _settings
-
     named = [v for v in (user_id, anonymous_id, email) if v]
     if (request_id is None) == (not named):
         raise _fail("name either a request id or a person (--user-id, --anonymous-id or --email)")
@@ -304,7 +290,6 @@ def erase(
 def reapply_log(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """Re-apply the erasure log to both databases: run it after restoring a backup (the server does
     at every start). Prints how many erased subjects the restore had brought back, and what went."""
-    from tactful.cli import _context, _settings, err
     from tactful.rights.reapply import reapply
 
     with _context(_settings(database_url)) as context:

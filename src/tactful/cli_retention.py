@@ -17,6 +17,7 @@ import sys
 
 from rich.table import Table
 
+from tactful.cli_shared import _context, _fail, _progress, err
 from tactful.config import Settings
 from tactful.rights.retention import SweepReport, run_retention
 from tactful.rights.schedule import RetentionSchedule
@@ -24,8 +25,6 @@ from tactful.types import utcnow
 
 
 def run_sweep(settings: Settings, *, dry_run: bool, as_json: bool) -> SweepReport:
-    from tactful.cli import _context, _fail, _progress, err
-
     with _context(settings) as context, _progress() as progress:
         task = progress.add_task("retention sweep", total=None)
 

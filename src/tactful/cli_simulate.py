@@ -19,6 +19,7 @@ import httpx
 import typer
 from rich.table import Table
 
+from tactful.cli_shared import _context, _fail, _progress, _settings, err
 from tactful.demo.simulate import SimulationConfig
 from tactful.demo.tally import GPC, MINORS, Summary
 from tactful.types import utcnow
@@ -50,8 +51,6 @@ def simulate(
 ) -> None:
     """Drive realistic traffic through the demo shop's API: visitors arrive, answer the consent
     banner, browse, get decisions, click and buy. Prints what the engine answered."""
-    from tactful.cli import _context, _settings
-
     with _context(_settings(database_url)) as context:
         summary = run_simulation(context, SimulationConfig(seed=seed, visitors=visitors, days=days))
     print_summary(summary)
@@ -59,7 +58,6 @@ def simulate(
 
 def run_simulation(context: AppContext, config: SimulationConfig) -> Summary:
     """Run one simulation against `context`'s databases through the app's HTTP API."""
-    from tactful.cli import _fail, _progress
     from tactful.demo import simulate as simulation
     from tactful.demo.placements import placements_seeded
     from tactful.main import create_app, stop_logbook
@@ -149,8 +147,6 @@ def summary_tables(summary: Summary) -> list[Table]:
 
 
 def print_summary(summary: Summary) -> None:
-    from tactful.cli import err
-
     for table in summary_tables(summary):
         err.print(table)
     clicks = sum(summary.clicks_answered.values())
