@@ -57,7 +57,7 @@ PHASES: tuple[tuple[str, str, int], ...] = (
     ("tactful.audit.service", "append_records", 5),
     ("tactful.consent.gatekeeper", "read_inputs", 3),
     ("tactful.consent.gatekeeper", "allowances", 3),
-    ("tactful.collect.service", "_store", 1),
+    ("tactful.collect.keep", "event", 1),
     ("tactful.profiles.service", "apply_traits_many", 1),
     ("tactful.profiles.service", "record_events", 1),
     ("tactful.collect.purposes", "purge_computed", 1),
