@@ -14,7 +14,7 @@ gate compiled once, as a serving process holds them. Persistence is left out (fi
 reading its ledger and atoms, writing the log), and so is wording: sentences are made only when an
 explanation is read.
 
-Two placements, built by `lineup.build` from published snapshots as `lineup.load` builds them from
+Two placements, built by `lineup.build` from published snapshots as `lineup_store.load` builds them from
 rows, so their levels are computed from the demo catalog:
 
     home_hero   the five experiences of `bench.decide` (same audiences, priorities and split). Level

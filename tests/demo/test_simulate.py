@@ -25,7 +25,7 @@ from tactful.collect.models import Event
 from tactful.config import DecideSettings, Settings
 from tactful.crypto import Keystore
 from tactful.db import Database
-from tactful.decide.lineup import LineupHolder
+from tactful.decide.lineup_store import LineupHolder
 from tactful.decide.models import DecisionLog
 from tactful.demo import simulate as simulation
 from tactful.demo.placements import seed_placements

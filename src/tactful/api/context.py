@@ -30,7 +30,8 @@ from tactful.db import Database
 from tactful.decide import log as decision_log
 from tactful.decide.audience_size import HASH_KEY_NAME, AudienceSizes, Sizing
 from tactful.decide.audience_store import RedisSizes, TableSizes
-from tactful.decide.lineup import Lineup, LineupHolder
+from tactful.decide.lineup import Lineup
+from tactful.decide.lineup_store import LineupHolder
 from tactful.decide.logbook import Logbook
 from tactful.policy import AgePolicy, Gate, Regime, compile_gate
 from tactful.policy.holder import GateHolder

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import threading
 import uuid
@@ -48,7 +47,8 @@ from tactful.catalog.model import Catalog
 from tactful.decide import conditions
 from tactful.decide.assignment import Unit, UnitKind
 from tactful.decide.conditions import Match
-from tactful.decide.levels import reach
+from tactful.decide.levels import held_to_k, reach
+from tactful.decide.sketch import sketch_key
 from tactful.decide.walk import Placement, Skip, refusal
 from tactful.policy.allowance import Allowance
 from tactful.types import Level
@@ -61,17 +61,6 @@ HASH_KEY_NAME = "audience-sizes"
 
 Batch = Mapping[tuple[str, date], Collection[bytes]]
 """Keyed hashes of subjects, by (sketch key, day)."""
-
-
-def held_to_k(level: Level) -> bool:
-    """Whether an audience of this level must reach k subjects before it serves."""
-    return level is Level.MANY
-
-
-def sketch_key(audience: str, condition: Mapping[str, Any]) -> str:
-    """The audience's key and a digest of its condition: a new condition is counted afresh."""
-    canonical = json.dumps(condition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return f"{audience}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,8 @@ def reach(catalog: Catalog, atoms: Iterable[str]) -> Reach:
 def condition_reach(catalog: Catalog, condition: Compiled) -> Reach:
     """The level of a compiled condition: that of every atom it can read, evaluated or not."""
     return reach(catalog, condition.atoms)
+
+
+def held_to_k(level: Level) -> bool:
+    """Whether an audience of this level must reach k subjects before it serves."""
+    return level is Level.MANY

@@ -1,15 +1,11 @@
-"""What serves now: every placement with its live experiences, read from the model's tables and built
-into the walk's plain types once, then reused by every decision until something changes.
+"""What serves now: every placement with its live experiences, built from plain data into the walk's
+plain types once, then reused by every decision until something changes (`lineup_store` reads the
+model's tables and holds the lineup).
 
-    placements (rows) ─────────────────────────────┐  load reads them; build (plain data in)
-    experiences: the published version's snapshot ─┼─▶ Lineup: walk.Placement per key, each
-    audiences (rows: a change publishes at once) ──┘     experience's compiled condition and
-                                                         Allocation, its atoms and level (catalog)
-    LineupHolder.current(): reloaded when the model's mark (number and time of its versions) or the
-    catalog changed; the mark is read at most once per `interval`, and at once after a change here;
-    at the same times the audience matches counted in shadow are stored, and the shadow audiences
-    that reached k subjects serve (`audience_size`; after a reload, every audience held to k is
-    counted again, so one that fell below k goes back to shadow)
+    placements (their defaults) ───────────────────┐
+    experiences: the published version's snapshot ─┼─build─▶ Lineup: walk.Placement per key, each
+    audiences' conditions by key ──────────────────┘         experience's compiled condition and
+                                                             Allocation, its atoms and level (catalog)
 
 An experience's atoms and level are computed here again, from its audience as it is now and the
 catalog in force (`publishing.reads`), not taken from the snapshot of when it was published: an
@@ -19,33 +15,27 @@ stopped declaring is never in an Allowance, so an experience reading one never a
 Namespaces: the model names an experience's namespace but no range in it; the live experiences of
 one namespace share [0, 1) equally, in the order they were created. Publishing or pausing one of
 them divides it again, which moves some subjects between them.
+
+Pure: no database, so a test or a benchmark builds a lineup from snapshots as `load` does.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
-
 from tactful.catalog.model import Catalog
 from tactful.decide import assignment, conditions
-from tactful.decide.audience_size import AudienceSizes, held_to_k, sketch_key
 from tactful.decide.checks import ExperienceData, VariationData
-from tactful.decide.levels import reach
-from tactful.decide.models import Audience, DecideVersion
-from tactful.decide.models import Experience as ExperienceRow
-from tactful.decide.models import Placement as PlacementRow
+from tactful.decide.levels import held_to_k, reach
 from tactful.decide.publishing import reads, reads_special
 from tactful.decide.schemas import Status
-from tactful.decide.walk import Channel, Experience, Placement, Variation
+from tactful.decide.sketch import sketch_key
+from tactful.decide.walk import Experience, Placement, Variation
 from tactful.render import Renderer
-from tactful.types import utcnow
 
 Mark = tuple[int, str | None]
 """The model's versions: how many, and the time of the latest (every change makes one)."""
@@ -91,11 +81,6 @@ def with_shadow(lineup: Lineup, shadow: frozenset[str]) -> Lineup:
     return replace(lineup, placements=placements, shadow=shadow)
 
 
-def mark(session: Session) -> Mark:
-    count, latest = session.execute(select(func.count(), func.max(DecideVersion.at))).one()
-    return int(count), None if latest is None else str(latest)
-
-
 def _time(raw: object) -> datetime | None:
     return datetime.fromisoformat(raw) if isinstance(raw, str) else None
 
@@ -130,42 +115,6 @@ def _namespaces(live: list[Published]) -> dict[str, assignment.Namespace]:
             end = 1.0 if index == len(keys) - 1 else (index + 1) * width
             ranges[key] = assignment.Namespace(name, index * width, end)
     return ranges
-
-
-def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
-    """Read and build what serves now."""
-    seen = mark(session)
-    audiences = {row.key: row.condition for row in session.scalars(select(Audience))}
-    published = session.execute(
-        select(ExperienceRow, DecideVersion.snapshot).join(
-            DecideVersion,
-            and_(
-                DecideVersion.kind == "experience",
-                DecideVersion.key == ExperienceRow.key,
-                DecideVersion.version == ExperienceRow.published_version,
-            ),
-        )
-    ).all()
-    experiences = [
-        Published(row.key, row.created_at, int(row.published_version or 0), snapshot)
-        for row, snapshot in published
-    ]
-    placements = {
-        row.key: Placement(
-            row.key,
-            Channel(row.channel),
-            Variation("default", row.default_content, 1.0, dict(row.default_templates or {})),
-        )
-        for row in session.scalars(select(PlacementRow))
-    }
-    return build(
-        placements,
-        experiences,
-        audiences,
-        catalog=catalog,
-        catalog_version=catalog_version,
-        mark=seen,
-    )
 
 
 def build(
@@ -243,53 +192,3 @@ def build(
         sketches=sketches,
         shadow=frozenset(sketches.values()),
     )
-
-
-class LineupHolder:
-    """One process's lineup, built again when the model or the catalog changed. `session` opens a
-    unit of work; `clock` is monotonic seconds. Without `sizes`, audiences held to k never serve."""
-
-    def __init__(
-        self,
-        *,
-        session: Callable[[], Any],
-        clock: Callable[[], float],
-        interval: float = 1.0,
-        sizes: AudienceSizes | None = None,
-    ) -> None:
-        self._session, self._clock, self._interval = session, clock, interval
-        self.sizes = sizes
-        self._lineup: Lineup | None = None
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def invalidate(self) -> None:
-        """Something changed in this process: read the mark on the next call."""
-        self._next = 0.0
-
-    def current(self, *, catalog: Catalog, catalog_version: str) -> Lineup:
-        with self._lock:
-            lineup, now = self._lineup, self._clock()
-            if lineup is not None and lineup.catalog_version == catalog_version and now < self._next:
-                return lineup
-            with self._session() as session:
-                if (
-                    lineup is None
-                    or lineup.catalog_version != catalog_version
-                    or mark(session) != lineup.mark
-                ):
-                    lineup = load(session, catalog=catalog, catalog_version=catalog_version)
-                if self.sizes is not None:
-                    lineup = self._settle(session, lineup)
-            self._lineup, self._next = lineup, now + self._interval
-            return lineup
-
-    def _settle(self, session: Session, lineup: Lineup) -> Lineup:
-        """Store the matches counted since the last time; serve the shadow audiences now at k."""
-        assert self.sizes is not None
-        self.sizes.flush(session)
-        if not lineup.shadow:
-            return lineup
-        counted = self.sizes.counts(session, lineup.shadow, today=utcnow().date())
-        k = self.sizes.k
-        return with_shadow(lineup, frozenset(key for key in lineup.shadow if counted.get(key, 0.0) < k))

@@ -13,9 +13,12 @@ Pure: bytes in, numbers out. Stored compressed, mostly empty registers take a fe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 PRECISION = 14
 REGISTERS = 1 << PRECISION
@@ -66,3 +69,9 @@ class Sketch:
     @classmethod
     def from_bytes(cls, data: bytes) -> Sketch:
         return cls(zlib.decompress(data, bufsize=REGISTERS))
+
+
+def sketch_key(audience: str, condition: Mapping[str, Any]) -> str:
+    """The audience's key and a digest of its condition: a new condition is counted afresh."""
+    canonical = json.dumps(condition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return f"{audience}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
