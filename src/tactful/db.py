@@ -87,10 +87,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_READING = "tactful_reading"
+"""The execution option of a unit of work that only reads (`Database.reading`)."""
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that later writes fails with
-    # SQLITE_BUSY without waiting, which would turn concurrency into errors.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLITE_BUSY without waiting, which would turn concurrency into errors. A unit of work that
+    # only reads (and is refused any write) begins DEFERRED: it reads the last commit beside the
+    # writer (WAL) and waits for nobody.
+    reading = conn.get_execution_options().get(_READING, False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if reading else "BEGIN IMMEDIATE")
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A unit of work opened to read (`Database.reading`) tried to write: a programming error."""
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyViolation("a unit of work opened with Database.reading() tried to write")
+
+
+def _refuse_writes(state: Any) -> None:
+    if not state.is_select:
+        raise ReadOnlyViolation("a unit of work opened with Database.reading() tried to write")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -200,6 +221,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{_READING: True}), expire_on_commit=False
+        )
+        event.listen(self._readers, "before_flush", _refuse_flush)
+        event.listen(self._readers, "do_orm_execute", _refuse_writes)
         # SQLite lets one transaction in at a time (every one begins IMMEDIATE) and makes the others
         # poll, sleeping up to 100 ms between tries: under load the database sits idle while queued
         # requests sleep, and latency grows by seconds. This process's sessions queue here instead
@@ -257,6 +283,15 @@ class Database:
                     yield session
         finally:
             release()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads, refused any write through the session. On SQLite it
+        takes no turn and no write lock: it reads the last commit (WAL) while a writer works, so a
+        request that only reads never queues behind one that writes. On PostgreSQL, a session as
+        any other (READ COMMITTED reads never wait for writers)."""
+        with self._readers() as session, session.begin():
+            yield session
 
     def dispose(self) -> None:
         if self._checkpointer is not None:

@@ -162,6 +162,12 @@ class AppContext:
             yield session
 
     @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A unit of work that only reads (`Database.reading`): it waits for no writer."""
+        with self.db.reading() as session:
+            yield session
+
+    @contextmanager
     def changing(self) -> Iterator[Session]:
         """A unit of work that changes what serves: this process reads the lineup again once it
         commits (other processes within a second, `LineupHolder`)."""
@@ -171,7 +177,8 @@ class AppContext:
         self.lineups.invalidate()
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: a plain attribute read, which a synchronous dependency would send to the thread pool
     context: AppContext = request.app.state.context
     return context
 

@@ -3,6 +3,7 @@
 
     POST /v1/decide (server key) ── lineup (what serves) ── one unit of work: find the subject,
         record Sec-GPC if it changes their state, the seam, the walk ──▶ answers ──▶ Logbook (after)
+        (it only reads unless the request carries Sec-GPC: then it may write, and takes the lock)
     GET /v1/decisions/{id}/explanation (write key) ── buffer, then the log ──▶ sentences (en, sv)
 
 A decision id is random and unguessable (128 bits), so the write key that sits in web pages may ask
@@ -60,7 +61,9 @@ def decide(
         context=body.context,
         gpc=gpc.gpc_signal(request.headers.get("sec-gpc")),
     )
-    with context.session() as session:
+    # Only a Sec-GPC signal may have to be recorded; without one, deciding only reads, and on
+    # SQLite it then waits for no writer (the decision log's, collection's).
+    with context.session() if ask.gpc else context.reading() as session:
         decided = decisions.decide(
             session,
             keystore=context.keystore.cached(),
@@ -115,7 +118,7 @@ def explanation(
     locale: Annotated[str | None, Query(max_length=35, description="A language tag: en or sv")] = None,
     accept_language: Annotated[str | None, Header(max_length=512)] = None,
 ) -> ExplanationView:
-    with context.session() as session:
+    with context.reading() as session:
         entry = decisions.find(session, logbook=context.logbook, decision_id=decision_id)
     if entry is None:
         raise NotFound("no decision has this id", code="decision_not_found")

@@ -130,8 +130,13 @@ def authenticate_token(context: AppContext, token: str | None, *, required: Scop
 
     For routes that find the key somewhere else than the headers (collection's `writeKey`).
     """
-    with context.session() as session:
-        principal = keys_service.authenticate(session, token=token, at=utcnow())
+    # The check only reads; the hourly record of the key's use is a write of its own, when due.
+    with context.reading() as session:
+        checked = keys_service.verify(session, token=token)
+    principal, at = checked.principal, utcnow()
+    if keys_service.use_due(checked, at):
+        with context.session() as session:
+            keys_service.record_use(session, key_id=principal.key_id, at=at)
     if required is not None and not principal.scope.allows(required):
         raise PermissionDenied(f"this needs a key with the {required} scope")
     return principal

@@ -13,9 +13,10 @@ import hmac
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from tactful.audit import service as audit_service
@@ -153,19 +154,46 @@ def authenticate(session: Session, *, token: str | None, at: datetime | None = N
     Checked against the database on every call (one primary-key lookup), so a revocation is effective
     everywhere as soon as it commits. With `at`, records when the key was last used (hourly).
     """
+    checked = verify(session, token=token)
+    if at is not None and use_due(checked, at):
+        record_use(session, key_id=checked.principal.key_id, at=at)
+    return checked.principal
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A key that `verify` let through, and when its use was last recorded."""
+
+    principal: Principal
+    last_used_at: datetime | None
+
+
+def verify(session: Session, *, token: str | None) -> Verified:
+    """As `authenticate`, reading only (a unit of work that only reads may check a key); whether
+    to record the use is the caller's (`use_due`, `record_use`)."""
     match = _TOKEN.fullmatch(token) if token and len(token) < 200 else None
     row = None
     if match is not None:
-        # A Core read of the columns, not the ORM's `get`: every collection request comes here, and
-        # loading an identity-mapped object cost several times the lookup itself.
+        # A Core read of the columns, not the ORM's `get`: every request comes here, and loading
+        # an identity-mapped object cost several times the lookup itself.
         row = session.connection().execute(_KEY_ROW, {"key_id": uuid.UUID(match[2])}).first()
     presented = _hash(token) if token else ""
     expected = row.secret_hash if row is not None else _NO_KEY_HASH
     if not hmac.compare_digest(expected, presented) or row is None or row.revoked_at is not None:
         raise NotAuthenticated(INVALID_KEY)
-    if at is not None and (row.last_used_at is None or at - row.last_used_at >= LAST_USED_EVERY):
-        session.execute(
-            update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=at),
-            execution_options={"synchronize_session": "fetch"},
-        )
-    return Principal(key_id=row.id, scope=Scope(row.scope), name=row.name)
+    return Verified(Principal(key_id=row.id, scope=Scope(row.scope), name=row.name), row.last_used_at)
+
+
+def use_due(checked: Verified, at: datetime) -> bool:
+    """Whether the key's use at `at` should be recorded (at most hourly)."""
+    return checked.last_used_at is None or at - checked.last_used_at >= LAST_USED_EVERY
+
+
+def record_use(session: Session, *, key_id: uuid.UUID, at: datetime) -> None:
+    """Record that the key was used at `at` (never moving the time back)."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < at))
+        .values(last_used_at=at),
+        execution_options={"synchronize_session": "fetch"},
+    )

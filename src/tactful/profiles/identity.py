@@ -78,12 +78,18 @@ def find_subject(
     user_id: str | None = None,
     email: str | None = None,
 ) -> uuid.UUID | None:
-    """The subject known by any of these identifiers (the `user_id` first), following merges."""
-    for kind, value in ((IdentityKind.USER_ID, user_id), (IdentityKind.ANONYMOUS_ID, anonymous_id)):
-        if value:
-            identity = session.get(Identity, keystore.digest(kind, value))
-            if identity is not None:
-                return canonical(session, identity.subject_id)
+    """The subject known by any of these identifiers (the `user_id` first), following merges.
+
+    The ids are read as collection reads them (`read_known`: one Core read of their owners, one
+    per hop of merges), not as ORM objects: every decision starts here."""
+    asked = [
+        (k, v) for k, v in ((IdentityKind.USER_ID, user_id), (IdentityKind.ANONYMOUS_ID, anonymous_id)) if v
+    ]
+    if asked:
+        known = read_known(session, keystore=keystore, identities=[(anonymous_id, user_id, None)])
+        for kind, value in asked:
+            if known.digests[(kind, value)] in known.owner:
+                return known.survivor(kind, value)
     if email and email.strip():
         indexed = keystore.lookup_index(kind=EMAIL_INDEX, value=normalise_email(email))
         if indexed is not None:
