@@ -191,3 +191,20 @@ def test_the_routes_are_documented(api: TestClient) -> None:
     schemes = schema["components"]["securitySchemes"]
     assert schemes["keyAsBasicUser"]["scheme"] == "basic"
     assert schemes["bearerKey"]["scheme"] == "bearer"
+
+
+def test_a_request_records_its_key_s_use_once_an_hour(
+    api: TestClient, context: AppContext, admin: str
+) -> None:
+    # The key is checked in a unit of work that only reads; its use is recorded by a write of its own.
+    key_id = keys_service.key_id_of(admin)
+    assert api.get(KEYS, headers=bearer(admin)).status_code == 200
+    with context.session() as session:
+        first = keys_service.get_key(session, key_id=key_id)
+    assert first is not None
+    assert first.last_used_at is not None
+    assert api.get(KEYS, headers=bearer(admin)).status_code == 200
+    with context.session() as session:
+        again = keys_service.get_key(session, key_id=key_id)
+    assert again is not None
+    assert again.last_used_at == first.last_used_at

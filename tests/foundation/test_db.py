@@ -151,3 +151,28 @@ def test_a_server_process_checkpoints_the_log_on_its_own_thread(tmp_path: Path) 
     assert main_file.stat().st_size > before + 400_000
     db.dispose()  # stops the thread
     assert not threads[0].is_alive()
+
+
+def test_a_reading_unit_of_work_reads_the_last_commit_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    db, table = _counter_db(tmp_path)
+    _bump_once(db, table)
+    with db.session() as writer, ThreadPoolExecutor(1) as pool:
+        writer.execute(table.update().values(n=99))  # the write lock is held, not yet committed
+
+        def read() -> int:
+            with db.reading() as session:
+                return int(session.execute(sa.select(table.c.n)).scalar_one())
+
+        assert pool.submit(read).result(timeout=2) == 1  # no wait for the writer's turn or lock
+    with db.reading() as session:
+        assert session.execute(sa.select(table.c.n)).scalar_one() == 99
+    db.dispose()
+
+
+def test_a_reading_unit_of_work_is_refused_any_write_through_the_session(tmp_path: Path) -> None:
+    db, table = _counter_db(tmp_path)
+    with pytest.raises(db_module.ReadOnlyViolation), db.reading() as session:
+        session.execute(table.update().values(n=5))
+    with db.reading() as session:
+        assert session.execute(sa.select(table.c.n)).scalar_one() == 0
+    db.dispose()
