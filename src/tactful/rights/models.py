@@ -71,6 +71,10 @@ class DecisionReview(Base):
     legal bases, never an atom's value), so that the queue outlives the log's retention. The person's
     statement and the reviewer's reason are free text: minimised (no e-mail address, phone or card
     number) and sealed under the subject's data key, shredded with it on erasure (`reviews.py`).
+
+    An answered review is kept `privacy.review_record_days` after its answer, then swept
+    (`review_records.py`); an open one until it is answered; all of them go when the subject is
+    erased.
     """
 
     __tablename__ = "decision_reviews"
