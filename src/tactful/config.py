@@ -179,7 +179,8 @@ class PrivacySettings(BaseModel):
         730,
         ge=30,
         description="an answered review of a significant decision is kept this long after its answer, then "
-        "deleted by the retention sweep (open reviews never are)",
+        "deleted by the retention sweep (open reviews never are); an overturned decision stays overturned "
+        "for that person while its review is kept",
     )
     consent_proof_days: int = Field(
         1095,

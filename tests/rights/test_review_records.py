@@ -1,14 +1,20 @@
-"""How long an answered review is kept: answered reviews go after their own retention, open ones
-never, and a dry run counts what the run then deletes."""
+"""What an answered review keeps doing and for how long: an overturn binds the person, whose profile
+merges do not shake it off, in one indexed query; answered reviews go after their own retention,
+open ones never, and a dry run counts what the run then deletes."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tactful.catalog.loader import load_catalog
@@ -16,6 +22,7 @@ from tactful.config import PrivacySettings, Settings
 from tactful.crypto import Keystore
 from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
+from tactful.rights import review_records
 from tactful.rights.models import DecisionReview
 from tactful.rights.retention import run_retention
 from tactful.rights.reviews import Outcome, ReviewStatus
@@ -69,6 +76,69 @@ def _unique(kind: str) -> str:
     return f"{kind}-{uuid.uuid4().hex}"
 
 
+def test_an_overturn_binds_the_person_whichever_way_their_profiles_merge(
+    session: Session, keystore: Keystore
+) -> None:
+    older, user, anon = _unique("user"), _unique("user"), _unique("anon")
+    first = _subject(session, keystore, user_id=older, at=NOW - 9 * DAY)  # the older account survives
+    known = _subject(session, keystore, user_id=user, at=NOW - 5 * DAY)
+    visitor = _subject(session, keystore, anonymous_id=anon, at=NOW - 2 * DAY)
+    _review(session, visitor, "price", Outcome.OVERTURNED)  # decided while browsing anonymously
+    _review(session, known, "rate", Outcome.OVERTURNED)
+    _review(session, known, "loan", Outcome.UPHELD)  # upheld: the decision stands
+    _review(session, known, "card", Outcome.OVERTURNED)  # overturned, but not asked for
+    _review(session, first, "loan", None)  # open: nothing decided yet
+    stranger = _subject(session, keystore, user_id=_unique("user"))
+    _review(session, stranger, "loan", Outcome.OVERTURNED)  # someone else's
+
+    def bound(subject: uuid.UUID) -> frozenset[str]:
+        return review_records.overturned(session, subject_id=subject, experiences=ASKED)
+
+    assert (bound(known), bound(visitor), bound(first)) == ({"rate"}, {"price"}, frozenset())
+    # The visitor logs in: their profile merges into the user's, and the overturn comes along.
+    assert _subject(session, keystore, user_id=user, anonymous_id=anon) == known
+    assert bound(known) == {"price", "rate"}
+    # The user's profile merges into the older account: both overturns bind the survivor.
+    assert _subject(session, keystore, user_id=older, previous_id=user) == first
+    assert profiles_service.find_subject(session, keystore=keystore, user_id=user) == first
+    assert profiles_service.find_subject(session, keystore=keystore, anonymous_id=anon) == first
+    assert bound(first) == {"price", "rate"}
+    assert bound(stranger) == {"loan"}
+    assert (
+        review_records.overturned(session, subject_id=first, experiences=frozenset({"loan"})) == frozenset()
+    )
+
+
+@contextmanager
+def _statements(session: Session) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+    connection = session.connection()
+
+    def record(conn: Connection, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def test_the_read_is_one_query_by_the_subject_and_merge_indexes(session: Session, keystore: Keystore) -> None:
+    subject = _subject(session, keystore, user_id=_unique("user"))
+    _review(session, subject, "price", Outcome.OVERTURNED)
+    with _statements(session) as seen:
+        assert review_records.overturned(session, subject_id=subject, experiences=ASKED) == {"price"}
+    [(statement, parameters)] = seen
+    if session.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL's plan depends on its statistics; the indexes are the same
+    plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    steps = " | ".join(str(row[-1]) for row in plan)
+    assert "ix_decision_reviews_subject_id" in steps, steps
+    assert "ix_subjects_merged_into" in steps, steps
+    assert "SCAN decision_reviews" not in steps, steps
+
+
 # -- retention ------------------------------------------------------------------------------------
 
 CATALOG = load_catalog(default_catalog_path())
@@ -89,6 +159,8 @@ def test_answered_reviews_go_after_their_retention_and_open_ones_never(
         _review(session, subject, "loan", Outcome.OVERTURNED, answered=recent).id,
         _review(session, subject, "card", None, filed=NOW - 900 * DAY).id,  # open, however old
     ]
+    asked = ASKED | {"card"}
+    assert review_records.overturned(session, subject_id=subject, experiences=asked) == {"price", "loan"}
 
     def sweep(*, dry_run: bool) -> int:
         report = run_retention(
@@ -106,6 +178,8 @@ def test_answered_reviews_go_after_their_retention_and_open_ones_never(
     session.expire_all()
     assert [session.get(DecisionReview, row) for row in gone] == [None, None]
     assert all(session.get(DecisionReview, row) is not None for row in kept)
+    # The overturn whose record went binds no more; the one still kept does.
+    assert review_records.overturned(session, subject_id=subject, experiences=asked) == {"loan"}
     assert sweep(dry_run=False) == 0
 
 

@@ -20,7 +20,8 @@
     exports        access and portability packages past their expiry, rows and sealed files
                    (`exports.sweep`; the job worker also runs it between jobs)
     reviews        answered reviews of significant decisions past `privacy.review_record_days`
-                   from their answer (`review_records.py`); open reviews never
+                   from their answer (`review_records.py`: an overturn binds while its record is
+                   kept); open reviews never
     proof          what erasure keeps as proof, each for its own period: a closed request's record
                    (`privacy.request_record_days`, at least 24 months) and an erased person's
                    pseudonymised consent records (`privacy.consent_proof_days` after the erasure)
