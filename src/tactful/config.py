@@ -175,6 +175,13 @@ class PrivacySettings(BaseModel):
         description="a closed privacy request's record is kept this long as proof it was answered (CCPA "
         "regulations §7101: at least 24 months), then deleted by the retention sweep",
     )
+    review_record_days: int = Field(
+        730,
+        ge=30,
+        description="an answered review of a significant decision is kept this long after its answer, then "
+        "deleted by the retention sweep (open reviews never are); an overturned decision stays overturned "
+        "for that person while its review is kept",
+    )
     consent_proof_days: int = Field(
         1095,
         ge=365,

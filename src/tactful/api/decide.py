@@ -24,6 +24,7 @@ from tactful.consent import gpc
 from tactful.decide import decisions
 from tactful.decide.schemas import DecideRequest, DecideResponse, DecisionView, ExplanationView
 from tactful.errors import NotFound
+from tactful.rights import review_records
 from tactful.types import utcnow
 
 router = APIRouter(prefix="/v1", tags=["decisions"], responses=AUTH_RESPONSES)
@@ -74,6 +75,7 @@ def decide(
             proof=proof,
             sizes=context.lineups.sizes if context.lineups is not None else None,
             counters=context.counters,
+            overturns=review_records.overturned,
         )
     if context.logbook is not None:
         for entry in decided.entries:

@@ -5,7 +5,9 @@ answers, the person reads the answer.
     GET  /v1/decisions/{id}/review     the same callers: the outcome and what replaced the decision
     GET  /v1/admin/reviews             admin: overdue first, then by due date; filters, pages
     GET  /v1/admin/reviews/{id}        admin: the decision explained (codes, no values), the statement
-    POST /v1/admin/reviews/{id}/answer admin: upheld | overturned, with the reason; the key recorded
+    POST /v1/admin/reviews/{id}/answer admin: upheld | overturned, with the reason; the key recorded;
+                                       an overturn binds the person's later decisions
+                                       (`rights/review_records.py`)
 
 Review and contest are one endpoint with a `kind`, rather than two: they are filed, answered and
 read in the same way, and one route keeps one place where who may file is decided. A write key sits
@@ -236,7 +238,12 @@ def get_review(
     "e-mail addresses, phone or card numbers, sealed under their data key). An overturned decision is "
     "replaced by its placement's default as it serves now (it reads nothing about the person and is "
     "never significant); the person and the site's backend read it at `GET /v1/decisions/{id}/review`. "
-    "The answering key is recorded and the answer audited.",
+    "An overturn also binds the person's later decisions, from the very next `POST /v1/decide`: the "
+    "experience is never served to them again (skip code `overturned_by_review` in the explanation), "
+    "across its later versions and across merges of their profiles, for as long as it has a significant "
+    "effect; nothing significant below it on the placement answers in its place. It binds until the "
+    "review's record is deleted: `TACTFUL_PRIVACY__REVIEW_RECORD_DAYS` after the answer (default 730), "
+    "or when the person is erased. The answering key is recorded and the answer audited.",
     responses={
         **_NOT_FOUND,
         409: {"model": Problem, "description": "The review was answered already (`review_answered`)"},

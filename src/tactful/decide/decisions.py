@@ -5,6 +5,7 @@
         ──context──▶ request atoms (declared, scalar, for this request only)
         ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read;
                                                session atoms: one counters snapshot on first read)
+        ──significant experiences asked for? (`overrides`)──▶ those a review overturned for them
         ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
         ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
@@ -28,7 +29,7 @@ from tactful.catalog.model import Catalog
 from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger_allowance, subject_allowance
 from tactful.crypto import Keystore
-from tactful.decide import assignment, engine
+from tactful.decide import assignment, engine, overrides
 from tactful.decide import log as decision_log
 from tactful.decide.audience_size import AudienceSizes, shadow_matches
 from tactful.decide.context import request_atoms
@@ -112,10 +113,13 @@ def decide(
     proof: Mapping[str, str],
     sizes: AudienceSizes | None = None,
     counters: RealtimeCounters | None = None,
+    overturns: overrides.Overturns = overrides.none,
 ) -> Decided:
     """The answers for `ask` at `at`, each with its decision log entry (not yet written); the
     subject's matches of shadow audiences are counted in `sizes`. The session atoms come from
-    `counters`, read once, when a condition first reads one the Allowance permits."""
+    `counters`, read once, when a condition first reads one the Allowance permits. `overturns`
+    reads, in this session, the significant experiences asked for that a person's review overturned
+    for the subject (none asked for: no read); they never answer."""
     if not (ask.user_id or ask.anonymous_id):
         raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
     placements = placements_of(lineup, ask.placements)
@@ -137,6 +141,9 @@ def decide(
         request=request_atoms(catalog, ask.context or {}),
         counters=counters,
     )
+    overturned = overrides.overturned_for(
+        session, reader=overturns, subject_id=subject_id, placements=placements
+    )
     return serve(
         lineup=lineup,
         placements=placements,
@@ -147,6 +154,7 @@ def decide(
         catalog=catalog,
         subject_id=subject_id,
         sizes=sizes,
+        overturned=overturned,
     )
 
 
@@ -161,10 +169,11 @@ def serve(
     catalog: Catalog,
     subject_id: uuid.UUID | None,
     sizes: AudienceSizes | None = None,
+    overturned: frozenset[str] = frozenset(),
 ) -> Decided:
     """The answers and their log entries once the seam has answered: no database, so that a
     benchmark or a test can run the whole decision from inputs already read; the subject's matches
-    of shadow audiences are counted in `sizes`."""
+    of shadow audiences are counted in `sizes`; no answer comes from an experience in `overturned`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
     served = engine.decide(
         placements,
@@ -175,6 +184,7 @@ def serve(
             lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
         ),
         catalog=catalog,
+        overturned=overturned,
     )
     if sizes is not None and lineup.shadow:
         _count(sizes, lineup, placements, allowance, view=view, unit=unit, subject_id=subject_id, at=at)

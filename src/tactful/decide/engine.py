@@ -7,7 +7,8 @@ walk, its explanation in codes, a fresh decision id, and the log entry.
                                                                  └──▶ Entry for the decision log
 
 Pure apart from the random decision ids: no database, no HTTP. The caller reads the subject through
-the one seam (`consent.gatekeeper.subject_allowance`) and hands the entries to the `Logbook`.
+the one seam (`consent.gatekeeper.subject_allowance`), with the experiences a person's review
+overturned for them (`decide.overrides`), and hands the entries to the `Logbook`.
 """
 
 from __future__ import annotations
@@ -79,12 +80,16 @@ def decide(
     at: datetime,
     steps: Callable[[Placement], Steps],
     catalog: Catalog,
+    overturned: frozenset[str] = frozenset(),
 ) -> list[Served]:
     """An answer for every placement, in the order asked, each explained and given an id; `steps`
-    gives the walk's steps for a placement (rendering depends on its channel)."""
+    gives the walk's steps for a placement (rendering depends on its channel); no answer comes from
+    an experience in `overturned` (overturned on review for this subject)."""
     served = []
     for placement in placements:
-        answer = walk(placement, allowance=allowance, view=view, at=at, steps=steps(placement))
+        answer = walk(
+            placement, allowance=allowance, view=view, at=at, steps=steps(placement), overturned=overturned
+        )
         explanation = explain(
             answer, allowance=allowance, catalog=catalog, answered_atoms=answer.experience_atoms
         )

@@ -9,7 +9,10 @@ made (and logged), turned into sentences only when someone reads it (`decide/wor
 It names atoms and categories, purposes and legal bases, never an atom's value (DESIGN §4). "Why
 not higher" lists, for each level above the answer, the reason: the gate's reason when the level is
 above the ceiling, else what kept each experience there from answering. "What would have changed
-the result" lists the consent choices that would have let a higher experience apply.
+the result" lists the consent choices that would have let a higher experience apply. "Overturned"
+lists the experiences passed over, at any level, because a person's review overturned an earlier
+decision of theirs about this subject: it is why the answer is what it is even when it is not why
+it is no higher.
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class Explanation:
     significant: bool = False
     """The answer has a significant effect (DESIGN §1): the person may ask for human review and
     contest it. In the JSON form only when true, so that every other explanation reads as before."""
+    overturned: tuple[Step, ...] = ()
+    """Experiences passed over because a person's review overturned an earlier decision of theirs
+    about this subject (`Skip.OVERTURNED`), at any level. In the JSON form only when there are any."""
 
     def to_json(self) -> dict[str, object]:
         made: dict[str, object] = {
@@ -95,6 +101,10 @@ class Explanation:
         }
         if self.significant:
             made["significant"] = True
+        if self.overturned:
+            made["overturned"] = [
+                {"level": str(s.level), "code": s.code, "experience": s.experience} for s in self.overturned
+            ]
         return made
 
     @classmethod
@@ -115,6 +125,9 @@ class Explanation:
             would_change=tuple(Reason(Code(c["code"]), params_of(c["params"])) for c in raw["would_change"]),
             consent_downgrade=bool(raw["consent_downgrade"]),
             significant=bool(raw.get("significant", False)),
+            overturned=tuple(
+                Step(Level(s["level"]), s["code"], (), s.get("experience")) for s in raw.get("overturned", ())
+            ),
         )
 
 
@@ -173,4 +186,7 @@ def explain(
         would_change=tuple(changes),
         consent_downgrade=answer.downgraded,
         significant=answer.significant,
+        overturned=tuple(
+            Step(p.level, str(p.skip), (), p.experience) for p in answer.passed if p.skip is Skip.OVERTURNED
+        ),
     )

@@ -19,6 +19,12 @@ itself significant: once a significant experience matched the subject and was pa
 outside its namespace share, unrenderable), no significant experience below it answers, so the
 subject gets the next ordinary answer or the default (which reads nothing and is never significant).
 
+A person's review binds their later decisions: an experience whose decision about this subject a
+person overturned on review (`overturned`, read by the caller for this subject) is passed over
+(`Skip.OVERTURNED`) wherever it would otherwise apply, without asking its audience, and counts as a
+significant experience passed over: the review replaced it with the placement's default, so nothing
+significant below it answers in its place either.
+
 What the walk cannot know by itself (whether an audience matches, which variation a subject gets,
 how content renders) it asks `Steps`, so that this module stays the rule and nothing else.
 """
@@ -81,6 +87,9 @@ class Skip(StrEnum):
     """A split or holdout hashes an id, and the request named none."""
     HELD_OUT = "held_out"
     NOT_RENDERED = "not_rendered"
+    OVERTURNED = "overturned_by_review"
+    """A person reviewed an earlier decision of this experience about this subject and overturned it
+    (GDPR Art. 22(3)): the automated decision is not made about them again."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,12 @@ class Placement:
         """The experiences in walk order (`order`), sorted once: a lineup builds a placement once
         and every decision walks it."""
         return tuple(order(self.experiences))
+
+    @cached_property
+    def significant(self) -> frozenset[str]:
+        """The keys of its significant experiences: only those can have been overturned on review,
+        so a placement without any needs no reviews read."""
+        return frozenset(e.key for e in self.experiences if e.significant)
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,7 @@ _CONSENT_SKIPS = frozenset(
 )
 _NOTHING: Mapping[str, object] = {}
 _FALLBACK: tuple[Skip, tuple[Reason, ...], frozenset[str]] = (Skip.SIGNIFICANT_FALLBACK, (), frozenset())
+_OVERTURNED: tuple[Skip, tuple[Reason, ...], frozenset[str]] = (Skip.OVERTURNED, (), frozenset())
 
 
 def order(experiences: Sequence[Experience]) -> list[Experience]:
@@ -275,8 +291,10 @@ def walk(
     view: Mapping[str, object],
     at: datetime,
     steps: Steps,
+    overturned: frozenset[str] = frozenset(),
 ) -> Answer:
-    """The answer for `placement`: always one, never above the Allowance's ceiling."""
+    """The answer for `placement`: always one, never above the Allowance's ceiling; never from an
+    experience in `overturned` (the keys a person's review overturned for this subject)."""
     passed: list[Passed] = []
     read: set[str] = set()
     held_out: list[str] = []
@@ -284,7 +302,12 @@ def walk(
     fallen = False  # a significant experience matched and was passed over: what follows replaces it
     for experience in placement.ordered:
         refused = _may_apply(experience, allowance=allowance, channel=placement.channel, at=at)
-        if refused is None and fallen and experience.significant:
+        if refused is None and experience.key in overturned:
+            # It would apply: the review's answer stands instead, and the default it named is
+            # what replaces it, so nothing significant below answers in its place.
+            refused = _OVERTURNED
+            fallen = fallen or experience.significant
+        elif refused is None and fallen and experience.significant:
             refused = _FALLBACK
         if refused is not None:
             passed.append(Passed(experience.key, experience.level, *refused))

@@ -111,6 +111,10 @@ SKIPS: Mapping[Skip, tuple[str, str]] = MappingProxyType(
             "it could not be shown without data that is missing",
             "det kunde inte visas utan uppgifter som saknas",
         ),
+        Skip.OVERTURNED: (
+            "a person at the shop reviewed an earlier decision about you and it no longer applies",
+            "en människa i butiken granskade ett tidigare beslut om dig och det gäller inte längre",
+        ),
     }
 )
 
@@ -168,6 +172,12 @@ HEADINGS: Mapping[str, tuple[str, str]] = MappingProxyType(
         ),
         "would_change": ("This would change if: {reason}.", "Detta skulle ändras om: {reason}."),
         "no_data": ("No data about you was used.", "Inga uppgifter om dig användes."),
+        "overturned": (
+            "A person at the shop reviewed an earlier decision about you and it no longer applies, "
+            "so it is not made about you again.",
+            "En människa i butiken granskade ett tidigare beslut om dig och det gäller inte längre, "
+            "så det fattas inte om dig igen.",
+        ),
     }
 )
 
@@ -217,6 +227,9 @@ def sentences(explanation: Explanation, language: Language) -> Sentences:
     summary = (
         HEADINGS["level"][i].format(level=LEVELS[explanation.level][i]),
         STRATEGIES[explanation.strategy][i],
+        # A review that overturned a decision about the person is why they see this, at any level:
+        # said once here, so the steps below leave it out.
+        *((HEADINGS["overturned"][i],) if explanation.overturned else ()),
     )
     data: dict[str, float] = {}
     for use in explanation.atoms:
@@ -228,7 +241,9 @@ def sentences(explanation: Explanation, language: Language) -> Sentences:
         else HEADINGS["ruled_out"][i].format(what=what)
         for what, weight in sorted(data.items(), key=lambda item: -item[1])
     ) or (HEADINGS["no_data"][i],)
-    reasons = dict.fromkeys(step_words(step, language) for step in explanation.not_higher)
+    reasons = dict.fromkeys(
+        step_words(step, language) for step in explanation.not_higher if step.code != Skip.OVERTURNED
+    )
     changes = dict.fromkeys(CHANGES[r.code][i].format_map(dict(r.params)) for r in explanation.would_change)
     return Sentences(
         summary=summary,

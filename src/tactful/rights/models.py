@@ -1,5 +1,6 @@
 """The privacy requests table: one row per request a person (or an operator for them) filed; and the
-requests for human review of significant decisions (`DecisionReview`).
+requests for human review of significant decisions (`DecisionReview`), whose overturns bind the
+person's later decisions while they are kept.
 
 What the request named is held only as a keyed hash under a system key of its own (`requests.
 REQUESTS_KEY`), never in clear: enough to match a later request of the same person (repetition
@@ -71,6 +72,10 @@ class DecisionReview(Base):
     legal bases, never an atom's value), so that the queue outlives the log's retention. The person's
     statement and the reviewer's reason are free text: minimised (no e-mail address, phone or card
     number) and sealed under the subject's data key, shredded with it on erasure (`reviews.py`).
+
+    An overturned review binds the subject's later decisions: the experience no longer answers for
+    them (`review_records.py`). An answered review is kept `privacy.review_record_days` after its
+    answer, then swept; an open one until it is answered; all of them go when the subject is erased.
     """
 
     __tablename__ = "decision_reviews"

@@ -19,6 +19,9 @@
                    their decision are settled as unknown (`measure.outcomes.expire`)
     exports        access and portability packages past their expiry, rows and sealed files
                    (`exports.sweep`; the job worker also runs it between jobs)
+    reviews        answered reviews of significant decisions past `privacy.review_record_days`
+                   from their answer (`review_records.py`: an overturn binds while its record is
+                   kept); open reviews never
     proof          what erasure keeps as proof, each for its own period: a closed request's record
                    (`privacy.request_record_days`, at least 24 months) and an erased person's
                    pseudonymised consent records (`privacy.consent_proof_days` after the erasure)
@@ -56,8 +59,8 @@ from tactful.measure import outcomes as measure_outcomes
 from tactful.measure.models import DecisionOutcome
 from tactful.profiles import links as profile_links
 from tactful.profiles.models import Computed, PendingLink, Trait
-from tactful.rights import anonymise, exports
-from tactful.rights.models import PrivacyExport, PrivacyRequest
+from tactful.rights import anonymise, exports, review_records
+from tactful.rights.models import DecisionReview, PrivacyExport, PrivacyRequest
 
 SWEPT = "retention.swept"
 UNDECLARED = "undeclared"
@@ -256,6 +259,11 @@ class _Sweep:
             count = decision_log.expire(self.session, before=before)
         return [Expired("decisions", "decision log", Expiry.DELETE, count)]
 
+    def reviews(self) -> list[Expired]:
+        where = review_records.expired(self.at, days=self.settings.privacy.review_record_days)
+        count = self.deleted(DecisionReview, where)
+        return [Expired("decision reviews", "answered reviews", Expiry.DELETE, count)]
+
     def proof(self) -> list[Expired]:
         """What erasure keeps as proof, each for its own period: closed requests' records, and an
         erased person's pseudonymised consent records (counted from the erasure)."""
@@ -326,6 +334,7 @@ STEPS: tuple[tuple[str, Callable[[_Sweep], list[Expired]]], ...] = (
     ("decisions", _Sweep.decisions),
     ("outcomes", _Sweep.outcomes),
     ("exports", _Sweep.exports),
+    ("reviews", _Sweep.reviews),
     ("proof", _Sweep.proof),
 )
 """In order: whole events first, so that fields are not cleared from rows about to go."""

@@ -6,6 +6,8 @@ with its decision explained, and the answer.
     POST /v1/admin/reviews/{id}/answer ──answer_review──▶ upheld | overturned: the placement's
         default replaces it (`fallback`: it reads nothing about the person and is never
         significant); the reason minimised and sealed; the answering key recorded; audited
+        ──▶ an overturn binds the person's later decisions while the record is kept
+            (`review_records.py`: the experience's key, across versions and merges)
 """
 
 from __future__ import annotations
@@ -133,9 +135,11 @@ def answer_review(
     at: datetime,
 ) -> ReviewRecord:
     """Answer an open review: upheld, or overturned and replaced by the placement's default as it
-    serves in `lineup` (`fallback`). The reason is
-    minimised and sealed under the subject's key; the answering key is recorded. Conflict
-    (`review_answered`) when it was answered already."""
+    serves in `lineup` (`fallback`). The reason is minimised and sealed under the subject's key;
+    the answering key is recorded. Conflict (`review_answered`) when it was answered already.
+
+    An overturn takes effect on the subject's next decision, once this transaction commits: the
+    experience no longer answers for them while the record is kept (`review_records.overturned`)."""
     row = _row(session, public_id, lock=True)
     if row.status != ReviewStatus.OPEN.value:
         raise Conflict("this review was answered already", code="review_answered")

@@ -180,7 +180,8 @@ class ReviewAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome = Field(
-        description="`upheld`: the decision stands; `overturned`: the placement's default replaces it"
+        description="`upheld`: the decision stands; `overturned`: the placement's default replaces it, and "
+        "the experience is not served to this person again while the review's record is kept"
     )
     reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON), Storable()] = Field(
         description="Why, in words the person reads; kept without e-mail addresses, phone or card numbers"
