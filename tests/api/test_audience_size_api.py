@@ -1,6 +1,7 @@
 """Invariant 7 over HTTP: a 1:many audience matched by fewer than k distinct subjects is not served
 (the decision falls to the default, with the reason), the k-th makes it serve once the lineup is
-read again, one subject deciding many times counts once, and the audience API reports both."""
+read again, one person deciding many times (a stranger first, then stored) counts once, and the
+audience API reports both."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
 from tests.api.test_consent_api import user
-from tests.api.test_decide_api import ADMIN, K, crowd, decide, shop
+from tests.api.test_decide_api import ADMIN, K, consent, crowd, decide, shop, stored
 from tests.backends import migrated_database
 
 SWEDEN_MOBILE = {"location": {"country": "SE"}, "device": {"type": "mobile"}}
@@ -37,7 +38,7 @@ def keys(context: AppContext) -> dict[Scope, dict[str, str]]:
 
 
 def _hero(api: TestClient, server: dict[str, str]) -> dict[str, object]:
-    return decide(api, server, user_id=user(), context=SWEDEN_MOBILE)["home_hero"]
+    return decide(api, server, user_id=stored(api, server), context=SWEDEN_MOBILE)["home_hero"]
 
 
 def _audience(api: TestClient, admin: dict[str, str]) -> dict[str, object]:
@@ -73,14 +74,19 @@ def test_below_k_the_audience_is_in_shadow_and_the_kth_subject_makes_it_serve(
     assert (audience["estimated_size"], audience["serving"]) == (K, True)
 
 
-def test_one_subject_deciding_many_times_counts_once(
+def test_one_person_deciding_many_times_counts_once_and_a_stranger_not_at_all(
     api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
 ) -> None:
     admin, server, person = keys[Scope.ADMIN], keys[Scope.SERVER], user()
     shop(api, admin)
-    for _ in range(K + 2):
+    assert context.lineups is not None
+    for _ in range(K + 2):  # a stranger: nothing stored under the id, nothing counted
         decide(api, server, user_id=person, context=SWEDEN_MOBILE)
-        assert context.lineups is not None
+        context.lineups.invalidate()
+    assert _audience(api, admin)["estimated_size"] == 0
+    consent(api, server, person, **{"personalization.segments": True})
+    for _ in range(K + 2):  # now stored: counted by the subject, once
+        decide(api, server, user_id=person, context=SWEDEN_MOBILE)
         context.lineups.invalidate()
     assert decide(api, server, user_id=person, context=SWEDEN_MOBILE)["home_hero"]["level"] == "1:all"
     assert (_audience(api, admin)["estimated_size"], _audience(api, admin)["serving"]) == (1, False)
@@ -92,7 +98,9 @@ def test_subjects_the_audience_does_not_match_are_not_counted(
     admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
     shop(api, admin)
     for _ in range(K + 1):
-        decide(api, server, user_id=user(), context={"location": {"country": "SE"}})  # not mobile
+        decide(
+            api, server, user_id=stored(api, server), context={"location": {"country": "SE"}}
+        )  # not mobile
     assert context.lineups is not None
     context.lineups.invalidate()
     assert _hero(api, server)["level"] == "1:all"

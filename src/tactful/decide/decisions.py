@@ -7,7 +7,7 @@
                                                session atoms: one counters snapshot on first read)
         ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
-        ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
+        ──audiences held to k this subject matches (experiences otherwise candidates)──▶ AudienceSizes
 
 The subject is found by the user id first, then the anonymous id, following merges only. An
 anonymous id whose link to a user id is pending is its own subject (links never merge until
@@ -30,7 +30,7 @@ from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger
 from tactful.crypto import Keystore
 from tactful.decide import assignment, engine
 from tactful.decide import log as decision_log
-from tactful.decide.audience_size import AudienceSizes, shadow_matches
+from tactful.decide.audience_size import AudienceSizes, held_matches
 from tactful.decide.context import request_atoms
 from tactful.decide.engine import Served
 from tactful.decide.explain import Explanation
@@ -113,8 +113,8 @@ def decide(
     sizes: AudienceSizes | None = None,
     counters: RealtimeCounters | None = None,
 ) -> Decided:
-    """The answers for `ask` at `at`, each with its decision log entry (not yet written); the
-    subject's matches of shadow audiences are counted in `sizes`. The session atoms come from
+    """The answers for `ask` at `at`, each with its decision log entry (not yet written); a stored
+    subject's matches of audiences held to k are counted in `sizes`. The session atoms come from
     `counters`, read once, when a condition first reads one the Allowance permits."""
     if not (ask.user_id or ask.anonymous_id):
         raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
@@ -163,8 +163,8 @@ def serve(
     sizes: AudienceSizes | None = None,
 ) -> Decided:
     """The answers and their log entries once the seam has answered: no database, so that a
-    benchmark or a test can run the whole decision from inputs already read; the subject's matches
-    of shadow audiences are counted in `sizes`."""
+    benchmark or a test can run the whole decision from inputs already read; a stored subject's
+    matches of audiences held to k, in shadow or serving, are counted in `sizes`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
     served = engine.decide(
         placements,
@@ -176,8 +176,8 @@ def serve(
         ),
         catalog=catalog,
     )
-    if sizes is not None and lineup.shadow:
-        _count(sizes, lineup, placements, allowance, view=view, unit=unit, subject_id=subject_id, at=at)
+    if sizes is not None and subject_id is not None and lineup.sketches:
+        _count(sizes, lineup, placements, allowance, view=view, subject_id=subject_id, at=at)
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
@@ -193,23 +193,21 @@ def _count(
     allowance: Allowance,
     *,
     view: Mapping[str, object],
-    unit: assignment.Unit | None,
-    subject_id: uuid.UUID | None,
+    subject_id: uuid.UUID,
     at: datetime,
 ) -> None:
-    matched = shadow_matches(
+    # A stored subject only, by its id: a stranger's ids would count them again once stored
+    # (`audience_size`, one person, one count).
+    matched = held_matches(
         placements,
-        shadow=lineup.in_shadow(),
+        sketches=lineup.sketches,
         compiled=lineup.conditions,
         allowance=allowance,
         view=view,
         at=at,
     )
-    if not matched:
-        return
-    digest = sizes.digest(subject_id=subject_id, unit=unit, device_identifiers=allowance.device_identifiers)
-    if digest is not None:
-        sizes.record(matched, digest, day=at.date())
+    if matched:
+        sizes.record(matched, sizes.digest(subject_id), day=at.date())
 
 
 def language(entry: Entry, *, asked: str | None, accept: str | None) -> Language:
