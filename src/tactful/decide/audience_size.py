@@ -8,8 +8,8 @@ counted, never served).
           SubjectView ──match──▶ AudienceSizes.record(sketch key, keyed hash of the subject, day)
                                                                               (in memory)
     LineupHolder, at most once per interval ──flush──▶ SizeStore (a sketch per audience per day)
-        ──count (union of the last 30 days)──▶ shadow audiences at k serve; after a reload, every
-          audience held to k is counted again, and one below k goes back to shadow
+        ──count (union of the last 30 days)──▶ shadow audiences at k serve; once a day (UTC) and
+          after a reload, every audience held to k is counted again: one below k goes back to shadow
 
 Only `1:many` audiences are held to k: that level may rest on a legitimate interest, for coarse
 attributes that must not single a person out. An audience that reads something higher rests on the
