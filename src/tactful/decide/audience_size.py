@@ -7,6 +7,7 @@ counted, never served).
           (live, in schedule, within the Allowance), in shadow or serving, its condition over the
           SubjectView ──match──▶ AudienceSizes.record(sketch key, keyed hash of the subject, day)
                                                                               (in memory)
+    stored profiles ──audience_count (daily, and when an audience changes)──▶ the same sketches
     LineupHolder, at most once per interval ──flush──▶ SizeStore (a sketch per audience per day)
         ──count (union of the last 30 days)──▶ shadow audiences at k serve; once a day (UTC) and
           after a reload, every audience held to k is counted again: one below k goes back to shadow
@@ -27,10 +28,12 @@ canonical identifier of a person. It keeps its value as identifiers join it (an 
 who signs up keeps their subject), and a merge leaves the survivor's, one of the ids the person
 already had, so no link ever makes a new label. A stranger (nothing stored under the ids the request
 names) is not counted at all: their user id or anonymous id would be a second label once the first
-event stores them as a subject. What remains is what Tactful does not know yet: a person whose ids
-were stored as two subjects (a second device used before signing in on it, an anonymous id whose
-link to the user is pending) counts at most once per such subject, and exactly once when their ids
-were stored as one. Everything left out errs low: an audience stays in shadow longer, never shorter.
+event stores them as a subject. The estimate from stored profiles (`audience_count`) hashes the same
+subject id, so a person it counts and a decision counts is one. What remains is what Tactful does
+not know yet: a person whose ids were stored as two subjects (a second device used before signing in
+on it, an anonymous id whose link to the user is pending) counts at most once per such subject, and
+exactly once when their ids were stored as one. Everything left out errs low: an audience stays in
+shadow longer, never shorter.
 
 Where the sketches live (`audience_store.py`): Redis (PFADD, PFCOUNT over the day keys) when Redis is
 configured, so processes share them at once; otherwise a table of compressed registers in the main
