@@ -123,3 +123,62 @@ def test_k_is_configuration_and_defaults_to_50(monkeypatch: pytest.MonkeyPatch) 
     assert Settings().decide.audience_k == 7
     with pytest.raises(ValueError, match="audience_k"):
         Settings(decide=DecideSettings(audience_k=0))
+
+
+# -- the estimate from stored profiles ---------------------------------------------------------------
+
+LIVES_IN_SWEDEN = {"key": "lives_in_sweden", "name": "Lives in Sweden", "condition": {"traits.country": "SE"}}
+
+
+def customer(api: TestClient, server: dict[str, str], *, country: str, segments: bool = True) -> str:
+    """A stored customer with a country in their profile; `segments`: they let it be used."""
+    person = user()
+    identify = {"type": "identify", "userId": person, "traits": {"country": country}}
+    assert api.post("/v1/batch", json={"batch": [identify]}, headers=server).status_code == 200
+    if segments:
+        consent(api, server, person, **{"personalization.segments": True})
+    return person
+
+
+def test_an_audience_over_stored_atoms_is_sized_from_the_stored_profiles_when_made(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    shop(api, admin)
+    swedes = [customer(api, server, country="SE") for _ in range(K)]
+    customer(api, server, country="NO")
+    customer(api, server, country="SE", segments=False)  # stored, but not to be used for this
+    made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+    assert made.status_code == 201, made.text
+    assert (made.json()["estimated_size"], made.json()["serving"]) == (K, True)
+
+    experience = {
+        "key": "swedish_customers", "placement": "home_hero", "audience": "lives_in_sweden", "priority": 0,
+        "variations": [{"key": "hej", "content": {"headline": "Hej, kund!"}}],
+    }  # fmt: skip
+    assert api.post(f"{ADMIN}/experiences", json=experience, headers=admin).status_code == 201
+    assert api.post(f"{ADMIN}/experiences/swedish_customers/publish", headers=admin).status_code == 200
+    served = decide(api, server, user_id=swedes[0])["home_hero"]  # no request context needed
+    assert (served["level"], served["content"]) == ("1:many", {"headline": "Hej, kund!"})
+
+    renamed = api.patch(f"{ADMIN}/audiences/lives_in_sweden", json={"name": "Swedes"}, headers=admin)
+    assert renamed.json()["estimated_size"] == K
+    changed = api.patch(
+        f"{ADMIN}/audiences/lives_in_sweden", json={"condition": {"traits.country": "NO"}}, headers=admin
+    )
+    assert (changed.json()["estimated_size"], changed.json()["serving"]) == (1, False), "counted afresh"
+
+
+def test_the_request_reads_no_more_profiles_than_its_bound(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    with migrated_database(backend, tmp_path) as db:
+        bounded = app_context(db, keystore, decide=DecideSettings(audience_k=K, audience_count_inline=2))
+        api = client(bounded)
+        admin, server = (
+            bearer(issue(bounded, scope, name=f"bound {scope}")) for scope in (Scope.ADMIN, Scope.SERVER)
+        )
+        for _ in range(K + 1):
+            customer(api, server, country="SE")
+        made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+        assert (made.json()["estimated_size"], made.json()["serving"]) == (2, False)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -122,6 +122,14 @@ class Counted:
     left: Mapping[str, Left] = field(default_factory=dict)
 
 
+class Recount(Protocol):
+    """Estimate these audiences' sizes from stored profiles now, within a bound (the management API
+    calls it when an audience is created or its condition changes; the scheduled pass reads the
+    rest)."""
+
+    def __call__(self, session: Session, audiences: Mapping[str, Mapping[str, Any]]) -> Counted: ...
+
+
 def _matches(found: SubjectAllowance, planned: list[Planned]) -> list[Planned]:
     allowance = found.allowance
     readable = allowance.decide_atoms - allowance.request_only
@@ -149,6 +157,14 @@ class StoredCount:
         batch: int = BATCH,
     ) -> None:
         self.keystore, self.policy, self.sizes, self.batch = keystore, policy, sizes, max(1, batch)
+
+    def bounded(self, *, limit: int, at: datetime) -> Recount:
+        """A `Recount` that reads at most `limit` subjects, at `at`."""
+
+        def recount(session: Session, audiences: Mapping[str, Mapping[str, Any]]) -> Counted:
+            return self.run(session, audiences, at=at, limit=limit)
+
+        return recount
 
     def run(
         self,
