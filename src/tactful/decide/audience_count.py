@@ -41,6 +41,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -67,6 +68,8 @@ BATCH = 500
 
 OnBatch = Callable[[int, int], None]
 """Told after each batch: subjects read so far, and how many there are to read."""
+Sessions = Callable[[], AbstractContextManager[Session]]
+"""Opens a unit of work (`Database.session`)."""
 
 
 class Left(StrEnum):
@@ -175,22 +178,50 @@ class StoredCount:
         limit: int | None = None,
         on_batch: OnBatch | None = None,
     ) -> Counted:
-        """Count `audiences` (conditions by key) over the stored profiles at `at`: every surviving
-        subject, or the first `limit` of them."""
+        """Count `audiences` (conditions by key) over the stored profiles at `at`, in `session`'s
+        unit of work: every surviving subject, or the first `limit` of them."""
+        return self._pass(lambda: nullcontext(session), audiences, at=at, limit=limit, on_batch=on_batch)
+
+    def run_apart(
+        self,
+        sessions: Sessions,
+        audiences: Mapping[str, Mapping[str, Any]],
+        *,
+        at: datetime,
+        on_batch: OnBatch | None = None,
+    ) -> Counted:
+        """`run` over every surviving subject with each batch in a unit of work of its own
+        (`sessions` opens one, committed as it ends): a pass over a large store holds no lock for
+        long, and what it counted stays counted should it stop half way."""
+        return self._pass(sessions, audiences, at=at, limit=None, on_batch=on_batch)
+
+    def _pass(
+        self,
+        sessions: Sessions,
+        audiences: Mapping[str, Mapping[str, Any]],
+        *,
+        at: datetime,
+        limit: int | None,
+        on_batch: OnBatch | None,
+    ) -> Counted:
         context = self.policy()
         planned, left = plan(context.catalog, audiences)
         if not planned or limit == 0:
             return Counted(at, 0, not planned, {p.key: 0 for p in planned}, left)
-        total = profiles_subjects.count_survivors(session) if on_batch is not None else 0
+        total = 0
+        if on_batch is not None:
+            with sessions() as session:
+                total = profiles_subjects.count_survivors(session)
         names = frozenset().union(*(p.condition.atoms for p in planned))
         matched: Counter[str] = Counter({p.key: 0 for p in planned})
         read, after, complete = 0, None, False
         while limit is None or read < limit:
             size = self.batch if limit is None else min(self.batch, limit - read)
-            page = profiles_subjects.survivors(session, after=after, limit=size)
+            with sessions() as session:
+                page = profiles_subjects.survivors(session, after=after, limit=size)
+                if page:
+                    matched.update(self._batch(session, context, page, planned, names, at))
             read, after = read + len(page), (page[-1] if page else after)
-            if page:
-                matched.update(self._batch(session, context, page, planned, names, at))
             if on_batch is not None:
                 on_batch(read, max(total, read))
             if len(page) < size:
@@ -223,11 +254,11 @@ class StoredCount:
 
 
 def audiences(session: Session, *, changed_since: datetime | None = None) -> dict[str, Mapping[str, Any]]:
-    """Every audience's condition by key; with `changed_since`, only those given a version after it."""
+    """Every audience's condition by key; with `changed_since`, only those given a version since."""
     statement = select(Audience.key, Audience.condition)
     if changed_since is not None:
         changed = select(DecideVersion.key).where(
-            DecideVersion.kind == Kind.AUDIENCE.value, DecideVersion.at > changed_since
+            DecideVersion.kind == Kind.AUDIENCE.value, DecideVersion.at >= changed_since
         )
         statement = statement.where(Audience.key.in_(changed))
     return {row.key: row.condition for row in session.execute(statement)}
