@@ -97,7 +97,7 @@ def _serving(holder: LineupHolder) -> bool:
 
 def _match(counted: AudienceSizes, people: int, day: date) -> None:
     for _ in range(people):
-        counted.record([sketch_key("sweden", SWEDEN)], counted.digest(uuid.uuid4()), day=day)
+        counted.record([sketch_key("sweden", SWEDEN)], uuid.uuid4(), day=day)
 
 
 def test_a_serving_audience_goes_back_to_shadow_once_a_days_recount_finds_it_below_k(
@@ -134,3 +134,18 @@ def test_matches_while_serving_keep_it_serving_and_the_recount_waits_for_the_nex
     assert _serving(holder), "not counted again until the next day"
     day.today += timedelta(days=1)
     assert not _serving(holder)
+
+
+def test_matches_wait_in_memory_deduplicated_and_beyond_the_limit_are_dropped() -> None:
+    store = Kept()
+    counted = AudienceSizes(store, k=K, secret=lambda: b"audience-size-test-key-0123456789", limit=3)
+    people = [uuid.uuid4() for _ in range(5)]
+    for _ in range(3):  # the same people matching again cost nothing more
+        for person in people[:2]:
+            counted.record([REQUEST_KEY], person, day=AT.date())
+    for person in people[2:]:
+        counted.record([REQUEST_KEY], person, day=AT.date())
+    assert counted.dropped == 2, "two past the limit: counted low, never high"
+    assert not store.added, "nothing stored before the flush"
+    counted.flush(None)  # type: ignore[arg-type]  # the store in memory takes no session
+    assert store.digests(REQUEST_KEY) == {counted.digest(p) for p in people[:3]}

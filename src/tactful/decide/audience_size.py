@@ -5,8 +5,8 @@ counted, never served).
     decide ──walk──▶ answers
        └──held_matches: each audience held to k of an experience that is otherwise a candidate
           (live, in schedule, within the Allowance), in shadow or serving, its condition over the
-          SubjectView ──match──▶ AudienceSizes.record(sketch key, keyed hash of the subject, day)
-                                                                              (in memory)
+          SubjectView ──match──▶ AudienceSizes.record(sketch key, subject id, day)   (in memory,
+                                                                 hashed when flushed)
     stored profiles ──audience_count (daily, and when an audience changes)──▶ the same sketches
     LineupHolder, at most once per interval ──flush──▶ SizeStore (a sketch per audience per day)
         ──count (union of the last 30 days)──▶ shadow audiences at k serve; once a day (UTC) and
@@ -39,13 +39,12 @@ Where the sketches live (`audience_store.py`): Redis (PFADD, PFCOUNT over the da
 configured, so processes share them at once; otherwise a table of compressed registers in the main
 database, which every process of one database shares and which survives a restart (a sketch held in
 process would start from zero at every restart and differ between workers). Matches wait in this
-process's memory between flushes, deduplicated; beyond `limit` new ones are dropped (counted too low,
-the safe side).
+process's memory between flushes (a second at most), deduplicated, as subject ids that the flush
+hashes; beyond `limit` new ones are dropped (counted too low, the safe side).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import threading
@@ -117,7 +116,7 @@ class AudienceSizes:
         self.store, self.k, self.limit = store, k, limit
         self._secret_of = secret
         self._secret: bytes | None = None
-        self._pending: dict[tuple[str, date], set[bytes]] = {}
+        self._pending: dict[tuple[str, date], set[uuid.UUID]] = {}
         self._held = 0
         self.dropped = 0
         self._lock = threading.Lock()
@@ -126,26 +125,30 @@ class AudienceSizes:
         """The keyed hash that counts this subject (only a stored subject is counted)."""
         if self._secret is None:
             self._secret = self._secret_of()
-        return hmac.new(self._secret, b"subject:" + subject_id.bytes, hashlib.sha256).digest()
+        return hmac.digest(self._secret, b"subject:" + subject_id.bytes, "sha256")
 
-    def record(self, keys: Iterable[str], digest: bytes, *, day: date) -> None:
+    def record(self, keys: Iterable[str], subject_id: uuid.UUID, *, day: date) -> None:
+        """Note that this subject matched these sketch keys' audiences on `day` (hashed when flushed,
+        so that a subject matching again before then costs a set lookup)."""
         with self._lock:
             for key in keys:
                 held = self._pending.setdefault((key, day), set())
-                if digest in held:
+                if subject_id in held:
                     continue
                 if self._held >= self.limit:
                     self.dropped += 1
                     continue
-                held.add(digest)
+                held.add(subject_id)
                 self._held += 1
 
     def flush(self, session: Session) -> None:
         """Add the matches held in memory to the store (on failure they are dropped: counted low)."""
         with self._lock:
-            batch, self._pending, self._held = self._pending, {}, 0
-        if batch:
-            self.store.add(session, batch)
+            pending, self._pending, self._held = self._pending, {}, 0
+        if pending:
+            self.store.add(
+                session, {where: {self.digest(s) for s in held} for where, held in pending.items()}
+            )
 
     def counts(self, session: Session, keys: Collection[str], *, today: date) -> dict[str, float]:
         return self.store.count(session, keys, today=today) if keys else {}

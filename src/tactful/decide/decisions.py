@@ -207,7 +207,7 @@ def _count(
         at=at,
     )
     if matched:
-        sizes.record(matched, sizes.digest(subject_id), day=at.date())
+        sizes.record(matched, subject_id, day=at.date())
 
 
 def language(entry: Entry, *, asked: str | None, accept: str | None) -> Language:
