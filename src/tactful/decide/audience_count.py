@@ -76,7 +76,8 @@ class Left(StrEnum):
     """Why an audience is not counted from stored profiles."""
 
     NOT_HELD_TO_K = "not_held_to_k"
-    """It reads nothing at `1:many`: it serves whatever its size."""
+    """Its level is not `1:many` (it reads nothing about anyone, or something that needs the
+    person's consent to a higher level): it serves whatever its size."""
     READS_MORE_THAN_STORED = "reads_more_than_stored"
     """It reads the request, events or the session: counted from decisions only."""
     DOES_NOT_COMPILE = "does_not_compile"
@@ -85,7 +86,7 @@ class Left(StrEnum):
 
 @dataclass(frozen=True)
 class Planned:
-    """An audience counted here: its sketch key, condition and the atoms it reads."""
+    """An audience counted here: its key, its sketch key and its condition."""
 
     key: str
     sketch: str

@@ -41,6 +41,11 @@ database, which every process of one database shares and which survives a restar
 process would start from zero at every restart and differ between workers). Matches wait in this
 process's memory between flushes (a second at most), deduplicated, as subject ids that the flush
 hashes; beyond `limit` new ones are dropped (counted too low, the safe side).
+
+Erasure has nothing here to reach (`rights.registry` says why): registers cannot be told apart per
+person, and a match waits in memory for a second at most before it is folded in. An erased person
+stays counted in the days they matched until those days leave the window, as a number, not a
+record; the next pass over stored profiles no longer finds them, nor does any decision.
 """
 
 from __future__ import annotations
