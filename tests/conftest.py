@@ -16,8 +16,10 @@ from tactful.crypto import Keystore
 from tactful.db import Database
 from tests.backends import backends, fresh_database
 
-# The server's own retention sweep stays off in tests unless a test (or the environment) turns it on.
+# The server's own schedule (the retention sweep, the count of audiences over stored profiles) stays
+# off in tests unless a test (or the environment) turns it on.
 os.environ.setdefault("TACTFUL_RETENTION__SCHEDULE", "false")
+os.environ.setdefault("TACTFUL_DECIDE__AUDIENCE_COUNT_SCHEDULE", "false")
 # Privacy packages go to a folder of this run's own, never beside the working directory (where the
 # default puts them for a database that is not a file).
 os.environ.setdefault("TACTFUL_PRIVACY__EXPORT_DIR", tempfile.mkdtemp(prefix="tactful-test-exports-"))

@@ -381,6 +381,7 @@ COMMANDS = [
     ("catalog", "drift"),
     ("audit", "verify"),
     ("retention", "run"),
+    ("audiences", "count"),
     ("simulate",),
 ]
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from tactful.catalog.loader import check_catalog_file, load_catalog
 from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.report import records_of_processing, render_records_markdown
+from tactful.cli_audiences import audiences_app
 from tactful.cli_privacy import privacy_app
 from tactful.cli_shared import (
     AsJson,
@@ -57,6 +58,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(audiences_app, name="audiences")
 app.command("simulate", cls=_Command)(simulate)
 
 

@@ -227,6 +227,24 @@ class DecideSettings(BaseModel):
         description="a 1:many audience serves once it has matched this many distinct subjects in 30 days "
         "(DESIGN §3, invariant 7); until then it is evaluated in shadow",
     )
+    audience_count_inline: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="stored profiles a 1:many audience's size is estimated from in the request that creates "
+        "or changes it; the scheduled pass reads the rest (0: the schedule alone)",
+    )
+    audience_count_schedule: bool = Field(
+        True, description="`tactful serve` estimates every audience's size from stored profiles on a schedule"
+    )
+    audience_count_every_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 7,
+        description="how often the scheduled pass reads every stored profile (it also runs, for the "
+        "audiences changed since, at the first look after a change; looked for every "
+        "`retention.poll_seconds`)",
+    )
 
 
 class Settings(BaseSettings):

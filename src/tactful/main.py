@@ -75,7 +75,7 @@ from tactful.measure import outcomes as measure_outcomes
 from tactful.policy.holder import GateHolder
 from tactful.profiles.counters import RealtimeCounters, make_counters
 from tactful.rights.reapply import reapply
-from tactful.rights.schedule import RetentionWorker
+from tactful.rights.schedule import ScheduleWorker
 from tactful.types import Purpose, utcnow
 
 log = logging.getLogger("tactful")
@@ -367,7 +367,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
         app.state.context = context or build_context(settings)
         logbook = app.state.context.logbook
         jobs = None
-        sweeps: RetentionWorker | None = None
+        sweeps: ScheduleWorker | None = None
         if own:
             # A restored backup must not bring back anyone erased since (DESIGN §5).
             ctx = app.state.context
@@ -381,9 +381,9 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             own_context = app.state.context
             for warning in retention_warnings(own_context.catalog):
                 log.warning("catalog retention: %s", warning)
-            sweeps = RetentionWorker.start_for(
+            sweeps = ScheduleWorker.start_for(
                 database=own_context.db, keystore=own_context.keystore, settings=own_context.settings,
-                catalog=lambda: own_context.catalog,
+                catalog=lambda: own_context.catalog, counting=own_context.audience_counting(),
             )  # fmt: skip
         try:
             yield

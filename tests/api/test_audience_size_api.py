@@ -1,6 +1,7 @@
 """Invariant 7 over HTTP: a 1:many audience matched by fewer than k distinct subjects is not served
 (the decision falls to the default, with the reason), the k-th makes it serve once the lineup is
-read again, one subject deciding many times counts once, and the audience API reports both."""
+read again, one person deciding many times (a stranger first, then stored) counts once, and the
+audience API reports both."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
 from tests.api.test_consent_api import user
-from tests.api.test_decide_api import ADMIN, K, crowd, decide, shop
+from tests.api.test_decide_api import ADMIN, K, consent, crowd, decide, shop, stored
 from tests.backends import migrated_database
 
 SWEDEN_MOBILE = {"location": {"country": "SE"}, "device": {"type": "mobile"}}
@@ -37,7 +38,7 @@ def keys(context: AppContext) -> dict[Scope, dict[str, str]]:
 
 
 def _hero(api: TestClient, server: dict[str, str]) -> dict[str, object]:
-    return decide(api, server, user_id=user(), context=SWEDEN_MOBILE)["home_hero"]
+    return decide(api, server, user_id=stored(api, server), context=SWEDEN_MOBILE)["home_hero"]
 
 
 def _audience(api: TestClient, admin: dict[str, str]) -> dict[str, object]:
@@ -73,14 +74,19 @@ def test_below_k_the_audience_is_in_shadow_and_the_kth_subject_makes_it_serve(
     assert (audience["estimated_size"], audience["serving"]) == (K, True)
 
 
-def test_one_subject_deciding_many_times_counts_once(
+def test_one_person_deciding_many_times_counts_once_and_a_stranger_not_at_all(
     api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
 ) -> None:
     admin, server, person = keys[Scope.ADMIN], keys[Scope.SERVER], user()
     shop(api, admin)
-    for _ in range(K + 2):
+    assert context.lineups is not None
+    for _ in range(K + 2):  # a stranger: nothing stored under the id, nothing counted
         decide(api, server, user_id=person, context=SWEDEN_MOBILE)
-        assert context.lineups is not None
+        context.lineups.invalidate()
+    assert _audience(api, admin)["estimated_size"] == 0
+    consent(api, server, person, **{"personalization.segments": True})
+    for _ in range(K + 2):  # now stored: counted by the subject, once
+        decide(api, server, user_id=person, context=SWEDEN_MOBILE)
         context.lineups.invalidate()
     assert decide(api, server, user_id=person, context=SWEDEN_MOBILE)["home_hero"]["level"] == "1:all"
     assert (_audience(api, admin)["estimated_size"], _audience(api, admin)["serving"]) == (1, False)
@@ -92,7 +98,9 @@ def test_subjects_the_audience_does_not_match_are_not_counted(
     admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
     shop(api, admin)
     for _ in range(K + 1):
-        decide(api, server, user_id=user(), context={"location": {"country": "SE"}})  # not mobile
+        decide(
+            api, server, user_id=stored(api, server), context={"location": {"country": "SE"}}
+        )  # not mobile
     assert context.lineups is not None
     context.lineups.invalidate()
     assert _hero(api, server)["level"] == "1:all"
@@ -115,3 +123,62 @@ def test_k_is_configuration_and_defaults_to_50(monkeypatch: pytest.MonkeyPatch) 
     assert Settings().decide.audience_k == 7
     with pytest.raises(ValueError, match="audience_k"):
         Settings(decide=DecideSettings(audience_k=0))
+
+
+# -- the estimate from stored profiles ---------------------------------------------------------------
+
+LIVES_IN_SWEDEN = {"key": "lives_in_sweden", "name": "Lives in Sweden", "condition": {"traits.country": "SE"}}
+
+
+def customer(api: TestClient, server: dict[str, str], *, country: str, segments: bool = True) -> str:
+    """A stored customer with a country in their profile; `segments`: they let it be used."""
+    person = user()
+    identify = {"type": "identify", "userId": person, "traits": {"country": country}}
+    assert api.post("/v1/batch", json={"batch": [identify]}, headers=server).status_code == 200
+    if segments:
+        consent(api, server, person, **{"personalization.segments": True})
+    return person
+
+
+def test_an_audience_over_stored_atoms_is_sized_from_the_stored_profiles_when_made(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]]
+) -> None:
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    shop(api, admin)
+    swedes = [customer(api, server, country="SE") for _ in range(K)]
+    customer(api, server, country="NO")
+    customer(api, server, country="SE", segments=False)  # stored, but not to be used for this
+    made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+    assert made.status_code == 201, made.text
+    assert (made.json()["estimated_size"], made.json()["serving"]) == (K, True)
+
+    experience = {
+        "key": "swedish_customers", "placement": "home_hero", "audience": "lives_in_sweden", "priority": 0,
+        "variations": [{"key": "hej", "content": {"headline": "Hej, kund!"}}],
+    }  # fmt: skip
+    assert api.post(f"{ADMIN}/experiences", json=experience, headers=admin).status_code == 201
+    assert api.post(f"{ADMIN}/experiences/swedish_customers/publish", headers=admin).status_code == 200
+    served = decide(api, server, user_id=swedes[0])["home_hero"]  # no request context needed
+    assert (served["level"], served["content"]) == ("1:many", {"headline": "Hej, kund!"})
+
+    renamed = api.patch(f"{ADMIN}/audiences/lives_in_sweden", json={"name": "Swedes"}, headers=admin)
+    assert renamed.json()["estimated_size"] == K
+    changed = api.patch(
+        f"{ADMIN}/audiences/lives_in_sweden", json={"condition": {"traits.country": "NO"}}, headers=admin
+    )
+    assert (changed.json()["estimated_size"], changed.json()["serving"]) == (1, False), "counted afresh"
+
+
+def test_the_request_reads_no_more_profiles_than_its_bound(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    with migrated_database(backend, tmp_path) as db:
+        bounded = app_context(db, keystore, decide=DecideSettings(audience_k=K, audience_count_inline=2))
+        api = client(bounded)
+        admin, server = (
+            bearer(issue(bounded, scope, name=f"bound {scope}")) for scope in (Scope.ADMIN, Scope.SERVER)
+        )
+        for _ in range(K + 1):
+            customer(api, server, country="SE")
+        made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+        assert (made.json()["estimated_size"], made.json()["serving"]) == (2, False)

@@ -21,6 +21,7 @@ from tests.backends import migrated_database
 
 ADMIN = "/v1/admin"
 SWEDEN_MOBILE = {"context.location.country": "SE", "context.device.type": "mobile"}
+SWEDEN_MOBILE_REQUEST = {"location": {"country": "SE"}, "device": {"type": "mobile"}}
 GREETING = "Hello {{ traits.first_name | default('there') }}!"
 K = 3
 """Distinct subjects a 1:many audience must match before it serves, in these tests."""
@@ -74,14 +75,20 @@ def shop(api: TestClient, admin: dict[str, str]) -> None:
 
 
 def crowd(api: TestClient, context: AppContext, server: dict[str, str], people: int) -> None:
-    """`people` strangers in Sweden on mobile decide (matching the shadow audience), then the lineup
-    is read again (as it is, in serving, at most a second later)."""
+    """`people` customers in Sweden on mobile decide (matching the 1:many audience), then the lineup
+    is read again (as it is, in serving, at most a second later). Each is stored first (a consent
+    choice): only a stored subject is counted towards k (`decide.audience_size`)."""
     for _ in range(people):
-        decide(
-            api, server, user_id=user(), context={"location": {"country": "SE"}, "device": {"type": "mobile"}}
-        )
+        decide(api, server, user_id=stored(api, server), context=SWEDEN_MOBILE_REQUEST)
     assert context.lineups is not None
     context.lineups.invalidate()
+
+
+def stored(api: TestClient, server: dict[str, str]) -> str:
+    """A new user id, stored as a subject by its first consent choice."""
+    person = user()
+    consent(api, server, person, **{"personalization.segments": True})
+    return person
 
 
 def decide(api: TestClient, headers: dict[str, str], **body: Any) -> dict[str, dict[str, Any]]:

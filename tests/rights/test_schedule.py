@@ -17,7 +17,7 @@ from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.main import default_catalog_path
 from tactful.rights.retention import SWEPT, SweepReport
-from tactful.rights.schedule import RetentionSchedule, RetentionWorker
+from tactful.rights.schedule import RetentionSchedule, ScheduleWorker
 from tests.backends import migrated_database
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_a_failed_sweep_releases_the_lease_and_records_no_run(database: Database
 def test_the_schedule_is_off_when_the_settings_say_so(database: Database, keystore: Keystore) -> None:
     off = Settings(retention={"schedule": False})
     assert (
-        RetentionWorker.start_for(database=database, keystore=keystore, settings=off, catalog=lambda: DEMO)
+        ScheduleWorker.start_for(database=database, keystore=keystore, settings=off, catalog=lambda: DEMO)
         is None
     )
     assert Settings().retention.schedule is False, "the tests' environment turns it off"
@@ -124,9 +124,7 @@ def test_the_schedule_is_off_when_the_settings_say_so(database: Database, keysto
 
 def test_the_worker_sweeps_on_its_own_and_stops(database: Database, keystore: Keystore) -> None:
     on = Settings(retention={"schedule": True, "poll_seconds": 0.01})
-    worker = RetentionWorker.start_for(
-        database=database, keystore=keystore, settings=on, catalog=lambda: DEMO
-    )
+    worker = ScheduleWorker.start_for(database=database, keystore=keystore, settings=on, catalog=lambda: DEMO)
     assert worker is not None
     try:
         for _ in range(3000):  # a bound, not a timing: it ends at the first sweep

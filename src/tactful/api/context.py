@@ -28,6 +28,7 @@ from tactful.consent.regimes import configured_regimes
 from tactful.crypto import Keystore
 from tactful.db import Database
 from tactful.decide import log as decision_log
+from tactful.decide.audience_count import StoredCount
 from tactful.decide.audience_size import HASH_KEY_NAME, AudienceSizes, Sizing
 from tactful.decide.audience_store import RedisSizes, TableSizes
 from tactful.decide.lineup import Lineup
@@ -133,6 +134,16 @@ class AppContext:
         """How the management API measures audiences now."""
         sizes = self.lineups.sizes if self.lineups is not None else None
         return None if sizes is None else sizes.sizing(self.gate().catalog, today=utcnow().date())
+
+    def audience_counting(self) -> StoredCount | None:
+        """How audience sizes are estimated from stored profiles (into the sketches decisions count
+        into); None when this process does not measure sizes."""
+        sizes = self.lineups.sizes if self.lineups is not None else None
+        return (
+            None
+            if sizes is None
+            else StoredCount(keystore=self.keystore, policy=self.policy_context, sizes=sizes)
+        )
 
     def gate(self) -> Gate:
         """The compiled gate to use now (after another process changed the catalog, the new one)."""

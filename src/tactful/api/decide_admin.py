@@ -25,6 +25,7 @@ from tactful.catalog.model import Catalog
 from tactful.decide import experiences as experiences_service
 from tactful.decide import preview as decide_preview
 from tactful.decide import service as decide_service
+from tactful.decide.audience_count import Recount
 from tactful.decide.publishing import PublishChecks
 from tactful.decide.schemas import (
     KEY_PATTERN,
@@ -177,17 +178,32 @@ def preview_placement(
 # -- audiences ---------------------------------------------------------------------------------------
 
 
+_SIZE = (
+    "A `1:many` audience that reads only stored traits or computed atoms has its size estimated from "
+    "the stored profiles at once: up to `decide.audience_count_inline` subjects in this request, the rest "
+    "by the server's scheduled pass; one that reads the request is counted from decisions, in shadow, "
+    "until it has matched k people. `estimated_size` and `serving` say where it stands."
+)
+
+
+def _recount(context: AppContext) -> Recount | None:
+    counting = context.audience_counting()
+    limit = context.settings.decide.audience_count_inline
+    return None if counting is None else counting.bounded(limit=limit, at=utcnow())
+
+
 @audiences.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create an audience (its condition is stored as given)",
+    description=_SIZE,
     responses={**_EXISTS, **_DEFINITION},
 )
 def create_audience(body: AudienceCreate, context: Context, principal: require_admin) -> AudienceView:
     with context.changing() as session:
         return decide_service.create_audience(
             session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow(),
-            sizing=context.audience_sizing(),
+            sizing=context.audience_sizing(), recount=_recount(context),
         )  # fmt: skip
 
 
@@ -214,6 +230,7 @@ def get_audience(
 @audiences.patch(
     "/{key}",
     summary="Change an audience's name or condition (a new version, serving at once)",
+    description="A new condition is counted afresh (its size starts from zero). " + _SIZE,
     responses={**_NOT_FOUND, **_DEFINITION},
 )
 def update_audience(
@@ -222,7 +239,7 @@ def update_audience(
     with context.changing() as session:
         return decide_service.update_audience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
-            at=utcnow(), sizing=context.audience_sizing(),
+            at=utcnow(), sizing=context.audience_sizing(), recount=_recount(context),
         )  # fmt: skip
 
 

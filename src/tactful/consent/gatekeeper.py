@@ -13,7 +13,7 @@ records that layers above consent keep per purpose (collection's events; `main` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -225,6 +225,36 @@ def subject_allowance(
         session, keystore, context, subject_id, at, signals, with_restriction=True, request=request,
         counters=counters,
     )  # fmt: skip
+
+
+def stored_allowances(
+    session: Session,
+    *,
+    keystore: Keystore,
+    context: PolicyContext,
+    subject_ids: Sequence[uuid.UUID],
+    at: datetime,
+    names: Collection[str],
+) -> dict[uuid.UUID, SubjectAllowance]:
+    """The gate's answer at `at` for many subjects at once, as a decision reads one
+    (`subject_allowance`: a restriction applies) but with no request and no session: what a pass
+    over stored profiles reads (audience sizes). Of the stored atoms only `names` are read, one query
+    per table per 500 subjects, and a sealed one is opened only if a view reads it."""
+    inputs = read_inputs(session, keystore=keystore, subject_ids=subject_ids, at=at)
+    answers = allowances(context, inputs, at=at)
+    stored = profile_atoms.read_atoms(
+        session, keystore=keystore, subject_ids=list(inputs), at=at, names=names
+    )
+    return {
+        s: SubjectAllowance(
+            allowance=answers[s],
+            consent=given.consent,
+            flags=given.flags,
+            profile=ProfileSnapshot(values=stored[s]),
+            version=given.version,
+        )
+        for s, given in inputs.items()
+    }
 
 
 def stranger_allowance(

@@ -6,6 +6,8 @@
     placement's experiences ──walk (pure)──▶ Answer ──explain──▶ codes ──logbook──▶ decision_log
                                  │ steps.ServingSteps: conditions · assignment · render
     1:many audiences ──audience_size (HyperLogLog, keyed hashes)──▶ served once k people matched
+        (matches counted by decisions; audiences over stored atoms also by audience_count, over
+         every stored profile through the seam: daily, and when an audience changes)
 
     audience condition (JSON) ──conditions.compile──▶ Compiled ──.evaluate(SubjectView)──▶ Outcome
                                         │                 │                   (match | no_match | withheld,

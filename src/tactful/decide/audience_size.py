@@ -1,37 +1,55 @@
 """Audience size and singling out (DESIGN §3, invariant 7): a `1:many` audience serves only once it
-has matched k distinct subjects in the last 30 days; until then it is in shadow (evaluated and
+has matched k distinct people in the last 30 days; until then it is in shadow (evaluated and
 counted, never served).
 
     decide ──walk──▶ answers
-       └──shadow_matches: each shadow audience of an experience that is otherwise a candidate
-          (live, in schedule, within the Allowance), its condition over the SubjectView
-            ──match──▶ AudienceSizes.record(audience, keyed hash of the subject, day)   (in memory)
+       └──held_matches: each audience held to k of an experience that is otherwise a candidate
+          (live, in schedule, within the Allowance), in shadow or serving, its condition over the
+          SubjectView ──match──▶ AudienceSizes.record(sketch key, subject id, day)   (in memory,
+                                                                 hashed when flushed)
+    stored profiles ──audience_count (daily, and when an audience changes)──▶ the same sketches
     LineupHolder, at most once per interval ──flush──▶ SizeStore (a sketch per audience per day)
-                                            ──count (union of the last 30 days)──▶ >= k: serves
+        ──count (union of the last 30 days)──▶ shadow audiences at k serve; once a day (UTC) and
+          after a reload, every audience held to k is counted again: one below k goes back to shadow
 
 Only `1:many` audiences are held to k: that level may rest on a legitimate interest, for coarse
 attributes that must not single a person out. An audience that reads something higher rests on the
 person's consent to be personalised at that level; one that reads nothing (`1:all`) cannot single
-anyone out.
+anyone out. A serving audience goes on being counted, so that its count stays a count of the last
+30 days rather than decaying once it serves.
 
 Counting keeps no row per subject: each match adds a keyed hash (HMAC under a system key of the
-keystore, the same on every process) to a HyperLogLog sketch (`sketch.py`, or Redis's own). The
-subject is its internal id; a stranger is its user id, or its anonymous id only when the Allowance
-lets a device identifier be read (otherwise a stranger is not counted, which keeps an audience in
-shadow longer, never shorter). Sketches are kept by the audience's key and a digest of its
-condition, so a changed condition starts in shadow again.
+keystore, the same on every process) to a HyperLogLog sketch (`sketch.py`, or Redis's own). Sketches
+are kept by the audience's key and a digest of its condition, so a changed condition starts in
+shadow again.
+
+**One person, one count.** What is hashed is the stored subject's internal id: Tactful's one
+canonical identifier of a person. It keeps its value as identifiers join it (an anonymous visitor
+who signs up keeps their subject), and a merge leaves the survivor's, one of the ids the person
+already had, so no link ever makes a new label. A stranger (nothing stored under the ids the request
+names) is not counted at all: their user id or anonymous id would be a second label once the first
+event stores them as a subject. The estimate from stored profiles (`audience_count`) hashes the same
+subject id, so a person it counts and a decision counts is one. What remains is what Tactful does
+not know yet: a person whose ids were stored as two subjects (a second device used before signing in
+on it, an anonymous id whose link to the user is pending) counts at most once per such subject, and
+exactly once when their ids were stored as one. Everything left out errs low: an audience stays in
+shadow longer, never shorter.
 
 Where the sketches live (`audience_store.py`): Redis (PFADD, PFCOUNT over the day keys) when Redis is
 configured, so processes share them at once; otherwise a table of compressed registers in the main
 database, which every process of one database shares and which survives a restart (a sketch held in
 process would start from zero at every restart and differ between workers). Matches wait in this
-process's memory between flushes, deduplicated; beyond `limit` new ones are dropped (counted too low,
-the safe side).
+process's memory between flushes (a second at most), deduplicated, as subject ids that the flush
+hashes; beyond `limit` new ones are dropped (counted too low, the safe side).
+
+Erasure has nothing here to reach (`rights.registry` says why): registers cannot be told apart per
+person, and a match waits in memory for a second at most before it is folded in. An erased person
+stays counted in the days they matched until those days leave the window, as a number, not a
+record; the next pass over stored profiles no longer finds them, nor does any decision.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import threading
@@ -45,7 +63,6 @@ from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog
 from tactful.decide import conditions
-from tactful.decide.assignment import Unit, UnitKind
 from tactful.decide.conditions import Match
 from tactful.decide.levels import held_to_k, reach
 from tactful.decide.sketch import sketch_key
@@ -104,43 +121,39 @@ class AudienceSizes:
         self.store, self.k, self.limit = store, k, limit
         self._secret_of = secret
         self._secret: bytes | None = None
-        self._pending: dict[tuple[str, date], set[bytes]] = {}
+        self._pending: dict[tuple[str, date], set[uuid.UUID]] = {}
         self._held = 0
         self.dropped = 0
         self._lock = threading.Lock()
 
-    def digest(
-        self, *, subject_id: uuid.UUID | None, unit: Unit | None, device_identifiers: bool
-    ) -> bytes | None:
-        """The keyed hash that counts this subject, or None when it may not be counted."""
-        if subject_id is not None:
-            label = b"subject:" + subject_id.bytes
-        elif unit is not None and (unit.kind is UnitKind.USER_ID or device_identifiers):
-            label = f"{unit.kind}:{unit.value}".encode()
-        else:
-            return None
+    def digest(self, subject_id: uuid.UUID) -> bytes:
+        """The keyed hash that counts this subject (only a stored subject is counted)."""
         if self._secret is None:
             self._secret = self._secret_of()
-        return hmac.new(self._secret, label, hashlib.sha256).digest()
+        return hmac.digest(self._secret, b"subject:" + subject_id.bytes, "sha256")
 
-    def record(self, keys: Iterable[str], digest: bytes, *, day: date) -> None:
+    def record(self, keys: Iterable[str], subject_id: uuid.UUID, *, day: date) -> None:
+        """Note that this subject matched these sketch keys' audiences on `day` (hashed when flushed,
+        so that a subject matching again before then costs a set lookup)."""
         with self._lock:
             for key in keys:
                 held = self._pending.setdefault((key, day), set())
-                if digest in held:
+                if subject_id in held:
                     continue
                 if self._held >= self.limit:
                     self.dropped += 1
                     continue
-                held.add(digest)
+                held.add(subject_id)
                 self._held += 1
 
     def flush(self, session: Session) -> None:
         """Add the matches held in memory to the store (on failure they are dropped: counted low)."""
         with self._lock:
-            batch, self._pending, self._held = self._pending, {}, 0
-        if batch:
-            self.store.add(session, batch)
+            pending, self._pending, self._held = self._pending, {}, 0
+        if pending:
+            self.store.add(
+                session, {where: {self.digest(s) for s in held} for where, held in pending.items()}
+            )
 
     def counts(self, session: Session, keys: Collection[str], *, today: date) -> dict[str, float]:
         return self.store.count(session, keys, today=today) if keys else {}
@@ -174,27 +187,27 @@ class AudienceSizes:
         return measure
 
 
-def shadow_matches(
+def held_matches(
     placements: Sequence[Placement],
     *,
-    shadow: Mapping[str, str],
+    sketches: Mapping[str, str],
     compiled: Mapping[str, conditions.Compiled],
     allowance: Allowance,
     view: Mapping[str, object],
     at: datetime,
 ) -> frozenset[str]:
-    """The sketch keys of the shadow audiences this subject matches, among the experiences of
-    `placements` that would otherwise be candidates. `shadow` maps an experience to its audience's
-    sketch key; `compiled` an experience to its audience's condition."""
+    """The sketch keys of the audiences held to k that this subject matches, in shadow or serving,
+    among the experiences of `placements` that would otherwise be candidates. `sketches` maps an
+    experience to its audience's sketch key; `compiled` an experience to its audience's condition."""
     matched: set[str] = set()
     seen: set[str] = set()
     for placement in placements:
         for experience in placement.experiences:
-            key = shadow.get(experience.key)
+            key = sketches.get(experience.key)
             if key is None or key in seen:
                 continue
             why = refusal(experience, allowance=allowance, channel=placement.channel, at=at)
-            if why is not Skip.AUDIENCE_NOT_SERVED:
+            if why is not None and why is not Skip.AUDIENCE_NOT_SERVED:
                 continue  # not a candidate for this subject: their match would say nothing
             seen.add(key)
             condition = compiled.get(experience.key)

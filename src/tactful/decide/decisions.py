@@ -8,7 +8,7 @@
         ──significant experiences asked for? (`overrides`)──▶ those a review overturned for them
         ──serve: engine.decide over the lineup (walk, conditions, assignment, render, explain)──▶ Served
         ──▶ Logbook entries (written in groups after the answer)
-        ──shadow audiences this subject matches (experiences otherwise candidates)──▶ AudienceSizes
+        ──audiences held to k this subject matches (experiences otherwise candidates)──▶ AudienceSizes
 
 The subject is found by the user id first, then the anonymous id, following merges only. An
 anonymous id whose link to a user id is pending is its own subject (links never merge until
@@ -31,7 +31,7 @@ from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger
 from tactful.crypto import Keystore
 from tactful.decide import assignment, engine, overrides
 from tactful.decide import log as decision_log
-from tactful.decide.audience_size import AudienceSizes, shadow_matches
+from tactful.decide.audience_size import AudienceSizes, held_matches
 from tactful.decide.context import request_atoms
 from tactful.decide.engine import Served
 from tactful.decide.explain import Explanation
@@ -115,8 +115,8 @@ def decide(
     counters: RealtimeCounters | None = None,
     overturns: overrides.Overturns = overrides.none,
 ) -> Decided:
-    """The answers for `ask` at `at`, each with its decision log entry (not yet written); the
-    subject's matches of shadow audiences are counted in `sizes`. The session atoms come from
+    """The answers for `ask` at `at`, each with its decision log entry (not yet written); a stored
+    subject's matches of audiences held to k are counted in `sizes`. The session atoms come from
     `counters`, read once, when a condition first reads one the Allowance permits. `overturns`
     reads, in this session, the significant experiences asked for that a person's review overturned
     for the subject (none asked for: no read); they never answer."""
@@ -172,8 +172,9 @@ def serve(
     overturned: frozenset[str] = frozenset(),
 ) -> Decided:
     """The answers and their log entries once the seam has answered: no database, so that a
-    benchmark or a test can run the whole decision from inputs already read; the subject's matches
-    of shadow audiences are counted in `sizes`; no answer comes from an experience in `overturned`."""
+    benchmark or a test can run the whole decision from inputs already read; a stored subject's
+    matches of audiences held to k, in shadow or serving, are counted in `sizes`; no answer comes
+    from an experience in `overturned`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
     served = engine.decide(
         placements,
@@ -186,8 +187,8 @@ def serve(
         catalog=catalog,
         overturned=overturned,
     )
-    if sizes is not None and lineup.shadow:
-        _count(sizes, lineup, placements, allowance, view=view, unit=unit, subject_id=subject_id, at=at)
+    if sizes is not None and subject_id is not None and lineup.sketches:
+        _count(sizes, lineup, placements, allowance, view=view, subject_id=subject_id, at=at)
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
@@ -203,23 +204,21 @@ def _count(
     allowance: Allowance,
     *,
     view: Mapping[str, object],
-    unit: assignment.Unit | None,
-    subject_id: uuid.UUID | None,
+    subject_id: uuid.UUID,
     at: datetime,
 ) -> None:
-    matched = shadow_matches(
+    # A stored subject only, by its id: a stranger's ids would count them again once stored
+    # (`audience_size`, one person, one count).
+    matched = held_matches(
         placements,
-        shadow=lineup.in_shadow(),
+        sketches=lineup.sketches,
         compiled=lineup.conditions,
         allowance=allowance,
         view=view,
         at=at,
     )
-    if not matched:
-        return
-    digest = sizes.digest(subject_id=subject_id, unit=unit, device_identifiers=allowance.device_identifiers)
-    if digest is not None:
-        sizes.record(matched, digest, day=at.date())
+    if matched:
+        sizes.record(matched, subject_id, day=at.date())
 
 
 def language(entry: Entry, *, asked: str | None, accept: str | None) -> Language:

@@ -4,15 +4,17 @@ something changes.
     placements, experiences (published snapshots), audiences ──load──▶ lineup.build ──▶ Lineup
     LineupHolder.current(): reloaded when the model's mark (number and time of its versions) or the
     catalog changed; the mark is read at most once per `interval`, and at once after a change here;
-    at the same times the audience matches counted in shadow are stored, and the shadow audiences
-    that reached k subjects serve (`audience_size`; after a reload, every audience held to k is
-    counted again, so one that fell below k goes back to shadow)
+    at the same times the audience matches counted since are stored (`audience_size`) and
+        the audiences in shadow are counted: those that reached k subjects serve
+        once a day (UTC), and after a reload, every audience held to k is counted: one that fell
+        below k in the last 30 days goes back to shadow
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -69,9 +71,14 @@ def load(session: Session, *, catalog: Catalog, catalog_version: str) -> Lineup:
     )
 
 
+def _today() -> date:
+    return utcnow().date()
+
+
 class LineupHolder:
     """One process's lineup, built again when the model or the catalog changed. `session` opens a
-    unit of work; `clock` is monotonic seconds. Without `sizes`, audiences held to k never serve."""
+    unit of work; `clock` is monotonic seconds, `today` the UTC date. Without `sizes`, audiences
+    held to k never serve."""
 
     def __init__(
         self,
@@ -80,11 +87,15 @@ class LineupHolder:
         clock: Callable[[], float],
         interval: float = 1.0,
         sizes: AudienceSizes | None = None,
+        today: Callable[[], date] = _today,
     ) -> None:
         self._session, self._clock, self._interval = session, clock, interval
         self.sizes = sizes
+        self._today = today
         self._lineup: Lineup | None = None
         self._next = 0.0
+        self._checked: date | None = None
+        """The day every audience held to k was last counted (serving ones included)."""
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -109,11 +120,18 @@ class LineupHolder:
             return lineup
 
     def _settle(self, session: Session, lineup: Lineup) -> Lineup:
-        """Store the matches counted since the last time; serve the shadow audiences now at k."""
+        """Store the matches counted since the last time; serve the shadow audiences now at k; once
+        a day (and after a reload) count the serving ones too, and send those below k to shadow."""
         assert self.sizes is not None
         self.sizes.flush(session)
-        if not lineup.shadow:
+        today, held = self._today(), frozenset(lineup.sketches.values())
+        every = self._checked != today or lineup.shadow == held
+        counting = held if every else lineup.shadow
+        if not counting:
+            self._checked = today
             return lineup
-        counted = self.sizes.counts(session, lineup.shadow, today=utcnow().date())
-        k = self.sizes.k
-        return with_shadow(lineup, frozenset(key for key in lineup.shadow if counted.get(key, 0.0) < k))
+        counted = self.sizes.counts(session, counting, today=today)
+        below = frozenset(key for key in counting if counted.get(key, 0.0) < self.sizes.k)
+        if every:
+            self._checked = today
+        return with_shadow(lineup, below)

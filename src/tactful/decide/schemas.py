@@ -202,12 +202,16 @@ class AudienceView(BaseModel):
     name: str
     condition: dict[str, Any]
     estimated_size: int = Field(
-        description="Distinct subjects its condition matched in the last 30 days (an estimate; "
-        "counted while in shadow, for a 1:many audience)"
+        description="Distinct people its condition matched in the last 30 days, for a 1:many audience (an "
+        "estimate from sketches, no row per person): those decisions matched, in shadow or serving, and, "
+        "for an audience that reads only stored atoms, the stored profiles that match it (estimated when "
+        "it is created or changed, and daily); only people whose consent permits every atom it reads. "
+        "0 for other levels, which are not counted"
     )
     serving: bool = Field(
-        description="Whether it may serve: a 1:many audience serves once it has matched k subjects "
-        "(configuration, default 50); until then it is evaluated in shadow only"
+        description="Whether it may serve: a 1:many audience serves once it has matched k people "
+        "(`TACTFUL_DECIDE__AUDIENCE_K`, default 50), and goes back to shadow when a daily recount finds "
+        "fewer; until then it is evaluated in shadow only. Other levels always serve"
     )
     version: int
     created_at: datetime

@@ -1,6 +1,8 @@
 """Manage placements and audiences, and the versions of everything the decision model holds.
 
     create / update ──▶ checks (field path + sentence) ──▶ row ──▶ version row ──▶ audit entry
+    an audience's new condition ──▶ its size estimated from stored profiles, within a bound
+                                    (`audience_count`) ──▶ the view reports it, and whether it serves
 
 Every change makes a version (a snapshot, the admin key's id, the time) and an audit entry naming
 the resource and the version, never a person. Placements and audiences serve as soon as they change:
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from tactful.audit import service as audit_service
 from tactful.crypto import Keystore
 from tactful.db import Base
+from tactful.decide.audience_count import Recount
 from tactful.decide.audience_size import NOT_MEASURED, Size, Sizing
 from tactful.decide.checks import (
     MAX_CONDITION_BYTES,
@@ -229,7 +232,8 @@ def list_placements(session: Session, *, after: str | None = None, limit: int = 
 
 
 def _audience_views(session: Session, rows: Sequence[Audience], sizing: Sizing | None) -> list[AudienceView]:
-    # Sizes are estimated by the sketches counted in shadow (`audience_size`); without a measure, none.
+    # Sizes are read from the sketches that decisions and the stored profiles count into
+    # (`audience_size`, `audience_count`); without a measure, none.
     sizes = sizing(session, {row.key: row.condition for row in rows}) if sizing is not None else {}
     return [_audience_view(row, sizes.get(row.key, NOT_MEASURED)) for row in rows]
 
@@ -267,8 +271,10 @@ def create_audience(
     actor: Actor,
     at: datetime,
     sizing: Sizing | None = None,
+    recount: Recount | None = None,
 ) -> AudienceView:
-    """An audience (version 1). Its condition is stored as given; the condition language analyses it."""
+    """An audience (version 1). Its condition is stored as given; the condition language analyses it.
+    With `recount`, its size is estimated from stored profiles at once (within its bound)."""
     refuse(text_problems({("name",): spec.name}) + _condition_problems(spec.condition), what="audience")
     row = Audience(
         id=new_id(), key=spec.key, name=spec.name, condition=spec.condition, version=1,
@@ -279,6 +285,8 @@ def create_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=1, change=Change.CREATED,
         published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
+    if recount is not None:
+        recount(session, {row.key: row.condition})
     return _audience_views(session, [row], sizing)[0]
 
 
@@ -291,7 +299,10 @@ def update_audience(
     actor: Actor,
     at: datetime,
     sizing: Sizing | None = None,
+    recount: Recount | None = None,
 ) -> AudienceView:
+    """Change an audience's name or condition (a new version). A new condition is counted afresh:
+    with `recount`, its size is estimated from stored profiles at once (within its bound)."""
     row: Audience | None = locked(session, Audience, key)
     if row is None:
         raise not_found(Kind.AUDIENCE, key)
@@ -300,6 +311,7 @@ def update_audience(
     refuse(text_problems({("name",): patch.name}) + _condition_problems(patch.condition), what="audience")
     if patch.name is not None:
         row.name = patch.name
+    changed = patch.condition is not None and patch.condition != row.condition
     if patch.condition is not None:
         row.condition = patch.condition
     row.version += 1
@@ -308,6 +320,8 @@ def update_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=row.version,
         change=Change.UPDATED, published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
+    if recount is not None and changed:
+        recount(session, {row.key: row.condition})
     return _audience_views(session, [row], sizing)[0]
 
 

@@ -24,9 +24,11 @@ A store of personal data that is not in `STORES` fails the test suite (tests/rig
     POST /v1/decisions/{id}/review ──▶ reviews.file_review (a significant decision, its person's)
     decision_reviews ──▶ the admin queue (overdue first) ──▶ reviews.answer_review (upheld | overturned)
 
-    schedule.RetentionWorker (daily, a lease) | tactful retention run [--dry-run]
+    schedule.ScheduleWorker (daily, a lease per task) | tactful retention run [--dry-run]
         ▼ retention.run_retention: each store's expired rows, per category ─▶ delete, or
           anonymise.anonymised (the catalog's `expiry`) ─▶ SweepReport ─▶ one `retention.swept` entry
+    schedule.ScheduleWorker (daily, and after an audience changed) | tactful audiences count
+        ▼ decide.audience_count: every 1:many audience over stored atoms, over every stored profile
 
     access, portability: export_all's document ──▶ package.build (JSON, CSV, schema.json, README.txt;
         portability without inferences) ──▶ exports.store (sealed in the export folder, its key under
