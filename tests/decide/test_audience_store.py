@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tactful.decide.audience_size import WINDOW_DAYS, SizeStore
@@ -146,3 +147,19 @@ def test_a_redis_that_fails_counts_low_and_never_raises(session: Session) -> Non
     audience = key()
     store.add(session, {(audience, TODAY): {digest(n) for n in range(100)}})  # dropped, said in a log
     assert store.count(session, [audience], today=TODAY) == {}
+
+
+def test_a_table_store_that_fails_drops_the_batch_and_leaves_the_transaction_usable(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audience = key()
+    table = TableSizes()
+    table.add(session, {(audience, TODAY): {digest(1)}})
+
+    def locked(*_: object, **__: object) -> None:
+        raise OperationalError("UPDATE audience_sketches", None, Exception("database is locked"))
+
+    monkeypatch.setattr(TableSizes, "_merge", staticmethod(locked))
+    table.add(session, {(audience, TODAY): {digest(2)}})  # dropped, said in a log; nothing raised
+    monkeypatch.undo()
+    assert near(table.count(session, [audience], today=TODAY)[audience], 1)  # the session goes on

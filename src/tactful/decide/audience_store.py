@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 from redis import Redis, RedisError
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tactful.decide.audience_size import WINDOW_DAYS, Batch
@@ -68,10 +68,16 @@ class RedisSizes:
 
 class TableSizes:
     def add(self, session: Session, batch: Batch) -> None:
-        for (sketch_key, day), digests in sorted(batch.items()):
-            self._merge(session, sketch_key, day, Sketch().update(digests))
-        oldest = min(day for _, day in batch) - timedelta(days=WINDOW_DAYS)
-        session.execute(delete(AudienceSketch).where(AudienceSketch.day < oldest))
+        # In a savepoint: a failure (a lock held too long) drops this batch, counted low, and leaves
+        # the caller's transaction (the lineup's settle, a decision waiting on it) to go on.
+        try:
+            with session.begin_nested():
+                for (sketch_key, day), digests in sorted(batch.items()):
+                    self._merge(session, sketch_key, day, Sketch().update(digests))
+                oldest = min(day for _, day in batch) - timedelta(days=WINDOW_DAYS)
+                session.execute(delete(AudienceSketch).where(AudienceSketch.day < oldest))
+        except SQLAlchemyError as exc:
+            log.warning("audience sketches not stored (%s); those matches are dropped", type(exc).__name__)
 
     @staticmethod
     def _merge(session: Session, sketch_key: str, day: date, sketch: Sketch) -> None:
