@@ -3,22 +3,27 @@
 
     1 redirect someone's e-mail lookups ─ give their address for an own visitor, or for oneself
                                            with a token, or by rectification ──▶ the index stays
+    2 move someone to a lighter regime ─── say an EU customer lives in California ──▶ not kept
 
 The legitimate flows next to each attack still work (first come for an address no one holds, the
-site's backend and the operator moving one).
+site's backend and the operator moving one, a claim that only adds a regime).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tactful.config import PrivacySettings, RateLimits
+from tactful.catalog.loader import parse_catalog
+from tactful.collect import service as collect_service
+from tactful.config import PolicySettings, PrivacySettings, RateLimits
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
+from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
 from tests.api.builders import app_context, basic, bearer, client, issue
 from tests.api.test_privacy_api import Api
@@ -130,3 +135,61 @@ def test_an_address_no_one_holds_is_the_visitors_and_the_backend_still_moves_one
     )
     api.run_jobs()
     assert holder(api, email) == subject(api, user_id=other)
+
+
+# -- 2. moving someone to a lighter regime ---------------------------------------------------------------
+
+
+REGION = """  traits.region:
+    category: user.location.imprecise
+    purposes: [essential, analytics, personalization.segments]
+    retention: 3y
+"""
+
+
+def region_catalog() -> Any:
+    """The demo catalog with the region stored as a trait, as a deployment serving California would."""
+    text = Path(default_catalog_path()).read_text(encoding="utf-8")
+    marker = "  traits.city:\n"
+    catalog, problems = parse_catalog(text.replace(marker, REGION + marker))
+    assert catalog is not None, problems
+    return catalog
+
+
+def test_a_page_cannot_move_an_identified_person_out_of_their_regime(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    """Established outside the EEA, a shop applies GDPR to its EU customers by their country: a page
+    that says an EU customer lives in California would put them under CCPA's opt-outs (personalized
+    without consent, up to 1:1)."""
+    with migrated_database(backend, tmp_path) as db:
+        policy = PolicySettings(establishment_country="US")
+        context = app_context(db, keystore, catalog=region_catalog(), policy=policy)
+        keys = {scope: issue(context, scope, name=f"place {scope}") for scope in Scope}
+        api = Api(context, client(context), keys)
+        european, visitor = api.known(), uid("anon")
+        sent(api, "/v1/identify", identify(european, {"country": "DE"}), scope=Scope.SERVER)
+        before = (api.consent(user_id=european)["regimes"], api.consent(user_id=european)["max_level"])
+        assert before == (["gdpr"], "1:many")
+        # In two steps too: the country alone changes nothing (GDPR is the default where none
+        # applies) and is kept; the region after it would bring CCPA alone.
+        for claim in ({"country": "US", "region": "CA"}, {"country": "US"}, {"region": "CA"}):
+            sent(api, "/v1/identify", identify(european, claim))
+            assert (
+                api.consent(user_id=european)["regimes"],
+                api.consent(user_id=european)["max_level"],
+            ) == before
+        # A claim that only adds a regime restricts (the strictest answer wins): it is kept.
+        californian = api.known()
+        sent(
+            api, "/v1/identify", identify(californian, {"country": "US", "region": "CA"}), scope=Scope.SERVER
+        )
+        sent(api, "/v1/identify", identify(californian, {"country": "DE", "region": "US-CA"}))
+        assert api.consent(user_id=californian)["regimes"] == ["gdpr", "ccpa"]
+        # A visitor says where they live; the site's backend may move anyone.
+        sent(api, "/v1/identify", identify(None, {"country": "US", "region": "CA"}, anonymousId=visitor))
+        sent(api, "/v1/identify", identify(european, {"country": "US", "region": "CA"}), scope=Scope.SERVER)
+        assert api.consent(user_id=european)["regimes"] == ["ccpa"]
+        with context.session() as session:
+            refused = collect_service.ingest_stats(session).refused_by_reason
+        assert refused.get("place_needs_proof") == 2
