@@ -4,19 +4,25 @@
     1 redirect someone's e-mail lookups ─ give their address for an own visitor, or for oneself
                                            with a token, or by rectification ──▶ the index stays
     2 move someone to a lighter regime ─── say an EU customer lives in California ──▶ not kept
+    3 learn who holds an account ──────── file by e-mail (an admin key only); read the due date
+                                           (the same for anyone) or the time (a floor) of a filing
 
 The legitimate flows next to each attack still work (first come for an address no one holds, the
-site's backend and the operator moving one, a claim that only adds a regime).
+site's backend and the operator moving one, a claim that only adds a regime, the operator filing
+by e-mail, the site's backend filing without a wait).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tactful.catalog.loader import parse_catalog
 from tactful.collect import service as collect_service
@@ -25,6 +31,9 @@ from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
 from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
+from tactful.rights import requests as requests_service
+from tactful.rights.due import RequestType, due_dates
+from tactful.rights.models import PrivacyRequest
 from tests.api.builders import app_context, basic, bearer, client, issue
 from tests.api.test_privacy_api import Api
 from tests.api.test_public_key_trust import identify, uid
@@ -193,3 +202,69 @@ def test_a_page_cannot_move_an_identified_person_out_of_their_regime(
         with context.session() as session:
             refused = collect_service.ingest_stats(session).refused_by_reason
         assert refused.get("place_needs_proof") == 2
+
+
+# -- 3. learning who holds an account through a privacy filing ---------------------------------------
+
+
+def test_only_the_operator_names_a_person_by_email(api: Api) -> None:
+    _, email = customer(api)
+    for scope in (Scope.WRITE, Scope.SERVER):
+        for address in (email, f"{uid('nobody')}@example.com"):
+            answer = api.file({"type": "opt_out_sale_share", "email": address}, scope=scope)
+            assert (answer.status_code, answer.json()["code"]) == (403, "email_needs_admin_key")
+    with api.context.session() as session:
+        digest = requests_service.identity_digest(api.context.keystore, requests_service.NamedBy.EMAIL, email)
+        assert (
+            session.scalars(select(PrivacyRequest).where(PrivacyRequest.identity_digest == digest)).all()
+            == []
+        )
+    assert api.file({"type": "opt_out_sale_share", "email": email}).status_code == 202  # the operator may
+
+
+def test_an_unproven_filing_is_answered_alike_for_a_californian_and_no_one(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    """Where a deployment stores the region, the regimes of a person held (CCPA: 15 business days for
+    an opt-out, not GDPR's month) would show in the due date of a filing that names them."""
+    with migrated_database(backend, tmp_path) as db:
+        context = app_context(db, keystore, catalog=region_catalog())
+        context.settings.rate_limits = RateLimits(privacy_filings=0)
+        keys = {scope: issue(context, scope, name=f"region {scope}") for scope in Scope}
+        api = Api(context, client(context), keys)
+        californian = api.known()
+        where = {"country": "US", "region": "CA"}
+        sent(api, "/v1/identify", identify(californian, where), scope=Scope.SERVER)
+        answers = [
+            api.filed({"type": "opt_out_sale_share", "user_id": who}, scope=Scope.WRITE)
+            for who in (californian, uid("nobody"))
+        ]
+        shown = {(a["status"], a["due_at"][:10], a["receipt"]) for a in answers}
+        assert len(shown) == 1, shown
+        with context.session() as session:
+            stored = {
+                row.subject_id is not None: (row.regime, row.due_at)
+                for row in session.scalars(select(PrivacyRequest))
+            }
+        assert stored[True][0] != stored[False][0]  # the rows differ: the answers do not tell
+        earliest = due_dates(
+            RequestType.OPT_OUT_SALE_SHARE,
+            regimes=requests_service.legal_regimes(context.regimes),
+            received_at=datetime.fromisoformat(answers[0]["received_at"]),
+            calendar=requests_service.calendar_of(context.settings.privacy),
+        ).due_at
+        assert datetime.fromisoformat(answers[0]["due_at"]) == earliest <= min(d for _, d in stored.values())
+
+
+def test_an_unproven_filing_is_answered_no_sooner_than_the_floor(api: Api) -> None:
+    """Carried out before the answer, an opt-out takes longer for a person held than for no one; the
+    answer leaves at the same time for both."""
+    floor = api.context.settings.privacy.unproven_answer_ms / 1000
+    assert floor > 0
+    for who in (api.known(), uid("nobody")):
+        started = time.monotonic()
+        api.filed({"type": "objection", "user_id": who}, scope=Scope.WRITE)
+        assert time.monotonic() - started >= floor
+    started = time.monotonic()
+    api.filed({"type": "objection", "user_id": uid("nobody")}, scope=Scope.SERVER)
+    assert time.monotonic() - started < floor  # the site's backend is not kept waiting
