@@ -6,6 +6,8 @@
     2 move someone to a lighter regime ─── say an EU customer lives in California ──▶ not kept
     3 learn who holds an account ──────── file by e-mail (an admin key only); read the due date
                                            (the same for anyone) or the time (a floor) of a filing
+    4 learn whose decision, review, export link or request an id is, or whether a browser's id
+                                           speaks for a user ──▶ the same queries either way
 
 The legitimate flows next to each attack still work (first come for an address no one holds, the
 site's backend and the operator moving one, a claim that only adds a regime, the operator filing
@@ -15,14 +17,17 @@ by e-mail, the site's backend filing without a wait).
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tactful.catalog.loader import parse_catalog
 from tactful.collect import service as collect_service
@@ -33,11 +38,11 @@ from tactful.main import default_catalog_path
 from tactful.profiles import service as profiles_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType, due_dates
-from tactful.rights.models import PrivacyRequest
-from tests.api.builders import app_context, basic, bearer, client, issue
+from tactful.rights.models import DecisionReview, PrivacyRequest
+from tests.api.builders import AppContext, app_context, basic, bearer, client, issue
 from tests.api.test_privacy_api import Api
 from tests.api.test_public_key_trust import identify, uid
-from tests.api.test_reviews_api import shop
+from tests.api.test_reviews_api import TOKEN_HEADER, decided, review_url, shop
 from tests.backends import migrated_database
 
 
@@ -268,3 +273,113 @@ def test_an_unproven_filing_is_answered_no_sooner_than_the_floor(api: Api) -> No
     started = time.monotonic()
     api.filed({"type": "objection", "user_id": uid("nobody")}, scope=Scope.SERVER)
     assert time.monotonic() - started < floor  # the site's backend is not kept waiting
+
+
+# -- 4. the same work for someone else's id as for an unknown one -------------------------------------
+
+
+@contextmanager
+def queries(context: AppContext) -> Iterator[list[str]]:
+    """The SQL both databases run inside the block, in order, parameters aside."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.lstrip().upper().startswith("PRAGMA"):
+            seen.append(" ".join(statement.split()))
+
+    engines = (context.db.engine, context.keystore.engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+def same_work(api: Api, call: Callable[[str], httpx2.Response], theirs: str, unknown: str) -> None:
+    """`call` about someone else's id and about an unknown one: the same answer after the same
+    queries, so that its time tells no more than its answer (`bench.public_timing` measures both)."""
+    for each in (theirs, unknown):
+        call(each)  # warm: caches, a key's hourly last-used mark
+    done: list[tuple[int, str, list[str]]] = []
+    for each in (theirs, unknown):
+        with queries(api.context) as seen:
+            response = call(each)
+        done.append((response.status_code, response.text, seen))
+    assert done[0][:2] == done[1][:2], done
+    assert done[0][2] == done[1][2]
+
+
+def test_someone_elses_decision_reviews_and_reviewed_decisions_cost_an_unknown_ones(api: Api) -> None:
+    """With a write key alone, or with the attacker's own subject token: whether a decision is
+    someone's, and whether they asked for its review, shows neither in the answer nor in the work."""
+    server = bearer(api.keys[Scope.SERVER])
+    victim = uid("user")
+    reviewed = decided(api.client, server, victim)["price_box"]
+    plain = decided(api.client, server, victim)["price_box"]
+    assert api.context.logbook is not None
+    api.context.logbook.flush()
+    assert api.client.post(review_url(reviewed), json={}, headers=server).status_code == 201
+    mallory = api.known()
+    mine = bearer(api.keys[Scope.WRITE]) | {TOKEN_HEADER: api.token(mallory)}
+    unknown = "dc_" + secrets.token_urlsafe(16)
+    for headers in (mine, bearer(api.keys[Scope.WRITE])):
+        for theirs in (reviewed, plain):
+            same_work(api, lambda d, h=headers: api.client.get(review_url(d), headers=h), theirs, unknown)
+            same_work(
+                api, lambda d, h=headers: api.client.post(review_url(d), json={}, headers=h), theirs, unknown
+            )
+    with api.context.session() as session:
+        filed = session.scalars(select(DecisionReview).where(DecisionReview.decision_id == plain)).all()
+    assert filed == []  # and nothing was filed on the victim's decision
+
+
+def test_someone_elses_export_link_costs_an_unknown_ones(api: Api) -> None:
+    """A signed-in attacker holding someone's download link (a forwarded mail) learns nothing of it."""
+    victim, _ = customer(api)
+    request_id = api.filed({"type": "access", "user_id": victim, "verified_by": "operator"})["id"]
+    api.run_jobs()
+    link = api.read(request_id).json()["download_url"]
+    mine = bearer(api.keys[Scope.WRITE]) | {TOKEN_HEADER: api.token(api.known())}
+    unknown = "/v1/privacy/exports/" + secrets.token_urlsafe(32)
+    same_work(api, lambda url: api.client.head(url, headers=mine), link, unknown)
+    same_work(api, lambda url: api.client.get(url, headers=mine), link, unknown)
+    assert api.client.get(link, headers=bearer(api.keys[Scope.ADMIN])).status_code == 200  # still live
+
+
+def test_someone_elses_privacy_request_costs_an_unknown_ones(api: Api) -> None:
+    """Read with the attacker's own subject token, another person's request is an unknown one."""
+    victim = api.known()
+    theirs = api.filed({"type": "access", "user_id": victim, "verified_by": "operator"})["id"]
+    mallory = api.known()
+    unknown = "prq_" + secrets.token_urlsafe(18)
+    same_work(api, lambda request_id: api.mine(request_id, mallory), theirs, unknown)
+
+
+def test_a_refused_grant_for_a_linked_browser_does_the_work_of_a_recorded_one(api: Api) -> None:
+    """Whether an anonymous id speaks for a user decides whether a page's grant is recorded; the
+    answer is the same, and so are the writes (only what is written differs)."""
+    victim, linked, seen = api.known(), uid("anon"), uid("anon")
+    sent(api, "/v1/identify", identify(victim, {}, anonymousId=linked), scope=Scope.SERVER)  # verified
+    sent(api, "/v1/page", {"type": "page", "name": "Home", "anonymousId": seen})
+    assert subject(api, anonymous_id=linked) == subject(api, user_id=victim)
+    write = bearer(api.keys[Scope.WRITE])
+
+    def grant(anonymous: str) -> httpx2.Response:
+        body = {"anonymous_id": anonymous, "source": "banner", "purposes": {"sale_or_share": True}}
+        return api.client.put("/v1/consent", json=body, headers=write)
+
+    for each in (linked, seen):
+        grant(each)
+    work = []
+    for each in (linked, seen):
+        with queries(api.context) as statements:
+            answer = grant(each)
+        work.append((answer.json(), [s.split()[0].upper() for s in statements]))
+    assert work[0][0] == work[1][0]
+    writes = [[v for v in found if v in {"INSERT", "UPDATE", "DELETE"}] for _, found in work]
+    assert writes[0] == writes[1], work  # the subject seen, then one row for the grant or its refusal
+    reads = [found.count("SELECT") for _, found in work]
+    assert abs(reads[0] - reads[1]) <= 1, work
+    assert api.consent(user_id=victim)["purposes"]["sale_or_share"]["state"] != "granted"
