@@ -8,6 +8,8 @@
                                            (the same for anyone) or the time (a floor) of a filing
     4 learn whose decision, review, export link or request an id is, or whether a browser's id
                                            speaks for a user ──▶ the same queries either way
+    5 leave personal data behind ──────── a marker in every field and header a browser sets is
+                                           in no table, server log line, error, metric or window
 
 The legitimate flows next to each attack still work (first come for an address no one holds, the
 site's backend and the operator moving one, a claim that only adds a regime, the operator filing
@@ -17,20 +19,23 @@ by e-mail, the site's backend filing without a wait).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import MetaData, event, select
 
 from tactful.catalog.loader import parse_catalog
 from tactful.collect import service as collect_service
+from tactful.collect.models import Event, Quarantine
 from tactful.config import PolicySettings, PrivacySettings, RateLimits
 from tactful.crypto import Keystore
 from tactful.keys.schemas import Scope
@@ -41,7 +46,7 @@ from tactful.rights.due import RequestType, due_dates
 from tactful.rights.models import DecisionReview, PrivacyRequest
 from tests.api.builders import AppContext, app_context, basic, bearer, client, issue
 from tests.api.test_privacy_api import Api
-from tests.api.test_public_key_trust import identify, uid
+from tests.api.test_public_key_trust import identify, track, uid
 from tests.api.test_reviews_api import TOKEN_HEADER, decided, review_url, shop
 from tests.backends import migrated_database
 
@@ -383,3 +388,171 @@ def test_a_refused_grant_for_a_linked_browser_does_the_work_of_a_recorded_one(ap
     reads = [found.count("SELECT") for _, found in work]
     assert abs(reads[0] - reads[1]) <= 1, work
     assert api.consent(user_id=victim)["purposes"]["sale_or_share"]["state"] != "granted"
+
+
+# -- 5. leaving personal data behind -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A string to look for: in an e-mail address (used as a user id too), an anonymous id, a name."""
+
+    tag: str
+
+    @property
+    def email(self) -> str:
+        return f"leak{self.tag}@example.com"
+
+    @property
+    def anon(self) -> str:
+        return f"anon{self.tag}"
+
+    def headers(self) -> dict[str, str]:
+        """Every header a page's script or its browser sets, each holding the marker."""
+        return {
+            "X-Request-Id": f"{self.email}\r\nX-Injected: 1",
+            "Accept-Language": f"sv;q=0.9, {self.email}",
+            "Sec-GPC": self.email,
+            "Cookie": f"ajs_user_id={self.email}; ajs_anonymous_id={self.anon}",
+            "Referer": f"https://shop.example/?email={self.email}",
+            "User-Agent": self.email,
+        }
+
+    def messages(self, token: str) -> list[dict[str, Any]]:
+        """Identifiers (sealed), free text and URLs (redacted), a property named after the address
+        (undeclared), an undeclared event, and two messages that are quarantined."""
+        email, anon, tag = self.email, self.anon, self.tag
+        context = {
+            "page": {"url": f"https://shop.example/cart?email={email}&q={tag}", "search": f"?email={email}"},
+            "traits": {"email": email, "first_name": tag},
+            "campaign": {"term": f"from {email}"},
+        }
+        traits = {"email": email, "first_name": tag, "phone": f"+46 70 {tag[:3]} 45 67"}
+        return [
+            identify(email, traits, anonymousId=anon, context={"tactful": {"subject_token": token}}),
+            {**track(user_id=email, anonymous_id=anon), "context": context},
+            {"type": "track", "event": "Products Searched", "userId": email, "properties": {"query": email}},
+            {"type": "track", "event": "Product Viewed", "userId": email, "properties": {email: 1}},
+            {"type": "track", "event": f"Viewed {email}", "anonymousId": anon, "properties": {"q": email}},
+            {"type": "page", "name": "Home", "anonymousId": anon, "properties": {"url": f"/?e={email}"}},
+            {"type": "alias", "previousId": anon, "userId": email},
+            {**track(user_id=email), "timestamp": "1800-01-01T00:00:00Z"},  # quarantined: out of range
+            {"type": "track", "userId": email, "properties": {"note": email}},  # quarantined: no event
+        ]
+
+    def consent_bodies(self) -> list[dict[str, Any]]:
+        email, anon = self.email, self.anon
+        return [
+            {"user_id": email, "source": "banner", "purposes": {"analytics": False, "sale_or_share": True}},
+            {
+                "anonymous_id": anon,
+                "source": "banner",
+                "purposes": {"analytics": True},
+                "notice_version": email,
+            },
+            {"user_id": email, "source": "banner", "purposes": {email: True}},
+            {"user_id": email, "source": "banner", "explicit": {email: True}},
+            {"user_id": email, "source": "banner", "purposes": {"analytics": True}, "subject_token": email},
+            {"anonymous_id": anon, "source": email, "purposes": {"analytics": True}},
+            {"anonymous_id": anon, "source": "tcf", "tcf_string": email},
+        ]
+
+    def filings(self) -> list[dict[str, Any]]:
+        email, anon = self.email, self.anon
+        return [
+            {"type": "opt_out_sale_share", "user_id": email},
+            {"type": "objection", "anonymous_id": anon},
+            {"type": "opt_out_sale_share", "email": email},
+            {"type": "access", "user_id": email, "verified_by": "token", "token": email},
+            {"type": "rectification", "user_id": email, "changes": {email: email}},
+        ]
+
+
+def everything_a_page_sends(api: Api, marker: Marker) -> list[httpx2.Response]:
+    """The marker through every route a write key reaches, with every header set."""
+    write, headers = api.keys[Scope.WRITE], marker.headers()
+    answers = [api.client.post("/v1/batch", json={"batch": marker.messages(api.token(marker.email))},
+                               headers=basic(write) | headers)]  # fmt: skip
+    for message in marker.messages(api.token(marker.email)):
+        body = json.dumps({**message, "writeKey": write})
+        plain = {"Content-Type": "text/plain"} | headers
+        answers.append(api.client.post(f"/v1/{message['type'][0]}", content=body, headers=plain))
+    public = bearer(write) | headers
+    answers += [api.client.put("/v1/consent", json=body, headers=public) for body in marker.consent_bodies()]
+    answers += [
+        api.client.post("/v1/privacy/requests", json=body, headers=public) for body in marker.filings()
+    ]
+    decision = decided(api.client, bearer(api.keys[Scope.SERVER]), marker.email)["price_box"]
+    mine = public | {TOKEN_HEADER: api.token(marker.email)}
+    statement = {"statement": f"Write to {marker.email}, ref {marker.tag}", "kind": "review"}
+    answers.append(api.client.post(review_url(decision), json=statement, headers=mine))
+    for path in (
+        review_url(decision),
+        f"/v1/decisions/{decision}/explanation?locale={marker.email}",
+        f"/v1/decisions/dc_{marker.tag}/explanation",
+        f"/v1/privacy/requests/prq_{marker.tag}",
+        f"/v1/privacy/exports/{marker.tag * 2}{marker.tag[:11]}",
+        f"/v1/consent?user_id={marker.email}",
+    ):
+        answers.append(api.client.get(path, headers=mine))
+    return answers
+
+
+def test_a_marker_sent_everywhere_a_browser_can_is_kept_nowhere_in_clear(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The marker is looked for in every row of both databases, every log line of the server, every
+    error answer, the operator's metrics and the rate limiter's windows."""
+    marker = Marker(secrets.token_hex(8))
+    purposes = dict.fromkeys(("analytics", "personalization.segments", "personalization.behavioral"), True)
+    for who in ({"user_id": marker.email}, {"anonymous_id": marker.anon}):
+        grant = {**who, "source": "api", "purposes": purposes}  # so that events are stored
+        assert (
+            api.client.put("/v1/consent", json=grant, headers=bearer(api.keys[Scope.SERVER])).status_code
+            == 200
+        )
+    with caplog.at_level(logging.DEBUG):
+        answers = everything_a_page_sends(api, marker)
+
+    assert [a.text for a in answers if a.status_code >= 500] == []
+    assert [a.headers["x-request-id"] for a in answers if marker.tag in a.headers["x-request-id"]] == []
+    person = subject(api, user_id=marker.email)
+    with api.context.session() as session:  # what there is to look through
+        held = profiles_service.get_profile(session, keystore=api.context.keystore, subject_id=person)
+        stored = session.scalars(select(Event.type).where(Event.subject_id == person)).all()
+        quarantined = session.scalars(select(Quarantine.id)).all()
+    assert len(stored) >= 4
+    assert quarantined
+    assert held.traits["traits.email"] == marker.email
+    server_lines = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert [line for line in server_lines if marker.tag in line] == []
+    assert [(a.request.url, a.text) for a in answers if a.status_code >= 400 and marker.tag in a.text] == []
+    metrics = api.client.get("/metrics", headers=bearer(api.keys[Scope.ADMIN]))
+    assert metrics.status_code == 200
+    assert marker.tag not in metrics.text
+    limiter = api.client.app.state.rate_limiter  # type: ignore[attr-defined]
+    assert [key for key in limiter._storage.windows if marker.tag in key or "testclient" in key] == []
+    assert rows_holding(api.context, marker.tag) == []
+
+
+def rows_holding(context: AppContext, needle: str) -> list[str]:
+    """Each column of either database holding `needle` in some row (case aside), where it was."""
+    found: list[str] = []
+    for engine in (context.db.engine, context.keystore.engine):
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                for row in connection.execute(select(table)):
+                    for column, value in zip(table.columns, row, strict=True):
+                        text = _text(value).lower()
+                        if needle in text:
+                            at = text.index(needle)
+                            found.append(f"{table.name}.{column.name}: …{text[max(0, at - 60) : at + 40]}…")
+    return found
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("latin-1")
+    return str(value)
