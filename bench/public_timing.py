@@ -130,7 +130,7 @@ class Seeded:
     seen: list[str]
     """Anonymous ids a browser used, linked to no one (two per repetition)."""
     pending: list[str]
-    """Anonymous ids a page linked to a user id without proof (a pending link)."""
+    """Anonymous ids a page linked to a user id without proof (a pending link; two per repetition)."""
     refused: list[str]
     """User ids held whose consent to analytics is refused."""
     requests: list[str]
@@ -177,14 +177,14 @@ def seed(site: Site, people: int, pool: int) -> Seeded:
     )
     write = site.keys[Scope.WRITE]
     seen = [f"anon-{uuid.uuid4().hex}" for _ in range(2 * pool)]
-    pending = [f"anon-{uuid.uuid4().hex}" for _ in range(pool)]
+    pending = [f"anon-{uuid.uuid4().hex}" for _ in range(2 * pool)]
     for start in range(0, 2 * pool, 50):
         batch = [
             {"type": "page", "name": "Home", "anonymousId": anon, "properties": {}}
             for anon in seen[start : start + 50]
         ] + [
             {"type": "identify", "anonymousId": anon, "userId": f"user-{uuid.uuid4().hex}", "traits": {}}
-            for anon in pending[start // 2 : start // 2 + 25]
+            for anon in pending[start : start + 50]
         ]
         site.ok(site.api.post("/v1/batch", json={"batch": batch}, headers=write))
     refused = [f"user-{uuid.uuid4().hex}" for _ in range(people)]
@@ -299,6 +299,8 @@ def probes(site: Site, seeded: Seeded) -> list[Probe]:
               lambda i: grant_anonymous(pick(seeded.anonymous, i)), lambda i: grant_anonymous(next(seen))),
         Probe("consent grant: pending-linked anonymous id / seen, unlinked anonymous id",
               lambda i: grant_anonymous(seeded.pending[i]), lambda i: grant_anonymous(next(seen))),
+        Probe("consent grant: pending-linked anonymous id / fresh anonymous id",
+              lambda i: grant_anonymous(seeded.pending[-1 - i]), lambda i: grant_anonymous(fresh("anon"))),
         Probe("privacy opt-out: known user id / fresh user id", lambda i: opt_out(pick(users, i)),
               lambda i: opt_out(fresh("user"))),
         Probe("privacy GET, own token: someone's request / unknown id",
