@@ -150,6 +150,14 @@ class PrivacySettings(BaseModel):
     holiday_country: str = Field("US", min_length=2, max_length=3, description="ISO 3166 country")
     holiday_subdivision: str | None = Field("CA", max_length=8, description="its subdivision, if any")
     run_jobs: bool = Field(True, description="`tactful serve` runs privacy request jobs itself")
+    unproven_answer_ms: int = Field(
+        200,
+        ge=0,
+        le=5000,
+        description="a request filed without proof by a public key (an opt-out, ...) is answered no sooner "
+        "than this after it arrived: carried out before the answer, it takes longer for a person held than "
+        "for no one, and the time must not tell which (0: off)",
+    )
     job_poll_seconds: float = Field(5.0, gt=0, le=3600)
     job_lease_seconds: int = Field(300, ge=10, le=86400, description="how long one process holds a job")
     erasure_log_days: int = Field(

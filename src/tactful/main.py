@@ -6,9 +6,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
@@ -46,6 +47,7 @@ from tactful.api.context import CATALOG_VERSION_KEY, AppContext, RedisBoard, com
 from tactful.api.decide import router as decide_router
 from tactful.api.logs import uvicorn_log_config
 from tactful.api.middleware import BodyLimit, RequestContext
+from tactful.catalog import drift
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.minimisation import retention_warnings
 from tactful.catalog.model import Catalog
@@ -307,7 +309,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             # Not a schema fault: the body is no JSON at all (collection's `malformed_json`).
             return problem(422, MalformedJson.code, "the body is not JSON text")
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            {"loc": _named(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()
         ]
         return problem(422, "invalid_input", "the request does not match the schema", errors=errors)
@@ -317,6 +319,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Only the type: messages can carry request data, and logs never carry personal data.
         log.error("unexpected error %s", type(exc).__name__)
         return problem(500, "internal", "internal error")
+
+
+_NAME = re.compile(r"\[key\]|[A-Za-z_$][A-Za-z0-9_.$-]{0,199}")
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
+
+
+def _named(loc: Sequence[object]) -> list[str | int]:
+    """Where a request fails its schema. A mapping's keys are the sender's words (a purpose named
+    after an e-mail address, a phone number): one that does not look like a name is not repeated,
+    since answers end up in logs of their own (DESIGN invariant 15)."""
+    return [
+        part
+        if isinstance(part, int)
+        or (isinstance(part, str) and _NAME.fullmatch(part) and not _DIGIT_RUN.search(part))
+        else drift.UNNAMED_FIELD
+        for part in loc
+    ]
 
 
 def workers_need_redis(settings: Settings, workers: int) -> str | None:

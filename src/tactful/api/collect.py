@@ -106,7 +106,8 @@ class EventOutcome(BaseModel):
         "what is stored about the person. A server or admin key sees every code: "
         "`subject_token_required` (a consent grant), `link_unverified` (an anonymous id linked to a user "
         "id: kept pending, nothing merged), `merge_needs_proof` (two user ids), "
-        "`identifier_needs_proof`, `age_needs_proof`, `subject_token_invalid`.",
+        "`identifier_needs_proof`, `age_needs_proof`, `place_needs_proof` (a country or region that "
+        "would take a regime away), `subject_token_invalid`.",
     )
 
 

@@ -5,7 +5,8 @@ and publishing.
     GET/PATCH /v1/admin/{placements|audiences|experiences}/{key}    read, change (a new version)
     GET       /v1/admin/{placements|audiences|experiences}/{key}/versions
     POST      /v1/admin/experiences/{key}/publish | pause | rollback
-    POST      /v1/admin/placements/{key}/preview     a made-up subject under a chosen consent
+    POST      /v1/admin/placements/{key}/preview     a made-up subject under a chosen consent (and, if
+                                                     said, the explicit consent significant decisions need)
 
 A definition with faults answers 422 `invalid_definition` (publishing: `publish_refused`) listing each
 in `errors`: the path of the field, the fault's code, and a sentence that says how to fix it.
@@ -45,6 +46,7 @@ from tactful.decide.schemas import (
     Rollback,
     VersionView,
 )
+from tactful.decide.wording import Language, language_of, sentences
 from tactful.types import Level, utcnow
 
 KeyPath = Annotated[str, PathParam(pattern=KEY_PATTERN, max_length=64, description="The resource's key")]
@@ -151,6 +153,11 @@ def placement_versions(
 @placements.post(
     "/{key}/preview",
     summary="Preview what a placement shows a made-up subject under a chosen consent (nothing logged)",
+    description="The subject is made up from the request alone (no person's data is read, nothing is "
+    "written): consent granted for every pyramid purpose up to `ceiling`, the `atoms` and `context` "
+    "given. With `significant_decisions`, the subject also gave that explicit consent and is an adult, "
+    "so that an experience with a significant effect (a price, an eligibility) can be checked, with "
+    "the explanation and the sentences its person would read, before it is published.",
     responses={
         422: {
             "model": Problem,
@@ -166,13 +173,21 @@ def preview_placement(
     served = decide_preview.preview(
         policy=context.policy_context(), lineup=lineup, placement=key, ceiling=Level(body.ceiling),
         atoms=body.atoms, context=body.context, unit=body.unit, at=utcnow(),
+        significant=body.significant_decisions,
     )  # fmt: skip
-    answer = served.answer
+    answer, explanation = served.answer, served.explanation
+    words = sentences(explanation, language_of(body.context.get("locale")) or Language.EN)
     return PreviewView(
         placement=answer.placement, experience=answer.experience, variation=answer.variation,
         content=cast(JsonValue, answer.content), level=str(answer.level), strategy=str(answer.strategy),
-        propensity=answer.propensity, explanation=cast(dict[str, JsonValue], served.explanation.to_json()),
+        propensity=answer.propensity, explanation=cast(dict[str, JsonValue], explanation.to_json()),
+        significant=explanation.significant,
+        sentences={name: list(getattr(words, name)) for name in _SENTENCES},
     )  # fmt: skip
+
+
+_SENTENCES = ("summary", "data_used", "why_not_higher", "what_would_change", "your_rights")
+"""The parts of a person's explanation, as `GET /v1/decisions/{id}/explanation` names them."""
 
 
 # -- audiences ---------------------------------------------------------------------------------------

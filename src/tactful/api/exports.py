@@ -4,7 +4,8 @@
     HEAD /v1/privacy/exports/{token}    the same answer without a body: never a use
 
     token ──sha-256──▶ exports.live (unexpired, uses left, file present) ──▶ whose? (a subject token's
-    user must be the export's subject) ──▶ the key unsealed ──▶ ExportDownload streams the chunks
+    user must be the export's subject; asked for an unknown link too, so that both take as long)
+        ──▶ the key unsealed ──▶ ExportDownload streams the chunks
         the last byte handed to the connection ──▶ a use, audited (the last use deletes the package)
         a transfer cut short (the client went away) ──▶ audited, no use
 
@@ -16,6 +17,7 @@ open all answer the same 404, so a token says nothing about who it belongs to.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, BinaryIO
 
@@ -83,6 +85,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_NOBODY = uuid.UUID(int=0)
+"""A subject id no one has, looked up in place of an unknown link's subject."""
+
+
 def _not_found() -> NotFound:
     return NotFound("no package has this link, or it expired or was used up", code="export_not_found")
 
@@ -112,10 +118,13 @@ def _open(token: str, request: Request, context: AppContext, principal: Principa
     keystore = context.keystore.cached()
     with context.session() as session:
         row = exports.live(session, settings=context.settings, token=token, at=utcnow())
-        if row is not None and user_id is not None:
+        if user_id is not None:
+            # Whose it is, looked up for an unknown link too: another person's package is answered
+            # as an unknown one, after the same queries.
             theirs = profiles_service.find_subject(session, keystore=keystore, user_id=user_id)
-            if theirs is None or theirs != profiles_service.canonical(session, row.subject_id):
-                row = None  # another person's package: answered as an unknown one
+            whose = profiles_service.canonical(session, row.subject_id if row is not None else _NOBODY)
+            if theirs is None or theirs != whose:
+                row = None
         opened = None if row is None else exports.open_export(
             session, keystore=keystore, settings=context.settings, row=row
         )  # fmt: skip

@@ -10,7 +10,9 @@
 Who may file (DESIGN §4, trust of public keys): `verified_by: operator` needs an admin key (its id
 is recorded); `verified_by: token` needs a subject token for the `user_id` named, with any key. A
 request that only narrows (an opt-out, a limit, an objection, a restriction) needs neither, as a
-withdrawal needs none; its answer then shows no receipt, which would tell whether the person is held.
+withdrawal needs none; its answer then tells nothing the request does not: no receipt, the earliest
+due date of its type (not the person's regimes), and not sooner than `unproven_answer_ms` after it
+arrived (the work takes longer for a person held). Only the operator names a person by e-mail.
 Filing has a rate limit of its own for public keys. Jobs run in the server (`start_jobs`), whose
 worker also deletes export packages past their expiry (`export_sweep`).
 """
@@ -35,7 +37,7 @@ from tactful.keys.tokens import token_subject, verify_subject_token
 from tactful.rights import answering, exports
 from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
-from tactful.rights.due import ExtensionCode, RequestType
+from tactful.rights.due import ExtensionCode, RequestType, earliest_due_at
 from tactful.rights.jobs import JobContext, JobRunner, JobWorker
 from tactful.rights.schemas import (
     ExtensionCreate,
@@ -66,7 +68,8 @@ _FILING: Responses = {
     403: {
         "model": Problem,
         "description": "The key's scope does not allow this, `verified_by: operator` without an admin key "
-        "(`operator_needs_admin_key`), or a subject token for another user (`subject_token_mismatch`)",
+        "(`operator_needs_admin_key`), an `email` without an admin key (`email_needs_admin_key`), or a "
+        "subject token for another user (`subject_token_mismatch`)",
     },
     401: {
         "model": Problem,
@@ -171,12 +174,16 @@ def _verify(body: PrivacyRequestCreate, token: str | None, context: AppContext, 
     description="Answers the request with its legal due date. An opt-out, a limit, an objection or a "
     "restriction is carried out before the answer; the others run in the background (read them back with "
     "`GET /v1/privacy/requests/{id}`). A request for someone Tactful does not hold completes as nothing "
-    "held, and creates no one. Filing is rate-limited for public keys.",
+    "held, and creates no one. A request filed without proof is answered the same whoever it names: no "
+    "receipt, as due date the earliest any configured regime gives its type, and with a public key no "
+    "sooner than `TACTFUL_PRIVACY__UNPROVEN_ANSWER_MS` after it arrived. Only an admin key names a "
+    "person by `email`. Filing is rate-limited for public keys.",
     responses=_FILING,
 )
 def file_privacy_request(
     body: PrivacyRequestCreate, request: Request, context: Context, principal: require_write
 ) -> PrivacyRequestView:
+    arrived = time.monotonic()
     ratelimit.admit_filing(request, ratelimit.Caller(key_id=principal.key_id.hex, scope=principal.scope))
     now = utcnow()
     if body.verified_by is VerifiedBy.OPERATOR and not principal.scope.allows(Scope.ADMIN):
@@ -184,6 +191,10 @@ def file_privacy_request(
             "only an admin key files a request the operator verified", code="operator_needs_admin_key"
         )
     _verify(body, body.token or request.headers.get(SUBJECT_TOKEN_HEADER) or None, context, now)
+    if body.email is not None and not principal.scope.allows(Scope.ADMIN):
+        raise PermissionDenied(
+            "only an admin key names a person by e-mail address", code="email_needs_admin_key"
+        )
     named_by, value = body.named
     keystore = context.keystore.cached()
     with context.session() as session:
@@ -205,7 +216,22 @@ def file_privacy_request(
         JobRunner(job_context(context)).run(record.id)
         with context.session() as session:
             record = requests_service.get_request(session, public_id=record.public_id) or record
-    return PrivacyRequestView.of(record, with_receipt=body.verified_by is not None)
+    if body.verified_by is None:
+        if not principal.scope.allows(Scope.SERVER):
+            _not_sooner(arrived, context.settings.privacy.unproven_answer_ms)
+        regimes = requests_service.legal_regimes(context.regimes)
+        calendar = requests_service.calendar_of(context.settings.privacy)
+        due = earliest_due_at(record.type, regimes=regimes, received_at=record.received_at, calendar=calendar)
+        return PrivacyRequestView.of(record, with_receipt=False).model_copy(update={"due_at": due})
+    return PrivacyRequestView.of(record)
+
+
+def _not_sooner(arrived: float, floor_ms: int) -> None:
+    """Hold the answer until `floor_ms` after the request arrived: whether the person named is held
+    changes how long the work takes (their ledger, their audit salt), never when the answer leaves."""
+    remaining = arrived + floor_ms / 1000 - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 @router.get(

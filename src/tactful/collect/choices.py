@@ -2,7 +2,9 @@
 under the trust rule for public keys (DESIGN §4).
 
     Claim + the choices (as a function of the current state) + GPC?
-        │ nothing to record (only grants, each refused) ──▶ nothing written, no subject created
+        │ a user id's grants, each refused, and nothing else ──▶ nothing written, no subject created
+        │ (an anonymous id's refused grants go on: the same work as a grant recorded, so that the
+        │  answer's time does not tell whether the id speaks for a user)
         ▼
     collect.links.link ──▶ the subject (a link without proof stays pending)
         ▼
@@ -84,7 +86,9 @@ def record_choices(
     may_grant = _may_grant(session, keystore=keystore, claim=claim, at=at)
     wanted = changes_for(EMPTY_STATE)
     refused = [(c.label, token_refused) for c in wanted if c.grants and not may_grant]
-    if gpc_proof is None and not any(not c.grants or may_grant for c in wanted):
+    # An anonymous id goes the whole way even when its grants are all refused (it speaks for a
+    # user): the answer's time must not tell a linked browser from one whose grant is recorded.
+    if gpc_proof is None and claim.user_id is not None and not any(not c.grants or may_grant for c in wanted):
         _audit_refused(session, keystore=keystore, subject_id=None, refused=refused, at=at, actor=actor)
         return Recorded(None, (), tuple(refused), at)
     linked = links.link(session, keystore=keystore, policy=policy, claim=claim, at=at)

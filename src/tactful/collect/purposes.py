@@ -42,6 +42,7 @@ _LINKING = (MessageType.ALIAS, MessageType.IDENTIFY)
 _REFUSALS = {
     storage.NeedsProof.IDENTIFIER: Refusal.IDENTIFIER_TRAIT,
     storage.NeedsProof.AGE: Refusal.AGE_CLAIM,
+    storage.NeedsProof.PLACE: Refusal.PLACE_CLAIM,
 }
 
 

@@ -39,6 +39,8 @@ class Refusal(StrEnum):
     """A direct identifier (e-mail, name, phone) written for an identified person: not stored."""
     AGE_CLAIM = "age_needs_proof"
     """An age that would lift an age protection of an identified person: not stored."""
+    PLACE_CLAIM = "place_needs_proof"
+    """A country or region that would take a regime away from an identified person: not stored."""
 
 
 class Status(StrEnum):

@@ -211,7 +211,10 @@ def ingest(
             )
             if behaviour is not None and under is not None:
                 behaviour.stored(plan.row, purposes=decision.purposes, under=under, at=at)
-    profiles_service.apply_traits_many(session, keystore=keystore, catalog=catalog, updates=identified)
+    # Only the site's backend vouches for an e-mail address: a page's word takes no one's (§4).
+    profiles_service.apply_traits_many(
+        session, keystore=keystore, catalog=catalog, updates=identified, vouched=source.trusted
+    )
     # Every new key and index entry is known now: the keystore commits while the rest is done. Its
     # transaction first reads the salts of everyone the request's audit entries name (a keystore
     # read of their own would wait for that commit).

@@ -81,7 +81,13 @@ def grants_and_widenings(
 
 
 _AUDITED_PER_SUBJECT = frozenset(
-    {Refusal.CONSENT_GRANT, Refusal.MERGE_NEEDS_PROOF, Refusal.IDENTIFIER_TRAIT, Refusal.AGE_CLAIM}
+    {
+        Refusal.CONSENT_GRANT,
+        Refusal.MERGE_NEEDS_PROOF,
+        Refusal.IDENTIFIER_TRAIT,
+        Refusal.AGE_CLAIM,
+        Refusal.PLACE_CLAIM,
+    }
 )
 """Refused claims that tried to widen an identified person's rights: audited under the person."""
 

@@ -12,8 +12,9 @@ answer for a batch of arrivals, turned into purposes per atom (issue 3, part 7; 
 
 Consent knows atoms, not messages: the caller says which atom each arrival is (`Item.atom`), or that
 it links identities (`Item.links`, always `essential`). A claim that may not widen (an identified
-person's data sent without proof, DESIGN §4) keeps no direct identifier and no age that lifts an age
-protection; `Decision.needs_proof` says which of the two it tried.
+person's data sent without proof, DESIGN §4) keeps no direct identifier, no age that lifts an age
+protection and no place of residence that takes a regime away (a regime added only restricts: the
+strictest answer wins); `Decision.needs_proof` says which it tried.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tactful.consent import intake, ledger, withdrawal
-from tactful.consent.gatekeeper import PolicyContext, allowance_from
+from tactful.consent.gatekeeper import PolicyContext, allowance_from, applicable_regimes
 from tactful.consent.schemas import SubjectFlags
 from tactful.crypto import Keystore
 from tactful.policy import AGE_ATOMS, Allowance
@@ -36,6 +37,9 @@ from tactful.types import Purpose
 
 LINK_PURPOSES = frozenset({Purpose.ESSENTIAL})
 """What linking identities (identify, alias) is done for."""
+PLACE_ATOMS = frozenset({"traits.country", "traits.region"})
+"""Where the subject lives, as the gate reads it to choose the regimes (`applicable_regimes`)."""
+_CLAIMED = frozenset(AGE_ATOMS) | PLACE_ATOMS
 
 
 class NeedsProof(StrEnum):
@@ -45,6 +49,9 @@ class NeedsProof(StrEnum):
     """A direct identifier (e-mail, name, phone)."""
     AGE = "age"
     """An age that would lift an age protection (a younger age is kept)."""
+    PLACE = "place"
+    """A country or region that would take a regime away from the person (one that only adds a
+    regime is kept): moving an EU resident to a regime of opt-outs would widen what is done."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +140,10 @@ class Decisions:
         finder = self._purposes[item.subject_id]
         key: tuple[object, ...] = (finder, item.links, item.atom, item.may_widen, *item.traits)
         if not item.may_widen:
-            # Then the subject's stored age and an age claim's values decide too: a younger age is
-            # kept, an older one is not.
+            # Then the subject's stored age and place and a claim's values decide too: a younger age
+            # is kept, an older one is not; a place that adds a regime is kept, one that drops one not.
             key += (item.subject_id,)
-            key += tuple(repr(item.traits[n]) for n in item.traits if f"traits.{n}" in AGE_ATOMS)
+            key += tuple(repr(item.traits[n]) for n in item.traits if f"traits.{n}" in _CLAIMED)
         found = self._decided.get(key)
         if found is None:
             found = self._decided[key] = self._decide(item)
@@ -168,21 +175,30 @@ class Decisions:
         self, item: Item, kept: frozenset[str]
     ) -> tuple[frozenset[str], tuple[NeedsProof, ...]]:
         """Of the traits `kept`, those a claim without proof may write about an identified person:
-        no direct identifier, and no age that lifts an age protection (a younger age is accepted)."""
+        no direct identifier, no age that lifts an age protection (a younger age is accepted), and no
+        place that takes a regime away (one that adds a regime is accepted)."""
         atoms = self.policy.catalog.trait_atoms
         needs: list[NeedsProof] = []
         identifiers = {n for n in kept if (atom := atoms.get(n)) is not None and atom.identifier}
         if identifiers:
             needs.append(NeedsProof.IDENTIFIER)
+        before = dict(self._gate_traits.get(item.subject_id, {}))
         ages = {n for n in kept if f"traits.{n}" in AGE_ATOMS}
         if ages:
-            before = dict(self._gate_traits.get(item.subject_id, {}))
             after = before | {f"traits.{n}": item.traits[n] for n in ages}
             if self.policy.lifts_age_protection(before, after, at=self._at):
                 needs.append(NeedsProof.AGE)
             else:
                 ages = set()
-        return kept - identifiers - ages, tuple(needs)
+        places = {n for n in kept if f"traits.{n}" in PLACE_ATOMS}
+        if places:
+            after = before | {f"traits.{n}": item.traits[n] for n in places}
+            was, now = applicable_regimes(self.policy, before), applicable_regimes(self.policy, after)
+            if set(was) <= set(now):
+                places = set()
+            else:
+                needs.append(NeedsProof.PLACE)
+        return kept - identifiers - ages - places, tuple(needs)
 
     def unsupported_computed(self, subject_id: uuid.UUID) -> frozenset[str]:
         """The computed atoms this subject may not have stored."""

@@ -1,6 +1,8 @@
 """The admin preview: what a placement would show a synthetic subject, never a real person.
 
     chosen ceiling ──▶ consent granted up to it (made up, never stored) ─┐
+    significant decisions? ──▶ that explicit consent, and an adult's age ┤
+        for the gate (unless the atoms give an age)                      │
     made-up atoms (traits, computed) + a context ────────────────────────┼──▶ the real gate ──▶
     a made-up id for splits ─────────────────────────────────────────────┘     Allowance + view
         ──▶ the same walk, conditions, assignment and sandbox as serving ──▶ Served (not logged)
@@ -9,6 +11,12 @@ A marketer checks an experience before and after publishing it: which level it r
 consent, how its templates render with these values, why it does not apply. The subject is built
 from the request alone: no store is read for it and nothing is written, so a preview can never show
 a real person's data; it is not a decision, so it gets no decision log entry.
+
+An experience with a significant effect (DESIGN §1) serves only a subject who gave the explicit
+consent `significant_decisions` and is an adult, so the preview can say the subject gave it. The
+age the gate then reads is one past every protection of age the configured regimes give (the
+minors' cap, consent and opt-in ages); it is the gate's alone, never an atom the walk may read. An
+age among the atoms is kept as given: a minor's preview shows why the experience does not serve.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from tactful.decide.engine import Served
 from tactful.decide.lineup import Lineup
 from tactful.decide.steps import ServingSteps
 from tactful.errors import InvalidInput
-from tactful.policy import ProfileSnapshot, RequestSignals, build_view
+from tactful.policy import AGE_ATOMS, SIGNIFICANT_DECISIONS, ProfileSnapshot, RequestSignals, build_view
 from tactful.policy.state import ConsentSource
 from tactful.types import LEVEL_PURPOSE, Level
 
@@ -40,9 +48,12 @@ def preview(
     context: Mapping[str, object],
     unit: str,
     at: datetime,
+    significant: bool = False,
 ) -> Served:
     """What `placement` shows a made-up subject who granted every pyramid purpose up to `ceiling`,
-    holds `atoms` and sends `context`; `unit` is hashed for splits as a user id would be."""
+    holds `atoms` and sends `context`; `unit` is hashed for splits as a user id would be. With
+    `significant`, the subject also gave the explicit consent `significant_decisions` and is an
+    adult (unless `atoms` give an age)."""
     if placement not in lineup.placements:
         raise InvalidInput(f"no placement is called {placement!r}", code="unknown_placement")
     catalog = policy.catalog
@@ -58,8 +69,20 @@ def preview(
         for level, purpose in LEVEL_PURPOSE.items()
         if level <= ceiling
     ]
+    gate_traits = atoms
+    if significant:
+        granted.append(
+            ConsentEvent(ConsentAction.GRANTED, at, ConsentSource.API, explicit=SIGNIFICANT_DECISIONS)
+        )
+        if not any(name in atoms for name in AGE_ATOMS):
+            gate_traits = {**atoms, "traits.age": adult_age(policy)}
     allowance = allowance_from(
-        policy, consent=fold(granted), flags=SubjectFlags(), traits=atoms, at=at, signals=RequestSignals()
+        policy,
+        consent=fold(granted),
+        flags=SubjectFlags(),
+        traits=gate_traits,
+        at=at,
+        signals=RequestSignals(),
     )
     view = build_view(allowance, ProfileSnapshot(values=atoms, request=request_atoms(catalog, context)))
     chosen = lineup.placements[placement]
@@ -74,3 +97,9 @@ def preview(
         catalog=catalog,
     )
     return served
+
+
+def adult_age(policy: PolicyContext) -> int:
+    """An age past every protection of age: the minors' cap and each regime's consent and opt-in age."""
+    limits = [r.consent_age for r in policy.regimes] + [r.opt_in_age or 0 for r in policy.regimes]
+    return max(policy.policy.minor_age, *limits)

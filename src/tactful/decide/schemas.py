@@ -403,6 +403,14 @@ class PreviewRequest(BaseModel):
     unit: Identifier = Field(
         "preview", description="Hashed for splits as a user id is: vary it to see variations"
     )
+    significant_decisions: bool = Field(
+        False,
+        description="The made-up subject also gave the explicit consent `significant_decisions` (GDPR "
+        "Art. 22(2)(c)) and is an adult: the gate reads an age past every protection of age unless "
+        "`atoms` give one (a minor's preview shows why the experience does not serve). Without it, an "
+        "experience with a significant effect never shows in a preview, as it never serves without that "
+        "consent",
+    )
 
 
 class PreviewView(BaseModel):
@@ -416,3 +424,11 @@ class PreviewView(BaseModel):
     strategy: str
     propensity: float
     explanation: dict[str, JsonValue]
+    significant: bool = Field(
+        description="The answer has a significant effect: the person could ask for human review of it"
+    )
+    sentences: dict[str, list[str]] = Field(
+        description="What the person would read at `GET /v1/decisions/{id}/explanation`, in the made-up "
+        "context's locale where a translation exists (English otherwise): summary, data used, why not "
+        "higher, what would change, their rights"
+    )

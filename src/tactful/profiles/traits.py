@@ -1,6 +1,15 @@
 """Stored traits. Direct identifiers are encrypted under the subject's own data key, so erasing the
 key (crypto-shredding) makes every copy of them unreadable; e-mail addresses are also entered in the
-keystore's blind index so that a subject can be found by e-mail without storing it in clear."""
+keystore's blind index so that a subject can be found by e-mail without storing it in clear.
+
+    identify traits ──▶ sealed identifiers, plain others ──▶ traits table
+        e-mail addresses ──vouched for (a server key, the operator)?──▶ the index points at them
+                         └─ not (a page, even with a subject token) ──▶ indexed only while no
+                            other subject holds them
+
+Lookups by e-mail (an operator's erasure or access request, the subject lookup) follow the index, so
+a page must not be able to point someone's address at a profile it made (DESIGN §4). A subject token
+proves who a user is, not that an address is theirs: only the site's backend vouches for that."""
 
 from __future__ import annotations
 
@@ -76,10 +85,19 @@ def _existing(session: Session, keys: set[tuple[uuid.UUID, str]]) -> set[tuple[u
 
 
 def apply_traits_many(
-    session: Session, *, keystore: Keystore, catalog: CatalogView, updates: Sequence[TraitUpdate]
+    session: Session,
+    *,
+    keystore: Keystore,
+    catalog: CatalogView,
+    updates: Sequence[TraitUpdate],
+    vouched: bool = True,
 ) -> list[TraitsResult]:
     """`apply_traits` for each update in order: one read, one upsert and one keystore transaction for
-    the e-mail index, whatever the number of updates (and a delete per trait removed)."""
+    the e-mail index, whatever the number of updates (and a delete per trait removed).
+
+    `vouched`: the site's backend (a server key) or the operator vouches for the addresses. Without,
+    an address is stored in its profile, sealed, but indexed only while the index points at no other
+    subject (`_unclaimed`)."""
     declared = [
         {name: catalog.trait_atoms[name] for name in traits if name in catalog.trait_atoms}
         for _, traits, _ in updates
@@ -127,6 +145,8 @@ def apply_traits_many(
             )
         )
     _write(session, slots, present)
+    if not vouched:
+        emails = _unclaimed(keystore, emails)
     if emails:
         # On a request's view, written with the keys of new subjects in one keystore transaction.
         keystore.put_indexes(
@@ -134,6 +154,17 @@ def apply_traits_many(
             before_commit_of=session,
         )
     return results
+
+
+def _unclaimed(keystore: Keystore, emails: Mapping[str, uuid.UUID]) -> dict[str, uuid.UUID]:
+    """The entries whose address the index holds for no other subject: first come, until the site's
+    backend vouches for the address for someone."""
+    kept: dict[str, uuid.UUID] = {}
+    for email, subject_id in emails.items():
+        holder = keystore.lookup_index(kind=EMAIL_INDEX, value=email)
+        if holder is None or holder == subject_id:
+            kept[email] = subject_id
+    return kept
 
 
 def _write(
@@ -169,11 +200,12 @@ def apply_traits(
     subject_id: uuid.UUID,
     traits: Mapping[str, object],
     at: datetime,
+    vouched: bool = True,
 ) -> TraitsResult:
-    """Store the traits the catalog declares (a `None` value removes the trait, as Segment unsets)."""
-    return apply_traits_many(session, keystore=keystore, catalog=catalog, updates=[(subject_id, traits, at)])[
-        0
-    ]
+    """Store the traits the catalog declares (a `None` value removes the trait, as Segment unsets);
+    `vouched` as for `apply_traits_many`."""
+    updates = [(subject_id, traits, at)]
+    return apply_traits_many(session, keystore=keystore, catalog=catalog, updates=updates, vouched=vouched)[0]
 
 
 def read_traits(

@@ -174,16 +174,22 @@ def _unknown() -> NotFound:
     return NotFound("no decision has this id", code="decision_not_found")
 
 
+_NOBODY = uuid.UUID(int=0)
+"""A subject id no one has: looked up in place of an unknown decision's subject, so that a public key
+waits as long for an unknown decision as for another person's (the same queries)."""
+
+
 def _authorize(session: Session, *, keystore: Keystore, caller: Caller, subject_id: uuid.UUID | None) -> None:
     """A server key may act on any decision; a public key only on one of the user its subject token
-    proved (following merges). Otherwise the same 404 as an unknown id, so that a public key learns
-    nothing about other people's decisions."""
+    proved (following merges). Otherwise the same 404 as an unknown id (`subject_id` None), after the
+    same lookups, so that a public key learns nothing about other people's decisions."""
     if caller.trusted:
         return
-    if caller.user_id is None or subject_id is None:
+    if caller.user_id is None:
         raise _unknown()
     theirs = profiles_service.find_subject(session, keystore=keystore, user_id=caller.user_id)
-    if theirs is None or profiles_service.canonical(session, subject_id) != theirs:
+    whose = profiles_service.canonical(session, subject_id or _NOBODY)
+    if subject_id is None or theirs is None or whose != theirs:
         raise _unknown()
 
 
@@ -192,9 +198,9 @@ def decision_of(
 ) -> Entry:
     """The decision (from this process's buffer, then the log), if `caller` may act on it."""
     entry = decisions.find(session, logbook=logbook, decision_id=decision_id)
+    _authorize(session, keystore=keystore, caller=caller, subject_id=entry.subject_id if entry else None)
     if entry is None:
         raise _unknown()
-    _authorize(session, keystore=keystore, caller=caller, subject_id=entry.subject_id)
     return entry
 
 
@@ -333,11 +339,15 @@ def read_reviews(
     NotFound (`review_not_found`) when none was filed. A review outlives its decision's log entry
     (the log has its own retention): then the review says whose decision it was. Each read is
     audited."""
+    # Both looked up whatever the first finds: whether a review was asked for must not show in the
+    # time a public key waits for its 404.
     rows = _rows_of(session, decision_id)
-    if rows:
-        _authorize(session, keystore=keystore, caller=caller, subject_id=rows[0].subject_id)
-    else:
-        decision_of(session, keystore=keystore, logbook=logbook, decision_id=decision_id, caller=caller)
+    entry = decisions.find(session, logbook=logbook, decision_id=decision_id)
+    subject_id = rows[0].subject_id if rows else entry.subject_id if entry else None
+    _authorize(session, keystore=keystore, caller=caller, subject_id=subject_id)
+    if not rows and entry is None:
+        raise _unknown()
+    if not rows:
         raise NotFound("no review of this decision was asked for", code="review_not_found")
     records = []
     for row in rows:

@@ -288,7 +288,7 @@ class PrivacyRequestCreate(BaseModel):
     type: RequestType
     user_id: Identifier | None = None
     anonymous_id: Identifier | None = None
-    email: Email | None = Field(None, description="Found through the blind index (operator requests only)")
+    email: Email | None = Field(None, description="Found through the blind index (an admin key only)")
     verified_by: VerifiedBy | None = Field(
         None,
         description="`operator`: an admin key files for a person it verified; `token`: a subject token "

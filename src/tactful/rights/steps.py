@@ -49,7 +49,7 @@ from tactful.rights.models import PrivacyRequest
 from tactful.rights.package import PackageKind
 from tactful.rights.recipients import LeaveToOperator, Notifier
 from tactful.rights.registry import RightsContext
-from tactful.rights.schemas import RequestRecord
+from tactful.rights.schemas import RequestRecord, VerifiedBy
 from tactful.rights.unlearning import NO_MODELS, Unlearned, Unlearning
 from tactful.types import Purpose
 
@@ -309,9 +309,13 @@ class Rectify:
                 apply[name] = value
             else:
                 not_held.append(name)
+        # The operator vouches for a corrected address; a person's own request (a subject token) is
+        # not proof that an address another subject holds is theirs (profiles.traits).
+        vouched = ctx.request.verified_by is VerifiedBy.OPERATOR
         changed = profiles_service.apply_traits(
-            session, keystore=keystore, catalog=catalog, subject_id=ctx.subject_id, traits=apply, at=ctx.at
-        )
+            session, keystore=keystore, catalog=catalog, subject_id=ctx.subject_id, traits=apply, at=ctx.at,
+            vouched=vouched,
+        )  # fmt: skip
         # Applied: the sealed new values are not kept a moment longer.
         session.execute(
             update(PrivacyRequest).where(PrivacyRequest.id == ctx.request.id).values(changes_enc=None)
