@@ -28,6 +28,10 @@ def context(backend: str, tmp_path: Path, keystore: Keystore) -> Iterator[AppCon
 MALFORMED_IDS = [
     "x" * 65,
     "trace 42",
+    "46701234567",  # digits alone: a phone number
+    "199001011234",  # a national identity number
+    "ada.lovelace",  # letters alone: a name
+    "x" * 64,
     "trace-42 GET /v1/admin/keys 200",
     "ada@example.com",
     'id"with"quotes',
@@ -40,7 +44,7 @@ def test_every_response_carries_a_request_id(context: AppContext) -> None:
     http = client(context)
     generated = http.get("/healthz").headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
-    for given in ("trace-42", "A.b_c-9", "x" * 64, "0"):
+    for given in ("trace-42", "A.b_c-9", "x" * 63 + "1", "4b3f0c2e-9d1a-4c57-8e0f-2a6b9d3c1e77"):
         assert http.get("/healthz", headers={"X-Request-ID": given}).headers["x-request-id"] == given
 
 

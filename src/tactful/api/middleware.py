@@ -22,9 +22,11 @@ log = logging.getLogger("tactful.access")
 HEADER = b"x-request-id"
 
 
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=[^0-9]*[0-9])[A-Za-z0-9._-]{1,64}")
 """What a caller's request id may look like: anything else could forge log lines or smuggle data
-into logs and consent proofs."""
+into logs and consent proofs. It needs a letter and a digit, as generated ids (UUIDs, trace ids,
+`req-42`) have: a page chooses this header, and digits alone (a phone, card or national
+identity number) or letters alone (a name) would be kept in proofs and logged."""
 
 
 def request_id(given: str | None) -> str:
