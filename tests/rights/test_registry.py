@@ -3,6 +3,11 @@ every store (DESIGN invariant 11)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from datetime import date
+
 import pytest
 from redis import Redis
 from sqlalchemy import Table
@@ -11,6 +16,7 @@ from sqlalchemy.orm import Session
 from tactful.config import Settings
 from tactful.crypto import Keystore, keystore_metadata
 from tactful.db import Base
+from tactful.decide.audience_size import AudienceSizes
 from tactful.errors import KeyDestroyed
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import InProcessCounters, make_counters
@@ -118,6 +124,7 @@ def test_export_all_gathers_every_store(session: Session, keystore: Keystore) ->
             "collection": {},
             "outcomes": {},
             "decisions": {},
+            "audience_matches": {},
             "realtime_counters": {},
             "consent": {},
             "privacy_requests": {},
@@ -173,3 +180,33 @@ def test_with_redis_export_and_erasure_reach_the_counters_every_process_shares(
         for key in client.scan_iter(match=f"{settings.redis_prefix}*"):
             client.delete(key)
         client.close()
+
+
+def test_export_and_erasure_reach_the_audience_matches_waiting_in_memory(
+    session: Session, keystore: Keystore
+) -> None:
+    # Until the next flush a match is the subject's id in this process's memory, not yet a register.
+    ada, bob = person(session, keystore, InProcessCounters()), uuid.uuid4()
+    sizes = AudienceSizes(_Recorded(), k=50, secret=lambda: b"k" * 32)
+    day = T0.date()
+    sizes.record(["sweden:1", "mobile:2"], ada.survivor, day=day)
+    sizes.record(["sweden:1"], bob, day=day)
+    ctx = replace(_context(session, keystore, InProcessCounters()), audience_sizes=sizes)
+    assert export_all(ctx, ada.survivor)["audience_matches"] == {"matches_not_yet_counted": 2}
+    assert erase_all(ctx, ada.survivor)["audience_matches"] == 2
+    assert export_all(ctx, ada.survivor)["audience_matches"] == {}
+    store = sizes.store
+    assert isinstance(store, _Recorded)
+    sizes.flush(session)
+    assert store.added == [{("sweden:1", day): {sizes.digest(bob)}}]  # only bob is counted
+
+
+class _Recorded:
+    def __init__(self) -> None:
+        self.added: list[dict[tuple[str, date], set[bytes]]] = []
+
+    def add(self, session: Session, batch: Mapping[tuple[str, date], Collection[bytes]]) -> None:
+        self.added.append({key: set(digests) for key, digests in batch.items() if digests})
+
+    def count(self, session: Session, keys: Collection[str], *, today: date) -> dict[str, float]:
+        return {}

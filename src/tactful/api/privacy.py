@@ -99,6 +99,7 @@ def job_context(context: AppContext) -> JobContext:
         redis=context.redis,
         logbook=context.logbook,
         counters=context.counters,
+        audience_sizes=context.lineups.sizes if context.lineups is not None else None,
     )
 
 

@@ -146,6 +146,23 @@ class AudienceSizes:
                 held.add(subject_id)
                 self._held += 1
 
+    def held_for(self, subject_id: uuid.UUID) -> int:
+        """How many of the subject's matches wait in this process, not yet counted (an export says so)."""
+        with self._lock:
+            return sum(1 for held in self._pending.values() if subject_id in held)
+
+    def forget(self, subject_id: uuid.UUID) -> int:
+        """Drop the subject's matches waiting in this process (erasure reaches them): what was
+        counted already is a register in a sketch, no longer theirs; what waits is still their id."""
+        with self._lock:
+            dropped = 0
+            for held in self._pending.values():
+                if subject_id in held:
+                    held.discard(subject_id)
+                    dropped += 1
+            self._held -= dropped
+            return dropped
+
     def flush(self, session: Session) -> None:
         """Add the matches held in memory to the store (on failure they are dropped: counted low)."""
         with self._lock:

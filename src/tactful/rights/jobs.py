@@ -41,6 +41,7 @@ from tactful.config import Settings
 from tactful.consent.gatekeeper import PolicyContext
 from tactful.crypto import Keystore
 from tactful.db import Database
+from tactful.decide.audience_size import AudienceSizes
 from tactful.decide.logbook import Logbook
 from tactful.errors import TactfulError
 from tactful.profiles import service as profiles_service
@@ -92,6 +93,8 @@ class JobContext:
     """This process's decision log buffer: an export and an erasure reach its entries too."""
     counters: RealtimeCounters | None = None
     """The session counters this process serves from (in its memory without Redis)."""
+    audience_sizes: AudienceSizes | None = None
+    """This process's audience matches not yet counted: an erasure reaches them too."""
 
 
 class LeaseLost(Exception):
@@ -247,6 +250,7 @@ class JobRunner:
             redis=jobs.redis,
             counters=jobs.counters,
             logbook=jobs.logbook,
+            audience_sizes=jobs.audience_sizes,
         )
 
     def _step(

@@ -8,10 +8,12 @@ Order matters: collection comes before profiles, whose identities lead to the qu
 that name the subject; the keystore comes last, because until then other stores may still need the
 subject's key to decrypt what they export, and destroying it is what makes backups unreadable.
 
-Not a store here: the audience size sketches (`decide.audience_size`, in `audience_sketches` or
-Redis). They hold HyperLogLog registers over keyed hashes of subjects, no row, key or value per
-subject: nothing in them can be exported as one person's, or removed without recounting everyone
-else, and each day's sketch is gone after 30 days.
+The audience sizes (`decide.audience_size`) are a store in two parts. The matches that wait in a
+process's memory until the next flush are still subject ids: `audience_matches` exports how many
+wait and erasure drops them. The sketches they are flushed into (`audience_sketches` or Redis) are
+not a store here: HyperLogLog registers over keyed hashes of subjects, no row, key or value per
+subject, so nothing in them can be exported as one person's, or removed without recounting
+everyone else, and each day's sketch is gone after 30 days.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tactful.config import Settings
 from tactful.consent import service as consent_service
 from tactful.crypto import Keystore
 from tactful.decide import log as decision_log
+from tactful.decide.audience_size import AudienceSizes
 from tactful.decide.logbook import Logbook
 from tactful.measure import outcomes as measure_outcomes
 from tactful.profiles import service as profiles_service
@@ -44,6 +47,8 @@ class StoreKind(StrEnum):
     KEYSTORE = "keystore"
     REDIS = "redis"
     FILE = "file"
+    MEMORY = "memory"
+    """A buffer in the serving process's memory, reached through the job's context."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class RightsContext:
     counters: RealtimeCounters | None = None
     logbook: Logbook | None = None
     """This process's decision log buffer (entries not yet written)."""
+    audience_sizes: AudienceSizes | None = None
+    """This process's audience matches not yet counted into the sketches."""
 
     def realtime(self) -> RealtimeCounters | None:
         if self.counters is not None:
@@ -191,6 +198,15 @@ def _erase_key(ctx: RightsContext, subject_id: uuid.UUID) -> int:
     return int(ctx.keystore.destroy(subject_id))
 
 
+def _export_audience_matches(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
+    waiting = ctx.audience_sizes.held_for(subject_id) if ctx.audience_sizes is not None else 0
+    return {"matches_not_yet_counted": waiting} if waiting else {}
+
+
+def _erase_audience_matches(ctx: RightsContext, subject_id: uuid.UUID) -> int:
+    return ctx.audience_sizes.forget(subject_id) if ctx.audience_sizes is not None else 0
+
+
 def _export_nothing(ctx: RightsContext, subject_id: uuid.UUID) -> Mapping[str, object]:
     return {}
 
@@ -228,6 +244,13 @@ STORES: tuple[Store, ...] = (
         tables=("subjects", "identities", "traits", "computed", "pending_links"),
         export=_export_profile,
         erase=_erase_profile,
+    ),
+    Store(
+        name="audience_matches",
+        kind=StoreKind.MEMORY,
+        tables=(),
+        export=_export_audience_matches,
+        erase=_erase_audience_matches,
     ),
     Store(
         name="realtime_counters",
