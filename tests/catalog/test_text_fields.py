@@ -42,7 +42,7 @@ def test_text_fields_are_redacted_everywhere_they_are_kept(tmp_path: Path) -> No
             "properties": {
                 "comment": "mail me at ada@example.com",
                 "items": [{"note": "card 4111 1111 1111 1111"}, {"note": "fine"}],
-                "sku": "ada@example.com",  # not text: kept as sent (the catalog did not mark it)
+                "sku": "ada@example.com",  # not text, but no place for an address either
             },
             "context": {"page": {"url": "https://s.example/?utm_source=a&token=x"}},
         }
@@ -50,11 +50,12 @@ def test_text_fields_are_redacted_everywhere_they_are_kept(tmp_path: Path) -> No
     assert result.kept["properties"] == {
         "comment": "mail me at [email]",
         "items": [{"note": "card [card]"}, {"note": "fine"}],
-        "sku": "ada@example.com",
+        "sku": "[email]",
     }
     assert result.kept["context"] == {"page": {"url": "https://s.example/?utm_source=a"}}
     assert sorted(result.redacted) == [
-        "card:properties.items[].note", "email:properties.comment", "url_query:context.page.url",
+        "card:properties.items[].note", "email:properties.comment", "email:properties.sku",
+        "url_query:context.page.url",
     ]  # fmt: skip
     identify = catalog.filter_message({"type": "identify", "traits": {"bio": "call +49 30 1234567"}})
     assert identify.kept["traits"] == {"bio": "call [phone]"}

@@ -167,3 +167,26 @@ def test_traits_expire_after_their_retention(session: Session, keystore: Keystor
     assert profiles_service.expire(session, at=later) >= 1
     assert session.get(Trait, (subject_id, "traits.loyalty_tier")) is None
     assert session.get(Trait, (subject_id, "traits.age_range")) is not None
+
+
+def test_a_trait_kept_in_clear_holds_no_address_phone_or_card_number(
+    session: Session, keystore: Keystore
+) -> None:
+    """A rectification writes traits without collection's filter: the table keeps no address, phone
+    or card number outside the sealed identifiers, whatever the value's shape."""
+    subject_id = profiles_service.resolve(
+        session, keystore=keystore, anonymous_id=None, user_id=unique("user"), at=T0
+    ).subject_id
+    email = f"{unique('ada')}@example.com"
+    traits = {
+        "email": email,
+        "age_range": f"25-34, write to {email} or +46 70 123 45 67",
+        "loyalty_tier": ["gold", {"card": "4111 1111 1111 1111"}, 4111111111111111],
+    }
+    profiles_service.apply_traits(
+        session, keystore=keystore, catalog=catalog(), subject_id=subject_id, traits=traits, at=T0
+    )
+    profile = profiles_service.get_profile(session, keystore=keystore, subject_id=subject_id)
+    assert profile.traits["traits.email"] == email
+    assert profile.traits["traits.age_range"] == "25-34, write to [email] or [phone]"
+    assert profile.traits["traits.loyalty_tier"] == ["gold", {"card": "[card]"}, 4111111111111111]

@@ -3,7 +3,14 @@ what it drops. Pure and on the hot path, so the catalog is compiled once into ne
 (`Shape`: key → `Rule`) and a message is walked once, without building any path it keeps.
 
 Text in the fields the catalog marks (`text: free`, `text: url`) is redacted as it is kept
-(`redact.Redactor`); each removal is named (`email:properties.query`).
+(`redact.Redactor`); every other declared string loses e-mail addresses, phone and card numbers the
+same way (`redact.personal`), except an identifier's (its trait is sealed in the profile, and no
+event row holds it); each removal is named (`email:properties.query`, `email:traits.birthdate`).
+
+    declared leaf ─ identifier ──────────────▶ kept as sent (sealed by the profile)
+                  ├ text: free / url ────────▶ Redactor
+                  ├ string, `@` or 7 digits ─▶ redact.personal
+                  └ anything else ───────────▶ kept as sent
 
 Paths are written as in the catalog: `context.location.country`, `properties.products[].sku`
 (`[]` marks an array of objects, each filtered alike). A declared leaf keeps a scalar or an array of
@@ -20,7 +27,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, overload
 
-from tactful.catalog.redact import Redactor, TextKind
+from tactful.catalog.redact import Redactor, TextKind, may_hold_personal, personal
 
 SYSTEM_FIELDS: tuple[str, ...] = (
     "messageId", "type", "event", "userId", "anonymousId", "previousId", "groupId", "timestamp",
@@ -71,6 +78,8 @@ class Rule:
     """The value is an array of objects: keep these keys of each."""
     text: TextKind | None = None
     """A leaf whose text is redacted as it is kept."""
+    sealed: bool = False
+    """A leaf that holds an identifier (`traits.email`): kept as sent, for the profile to seal."""
 
 
 Shape = Mapping[str, Rule]
@@ -99,6 +108,7 @@ class _Node:
     leaf: bool = False
     transient: bool = False
     text: TextKind | None = None
+    sealed: bool = False
     fields: dict[str, _Node] = field(default_factory=dict)
     elements: dict[str, _Node] = field(default_factory=dict)
 
@@ -109,6 +119,7 @@ class _Node:
             fields=_freeze(self.fields) if self.fields else None,
             elements=_freeze(self.elements) if self.elements else None,
             text=self.text,
+            sealed=self.sealed,
         )
 
 
@@ -116,10 +127,13 @@ def _freeze(nodes: Mapping[str, _Node]) -> Shape:
     return MappingProxyType({key: node.freeze() for key, node in nodes.items()})
 
 
-def build_shape(paths: Mapping[str, bool], texts: Mapping[str, TextKind] | None = None) -> dict[str, Rule]:
+def build_shape(
+    paths: Mapping[str, bool], texts: Mapping[str, TextKind] | None = None, sealed: Iterable[str] = ()
+) -> dict[str, Rule]:
     """The shape that keeps `paths` (path → transient?), e.g. `{"products[].sku": False}`; `texts`
-    names the paths whose text is redacted, and how."""
+    names the paths whose text is redacted, and how; `sealed` those that hold identifiers."""
     texts = texts or {}
+    identifiers = frozenset(sealed)
     root: dict[str, _Node] = {}
     for path, transient in paths.items():
         level = root
@@ -130,6 +144,7 @@ def build_shape(paths: Mapping[str, bool], texts: Mapping[str, TextKind] | None 
             node = level.setdefault(key, _Node())
             if index == len(parts) - 1:
                 node.leaf, node.transient, node.text = True, transient, texts.get(path)
+                node.sealed = path in identifiers
             else:
                 level = node.elements if array else node.fields
     return {key: node.freeze() for key, node in root.items()}
@@ -196,10 +211,14 @@ def compile_filter(
     events: Mapping[str, Iterable[str]],
     texts: Mapping[str, Mapping[str, TextKind]] | None = None,
     redactor: Redactor | None = None,
+    identifiers: Iterable[str] = (),
 ) -> MessageFilter:
     """Compile the declared paths: `context` (path below `context.` → transient?), `traits` (paths
     below `traits.`) and `events` (event atom name → its property paths). `texts` names the text
-    fields of `"context"`, `"traits"` and each event atom, by the same paths; `redactor` redacts them."""
+    fields of `"context"`, `"traits"` and each event atom, by the same paths; `redactor` redacts them.
+    `identifiers` are the traits that hold identifiers: the only strings kept without a look for an
+    address, phone or card number (the profile seals them; the catalog allows identifiers nowhere
+    else that is stored)."""
     texts = texts or {}
     context_shape = build_shape(context, texts.get("context")) | dict.fromkeys(CONSENT_FIELDS, VERBATIM)
     base: dict[str, Rule] = dict.fromkeys(SYSTEM_FIELDS, VERBATIM)
@@ -207,9 +226,12 @@ def compile_filter(
     base["properties"] = Rule(fields=MappingProxyType({DECISION_ID: VERBATIM}))
 
     def with_properties(
-        properties: Iterable[str], container: str = "properties", text: Mapping[str, TextKind] | None = None
+        properties: Iterable[str],
+        container: str = "properties",
+        text: Mapping[str, TextKind] | None = None,
+        sealed: Iterable[str] = (),
     ) -> Shape:
-        shape = build_shape(dict.fromkeys(properties, False), text)
+        shape = build_shape(dict.fromkeys(properties, False), text, sealed)
         if container == "properties":
             shape[DECISION_ID] = VERBATIM
         top = dict(base)
@@ -218,7 +240,7 @@ def compile_filter(
 
     event_shapes = {name: with_properties(props, text=texts.get(name)) for name, props in events.items()}
     by_type: dict[str, Shape] = {"": MappingProxyType(dict(base)), "alias": MappingProxyType(dict(base))}
-    by_type["identify"] = with_properties(traits, "traits", texts.get("traits"))
+    by_type["identify"] = with_properties(traits, "traits", texts.get("traits"), identifiers)
     group = events.get(TYPE_EVENTS["group"], ())
     by_type["group"] = with_properties(group, "traits", texts.get(TYPE_EVENTS["group"]))
     for kind in ("page", "screen"):
@@ -241,7 +263,8 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 class _Level:
     """One shape compiled for the walk. Most values are scalars under declared leaves or system
-    fields: two set lookups settle them; the rest go through their rule."""
+    fields: two set lookups settle them (and for a string, one search for an `@` or seven digits);
+    the rest go through their rule."""
 
     __slots__ = ("leaves", "rules", "verbatim")
 
@@ -250,7 +273,11 @@ class _Level:
         self.leaves = frozenset(
             key
             for key, rule in shape.items()
-            if rule.leaf and not rule.transient and not rule.verbatim and rule.text is None
+            if rule.leaf
+            and not rule.transient
+            and not rule.verbatim
+            and rule.text is None
+            and not rule.sealed
         )
         self.rules: dict[str, tuple[Rule, _Level | None, _Level | None]] = {
             key: (rule, _level(rule.fields, memo), _level(rule.elements, memo)) for key, rule in shape.items()
@@ -281,10 +308,11 @@ class _Walk:
         self.transient: list[str] = []
         self.redacted: list[str] = []
 
-    def text(self, kind: TextKind, value: object, path: str) -> object:
-        if not isinstance(value, str):
+    def leaf(self, rule: Rule, value: object, path: str) -> object:
+        """A scalar under a declared leaf, as it is kept."""
+        if rule.sealed or not isinstance(value, str):
             return value
-        kept, found = self.redactor(kind, value)
+        kept, found = personal(value) if rule.text is None else self.redactor(rule.text, value)
         if found:
             self.redacted.extend(f"{what}:{path}" for what in found)
         return kept
@@ -295,7 +323,12 @@ def _filter_object(value: Mapping[str, Any], level: _Level, prefix: str, walk: _
     kept: dict[str, Any] = {}
     leaves, verbatim, rules = level.leaves, level.verbatim, level.rules
     for key, item in value.items():
-        if (key in leaves and item.__class__ in _SCALARS) or key in verbatim:
+        if key in leaves and item.__class__ in _SCALARS:
+            if item.__class__ is str and may_hold_personal(item):
+                item = walk.leaf(LEAF, item, f"{prefix}{key}")
+            kept[key] = item
+            continue
+        if key in verbatim:
             kept[key] = item
             continue
         entry = rules.get(key)
@@ -313,7 +346,7 @@ def _filter_object(value: Mapping[str, Any], level: _Level, prefix: str, walk: _
         elif isinstance(item, list):
             kept[key] = _filter_list(item, rule, elements, f"{prefix}{key}", walk)
         elif rule.leaf:
-            kept[key] = item if rule.text is None else walk.text(rule.text, item, f"{prefix}{key}")
+            kept[key] = walk.leaf(rule, item, f"{prefix}{key}")
         else:
             dropped.append(f"{prefix}{key}")
     return kept
@@ -325,7 +358,7 @@ def _filter_list(items: list[Any], rule: Rule, elements: _Level | None, path: st
         if isinstance(item, dict) and elements is not None:
             kept.append(_filter_object(item, elements, f"{path}[].", walk))
         elif rule.leaf and not isinstance(item, dict | list):
-            kept.append(item if rule.text is None else walk.text(rule.text, item, path))
+            kept.append(walk.leaf(rule, item, path))
         else:
             _name(f"{path}[]", item, walk.dropped, 0)
     return kept

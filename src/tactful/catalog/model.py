@@ -286,6 +286,7 @@ class Catalog:
             },
             texts=self._texts(),
             redactor=Redactor(self.url_parameters),
+            identifiers=(key for key, atom in traits.items() if atom.identifier),
         )
         object.__setattr__(self, "_atoms", atoms)
         object.__setattr__(self, "_traits", traits)

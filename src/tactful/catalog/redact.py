@@ -1,10 +1,15 @@
 """What is kept of the text in the fields the catalog marks (`text: free` or `text: url`): no e-mail
 address, phone or payment card number, and no URL query string or fragment beyond the parameters the
-catalog names (DESIGN §3, invariant 15). Pure; the field filter calls it while it walks a message.
+catalog names (DESIGN §3, invariant 15). Every other declared string that is not an identifier (the
+profile seals those) loses e-mail addresses, phone and card numbers too: `traits.birthdate` is not
+a place to keep an address in clear. Pure; the field filter calls it while it walks a message.
 
     free text ─▶ e-mail addresses, card numbers (Luhn), phone numbers ─▶ `[email]` `[card]` `[phone]`
                └ URLs inside it ─▶ as a URL field
     URL ─▶ fragment dropped, query kept only for the named parameters ─▶ then as free text
+    any other string ─▶ an `@`, or a run of 7 digits and separators? ─no─▶ kept as it is
+                                                                   └yes─▶ as free text, URLs
+                                                                          left whole
 
 Each replacement token is at most one character longer than the shortest text it can replace, holds
 no digit and no character of an address, so that redacting twice changes nothing more.
@@ -51,6 +56,11 @@ _PHONE = re.compile(
     r"|(?<![\w(])\(0?\d{1,5}\)[ ]?\d[\d .-]{4,16}\d(?![\w])"  # bracketed area code: (030) 1234567
     r"|(?<![\w-])0\d{2,4}[ /]\d{3,}(?:[ -]\d{2,})*(?![\w-])"  # national: 030 1234567, 0176/1234567
 )
+_NUMBER_RUN = re.compile(r"\d[\d .()/-]{5,}\d")
+"""Seven or more characters, first and last a digit, with nothing but the separators the phone and
+card patterns allow between: every phone or card number above is one (an address holds `@`)."""
+_SHORTEST = 6
+"""No shorter text holds an address (`a@b.cd`), a phone or a card number."""
 _SEPARATORS = re.compile(r"[&;]")
 _DIGIT = re.compile(r"\d")
 _FOUR_DIGITS = re.compile(r"\d{4}")
@@ -109,6 +119,25 @@ class Redactor:
         if len(kept) < len(given):
             found.append(Found.URL_QUERY)
         return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def may_hold_personal(text: str) -> bool:
+    """Whether `text` could hold an e-mail address, phone or card number: the cheap look that spares
+    most values (`running`, `SE`, `2026-01-01`, `SKU-1234`) the full search. Never False for a text
+    that `personal` would change."""
+    if len(text) < _SHORTEST:
+        return False
+    return "@" in text or "%40" in text or _NUMBER_RUN.search(text) is not None
+
+
+def personal(text: str) -> tuple[str, list[Found]]:
+    """A declared value that is neither free text nor a URL (a birthdate, a category, a SKU) as
+    stored: e-mail addresses, card and phone numbers replaced as in free text, and what was taken
+    out (one entry per removal)."""
+    found: list[Found] = []
+    if not may_hold_personal(text):
+        return text, found
+    return _personal(text, found), found
 
 
 def _personal(text: str, found: list[Found]) -> str:

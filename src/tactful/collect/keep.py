@@ -1,7 +1,8 @@
 """What of one event is stored, once its subject and purposes are known (`service.ingest` calls it
 for every event it stores).
 
-    message ─▶ catalog filter (undeclared fields dropped, free text redacted: counted)
+    message ─▶ catalog filter (undeclared fields dropped; free text, and every declared string but an
+               identifier, without e-mail addresses, phone or card numbers: counted)
             ─▶ user traits its purposes keep (the rest neither stored nor profiled)
             ─▶ fields its purposes keep (`fields`), a decision id only on an outcome (`outcomes`)
             ─▶ the event row: identifiers never in clear (the profile holds them, sealed)

@@ -3,13 +3,18 @@ key (crypto-shredding) makes every copy of them unreadable; e-mail addresses are
 keystore's blind index so that a subject can be found by e-mail without storing it in clear.
 
     identify traits ──▶ sealed identifiers, plain others ──▶ traits table
+                                      └ without e-mail addresses, phone or card numbers
         e-mail addresses ──vouched for (a server key, the operator)?──▶ the index points at them
                          └─ not (a page, even with a subject token) ──▶ indexed only while no
                             other subject holds them
 
 Lookups by e-mail (an operator's erasure or access request, the subject lookup) follow the index, so
 a page must not be able to point someone's address at a profile it made (DESIGN §4). A subject token
-proves who a user is, not that an address is theirs: only the site's backend vouches for that."""
+proves who a user is, not that an address is theirs: only the site's backend vouches for that.
+
+A trait kept in clear holds no e-mail address, phone or card number (DESIGN §3, invariant 15):
+collection's field filter has taken them out already, and a rectification's new values lose them
+here (`in_clear`); an identifier (an address in `traits.email`) is sealed instead."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from tactful.bulk import one_of, upsert_rows
+from tactful.catalog.redact import personal
 from tactful.crypto import Keystore
 from tactful.profiles.models import Trait
 from tactful.profiles.schemas import AtomInfo, CatalogView, TraitsResult
@@ -38,6 +44,18 @@ def normalise_email(value: str) -> str:
 
 def is_email(atom: AtomInfo) -> bool:
     return str(atom.category) == EMAIL_CATEGORY or atom.name == "traits.email"
+
+
+def in_clear(value: object) -> object:
+    """A trait value as it may be stored unsealed: strings, at any depth, without e-mail addresses,
+    phone or card numbers (each becomes `[email]`, `[phone]`, `[card]`, as in free text)."""
+    if isinstance(value, str):
+        return personal(value)[0]
+    if isinstance(value, list):
+        return [in_clear(item) for item in value]
+    if isinstance(value, dict):
+        return {key: in_clear(item) for key, item in value.items()}
+    return value
 
 
 def seal(keystore: Keystore, subject_id: uuid.UUID, atom: str, value: object) -> bytes:
@@ -129,7 +147,7 @@ def apply_traits_many(
             slot.row = {
                 "subject_id": subject_id,
                 "atom": atom.name,
-                "value": None if atom.identifier else value,
+                "value": None if atom.identifier else in_clear(value),
                 "value_enc": sealed,
                 "updated_at": at,
                 "expires_at": at + atom.retention,
