@@ -124,7 +124,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        # The same document `tactful.main.problem` writes, with collection's code for the fault.
+        # The same document `tactful.api.problems.problem` writes, with collection's code for the fault.
         detail = f"request bodies on this route are limited to {self.max_bytes} bytes"
         body = json.dumps(
             {
