@@ -40,7 +40,7 @@ from bench.stats import percentile
 from bench.stores import SECRET, fresh_stores
 from tactful import main as tactful_main
 from tactful.api.context import AppContext
-from tactful.api.privacy import job_context
+from tactful.api.privacy_jobs import job_context
 from tactful.catalog.loader import load_catalog
 from tactful.collect.proof import SUBJECT_TOKEN_HEADER
 from tactful.config import PrivacySettings, RateLimits, Settings

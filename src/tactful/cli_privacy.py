@@ -179,7 +179,7 @@ def status(
 
 
 def _run_here(context: AppContext, record: RequestRecord) -> None:
-    from tactful.api.privacy import job_context
+    from tactful.api.privacy_jobs import job_context
 
     kind = record.type
     with _progress() as progress:

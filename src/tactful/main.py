@@ -33,6 +33,7 @@ from tactful.api import (
     keys,
     metrics,
     privacy,
+    privacy_jobs,
     problems,
     ratelimit,
     reviews,
@@ -217,7 +218,7 @@ def create_app(settings: Settings, *, context: AppContext | None = None) -> Fast
             settle_garbage_collector()
             app.state.context.db.checkpoint_in_background()
             logbook.start()
-            jobs = privacy.start_jobs(app.state.context)  # privacy requests run in the server itself
+            jobs = privacy_jobs.start_jobs(app.state.context)  # privacy requests run in the server itself
             own_context = app.state.context
             for warning in retention_warnings(own_context.catalog):
                 log.warning("catalog retention: %s", warning)

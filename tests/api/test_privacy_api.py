@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tactful import main
-from tactful.api.privacy import job_context
+from tactful.api.privacy_jobs import job_context
 from tactful.audit.models import AuditEntry
 from tactful.config import RateLimits
 from tactful.crypto import Keystore

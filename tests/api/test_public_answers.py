@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tactful.api.privacy import job_context
+from tactful.api.privacy_jobs import job_context
 from tactful.collect import service as collect_service
 from tactful.crypto import Keystore
 from tactful.decide import log as decision_log

@@ -20,7 +20,6 @@ worker also deletes export packages past their expiry (`export_sweep`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -29,6 +28,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from tactful.api import ratelimit
 from tactful.api.context import AppContext, Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_admin, require_write
+from tactful.api.privacy_jobs import job_context
 from tactful.api.queues import queue_cursor, read_queue_cursor
 from tactful.collect.proof import SUBJECT_TOKEN_HEADER
 from tactful.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -38,7 +38,7 @@ from tactful.rights import answering, exports
 from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import ExtensionCode, RequestType, earliest_due_at
-from tactful.rights.jobs import JobContext, JobRunner, JobWorker
+from tactful.rights.jobs import JobRunner
 from tactful.rights.schemas import (
     ExtensionCreate,
     NamedBy,
@@ -88,51 +88,6 @@ _FILING: Responses = {
 _CLOSED: Responses = {
     409: {"model": Problem, "description": "The request is closed already (`request_closed`)"}
 }
-
-
-def job_context(context: AppContext) -> JobContext:
-    return JobContext(
-        database=context.db,
-        keystore=context.keystore,
-        settings=context.settings,
-        policy=context.policy_context,
-        redis=context.redis,
-        logbook=context.logbook,
-        counters=context.counters,
-        audience_sizes=context.lineups.sizes if context.lineups is not None else None,
-    )
-
-
-SWEEP_SECONDS = 60.0
-"""How often the job worker deletes expired export packages (at most)."""
-
-
-def export_sweep(context: AppContext, *, every: float = SWEEP_SECONDS) -> Callable[[], int]:
-    """The job worker's chore: delete the export packages past their expiry, at most every `every`
-    seconds; how many went this time."""
-    last = [-every]
-
-    def sweep() -> int:
-        if time.monotonic() - last[0] < every:
-            return 0
-        last[0] = time.monotonic()
-        with context.session() as session:
-            return exports.sweep(session, keystore=context.keystore, settings=context.settings, at=utcnow())
-
-    return sweep
-
-
-def start_jobs(context: AppContext) -> JobWorker | None:
-    """The server's job runner, started (None when the settings leave jobs to another process)."""
-    if not context.settings.privacy.run_jobs:
-        return None
-    worker = JobWorker(
-        JobRunner(job_context(context)),
-        interval=context.settings.privacy.job_poll_seconds,
-        chores=(export_sweep(context),),
-    )
-    worker.start()
-    return worker
 
 
 def _secret(context: AppContext) -> str:
