@@ -202,3 +202,18 @@ def test_a_value_that_claims_to_be_safe_markup_is_still_escaped() -> None:
         {"body_html": ""}, {"body_html": "{{ traits.first_name | d('you') }}"}, subject
     )
     assert result.content == {"body_html": "&lt;script&gt;x&lt;/script&gt;"}
+
+
+def test_plain_content_is_checked_once_and_a_placeholder_in_it_is_refused_every_time() -> None:
+    renderer = Renderer(["traits.first_name"])
+    plain = {"headline": "Spring sale", "items": ["boots", {"label": "tents"}]}
+    first = renderer.render(plain, {}, {})
+    again = renderer.render(plain, {}, {"traits.first_name": "Ada"})  # nothing of the view is read
+    assert first.rendered
+    assert again is first
+    assert first.content == plain
+    assert first.content is not plain  # a copy: what was published is never handed out
+    leaking = {"headline": "Hi {{ traits.first_name }}"}
+    for _ in range(2):
+        refused = renderer.render(leaking, {}, {})
+        assert refused.reason is RenderReason.PLACEHOLDER

@@ -67,6 +67,10 @@ _FAILURES: tuple[tuple[type[Exception], RenderReason], ...] = (
 _VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError)
 
 
+_PLAIN_HELD = 4096
+"""How many plain contents keep their checked result (a lineup holds far fewer variations)."""
+
+
 class Renderer:
     """Renders templates over SubjectViews for one catalog's atom names.
 
@@ -78,6 +82,9 @@ class Renderer:
         self._paths = AtomPaths.of(atoms)
         self._environments = {True: make_environment(html=True), False: make_environment(html=False)}
         self._compiled = lru_cache(maxsize=cache_size)(self._compile)
+        # Plain content reads nothing about the subject: its check is made once per content object
+        # (a lineup's variations live as long as this renderer) and its result shared, never changed.
+        self._plain: dict[int, tuple[JSON, RenderResult]] = {}
 
     def compile(self, source: str, *, html: bool) -> Template:
         """The compiled template for `source` (cached); `TemplateSyntaxError` if it does not compile."""
@@ -95,9 +102,9 @@ class Renderer:
         permitted atom with no value `KeyError`); nothing else reaches a template. The result's
         content never holds template syntax or a placeholder token: content that would is refused.
         """
-        reading = Reading(view)
         if not templates:  # plain content (most variations, every default): only the output check
-            return _checked(replaced(content, {}), reading)
+            return self._plain_result(content)
+        reading = Reading(view)
         world = namespaces(self._paths, reading)
         fields: dict[str, str] = {}
         for path, source in templates.items():
@@ -117,6 +124,15 @@ class Renderer:
                 reason = next(r for kind, r in _FAILURES if isinstance(exc, kind))
                 return self._failed(reason, path, reading)
         return _checked(replaced(content, fields), reading)
+
+    def _plain_result(self, content: JSON) -> RenderResult:
+        known = self._plain.get(id(content))
+        if known is not None and known[0] is content:  # the object held below: its id is still its own
+            return known[1]
+        result = _checked(replaced(content, {}), Reading({}))
+        if len(self._plain) < _PLAIN_HELD:
+            self._plain[id(content)] = (content, result)
+        return result
 
     def _compile(self, source: str, html: bool) -> Template:
         return self._environments[html].from_string(source)
