@@ -171,3 +171,24 @@ def test_an_export_names_a_request_it_can_write(env: dict[str, str], tmp_path: P
     assert code == 1
     assert "no package" in err
     assert not target.exists()
+
+
+def test_the_operator_marks_what_became_of_telling_a_recipient(env: dict[str, str]) -> None:
+    held(env, "ada")
+    code, out, _ = run("privacy", "erase", "--user-id", "ada", "--yes")
+    assert code == 0
+    request_id = json.loads(out)["id"]
+    code, out, _ = run(
+        "privacy", "recipient", request_id, "hosting", "--status", "sent", "--detail", "TICKET-7", "--json"
+    )
+    assert code == 0
+    tasks = {task["recipient"]: task["status"] for task in json.loads(out)}
+    assert tasks["hosting"] == "sent"
+    assert set(tasks.values()) - {"sent"} <= {"pending"}  # the others are still the operator's to do
+    code, _, err = run("privacy", "recipient", request_id, "nobody", "--status", "sent")
+    assert code == 1
+    assert "no task for that recipient" in err
+    code, _, err = run("privacy", "recipient", "prq_unknown", "hosting", "--status", "failed")
+    assert code == 1
+    assert "no privacy request has this id" in err
+    assert run("privacy", "recipient", request_id, "hosting", "--status", "pending")[0] == 2  # not a choice

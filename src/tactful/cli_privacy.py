@@ -5,6 +5,7 @@
     export ID --output FILE                                     run it here if open; write its package
     export --user-id … [--output FILE]                          file an access request, run it here
     erase --user-id …                                           file an erasure, run it here (asks)
+    recipient ID RECIPIENT --status sent|failed|not_required    what became of telling one recipient
     reapply                                                     erase again, after a restore, whoever
                                                                 the erasure log names
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,7 +29,9 @@ from rich.table import Table
 
 from tactful.cli_shared import _context, _fail, _progress, _settings, err
 from tactful.errors import KeyDestroyed, TactfulError
+from tactful.rights import answering
 from tactful.rights import exports as exports_service
+from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
@@ -284,6 +288,51 @@ def erase(
         raise typer.Exit(1)
     record = _file(RequestType.ERASURE, named, database_url, run=True)
     _show(record, as_json=True)
+
+
+class Told(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    NOT_REQUIRED = "not_required"
+
+
+@privacy_app.command("recipient")
+def recipient(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's id (prq_...).")],
+    key: Annotated[str, typer.Argument(metavar="RECIPIENT", help="The recipient's key in the catalog.")],
+    told: Annotated[Told, typer.Option("--status", help="What became of telling them.")],
+    detail: Annotated[
+        str | None,
+        typer.Option("--detail", metavar="TEXT", help="Your reference (a ticket), not personal data."),
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Mark what became of telling one recipient of an erasure, rectification or restriction
+    (GDPR Art. 19), audited; print the request's tasks. Exit 1 for an unknown request or recipient."""
+    with _context(_settings(database_url)) as context:
+        try:
+            with context.session() as session:
+                row = answering.mark_recipient(
+                    session, keystore=context.keystore, public_id=request_id, recipient=key,
+                    status=recipients_service.NoticeStatus(told.value), detail=detail, key_id=None,
+                    at=utcnow(),
+                )  # fmt: skip
+                tasks = recipients_service.tasks(
+                    session, catalog=context.policy_context().catalog, request_id=row.id
+                )
+        except TactfulError as exc:
+            raise _fail(exc.message) from exc
+    rows = [{"recipient": t.recipient, "name": t.name, "status": t.status.value} for t in tasks]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table(title=f"recipients of {request_id}")
+    for column in ("recipient", "name", "status"):
+        table.add_column(column)
+    for task in rows:
+        table.add_row(task["recipient"], task["name"], task["status"])
+    err.print(table)
 
 
 @privacy_app.command("reapply")

@@ -119,12 +119,12 @@ def mark_recipient(
     recipient: str,
     status: recipients_service.NoticeStatus,
     detail: str | None,
-    key_id: uuid.UUID,
+    key_id: uuid.UUID | None,
     at: datetime,
 ) -> PrivacyRequest:
     """The operator says what became of telling one recipient (GDPR Art. 19): told, failed, or not
-    required (impossible or disproportionate). Audited with the key; the detail is the operator's
-    reference, never data about the person."""
+    required (impossible or disproportionate). Audited with the key (none: the command line, which
+    holds the databases); the detail is the operator's reference, never data about the person."""
     row = requests_service.get_row(session, public_id)
     if row is None:
         raise NotFound("no privacy request has this id", code="request_not_found")
@@ -132,7 +132,8 @@ def mark_recipient(
         session, request_id=row.id, recipient=recipient, status=status, detail=detail, at=at
     )
     audit_service.append(
-        session, keystore=keystore, action=RECIPIENT_MARKED, actor=f"api:key:{key_id}", at=at,
+        session, keystore=keystore, action=RECIPIENT_MARKED,
+        actor="cli" if key_id is None else f"api:key:{key_id}", at=at,
         details=requests_service.audit_details(row, key_id, recipient=recipient, status=status.value),
     )  # fmt: skip
     return row
