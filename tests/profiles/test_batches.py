@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tactful.crypto import Keystore
 from tactful.profiles import computed
 from tactful.profiles import service as profiles_service
-from tactful.profiles.identity import IdentityRequest
+from tactful.profiles.lookup import IdentityRequest
 from tactful.profiles.models import Computed, Subject
 from tactful.profiles.schemas import Resolution
 from tests.profiles.builders import T0, Atom, Catalog, catalog, page, statements, track, unique

@@ -18,83 +18,24 @@ database on its own (after the batch so far is written, so that it moves every r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tactful.bulk import insert_rows, one_of
 from tactful.crypto import Keystore
 from tactful.errors import InvalidInput
+from tactful.profiles.lookup import CHUNK, IdentityRequest, Known, Lookup, table_of
 from tactful.profiles.merge import identity_context, merge_subjects, move_identity
 from tactful.profiles.models import Identity, Subject
 from tactful.profiles.schemas import IdentityKind, Merge, Resolution
-from tactful.profiles.traits import EMAIL_INDEX, normalise_email
 from tactful.types import new_id
 
-_MAX_HOPS = 64
 _RETRIES = 3
-_CHUNK = 500
-
-IdentityRequest = tuple[str | None, str | None, str | None]
-"""(anonymous_id, user_id, previous_id) of one message; previous_id is Segment's alias `previousId`."""
-
-
-def canonical(session: Session, subject_id: uuid.UUID) -> uuid.UUID | None:
-    """The surviving subject for `subject_id` (itself unless merged), or None if there is none."""
-    current = subject_id
-    for _ in range(_MAX_HOPS):
-        subject = session.get(Subject, current)
-        if subject is None:
-            return None
-        if subject.merged_into is None:
-            return current
-        current = subject.merged_into
-    return None  # a cycle would be corruption: refuse to guess
-
-
-def family(session: Session, subject_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
-    """The survivor for `subject_id` first, then every tombstone merged into it (for erasure)."""
-    survivor = canonical(session, subject_id)
-    if survivor is None:
-        return ()
-    found = [survivor]
-    frontier = [survivor]
-    while frontier:
-        sources = session.scalars(select(Subject.subject_id).where(Subject.merged_into.in_(frontier))).all()
-        frontier = [s for s in sources if s not in found]
-        found.extend(frontier)
-    return tuple(found)
-
-
-def find_subject(
-    session: Session,
-    *,
-    keystore: Keystore,
-    anonymous_id: str | None = None,
-    user_id: str | None = None,
-    email: str | None = None,
-) -> uuid.UUID | None:
-    """The subject known by any of these identifiers (the `user_id` first), following merges.
-
-    The ids are read as collection reads them (`read_known`: one Core read of their owners, one
-    per hop of merges), not as ORM objects: every decision starts here."""
-    asked = [
-        (k, v) for k, v in ((IdentityKind.USER_ID, user_id), (IdentityKind.ANONYMOUS_ID, anonymous_id)) if v
-    ]
-    if asked:
-        known = read_known(session, keystore=keystore, identities=[(anonymous_id, user_id, None)])
-        for kind, value in asked:
-            if known.digests[(kind, value)] in known.owner:
-                return known.survivor(kind, value)
-    if email and email.strip():
-        indexed = keystore.lookup_index(kind=EMAIL_INDEX, value=normalise_email(email))
-        if indexed is not None:
-            return canonical(session, indexed)
-    return None
 
 
 def _has_user_id(session: Session, subject_id: uuid.UUID) -> bool:
@@ -102,57 +43,14 @@ def _has_user_id(session: Session, subject_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(query)))
 
 
-def _table(model: type[Subject] | type[Identity]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-# Built once, of plain table columns (no ORM work per call); lists bind as one expanding parameter.
-_OWNERS = select(_table(Identity).c.digest, _table(Identity).c.subject_id).where(
-    one_of(_table(Identity).c.digest, "digests")
-)
-_PARENTS = select(_table(Subject).c.subject_id, _table(Subject).c.merged_into).where(
-    one_of(_table(Subject).c.subject_id, "ids")
-)
 _SEEN = (
-    update(_table(Subject))
+    update(table_of(Subject))
     .where(
-        one_of(_table(Subject).c.subject_id, "ids"),
-        _table(Subject).c.last_seen_at < bindparam("before"),
+        one_of(table_of(Subject).c.subject_id, "ids"),
+        table_of(Subject).c.last_seen_at < bindparam("before"),
     )
     .values(last_seen_at=bindparam("at"))
 )
-
-
-@dataclass(frozen=True)
-class Known:
-    """What a read of the identities found (`read_known`): the digest of each identifier asked
-    about, the subject holding each digest that exists, and every subject those lead to through
-    merges (the one it was merged into; None for a survivor)."""
-
-    digests: Mapping[tuple[IdentityKind, str], str]
-    owner: Mapping[str, uuid.UUID]
-    parent: Mapping[uuid.UUID, uuid.UUID | None]
-
-    def survivor(self, kind: IdentityKind, value: str) -> uuid.UUID | None:
-        """The surviving subject holding this identifier (None when none holds it, or it was not
-        asked about)."""
-        digest = self.digests.get((kind, value))
-        return None if digest is None else _survivor(self.parent, self.owner.get(digest))
-
-
-def _survivor(parent: Mapping[uuid.UUID, uuid.UUID | None], subject_id: uuid.UUID | None) -> uuid.UUID | None:
-    """Where `subject_id` leads through the merges in `parent` (None for a subject not in it)."""
-    current = subject_id
-    for _ in range(_MAX_HOPS):
-        if current is None or current not in parent:
-            return None  # no such subject: a dangling identity
-        up = parent[current]
-        if up is None:
-            return current
-        current = up
-    return None  # a cycle would be corruption: refuse to guess
 
 
 @dataclass
@@ -164,78 +62,20 @@ class _Pending:
     subject_id: uuid.UUID
 
 
-class _Batch:
-    """One `resolve_many` run: what the database said once, and every decision made since.
-
-    `owner` maps a digest to the subject its identity row points at; `parent` maps each subject the
-    batch has met to the one it was merged into (None for a survivor). Every subject an identity
-    leads to is loaded up front, so one missing from `parent` does not exist.
-    """
+class _Batch(Lookup):
+    """One `resolve_many` run: what the database said once (the `Lookup` it is), and every decision
+    made since, written when the batch settles."""
 
     def __init__(
         self, session: Session, keystore: Keystore, at: datetime, known: Known | None = None
     ) -> None:
-        self.session, self.keystore, self.at = session, keystore, at
-        self._digests: dict[tuple[IdentityKind, str], str] = {}
-        self.owner: dict[str, uuid.UUID] = {}
-        self.parent: dict[uuid.UUID, uuid.UUID | None] = {}
-        self._read: set[str] = set()  # digests whose owners were read (by `known`): not asked again
-        if known is not None:
-            self._digests.update(known.digests)
-            self.owner.update(known.owner)
-            self.parent.update(known.parent)
-            self._read.update(known.digests.values())
+        super().__init__(session, keystore, known)
+        self.at = at
         self.with_user: dict[uuid.UUID, bool] = {}
         self.new_subjects: list[uuid.UUID] = []
         self.pending: dict[str, _Pending] = {}
         self.touched: set[uuid.UUID] = set()
         self.created: set[uuid.UUID] = set()
-
-    def digest(self, kind: IdentityKind, value: str) -> str:
-        key = (kind, value)
-        found = self._digests.get(key)
-        if found is None:
-            found = self._digests[key] = self.keystore.digest(kind, value)
-        return found
-
-    # -- one read of what exists ----------------------------------------------------------------
-
-    def load(self, requests: Sequence[IdentityRequest]) -> None:
-        for anonymous_id, user_id, previous_id in requests:
-            if user_id:
-                self.digest(IdentityKind.USER_ID, user_id)
-            if anonymous_id:
-                self.digest(IdentityKind.ANONYMOUS_ID, anonymous_id)
-            if previous_id:
-                self.digest(IdentityKind.USER_ID, previous_id)
-                self.digest(IdentityKind.ANONYMOUS_ID, previous_id)
-        self.load_digests(sorted(set(self._digests.values()) - self._read))
-
-    def load_digests(self, digests: Sequence[str]) -> None:
-        """The owners of these digests, and every subject they lead to through merges."""
-        for start in range(0, len(digests), _CHUNK):
-            rows = self.session.connection().execute(_OWNERS, {"digests": digests[start : start + _CHUNK]})
-            self.owner.update((row.digest, row.subject_id) for row in rows)
-        self._read.update(digests)
-        self._load_subjects(set(self.owner.values()))
-
-    def known(self) -> Known:
-        """What this batch has read so far, for a later batch in the same transaction."""
-        return Known(dict(self._digests), dict(self.owner), dict(self.parent))
-
-    def _load_subjects(self, wanted: set[uuid.UUID]) -> None:
-        for _ in range(_MAX_HOPS):
-            wanted -= self.parent.keys()
-            if not wanted:
-                return
-            ordered = sorted(wanted, key=str)
-            for start in range(0, len(ordered), _CHUNK):
-                rows = self.session.connection().execute(_PARENTS, {"ids": ordered[start : start + _CHUNK]})
-                self.parent.update((row.subject_id, row.merged_into) for row in rows)
-            wanted = {p for s in wanted if (p := self.parent.get(s)) is not None}
-
-    def canonical(self, subject_id: uuid.UUID | None) -> uuid.UUID | None:
-        return _survivor(self.parent, subject_id)
 
     def has_user_id(self, subject_id: uuid.UUID) -> bool:
         known = self.with_user.get(subject_id)
@@ -315,7 +155,7 @@ class _Batch:
         if self.new_subjects:
             insert_rows(
                 self.session,
-                _table(Subject),
+                table_of(Subject),
                 [
                     {"subject_id": s, "created_at": self.at, "last_seen_at": self.at, "merged_into": None}
                     for s in self.new_subjects
@@ -324,7 +164,7 @@ class _Batch:
         if self.pending:
             insert_rows(
                 self.session,
-                _table(Identity),
+                table_of(Identity),
                 [
                     {
                         "digest": digest,
@@ -344,9 +184,9 @@ class _Batch:
         self.settle()
         # Subjects created by this batch were inserted as seen now.
         seen = sorted(self.touched.difference(self.created), key=str)
-        for start in range(0, len(seen), _CHUNK):
+        for start in range(0, len(seen), CHUNK):
             self.session.connection().execute(
-                _SEEN, {"ids": seen[start : start + _CHUNK], "at": self.at, "before": self.at}
+                _SEEN, {"ids": seen[start : start + CHUNK], "at": self.at, "before": self.at}
             )
         # A Core update leaves ORM copies stale; those this batch touched reload on their next read.
         for obj in list(self.session.identity_map.values()):
@@ -397,29 +237,6 @@ class _Batch:
             self.attach(target, IdentityKind.ANONYMOUS_ID, previous_id)
         self.touched.add(target)
         return Resolution(subject_id=target, created=created, merges=tuple(merges))
-
-
-def known_identifiers(
-    session: Session, *, keystore: Keystore, identifiers: Sequence[tuple[IdentityKind, str]]
-) -> frozenset[tuple[IdentityKind, str]]:
-    """Those of `identifiers` that some subject already holds: one read, nothing written (collection
-    asks before it creates anyone)."""
-    digests = {keystore.digest(kind, value): (kind, value) for kind, value in dict.fromkeys(identifiers)}
-    found: set[tuple[IdentityKind, str]] = set()
-    wanted = sorted(digests)
-    for start in range(0, len(wanted), _CHUNK):
-        rows = session.connection().execute(_OWNERS, {"digests": wanted[start : start + _CHUNK]})
-        found.update(digests[row.digest] for row in rows)
-    return frozenset(found)
-
-
-def read_known(session: Session, *, keystore: Keystore, identities: Sequence[IdentityRequest]) -> Known:
-    """Who holds each identifier these requests name: one read of the identities, one per hop of
-    merges, nothing written. `resolve_many` of requests naming no other identifier, later in the same
-    transaction, reads nothing again (collection judges its claims by owners, then resolves them)."""
-    batch = _Batch(session, keystore, datetime.min)
-    batch.load(identities)
-    return batch.known()
 
 
 def _resolve_batch(

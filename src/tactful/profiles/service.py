@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from tactful.crypto import Keystore
 from tactful.errors import NotFound
 from tactful.profiles import links
-from tactful.profiles.identity import (
+from tactful.profiles.identity import resolve, resolve_many
+from tactful.profiles.lookup import (
     IdentityRequest,
     Known,
     canonical,
@@ -25,8 +26,6 @@ from tactful.profiles.identity import (
     find_subject,
     known_identifiers,
     read_known,
-    resolve,
-    resolve_many,
 )
 from tactful.profiles.merge import identity_context
 from tactful.profiles.models import Computed, Identity, Subject, Trait
