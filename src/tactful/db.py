@@ -109,8 +109,14 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlyViolation("a unit of work opened with Database.reading() tried to write")
 
 
-def _refuse_writes(state: Any) -> None:
-    if not state.is_select:
+def _refuse_writes(
+    conn: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _executemany: bool
+) -> None:
+    # At the connection, so that a Core statement (`session.connection().execute`) is refused as
+    # an ORM one is: any INSERT, UPDATE or DELETE of a reading unit of work.
+    if not conn.get_execution_options().get(_READING, False) or context is None:
+        return
+    if context.isinsert or context.isupdate or context.isdelete:
         raise ReadOnlyViolation("a unit of work opened with Database.reading() tried to write")
 
 
@@ -225,7 +231,7 @@ class Database:
             self.engine.execution_options(**{_READING: True}), expire_on_commit=False
         )
         event.listen(self._readers, "before_flush", _refuse_flush)
-        event.listen(self._readers, "do_orm_execute", _refuse_writes)
+        event.listen(self.engine, "before_cursor_execute", _refuse_writes)
         # SQLite lets one transaction in at a time (every one begins IMMEDIATE) and makes the others
         # poll, sleeping up to 100 ms between tries: under load the database sits idle while queued
         # requests sleep, and latency grows by seconds. This process's sessions queue here instead

@@ -173,6 +173,8 @@ def test_a_reading_unit_of_work_is_refused_any_write_through_the_session(tmp_pat
     db, table = _counter_db(tmp_path)
     with pytest.raises(db_module.ReadOnlyViolation), db.reading() as session:
         session.execute(table.update().values(n=5))
+    with pytest.raises(db_module.ReadOnlyViolation), db.reading() as session:
+        session.connection().execute(table.insert().values(n=6))  # Core, past the ORM
     with db.reading() as session:
         assert session.execute(sa.select(table.c.n)).scalar_one() == 0
     db.dispose()

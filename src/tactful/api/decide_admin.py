@@ -14,6 +14,7 @@ in `errors`: the path of the field, the fault's code, and a sentence that says h
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response, status
@@ -182,12 +183,8 @@ def preview_placement(
         content=cast(JsonValue, answer.content), level=str(answer.level), strategy=str(answer.strategy),
         propensity=answer.propensity, explanation=cast(dict[str, JsonValue], explanation.to_json()),
         significant=explanation.significant,
-        sentences={name: list(getattr(words, name)) for name in _SENTENCES},
+        sentences={part.name: list(getattr(words, part.name)) for part in dataclasses.fields(words)},
     )  # fmt: skip
-
-
-_SENTENCES = ("summary", "data_used", "why_not_higher", "what_would_change", "your_rights")
-"""The parts of a person's explanation, as `GET /v1/decisions/{id}/explanation` names them."""
 
 
 # -- audiences ---------------------------------------------------------------------------------------

@@ -142,7 +142,8 @@ def _matches(found: SubjectAllowance, planned: list[Planned]) -> list[Planned]:
     for audience in planned:
         if not audience.condition.atoms <= readable:
             continue  # a withheld atom: not counted, whatever the condition would say of its absence
-        view = view or found.view()
+        if view is None:
+            view = found.view()
         if audience.condition.evaluate(view).match is Match.MATCH:
             matched.append(audience)
     return matched

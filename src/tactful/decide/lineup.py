@@ -59,10 +59,6 @@ class Lineup:
     """The sketch keys of audiences in shadow (their experiences are not served); after `load`,
     every audience held to k, until its count is read."""
 
-    def in_shadow(self) -> dict[str, str]:
-        """By experience key: the sketch key of its audience, for audiences in shadow."""
-        return {key: sketch for key, sketch in self.sketches.items() if sketch in self.shadow}
-
 
 def with_shadow(lineup: Lineup, shadow: frozenset[str]) -> Lineup:
     """`lineup` with only the audiences of `shadow` kept from serving."""

@@ -40,8 +40,6 @@ def none(session: Session, *, subject_id: uuid.UUID, experiences: frozenset[str]
 
 def significant_of(placements: Sequence[Placement]) -> frozenset[str]:
     """The significant experiences among `placements`: the only ones a review can have overturned."""
-    if len(placements) == 1:
-        return placements[0].significant
     return frozenset[str]().union(*(p.significant for p in placements))
 
 
