@@ -192,3 +192,8 @@ def test_the_operator_marks_what_became_of_telling_a_recipient(env: dict[str, st
     assert code == 1
     assert "no privacy request has this id" in err
     assert run("privacy", "recipient", request_id, "hosting", "--status", "pending")[0] == 2  # not a choice
+    code, _, err = run(
+        "privacy", "recipient", request_id, "hosting", "--status", "sent", "--detail", "x" * 201
+    )
+    assert code == 1
+    assert "--detail" in err

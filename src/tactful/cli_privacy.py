@@ -22,9 +22,10 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from tactful.cli_shared import _context, _fail, _progress, _settings, err
@@ -35,7 +36,7 @@ from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
-from tactful.rights.schemas import NamedBy, RequestRecord, VerifiedBy
+from tactful.rights.schemas import NamedBy, RecipientMark, RequestRecord, VerifiedBy
 from tactful.types import utcnow
 
 if TYPE_CHECKING:
@@ -252,7 +253,8 @@ def export(
     if (request_id is None) == (not named):
         raise _fail("name either a request id or a person (--user-id, --anonymous-id or --email)")
     if request_id is None:
-        record = _file(RequestType.ACCESS, _named(user_id, anonymous_id, email), database_url, run=True)
+        # Filed only: it is open, so it runs once, below, as a request named by its id does.
+        record = _file(RequestType.ACCESS, _named(user_id, anonymous_id, email), database_url, run=False)
         request_id = record.public_id
     with _context(_settings(database_url)) as context:
         with context.session() as session:
@@ -290,10 +292,9 @@ def erase(
     _show(record, as_json=True)
 
 
-class Told(StrEnum):
-    SENT = "sent"
-    FAILED = "failed"
-    NOT_REQUIRED = "not_required"
+Told = StrEnum(  # type: ignore[misc]  # the API's choices, so that the two never differ
+    "Told", {value: value for value in get_args(RecipientMark.model_fields["status"].annotation)}
+)
 
 
 @privacy_app.command("recipient")
@@ -310,12 +311,16 @@ def recipient(
 ) -> None:
     """Mark what became of telling one recipient of an erasure, rectification or restriction
     (GDPR Art. 19), audited; print the request's tasks. Exit 1 for an unknown request or recipient."""
+    try:  # the API's checks: a detail of at most 200 characters, storable
+        mark = RecipientMark(status=told.value, detail=detail)
+    except ValidationError as exc:
+        raise _fail(f"--detail: {exc.errors()[0]['msg']}") from exc
     with _context(_settings(database_url)) as context:
         try:
             with context.session() as session:
                 row = answering.mark_recipient(
                     session, keystore=context.keystore, public_id=request_id, recipient=key,
-                    status=recipients_service.NoticeStatus(told.value), detail=detail, key_id=None,
+                    status=recipients_service.NoticeStatus(mark.status), detail=mark.detail, key_id=None,
                     at=utcnow(),
                 )  # fmt: skip
                 tasks = recipients_service.tasks(

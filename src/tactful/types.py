@@ -80,6 +80,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+NOBODY = uuid.UUID(int=0)
+"""A subject id no one has: the stand-in where a lookup runs the same query whether or not it
+names someone (so that the answer's timing says nothing about who exists)."""
+
+
 def new_id() -> uuid.UUID:
     """A random, unguessable identifier (subjects, keys)."""
     return uuid.uuid4()

@@ -27,7 +27,7 @@ from tactful.profiles.models import Subject
 from tactful.rights import requests as requests_service
 from tactful.rights.due import RequestType
 from tactful.rights.jobs import JobRunner, RunOutcome
-from tactful.rights.models import PrivacyRequest
+from tactful.rights.models import PrivacyRequest, RecipientNotice
 from tactful.rights.retention import run_retention
 from tactful.rights.schemas import RequestRecord, RequestStatus
 from tactful.rights.steps import PLANS, Outcome, Step, StepContext
@@ -364,11 +364,15 @@ def test_what_an_erasure_keeps_as_proof_goes_after_its_own_period(env: Jobs) -> 
             )  # fmt: skip
         return {store: report.total(store) for store in ("privacy requests", "consent")}
 
-    def held() -> tuple[bool, int]:
+    tasks = select(func.count()).select_from(RecipientNotice).where(RecipientNotice.request_id == record.id)
+
+    def held() -> tuple[bool, int, int]:
         with env.database.session() as session:
-            return session.get(PrivacyRequest, record.id) is not None, int(session.scalar(proof) or 0)
+            request_kept = session.get(PrivacyRequest, record.id) is not None
+            return request_kept, int(session.scalar(proof) or 0), int(session.scalar(tasks) or 0)
 
     kept = held()
+    assert kept[2] > 0, "the recipients named for her data each have a task"
     # Within 24 months the request stays; within the limitation period the consent proof stays.
     assert sweep(closed + timedelta(days=privacy.request_record_days - 1)) == {
         "privacy requests": 0,
@@ -382,4 +386,4 @@ def test_what_an_erasure_keeps_as_proof_goes_after_its_own_period(env: Jobs) -> 
     assert would["consent"] == kept[1]
     assert held() == kept  # a dry run changes nothing
     assert sweep(past) == would
-    assert held() == (False, 0)
+    assert held() == (False, 0, 0)  # the request's recipient tasks went with it

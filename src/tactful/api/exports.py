@@ -17,7 +17,6 @@ open all answer the same 404, so a token says nothing about who it belongs to.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, BinaryIO
 
@@ -36,7 +35,7 @@ from tactful.keys.tokens import token_subject
 from tactful.profiles import service as profiles_service
 from tactful.rights import exports
 from tactful.rights.exports import Opened
-from tactful.types import utcnow
+from tactful.types import NOBODY, utcnow
 
 log = logging.getLogger("tactful.rights")
 
@@ -85,7 +84,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-_NOBODY = uuid.UUID(int=0)
 """A subject id no one has, looked up in place of an unknown link's subject."""
 
 
@@ -122,7 +120,7 @@ def _open(token: str, request: Request, context: AppContext, principal: Principa
             # Whose it is, looked up for an unknown link too: another person's package is answered
             # as an unknown one, after the same queries.
             theirs = profiles_service.find_subject(session, keystore=keystore, user_id=user_id)
-            whose = profiles_service.canonical(session, row.subject_id if row is not None else _NOBODY)
+            whose = profiles_service.canonical(session, row.subject_id if row is not None else NOBODY)
             if theirs is None or theirs != whose:
                 row = None
         opened = None if row is None else exports.open_export(

@@ -101,7 +101,8 @@ class LeaseLost(Exception):
     """Another process holds this job's lease now: this run stops, its transaction rolls back."""
 
 
-def _count(result: object) -> int:
+def count_of(result: object) -> int:
+    """The rows a statement's result says it touched (0 where the driver does not say)."""
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
@@ -160,7 +161,7 @@ class JobRunner:
                 )
                 .execution_options(synchronize_session=False)
             )
-            return _count(taken) == 1
+            return count_of(taken) == 1
 
     def _fenced(self, session: Session, request_id: uuid.UUID, now: datetime) -> PrivacyRequest:
         # Renewing first holds the row (PostgreSQL locks it; SQLite runs one writer) for the step.
@@ -170,7 +171,7 @@ class JobRunner:
             .values(lease_expires_at=now + self.lease)
             .execution_options(synchronize_session=False)
         )
-        if _count(renewed) != 1:
+        if count_of(renewed) != 1:
             raise LeaseLost
         row = session.scalars(
             select(PrivacyRequest)

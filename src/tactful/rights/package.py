@@ -358,20 +358,22 @@ def build(
     portability = request.kind is PackageKind.PORTABILITY
     traits = sections.traits(portable_only=portability)
     events = sections.events(portable_only=portability)
+    identities = sections.identities()
+    profile = sections.profile()
     files: dict[str, bytes] = {
-        "identities.json": _json(sections.identities()),
+        "identities.json": _json(identities),
         "traits.json": _json(traits),
         "events.json": _json(events),
         "events.csv": table(package_schema.EVENT_COLUMNS, map(_event_row, events)),
     }
     counts: dict[str, int] = {"traits": len(traits), "events": len(events)}
-    counts["identities"] = len(sections.identities()["identities"])
+    counts["identities"] = len(identities["identities"])
     processing = sections.processing(traits, events)
     if not portability:
         consent = sections.consent()
         decisions = sections.decisions()
         more: dict[str, Json] = {
-            "profile.json": sections.profile(),
+            "profile.json": profile,
             "consent_history.json": consent,
             "quarantine.json": sections.quarantine(),
             "decisions.json": decisions,
@@ -399,7 +401,7 @@ def build(
         counts=counts,
         events=events,
         processing=processing,
-        profile=sections.profile(),
+        profile=profile,
         files=sorted([*files, "README.txt", "manifest.json", "schema.json"]),
     )
     files["schema.json"] = _json(package_schema.SCHEMA)

@@ -60,7 +60,7 @@ from tactful.measure.models import DecisionOutcome
 from tactful.profiles import links as profile_links
 from tactful.profiles.models import Computed, PendingLink, Trait
 from tactful.rights import anonymise, exports, review_records
-from tactful.rights.models import DecisionReview, PrivacyExport, PrivacyRequest
+from tactful.rights.models import DecisionReview, PrivacyExport, PrivacyRequest, RecipientNotice
 
 SWEPT = "retention.swept"
 UNDECLARED = "undeclared"
@@ -270,7 +270,12 @@ class _Sweep:
         privacy = self.settings.privacy
         closed = PrivacyRequest.closed_at < self.at - timedelta(days=privacy.request_record_days)
         erased = ConsentEventRow.erased_at < self.at - timedelta(days=privacy.consent_proof_days)
+        # The tasks of telling recipients go with their request (they name it, and nothing else does).
+        tasks = RecipientNotice.request_id.in_(select(PrivacyRequest.id).where(closed))
         return [
+            Expired(
+                "privacy requests", "recipient tasks", Expiry.DELETE, self.deleted(RecipientNotice, tasks)
+            ),
             Expired(
                 "privacy requests", "request records", Expiry.DELETE, self.deleted(PrivacyRequest, closed)
             ),

@@ -40,7 +40,7 @@ from tactful.errors import Conflict, NotFound
 from tactful.profiles import service as profiles_service
 from tactful.rights.due import GDPR_MONTHS, BusinessCalendar, add_months
 from tactful.rights.models import DecisionReview
-from tactful.types import new_id
+from tactful.types import NOBODY, new_id
 
 FILED = "rights.review_filed"
 READ = "rights.review_read"
@@ -174,7 +174,6 @@ def _unknown() -> NotFound:
     return NotFound("no decision has this id", code="decision_not_found")
 
 
-_NOBODY = uuid.UUID(int=0)
 """A subject id no one has: looked up in place of an unknown decision's subject, so that a public key
 waits as long for an unknown decision as for another person's (the same queries)."""
 
@@ -188,7 +187,7 @@ def _authorize(session: Session, *, keystore: Keystore, caller: Caller, subject_
     if caller.user_id is None:
         raise _unknown()
     theirs = profiles_service.find_subject(session, keystore=keystore, user_id=caller.user_id)
-    whose = profiles_service.canonical(session, subject_id or _NOBODY)
+    whose = profiles_service.canonical(session, subject_id or NOBODY)
     if subject_id is None or theirs is None or whose != theirs:
         raise _unknown()
 

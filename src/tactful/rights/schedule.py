@@ -27,9 +27,9 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, cast
+from typing import ClassVar
 
-from sqlalchemy import ColumnElement, CursorResult, exists, or_, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ from tactful.decide import audience_count
 from tactful.decide.audience_count import Counted, OnBatch, StoredCount
 from tactful.decide.models import DecideVersion
 from tactful.decide.schemas import Kind
+from tactful.rights.jobs import LeaseLost, count_of
 from tactful.rights.models import ScheduleLease
 from tactful.rights.retention import OnStep, SweepReport, run_retention
 from tactful.types import utcnow
@@ -50,10 +51,6 @@ log = logging.getLogger("tactful.rights")
 TASK = "retention"
 ACTOR = "retention:schedule"
 AUDIENCES = "audience-count"
-
-
-def _count(result: object) -> int:
-    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _owner() -> str:
@@ -107,7 +104,7 @@ class LeasedTask:
                 .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
-            return _count(taken) == 1
+            return count_of(taken) == 1
 
     def last_run(self) -> datetime | None:
         with self.database.session() as session:
@@ -123,7 +120,7 @@ class LeasedTask:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return _count(released) == 1
+        return count_of(released) == 1
 
     def _failed(self) -> None:
         with self.database.session() as session:
@@ -224,10 +221,6 @@ class AudienceSchedule(LeasedTask):
         except Exception:
             self._failed()
             raise
-
-
-class LeaseLost(Exception):
-    """Another process took the lease over (this one ran past it): this run's work rolls back."""
 
 
 def _said(result: object) -> str:
