@@ -22,11 +22,12 @@ log = logging.getLogger("tactful.access")
 HEADER = b"x-request-id"
 
 
-REQUEST_ID = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=[^0-9]*[0-9])[A-Za-z0-9._-]{1,64}")
-"""What a caller's request id may look like: anything else could forge log lines or smuggle data
-into logs and consent proofs. It needs a letter and a digit, as generated ids (UUIDs, trace ids,
-`req-42`) have: a page chooses this header, and digits alone (a phone, card or national
-identity number) or letters alone (a name) would be kept in proofs and logged."""
+REQUEST_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16}|[0-9a-fA-F]{32}"
+)
+"""What a caller's request id may look like: a UUID, or 16 or 32 hexadecimal digits (a W3C trace or
+span id). A page chooses this header and it is kept in consent proofs and logged: free text could
+forge log lines or carry a name, a phone or a national identity number, which no generated id is."""
 
 
 def request_id(given: str | None) -> str:
