@@ -48,9 +48,9 @@ from tactful.profiles.traits import EMAIL_INDEX, normalise_email
 from tactful.types import new_row_id
 
 RETENTION = timedelta(days=30)
-"""The default of `Limits.quarantine_retention_days` (`TACTFUL_LIMITS__QUARANTINE_RETENTION_DAYS`)."""
-"""How long a quarantined payload is kept. A module constant: quarantine is for finding faults in
-senders, which a month covers; it is not a setting yet."""
+"""How long a quarantined payload is kept by default (`Limits.quarantine_retention_days`,
+`TACTFUL_LIMITS__QUARANTINE_RETENTION_DAYS`): quarantine is for finding faults in senders, which a
+month covers."""
 
 RAW_CONTEXT = "quarantine.raw"
 DETAIL_LIMIT = 500

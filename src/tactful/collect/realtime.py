@@ -69,11 +69,6 @@ class Behaviour:
         self.versions: dict[uuid.UUID, str] = {}
         self.merges: list[tuple[uuid.UUID, uuid.UUID]] = []
 
-    @property
-    def follows(self) -> frozenset[str]:
-        """The event atoms some session atom follows."""
-        return frozenset(self._follow)
-
     def merged(self, merges: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
         self.merges.extend(merges)
 

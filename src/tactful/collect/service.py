@@ -187,7 +187,7 @@ def ingest(
     fields = None if under is None else collect_fields.FieldPurposes(under.policy.catalog, under)
     for plan in plans:
         if plan.status is None:
-            if checks.undeclared(policy, plan):
+            if plan.undeclared:  # noted of every plan by `checks.drop_undeclared`
                 # Still after its identities and the consent it carries were recorded: a choice
                 # sent along with any event counts.
                 plan.status, plan.reason = Status.DROPPED, Reason.UNDECLARED_EVENT

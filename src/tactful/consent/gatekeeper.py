@@ -109,7 +109,10 @@ class PolicyContext:
         return lifts_age_protection(before, after, at=at, limits=tuple(limits), age_policy=policy)
 
 
-GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, "traits.country", "traits.region")
+COUNTRY, REGION = "traits.country", "traits.region"
+PLACE_ATOMS = frozenset({COUNTRY, REGION})
+"""The traits that say where a subject lives: they choose the regimes that cover them."""
+GATE_TRAITS: tuple[str, ...] = (*AGE_ATOMS, COUNTRY, REGION)
 """The traits the gate reads about a subject (age assurance, where the subject lives)."""
 
 
@@ -140,8 +143,6 @@ class SubjectAllowance:
     consent: ConsentState
     flags: SubjectFlags
     profile: ProfileSnapshot
-    version: str = "0"
-    """The version of the subject's refusals (`GateInputs.version`)."""
 
     def view(self, *, learning: bool = False) -> SubjectView:
         return build_view(self.allowance, self.profile, learning=learning)
@@ -251,7 +252,6 @@ def stored_allowances(
             consent=given.consent,
             flags=given.flags,
             profile=ProfileSnapshot(values=stored[s]),
-            version=given.version,
         )
         for s, given in inputs.items()
     }
@@ -296,10 +296,12 @@ def _evaluate(
     counters: RealtimeCounters | None = None,
 ) -> SubjectAllowance:
     given = read_inputs(session, keystore=keystore, subject_ids=[subject_id], at=at)[subject_id]
-    version = given.version
     live: Mapping[str, object] = {}
     if counters is not None and context.catalog.session_atoms:
-        live = SessionAtoms(counters, subject_id=subject_id, at=at, version=version, catalog=context.catalog)
+        # The refusals' version (a scan of the ledger) only where session counts are read with it.
+        live = SessionAtoms(
+            counters, subject_id=subject_id, at=at, version=given.version, catalog=context.catalog
+        )
     allowance = allowance_from(
         context,
         consent=given.consent,
@@ -315,7 +317,6 @@ def _evaluate(
         consent=given.consent,
         flags=given.flags,
         profile=ProfileSnapshot(values=stored, request=request or {}, session=live),
-        version=version,
     )
 
 
@@ -323,7 +324,7 @@ def applicable_regimes(context: PolicyContext, traits: Mapping[str, object]) -> 
     """The regimes that cover a subject with these traits (only its place is read): the deployment's
     establishment, else the catalog's controller's, and where the subject lives. A subject Tactful
     does not hold has no traits: the establishment and the default decide."""
-    return _regimes(context, _place(traits.get("traits.country")), _place(traits.get("traits.region")))
+    return _regimes(context, _place(traits.get(COUNTRY)), _place(traits.get(REGION)))
 
 
 def _regimes(context: PolicyContext, country: str | None, region: str | None) -> tuple[Regime, ...]:
@@ -347,8 +348,8 @@ def allowance_from(
 
     Without `with_restriction`, the flags that limit use but keep data (restriction, the limit on
     sensitive data) are left out: the answer is then about storage (`storage_allowance`)."""
-    country = _place(traits.get("traits.country"))
-    region = _place(traits.get("traits.region"))
+    country = _place(traits.get(COUNTRY))
+    region = _place(traits.get(REGION))
     facts = facts_from_profile(
         ProfileSnapshot(values=traits),
         restriction=flags.restriction and with_restriction,

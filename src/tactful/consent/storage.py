@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tactful.consent import intake, ledger, withdrawal
-from tactful.consent.gatekeeper import PolicyContext, allowance_from, applicable_regimes
+from tactful.consent.gatekeeper import PLACE_ATOMS, PolicyContext, allowance_from, applicable_regimes
 from tactful.consent.schemas import SubjectFlags
 from tactful.crypto import Keystore
 from tactful.policy import AGE_ATOMS, Allowance
@@ -37,8 +37,6 @@ from tactful.types import Purpose
 
 LINK_PURPOSES = frozenset({Purpose.ESSENTIAL})
 """What linking identities (identify, alias) is done for."""
-PLACE_ATOMS = frozenset({"traits.country", "traits.region"})
-"""Where the subject lives, as the gate reads it to choose the regimes (`applicable_regimes`)."""
 _CLAIMED = frozenset(AGE_ATOMS) | PLACE_ATOMS
 
 
