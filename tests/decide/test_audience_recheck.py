@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,25 @@ def test_matches_wait_in_memory_deduplicated_and_beyond_the_limit_are_dropped() 
     assert not store.added, "nothing stored before the flush"
     counted.flush(None)  # type: ignore[arg-type]  # the store in memory takes no session
     assert store.digests(REQUEST_KEY) == {counted.digest(p) for p in people[:3]}
+
+
+def test_a_refresh_writes_only_when_matches_wait_to_be_stored(database: Database) -> None:
+    # The decision that happens to refresh the lineup reads; a write unit is opened only to store
+    # the matches counted since the last refresh.
+    day, counted = Day(), sizes(Kept(), k=K)
+    writes: list[int] = []
+
+    def writing() -> Any:
+        writes.append(1)
+        return database.session()
+
+    holder = LineupHolder(
+        session=writing, reading=database.reading, clock=time.monotonic, sizes=counted, today=day
+    )
+    assert not _serving(holder)
+    assert writes == []
+    _match(counted, K, day.today)
+    assert _serving(holder)
+    assert writes == [1]
+    assert _serving(holder)
+    assert writes == [1]  # nothing waited since

@@ -113,7 +113,10 @@ class AppContext:
             )
         if self.lineups is None:
             self.lineups = LineupHolder(
-                session=self.db.session, clock=time.monotonic, sizes=self.audience_sizes()
+                session=self.db.session,
+                clock=time.monotonic,
+                sizes=self.audience_sizes(),
+                reading=self.db.reading,
             )
         if self.logbook is None:
             self.logbook = Logbook(decision_log.writer(self.db))

@@ -146,6 +146,12 @@ class AudienceSizes:
                 held.add(subject_id)
                 self._held += 1
 
+    @property
+    def waiting(self) -> bool:
+        """Whether matches wait in this process to be stored (`flush`)."""
+        with self._lock:
+            return bool(self._pending)
+
     def held_for(self, subject_id: uuid.UUID) -> int:
         """How many of the subject's matches wait in this process, not yet counted (an export says so)."""
         with self._lock:

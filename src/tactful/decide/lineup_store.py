@@ -88,8 +88,10 @@ class LineupHolder:
         interval: float = 1.0,
         sizes: AudienceSizes | None = None,
         today: Callable[[], date] = _today,
+        reading: Callable[[], Any] | None = None,
     ) -> None:
         self._session, self._clock, self._interval = session, clock, interval
+        self._reading = reading or session
         self.sizes = sizes
         self._today = today
         self._lineup: Lineup | None = None
@@ -107,7 +109,12 @@ class LineupHolder:
             lineup, now = self._lineup, self._clock()
             if lineup is not None and lineup.catalog_version == catalog_version and now < self._next:
                 return lineup
-            with self._session() as session:
+            if self.sizes is not None and self.sizes.waiting:
+                # A write only when matches wait to be stored: the rest of a refresh reads, so that
+                # the decision that happens to refresh the lineup waits for no writer.
+                with self._session() as session:
+                    self.sizes.flush(session)
+            with self._reading() as session:
                 if (
                     lineup is None
                     or lineup.catalog_version != catalog_version
@@ -120,10 +127,10 @@ class LineupHolder:
             return lineup
 
     def _settle(self, session: Session, lineup: Lineup) -> Lineup:
-        """Store the matches counted since the last time; serve the shadow audiences now at k; once
-        a day (and after a reload) count the serving ones too, and send those below k to shadow."""
+        """Serve the shadow audiences now at k (the matches counted since the last time were stored
+        just before); once a day (and after a reload) count the serving ones too, and send those
+        below k to shadow."""
         assert self.sizes is not None
-        self.sizes.flush(session)
         today, held = self._today(), frozenset(lineup.sketches.values())
         every = self._checked != today or lineup.shadow == held
         counting = held if every else lineup.shadow
