@@ -116,6 +116,18 @@ def test_plain_content_with_a_placeholder_is_never_returned() -> None:
     assert (result.reason, result.field) == (RenderReason.PLACEHOLDER, "headline")
 
 
+def test_a_placeholder_beside_a_templated_field_is_never_returned_however_often_rendered() -> None:
+    # What templates leave of a content is checked once per content object and templated fields:
+    # the same object rendered again, or with another field templated, is judged on what it shows.
+    content = {"headline": "Hello", "body": "Dear [FIRSTNAME]", "footer": "Bye"}
+    one = renderer()
+    for _ in range(2):
+        result = one.render(content, {"headline": "{{ traits.first_name | default('there') }}"}, view())
+        assert (result.reason, result.field) == (RenderReason.PLACEHOLDER, "body")
+    result = one.render(content, {"body": "{{ traits.first_name | default('there') }}"}, view())
+    assert result.content == {"headline": "Hello", "body": "there", "footer": "Bye"}
+
+
 def test_values_next_to_each_other_cannot_make_a_placeholder_that_is_shown() -> None:
     source = "{{ traits.first_name | default('x') }}{{ traits.last_name | default('y') }}"
     subject = view({"traits.first_name": "{AB", "traits.last_name": "C}"})

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from jinja2 import Template, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
 from tactful.render.content import JSON, PathError, field_at, is_html, replaced, strings
 from tactful.render.placeholders import find_placeholder
-from tactful.render.sandbox import AtomPaths, Reading, make_environment, namespaces
+from tactful.render.sandbox import ROOTS, AtomPaths, Reading, make_environment, namespaces
 
 
 class RenderReason(StrEnum):
@@ -67,8 +67,16 @@ _FAILURES: tuple[tuple[type[Exception], RenderReason], ...] = (
 _VALUE_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError)
 
 
-_PLAIN_HELD = 4096
-"""How many plain contents keep their checked result (a lineup holds far fewer variations)."""
+_CHECKS_HELD = 4096
+"""How many contents keep the check of what templates leave of them (a lineup holds far fewer
+variations)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    template: Template
+    roots: frozenset[str]
+    """The source prefixes the template names: the only namespaces its world needs."""
 
 
 class Renderer:
@@ -82,13 +90,16 @@ class Renderer:
         self._paths = AtomPaths.of(atoms)
         self._environments = {True: make_environment(html=True), False: make_environment(html=False)}
         self._compiled = lru_cache(maxsize=cache_size)(self._compile)
-        # Plain content reads nothing about the subject: its check is made once per content object
-        # (a lineup's variations live as long as this renderer) and its result shared, never changed.
+        # What templates leave of a content reads nothing about the subject: it is checked once per
+        # content object and set of templated fields (a lineup's variations live as long as this
+        # renderer), so that a render checks only what it wrote. Plain content (no templates) keeps
+        # its whole result, shared and never changed.
+        self._static: dict[int, tuple[JSON, tuple[str, ...], str | None]] = {}
         self._plain: dict[int, tuple[JSON, RenderResult]] = {}
 
     def compile(self, source: str, *, html: bool) -> Template:
         """The compiled template for `source` (cached); `TemplateSyntaxError` if it does not compile."""
-        return self._compiled(source, html)
+        return self._compiled(source, html).template
 
     def cache_info(self) -> tuple[int, int, int]:
         """(hits, misses, size) of the compiled-template cache."""
@@ -105,7 +116,6 @@ class Renderer:
         if not templates:  # plain content (most variations, every default): only the output check
             return self._plain_result(content)
         reading = Reading(view)
-        world = namespaces(self._paths, reading)
         fields: dict[str, str] = {}
         for path, source in templates.items():
             try:
@@ -113,29 +123,50 @@ class Renderer:
             except PathError:
                 return self._failed(RenderReason.BAD_FIELD, path, reading)
             try:
-                template = self.compile(source, html=is_html(path))
+                compiled = self._compiled(source, is_html(path))
             except TemplateSyntaxError:
                 return self._failed(RenderReason.TEMPLATE_ERROR, path, reading)
             try:
-                fields[path] = str(template.render(world))
+                fields[path] = str(compiled.template.render(namespaces(self._paths, reading, compiled.roots)))
             except _VALUE_ERRORS:
                 return self._failed(RenderReason.TEMPLATE_ERROR, path, reading)
             except TemplateError as exc:
                 reason = next(r for kind, r in _FAILURES if isinstance(exc, kind))
                 return self._failed(reason, path, reading)
-        return _checked(replaced(content, fields), reading)
+        problem = self._static_problem(content, tuple(fields))
+        if problem is not None:
+            return self._failed(RenderReason.PLACEHOLDER, problem, reading)
+        for path, text in fields.items():
+            if find_placeholder(text) is not None:
+                return self._failed(RenderReason.PLACEHOLDER, path, reading)
+        return _rendered(replaced(content, fields), reading)
 
     def _plain_result(self, content: JSON) -> RenderResult:
         known = self._plain.get(id(content))
         if known is not None and known[0] is content:  # the object held below: its id is still its own
             return known[1]
         result = _checked(replaced(content, {}), Reading({}))
-        if len(self._plain) < _PLAIN_HELD:
+        if len(self._plain) < _CHECKS_HELD:
             self._plain[id(content)] = (content, result)
         return result
 
-    def _compile(self, source: str, html: bool) -> Template:
-        return self._environments[html].from_string(source)
+    def _static_problem(self, content: JSON, paths: tuple[str, ...]) -> str | None:
+        """The first field of `content` that holds a placeholder, the templated `paths` left out
+        (their output is checked on each render)."""
+        known = self._static.get(id(content))
+        if known is not None and known[0] is content and known[1] == paths:
+            return known[2]
+        blank = replaced(content, dict.fromkeys(paths, ""))
+        problem = next((path for path, text in strings(blank) if find_placeholder(text) is not None), None)
+        if len(self._static) < _CHECKS_HELD:
+            self._static[id(content)] = (content, paths, problem)
+        return problem
+
+    def _compile(self, source: str, html: bool) -> _Compiled:
+        environment = self._environments[html]
+        template = environment.from_string(source)
+        named = meta.find_undeclared_variables(environment.parse(source))
+        return _Compiled(template, frozenset(named & ROOTS))
 
     @staticmethod
     def _failed(reason: RenderReason, path: str, reading: Reading) -> RenderResult:
@@ -149,6 +180,10 @@ def _checked(output: JSON, reading: Reading) -> RenderResult:
     for path, text in strings(output):
         if find_placeholder(text) is not None:
             return Renderer._failed(RenderReason.PLACEHOLDER, path, reading)
+    return _rendered(output, reading)
+
+
+def _rendered(output: JSON, reading: Reading) -> RenderResult:
     return RenderResult(
         RenderReason.RENDERED,
         output,

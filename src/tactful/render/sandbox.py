@@ -64,6 +64,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     raise SecurityError("the result would be too long")
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A namespace's only attributes without an underscore in front are the next steps of an
+        # atom's name, which the sandbox's own check (below) would let through every time: they are
+        # taken directly. Every other name, and every other object, goes through that check.
+        if type(obj) is Namespace and not attribute.startswith("_"):
+            return obj._step(attribute)
+        return super().getattr(obj, attribute)
+
 
 def make_environment(*, html: bool) -> ImmutableSandboxedEnvironment:
     """A sandbox with autoescaping for HTML fields, strict undefined values and no globals: no
@@ -145,6 +153,7 @@ class Namespace:
         return self._step(step)
 
     def _step(self, step: str) -> object:
+        # Private, as every attribute of a namespace: a public method would shadow an atom's name.
         path = f"{self._path}.{step}"
         if path in self._paths.atoms:
             return self._reading.value(path)
@@ -166,6 +175,7 @@ class Namespace:
         return f"Namespace({self._path!r})"
 
 
-def namespaces(paths: AtomPaths, reading: Reading) -> dict[str, Any]:
-    """The template's whole world: one namespace per source prefix."""
-    return {root: Namespace(root, paths, reading) for root in ROOTS}
+def namespaces(paths: AtomPaths, reading: Reading, roots: Collection[str] = ROOTS) -> dict[str, Any]:
+    """The template's whole world: one namespace per source prefix among `roots` (the prefixes a
+    template names; any other name it uses is undefined, as it is in the whole world)."""
+    return {root: Namespace(root, paths, reading) for root in roots}
