@@ -210,7 +210,6 @@ def decide(built: Setup, given: Inputs) -> decisions.Decided:
         view=view,
         ask=ask,
         at=AT,
-        catalog=catalog,
         subject_id=given.subject_id,
     )
 
@@ -271,7 +270,6 @@ def run(*, pairs: int = 5, quick: bool = False, subjects: int = 500) -> dict[str
             view=views[i % count],
             ask=one.ask,
             at=AT,
-            catalog=built.catalog,
             subject_id=one.subject_id,
         )
 

@@ -219,7 +219,6 @@ def test_a_decision_reads_only_its_allowance_stays_below_its_ceiling_and_always_
         view=view,
         ask=ask,
         at=LATER,
-        catalog=catalog,
         subject_id=uuid.uuid4(),
     )
 

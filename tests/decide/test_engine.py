@@ -10,6 +10,7 @@ import pytest
 
 from tactful.catalog.loader import load_catalog
 from tactful.decide.engine import decide
+from tactful.decide.explain import AtomUses
 from tactful.decide.logbook import UNNUMBERED, Entry
 from tactful.decide.walk import Placement, Variation
 from tactful.main import default_catalog_path
@@ -26,7 +27,12 @@ def test_each_placement_gets_an_id_an_answer_and_an_entry() -> None:
     subject = uuid.uuid4()
 
     served = decide(
-        [hero, greeting], allowance=allowance(), view=view, at=NOW, steps=lambda _: Steps(), catalog=DEMO
+        [hero, greeting],
+        allowance=allowance(),
+        view=view,
+        at=NOW,
+        steps=lambda _: Steps(),
+        uses=AtomUses(DEMO),
     )
 
     assert [s.answer.placement for s in served] == ["home_hero", "greeting"]
@@ -56,7 +62,7 @@ def test_an_entry_made_in_one_step_is_the_one_its_constructor_makes() -> None:
         view={"context.location.country": "SE"},
         at=NOW,
         steps=lambda _: Steps(),
-        catalog=DEMO,
+        uses=AtomUses(DEMO),
     )
     made = served[0].entry(subject_id=uuid.uuid4(), at=NOW, model_version="m1", language="sv")
     fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(Entry)}

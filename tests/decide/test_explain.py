@@ -13,7 +13,7 @@ from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
 from tactful.consent.fold import ConsentEvent, fold
 from tactful.decide import wording
-from tactful.decide.explain import Explanation, explain
+from tactful.decide.explain import AtomUses, Explanation, explain
 from tactful.decide.walk import Skip, Strategy, walk
 from tactful.main import default_catalog_path
 from tactful.policy import ProfileSnapshot, Regime, RequestSignals, SubjectFacts, build_view, evaluate
@@ -35,7 +35,7 @@ def test_a_greeting_above_the_ceiling_is_explained_and_what_would_change_it_is_n
     given = allowance(ceiling=Level.MANY)
     answer = decide(web(greeting, sweden), given)
 
-    made = explain(answer, allowance=given, catalog=DEMO, answered_atoms=sweden.atoms)
+    made = explain(answer, allowance=given, uses=AtomUses(DEMO), answered_atoms=sweden.atoms)
 
     assert (made.level, made.strategy, made.exploration, made.holdout) == (
         Level.MANY,
@@ -67,7 +67,9 @@ def test_levels_within_the_ceiling_say_what_kept_their_experiences_out() -> None
         "returning", Level.FEW, atoms=frozenset({"context.location.country"}), audience_served=False
     )
     answer = decide(web(few), allowance(ceiling=Level.ONE))
-    made = explain(answer, allowance=allowance(ceiling=Level.ONE), catalog=DEMO, answered_atoms=frozenset())
+    made = explain(
+        answer, allowance=allowance(ceiling=Level.ONE), uses=AtomUses(DEMO), answered_atoms=frozenset()
+    )
     assert [(s.level, s.code, s.experience) for s in made.not_higher] == [
         (Level.FEW, Skip.AUDIENCE_NOT_SERVED, "returning")
     ]
@@ -78,17 +80,17 @@ def test_levels_within_the_ceiling_say_what_kept_their_experiences_out() -> None
 def test_a_holdout_and_a_split_are_said_to_be_chance() -> None:
     top = experience("top", Level.MANY, strategy=Strategy.SPLIT)
     held = decide(web(top), allowance(), Steps(matching=frozenset({"top"}), held_out={"top": 0.05}))
-    made = explain(held, allowance=allowance(), catalog=DEMO, answered_atoms=frozenset())
+    made = explain(held, allowance=allowance(), uses=AtomUses(DEMO), answered_atoms=frozenset())
     assert (made.holdout, made.exploration) == (True, False)
     split = decide(web(top), allowance(), Steps(matching=frozenset({"top"})))
-    assert explain(split, allowance=allowance(), catalog=DEMO, answered_atoms=top.atoms).exploration
+    assert explain(split, allowance=allowance(), uses=AtomUses(DEMO), answered_atoms=top.atoms).exploration
 
 
 def test_a_significant_decision_tells_the_person_they_may_ask_for_review_and_contest() -> None:
     price = experience("price", significant=True)
     given = allowance(significant=True)
     answer = decide(web(price), given)
-    made = explain(answer, allowance=given, catalog=DEMO, answered_atoms=price.atoms)
+    made = explain(answer, allowance=given, uses=AtomUses(DEMO), answered_atoms=price.atoms)
     assert made.significant
     assert made.to_json()["significant"] is True
     assert Explanation.from_json(made.to_json()) == made
@@ -101,7 +103,7 @@ def test_a_significant_decision_tells_the_person_they_may_ask_for_review_and_con
     assert "bestrida" in swedish.your_rights[1]
 
     ordinary = decide(web(experience("banner")), given)
-    plain = explain(ordinary, allowance=given, catalog=DEMO, answered_atoms=frozenset())
+    plain = explain(ordinary, allowance=given, uses=AtomUses(DEMO), answered_atoms=frozenset())
     assert not plain.significant
     assert "significant" not in plain.to_json()  # every other explanation reads as before
     assert wording.sentences(plain, wording.Language.EN).your_rights == ()
@@ -140,7 +142,7 @@ def test_explanations_carry_codes_never_values_and_survive_the_log(
     answer = walk(placement, allowance=given_allowance, view=view, at=NOW + timedelta(0), steps=Steps())
     chosen = next((e.atoms for e in placement.experiences if e.key == answer.experience), frozenset())
 
-    made = explain(answer, allowance=given_allowance, catalog=catalog, answered_atoms=chosen)
+    made = explain(answer, allowance=given_allowance, uses=AtomUses(catalog), answered_atoms=chosen)
 
     assert Explanation.from_json(made.to_json()) == made
     assert all(step.level > made.level for step in made.not_higher)
@@ -153,3 +155,20 @@ def test_explanations_carry_codes_never_values_and_survive_the_log(
         assert "SECRET-" not in text
         assert "{" not in text
     assert "SECRET-" not in repr(made.to_json())
+
+
+def test_the_atoms_of_an_answer_are_made_once_per_pair_and_name_each_category() -> None:
+    uses = AtomUses(DEMO)
+    read = frozenset({"context.device.type", "traits.first_name"})
+    answered = frozenset({"traits.first_name", "computed.lifetime_value"})
+
+    made = uses(read, answered)
+
+    assert [(a.atom, a.category, a.weight) for a in made] == [
+        ("computed.lifetime_value", str(DEMO.atoms["computed.lifetime_value"].category), 0.5),
+        ("context.device.type", str(DEMO.atoms["context.device.type"].category), 0.0),
+        ("traits.first_name", str(DEMO.atoms["traits.first_name"].category), 0.5),
+    ]
+    assert uses(frozenset(read), frozenset(answered)) is made  # equal sets, one tuple
+    assert uses(read, frozenset()) != made
+    assert [a.category for a in uses(frozenset({"traits.nowhere"}), frozenset())] == ["undeclared"]

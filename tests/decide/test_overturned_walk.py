@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tactful.catalog.loader import load_catalog
 from tactful.catalog.model import Catalog
 from tactful.decide import overrides
-from tactful.decide.explain import Explanation, explain
+from tactful.decide.explain import AtomUses, Explanation, explain
 from tactful.decide.walk import Answer, Placement, Skip, walk
 from tactful.decide.wording import SKIPS, Language, sentences
 from tactful.main import default_catalog_path
@@ -115,7 +115,7 @@ def test_an_explanation_without_an_overturn_reads_as_before() -> None:
 
 def _explained(answer: Answer) -> Explanation:
     given = allowance(significant=True)
-    return explain(answer, allowance=given, catalog=DEMO, answered_atoms=answer.experience_atoms)
+    return explain(answer, allowance=given, uses=AtomUses(DEMO), answered_atoms=answer.experience_atoms)
 
 
 # -- the read: only when a significant experience is asked for, never for a stranger ------------

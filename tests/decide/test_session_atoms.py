@@ -158,7 +158,6 @@ def serve(conditions: list[dict[str, Any]], allowance: Any, session: Any) -> tup
         view=view,
         ask=decisions.Ask(("hero",), anonymous_id="anon-1"),
         at=AT,
-        catalog=CATALOG,
         subject_id=uuid.uuid4(),
     )
     return decided.served[0].answer, view

@@ -92,7 +92,7 @@ def decide(
                 level=str(s.answer.level),
                 strategy=str(s.answer.strategy),
                 propensity=s.answer.propensity,
-                explanation=_json_object(s.explanation.to_json()),
+                explanation=_json_object(s.explained),
             )
             for s in decided.served
         ]

@@ -25,7 +25,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tactful.catalog.model import Catalog
 from tactful.consent import service as consent_service
 from tactful.consent.gatekeeper import PolicyContext, SubjectAllowance, stranger_allowance, subject_allowance
 from tactful.crypto import Keystore
@@ -151,7 +150,6 @@ def decide(
         view=found.view(),
         ask=ask,
         at=at,
-        catalog=catalog,
         subject_id=subject_id,
         sizes=sizes,
         overturned=overturned,
@@ -166,7 +164,6 @@ def serve(
     view: Mapping[str, object],
     ask: Ask,
     at: datetime,
-    catalog: Catalog,
     subject_id: uuid.UUID | None,
     sizes: AudienceSizes | None = None,
     overturned: frozenset[str] = frozenset(),
@@ -184,7 +181,7 @@ def serve(
         steps=lambda placement: ServingSteps(
             lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
         ),
-        catalog=catalog,
+        uses=lineup.atom_uses,
         overturned=overturned,
     )
     if sizes is not None and subject_id is not None and lineup.sketches:

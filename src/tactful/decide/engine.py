@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
-from tactful.catalog.model import Catalog
-from tactful.decide.explain import Explanation, explain
+from tactful.decide.explain import AtomUses, Explanation, explain
 from tactful.decide.logbook import Entry, unnumbered
 from tactful.decide.walk import Answer, Placement, Steps, walk
 from tactful.policy.allowance import Allowance
@@ -39,6 +39,11 @@ class Served:
     answer: Answer
     explanation: Explanation
 
+    @cached_property
+    def explained(self) -> dict[str, object]:
+        """The explanation's JSON form, made once: the answer's response and its log entry read it."""
+        return self.explanation.to_json()
+
     def entry(
         self,
         *,
@@ -50,7 +55,7 @@ class Served:
         """The decision log's entry for this answer (names, codes and numbers; no atom values), with
         the language its explanation is to be read in when the request named a shipped one."""
         answer = self.answer
-        explanation = self.explanation.to_json()
+        explanation = dict(self.explained)
         if language is not None:
             explanation["language"] = language
         return unnumbered(
@@ -79,19 +84,18 @@ def decide(
     view: Mapping[str, object],
     at: datetime,
     steps: Callable[[Placement], Steps],
-    catalog: Catalog,
+    uses: AtomUses,
     overturned: frozenset[str] = frozenset(),
 ) -> list[Served]:
     """An answer for every placement, in the order asked, each explained and given an id; `steps`
-    gives the walk's steps for a placement (rendering depends on its channel); no answer comes from
+    gives the walk's steps for a placement (rendering depends on its channel), `uses` the atoms of
+    explanations (the lineup's, for its catalog); no answer comes from
     an experience in `overturned` (overturned on review for this subject)."""
     served = []
     for placement in placements:
         answer = walk(
             placement, allowance=allowance, view=view, at=at, steps=steps(placement), overturned=overturned
         )
-        explanation = explain(
-            answer, allowance=allowance, catalog=catalog, answered_atoms=answer.experience_atoms
-        )
+        explanation = explain(answer, allowance=allowance, uses=uses, answered_atoms=answer.experience_atoms)
         served.append(Served(new_decision_id(), answer, explanation))
     return served

@@ -1,7 +1,7 @@
 """What a decision says about itself: a structured explanation made from codes when the decision is
 made (and logged), turned into sentences only when someone reads it (`decide/wording.py`).
 
-    Answer + Allowance + catalog ──explain()──▶ Explanation (codes, parameters, atoms, categories)
+    Answer + Allowance + AtomUses ──explain()──▶ Explanation (codes, parameters, atoms, categories)
                                                     │ stored in the decision log
                                                     ▼
                                  GET /v1/decisions/{id}/explanation ──sentences()──▶ plain language
@@ -13,6 +13,10 @@ the result" lists the consent choices that would have let a higher experience ap
 lists the experiences passed over, at any level, because a person's review overturned an earlier
 decision of theirs about this subject: it is why the answer is what it is even when it is not why
 it is no higher.
+
+An answer's atoms, with their categories and weights, depend only on the atoms the walk read and
+those of the experience that answered: `AtomUses` makes them once per such pair for one catalog and
+shares them (a lineup holds one, beside its renderer), so a decision builds only what is its own.
 """
 
 from __future__ import annotations
@@ -50,6 +54,39 @@ class AtomUse:
     atom: str
     category: str
     weight: float
+
+
+def atom_uses(
+    categories: Mapping[str, str], read: frozenset[str], answered: frozenset[str]
+) -> tuple[AtomUse, ...]:
+    """The atoms of an answer in name order: those read (weight 0 unless the answering experience
+    reads them) and `answered`, the atoms of the experience that answered, in equal shares."""
+    share = 1 / len(answered) if answered else 0.0
+    return tuple(
+        AtomUse(atom, categories.get(atom, "undeclared"), share if atom in answered else 0.0)
+        for atom in sorted(read | answered)
+    )
+
+
+_USES_HELD = 4096
+"""How many (read, answered) pairs keep their atoms (a lineup's experiences make far fewer)."""
+
+
+class AtomUses:
+    """`atom_uses` over one catalog's categories, made once per pair of atom sets and shared: the
+    tuples are immutable, and the same experiences answer decision after decision."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._categories = {name: str(atom.category) for name, atom in catalog.atoms.items()}
+        self._made: dict[tuple[frozenset[str], frozenset[str]], tuple[AtomUse, ...]] = {}
+
+    def __call__(self, read: frozenset[str], answered: frozenset[str]) -> tuple[AtomUse, ...]:
+        made = self._made.get((read, answered))
+        if made is None:
+            made = atom_uses(self._categories, read, answered)
+            if len(self._made) < _USES_HELD:
+                self._made[read, answered] = made
+        return made
 
 
 @dataclass(frozen=True)
@@ -132,19 +169,10 @@ class Explanation:
 
 
 def explain(
-    answer: Answer, *, allowance: Allowance, catalog: Catalog, answered_atoms: frozenset[str]
+    answer: Answer, *, allowance: Allowance, uses: AtomUses, answered_atoms: frozenset[str]
 ) -> Explanation:
-    """The explanation of `answer`; `answered_atoms` are the atoms of the experience that answered."""
-    share = 1 / len(answered_atoms) if answered_atoms else 0.0
-    declared = catalog.atoms
-    atoms = tuple(
-        AtomUse(
-            atom,
-            str(found.category) if (found := declared.get(atom)) is not None else "undeclared",
-            share if atom in answered_atoms else 0.0,
-        )
-        for atom in sorted(answer.atoms_read | answered_atoms)
-    )
+    """The explanation of `answer`; `answered_atoms` are the atoms of the experience that answered,
+    `uses` the catalog's `AtomUses`."""
     basis: dict[str, str] = {}
     for purpose in _PURPOSES_UP_TO[answer.level]:
         verdict = allowance.purposes.get(purpose)
@@ -180,7 +208,7 @@ def explain(
         strategy=answer.strategy,
         exploration=answer.strategy in (Strategy.SPLIT, Strategy.BANDIT),
         holdout=answer.strategy is Strategy.HOLDOUT,
-        atoms=atoms,
+        atoms=uses(answer.atoms_read, answered_atoms),
         legal_basis=basis,
         not_higher=tuple(steps),
         would_change=tuple(changes),
@@ -188,5 +216,7 @@ def explain(
         significant=answer.significant,
         overturned=tuple(
             Step(p.level, str(p.skip), (), p.experience) for p in answer.passed if p.skip is Skip.OVERTURNED
-        ),
+        )
+        if answer.passed
+        else (),
     )

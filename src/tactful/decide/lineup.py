@@ -30,6 +30,7 @@ from typing import Any
 from tactful.catalog.model import Catalog
 from tactful.decide import assignment, conditions
 from tactful.decide.checks import ExperienceData, VariationData
+from tactful.decide.explain import AtomUses
 from tactful.decide.levels import held_to_k, reach
 from tactful.decide.publishing import reads, reads_special
 from tactful.decide.schemas import Status
@@ -53,6 +54,8 @@ class Lineup:
     catalog_version: str
     renderer: Renderer
     """The template sandbox over the catalog's atoms (compiled templates are cached in it)."""
+    atom_uses: AtomUses
+    """The atoms of explanations, with the catalog's categories (made once per pair of atom sets)."""
     sketches: Mapping[str, str]
     """By experience key: the sketch key of its audience, when that audience is held to k."""
     shadow: frozenset[str]
@@ -185,6 +188,7 @@ def build(
         mark=mark,
         catalog_version=catalog_version,
         renderer=Renderer(catalog.atoms.keys()),
+        atom_uses=AtomUses(catalog),
         sketches=sketches,
         shadow=frozenset(sketches.values()),
     )

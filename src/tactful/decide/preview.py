@@ -94,7 +94,7 @@ def preview(
         steps=lambda p: ServingSteps(
             lineup, lineup.renderer, assignment.Unit.of(user_id=unit, anonymous_id=None), True, p.channel
         ),
-        catalog=catalog,
+        uses=lineup.atom_uses,
     )
     return served
 
