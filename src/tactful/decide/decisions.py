@@ -43,6 +43,7 @@ from tactful.errors import InvalidInput
 from tactful.policy import Allowance, RequestSignals
 from tactful.profiles import service as profiles_service
 from tactful.profiles.counters import RealtimeCounters
+from tactful.records import quick
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Ask:
     gpc: bool = False
 
 
+@quick
 @dataclass(frozen=True)
 class Decided:
     served: tuple[Served, ...]

@@ -21,9 +21,10 @@ from datetime import datetime
 from functools import cached_property
 
 from tactful.decide.explain import AtomUses, Explanation, explain
-from tactful.decide.logbook import Entry, unnumbered
+from tactful.decide.logbook import Entry
 from tactful.decide.walk import Answer, Placement, Steps, walk
 from tactful.policy.allowance import Allowance
+from tactful.records import quick
 
 DECISION_ID_BYTES = 16
 """128 random bits: a decision id is a capability to read its explanation, so it is unguessable."""
@@ -33,6 +34,7 @@ def new_decision_id() -> str:
     return "dc_" + secrets.token_urlsafe(DECISION_ID_BYTES)
 
 
+@quick
 @dataclass(frozen=True)
 class Served:
     decision_id: str
@@ -58,7 +60,7 @@ class Served:
         explanation = dict(self.explained)
         if language is not None:
             explanation["language"] = language
-        return unnumbered(
+        return Entry(
             decision_id=self.decision_id,
             subject_id=subject_id,
             placement=answer.placement,

@@ -30,6 +30,7 @@ from tactful.decide.assignment import Strategy
 from tactful.decide.walk import Answer, Skip
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Code, Params, Reason, params_of
+from tactful.records import quick
 from tactful.types import LEVEL_PURPOSE, Level
 
 _CONSENT_CODES = frozenset(
@@ -45,6 +46,7 @@ _PURPOSES_UP_TO = {
 _ABOVE = {level: _LEVELS[level.rank + 1 :] for level in _LEVELS}
 
 
+@quick
 @dataclass(frozen=True)
 class AtomUse:
     """One atom the decision read: its category, the purposes it was read for, and its weight in the
@@ -89,6 +91,7 @@ class AtomUses:
         return made
 
 
+@quick
 @dataclass(frozen=True)
 class Step:
     """Why the decision did not reach `level`: a code of the gate (`Code`) or of the walk (`Skip`)."""
@@ -99,6 +102,7 @@ class Step:
     experience: str | None = None
 
 
+@quick
 @dataclass(frozen=True)
 class Explanation:
     level: Level

@@ -27,12 +27,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from tactful.records import quick
+
 log = logging.getLogger(__name__)
 
 UNNUMBERED = uuid.UUID(int=0)
 """The process of an entry no logbook has numbered yet."""
 
 
+@quick
 @dataclass(frozen=True)
 class Entry:
     """One served decision as the log keeps it (no atom values: names, codes and numbers)."""
@@ -56,48 +59,6 @@ class Entry:
     process: uuid.UUID = UNNUMBERED
     """The logbook's process that numbered the entry (`sequence`); none has until it is added."""
     sequence: int = 0
-
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def unnumbered(
-    *,
-    decision_id: str,
-    subject_id: uuid.UUID | None,
-    placement: str,
-    experience: str | None,
-    experience_version: int | None,
-    variation: str,
-    level: str,
-    strategy: str,
-    propensity: float,
-    atoms_read: tuple[str, ...],
-    purposes: tuple[str, ...],
-    legal_basis: dict[str, str],
-    explanation: dict[str, Any],
-    decided_at: datetime,
-    model_version: str | None = None,
-    forced: bool = False,
-) -> Entry:
-    """The Entry with these fields, not yet numbered, as its constructor makes it, faster.
-
-    Every placement of every decision makes one. A frozen dataclass's __init__ sets its eighteen
-    fields one `object.__setattr__` at a time: about 2 µs, more than the rest of making the entry.
-    Here they become the instance's dictionary in one step, as `policy.allowance.assemble` makes an
-    Allowance. (The tests hold this to the constructor.)
-    """
-    entry = _new(Entry)
-    _set(entry, "__dict__", {
-        "decision_id": decision_id, "subject_id": subject_id, "placement": placement,
-        "experience": experience, "experience_version": experience_version, "variation": variation,
-        "level": level, "strategy": strategy, "propensity": propensity, "atoms_read": atoms_read,
-        "purposes": purposes, "legal_basis": legal_basis, "explanation": explanation,
-        "decided_at": decided_at, "model_version": model_version, "forced": forced,
-        "process": UNNUMBERED, "sequence": 0,
-    })  # fmt: skip
-    return entry
 
 
 Writer = Callable[[Sequence[Entry]], int | None]

@@ -51,6 +51,7 @@ from tactful.decide.assignment import (
 )
 from tactful.policy.allowance import Allowance
 from tactful.policy.verdicts import Reason
+from tactful.records import quick
 from tactful.types import Level, Purpose
 
 
@@ -142,6 +143,7 @@ class Placement:
         return frozenset(e.key for e in self.experiences if e.significant)
 
 
+@quick
 @dataclass(frozen=True)
 class Matched:
     """An audience's answer: matched or not, or unknown because an atom it read is withheld."""
@@ -151,6 +153,7 @@ class Matched:
     atoms_read: frozenset[str] = frozenset()
 
 
+@quick
 @dataclass(frozen=True)
 class Drawn:
     """An assignment's outcome, the allocation it came from (the walk's `Path` needs both for the
@@ -161,6 +164,7 @@ class Drawn:
     variation: Variation | None = None
 
 
+@quick
 @dataclass(frozen=True)
 class Rendered:
     content: object | None
@@ -178,6 +182,7 @@ class Steps(Protocol):
     def render(self, variation: Variation, view: Mapping[str, object]) -> Rendered: ...
 
 
+@quick
 @dataclass(frozen=True)
 class Passed:
     """An experience above the answer, and why it did not answer."""
@@ -189,6 +194,7 @@ class Passed:
     atoms: frozenset[str] = frozenset()
 
 
+@quick
 @dataclass(frozen=True)
 class Answer:
     """What one placement shows, and everything the log and the explanation need."""

@@ -8,6 +8,7 @@ from typing import Any, NoReturn, TypeVar
 
 from tactful.errors import TactfulError
 from tactful.policy.verdicts import Code, Reason, Verdict
+from tactful.records import quick
 from tactful.types import Level, Purpose
 
 
@@ -95,10 +96,9 @@ class Deferred(Lazy[K, V]):
 
 _NOT_SIGNIFICANT = Verdict(False, Code.EXPLICIT_MISSING, (("category", "significant_decisions"),))
 _NOT_LEARNABLE = Reason(Code.NOT_LEARNABLE)
-_new = object.__new__
-_set = object.__setattr__
 
 
+@quick
 @dataclass(frozen=True)
 class Allowance:
     """What may be read about one subject at one moment, and why nothing more.
@@ -148,43 +148,6 @@ class Allowance:
         if atom in self.decide_atoms:
             return None
         return self.refusals.get(atom) or Reason.of(Code.NOT_DECLARED, atom=atom)
-
-
-def assemble(
-    *,
-    ceiling: Level,
-    decide_atoms: frozenset[str],
-    learn_atoms: frozenset[str],
-    purposes: Mapping[Purpose, Verdict],
-    refusals: Mapping[str, Reason],
-    level_reasons: Mapping[Level, Reason],
-    may_learn: bool,
-    learn_ceiling: Level,
-    request_only: frozenset[str],
-    purpose_atoms: Mapping[Purpose, frozenset[str]],
-    significant_decisions: Verdict,
-    regimes: tuple[str, ...],
-    minor: bool,
-    learn_reason: Reason | None,
-    device_identifiers: bool,
-) -> Allowance:
-    """The Allowance with these fields (every one given), as its constructor makes it, faster.
-
-    The gate makes one per decision. A frozen dataclass's __init__ sets its fields one
-    `object.__setattr__` at a time, and a class called with keywords packs them into a dict on the
-    way: about 1.5 µs for these fifteen, a fifth of the gate's call. Here they become the
-    instance's dictionary in one step. (The tests hold this to the constructor.)
-    """
-    allowance = _new(Allowance)
-    _set(allowance, "__dict__", {
-        "ceiling": ceiling, "decide_atoms": decide_atoms, "learn_atoms": learn_atoms,
-        "purposes": purposes, "refusals": refusals, "level_reasons": level_reasons,
-        "may_learn": may_learn, "learn_ceiling": learn_ceiling, "request_only": request_only,
-        "purpose_atoms": purpose_atoms, "significant_decisions": significant_decisions,
-        "regimes": regimes, "minor": minor, "learn_reason": learn_reason,
-        "device_identifiers": device_identifiers,
-    })  # fmt: skip
-    return allowance
 
 
 class SubjectView(Mapping[str, object]):

@@ -19,7 +19,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import NamedTuple
 
-from tactful.policy.allowance import Allowance, Lazy, SubjectView, assemble
+from tactful.policy.allowance import Allowance, Lazy, SubjectView
 from tactful.policy.index import (
     PERSONALIZATION,
     PURPOSE_LEVEL,
@@ -232,7 +232,7 @@ def _allowance(
         _Later, (index, snapshot, outcomes, ceiling, decide, uncovered, limit_sensitive, subject.restricted)
     )
     decide_atoms = index.atoms(decide)
-    return assemble(
+    return Allowance(
         ceiling=_LEVELS[ceiling],
         decide_atoms=decide_atoms,
         learn_atoms=decide_atoms if learn == decide else index.atoms(learn),
