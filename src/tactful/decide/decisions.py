@@ -175,14 +175,16 @@ def serve(
     matches of audiences held to k, in shadow or serving, are counted in `sizes`; no answer comes
     from an experience in `overturned`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
+    steps = {  # one set of steps per channel asked for: rendering depends on it, nothing else does
+        channel: ServingSteps(lineup, lineup.renderer, unit, allowance.device_identifiers, channel)
+        for channel in {placement.channel for placement in placements}
+    }
     served = engine.decide(
         placements,
         allowance=allowance,
         view=view,
         at=at,
-        steps=lambda placement: ServingSteps(
-            lineup, lineup.renderer, unit, allowance.device_identifiers, placement.channel
-        ),
+        steps=lambda placement: steps[placement.channel],
         uses=lineup.atom_uses,
         overturned=overturned,
     )

@@ -13,12 +13,12 @@ overturned for them (`decide.overrides`), and hands the entries to the `Logbook`
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 
 from tactful.decide.explain import AtomUses, Explanation, explain
 from tactful.decide.logbook import Entry
@@ -30,8 +30,13 @@ DECISION_ID_BYTES = 16
 """128 random bits: a decision id is a capability to read its explanation, so it is unguessable."""
 
 
-def new_decision_id() -> str:
-    return "dc_" + secrets.token_urlsafe(DECISION_ID_BYTES)
+def new_decision_ids(count: int) -> list[str]:
+    """`count` decision ids, from one draw of the system's random source (one call per request)."""
+    drawn = secrets.token_bytes(DECISION_ID_BYTES * count)
+    return [
+        "dc_" + base64.urlsafe_b64encode(drawn[i : i + DECISION_ID_BYTES]).rstrip(b"=").decode("ascii")
+        for i in range(0, len(drawn), DECISION_ID_BYTES)
+    ]
 
 
 @quick
@@ -40,11 +45,8 @@ class Served:
     decision_id: str
     answer: Answer
     explanation: Explanation
-
-    @cached_property
-    def explained(self) -> dict[str, object]:
-        """The explanation's JSON form, made once: the answer's response and its log entry read it."""
-        return self.explanation.to_json()
+    explained: dict[str, object]
+    """The explanation's JSON form, made once with it: the response and the log entry read it."""
 
     def entry(
         self,
@@ -94,10 +96,11 @@ def decide(
     explanations (the lineup's, for its catalog); no answer comes from
     an experience in `overturned` (overturned on review for this subject)."""
     served = []
-    for placement in placements:
+    ids = new_decision_ids(len(placements))
+    for decision_id, placement in zip(ids, placements, strict=True):
         answer = walk(
             placement, allowance=allowance, view=view, at=at, steps=steps(placement), overturned=overturned
         )
         explanation = explain(answer, allowance=allowance, uses=uses, answered_atoms=answer.experience_atoms)
-        served.append(Served(new_decision_id(), answer, explanation))
+        served.append(Served(decision_id, answer, explanation, explanation.to_json()))
     return served
