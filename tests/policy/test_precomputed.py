@@ -217,6 +217,9 @@ def test_a_mask_turns_back_into_exactly_its_atoms(catalog: Catalog, data: st.Dat
     mask = data.draw(st.integers(0, index.everything))
     expected = {name for i, name in enumerate(index.names) if mask >> i & 1}
     assert index.atoms(mask) == expected
+    assert index.atoms(mask) == expected  # again, as met before
+    other = data.draw(st.integers(0, index.everything))
+    assert index.atoms(other) == {name for i, name in enumerate(index.names) if other >> i & 1}
     named = index.named(mask)
     assert list(named) == [n for n in index.names if n in expected]
     assert len(named) == len(expected)
