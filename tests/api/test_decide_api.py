@@ -217,12 +217,29 @@ def basic_of(headers: dict[str, str]) -> dict[str, str]:
     return basic(headers["Authorization"].removeprefix("Bearer "))
 
 
-def test_sec_gpc_is_recorded_once_and_obeyed(api: TestClient, keys: dict[Scope, dict[str, str]]) -> None:
+def test_sec_gpc_is_recorded_once_and_obeyed(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     shop(api, keys[Scope.ADMIN])
     server, person = keys[Scope.SERVER], user()
     consent(api, server, person, **{"personalization.segments": True})
+    # Deciding reads; only the decision whose signal changes the person's state opens a write unit.
+    writes: list[int] = []
+    opened = context.session
+
+    def session() -> Any:
+        writes.append(1)
+        return opened()
+
+    monkeypatch.setattr(context, "session", session)
+    decide(api, server, user_id=person)
+    assert writes == []
     for _ in range(3):
         decide(api, server | {"Sec-GPC": "1"}, user_id=person)
+    assert writes == [1]
+    decide(api, server | {"Sec-GPC": "1"}, user_id=user())  # nobody stored: nothing to record
+    assert writes == [1]
+    monkeypatch.undo()
     state = api.get("/v1/consent", params={"user_id": person}, headers=server).json()
     gpc_entries = [h for h in state["history"] if h.get("source") == "gpc"]
     assert len(gpc_entries) == 1

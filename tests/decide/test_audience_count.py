@@ -174,7 +174,7 @@ def test_a_person_counted_by_the_pass_and_by_a_decision_counts_once(shop: Shop) 
     ask = decisions.Ask(placements=(PLACEMENT,), user_id=shop.users["swede"])
     with shop.database.session() as session:
         decided = decisions.decide(
-            session, keystore=shop.keystore, policy=POLICY, lineup=built(), ask=ask, at=AT, proof={},
+            session, keystore=shop.keystore, policy=POLICY, lineup=built(), ask=ask, at=AT,
             sizes=shop.sizes,
         )  # fmt: skip
         assert decided.subject_id == shop.people["swede"]

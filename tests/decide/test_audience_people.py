@@ -88,7 +88,7 @@ class Life:
         )
         decided = decisions.decide(
             self.session, keystore=self.keystore, policy=POLICY, lineup=LINEUP, ask=ask, at=AT,
-            proof={}, sizes=self.sizes,
+            sizes=self.sizes,
         )  # fmt: skip
         if decided.subject_id is not None:
             self.found.add(decided.subject_id)

@@ -1,9 +1,9 @@
 """Decisions over HTTP: `POST /v1/decide` answers placements for a subject; `GET
 /v1/decisions/{id}/explanation` tells the person why they see what they see.
 
-    POST /v1/decide (server key) ── lineup (what serves) ── one unit of work: find the subject,
-        record Sec-GPC if it changes their state, the seam, the walk ──▶ answers ──▶ Logbook (after)
-        (it only reads unless the request carries Sec-GPC: then it may write, and takes the lock)
+    POST /v1/decide (server key) ── lineup (what serves) ── one reading unit of work: find the
+        subject, the seam, the walk ──▶ answers ──▶ Logbook (after)
+        ── Sec-GPC that changes their state? ──▶ recorded in its own unit, before the answer
     GET /v1/decisions/{id}/explanation (write key) ── buffer, then the log ──▶ sentences (en, sv)
 
 A decision id is random and unguessable (128 bits), so the write key that sits in web pages may ask
@@ -21,6 +21,7 @@ from tactful.api.context import Context
 from tactful.api.deps import AUTH_RESPONSES, Problem, require_server, require_write
 from tactful.api.middleware import request_id
 from tactful.consent import gpc
+from tactful.consent import service as consent_service
 from tactful.decide import decisions
 from tactful.decide.schemas import DecideRequest, DecideResponse, DecisionView, ExplanationView
 from tactful.errors import NotFound
@@ -54,7 +55,6 @@ def decide(
     # What serves is read before the unit of work: building it may need the database itself.
     lineup = context.lineup()
     policy = context.policy_context()
-    proof = {"request_id": request_id(request.headers.get("x-request-id")), "key_id": str(principal.key_id)}
     ask = decisions.Ask(
         placements=tuple(body.placements),
         user_id=body.user_id,
@@ -62,21 +62,31 @@ def decide(
         context=body.context,
         gpc=gpc.gpc_signal(request.headers.get("sec-gpc")),
     )
-    # Only a Sec-GPC signal may have to be recorded; without one, deciding only reads, and on
-    # SQLite it then waits for no writer (the decision log's, collection's).
-    with context.session() if ask.gpc else context.reading() as session:
+    keystore = context.keystore.cached()
+    # Deciding only reads, and on SQLite waits for no writer (the decision log's, collection's); a
+    # Sec-GPC signal is obeyed by the decision itself, and a write unit is opened only when recording
+    # it changes the subject's state (once, until lifted), before the answer is sent.
+    with context.reading() as session:
         decided = decisions.decide(
             session,
-            keystore=context.keystore.cached(),
+            keystore=keystore,
             policy=policy,
             lineup=lineup,
             ask=ask,
             at=now,
-            proof=proof,
             sizes=context.lineups.sizes if context.lineups is not None else None,
             counters=context.counters,
             overturns=review_records.overturned,
         )
+    if decided.gpc_due and decided.subject_id is not None:
+        proof = {
+            "request_id": request_id(request.headers.get("x-request-id")),
+            "key_id": str(principal.key_id),
+        }
+        with context.session() as session:
+            consent_service.record_gpc(
+                session, keystore=keystore, subject_id=decided.subject_id, at=now, proof=proof, policy=policy
+            )
     if context.logbook is not None:
         for entry in decided.entries:
             context.logbook.add(entry)

@@ -39,6 +39,7 @@ __all__ = [
     "export_ledger",
     "flags",
     "fold_entries",
+    "gpc_due",
     "history",
     "merge_ledgers",
     "purposes_from_categories",
@@ -204,7 +205,7 @@ def record_gpc(
     or None when the opt-out was already in force. The absence of the signal is never an opt-in:
     there is no function to call for it.
     """
-    if gpc.gpc_in_force(history(session, subject_id=subject_id)):
+    if not gpc_due(session, subject_id=subject_id):
         return None
     change = ConsentChange.for_purpose(
         Purpose.SALE_OR_SHARE,
@@ -216,6 +217,12 @@ def record_gpc(
         session, keystore=keystore, subject_id=subject_id, changes=[change], at=at, actor=actor, policy=policy
     )
     return recorded[0]
+
+
+def gpc_due(session: Session, *, subject_id: uuid.UUID) -> bool:
+    """Whether a Global Privacy Control signal would change the subject's state now: no earlier
+    signal's opt-out stands (a read: `record_gpc` asks it again in the unit that writes)."""
+    return not gpc.gpc_in_force(history(session, subject_id=subject_id))
 
 
 def changes_from_categories(

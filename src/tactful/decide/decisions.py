@@ -1,7 +1,8 @@
 """One decision request, from the ids a site's backend sends to the answers served and logged.
 
     ids ──profiles.find_subject──▶ subject (or nobody: nothing is created, no link made or verified)
-        ──Sec-GPC──▶ consent.record_gpc (appends only when it changes the subject's state)
+        ──Sec-GPC──▶ the decision obeys it; `Decided.gpc_due` says whether recording it
+                     (consent.record_gpc, after the reads) would change the subject's state
         ──context──▶ request atoms (declared, scalar, for this request only)
         ──the one seam (consent.gatekeeper)──▶ Allowance + SubjectView (sealed atoms opened when read;
                                                session atoms: one counters snapshot on first read)
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -63,6 +64,9 @@ class Decided:
     served: tuple[Served, ...]
     entries: tuple[Entry, ...]
     subject_id: uuid.UUID | None
+    gpc_due: bool = False
+    """The request's Sec-GPC signal is not yet in force for the stored subject: the caller records
+    it (`consent.service.record_gpc`, which checks again in its own unit of work) before it answers."""
 
 
 def placements_of(lineup: Lineup, keys: Sequence[str]) -> list[Placement]:
@@ -111,7 +115,6 @@ def decide(
     lineup: Lineup,
     ask: Ask,
     at: datetime,
-    proof: Mapping[str, str],
     sizes: AudienceSizes | None = None,
     counters: RealtimeCounters | None = None,
     overturns: overrides.Overturns = overrides.none,
@@ -120,17 +123,14 @@ def decide(
     subject's matches of audiences held to k are counted in `sizes`. The session atoms come from
     `counters`, read once, when a condition first reads one the Allowance permits. `overturns`
     reads, in this session, the significant experiences asked for that a person's review overturned
-    for the subject (none asked for: no read); they never answer."""
+    for the subject (none asked for: no read); they never answer. It only reads: a Sec-GPC signal
+    is obeyed through the request's signals, and left for the caller to record (`gpc_due`)."""
     if not (ask.user_id or ask.anonymous_id):
         raise InvalidInput("give a user_id or an anonymous_id", code="missing_identity")
     placements = placements_of(lineup, ask.placements)
     subject_id = profiles_service.find_subject(
         session, keystore=keystore, user_id=ask.user_id, anonymous_id=ask.anonymous_id
     )
-    if ask.gpc and subject_id is not None:
-        consent_service.record_gpc(
-            session, keystore=keystore, subject_id=subject_id, at=at, proof=proof, policy=policy
-        )
     catalog = policy.catalog
     found = _seam(
         session,
@@ -145,7 +145,7 @@ def decide(
     overturned = overrides.overturned_for(
         session, reader=overturns, subject_id=subject_id, placements=placements
     )
-    return serve(
+    decided = serve(
         lineup=lineup,
         placements=placements,
         allowance=found.allowance,
@@ -156,6 +156,9 @@ def decide(
         sizes=sizes,
         overturned=overturned,
     )
+    if ask.gpc and subject_id is not None and consent_service.gpc_due(session, subject_id=subject_id):
+        return replace(decided, gpc_due=True)
+    return decided
 
 
 def serve(
