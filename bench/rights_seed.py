@@ -126,10 +126,10 @@ def _decision_templates(
             anonymous_id=anonymous_id(index),
             context={"locale": "sv-SE", "location": {"country": "SE"}, "device": {"type": "mobile"}},
         )
-        with context.session() as session:
+        with context.reading() as session:
             decided = decisions.decide(
                 session, keystore=context.keystore.cached(), policy=policy, lineup=lineup, ask=ask, at=at,
-                proof={"request_id": "bench"}, sizes=None,
+                sizes=None,
             )  # fmt: skip
         entries.extend(decided.entries)
     # Numbered as a serving process's logbook numbers its entries.
