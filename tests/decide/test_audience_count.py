@@ -21,6 +21,8 @@ from tactful.db import Database
 from tactful.decide import decisions
 from tactful.decide.audience_count import Left, StoredCount, plan
 from tactful.decide.audience_size import AudienceSizes
+from tactful.decide.conditions import Compiled
+from tactful.decide.lineup import with_shadow
 from tactful.decide.sketch import sketch_key
 from tactful.profiles import atoms as profile_atoms
 from tactful.profiles import service as profiles_service
@@ -188,3 +190,28 @@ def test_an_erased_person_is_not_counted_by_the_next_pass(shop: Shop) -> None:
         profiles_service.erase_subject(session, keystore=shop.keystore, subject_id=shop.people["swede"])
     report = shop.count({"lives_in_sweden": LIVES_IN_SWEDEN})
     assert (report.subjects, report.matched) == (4, {"lives_in_sweden": 0})
+
+
+def test_a_decision_evaluates_each_audience_once_when_it_also_counts_it(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both audiences serve: the walk evaluates them, and counting reads what they answered.
+    serving = with_shadow(built(), frozenset())
+    evaluated: list[int] = []
+    evaluate = Compiled.evaluate
+
+    def counting(self: Compiled, view: Any) -> Any:
+        evaluated.append(1)
+        return evaluate(self, view)
+
+    monkeypatch.setattr(Compiled, "evaluate", counting)
+    ask = decisions.Ask(placements=(PLACEMENT,), user_id=shop.users["swede"])
+    with shop.database.reading() as session:
+        decided = decisions.decide(
+            session, keystore=shop.keystore, policy=POLICY, lineup=serving, ask=ask, at=AT, sizes=shop.sizes
+        )
+    assert decided.served[0].answer.experience == "swedish_customers"
+    assert len(evaluated) == 2  # the walk's two; counting evaluated none again
+    with shop.database.session() as session:
+        shop.sizes.flush(session)
+    assert shop.counted("lives_in_sweden", LIVES_IN_SWEDEN) == {shop.people["swede"]}

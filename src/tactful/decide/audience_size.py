@@ -218,10 +218,13 @@ def held_matches(
     allowance: Allowance,
     view: Mapping[str, object],
     at: datetime,
+    known: Mapping[str, Match] | None = None,
 ) -> frozenset[str]:
     """The sketch keys of the audiences held to k that this subject matches, in shadow or serving,
     among the experiences of `placements` that would otherwise be candidates. `sketches` maps an
-    experience to its audience's sketch key; `compiled` an experience to its audience's condition."""
+    experience to its audience's sketch key; `compiled` an experience to its audience's condition;
+    `known` what the walk's evaluations over this `view` answered, by experience key (those are
+    not evaluated again)."""
     matched: set[str] = set()
     seen: set[str] = set()
     for placement in placements:
@@ -234,6 +237,11 @@ def held_matches(
                 continue  # not a candidate for this subject: their match would say nothing
             seen.add(key)
             condition = compiled.get(experience.key)
-            if condition is not None and condition.evaluate(view).match is Match.MATCH:
+            if condition is None:
+                continue
+            match = known.get(experience.key) if known is not None else None
+            if match is None:
+                match = condition.evaluate(view).match
+            if match is Match.MATCH:
                 matched.add(key)
     return frozenset(matched)

@@ -32,6 +32,7 @@ from tactful.crypto import Keystore
 from tactful.decide import assignment, engine, overrides
 from tactful.decide import log as decision_log
 from tactful.decide.audience_size import AudienceSizes, held_matches
+from tactful.decide.conditions import Match
 from tactful.decide.context import request_atoms
 from tactful.decide.engine import Served
 from tactful.decide.explain import Explanation
@@ -178,8 +179,9 @@ def serve(
     matches of audiences held to k, in shadow or serving, are counted in `sizes`; no answer comes
     from an experience in `overturned`."""
     unit = assignment.Unit.of(user_id=ask.user_id, anonymous_id=ask.anonymous_id)
+    outcomes: dict[str, Match] = {}
     steps = {  # one set of steps per channel asked for: rendering depends on it, nothing else does
-        channel: ServingSteps(lineup, lineup.renderer, unit, allowance.device_identifiers, channel)
+        channel: ServingSteps(lineup, lineup.renderer, unit, allowance.device_identifiers, channel, outcomes)
         for channel in {placement.channel for placement in placements}
     }
     served = engine.decide(
@@ -192,7 +194,7 @@ def serve(
         overturned=overturned,
     )
     if sizes is not None and subject_id is not None and lineup.sketches:
-        _count(sizes, lineup, placements, allowance, view=view, subject_id=subject_id, at=at)
+        _count(sizes, lineup, placements, allowance, view=view, subject_id=subject_id, at=at, known=outcomes)
     # The language of the explanation, when the context names a shipped one: kept in the log so
     # that "why am I seeing this?" answers in it later (the context itself is never stored).
     spoken = language_of((ask.context or {}).get("locale"))
@@ -210,6 +212,7 @@ def _count(
     view: Mapping[str, object],
     subject_id: uuid.UUID,
     at: datetime,
+    known: Mapping[str, Match],
 ) -> None:
     # A stored subject only, by its id: a stranger's ids would count them again once stored
     # (`audience_size`, one person, one count).
@@ -220,6 +223,7 @@ def _count(
         allowance=allowance,
         view=view,
         at=at,
+        known=known,
     )
     if matched:
         sizes.record(matched, subject_id, day=at.date())

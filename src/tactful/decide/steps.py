@@ -11,7 +11,7 @@ Pure: built per placement from the lineup (plain data), the subject's hashing un
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from tactful.decide import assignment
@@ -29,12 +29,16 @@ class ServingSteps:
     device_identifiers: bool
     """The Allowance lets a device identifier be read: an anonymous id may be hashed."""
     channel: Channel = Channel.WEB
+    outcomes: dict[str, Match] = field(default_factory=dict)
+    """What each audience the walk evaluated answered, by experience key: counting the audiences
+    held to k that this subject matches reads them instead of evaluating them again."""
 
     def matches(self, experience: Experience, view: Mapping[str, object]) -> Matched:
         condition = self.lineup.conditions.get(experience.key)
         if condition is None:
             return Matched(True)
         outcome = condition.evaluate(view)
+        self.outcomes[experience.key] = outcome.match
         return Matched(
             outcome.match is Match.MATCH,
             withheld=outcome.match is Match.WITHHELD,
