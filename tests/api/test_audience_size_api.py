@@ -6,7 +6,9 @@ audience API reports both."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +184,33 @@ def test_the_request_reads_no_more_profiles_than_its_bound(
             customer(api, server, country="SE")
         made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
         assert (made.json()["estimated_size"], made.json()["serving"]) == (2, False)
+
+
+def test_the_count_runs_after_the_audience_is_committed_in_units_of_its_own(
+    api: TestClient, context: AppContext, keys: dict[Scope, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The admin's write unit holds the write lock; counting up to a thousand profiles inside it
+    # would keep every collection and consent write waiting. Units open and close in turn.
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    for _ in range(K):
+        customer(api, server, country="SE")
+    units: list[str] = []
+    opened = context.session
+
+    @contextmanager
+    def session() -> Iterator[Any]:
+        units.append("open")
+        with opened() as made:
+            yield made
+        units.append("closed")
+
+    monkeypatch.setattr(context, "session", session)
+    made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+    assert (made.json()["estimated_size"], made.json()["serving"]) == (K, True)
+    assert len(units) >= 4, "the audience's unit, then the count's"
+    assert units == ["open", "closed"] * (len(units) // 2)
+    changed = api.patch(
+        f"{ADMIN}/audiences/lives_in_sweden", json={"condition": {"traits.country": "NO"}}, headers=admin
+    )
+    assert changed.json()["estimated_size"] == 0
+    assert units == ["open", "closed"] * (len(units) // 2)

@@ -27,7 +27,6 @@ from tactful.catalog.model import Catalog
 from tactful.decide import experiences as experiences_service
 from tactful.decide import preview as decide_preview
 from tactful.decide import service as decide_service
-from tactful.decide.audience_count import Recount
 from tactful.decide.publishing import PublishChecks
 from tactful.decide.schemas import (
     KEY_PATTERN,
@@ -198,10 +197,17 @@ _SIZE = (
 )
 
 
-def _recount(context: AppContext) -> Recount | None:
+def _sized(context: AppContext, made: AudienceView, condition: dict[str, Any] | None) -> AudienceView:
+    """`made`, once committed, with its size estimated from stored profiles at once (within the
+    inline bound, each batch in a short unit of work of its own, so that the admin's write holds
+    no lock across the count), then read again; as it was when there is no new condition to count."""
     counting = context.audience_counting()
+    if counting is None or condition is None:
+        return made
     limit = context.settings.decide.audience_count_inline
-    return None if counting is None else counting.bounded(limit=limit, at=utcnow())
+    counting.bounded(context.session, limit=limit, at=utcnow())({made.key: condition})
+    with context.reading() as session:
+        return decide_service.get_audience(session, key=made.key, sizing=context.audience_sizing())
 
 
 @audiences.post(
@@ -213,10 +219,11 @@ def _recount(context: AppContext) -> Recount | None:
 )
 def create_audience(body: AudienceCreate, context: Context, principal: require_admin) -> AudienceView:
     with context.changing() as session:
-        return decide_service.create_audience(
+        made = decide_service.create_audience(
             session, keystore=context.keystore, spec=body, actor=Actor.of_key(principal.key_id), at=utcnow(),
-            sizing=context.audience_sizing(), recount=_recount(context),
+            sizing=context.audience_sizing(),
         )  # fmt: skip
+    return _sized(context, made, body.condition)
 
 
 @audiences.get("", summary="List audiences by key")
@@ -249,10 +256,11 @@ def update_audience(
     key: KeyPath, body: AudienceUpdate, context: Context, principal: require_admin
 ) -> AudienceView:
     with context.changing() as session:
-        return decide_service.update_audience(
+        changed = decide_service.update_audience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
-            at=utcnow(), sizing=context.audience_sizing(), recount=_recount(context),
+            at=utcnow(), sizing=context.audience_sizing(),
         )  # fmt: skip
+    return _sized(context, changed, body.condition)
 
 
 @audiences.get("/{key}/versions", summary="An audience's versions, newest first", responses=_NOT_FOUND)

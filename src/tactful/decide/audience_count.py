@@ -127,11 +127,11 @@ class Counted:
 
 
 class Recount(Protocol):
-    """Estimate these audiences' sizes from stored profiles now, within a bound (the management API
-    calls it when an audience is created or its condition changes; the scheduled pass reads the
-    rest)."""
+    """Estimate these audiences' sizes from stored profiles now, within a bound, each batch in a unit
+    of work of its own (the management API calls it once an audience it created, or whose condition
+    it changed, is committed; the scheduled pass reads the rest)."""
 
-    def __call__(self, session: Session, audiences: Mapping[str, Mapping[str, Any]]) -> Counted: ...
+    def __call__(self, audiences: Mapping[str, Mapping[str, Any]]) -> Counted: ...
 
 
 def _matches(found: SubjectAllowance, planned: list[Planned]) -> list[Planned]:
@@ -163,11 +163,12 @@ class StoredCount:
     ) -> None:
         self.keystore, self.policy, self.sizes, self.batch = keystore, policy, sizes, max(1, batch)
 
-    def bounded(self, *, limit: int, at: datetime) -> Recount:
-        """A `Recount` that reads at most `limit` subjects, at `at`."""
+    def bounded(self, sessions: Sessions, *, limit: int, at: datetime) -> Recount:
+        """A `Recount` that reads at most `limit` subjects, at `at`, each batch in a unit of work
+        that `sessions` opens: no lock is held across the count."""
 
-        def recount(session: Session, audiences: Mapping[str, Mapping[str, Any]]) -> Counted:
-            return self.run(session, audiences, at=at, limit=limit)
+        def recount(audiences: Mapping[str, Mapping[str, Any]]) -> Counted:
+            return self._pass(sessions, audiences, at=at, limit=limit, on_batch=None)
 
         return recount
 

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from tactful.audit import service as audit_service
 from tactful.crypto import Keystore
 from tactful.db import Base
-from tactful.decide.audience_count import Recount
 from tactful.decide.audience_size import NOT_MEASURED, Size, Sizing
 from tactful.decide.checks import (
     MAX_CONDITION_BYTES,
@@ -271,10 +270,9 @@ def create_audience(
     actor: Actor,
     at: datetime,
     sizing: Sizing | None = None,
-    recount: Recount | None = None,
 ) -> AudienceView:
     """An audience (version 1). Its condition is stored as given; the condition language analyses it.
-    With `recount`, its size is estimated from stored profiles at once (within its bound)."""
+    Its size is estimated from stored profiles once it is committed (`audience_count.Recount`)."""
     refuse(text_problems({("name",): spec.name}) + _condition_problems(spec.condition), what="audience")
     row = Audience(
         id=new_id(), key=spec.key, name=spec.name, condition=spec.condition, version=1,
@@ -285,8 +283,6 @@ def create_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=1, change=Change.CREATED,
         published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
-    if recount is not None:
-        recount(session, {row.key: row.condition})
     return _audience_views(session, [row], sizing)[0]
 
 
@@ -299,10 +295,9 @@ def update_audience(
     actor: Actor,
     at: datetime,
     sizing: Sizing | None = None,
-    recount: Recount | None = None,
 ) -> AudienceView:
-    """Change an audience's name or condition (a new version). A new condition is counted afresh:
-    with `recount`, its size is estimated from stored profiles at once (within its bound)."""
+    """Change an audience's name or condition (a new version). A new condition is counted afresh
+    (its sketch key is new): once committed, from stored profiles (`audience_count.Recount`)."""
     row: Audience | None = locked(session, Audience, key)
     if row is None:
         raise not_found(Kind.AUDIENCE, key)
@@ -311,7 +306,6 @@ def update_audience(
     refuse(text_problems({("name",): patch.name}) + _condition_problems(patch.condition), what="audience")
     if patch.name is not None:
         row.name = patch.name
-    changed = patch.condition is not None and patch.condition != row.condition
     if patch.condition is not None:
         row.condition = patch.condition
     row.version += 1
@@ -320,8 +314,6 @@ def update_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=row.version,
         change=Change.UPDATED, published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
-    if recount is not None and changed:
-        recount(session, {row.key: row.condition})
     return _audience_views(session, [row], sizing)[0]
 
 
