@@ -65,18 +65,21 @@ from tactful.types import Purpose, utcnow
 log = logging.getLogger("tactful")
 
 ROUTERS = (
+    # The paths every page view calls come first: a request is matched against the routes in this
+    # order, route by route, and matching was a sixth of a decision's CPU when `/v1/decide` came
+    # after the management routers. (No two routers here share a path.)
+    collect.router,
+    decide_router,
+    consent.router,
     health.router,
     metrics.router,
-    collect.router,
     keys.router,
-    consent.router,
     audit.router,
     subjects.router,
     privacy.router,
     exports.router,
     catalog_router,
     *decide_admin.routers,
-    decide_router,
     *reviews.routers,
     docs.router,
 )
