@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tactful.config import DecideSettings, Settings
 from tactful.crypto import Keystore
+from tactful.decide.audience_count import StoredCount
 from tactful.keys.schemas import Scope
 from tests.api.builders import AppContext, TestClient, app_context, bearer, client, issue
 from tests.api.test_consent_api import user
@@ -214,3 +216,22 @@ def test_the_count_runs_after_the_audience_is_committed_in_units_of_its_own(
     )
     assert changed.json()["estimated_size"] == 0
     assert units == ["open", "closed"] * (len(units) // 2)
+
+
+def test_an_audience_is_made_when_a_busy_database_stops_its_count(
+    api: TestClient, keys: dict[Scope, dict[str, str]], monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    # The audience commits first; the count is an early estimate that the schedule finishes.
+    admin, server = keys[Scope.ADMIN], keys[Scope.SERVER]
+    person = customer(api, server, country="SE")
+
+    def locked(*_: object, **__: object) -> Any:
+        raise OperationalError("INSERT", None, Exception("database is locked"))
+
+    monkeypatch.setattr(StoredCount, "_batch", locked)
+    made = api.post(f"{ADMIN}/audiences", json=LIVES_IN_SWEDEN, headers=admin)
+    assert made.status_code == 201, made.text
+    assert made.json()["estimated_size"] == 0
+    assert api.get(f"{ADMIN}/audiences/lives_in_sweden", headers=admin).status_code == 200
+    assert "busy database" in caplog.text
+    assert person not in caplog.text

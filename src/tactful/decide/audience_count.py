@@ -38,6 +38,7 @@ withdraws or is erased is no longer matched from the next pass on.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
@@ -48,6 +49,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tactful.catalog.model import Catalog, Source
@@ -61,6 +63,8 @@ from tactful.decide.models import Audience, DecideVersion
 from tactful.decide.schemas import Kind
 from tactful.decide.sketch import sketch_key
 from tactful.profiles import subjects as profiles_subjects
+
+log = logging.getLogger(__name__)
 
 STORED = frozenset({Source.TRAIT, Source.COMPUTED})
 """Where the atoms of a stored profile come from."""
@@ -129,9 +133,10 @@ class Counted:
 class Recount(Protocol):
     """Estimate these audiences' sizes from stored profiles now, within a bound, each batch in a unit
     of work of its own (the management API calls it once an audience it created, or whose condition
-    it changed, is committed; the scheduled pass reads the rest)."""
+    it changed, is committed; the scheduled pass reads the rest). None when a busy database stopped
+    it: what its batches stored stays counted, and the scheduled pass counts the rest."""
 
-    def __call__(self, audiences: Mapping[str, Mapping[str, Any]]) -> Counted: ...
+    def __call__(self, audiences: Mapping[str, Mapping[str, Any]]) -> Counted | None: ...
 
 
 def _matches(found: SubjectAllowance, planned: list[Planned]) -> list[Planned]:
@@ -167,8 +172,16 @@ class StoredCount:
         """A `Recount` that reads at most `limit` subjects, at `at`, each batch in a unit of work
         that `sessions` opens: no lock is held across the count."""
 
-        def recount(audiences: Mapping[str, Mapping[str, Any]]) -> Counted:
-            return self._pass(sessions, audiences, at=at, limit=limit, on_batch=None)
+        def recount(audiences: Mapping[str, Mapping[str, Any]]) -> Counted | None:
+            try:
+                return self._pass(sessions, audiences, at=at, limit=limit, on_batch=None)
+            except OperationalError:
+                # The audience is committed already: its count is an estimate made early, not a
+                # condition of the change, so a lock held too long leaves it to the schedule.
+                log.warning(
+                    "an audience count stopped on a busy database; the scheduled pass counts the rest"
+                )
+                return None
 
         return recount
 
