@@ -39,7 +39,7 @@ _CHUNK = 6
 """Atoms per lookup table when a mask turns back into names: 64 sets per 6 atoms, about 150 KB for
 60 atoms (8 would convert a little faster for four times the memory)."""
 _CHUNK_MASK = (1 << _CHUNK) - 1
-_MET_HELD = 4096
+_NAMES_HELD = 4096
 _NO_NAMES: frozenset[str] = frozenset()
 
 
@@ -105,23 +105,18 @@ class CatalogIndex:
     request_context: int
     """Atoms that may be read from the request under legitimate interest (GDPR 1:many)."""
     _tables: tuple[tuple[int, tuple[frozenset[str], ...]], ...] = field(repr=False)
-    _known: Mapping[int, frozenset[str]] = field(repr=False)
-    _met: dict[int, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
-    """Masks met on calls, with their names: the few combinations of consent and flags that
-    subjects have come back call after call (at most `_MET_HELD` are kept)."""
+    _names: dict[int, frozenset[str]] = field(repr=False)
+    """The names of masks: those every call meets, worked out when the index is built, then those
+    calls meet (the few combinations of consent and flags subjects have; `_NAMES_HELD` at most)."""
 
     def atoms(self, mask: int) -> frozenset[str]:
         """The names of the atoms in `mask`."""
-        found = self._known.get(mask)
+        found = self._names.get(mask)
         if found is None:
-            found = self._met.get(mask)
-        if found is not None:
-            return found
-        parts = [table[chunk] for shift, table in self._tables if (chunk := (mask >> shift) & _CHUNK_MASK)]
-        made = parts[0] if len(parts) == 1 else _NO_NAMES.union(*parts)
-        if len(self._met) < _MET_HELD:
-            self._met[mask] = made
-        return made
+            found = _convert(self._tables, mask)
+            if len(self._names) < _NAMES_HELD:
+                self._names[mask] = found
+        return found
 
     def named(self, mask: int) -> Names:
         """The names in `mask` as a collection that is read, not built (in catalog order)."""
@@ -230,7 +225,7 @@ def build_index(catalog: Catalog) -> CatalogIndex:
         device=device,
         request_context=request_context,
         _tables=tables,
-        _known=MappingProxyType(known),
+        _names=known,
     )
 
 
