@@ -74,8 +74,7 @@ class Shop:
 
     def count(self, audiences: dict[str, Any], *, limit: int | None = None, batch: int = 2) -> Any:
         counter = StoredCount(keystore=self.keystore, policy=lambda: POLICY, sizes=self.sizes, batch=batch)
-        with self.database.session() as session:
-            return counter.run(session, audiences, at=AT, limit=limit)
+        return counter.run_apart(self.database.session, audiences, at=AT, limit=limit)
 
     def counted(self, audience: str, condition: dict[str, Any]) -> set[uuid.UUID]:
         """The people whose digests the store holds under this audience."""

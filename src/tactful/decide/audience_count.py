@@ -42,7 +42,7 @@ import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -174,7 +174,7 @@ class StoredCount:
 
         def recount(audiences: Mapping[str, Mapping[str, Any]]) -> Counted | None:
             try:
-                return self._pass(sessions, audiences, at=at, limit=limit, on_batch=None)
+                return self.run_apart(sessions, audiences, at=at, limit=limit)
             except OperationalError:
                 # The audience is committed already: its count is an estimate made early, not a
                 # condition of the change, so a lock held too long leaves it to the schedule.
@@ -185,41 +185,19 @@ class StoredCount:
 
         return recount
 
-    def run(
-        self,
-        session: Session,
-        audiences: Mapping[str, Mapping[str, Any]],
-        *,
-        at: datetime,
-        limit: int | None = None,
-        on_batch: OnBatch | None = None,
-    ) -> Counted:
-        """Count `audiences` (conditions by key) over the stored profiles at `at`, in `session`'s
-        unit of work: every surviving subject, or the first `limit` of them."""
-        return self._pass(lambda: nullcontext(session), audiences, at=at, limit=limit, on_batch=on_batch)
-
     def run_apart(
         self,
         sessions: Sessions,
         audiences: Mapping[str, Mapping[str, Any]],
         *,
         at: datetime,
+        limit: int | None = None,
         on_batch: OnBatch | None = None,
     ) -> Counted:
-        """`run` over every surviving subject with each batch in a unit of work of its own
-        (`sessions` opens one, committed as it ends): a pass over a large store holds no lock for
-        long, and what it counted stays counted should it stop half way."""
-        return self._pass(sessions, audiences, at=at, limit=None, on_batch=on_batch)
-
-    def _pass(
-        self,
-        sessions: Sessions,
-        audiences: Mapping[str, Mapping[str, Any]],
-        *,
-        at: datetime,
-        limit: int | None,
-        on_batch: OnBatch | None,
-    ) -> Counted:
+        """Count `audiences` (conditions by key) over the stored profiles at `at`: every surviving
+        subject, or the first `limit` of them, each batch in a unit of work of its own (`sessions`
+        opens one, committed as it ends): a pass over a large store holds no lock for long, and what
+        it counted stays counted should it stop half way."""
         context = self.policy()
         planned, left = plan(context.catalog, audiences)
         if not planned or limit == 0:

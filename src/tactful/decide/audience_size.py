@@ -218,7 +218,7 @@ def held_matches(
     allowance: Allowance,
     view: Mapping[str, object],
     at: datetime,
-    known: Mapping[str, Match] | None = None,
+    known: Mapping[str, Match],
 ) -> frozenset[str]:
     """The sketch keys of the audiences held to k that this subject matches, in shadow or serving,
     among the experiences of `placements` that would otherwise be candidates. `sketches` maps an
@@ -239,7 +239,7 @@ def held_matches(
             condition = compiled.get(experience.key)
             if condition is None:
                 continue
-            match = known.get(experience.key) if known is not None else None
+            match = known.get(experience.key)
             if match is None:
                 match = condition.evaluate(view).match
             if match is Match.MATCH:
