@@ -43,7 +43,7 @@ def _matches(*, serving: bool, country: str = "SE", gpc: bool = False) -> frozen
     )  # fmt: skip
     return held_matches(
         list(lineup.placements.values()), sketches=lineup.sketches, compiled=lineup.conditions,
-        allowance=found.allowance, view=found.view(), at=AT,
+        allowance=found.allowance, view=found.view(), at=AT, known={},
     )  # fmt: skip
 
 
