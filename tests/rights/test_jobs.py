@@ -9,15 +9,20 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from tactful.audit.models import AuditEntry
+from tactful.catalog.loader import load_catalog
 from tactful.config import Settings
 from tactful.consent import service as consent_service
 from tactful.consent.fold import ConsentAction
+from tactful.consent.gatekeeper import PolicyContext
 from tactful.consent.models import ConsentEventRow
+from tactful.consent.regimes import configured_regimes
 from tactful.consent.schemas import ConsentChange
 from tactful.crypto import Keystore
 from tactful.policy.state import ConsentSource, ConsentStatus
@@ -33,6 +38,7 @@ from tactful.rights.schemas import RequestRecord, RequestStatus
 from tactful.rights.steps import PLANS, Outcome, Step, StepContext
 from tactful.types import Purpose, utcnow
 from tests.backends import migrated_database
+from tests.catalog.builders import DEMO_PATH
 from tests.profiles.builders import unique
 from tests.rights.builders import Person, person
 from tests.rights.requesting import Jobs, file, held, jobs
@@ -387,3 +393,35 @@ def test_what_an_erasure_keeps_as_proof_goes_after_its_own_period(env: Jobs) -> 
     assert held() == kept  # a dry run changes nothing
     assert sweep(past) == would
     assert held() == (False, 0, 0)  # the request's recipient tasks went with it
+
+
+def test_a_corrected_trait_is_kept_by_the_catalogs_rule_for_its_text(
+    backend: str, tmp_path: Path, keystore: Keystore
+) -> None:
+    # A rectification writes traits without collection's filter in front: a URL trait keeps only
+    # the parameters the catalog names, as an identify's would.
+    document = yaml.safe_load(Path(DEMO_PATH).read_text(encoding="utf-8"))
+    document["atoms"]["traits.homepage"] = {
+        "text": "url", "category": "user.behavior.browsing", "purposes": ["essential"], "retention": "3y",
+    }  # fmt: skip
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    chosen = PolicyContext(
+        load_catalog(tmp_path / "shop.yaml"), Settings().policy, configured_regimes(Settings().policy)
+    )
+    with migrated_database(backend, tmp_path) as db:
+        env = jobs(db, keystore, chosen)
+        user = unique("user")
+        with env.database.session() as session:
+            subject = profiles_service.resolve(
+                session, keystore=keystore, anonymous_id=None, user_id=user, at=NOW
+            ).subject_id
+            profiles_service.apply_traits(
+                session, keystore=keystore, catalog=chosen.catalog, subject_id=subject,
+                traits={"homepage": "https://ada.example/"}, at=NOW,
+            )  # fmt: skip
+        secret = "https://ada.example/reset?token=s3cret-from-a-mail#inbox"
+        record = filed(env, RequestType.RECTIFICATION, user_id=user, changes={"homepage": secret})
+        assert JobRunner(env.context).run(record.id) is RunOutcome.COMPLETED
+        with env.database.session() as session:
+            profile = profiles_service.get_profile(session, keystore=keystore, subject_id=subject)
+    assert profile.traits["traits.homepage"] == "https://ada.example/reset"

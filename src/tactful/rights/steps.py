@@ -309,11 +309,14 @@ class Rectify:
                 apply[name] = value
             else:
                 not_held.append(name)
+        # Corrected values are kept as collection keeps an identify's traits, by the catalog's own
+        # rule for each field (a URL without its unnamed parameters, free text without addresses).
+        kept = catalog.filter_message({"type": "identify", "traits": apply}).kept.get("traits", {})
         # The operator vouches for a corrected address; a person's own request (a subject token) is
         # not proof that an address another subject holds is theirs (profiles.traits).
         vouched = ctx.request.verified_by is VerifiedBy.OPERATOR
         changed = profiles_service.apply_traits(
-            session, keystore=keystore, catalog=catalog, subject_id=ctx.subject_id, traits=apply, at=ctx.at,
+            session, keystore=keystore, catalog=catalog, subject_id=ctx.subject_id, traits=kept, at=ctx.at,
             vouched=vouched,
         )  # fmt: skip
         # Applied: the sealed new values are not kept a moment longer.
