@@ -112,9 +112,10 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 def _refuse_writes(
     conn: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _executemany: bool
 ) -> None:
-    # At the connection, so that a Core statement (`session.connection().execute`) is refused as
-    # an ORM one is: any INSERT, UPDATE or DELETE of a reading unit of work.
-    if not conn.get_execution_options().get(_READING, False) or context is None:
+    # At the connection of the reading engine alone, so that a Core statement
+    # (`session.connection().execute`) is refused as an ORM one is: any INSERT, UPDATE or DELETE
+    # that SQLAlchemy built (a textual statement is not parsed) in a reading unit of work.
+    if context is None:
         return
     if context.isinsert or context.isupdate or context.isdelete:
         raise ReadOnlyViolation("a unit of work opened with Database.reading() tried to write")
@@ -227,11 +228,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(
-            self.engine.execution_options(**{_READING: True}), expire_on_commit=False
-        )
+        reading = self.engine.execution_options(**{_READING: True})
+        self._readers = sessionmaker(reading, expire_on_commit=False)
         event.listen(self._readers, "before_flush", _refuse_flush)
-        event.listen(self.engine, "before_cursor_execute", _refuse_writes)
+        event.listen(reading, "before_cursor_execute", _refuse_writes)
         # SQLite lets one transaction in at a time (every one begins IMMEDIATE) and makes the others
         # poll, sleeping up to 100 ms between tries: under load the database sits idle while queued
         # requests sleep, and latency grows by seconds. This process's sessions queue here instead

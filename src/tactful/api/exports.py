@@ -84,9 +84,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-"""A subject id no one has, looked up in place of an unknown link's subject."""
-
-
 def _not_found() -> NotFound:
     return NotFound("no package has this link, or it expired or was used up", code="export_not_found")
 

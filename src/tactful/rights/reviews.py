@@ -174,10 +174,6 @@ def _unknown() -> NotFound:
     return NotFound("no decision has this id", code="decision_not_found")
 
 
-"""A subject id no one has: looked up in place of an unknown decision's subject, so that a public key
-waits as long for an unknown decision as for another person's (the same queries)."""
-
-
 def _authorize(session: Session, *, keystore: Keystore, caller: Caller, subject_id: uuid.UUID | None) -> None:
     """A server key may act on any decision; a public key only on one of the user its subject token
     proved (following merges). Otherwise the same 404 as an unknown id (`subject_id` None), after the
