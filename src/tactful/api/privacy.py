@@ -37,7 +37,7 @@ from tactful.keys.tokens import token_subject, verify_subject_token
 from tactful.rights import answering, exports
 from tactful.rights import recipients as recipients_service
 from tactful.rights import requests as requests_service
-from tactful.rights.due import ExtensionCode, RequestType, earliest_due_at
+from tactful.rights.due import ExtensionCode, RequestType, due_dates
 from tactful.rights.jobs import JobRunner
 from tactful.rights.schemas import (
     ExtensionCreate,
@@ -153,12 +153,13 @@ def file_privacy_request(
         )
     named_by, value = body.named
     keystore = context.keystore.cached()
+    calendar = requests_service.calendar_of(context.settings.privacy)
     with context.session() as session:
         record = requests_service.file_request(
             session,
             keystore=keystore,
             policy=context.policy_context(),
-            calendar=requests_service.calendar_of(context.settings.privacy),
+            calendar=calendar,
             kind=body.type,
             named_by=named_by,
             value=value,
@@ -175,9 +176,11 @@ def file_privacy_request(
     if body.verified_by is None:
         if not principal.scope.allows(Scope.SERVER):
             _not_sooner(arrived, context.settings.privacy.unproven_answer_ms)
+        # The earliest date any configured regime gives, the same whoever the request names.
         regimes = requests_service.legal_regimes(context.regimes)
-        calendar = requests_service.calendar_of(context.settings.privacy)
-        due = earliest_due_at(record.type, regimes=regimes, received_at=record.received_at, calendar=calendar)
+        due = due_dates(
+            record.type, regimes=regimes, received_at=record.received_at, calendar=calendar
+        ).due_at
         return PrivacyRequestView.of(record, with_receipt=False).model_copy(update={"due_at": due})
     return PrivacyRequestView.of(record)
 

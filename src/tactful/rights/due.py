@@ -272,15 +272,6 @@ def due_dates(
     )
 
 
-def earliest_due_at(
-    kind: RequestType, *, regimes: Iterable[LegalRegime], received_at: datetime, calendar: BusinessCalendar
-) -> datetime:
-    """The earliest due date that any of `regimes` gives a request of `kind`: what a caller without
-    proof is told, the same whoever the request names (the person's own regimes would tell where
-    they live) and never later than theirs."""
-    return min(regime_deadline(r, kind, received_at=received_at, calendar=calendar).due_at for r in regimes)
-
-
 # -- repeated requests ----------------------------------------------------------------------------
 
 
