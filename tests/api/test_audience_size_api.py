@@ -216,6 +216,12 @@ def test_the_count_runs_after_the_audience_is_committed_in_units_of_its_own(
     )
     assert changed.json()["estimated_size"] == 0
     assert units == ["open", "closed"] * (len(units) // 2)
+    before = len(units)
+    again = api.patch(
+        f"{ADMIN}/audiences/lives_in_sweden", json={"condition": {"traits.country": "NO"}}, headers=admin
+    )
+    assert again.json()["version"] == changed.json()["version"] + 1
+    assert len(units) == before + 2, "the same condition: the audience's unit alone, no count"
 
 
 def test_an_audience_is_made_when_a_busy_database_stops_its_count(

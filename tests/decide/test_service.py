@@ -129,7 +129,7 @@ def test_an_audience_keeps_its_condition_as_given_and_versions_it(
         session, keystore=keystore, spec=audience(condition=condition), actor=ACTOR, at=T0
     )
     assert created.condition == condition
-    changed = decide_service.update_audience(
+    changed, _ = decide_service.update_audience(
         session, keystore=keystore, key="sweden", patch=AudienceUpdate(name="Nordics"), actor=ACTOR, at=at(1)
     )
     assert (changed.name, changed.version, changed.condition) == ("Nordics", 2, condition)

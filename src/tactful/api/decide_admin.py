@@ -256,11 +256,11 @@ def update_audience(
     key: KeyPath, body: AudienceUpdate, context: Context, principal: require_admin
 ) -> AudienceView:
     with context.changing() as session:
-        changed = decide_service.update_audience(
+        made, changed = decide_service.update_audience(
             session, keystore=context.keystore, key=key, patch=body, actor=Actor.of_key(principal.key_id),
             at=utcnow(), sizing=context.audience_sizing(),
         )  # fmt: skip
-    return _sized(context, changed, body.condition)
+    return _sized(context, made, body.condition if changed else None)
 
 
 @audiences.get("/{key}/versions", summary="An audience's versions, newest first", responses=_NOT_FOUND)

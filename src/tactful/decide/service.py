@@ -295,17 +295,19 @@ def update_audience(
     actor: Actor,
     at: datetime,
     sizing: Sizing | None = None,
-) -> AudienceView:
-    """Change an audience's name or condition (a new version). A new condition is counted afresh
-    (its sketch key is new): once committed, from stored profiles (`audience_count.Recount`)."""
+) -> tuple[AudienceView, bool]:
+    """Change an audience's name or condition (a new version); with whether its condition changed.
+    A new condition is counted afresh (its sketch key is new): once committed, from stored profiles
+    (`audience_count.Recount`)."""
     row: Audience | None = locked(session, Audience, key)
     if row is None:
         raise not_found(Kind.AUDIENCE, key)
     if not patch.model_fields_set:
-        return _audience_views(session, [row], sizing)[0]
+        return _audience_views(session, [row], sizing)[0], False
     refuse(text_problems({("name",): patch.name}) + _condition_problems(patch.condition), what="audience")
     if patch.name is not None:
         row.name = patch.name
+    changed = patch.condition is not None and patch.condition != row.condition
     if patch.condition is not None:
         row.condition = patch.condition
     row.version += 1
@@ -314,7 +316,7 @@ def update_audience(
         session, keystore=keystore, kind=Kind.AUDIENCE, key=row.key, version=row.version,
         change=Change.UPDATED, published=True, snapshot=_audience_snapshot(row), actor=actor, at=at,
     )  # fmt: skip
-    return _audience_views(session, [row], sizing)[0]
+    return _audience_views(session, [row], sizing)[0], changed
 
 
 def get_audience(session: Session, *, key: str, sizing: Sizing | None = None) -> AudienceView:
