@@ -178,6 +178,9 @@ def seed(site: Site, people: int, pool: int) -> Seeded:
     write = site.keys[Scope.WRITE]
     seen = [f"anon-{uuid.uuid4().hex}" for _ in range(2 * pool)]
     pending = [f"anon-{uuid.uuid4().hex}" for _ in range(2 * pool)]
+    for anon in seen:  # a page's banner grant: a subject of its own, so that its page view is stored
+        choice = {"anonymous_id": anon, "source": "banner", "purposes": {"analytics": True}}
+        site.ok(site.api.put("/v1/consent", json=choice, headers=write))
     for start in range(0, 2 * pool, 50):
         batch = [
             {"type": "page", "name": "Home", "anonymousId": anon, "properties": {}}
